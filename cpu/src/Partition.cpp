@@ -1,0 +1,172 @@
+// Partition stage: triangle centroids → 30-bit Morton codes → sort → binary BVH whose leaves are
+// contiguous ranges of the sorted triangles (Karras 2012, "Maximizing parallelism in the
+// construction of BVHs, octrees and k-d trees": a range splits where its highest differing
+// Morton bit flips). Deterministic: ties are ordered by triangle id.
+#include "ScalarKernels.h"
+#include "SimdKernels.h"
+
+#include <mx/cpu/Algorithms.h>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <bit>
+#include <numeric>
+#include <vector>
+
+namespace mx::cpu {
+
+using core::Aabbf;
+using core::ErrorCode;
+using core::Status;
+
+namespace {
+constexpr size_t kGrain = 1 << 15;
+}
+
+void triangleCentroids(std::span<const float> positions, std::span<const uint32_t> indices,
+                       std::span<float> cx, std::span<float> cy, std::span<float> cz) {
+  const size_t t = indices.size() / 3;
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, t, kGrain), [&](const tbb::blocked_range<size_t>& r) {
+    constexpr float kThird = 1.0f / 3.0f;
+    for (size_t i = r.begin(); i < r.end(); ++i) {
+      const float* a = &positions[3 * size_t(indices[3 * i])];
+      const float* b = &positions[3 * size_t(indices[3 * i + 1])];
+      const float* c = &positions[3 * size_t(indices[3 * i + 2])];
+      cx[i] = (a[0] + b[0] + c[0]) * kThird;
+      cy[i] = (a[1] + b[1] + c[1]) * kThird;
+      cz[i] = (a[2] + b[2] + c[2]) * kThird;
+    }
+  });
+}
+
+Aabbf boundsOf(CpuLevel level, std::span<const float> x, std::span<const float> y,
+               std::span<const float> z) {
+  Aabbf box;
+  const size_t n = x.size();
+  if (n == 0) return box;
+  if (level == CpuLevel::Scalar) {
+    for (size_t i = 0; i < n; ++i) box.extend(x[i], y[i], z[i]);
+    return box;
+  }
+  const size_t chunks = (n + kGrain - 1) / kGrain;
+  std::vector<std::array<float, 6>> partial(chunks);
+  tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
+    const size_t b = c * kGrain, e = std::min(n, b + kGrain);
+    simd::boundsSoA(x.data() + b, y.data() + b, z.data() + b, e - b, partial[c].data());
+  });
+  for (const auto& p : partial) {
+    box.extend(p[0], p[1], p[2]);
+    box.extend(p[3], p[4], p[5]);
+  }
+  return box;
+}
+
+void mortonCodes(CpuLevel level, std::span<const float> x, std::span<const float> y,
+                 std::span<const float> z, const Aabbf& bounds, std::span<uint32_t> codes) {
+  const size_t n = x.size();
+  float origin[3], scale[3];
+  for (int a = 0; a < 3; ++a) {
+    origin[a] = bounds.min[a];
+    const float e = bounds.max[a] - bounds.min[a];
+    scale[a] = e > 0 ? 1024.0f / e : 0.0f;
+  }
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kGrain), [&](const tbb::blocked_range<size_t>& r) {
+    if (level == CpuLevel::Simd) {
+      simd::mortonCodes(x.data() + r.begin(), y.data() + r.begin(), z.data() + r.begin(), r.size(),
+                        origin, scale, codes.data() + r.begin());
+      return;
+    }
+    for (size_t i = r.begin(); i < r.end(); ++i)
+      codes[i] = detail::morton3(detail::gridCoord(x[i], origin[0], scale[0], 1023.0f),
+                                 detail::gridCoord(y[i], origin[1], scale[1], 1023.0f),
+                                 detail::gridCoord(z[i], origin[2], scale[2], 1023.0f));
+  });
+}
+
+Status buildBvh(CpuLevel /*level*/, std::span<const float> positions, std::span<const uint32_t> indices,
+                uint32_t maxTrianglesPerLeaf, core::PartitionOutput& out) {
+  if (maxTrianglesPerLeaf == 0) return {ErrorCode::InvalidArgument, "maxTrianglesPerLeaf must be >= 1"};
+  const auto& codes = out.codes;
+  const size_t n = out.order.size();
+  out.nodes.clear();
+  if (n == 0) return Status::ok();
+
+  // Top-down split in pre-order (explicit stack: right pushed first so the left subtree follows
+  // its parent directly). `parent` links are patched when a child is emitted.
+  struct Pending { uint32_t begin, end; int32_t parent; bool isLeft; };
+  std::vector<Pending> stack{{0, uint32_t(n), -1, false}};
+  while (!stack.empty()) {
+    Pending p = stack.back();
+    stack.pop_back();
+    const int32_t self = int32_t(out.nodes.size());
+    core::BvhNode node;
+    node.begin = p.begin;
+    node.end = p.end;
+    out.nodes.push_back(node);
+    if (p.parent >= 0) (p.isLeft ? out.nodes[p.parent].left : out.nodes[p.parent].right) = self;
+    if (p.end - p.begin <= maxTrianglesPerLeaf) continue;
+    uint32_t split;
+    const uint32_t first = codes[p.begin], last = codes[p.end - 1];
+    if (first == last) {
+      split = p.begin + (p.end - p.begin) / 2;
+    } else {
+      const uint32_t bit = 31u - uint32_t(std::countl_zero(first ^ last));
+      const uint32_t mask = 1u << bit;
+      split = uint32_t(std::partition_point(codes.begin() + p.begin, codes.begin() + p.end,
+                                            [mask](uint32_t c) { return (c & mask) == 0; }) -
+                       codes.begin());
+    }
+    stack.push_back({split, p.end, self, false});
+    stack.push_back({p.begin, split, self, true});
+  }
+
+  // Leaf bounds from their triangles' vertices, then parents from children (children follow
+  // their parents in pre-order, so a reverse sweep sees children first).
+  std::vector<uint32_t> leaves;
+  for (uint32_t i = 0; i < out.nodes.size(); ++i)
+    if (out.nodes[i].isLeaf()) leaves.push_back(i);
+  tbb::parallel_for(size_t(0), leaves.size(), [&](size_t k) {
+    core::BvhNode& node = out.nodes[leaves[k]];
+    Aabbf box;
+    for (uint32_t i = node.begin; i < node.end; ++i) {
+      const uint32_t t = out.order[i];
+      for (int c = 0; c < 3; ++c) {
+        const float* v = &positions[3 * size_t(indices[3 * size_t(t) + c])];
+        box.extend(v[0], v[1], v[2]);
+      }
+    }
+    node.bounds = box;
+  });
+  for (size_t i = out.nodes.size(); i-- > 0;) {
+    core::BvhNode& node = out.nodes[i];
+    if (node.isLeaf()) continue;
+    node.bounds = out.nodes[node.left].bounds;
+    node.bounds.extend(out.nodes[node.right].bounds);
+  }
+  return Status::ok();
+}
+
+Status partition(CpuLevel level, const core::PartitionInput& in, core::PartitionOutput& out) {
+  if (in.maxTrianglesPerLeaf == 0) return {ErrorCode::InvalidArgument, "maxTrianglesPerLeaf must be >= 1"};
+  if (in.indices.size() % 3 != 0 || in.positions.size() % 3 != 0)
+    return {ErrorCode::InvalidArgument, "positions and indices must come in triples"};
+  const size_t t = in.indices.size() / 3;
+  if (t > 0xFFFFFFFEu) return {ErrorCode::InvalidArgument, "more than 2^32-2 triangles"};
+  const size_t v = in.positions.size() / 3;
+  for (uint32_t idx : in.indices)
+    if (idx >= v) return {ErrorCode::MalformedInput, "triangle index " + std::to_string(idx) + " >= vertex count " + std::to_string(v)};
+
+  std::vector<float> cx(t), cy(t), cz(t);
+  triangleCentroids(in.positions, in.indices, cx, cy, cz);
+  const Aabbf bounds = boundsOf(level, cx, cy, cz);
+  out.codes.resize(t);
+  mortonCodes(level, cx, cy, cz, bounds, out.codes);
+  out.order.resize(t);
+  std::iota(out.order.begin(), out.order.end(), 0u);
+  sortPairs(level, out.codes, out.order);
+  return buildBvh(level, in.positions, in.indices, in.maxTrianglesPerLeaf, out);
+}
+
+} // namespace mx::cpu

@@ -1,0 +1,114 @@
+// Vertex clustering (Rossignac & Borrel 1993, "Multi-resolution 3D approximations for rendering
+// complex scenes"): snap vertices to a uniform grid, merge the vertices of one class in one cell
+// into their mean, drop triangles that collapse. Cells are numbered by first occurrence in vertex
+// order (an open-addressing hash table), which makes the output independent of hashing and equal
+// to the canonical relabelling a sort-based (GPU) implementation produces.
+#include "ScalarKernels.h"
+#include "SimdKernels.h"
+
+#include <mx/cpu/Algorithms.h>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <bit>
+#include <cmath>
+#include <vector>
+
+namespace mx::cpu {
+
+using core::ErrorCode;
+using core::Status;
+
+void cellCodes(CpuLevel level, std::span<const float> positions, const core::Aabbf& bounds,
+               float cellSize, std::span<uint32_t> codes) {
+  const size_t n = positions.size() / 3;
+  const float origin[3] = {bounds.min[0], bounds.min[1], bounds.min[2]};
+  const float inv = 1.0f / cellSize;
+  constexpr size_t kGrain = 1 << 15;
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kGrain), [&](const tbb::blocked_range<size_t>& r) {
+    if (level == CpuLevel::Simd) {
+      simd::cellCodes(positions.data() + 3 * r.begin(), r.size(), origin, inv, codes.data() + r.begin());
+      return;
+    }
+    for (size_t i = r.begin(); i < r.end(); ++i)
+      codes[i] = detail::packCell(detail::gridCoord(positions[3 * i], origin[0], inv, 1023.0f),
+                                  detail::gridCoord(positions[3 * i + 1], origin[1], inv, 1023.0f),
+                                  detail::gridCoord(positions[3 * i + 2], origin[2], inv, 1023.0f));
+  });
+}
+
+Status clusterVertices(CpuLevel level, const core::ClusterInput& in, core::ClusterOutput& out) {
+  const size_t n = in.positions.size() / 3;
+  if (in.positions.size() % 3 != 0 || in.indices.size() % 3 != 0)
+    return {ErrorCode::InvalidArgument, "positions and indices must come in triples"};
+  if (in.classes.size() != n) return {ErrorCode::InvalidArgument, "one class per vertex is required"};
+  if (!(in.cellSize > 0) || !std::isfinite(in.cellSize))
+    return {ErrorCode::InvalidArgument, "cellSize must be positive and finite"};
+  if (n > 0 && in.bounds.maxExtent() / in.cellSize > float(core::kMaxClusterGrid) * 1.0001f)
+    return {ErrorCode::InvalidArgument, "cellSize too small: the grid exceeds 1024 cells per axis"};
+
+  out.remap.assign(n, 0);
+  out.positions.clear();
+  out.classes.clear();
+  out.indices.clear();
+  out.maxDisplacement = 0;
+  if (n == 0) return Status::ok();
+
+  std::vector<uint32_t> cells(n);
+  cellCodes(level, in.positions, in.bounds, in.cellSize, cells);
+
+  // Open addressing, capacity ≥ 2n, keys (cell << 32 | class); ~0 never occurs (cells < 2^30).
+  const unsigned bits = std::max(4u, unsigned(std::bit_width(2 * n - 1)));
+  const size_t capacity = size_t(1) << bits;
+  const size_t mask = capacity - 1;
+  constexpr uint64_t kEmpty = ~uint64_t(0);
+  std::vector<uint64_t> keys(capacity, kEmpty);
+  std::vector<uint32_t> ids(capacity);
+  std::vector<double> sums;
+  std::vector<uint32_t> counts;
+  sums.reserve(n);
+  uint32_t cellCount = 0;
+  for (size_t v = 0; v < n; ++v) {
+    const uint64_t key = (uint64_t(cells[v]) << 32) | in.classes[v];
+    size_t h = size_t((key * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+    while (keys[h] != kEmpty && keys[h] != key) h = (h + 1) & mask;
+    if (keys[h] == kEmpty) {
+      keys[h] = key;
+      ids[h] = cellCount++;
+      sums.insert(sums.end(), {0.0, 0.0, 0.0});
+      counts.push_back(0);
+      out.classes.push_back(in.classes[v]);
+    }
+    const uint32_t id = ids[h];
+    out.remap[v] = id;
+    sums[3 * size_t(id)] += in.positions[3 * v];
+    sums[3 * size_t(id) + 1] += in.positions[3 * v + 1];
+    sums[3 * size_t(id) + 2] += in.positions[3 * v + 2];
+    ++counts[id];
+  }
+  out.positions.resize(3 * size_t(cellCount));
+  for (size_t c = 0; c < cellCount; ++c)
+    for (int a = 0; a < 3; ++a) out.positions[3 * c + a] = float(sums[3 * c + a] / counts[c]);
+
+  float maxSq = 0;
+  for (size_t v = 0; v < n; ++v) {
+    const float* p = &in.positions[3 * v];
+    const float* m = &out.positions[3 * size_t(out.remap[v])];
+    const float dx = p[0] - m[0], dy = p[1] - m[1], dz = p[2] - m[2];
+    maxSq = std::max(maxSq, dx * dx + dy * dy + dz * dz);
+  }
+  out.maxDisplacement = std::sqrt(maxSq);
+
+  out.indices.reserve(in.indices.size());
+  for (size_t t = 0; t + 2 < in.indices.size(); t += 3) {
+    const uint32_t a = in.indices[t], b = in.indices[t + 1], c = in.indices[t + 2];
+    if (a >= n || b >= n || c >= n)
+      return {ErrorCode::MalformedInput, "triangle index out of range in clustering input"};
+    const uint32_t ra = out.remap[a], rb = out.remap[b], rc = out.remap[c];
+    if (ra != rb && rb != rc && ra != rc) out.indices.insert(out.indices.end(), {ra, rb, rc});
+  }
+  return Status::ok();
+}
+
+} // namespace mx::cpu

@@ -1,0 +1,31 @@
+#pragma once
+// Deterministic synthetic scenes for tests and benchmarks (same parameters → same scene).
+#include <mx/core/Scene.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace mx::datasets {
+
+/// A rolling heightfield of n×n quads (2n² triangles) spanning `size` metres, one feature.
+core::Scene makeTerrain(uint32_t n, double size = 1000.0, core::Vec3d origin = {});
+
+/// A city: `buildings` boxes on a jittered grid, each its own feature (element id = 0x1000 + i,
+/// model 0x20, sub-category by height class) with a colour; facades split into `facadeSplits`²
+/// quads per side, so each building has 10·s² + 2 triangles. Some buildings are translucent.
+core::Scene makeCity(uint32_t buildings, uint32_t facadeSplits, uint64_t seed, core::Vec3d origin = {});
+
+/// `count` random triangles in a cube of `size` metres (no shared vertices), one feature per 1000.
+core::Scene makeSoup(uint32_t count, uint64_t seed, double size = 100.0);
+
+/// Terrain plus city, sized to roughly `triangles` triangles: the benchmark input.
+core::Scene makeBenchmarkScene(uint64_t triangles, uint64_t seed);
+
+/// Appends `b`'s meshes, features and materials to `a`.
+void merge(core::Scene& a, const core::Scene& b);
+
+/// The scene as a binary glTF (y up, one node per feature), written with tinygltf. Test fixture
+/// authoring only: tiles are written by io/tiles.
+std::vector<uint8_t> sceneToGlb(const core::Scene& scene);
+
+} // namespace mx::datasets

@@ -1,0 +1,53 @@
+#pragma once
+// The export pipeline: read → prepare → partition → lod → quantize → write → validate.
+// Deterministic: the same scene and config give byte-identical files, whatever the thread count.
+#include <mx/core/CancelToken.h>
+#include <mx/core/ExportMetrics.h>
+#include <mx/core/Result.h>
+#include <mx/core/Scene.h>
+#include <mx/core/TileTree.h>
+#include <mx/cpu/CpuLevel.h>
+#include <mx/engine/TilerConfig.h>
+#include <mx/io/TilesetModel.h>
+#include <mx/io/TilesetValidator.h>
+
+#include <filesystem>
+#include <functional>
+#include <string_view>
+
+namespace mx::engine {
+
+/// Progress of a stage in [0, 1]; called from the exporting thread.
+using ProgressFn = std::function<void(std::string_view stage, double fraction)>;
+
+struct ExportOptions {
+  io::ExportType type = io::ExportType::ThreeDTiles;
+  TilerConfig config;
+  cpu::CpuLevel cpuLevel = cpu::defaultCpuLevel();
+  bool overwrite = false;               ///< Replace an existing non-empty output folder.
+  ProgressFn progress;                  ///< Optional.
+  const core::CancelToken* cancel = nullptr;
+};
+
+struct ExportResult {
+  core::ExportMetrics metrics;
+  io::ValidationReport validation;
+};
+
+/// Reads `input` (.glb, .gltf) into a Scene, by extension.
+core::Result<core::Scene> readScene(const std::filesystem::path& input);
+
+/// Builds the tile tree (partition + LOD) of `scene`; stage metrics go into `metrics`.
+core::Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptions& options,
+                                           core::ExportMetrics& metrics);
+
+/// Tiles `scene` into `outDir`. Files are written to a temporary sibling folder, validated, and
+/// renamed to `outDir` only when valid: on any error nothing is left at `outDir`.
+core::Result<ExportResult> exportScene(const core::Scene& scene, const std::filesystem::path& outDir,
+                                       const ExportOptions& options);
+
+/// readScene + exportScene, with the read stage in the metrics.
+core::Result<ExportResult> exportFile(const std::filesystem::path& input, const std::filesystem::path& outDir,
+                                      const ExportOptions& options);
+
+} // namespace mx::engine

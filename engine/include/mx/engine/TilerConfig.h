@@ -1,0 +1,46 @@
+#pragma once
+// tilerConfig: the key/value options of an export (REST `tilerConfig`, CLI `--config KEY=VALUE`).
+// Every key is validated; an unknown key or a bad value is an error that names the key.
+#include <mx/core/Result.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mx::engine {
+
+enum class Simplifier { Cluster, Quadric };
+enum class DeviceChoice { Auto, Cpu, Cuda };
+
+std::string_view toString(Simplifier s) noexcept;
+std::string_view toString(DeviceChoice d) noexcept;
+
+struct TilerConfig {
+  uint32_t maxTrianglesPerTile = 32768;  ///< Leaf size limit; parents are simplified to it.
+  double geometricErrorScale = 1.0;      ///< Multiplies every measured geometric error.
+  Simplifier simplifier = Simplifier::Cluster;
+  bool quantizePositions = true;         ///< uint16 positions (KHR_mesh_quantization).
+  bool meshoptCompression = false;       ///< EXT_meshopt_compression.
+  DeviceChoice device = DeviceChoice::Auto;
+};
+
+/// Documentation of one key, used by `meshexport config-keys` and docs/tiler-config.md.
+struct ConfigKeyInfo {
+  std::string_view name;
+  std::string_view type;         ///< integer, number, boolean or enum.
+  std::string_view defaultValue;
+  std::string_view allowed;      ///< Range or values.
+  std::string_view description;
+};
+
+const std::vector<ConfigKeyInfo>& tilerConfigKeys();
+
+/// Applies one key. Errors: UnknownConfigKey, InvalidArgument (message names the key and value).
+core::Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_view value);
+
+/// Applies KEY=VALUE pairs in order onto the defaults; a repeated key is an error.
+core::Result<TilerConfig> parseTilerConfig(const std::vector<std::pair<std::string, std::string>>& pairs);
+
+} // namespace mx::engine

@@ -1,0 +1,56 @@
+#include <mx/cpu/CpuBackend.h>
+#include <mx/engine/BackendRegistry.h>
+#if MESHEXPORT_HAS_CUDA
+#include <mx/cuda/CudaBackend.h>
+#endif
+
+namespace mx::engine {
+
+using core::ErrorCode;
+using core::Status;
+
+std::vector<std::string> compiledBackends() {
+  std::vector<std::string> names = {"cpu-scalar", "cpu-simd"};
+#if MESHEXPORT_HAS_CUDA
+  names.push_back("cuda");
+#endif
+  return names;
+}
+
+std::unique_ptr<core::IComputeBackend> createBackend(std::string_view name) {
+  if (name == "cpu-scalar") return std::make_unique<cpu::CpuBackend>(cpu::CpuLevel::Scalar);
+  if (name == "cpu-simd") return std::make_unique<cpu::CpuBackend>(cpu::CpuLevel::Simd);
+#if MESHEXPORT_HAS_CUDA
+  if (name == "cuda") return std::make_unique<cuda::CudaBackend>();
+#endif
+  return nullptr;
+}
+
+core::Result<BackendSet> BackendSet::create(DeviceChoice device, cpu::CpuLevel cpuLevel) {
+  BackendSet set;
+  set._cpu = std::make_unique<cpu::CpuBackend>(cpuLevel);
+  if (device == DeviceChoice::Cpu) {
+    set._gpuReason = "device=cpu requested";
+    return set;
+  }
+  auto gpu = createBackend("cuda");
+  if (!gpu) {
+    set._gpuReason = "this build has no CUDA backend";
+  } else if (!gpu->isAvailable()) {
+    set._gpuReason = gpu->unavailableReason();
+  } else {
+    set._gpu = std::move(gpu);
+  }
+  if (device == DeviceChoice::Cuda && !set._gpu)
+    return Status{ErrorCode::DeviceUnavailable, "device=cuda requested but " + set._gpuReason};
+  return set;
+}
+
+BackendSet::Choice BackendSet::choose(core::Stage stage, const core::MeshStats& stats) const {
+  if (!_gpu) return {_cpu.get(), _gpuReason};
+  if (!_gpu->supports(stage, stats))
+    return {_cpu.get(), "cuda does not support " + std::string(core::toString(stage)) + " for this input"};
+  return {_gpu.get(), "CUDA device present"};
+}
+
+} // namespace mx::engine

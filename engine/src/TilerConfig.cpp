@@ -1,0 +1,114 @@
+#include <mx/engine/TilerConfig.h>
+
+#include <charconv>
+#include <cmath>
+#include <set>
+
+namespace mx::engine {
+
+using core::ErrorCode;
+using core::Status;
+
+std::string_view toString(Simplifier s) noexcept { return s == Simplifier::Cluster ? "cluster" : "quadric"; }
+
+std::string_view toString(DeviceChoice d) noexcept {
+  switch (d) {
+  case DeviceChoice::Auto: return "auto";
+  case DeviceChoice::Cpu: return "cpu";
+  case DeviceChoice::Cuda: return "cuda";
+  }
+  return "auto";
+}
+
+const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
+  static const std::vector<ConfigKeyInfo> keys = {
+      {"maxTrianglesPerTile", "integer", "32768", "64 .. 4194304",
+       "Most triangles in one tile. Leaves of the spatial partition hold at most this many full-detail "
+       "triangles; every parent tile is simplified until it holds at most this many."},
+      {"geometricErrorScale", "number", "1", "0.01 .. 100",
+       "Multiplies the measured geometric error of every tile (and the tileset's). Larger values make "
+       "clients refine sooner (sharper, more data); smaller values later."},
+      {"simplifier", "enum", "cluster", "cluster | quadric",
+       "How parent tiles are simplified: vertex clustering on a grid (fast, dispatched to the backend), or "
+       "meshoptimizer's quadric edge collapse (slower, better shapes; CPU only)."},
+      {"quantizePositions", "boolean", "true", "true | false",
+       "Store positions as uint16 in the tile's box (KHR_mesh_quantization). False stores float32."},
+      {"meshoptCompression", "boolean", "false", "true | false",
+       "Compress vertex and index data with EXT_meshopt_compression (required extension; normals use the "
+       "octahedral filter)."},
+      {"device", "enum", "auto", "auto | cpu | cuda",
+       "Where partition, clustering and quantization run: auto uses a CUDA device when one is present and "
+       "the build has CUDA; cuda fails when none is present; cpu never uses the GPU."},
+  };
+  return keys;
+}
+
+namespace {
+
+Status bad(std::string_view key, std::string_view value, std::string_view expected) {
+  return {ErrorCode::InvalidArgument,
+          "tilerConfig " + std::string(key) + ": invalid value \"" + std::string(value) + "\" (expected " + std::string(expected) + ")"};
+}
+
+bool parseBool(std::string_view v, bool& out) {
+  if (v == "true" || v == "1") { out = true; return true; }
+  if (v == "false" || v == "0") { out = false; return true; }
+  return false;
+}
+
+} // namespace
+
+Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_view value) {
+  if (key == "maxTrianglesPerTile") {
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc() || p != value.data() + value.size() || v < 64 || v > 4194304)
+      return bad(key, value, "an integer in 64 .. 4194304");
+    config.maxTrianglesPerTile = uint32_t(v);
+    return Status::ok();
+  }
+  if (key == "geometricErrorScale") {
+    double v = 0;
+    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc() || p != value.data() + value.size() || !std::isfinite(v) || v < 0.01 || v > 100)
+      return bad(key, value, "a number in 0.01 .. 100");
+    config.geometricErrorScale = v;
+    return Status::ok();
+  }
+  if (key == "simplifier") {
+    if (value == "cluster") config.simplifier = Simplifier::Cluster;
+    else if (value == "quadric") config.simplifier = Simplifier::Quadric;
+    else return bad(key, value, "cluster or quadric");
+    return Status::ok();
+  }
+  if (key == "quantizePositions") {
+    if (!parseBool(value, config.quantizePositions)) return bad(key, value, "true or false");
+    return Status::ok();
+  }
+  if (key == "meshoptCompression") {
+    if (!parseBool(value, config.meshoptCompression)) return bad(key, value, "true or false");
+    return Status::ok();
+  }
+  if (key == "device") {
+    if (value == "auto") config.device = DeviceChoice::Auto;
+    else if (value == "cpu") config.device = DeviceChoice::Cpu;
+    else if (value == "cuda") config.device = DeviceChoice::Cuda;
+    else return bad(key, value, "auto, cpu or cuda");
+    return Status::ok();
+  }
+  std::string known;
+  for (const auto& k : tilerConfigKeys()) known += (known.empty() ? "" : ", ") + std::string(k.name);
+  return {ErrorCode::UnknownConfigKey, "tilerConfig " + std::string(key) + ": unknown key (known keys: " + known + ")"};
+}
+
+core::Result<TilerConfig> parseTilerConfig(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  TilerConfig config;
+  std::set<std::string> seen;
+  for (const auto& [k, v] : pairs) {
+    if (!seen.insert(k).second) return Status{ErrorCode::InvalidArgument, "tilerConfig " + k + ": given more than once"};
+    MX_RETURN_IF_ERROR(applyTilerConfig(config, k, v));
+  }
+  return config;
+}
+
+} // namespace mx::engine

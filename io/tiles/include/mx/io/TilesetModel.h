@@ -1,0 +1,58 @@
+#pragma once
+// What io/tiles writes: an explicit tile tree with per-tile mesh content already quantized by the
+// engine's backend. The writer turns it into tileset.json + one glb per tile; it never simplifies,
+// quantizes or moves geometry itself.
+#include <mx/core/Math.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mx::io {
+
+/// Output flavours; an export type selects options of the one writer, never another writer.
+enum class ExportType { ThreeDTiles, Cesium };
+
+/// One row of the glb's EXT_structural_metadata property table (ids as UINT64).
+struct FeatureRow {
+  uint64_t element = 0;
+  uint64_t model = 0;
+  uint64_t subcategory = 0;
+};
+
+/// One tile's mesh in the glTF frame (y up). When `quantized`, positionsQ holds uint16 x,y,z,0
+/// per vertex and the glTF node's translation/scale dequantize them; otherwise `positions` holds
+/// floats (translation 0, scale 1).
+struct TileContent {
+  bool quantized = true;
+  std::vector<uint16_t> positionsQ;
+  std::vector<float> positions;
+  std::array<double, 3> translation{0, 0, 0};
+  std::array<double, 3> scale{1, 1, 1};
+  std::vector<int8_t> normalsQ;       ///< snorm8 x,y,z,0 per vertex, or empty.
+  std::vector<uint32_t> colors;       ///< RGBA8 per vertex (r in the low byte).
+  std::vector<uint32_t> featureIds;   ///< Per vertex, index into `features`.
+  std::vector<uint32_t> indices;      ///< 3 per triangle.
+  std::vector<FeatureRow> features;
+
+  [[nodiscard]] size_t vertexCount() const { return featureIds.size(); }
+};
+
+struct TilesetNode {
+  core::Aabb box;                   ///< Root frame; encloses the content and every child.
+  double geometricError = 0;
+  std::vector<uint32_t> children;   ///< Indices into TilesetModel::nodes.
+  int32_t content = -1;             ///< Index into TilesetModel::contents, -1 for none.
+  std::string uri;                  ///< "<level>-<index>.glb" when content >= 0.
+  core::Aabb contentBox;            ///< Tight bounds of the content, root frame.
+};
+
+struct TilesetModel {
+  std::vector<TilesetNode> nodes;   ///< nodes[0] is the root.
+  std::vector<TileContent> contents;
+  core::Mat4d rootTransform = core::identityMatrix();
+  double geometricError = 0;        ///< Tileset-level geometricError.
+};
+
+} // namespace mx::io

@@ -1,0 +1,557 @@
+// The validator reads what the writer wrote with independent code (nlohmann::json and raw byte
+// access), so a writer bug cannot hide behind shared helpers. Box volumes are compared through
+// their axis-aligned bounds in the root frame (every box we write is axis-aligned there).
+#include "GlbFormat.h"
+
+#include <mx/core/Math.h>
+#include <mx/io/TilesetValidator.h>
+
+#include <meshoptimizer.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+
+namespace mx::io {
+
+using core::ErrorCode;
+using core::Mat4d;
+using core::Result;
+using core::Status;
+using nlohmann::json;
+
+namespace {
+
+constexpr double kMax = std::numeric_limits<double>::max();
+
+struct Bounds {
+  double min[3] = {kMax, kMax, kMax};
+  double max[3] = {-kMax, -kMax, -kMax};
+  bool empty() const { return min[0] > max[0]; }
+  void extend(double x, double y, double z) {
+    const double p[3] = {x, y, z};
+    for (int a = 0; a < 3; ++a) { min[a] = std::min(min[a], p[a]); max[a] = std::max(max[a], p[a]); }
+  }
+  double diagonal() const {
+    if (empty()) return 0;
+    return std::sqrt((max[0] - min[0]) * (max[0] - min[0]) + (max[1] - min[1]) * (max[1] - min[1]) +
+                     (max[2] - min[2]) * (max[2] - min[2]));
+  }
+  bool contains(const Bounds& o, double eps) const {
+    if (o.empty()) return true;
+    for (int a = 0; a < 3; ++a)
+      if (o.min[a] < min[a] - eps || o.max[a] > max[a] + eps) return false;
+    return true;
+  }
+};
+
+/// Bounds of `b`'s 8 corners after `m`.
+Bounds transformBounds(const Mat4d& m, const Bounds& b) {
+  Bounds r;
+  if (b.empty()) return r;
+  for (int i = 0; i < 8; ++i) {
+    const core::Vec3d p{(i & 1) ? b.max[0] : b.min[0], (i & 2) ? b.max[1] : b.min[1], (i & 4) ? b.max[2] : b.min[2]};
+    const core::Vec3d q = core::transformPoint(m, p);
+    r.extend(q.x, q.y, q.z);
+  }
+  return r;
+}
+
+bool numberArray(const json& j, size_t n) {
+  if (!j.is_array() || j.size() != n) return false;
+  for (const auto& v : j)
+    if (!v.is_number() || !std::isfinite(v.get<double>())) return false;
+  return true;
+}
+
+std::optional<Bounds> boxBounds(const json& bv, std::string& why) {
+  if (!bv.is_object()) { why = "boundingVolume missing"; return std::nullopt; }
+  if (bv.contains("box")) {
+    const json& b = bv["box"];
+    if (!numberArray(b, 12)) { why = "box must be 12 finite numbers"; return std::nullopt; }
+    Bounds r;
+    for (int a = 0; a < 3; ++a) {
+      const double h = std::abs(b[3 + a].get<double>()) + std::abs(b[6 + a].get<double>()) + std::abs(b[9 + a].get<double>());
+      r.min[a] = b[a].get<double>() - h;
+      r.max[a] = b[a].get<double>() + h;
+    }
+    return r;
+  }
+  if (bv.contains("sphere")) {
+    const json& s = bv["sphere"];
+    if (!numberArray(s, 4) || s[3].get<double>() < 0) { why = "sphere must be 4 finite numbers, radius >= 0"; return std::nullopt; }
+    Bounds r;
+    for (int a = 0; a < 3; ++a) { r.min[a] = s[a].get<double>() - s[3].get<double>(); r.max[a] = s[a].get<double>() + s[3].get<double>(); }
+    return r;
+  }
+  why = "only box and sphere bounding volumes are written";
+  return std::nullopt;
+}
+
+bool relativeUri(const std::string& uri) {
+  if (uri.empty() || uri[0] == '/' || uri[0] == '\\') return false;
+  if (uri.find("://") != std::string::npos || uri.find('?') != std::string::npos || uri.find('#') != std::string::npos) return false;
+  if (uri.find("..") != std::string::npos || uri.find(':') != std::string::npos) return false;
+  return true;
+}
+
+uint32_t readU32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+
+int componentSize(int type) {
+  switch (type) {
+  case glb::kByte: case glb::kUnsignedByte: return 1;
+  case glb::kShort: case glb::kUnsignedShort: return 2;
+  case glb::kUnsignedInt: case glb::kFloat: return 4;
+  default: return 0;
+  }
+}
+
+int componentCount(const std::string& type) {
+  if (type == "SCALAR") return 1;
+  if (type == "VEC2") return 2;
+  if (type == "VEC3") return 3;
+  if (type == "VEC4") return 4;
+  if (type == "MAT4") return 16;
+  return 0;
+}
+
+double readComponent(const uint8_t* p, int type) {
+  switch (type) {
+  case glb::kByte: { int8_t v; std::memcpy(&v, p, 1); return v; }
+  case glb::kUnsignedByte: return p[0];
+  case glb::kShort: { int16_t v; std::memcpy(&v, p, 2); return v; }
+  case glb::kUnsignedShort: { uint16_t v; std::memcpy(&v, p, 2); return v; }
+  case glb::kUnsignedInt: { uint32_t v; std::memcpy(&v, p, 4); return v; }
+  case glb::kFloat: { float v; std::memcpy(&v, p, 4); return v; }
+  default: return 0;
+  }
+}
+
+/// glb checks; the resolved bytes of every bufferView (decoded when meshopt-compressed).
+class GlbChecker {
+public:
+  GlbChecker(std::span<const uint8_t> bytes, std::string name, std::vector<std::string>& errors)
+      : _bytes(bytes), _name(std::move(name)), _errors(errors) {}
+
+  bool run(double bounds[6], uint64_t& triangles) {
+    if (!container()) return false;
+    if (!buffersAndViews()) return false;
+    if (!extensionsDeclared()) return false;
+    std::vector<std::array<double, 3>> unused;
+    Bounds local;
+    const json& meshes = _doc.value("meshes", json::array());
+    triangles = 0;
+    for (size_t m = 0; m < meshes.size(); ++m) {
+      for (const json& prim : meshes[m].value("primitives", json::array())) {
+        if (!primitive(prim, triangles)) return false;
+      }
+    }
+    // Content bounds in the glTF scene frame: each mesh node's transform applied to its
+    // POSITION min/max box.
+    const json& nodes = _doc.value("nodes", json::array());
+    for (size_t n = 0; n < nodes.size(); ++n) {
+      const json& node = nodes[n];
+      if (!node.contains("mesh")) continue;
+      if (node.contains("children") && !node["children"].empty()) return fail("node " + std::to_string(n) + ": nested nodes are not expected");
+      Mat4d m = core::identityMatrix();
+      if (node.contains("matrix")) {
+        if (!numberArray(node["matrix"], 16)) return fail("node matrix must be 16 numbers");
+        for (int i = 0; i < 16; ++i) m[size_t(i)] = node["matrix"][i].get<double>();
+      } else {
+        if (node.contains("rotation")) return fail("node rotation is not expected");
+        if (node.contains("scale")) {
+          if (!numberArray(node["scale"], 3)) return fail("node scale must be 3 numbers");
+          for (int a = 0; a < 3; ++a) m[size_t(a * 5)] = node["scale"][a].get<double>();
+        }
+        if (node.contains("translation")) {
+          if (!numberArray(node["translation"], 3)) return fail("node translation must be 3 numbers");
+          for (int a = 0; a < 3; ++a) m[size_t(12 + a)] = node["translation"][a].get<double>();
+        }
+      }
+      const size_t mesh = node["mesh"].get<size_t>();
+      if (mesh >= meshes.size()) return fail("node mesh index out of range");
+      for (const json& prim : meshes[mesh]["primitives"]) {
+        const json& acc = _doc["accessors"][prim["attributes"]["POSITION"].get<size_t>()];
+        Bounds b;
+        b.extend(acc["min"][0].get<double>(), acc["min"][1].get<double>(), acc["min"][2].get<double>());
+        b.extend(acc["max"][0].get<double>(), acc["max"][1].get<double>(), acc["max"][2].get<double>());
+        const Bounds t = transformBounds(m, b);
+        local.extend(t.min[0], t.min[1], t.min[2]);
+        local.extend(t.max[0], t.max[1], t.max[2]);
+      }
+    }
+    for (int a = 0; a < 3; ++a) { bounds[a] = local.min[a]; bounds[3 + a] = local.max[a]; }
+    return true;
+  }
+
+private:
+  bool fail(const std::string& msg) {
+    _errors.push_back(_name + ": " + msg);
+    return false;
+  }
+
+  bool container() {
+    if (_bytes.size() < 20) return fail("shorter than a glb header");
+    if (readU32(_bytes.data()) != glb::kMagic) return fail("magic is not glTF");
+    if (readU32(_bytes.data() + 4) != glb::kVersion) return fail("glb version is not 2");
+    if (readU32(_bytes.data() + 8) != _bytes.size()) return fail("header length " + std::to_string(readU32(_bytes.data() + 8)) + " != file size " + std::to_string(_bytes.size()));
+    if (_bytes.size() % 4) return fail("file length is not a multiple of 4");
+    const uint32_t jsonLen = readU32(_bytes.data() + 12);
+    if (readU32(_bytes.data() + 16) != glb::kChunkJson) return fail("first chunk is not JSON");
+    if (jsonLen % 4 || 20 + size_t(jsonLen) > _bytes.size()) return fail("JSON chunk length is unaligned or exceeds the file");
+    const size_t binHeader = 20 + size_t(jsonLen);
+    if (binHeader < _bytes.size()) {
+      if (binHeader + 8 > _bytes.size()) return fail("truncated BIN chunk header");
+      const uint32_t binLen = readU32(_bytes.data() + binHeader);
+      if (readU32(_bytes.data() + binHeader + 4) != glb::kChunkBin) return fail("second chunk is not BIN");
+      if (binLen % 4 || binHeader + 8 + size_t(binLen) != _bytes.size()) return fail("BIN chunk length is unaligned or does not end the file");
+      _bin = _bytes.subspan(binHeader + 8, binLen);
+    }
+    _doc = json::parse(_bytes.begin() + 20, _bytes.begin() + 20 + jsonLen, nullptr, false);
+    if (_doc.is_discarded() || !_doc.is_object()) return fail("JSON chunk does not parse");
+    if (!_doc.contains("asset") || _doc["asset"].value("version", "") != "2.0") return fail("asset.version must be \"2.0\"");
+    return true;
+  }
+
+  bool buffersAndViews() {
+    const json& buffers = _doc.value("buffers", json::array());
+    std::vector<size_t> bufferSizes;
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      const json& b = buffers[i];
+      if (!b.contains("byteLength") || !b["byteLength"].is_number_unsigned()) return fail("buffers[" + std::to_string(i) + "].byteLength missing");
+      const size_t len = b["byteLength"].get<size_t>();
+      const bool fallback = b.contains("extensions") && b["extensions"].contains("EXT_meshopt_compression") &&
+                            b["extensions"]["EXT_meshopt_compression"].value("fallback", false);
+      if (i == 0 && !b.contains("uri")) {
+        if (len > _bin.size() || _bin.size() - len > 3) return fail("buffers[0].byteLength " + std::to_string(len) + " does not match the BIN chunk (" + std::to_string(_bin.size()) + ")");
+      } else if (!fallback) {
+        return fail("buffers[" + std::to_string(i) + "] is external; content must be self-contained");
+      }
+      bufferSizes.push_back(len);
+    }
+    const json& views = _doc.value("bufferViews", json::array());
+    _views.resize(views.size());
+    for (size_t i = 0; i < views.size(); ++i) {
+      const json& v = views[i];
+      const std::string at = "bufferViews[" + std::to_string(i) + "]";
+      const size_t buffer = v.value("buffer", size_t(~0ull)), offset = v.value("byteOffset", size_t(0)), length = v.value("byteLength", size_t(0));
+      if (buffer >= bufferSizes.size()) return fail(at + ": buffer out of range");
+      if (offset > bufferSizes[buffer] || length > bufferSizes[buffer] - offset) return fail(at + ": exceeds its buffer");
+      if (v.contains("byteStride") && (v["byteStride"].get<size_t>() % 4 || v["byteStride"].get<size_t>() < 4 || v["byteStride"].get<size_t>() > 252))
+        return fail(at + ": byteStride must be a multiple of 4 in [4, 252]");
+      if (v.contains("extensions") && v["extensions"].contains("EXT_meshopt_compression")) {
+        const json& e = v["extensions"]["EXT_meshopt_compression"];
+        const size_t cOff = e.value("byteOffset", size_t(0)), cLen = e.value("byteLength", size_t(0));
+        const size_t count = e.value("count", size_t(0)), stride = e.value("byteStride", size_t(0));
+        if (e.value("buffer", size_t(~0ull)) != 0 || cOff > _bin.size() || cLen > _bin.size() - cOff)
+          return fail(at + ": EXT_meshopt_compression source exceeds the BIN chunk");
+        if (count * stride != length) return fail(at + ": count * byteStride != byteLength");
+        auto& out = _views[i];
+        out.resize(length);
+        const std::string mode = e.value("mode", "");
+        int rc;
+        if (mode == "ATTRIBUTES") rc = meshopt_decodeVertexBuffer(out.data(), count, stride, _bin.data() + cOff, cLen);
+        else if (mode == "TRIANGLES") rc = meshopt_decodeIndexBuffer(out.data(), count, stride, _bin.data() + cOff, cLen);
+        else return fail(at + ": unknown meshopt mode " + mode);
+        if (rc != 0) return fail(at + ": meshopt data does not decode (" + std::to_string(rc) + ")");
+        const std::string filter = e.value("filter", "NONE");
+        if (filter == "OCTAHEDRAL") {
+          if (stride != 4 && stride != 8) return fail(at + ": OCTAHEDRAL filter needs byteStride 4 or 8");
+          meshopt_decodeFilterOct(out.data(), count, stride);
+        } else if (filter != "NONE") {
+          return fail(at + ": unexpected filter " + filter);
+        }
+        _compressed = true;
+      } else {
+        if (buffer != 0) return fail(at + ": refers to a fallback buffer without compression");
+        _views[i].assign(_bin.begin() + std::ptrdiff_t(offset), _bin.begin() + std::ptrdiff_t(offset + length));
+        _viewOffsets[i] = offset;
+      }
+    }
+    return true;
+  }
+
+  bool extensionsDeclared() {
+    std::set<std::string> used;
+    for (const auto& e : _doc.value("extensionsUsed", json::array())) used.insert(e.get<std::string>());
+    for (const auto& e : _doc.value("extensionsRequired", json::array()))
+      if (!used.count(e.get<std::string>())) return fail("extensionsRequired " + e.get<std::string>() + " is not in extensionsUsed");
+    if (_compressed && !used.count("EXT_meshopt_compression")) return fail("EXT_meshopt_compression used but not declared");
+    if (_compressed) {
+      bool req = false;
+      for (const auto& e : _doc.value("extensionsRequired", json::array())) req |= e.get<std::string>() == "EXT_meshopt_compression";
+      if (!req) return fail("EXT_meshopt_compression without fallback data must be required");
+    }
+    const bool meta = _doc.contains("extensions") && _doc["extensions"].contains("EXT_structural_metadata");
+    if (meta && !used.count("EXT_structural_metadata")) return fail("EXT_structural_metadata used but not declared");
+    _used = used;
+    return true;
+  }
+
+  /// Reads accessor `index` into doubles; checks its placement in the view.
+  bool accessor(size_t index, std::vector<double>& out, const json*& acc, int& ctype) {
+    if (!_doc.contains("accessors") || !_doc["accessors"].is_array() || index >= _doc["accessors"].size())
+      return fail("accessor " + std::to_string(index) + " out of range");
+    acc = &_doc["accessors"][index]; // points into _doc, which outlives every caller
+    const std::string at = "accessors[" + std::to_string(index) + "]";
+    ctype = acc->value("componentType", 0);
+    const int csize = componentSize(ctype), ccount = componentCount(acc->value("type", ""));
+    if (!csize || !ccount) return fail(at + ": bad componentType or type");
+    const size_t count = acc->value("count", size_t(0));
+    if (count == 0) return fail(at + ": count must be >= 1");
+    const size_t view = acc->value("bufferView", size_t(~0ull));
+    if (view >= _views.size()) return fail(at + ": bufferView out of range");
+    const json& v = _doc["bufferViews"][view];
+    const size_t elem = size_t(csize) * size_t(ccount);
+    const size_t stride = v.value("byteStride", elem);
+    const size_t offset = acc->value("byteOffset", size_t(0));
+    if (offset % size_t(csize)) return fail(at + ": byteOffset not aligned to its component size");
+    if (auto it = _viewOffsets.find(view); it != _viewOffsets.end() && (it->second + offset) % size_t(csize))
+      return fail(at + ": data not aligned to its component size in the BIN chunk");
+    const auto& data = _views[view];
+    if (offset + stride * (count - 1) + elem > data.size()) return fail(at + ": exceeds its bufferView");
+    out.resize(count * size_t(ccount));
+    for (size_t i = 0; i < count; ++i)
+      for (int c = 0; c < ccount; ++c) out[i * size_t(ccount) + size_t(c)] = readComponent(data.data() + offset + i * stride + size_t(c * csize), ctype);
+    return true;
+  }
+
+  bool primitive(const json& prim, uint64_t& triangles) {
+    if (prim.value("mode", 4) != 4) return fail("only TRIANGLES primitives are written");
+    const json& attrs = prim.value("attributes", json::object());
+    if (!attrs.contains("POSITION")) return fail("primitive without POSITION");
+    std::vector<double> pos;
+    const json* acc = nullptr;
+    int ctype = 0;
+    if (!accessor(attrs["POSITION"].get<size_t>(), pos, acc, ctype)) return false;
+    if (acc->value("type", "") != "VEC3") return fail("POSITION must be VEC3");
+    if (ctype != glb::kFloat && !_used.count("KHR_mesh_quantization")) return fail("quantized POSITION without KHR_mesh_quantization");
+    if (!acc->contains("min") || !acc->contains("max") || !numberArray((*acc)["min"], 3) || !numberArray((*acc)["max"], 3))
+      return fail("POSITION min/max missing");
+    const size_t vcount = pos.size() / 3;
+    for (int a = 0; a < 3; ++a) {
+      double mn = kMax, mx = -kMax;
+      for (size_t v = 0; v < vcount; ++v) { mn = std::min(mn, pos[3 * v + size_t(a)]); mx = std::max(mx, pos[3 * v + size_t(a)]); }
+      if (mn != (*acc)["min"][a].get<double>() || mx != (*acc)["max"][a].get<double>())
+        return fail("POSITION min/max do not match the data on axis " + std::to_string(a));
+    }
+    for (const auto& [name, index] : attrs.items()) {
+      std::vector<double> values;
+      const json* a = nullptr;
+      int t = 0;
+      if (!accessor(index.get<size_t>(), values, a, t)) return false;
+      if (a->value("count", size_t(0)) != vcount) return fail("attribute " + name + " count differs from POSITION's");
+    }
+    if (!prim.contains("indices")) return fail("primitive without indices");
+    std::vector<double> idx;
+    if (!accessor(prim["indices"].get<size_t>(), idx, acc, ctype)) return false;
+    if (ctype != glb::kUnsignedShort && ctype != glb::kUnsignedInt && ctype != glb::kUnsignedByte) return fail("indices must be unsigned integers");
+    if (idx.size() % 3) return fail("index count not a multiple of 3");
+    for (double i : idx)
+      if (i >= double(vcount)) return fail("index " + std::to_string(uint64_t(i)) + " >= vertex count " + std::to_string(vcount));
+    triangles += idx.size() / 3;
+    return meshFeatures(prim, vcount);
+  }
+
+  bool meshFeatures(const json& prim, size_t vcount) {
+    if (!prim.contains("extensions") || !prim["extensions"].contains("EXT_mesh_features")) return fail("primitive without EXT_mesh_features");
+    if (!_used.count("EXT_mesh_features")) return fail("EXT_mesh_features used but not declared");
+    const json& ids = prim["extensions"]["EXT_mesh_features"].value("featureIds", json::array());
+    if (ids.empty()) return fail("EXT_mesh_features.featureIds is empty");
+    for (const json& f : ids) {
+      const size_t featureCount = f.value("featureCount", size_t(0));
+      if (featureCount < 1) return fail("featureCount must be >= 1");
+      if (!f.contains("attribute")) return fail("feature ids must come from a vertex attribute");
+      const std::string attr = "_FEATURE_ID_" + std::to_string(f["attribute"].get<int>());
+      if (!prim["attributes"].contains(attr)) return fail(attr + " referenced but missing");
+      std::vector<double> values;
+      const json* acc = nullptr;
+      int ctype = 0;
+      if (!accessor(prim["attributes"][attr].get<size_t>(), values, acc, ctype)) return false;
+      if (acc->value("normalized", false)) return fail(attr + " must not be normalized");
+      if (acc->value("type", "") != "SCALAR") return fail(attr + " must be SCALAR");
+      if (values.size() != vcount) return fail(attr + " count differs from POSITION's");
+      for (double v : values)
+        if (v < 0 || v >= double(featureCount) || v != std::floor(v))
+          return fail(attr + " value " + std::to_string(v) + " outside [0, featureCount " + std::to_string(featureCount) + ")");
+      if (f.contains("propertyTable") && !propertyTable(f["propertyTable"].get<size_t>(), featureCount)) return false;
+    }
+    return true;
+  }
+
+  bool propertyTable(size_t index, size_t featureCount) {
+    if (!_doc.contains("extensions") || !_doc["extensions"].contains("EXT_structural_metadata"))
+      return fail("propertyTable referenced without EXT_structural_metadata");
+    const json& meta = _doc["extensions"]["EXT_structural_metadata"];
+    const json& tables = meta.value("propertyTables", json::array());
+    if (index >= tables.size()) return fail("propertyTable " + std::to_string(index) + " out of range");
+    const json& table = tables[index];
+    const size_t count = table.value("count", size_t(0));
+    if (count != featureCount) return fail("property table count " + std::to_string(count) + " != featureCount " + std::to_string(featureCount));
+    const std::string cls = table.value("class", "");
+    if (!meta.contains("schema") || !meta["schema"]["classes"].contains(cls)) return fail("property table class " + cls + " not in the schema");
+    const json& props = meta["schema"]["classes"][cls].value("properties", json::object());
+    for (const char* name : {"element", "model", "subcategory"}) {
+      if (!props.contains(name) || props[name].value("type", "") != "SCALAR" || props[name].value("componentType", "") != "UINT64")
+        return fail(std::string("class property ") + name + " must be a UINT64 SCALAR");
+      if (!table["properties"].contains(name)) return fail(std::string("property table lacks ") + name);
+      const size_t view = table["properties"][name].value("values", size_t(~0ull));
+      if (view >= _views.size()) return fail(std::string(name) + " values bufferView out of range");
+      if (_views[view].size() != count * 8) return fail(std::string(name) + " values are not count * 8 bytes");
+      auto it = _viewOffsets.find(view);
+      if (it == _viewOffsets.end() || it->second % 8) return fail(std::string(name) + " values are not 8-byte aligned");
+    }
+    return true;
+  }
+
+  std::span<const uint8_t> _bytes;
+  std::string _name;
+  std::vector<std::string>& _errors;
+  std::span<const uint8_t> _bin;
+  json _doc;
+  std::vector<std::vector<uint8_t>> _views;
+  std::map<size_t, size_t> _viewOffsets; // uncompressed views: offset in the BIN chunk
+  std::set<std::string> _used;
+  bool _compressed = false;
+};
+
+struct TileCheck {
+  const json* tile;
+  Mat4d transform;     ///< Root frame → this tile's frame... composed ancestors' transforms.
+  double parentError;
+  std::optional<Bounds> parentBounds;
+  std::string path;
+};
+
+} // namespace
+
+bool validateGlb(std::span<const uint8_t> bytes, const std::string& name, std::vector<std::string>& errors,
+                 double bounds[6], uint64_t& triangles) {
+  GlbChecker checker(bytes, name, errors);
+  try {
+    return checker.run(bounds, triangles);
+  } catch (const json::exception& e) {
+    // A member of the wrong JSON type (e.g. a string where an index belongs).
+    errors.push_back(name + ": glTF JSON has a member of the wrong type: " + e.what());
+    return false;
+  }
+}
+
+namespace {
+Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, ValidationReport& report);
+}
+
+Result<ValidationReport> validateTileset(const std::filesystem::path& dir) {
+  ValidationReport report;
+  try {
+    return validateTilesetImpl(dir, report);
+  } catch (const json::exception& e) {
+    report.errors.push_back(std::string("tileset.json: a member has the wrong JSON type: ") + e.what());
+    return report;
+  }
+}
+
+namespace {
+Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, ValidationReport& report) {
+  const auto tilesetPath = dir / "tileset.json";
+  std::ifstream in(tilesetPath, std::ios::binary);
+  if (!in) return Status{ErrorCode::IoError, "cannot read " + tilesetPath.string()};
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  report.bytes += text.size();
+  const json doc = json::parse(text, nullptr, false);
+  auto error = [&](const std::string& msg) { report.errors.push_back(msg); };
+  if (doc.is_discarded() || !doc.is_object()) { error("tileset.json: does not parse as a JSON object"); return report; }
+  const json& asset = doc.value("asset", json::object());
+  const std::string version = asset.value("version", "");
+  if (version != "1.0" && version != "1.1") error("tileset.json: asset.version must be \"1.0\" or \"1.1\"");
+  if (!doc.contains("geometricError") || !doc["geometricError"].is_number() || doc["geometricError"].get<double>() < 0)
+    error("tileset.json: top-level geometricError is required and must be >= 0");
+  if (!doc.contains("root") || !doc["root"].is_object()) { error("tileset.json: root tile missing"); return report; }
+  const json& root = doc["root"];
+  if (root.value("refine", "") != "REPLACE" && root.value("refine", "") != "ADD") error("root: refine must be \"ADD\" or \"REPLACE\"");
+  std::set<std::string> usedExt;
+  for (const auto& e : doc.value("extensionsUsed", json::array())) usedExt.insert(e.get<std::string>());
+  for (const auto& e : doc.value("extensionsRequired", json::array()))
+    if (!usedExt.count(e.get<std::string>())) error("tileset.json: extensionsRequired " + e.get<std::string>() + " not in extensionsUsed");
+  if (version == "1.0" && !usedExt.count("3DTILES_content_gltf")) error("tileset.json: glb content in a 1.0 tileset needs 3DTILES_content_gltf");
+
+  const double topError = doc.value("geometricError", 0.0);
+  std::vector<TileCheck> stack{{&root, core::identityMatrix(), topError, std::nullopt, "root"}};
+  std::set<std::string> seenUris;
+  while (!stack.empty()) {
+    TileCheck tc = stack.back();
+    stack.pop_back();
+    const json& t = *tc.tile;
+    ++report.tiles;
+    Mat4d m = tc.transform;
+    if (t.contains("transform")) {
+      if (!numberArray(t["transform"], 16)) { error(tc.path + ": transform must be 16 finite numbers"); continue; }
+      Mat4d local;
+      for (int i = 0; i < 16; ++i) local[size_t(i)] = t["transform"][i].get<double>();
+      if (local[3] != 0 || local[7] != 0 || local[11] != 0 || local[15] != 1)
+        error(tc.path + ": transform is not affine column-major (last row must be 0 0 0 1)");
+      // Bounds are compared in the root tile's frame (below the root transform), so the root's
+      // own transform is not composed; every descendant's is.
+      if (tc.path != "root") m = core::multiply(tc.transform, local);
+    }
+    const Mat4d frame = m;
+    if (!t.contains("geometricError") || !t["geometricError"].is_number() || t["geometricError"].get<double>() < 0) {
+      error(tc.path + ": geometricError is required and must be >= 0");
+      continue;
+    }
+    const double ge = t["geometricError"].get<double>();
+    if (ge > tc.parentError * (1 + 1e-12)) error(tc.path + ": geometricError " + std::to_string(ge) + " exceeds its parent's " + std::to_string(tc.parentError));
+    if (t.contains("refine") && t["refine"] != "ADD" && t["refine"] != "REPLACE") error(tc.path + ": refine must be ADD or REPLACE");
+    std::string why;
+    auto bv = boxBounds(t.value("boundingVolume", json()), why);
+    if (!bv) { error(tc.path + ": " + why); continue; }
+    const Bounds tileBounds = transformBounds(frame, *bv);
+    const double eps = 1e-6 * std::max(1.0, tileBounds.diagonal());
+    if (tc.parentBounds && !tc.parentBounds->contains(tileBounds, eps)) error(tc.path + ": bounding volume is not inside its parent's");
+    if (t.contains("content")) {
+      const json& content = t["content"];
+      const std::string uri = content.value("uri", "");
+      if (!relativeUri(uri)) { error(tc.path + ": content uri \"" + uri + "\" is not a plain relative path"); continue; }
+      if (!seenUris.insert(uri).second) error(tc.path + ": content uri " + uri + " is used twice");
+      std::ifstream f(dir / uri, std::ios::binary);
+      if (!f) { error(tc.path + ": content " + uri + " does not exist"); continue; }
+      std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      report.bytes += bytes.size();
+      ++report.contents;
+      double cb[6];
+      uint64_t tris = 0;
+      if (uri.size() < 4 || uri.substr(uri.size() - 4) != ".glb") { error(tc.path + ": content " + uri + " is not .glb"); continue; }
+      if (!validateGlb(bytes, uri, report.errors, cb, tris)) continue;
+      report.triangles += tris;
+      Bounds gltfBounds;
+      gltfBounds.extend(cb[0], cb[1], cb[2]);
+      gltfBounds.extend(cb[3], cb[4], cb[5]);
+      Mat4d yUp;
+      std::copy(std::begin(glb::kYUpToZUp), std::end(glb::kYUpToZUp), yUp.begin());
+      const Bounds contentBounds = transformBounds(core::multiply(frame, yUp), gltfBounds);
+      const double ceps = 1e-5 * std::max(1.0, tileBounds.diagonal());
+      if (!tileBounds.contains(contentBounds, ceps)) error(tc.path + ": content " + uri + " extends outside the tile's bounding volume");
+      if (content.contains("boundingVolume")) {
+        auto cbv = boxBounds(content["boundingVolume"], why);
+        if (!cbv) error(tc.path + ": content " + why);
+        else if (!transformBounds(frame, *cbv).contains(contentBounds, ceps)) error(tc.path + ": content " + uri + " extends outside content.boundingVolume");
+      }
+    }
+    static const json kNoChildren = json::array();
+    const json& children = t.contains("children") ? t["children"] : kNoChildren; // stack keeps pointers
+    if (!children.is_array()) { error(tc.path + ": children must be an array"); continue; }
+    for (size_t i = children.size(); i-- > 0;)
+      stack.push_back({&children[i], m, ge, tileBounds, tc.path + "/" + std::to_string(i)});
+  }
+  return report;
+}
+
+} // namespace
+
+} // namespace mx::io

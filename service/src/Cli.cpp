@@ -1,0 +1,189 @@
+#include <mx/service/Cli.h>
+
+#include <mx/cpu/CpuLevel.h>
+#include <mx/engine/BackendRegistry.h>
+#include <mx/engine/Metrics.h>
+#include <mx/engine/Pipeline.h>
+#include <mx/engine/TilerConfig.h>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace mx::service {
+
+namespace {
+
+constexpr const char* kUsage = R"(meshexport — tile meshes into streaming 3D Tiles
+
+usage:
+  meshexport tile INPUT -o OUTDIR [--type 3dtiles|cesium] [--device auto|cpu|cuda]
+                  [--config KEY=VALUE]... [--metrics FILE.json] [--cpu-level scalar|simd]
+                  [--force] [--quiet]
+  meshexport config-keys          list the tilerConfig keys
+  meshexport backends             list compiled backends and whether they can run here
+  meshexport --version
+
+INPUT is a glTF 2.0 file (.glb or .gltf). OUTDIR must not exist or be empty (--force replaces it);
+it appears only when the whole tileset was written and validated.
+)";
+
+int exitCode(core::ErrorCode code) {
+  switch (code) {
+  case core::ErrorCode::Ok: return 0;
+  case core::ErrorCode::MalformedInput:
+  case core::ErrorCode::UnsupportedInput: return 3;
+  case core::ErrorCode::UnknownConfigKey:
+  case core::ErrorCode::InvalidArgument: return 4;
+  case core::ErrorCode::ValidationFailed: return 5;
+  case core::ErrorCode::DeviceUnavailable: return 6;
+  case core::ErrorCode::Cancelled: return 7;
+  default: return 1;
+  }
+}
+
+int usage(const std::string& why) {
+  std::fprintf(stderr, "meshexport: %s\n\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
+bool writeJson(const std::string& path, const nlohmann::json& j) {
+  std::ofstream out(path, std::ios::trunc);
+  out << j.dump(2) << "\n";
+  return bool(out);
+}
+
+int tile(const std::vector<std::string>& args) {
+  std::string input, output, metricsPath;
+  std::vector<std::pair<std::string, std::string>> config;
+  engine::ExportOptions options;
+  bool quiet = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string& dst) {
+      if (i + 1 >= args.size()) return false;
+      dst = args[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "-o" || a == "--output") { if (!value(output)) return usage(a + " needs a folder"); }
+    else if (a == "--metrics") { if (!value(metricsPath)) return usage("--metrics needs a file"); }
+    else if (a == "--type") {
+      if (!value(v)) return usage("--type needs a value");
+      std::string t;
+      for (char c : v) t += char(std::tolower(static_cast<unsigned char>(c)));
+      if (t == "3dtiles") options.type = io::ExportType::ThreeDTiles;
+      else if (t == "cesium") options.type = io::ExportType::Cesium;
+      else return usage("--type must be 3dtiles or cesium (IMODEL is not supported yet)");
+    } else if (a == "--device") {
+      if (!value(v)) return usage("--device needs a value");
+      config.emplace_back("device", v);
+    } else if (a == "--config") {
+      if (!value(v)) return usage("--config needs KEY=VALUE");
+      const auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) return usage("--config needs KEY=VALUE, got \"" + v + "\"");
+      config.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (a == "--cpu-level") {
+      if (!value(v)) return usage("--cpu-level needs a value");
+      auto level = cpu::parseCpuLevel(v);
+      if (!level) return usage("--cpu-level must be scalar or simd");
+      options.cpuLevel = *level;
+    } else if (a == "--force") options.overwrite = true;
+    else if (a == "--quiet" || a == "-q") quiet = true;
+    else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
+    else if (input.empty()) input = a;
+    else return usage("more than one input: " + input + ", " + a);
+  }
+  if (input.empty()) return usage("tile needs an INPUT file");
+  if (output.empty()) return usage("tile needs -o OUTDIR");
+
+  auto fail = [&](const core::Status& s) {
+    spdlog::error("{}", s.toString());
+    if (!metricsPath.empty())
+      writeJson(metricsPath, {{"status", "Invalid"}, {"error", {{"code", std::string(core::toString(s.code()))}, {"message", s.message()}}}});
+    return exitCode(s.code());
+  };
+  auto cfg = engine::parseTilerConfig(config);
+  if (!cfg) return fail(cfg.status());
+  options.config = *cfg;
+  if (!quiet) {
+    options.progress = [](std::string_view stage, double fraction) {
+      spdlog::info("{:<9} {:3.0f}%", stage, fraction * 100);
+    };
+  }
+  spdlog::info("tiling {} → {} (device={}, cpu={}, maxTrianglesPerTile={}, simplifier={})", input, output,
+               engine::toString(options.config.device), cpu::toString(options.cpuLevel), options.config.maxTrianglesPerTile,
+               engine::toString(options.config.simplifier));
+  auto result = engine::exportFile(input, output, options);
+  if (!result) return fail(result.status());
+  const core::ExportMetrics& m = result->metrics;
+  for (const auto& w : m.warnings) spdlog::warn("{}", w);
+  for (const auto& s : m.stages)
+    spdlog::info("  {:<9} {:9.1f} ms  {:<11} {}", s.name, s.wallMs, s.backend, s.reason);
+  spdlog::info("{} triangles → {} tiles, {} levels, {:.1f} MB, peak RSS {:.0f} MB, {:.0f} ms",
+               m.trianglesIn, m.tiles, m.tilesPerLevel.size(), m.outputBytes / 1e6, m.peakRssBytes / 1e6, m.wallMs);
+  if (!metricsPath.empty()) {
+    nlohmann::json j = {{"status", "Complete"}, {"metrics", engine::toJson(m)},
+                        {"validation", {{"errors", result->validation.errors.size()}, {"tiles", result->validation.tiles},
+                                        {"contents", result->validation.contents}, {"bytes", result->validation.bytes}}}};
+    if (!writeJson(metricsPath, j)) {
+      spdlog::error("cannot write {}", metricsPath);
+      return 1;
+    }
+  }
+  std::printf("%s\n", (std::filesystem::absolute(output) / "tileset.json").string().c_str());
+  return 0;
+}
+
+int configKeys() {
+  for (const auto& k : engine::tilerConfigKeys())
+    std::printf("%-20s %-8s default %-8s %s\n    %s\n", std::string(k.name).c_str(), std::string(k.type).c_str(),
+                std::string(k.defaultValue).c_str(), std::string(k.allowed).c_str(), std::string(k.description).c_str());
+  return 0;
+}
+
+int backends() {
+  for (const auto& name : engine::compiledBackends()) {
+    auto b = engine::createBackend(name);
+    if (b->isAvailable())
+      std::printf("%-11s available    %s\n", name.c_str(), b->deviceName().c_str());
+    else
+      std::printf("%-11s unavailable  %s\n", name.c_str(), b->unavailableReason().c_str());
+  }
+  std::printf("SIMD targets here: %s\n", cpu::simdTargetList().c_str());
+  return 0;
+}
+
+} // namespace
+
+int runCli(int argc, const char* const* argv) {
+  static auto logger = [] {
+    auto l = spdlog::stderr_color_mt("meshexport");
+    l->set_pattern("%^[%H:%M:%S.%e %l]%$ %v");
+    spdlog::set_default_logger(l);
+    return l;
+  }();
+  (void)logger;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return usage("no command");
+  const std::string cmd = args[0];
+  args.erase(args.begin());
+  try {
+    if (cmd == "tile") return tile(args);
+    if (cmd == "config-keys") return configKeys();
+    if (cmd == "backends") return backends();
+    if (cmd == "--version" || cmd == "version") { std::printf("meshexport %s\n", MESHEXPORT_VERSION); return 0; }
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") { std::printf("%s", kUsage); return 0; }
+  } catch (const std::exception& e) {
+    // Library code returns Status; this is the last line of defence (e.g. std::bad_alloc).
+    spdlog::error("internal error: {}", e.what());
+    return 1;
+  }
+  return usage("unknown command " + cmd);
+}
+
+} // namespace mx::service

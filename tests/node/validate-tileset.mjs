@@ -1,0 +1,103 @@
+// Runs the external validators over a tileset folder written by meshexport:
+//  - tileset.json against the 3D Tiles 1.1 JSON schemas (ajv, draft 2020-12);
+//  - every .glb through Khronos gltf-validator (0 errors required; EXT_mesh_features and
+//    EXT_structural_metadata are reported as unsupported by it, so the glTF JSON and those
+//    extension objects are also checked against their JSON schemas with ajv).
+// usage: node validate-tileset.mjs TILESET_DIR SCHEMA_DIR
+// Exits 0 when everything is valid, 1 otherwise; prints one line per problem and a summary.
+import fs from 'node:fs';
+import path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020.js';
+import validator from 'gltf-validator';
+
+const [dir, schemaDir] = process.argv.slice(2);
+if (!dir || !schemaDir) {
+  console.error('usage: node validate-tileset.mjs TILESET_DIR SCHEMA_DIR');
+  process.exit(2);
+}
+
+function listJson(root) {
+  const out = [];
+  for (const entry of fs.readdirSync(root, { withFileTypes: true })) {
+    const p = path.join(root, entry.name);
+    if (entry.isDirectory()) out.push(...listJson(p));
+    else if (entry.name.endsWith('.json')) out.push(p);
+  }
+  return out;
+}
+
+/** An ajv instance holding every schema file of `roots`, each registered under base + its
+ *  file name (the schemas' $ids are bare file names and their $refs are relative). */
+function makeAjv(base, roots) {
+  const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false, validateFormats: false, logger: false });
+  const seen = new Set();
+  for (const root of roots) {
+    for (const file of listJson(root)) {
+      const schema = JSON.parse(fs.readFileSync(file, 'utf8'));
+      const rel = path.relative(root, file).split(path.sep).join('/');
+      const id = base + rel;
+      if (seen.has(id)) ajv.removeSchema(id);
+      seen.add(id);
+      delete schema.$schema; // draft-04 files use only keywords 2020-12 reads the same way
+      schema.$id = id;
+      ajv.addSchema(schema);
+    }
+  }
+  return ajv;
+}
+
+const problems = [];
+const fmt = (errors) => errors.slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+
+// tileset.json
+const tilesSchemas = path.join(schemaDir, '3d-tiles', 'schema');
+const tilesAjv = makeAjv('https://schemas.meshexport.local/3d-tiles/', [tilesSchemas]);
+const tileset = JSON.parse(fs.readFileSync(path.join(dir, 'tileset.json'), 'utf8'));
+const validateTileset = tilesAjv.getSchema('https://schemas.meshexport.local/3d-tiles/tileset.schema.json');
+if (!validateTileset(tileset)) problems.push(`tileset.json: schema: ${fmt(validateTileset.errors)}`);
+
+// glTF core and extension schemas: each extension gets a namespace holding the core files too,
+// because the extension schemas refer to core files by bare name.
+const gltfCore = path.join(schemaDir, 'gltf', 'schema');
+const coreAjv = makeAjv('https://schemas.meshexport.local/gltf/', [gltfCore]);
+const extAjv = {};
+for (const ext of ['EXT_mesh_features', 'EXT_structural_metadata', 'EXT_meshopt_compression']) {
+  const base = `https://schemas.meshexport.local/${ext}/`;
+  extAjv[ext] = { ajv: makeAjv(base, [gltfCore, path.join(schemaDir, 'gltf', 'extensions', ext)]), base };
+}
+function checkExt(ext, file, obj, where, name) {
+  const v = extAjv[ext].ajv.getSchema(extAjv[ext].base + file);
+  if (!v(obj)) problems.push(`${name}: ${where} ${ext}: ${fmt(v.errors)}`);
+}
+
+const glbs = fs.readdirSync(dir).filter((f) => f.endsWith('.glb')).sort();
+let issuesTotal = 0;
+for (const name of glbs) {
+  const bytes = new Uint8Array(fs.readFileSync(path.join(dir, name)));
+  const report = await validator.validateBytes(bytes, { maxIssues: 50, format: 'glb' });
+  issuesTotal += report.issues.numErrors;
+  if (report.issues.numErrors > 0) {
+    const msgs = report.issues.messages.filter((m) => m.severity === 0).slice(0, 5).map((m) => `${m.code} ${m.pointer ?? ''} ${m.message}`);
+    problems.push(`${name}: gltf-validator: ${report.issues.numErrors} errors: ${msgs.join('; ')}`);
+  }
+  const jsonLength = new DataView(bytes.buffer).getUint32(12, true);
+  const gltf = JSON.parse(new TextDecoder().decode(bytes.subarray(20, 20 + jsonLength)));
+  const vcore = coreAjv.getSchema('https://schemas.meshexport.local/gltf/glTF.schema.json');
+  if (!vcore(gltf)) problems.push(`${name}: glTF schema: ${fmt(vcore.errors)}`);
+  if (gltf.extensions?.EXT_structural_metadata)
+    checkExt('EXT_structural_metadata', 'glTF.EXT_structural_metadata.schema.json', gltf.extensions.EXT_structural_metadata, 'root', name);
+  for (const mesh of gltf.meshes ?? [])
+    for (const prim of mesh.primitives ?? [])
+      if (prim.extensions?.EXT_mesh_features)
+        checkExt('EXT_mesh_features', 'mesh.primitive.EXT_mesh_features.schema.json', prim.extensions.EXT_mesh_features, 'primitive', name);
+  for (const bv of gltf.bufferViews ?? [])
+    if (bv.extensions?.EXT_meshopt_compression)
+      checkExt('EXT_meshopt_compression', 'bufferView.EXT_meshopt_compression.schema.json', bv.extensions.EXT_meshopt_compression, 'bufferView', name);
+  for (const b of gltf.buffers ?? [])
+    if (b.extensions?.EXT_meshopt_compression)
+      checkExt('EXT_meshopt_compression', 'buffer.EXT_meshopt_compression.schema.json', b.extensions.EXT_meshopt_compression, 'buffer', name);
+}
+
+for (const p of problems) console.log(p);
+console.log(`validate-tileset: ${glbs.length} glb, ${issuesTotal} gltf-validator errors, ${problems.length} problems`);
+process.exit(problems.length === 0 && glbs.length > 0 ? 0 : 1);
