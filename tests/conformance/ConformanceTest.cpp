@@ -1,0 +1,153 @@
+// One suite, every compiled backend (cpu-scalar, cpu-simd, cuda when built with CUDA), each stage
+// compared with the cpu-scalar reference by the rule declared beside it. A backend that cannot run
+// here (no GPU) is skipped visibly with the reason.
+#include <mx/cpu/CpuBackend.h>
+#include <mx/datasets/Generators.h>
+#include <mx/engine/BackendRegistry.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+using namespace mx;
+
+namespace {
+
+// Tolerances, per stage:
+// - partition: exact (order and nodes): Morton codes and the split rule are integer arithmetic,
+//   ties broken by triangle id.
+// - clustering: exact remap and triangles (cells numbered by first occurrence = canonical
+//   relabelling); mean positions within kClusterMeanTolerance relative to the bounds (a GPU may
+//   sum in another order).
+// - quantization: exact.
+constexpr float kClusterMeanTolerance = 1e-5f;
+
+struct Case {
+  std::string name;
+  std::vector<float> positions;
+  std::vector<uint32_t> classes;
+  std::vector<uint32_t> indices;
+};
+
+Case fromScene(std::string name, const core::Scene& s) {
+  Case c{std::move(name), {}, {}, {}};
+  for (const auto& m : s.meshes) {
+    const uint32_t base = uint32_t(c.positions.size() / 3);
+    for (size_t v = 0; v < m.positions.size(); ++v) {
+      c.positions.insert(c.positions.end(), {float(m.positions[v].x), float(m.positions[v].y), float(m.positions[v].z)});
+      c.classes.push_back(m.featureIds[v]);
+    }
+    for (uint32_t i : m.indices) c.indices.push_back(base + i);
+  }
+  return c;
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  out.push_back(fromScene("terrain-97x97", datasets::makeTerrain(97)));
+  out.push_back(fromScene("city-123-seed9", datasets::makeCity(123, 3, 9)));
+  out.push_back(fromScene("soup-10007-seed4", datasets::makeSoup(10007, 4)));
+  out.push_back({"empty", {}, {}, {}});
+  out.push_back({"one-triangle", {0, 0, 0, 1, 0, 0, 0, 1, 0}, {0, 0, 0}, {0, 1, 2}});
+  // Degenerate: repeated vertices, zero-area triangles, every centroid equal.
+  out.push_back({"degenerate", {1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2}, {0, 0, 0, 0}, {0, 1, 2, 0, 0, 0, 3, 3, 3, 0, 1, 3}});
+  return out;
+}
+
+class BackendConformance : public ::testing::TestWithParam<std::string> {
+protected:
+  void SetUp() override {
+    backend = engine::createBackend(GetParam());
+    ASSERT_NE(backend, nullptr);
+    if (!backend->isAvailable()) GTEST_SKIP() << GetParam() << " unavailable: " << backend->unavailableReason();
+  }
+  cpu::CpuBackend reference{cpu::CpuLevel::Scalar};
+  std::unique_ptr<core::IComputeBackend> backend;
+};
+
+std::string backendName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
+core::Aabbf boundsOf(const Case& c) {
+  core::Aabbf b;
+  for (size_t i = 0; i + 2 < c.positions.size(); i += 3) b.extend(c.positions[i], c.positions[i + 1], c.positions[i + 2]);
+  return b;
+}
+
+} // namespace
+
+TEST_P(BackendConformance, PartitionEqualsReference) {
+  for (const Case& c : cases()) {
+    for (uint32_t maxLeaf : {1u, 100u, 4096u}) {
+      SCOPED_TRACE(c.name + " maxLeaf=" + std::to_string(maxLeaf));
+      core::PartitionInput in{c.positions, c.indices, maxLeaf};
+      core::PartitionOutput ref, got;
+      ASSERT_TRUE(reference.partition(in, ref).isOk());
+      if (!backend->supports(core::Stage::Partition, {c.positions.size() / 3, c.indices.size() / 3}))
+        GTEST_SKIP() << GetParam() << " does not support partition";
+      ASSERT_TRUE(backend->partition(in, got).isOk());
+      EXPECT_EQ(ref.order, got.order);
+      EXPECT_EQ(ref.codes, got.codes);
+      ASSERT_EQ(ref.nodes.size(), got.nodes.size());
+      for (size_t i = 0; i < ref.nodes.size(); ++i) {
+        EXPECT_EQ(ref.nodes[i].begin, got.nodes[i].begin);
+        EXPECT_EQ(ref.nodes[i].end, got.nodes[i].end);
+        EXPECT_EQ(ref.nodes[i].left, got.nodes[i].left);
+        EXPECT_EQ(ref.nodes[i].bounds, got.nodes[i].bounds);
+      }
+    }
+  }
+}
+
+TEST_P(BackendConformance, ClusteringEqualsReference) {
+  for (const Case& c : cases()) {
+    const core::Aabbf b = boundsOf(c);
+    const float extent = std::max(b.maxExtent(), 1e-3f);
+    for (float fraction : {1.0f / 1000, 1.0f / 64, 1.0f / 4, 1.0f}) {
+      const float cell = extent * fraction;
+      SCOPED_TRACE(c.name + " cell=" + std::to_string(cell));
+      core::ClusterInput in{c.positions, c.classes, c.indices, b, cell};
+      core::ClusterOutput ref, got;
+      ASSERT_TRUE(reference.clusterVertices(in, ref).isOk());
+      if (!backend->supports(core::Stage::Cluster, {c.positions.size() / 3, c.indices.size() / 3}))
+        GTEST_SKIP() << GetParam() << " does not support clustering";
+      ASSERT_TRUE(backend->clusterVertices(in, got).isOk());
+      EXPECT_EQ(ref.remap, got.remap);
+      EXPECT_EQ(ref.indices, got.indices);
+      EXPECT_EQ(ref.classes, got.classes);
+      ASSERT_EQ(ref.positions.size(), got.positions.size());
+      for (size_t i = 0; i < ref.positions.size(); ++i)
+        ASSERT_NEAR(ref.positions[i], got.positions[i], kClusterMeanTolerance * extent) << i;
+      EXPECT_NEAR(ref.maxDisplacement, got.maxDisplacement, kClusterMeanTolerance * extent);
+    }
+  }
+}
+
+TEST_P(BackendConformance, QuantizationEqualsReference) {
+  std::mt19937 rng(1234);
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(c.name + " normals seed=1234");
+    std::vector<float> normals(c.positions.size());
+    std::normal_distribution<float> g;
+    for (size_t i = 0; i + 2 < normals.size(); i += 3) {
+      float v[3] = {g(rng), g(rng), g(rng)};
+      const float len = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + 1e-9f;
+      for (int a = 0; a < 3; ++a) normals[i + size_t(a)] = v[a] / len;
+    }
+    core::QuantizeInput in{c.positions, normals, boundsOf(c)};
+    core::QuantizeOutput ref, got;
+    ASSERT_TRUE(reference.quantize(in, ref).isOk());
+    if (!backend->supports(core::Stage::Quantize, {c.positions.size() / 3, c.indices.size() / 3}))
+      GTEST_SKIP() << GetParam() << " does not support quantization";
+    ASSERT_TRUE(backend->quantize(in, got).isOk());
+    EXPECT_EQ(ref.positions, got.positions);
+    EXPECT_EQ(ref.normals, got.normals);
+    EXPECT_EQ(ref.scale, got.scale);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendConformance, ::testing::ValuesIn(engine::compiledBackends()), backendName);

@@ -1,0 +1,237 @@
+// End to end through the engine: valid output, determinism, LOD invariants, and failures that
+// leave nothing behind.
+#include <mx/datasets/Generators.h>
+#include <mx/engine/BackendRegistry.h>
+#include <mx/engine/Metrics.h>
+#include <mx/engine/Pipeline.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+using namespace mx;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+fs::path tmpDir(const std::string& name) {
+  const char* env = std::getenv("MESHEXPORT_TEST_TMP");
+  auto p = fs::path(env ? env : "/tmp") / "engine" / name;
+  fs::remove_all(p);
+  fs::create_directories(p.parent_path());
+  return p;
+}
+
+engine::ExportOptions options(uint32_t maxTris = 2000) {
+  engine::ExportOptions o;
+  o.config.maxTrianglesPerTile = maxTris;
+  o.config.device = engine::DeviceChoice::Auto;
+  return o;
+}
+
+const core::Scene& city() {
+  static const core::Scene s = [] {
+    core::Scene c = datasets::makeCity(150, 3, 21);
+    datasets::merge(c, datasets::makeTerrain(60, 600, {-20, -20, -5}));
+    return c;
+  }();
+  return s;
+}
+
+std::map<std::string, std::vector<char>> readAll(const fs::path& dir) {
+  std::map<std::string, std::vector<char>> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    out[e.path().filename().string()] = {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  return out;
+}
+
+} // namespace
+
+TEST(Pipeline, ExportsAValidTilesetWithMetrics) {
+  const auto out = tmpDir("valid");
+  auto r = engine::exportScene(city(), out, options());
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_TRUE(r->validation.ok());
+  EXPECT_TRUE(fs::exists(out / "tileset.json"));
+  const auto& m = r->metrics;
+  EXPECT_EQ(m.trianglesIn, city().triangleCount());
+  EXPECT_EQ(m.trianglesPerLevel.back() > 0, true);
+  EXPECT_GT(m.tiles, 1u);
+  EXPECT_GT(m.peakRssBytes, 0u);
+  std::set<std::string> stages;
+  for (const auto& s : m.stages) {
+    stages.insert(s.name);
+    if (s.name == "partition" || s.name == "lod" || s.name == "quantize") {
+      EXPECT_TRUE(s.backend == "cpu-simd" || s.backend == "cuda" || s.backend == "cpu-scalar") << s.name << " " << s.backend;
+      EXPECT_FALSE(s.reason.empty()) << s.name;
+    }
+  }
+  EXPECT_EQ(stages, (std::set<std::string>{"prepare", "partition", "lod", "quantize", "write", "validate"}));
+  const json j = engine::toJson(m);
+  EXPECT_TRUE(j.contains("stages") && j.contains("totals") && j.contains("counts"));
+  // Nothing else left beside the output (the temporary folder was renamed).
+  for (const auto& e : fs::directory_iterator(out.parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".valid."), std::string::npos) << e.path();
+}
+
+TEST(Pipeline, IsDeterministicAcrossRunsAndCpuLevels) {
+  auto a = tmpDir("det-a"), b = tmpDir("det-b"), c = tmpDir("det-c");
+  auto o = options();
+  ASSERT_TRUE(engine::exportScene(city(), a, o).isOk());
+  ASSERT_TRUE(engine::exportScene(city(), b, o).isOk());
+  o.cpuLevel = cpu::CpuLevel::Scalar;
+  ASSERT_TRUE(engine::exportScene(city(), c, o).isOk());
+  const auto fa = readAll(a);
+  EXPECT_EQ(fa, readAll(b));
+  EXPECT_EQ(fa, readAll(c));
+  EXPECT_GT(fa.size(), 3u);
+}
+
+TEST(Pipeline, LodInvariants) {
+  for (auto simplifier : {engine::Simplifier::Cluster, engine::Simplifier::Quadric}) {
+    SCOPED_TRACE(std::string(engine::toString(simplifier)));
+    auto o = options(1500);
+    o.config.simplifier = simplifier;
+    core::ExportMetrics metrics;
+    auto tree = engine::buildTileTree(city(), o, metrics);
+    ASSERT_TRUE(tree.isOk()) << tree.status().toString();
+    const auto& nodes = tree->nodes;
+    ASSERT_GT(nodes.size(), 8u);
+    size_t leafTriangles = 0;
+    std::set<uint32_t> leafFeatures;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const auto& n = nodes[i];
+      EXPECT_LE(n.mesh.triangleCount(), 1500u) << "tile " << i; // leaves by partition, parents by LOD
+      EXPECT_LE(n.children.size(), 8u);
+      for (uint32_t c : n.children) {
+        EXPECT_LE(nodes[c].geometricError, n.geometricError) << "error grows from " << i << " to " << c;
+        EXPECT_TRUE(n.box.contains(nodes[c].box, 1e-9));
+        EXPECT_EQ(nodes[c].level, n.level + 1);
+      }
+      if (n.children.empty()) {
+        EXPECT_EQ(n.geometricError, 0.0);
+        leafTriangles += n.mesh.triangleCount();
+        for (uint32_t cls : n.mesh.classes) leafFeatures.insert(tree->classes[cls].feature);
+      } else {
+        EXPECT_GT(n.geometricError, 0.0) << "tile " << i;
+      }
+    }
+    // Leaves hold every input triangle at full detail, with every feature.
+    EXPECT_EQ(leafTriangles, city().triangleCount());
+    EXPECT_EQ(leafFeatures.size(), city().features.size());
+    // Each level up holds fewer triangles than the one below.
+    std::map<uint32_t, size_t> perLevel;
+    for (const auto& n : nodes) perLevel[n.level] += n.mesh.triangleCount();
+    EXPECT_LT(perLevel[0], leafTriangles);
+  }
+}
+
+TEST(Pipeline, GeometricErrorScaleScalesErrors) {
+  auto a = tmpDir("ges-a"), b = tmpDir("ges-b");
+  auto o = options();
+  ASSERT_TRUE(engine::exportScene(city(), a, o).isOk());
+  o.config.geometricErrorScale = 2;
+  ASSERT_TRUE(engine::exportScene(city(), b, o).isOk());
+  const json ja = json::parse(std::ifstream(a / "tileset.json")), jb = json::parse(std::ifstream(b / "tileset.json"));
+  EXPECT_DOUBLE_EQ(2 * ja["root"]["geometricError"].get<double>(), jb["root"]["geometricError"].get<double>());
+}
+
+TEST(Pipeline, EcefLocationBecomesTheRootTransform) {
+  core::Scene s = datasets::makeCity(10, 1, 2);
+  s.ecef = core::EcefLocation{{4000000, 300000, 4900000}, {0, 1, 0}, {-0.76, 0, 0.65}};
+  const auto out = tmpDir("ecef");
+  auto o = options();
+  o.type = io::ExportType::Cesium;
+  ASSERT_TRUE(engine::exportScene(s, out, o).isOk());
+  const json t = json::parse(std::ifstream(out / "tileset.json"));
+  const auto m = t["root"]["transform"];
+  EXPECT_GT(std::abs(m[12].get<double>()), 1e6); // translation in ECEF metres
+  EXPECT_EQ(m[4].get<double>(), -0.76);           // second column = the y vector
+  EXPECT_EQ(m[5].get<double>(), 0.0);
+  EXPECT_EQ(m[6].get<double>(), 0.65);
+  EXPECT_EQ(m[0].get<double>(), 0.0);             // first column = the x vector
+  EXPECT_EQ(m[1].get<double>(), 1.0);
+}
+
+TEST(Pipeline, SmallInputIsOneLeafRoot) {
+  const auto out = tmpDir("single");
+  auto r = engine::exportScene(datasets::makeCity(2, 1, 1), out, options(64));
+  ASSERT_TRUE(r.isOk());
+  const json t = json::parse(std::ifstream(out / "tileset.json"));
+  EXPECT_EQ(t["root"]["content"]["uri"], "0-0.glb");
+  EXPECT_EQ(t["root"]["geometricError"], 0.0);
+  EXPECT_GT(t["geometricError"].get<double>(), 0.0);
+}
+
+TEST(Pipeline, FailuresLeaveNothingBehind) {
+  // Cancelled before it starts.
+  const auto out = tmpDir("cancel");
+  core::CancelToken cancel;
+  cancel.cancel();
+  auto o = options();
+  o.cancel = &cancel;
+  auto r = engine::exportScene(city(), out, o);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::Cancelled);
+  EXPECT_FALSE(fs::exists(out));
+  // Empty scene.
+  r = engine::exportScene(core::Scene{}, out, options());
+  ASSERT_FALSE(r.isOk());
+  EXPECT_FALSE(fs::exists(out));
+  // A scene whose mesh is inconsistent.
+  core::Scene bad = datasets::makeCity(2, 1, 1);
+  bad.meshes[0].indices.push_back(100000);
+  bad.meshes[0].indices.push_back(0);
+  bad.meshes[0].indices.push_back(1);
+  r = engine::exportScene(bad, out, options());
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::MalformedInput);
+  EXPECT_FALSE(fs::exists(out));
+  for (const auto& e : fs::directory_iterator(out.parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".cancel."), std::string::npos) << e.path();
+}
+
+TEST(Pipeline, RefusesANonEmptyOutputUnlessOverwriting) {
+  const auto out = tmpDir("exists");
+  fs::create_directories(out);
+  std::ofstream(out / "keep.txt") << "precious";
+  auto r = engine::exportScene(datasets::makeCity(3, 1, 1), out, options());
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::IoError);
+  EXPECT_TRUE(fs::exists(out / "keep.txt"));
+  auto o = options();
+  o.overwrite = true;
+  ASSERT_TRUE(engine::exportScene(datasets::makeCity(3, 1, 1), out, o).isOk());
+  EXPECT_FALSE(fs::exists(out / "keep.txt"));
+  EXPECT_TRUE(fs::exists(out / "tileset.json"));
+}
+
+TEST(Pipeline, DeviceCudaWithoutAGpuIsAClearError) {
+  auto set = engine::BackendSet::create(engine::DeviceChoice::Cuda, cpu::CpuLevel::Simd);
+  auto probe = engine::createBackend("cuda");
+  if (probe && probe->isAvailable()) GTEST_SKIP() << "a CUDA device is present";
+  ASSERT_FALSE(set.isOk());
+  EXPECT_EQ(set.status().code(), core::ErrorCode::DeviceUnavailable);
+  auto o = options();
+  o.config.device = engine::DeviceChoice::Cuda;
+  const auto out = tmpDir("cuda");
+  auto r = engine::exportScene(datasets::makeCity(3, 1, 1), out, o);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::DeviceUnavailable);
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Pipeline, ProgressIsReported) {
+  std::vector<std::string> stages;
+  auto o = options();
+  o.progress = [&](std::string_view s, double) { if (stages.empty() || stages.back() != s) stages.emplace_back(s); };
+  ASSERT_TRUE(engine::exportScene(datasets::makeCity(30, 2, 1), tmpDir("progress"), o).isOk());
+  EXPECT_EQ(stages.front(), "prepare");
+  EXPECT_EQ(stages.back(), "done");
+}

@@ -1,0 +1,54 @@
+#include <mx/engine/TilerConfig.h>
+
+#include <gtest/gtest.h>
+
+using namespace mx;
+using engine::parseTilerConfig;
+
+TEST(TilerConfig, DefaultsAndValidValues) {
+  auto c = parseTilerConfig({});
+  ASSERT_TRUE(c.isOk());
+  EXPECT_EQ(c->maxTrianglesPerTile, 32768u);
+  EXPECT_TRUE(c->quantizePositions);
+  c = parseTilerConfig({{"maxTrianglesPerTile", "1000"}, {"geometricErrorScale", "2.5"}, {"simplifier", "quadric"},
+                        {"quantizePositions", "false"}, {"meshoptCompression", "true"}, {"device", "cpu"}});
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  EXPECT_EQ(c->maxTrianglesPerTile, 1000u);
+  EXPECT_DOUBLE_EQ(c->geometricErrorScale, 2.5);
+  EXPECT_EQ(c->simplifier, engine::Simplifier::Quadric);
+  EXPECT_FALSE(c->quantizePositions);
+  EXPECT_TRUE(c->meshoptCompression);
+  EXPECT_EQ(c->device, engine::DeviceChoice::Cpu);
+}
+
+TEST(TilerConfig, ErrorsNameTheKey) {
+  struct Case { std::string key, value; core::ErrorCode code; };
+  for (const Case& k : std::vector<Case>{{"maxTriangles", "5", core::ErrorCode::UnknownConfigKey},
+                                         {"maxTrianglesPerTile", "12", core::ErrorCode::InvalidArgument},
+                                         {"maxTrianglesPerTile", "1e4", core::ErrorCode::InvalidArgument},
+                                         {"maxTrianglesPerTile", "", core::ErrorCode::InvalidArgument},
+                                         {"geometricErrorScale", "nan", core::ErrorCode::InvalidArgument},
+                                         {"geometricErrorScale", "0", core::ErrorCode::InvalidArgument},
+                                         {"simplifier", "magic", core::ErrorCode::InvalidArgument},
+                                         {"quantizePositions", "yes", core::ErrorCode::InvalidArgument},
+                                         {"meshoptCompression", "TRUE", core::ErrorCode::InvalidArgument},
+                                         {"device", "tpu", core::ErrorCode::InvalidArgument}}) {
+    SCOPED_TRACE(k.key + "=" + k.value);
+    auto c = parseTilerConfig({{k.key, k.value}});
+    ASSERT_FALSE(c.isOk());
+    EXPECT_EQ(c.status().code(), k.code);
+    EXPECT_NE(c.status().message().find(k.key), std::string::npos) << c.status().message();
+  }
+  auto twice = parseTilerConfig({{"device", "cpu"}, {"device", "auto"}});
+  ASSERT_FALSE(twice.isOk());
+  EXPECT_NE(twice.status().message().find("more than once"), std::string::npos);
+}
+
+TEST(TilerConfig, EveryKeyIsDocumentedAndAcceptsItsDefault) {
+  for (const auto& k : engine::tilerConfigKeys()) {
+    SCOPED_TRACE(std::string(k.name));
+    EXPECT_FALSE(k.description.empty());
+    engine::TilerConfig c;
+    EXPECT_TRUE(engine::applyTilerConfig(c, k.name, k.defaultValue).isOk());
+  }
+}

@@ -1,0 +1,221 @@
+// glTF input: what is read (transforms, strips, fans, features, materials) and every kind of
+// malformed input giving a clear error instead of a crash.
+#include <mx/datasets/Generators.h>
+#include <mx/io/GltfReader.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+using namespace mx;
+using nlohmann::json;
+
+namespace {
+
+std::string base64(const std::vector<uint8_t>& in) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v = uint32_t(in[i]) << 16 | uint32_t(in[i + 1]) << 8 | in[i + 2];
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    const uint32_t v = uint32_t(in[i]) << 16;
+    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const uint32_t v = uint32_t(in[i]) << 16 | uint32_t(in[i + 1]) << 8;
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+/// Builds small .gltf documents with an embedded (data URI) buffer.
+struct Doc {
+  json j = {{"asset", {{"version", "2.0"}}}, {"accessors", json::array()}, {"bufferViews", json::array()}};
+  std::vector<uint8_t> bin;
+
+  template <typename T>
+  int accessor(const std::vector<T>& data, int componentType, const char* type, size_t count) {
+    while (bin.size() % 4) bin.push_back(0);
+    const size_t off = bin.size();
+    bin.resize(off + data.size() * sizeof(T));
+    std::memcpy(bin.data() + off, data.data(), data.size() * sizeof(T));
+    j["bufferViews"].push_back({{"buffer", 0}, {"byteOffset", off}, {"byteLength", data.size() * sizeof(T)}});
+    j["accessors"].push_back({{"bufferView", j["bufferViews"].size() - 1}, {"componentType", componentType}, {"type", type}, {"count", count}});
+    return int(j["accessors"].size() - 1);
+  }
+  std::string text() {
+    json d = j;
+    d["buffers"] = {{{"byteLength", bin.size()}, {"uri", "data:application/octet-stream;base64," + base64(bin)}}};
+    return d.dump();
+  }
+  core::Result<core::Scene> read() {
+    const std::string t = text();
+    return io::readGltfFromMemory({reinterpret_cast<const uint8_t*>(t.data()), t.size()}, false);
+  }
+};
+
+/// A quad (two triangles or a strip/fan of 4 vertices) under one node.
+Doc quadDoc(int mode, std::vector<uint16_t> indices) {
+  Doc d;
+  const int pos = d.accessor(std::vector<float>{0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0}, 5126, "VEC3", 4);
+  const int idx = d.accessor(indices, 5123, "SCALAR", indices.size());
+  json prim = {{"attributes", {{"POSITION", pos}}}, {"indices", idx}, {"mode", mode}};
+  json mesh = {{"primitives", json::array({prim})}};
+  d.j["meshes"] = json::array({mesh});
+  d.j["nodes"] = {{{"mesh", 0}, {"name", "quad"}}};
+  d.j["scenes"] = {{{"nodes", {0}}}};
+  return d;
+}
+
+std::filesystem::path tmpDir() {
+  const char* env = std::getenv("MESHEXPORT_TEST_TMP");
+  auto p = std::filesystem::path(env ? env : "/tmp") / "gltf";
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+} // namespace
+
+TEST(GltfReader, RoundTripsGeneratedCity) {
+  const core::Scene city = datasets::makeCity(20, 2, 1);
+  const auto glb = datasets::sceneToGlb(city);
+  auto r = io::readGltfFromMemory(glb, true);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->triangleCount(), city.triangleCount());
+  EXPECT_EQ(r->features.size(), city.features.size()); // one feature per node
+  core::Aabb a, b;
+  for (const auto& m : city.meshes) for (const auto& p : m.positions) a.extend(p.x, p.y, p.z);
+  for (const auto& m : r->meshes) for (const auto& p : m.positions) b.extend(p.x, p.y, p.z);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_NEAR(a.min[k], b.min[k], 1e-3); // z-up → y-up → z-up
+    EXPECT_NEAR(a.max[k], b.max[k], 1e-3);
+  }
+  EXPECT_GE(r->materials.size(), 2u);
+}
+
+TEST(GltfReader, StripsAndFansBecomeTriangles) {
+  for (auto [mode, idx, tris] : {std::tuple{4, std::vector<uint16_t>{0, 1, 2, 0, 2, 3}, 2},
+                                 std::tuple{5, std::vector<uint16_t>{0, 1, 3, 2}, 2},
+                                 std::tuple{6, std::vector<uint16_t>{0, 1, 2, 3}, 2}}) {
+    SCOPED_TRACE("mode " + std::to_string(mode));
+    auto r = quadDoc(mode, idx).read();
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    ASSERT_EQ(r->triangleCount(), size_t(tris));
+    // Every triangle faces +y in glTF terms = -z... the quad lies in glTF's z=0 plane, which is
+    // the scene's y=0 plane: all triangles must keep the winding of the first one.
+    const auto& m = r->meshes[0];
+    auto normalY = [&](size_t t) {
+      const auto a = m.positions[m.indices[3 * t]], b = m.positions[m.indices[3 * t + 1]], c = m.positions[m.indices[3 * t + 2]];
+      const auto u = b - a, v = c - a;
+      return u.z * v.x - u.x * v.z;
+    };
+    EXPECT_GT(normalY(0) * normalY(1), 0);
+  }
+}
+
+TEST(GltfReader, NodeTransformsAndYUpConversionAreApplied) {
+  Doc d = quadDoc(4, {0, 1, 2, 0, 2, 3});
+  // Parent translates by (10, 20, 30) in glTF (y up); child scales x by 2 with TRS; then a
+  // matrix node translates by 1 in x.
+  d.j["nodes"] = {{{"children", {1}}, {"translation", {10, 20, 30}}},
+                  {{"children", {2}}, {"scale", {2, 1, 1}}},
+                  {{"mesh", 0}, {"matrix", {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1}}}};
+  d.j["scenes"] = {{{"nodes", {0}}}};
+  auto r = d.read();
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ(r->features.size(), 1u);
+  EXPECT_EQ(r->features[0].elementId, 3u); // node index + 1
+  core::Aabb b;
+  for (const auto& p : r->meshes[0].positions) b.extend(p.x, p.y, p.z);
+  // glTF x: (0..1 + 1) * 2 + 10 = 12..14; glTF y: 0..1 + 20; glTF z: 0 + 30.
+  // Scene (z up): x = gx, y = -gz, z = gy.
+  EXPECT_DOUBLE_EQ(b.min[0], 12);
+  EXPECT_DOUBLE_EQ(b.max[0], 14);
+  EXPECT_DOUBLE_EQ(b.min[1], -30);
+  EXPECT_DOUBLE_EQ(b.min[2], 20);
+  EXPECT_DOUBLE_EQ(b.max[2], 21);
+}
+
+TEST(GltfReader, SkipsPointsWithAWarning) {
+  auto r = quadDoc(0, {0, 1, 2}).read();
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->triangleCount(), 0u);
+  ASSERT_EQ(r.warnings().size(), 1u);
+}
+
+struct Bad {
+  const char* name;
+  std::function<void(Doc&)> mutate;
+  core::ErrorCode code;
+  const char* mentions;
+};
+
+TEST(GltfReader, MalformedDocumentsGiveClearErrors) {
+  const std::vector<Bad> bad = {
+      {"index out of range", [](Doc& d) { d = quadDoc(4, {0, 1, 9}); }, core::ErrorCode::MalformedInput, "out of range"},
+      {"NaN position", [](Doc& d) { d = quadDoc(4, {0, 1, 2}); float nan = std::nanf(""); std::memcpy(d.bin.data() + 4, &nan, 4); },
+       core::ErrorCode::MalformedInput, "NaN"},
+      {"infinite position", [](Doc& d) { d = quadDoc(4, {0, 1, 2}); float inf = INFINITY; std::memcpy(d.bin.data(), &inf, 4); },
+       core::ErrorCode::MalformedInput, "NaN or infinite"},
+      {"accessor beyond its view", [](Doc& d) { d.j["accessors"][0]["count"] = 400; }, core::ErrorCode::MalformedInput, "exceeds"},
+      {"missing accessor", [](Doc& d) { d.j["meshes"][0]["primitives"][0]["attributes"]["POSITION"] = 42; }, core::ErrorCode::MalformedInput, "accessor"},
+      {"missing bufferView", [](Doc& d) { d.j["accessors"][0]["bufferView"] = 17; }, core::ErrorCode::MalformedInput, "bufferView"},
+      {"sparse accessor", [](Doc& d) { d.j["accessors"][0]["sparse"] = {{"count", 1}, {"indices", {{"bufferView", 1}, {"componentType", 5123}}}, {"values", {{"bufferView", 0}}}}; },
+       core::ErrorCode::UnsupportedInput, "sparse"},
+      {"draco required", [](Doc& d) { d.j["extensionsUsed"] = {"KHR_draco_mesh_compression"}; d.j["extensionsRequired"] = {"KHR_draco_mesh_compression"}; },
+       core::ErrorCode::UnsupportedInput, "KHR_draco_mesh_compression"},
+      {"node cycle", [](Doc& d) { d.j["nodes"] = {{{"mesh", 0}, {"children", {1}}}, {{"children", {0}}}}; }, core::ErrorCode::MalformedInput, "cycle"},
+      {"missing node", [](Doc& d) { d.j["scenes"] = {{{"nodes", {5}}}}; }, core::ErrorCode::MalformedInput, "node 5"},
+      {"triangle count", [](Doc& d) { d = quadDoc(4, {0, 1, 2, 3}); }, core::ErrorCode::MalformedInput, "multiple of 3"},
+  };
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.name);
+    Doc d = quadDoc(4, {0, 1, 2, 0, 2, 3});
+    b.mutate(d);
+    auto r = d.read();
+    ASSERT_FALSE(r.isOk());
+    EXPECT_EQ(r.status().code(), b.code) << r.status().toString();
+    EXPECT_NE(r.status().message().find(b.mentions), std::string::npos) << r.status().toString();
+  }
+}
+
+TEST(GltfReader, NotJsonIsMalformed) {
+  const std::string t = "{ this is not json";
+  auto r = io::readGltfFromMemory({reinterpret_cast<const uint8_t*>(t.data()), t.size()}, false);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::MalformedInput);
+}
+
+TEST(GltfReader, TruncatedGlbNeverCrashes) {
+  const auto glb = datasets::sceneToGlb(datasets::makeCity(3, 1, 1));
+  for (size_t cut : {size_t(0), size_t(11), size_t(20), glb.size() / 3, glb.size() / 2, glb.size() - 4, glb.size() - 1}) {
+    SCOPED_TRACE("cut at " + std::to_string(cut) + " of " + std::to_string(glb.size()));
+    auto r = io::readGltfFromMemory({glb.data(), cut}, true);
+    ASSERT_FALSE(r.isOk());
+    EXPECT_EQ(r.status().code(), core::ErrorCode::MalformedInput);
+  }
+}
+
+TEST(GltfReader, MissingExternalBufferIsMalformed) {
+  const auto dir = tmpDir();
+  Doc d = quadDoc(4, {0, 1, 2});
+  json j = d.j;
+  j["buffers"] = {{{"byteLength", d.bin.size()}, {"uri", "missing.bin"}}};
+  std::ofstream(dir / "external.gltf") << j.dump();
+  auto r = io::readGltf(dir / "external.gltf");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::MalformedInput);
+  EXPECT_NE(r.status().message().find("external.gltf"), std::string::npos);
+}
+
+TEST(GltfReader, MissingFileIsIoError) {
+  auto r = io::readGltf("/nonexistent/file.glb");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::IoError);
+}
