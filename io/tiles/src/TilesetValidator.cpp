@@ -8,6 +8,7 @@
 
 #include <meshoptimizer.h>
 #include <nlohmann/json.hpp>
+#include <tbb/parallel_for.h>
 
 #include <array>
 #include <cmath>
@@ -121,18 +122,6 @@ int componentCount(const std::string& type) {
   return 0;
 }
 
-double readComponent(const uint8_t* p, int type) {
-  switch (type) {
-  case glb::kByte: { int8_t v; std::memcpy(&v, p, 1); return v; }
-  case glb::kUnsignedByte: return p[0];
-  case glb::kShort: { int16_t v; std::memcpy(&v, p, 2); return v; }
-  case glb::kUnsignedShort: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-  case glb::kUnsignedInt: { uint32_t v; std::memcpy(&v, p, 4); return v; }
-  case glb::kFloat: { float v; std::memcpy(&v, p, 4); return v; }
-  default: return 0;
-  }
-}
-
 /// glb checks; the resolved bytes of every bufferView (decoded when meshopt-compressed).
 class GlbChecker {
 public:
@@ -143,7 +132,6 @@ public:
     if (!container()) return false;
     if (!buffersAndViews()) return false;
     if (!extensionsDeclared()) return false;
-    std::vector<std::array<double, 3>> unused;
     Bounds local;
     const json& meshes = _doc.value("meshes", json::array());
     triangles = 0;
@@ -252,7 +240,7 @@ private:
         if (e.value("buffer", size_t(~0ull)) != 0 || cOff > _bin.size() || cLen > _bin.size() - cOff)
           return fail(at + ": EXT_meshopt_compression source exceeds the BIN chunk");
         if (count * stride != length) return fail(at + ": count * byteStride != byteLength");
-        auto& out = _views[i];
+        auto& out = _decoded[i];
         out.resize(length);
         const std::string mode = e.value("mode", "");
         int rc;
@@ -267,10 +255,11 @@ private:
         } else if (filter != "NONE") {
           return fail(at + ": unexpected filter " + filter);
         }
+        _views[i] = out;
         _compressed = true;
       } else {
         if (buffer != 0) return fail(at + ": refers to a fallback buffer without compression");
-        _views[i].assign(_bin.begin() + std::ptrdiff_t(offset), _bin.begin() + std::ptrdiff_t(offset + length));
+        _views[i] = _bin.subspan(offset, length);
         _viewOffsets[i] = offset;
       }
     }
@@ -294,13 +283,20 @@ private:
     return true;
   }
 
-  /// Reads accessor `index` into doubles; checks its placement in the view.
-  bool accessor(size_t index, std::vector<double>& out, const json*& acc, int& ctype) {
+  struct View {
+    const uint8_t* data = nullptr;
+    size_t count = 0, stride = 0;
+    int ctype = 0, components = 0;
+    const json* acc = nullptr;
+  };
+
+  /// Checks accessor `index`'s placement in its view and returns where its elements are.
+  bool accessor(size_t index, View& out) {
     if (!_doc.contains("accessors") || !_doc["accessors"].is_array() || index >= _doc["accessors"].size())
       return fail("accessor " + std::to_string(index) + " out of range");
-    acc = &_doc["accessors"][index]; // points into _doc, which outlives every caller
+    const json* acc = &_doc["accessors"][index]; // points into _doc, which outlives every caller
     const std::string at = "accessors[" + std::to_string(index) + "]";
-    ctype = acc->value("componentType", 0);
+    const int ctype = acc->value("componentType", 0);
     const int csize = componentSize(ctype), ccount = componentCount(acc->value("type", ""));
     if (!csize || !ccount) return fail(at + ": bad componentType or type");
     const size_t count = acc->value("count", size_t(0));
@@ -314,48 +310,79 @@ private:
     if (offset % size_t(csize)) return fail(at + ": byteOffset not aligned to its component size");
     if (auto it = _viewOffsets.find(view); it != _viewOffsets.end() && (it->second + offset) % size_t(csize))
       return fail(at + ": data not aligned to its component size in the BIN chunk");
-    const auto& data = _views[view];
+    const auto data = _views[view];
     if (offset + stride * (count - 1) + elem > data.size()) return fail(at + ": exceeds its bufferView");
-    out.resize(count * size_t(ccount));
-    for (size_t i = 0; i < count; ++i)
-      for (int c = 0; c < ccount; ++c) out[i * size_t(ccount) + size_t(c)] = readComponent(data.data() + offset + i * stride + size_t(c * csize), ctype);
+    out = {data.data() + offset, count, stride, ctype, ccount, acc};
     return true;
+  }
+
+  /// Calls f(element index, component, value) for every component, with one switch per call.
+  template <typename F>
+  static void forEach(const View& v, F&& f) {
+    auto loop = [&](auto tag) {
+      using T = decltype(tag);
+      for (size_t i = 0; i < v.count; ++i) {
+        const uint8_t* p = v.data + i * v.stride;
+        for (int c = 0; c < v.components; ++c) {
+          T x;
+          std::memcpy(&x, p + size_t(c) * sizeof(T), sizeof(T));
+          f(i, c, double(x));
+        }
+      }
+    };
+    switch (v.ctype) {
+    case glb::kByte: loop(int8_t{}); break;
+    case glb::kUnsignedByte: loop(uint8_t{}); break;
+    case glb::kShort: loop(int16_t{}); break;
+    case glb::kUnsignedShort: loop(uint16_t{}); break;
+    case glb::kUnsignedInt: loop(uint32_t{}); break;
+    case glb::kFloat: loop(float{}); break;
+    default: break;
+    }
   }
 
   bool primitive(const json& prim, uint64_t& triangles) {
     if (prim.value("mode", 4) != 4) return fail("only TRIANGLES primitives are written");
     const json& attrs = prim.value("attributes", json::object());
     if (!attrs.contains("POSITION")) return fail("primitive without POSITION");
-    std::vector<double> pos;
-    const json* acc = nullptr;
-    int ctype = 0;
-    if (!accessor(attrs["POSITION"].get<size_t>(), pos, acc, ctype)) return false;
+    const size_t posIndex = attrs["POSITION"].get<size_t>();
+    View pos;
+    if (!accessor(posIndex, pos)) return false;
+    const json* acc = pos.acc;
     if (acc->value("type", "") != "VEC3") return fail("POSITION must be VEC3");
-    if (ctype != glb::kFloat && !_used.count("KHR_mesh_quantization")) return fail("quantized POSITION without KHR_mesh_quantization");
+    if (pos.ctype != glb::kFloat && !_used.count("KHR_mesh_quantization")) return fail("quantized POSITION without KHR_mesh_quantization");
     if (!acc->contains("min") || !acc->contains("max") || !numberArray((*acc)["min"], 3) || !numberArray((*acc)["max"], 3))
       return fail("POSITION min/max missing");
-    const size_t vcount = pos.size() / 3;
-    for (int a = 0; a < 3; ++a) {
-      double mn = kMax, mx = -kMax;
-      for (size_t v = 0; v < vcount; ++v) { mn = std::min(mn, pos[3 * v + size_t(a)]); mx = std::max(mx, pos[3 * v + size_t(a)]); }
-      if (mn != (*acc)["min"][a].get<double>() || mx != (*acc)["max"][a].get<double>())
-        return fail("POSITION min/max do not match the data on axis " + std::to_string(a));
+    const size_t vcount = pos.count;
+    if (!_minMax.count(posIndex)) { // primitives sharing POSITION are checked once
+      std::array<double, 6> mm = {kMax, kMax, kMax, -kMax, -kMax, -kMax};
+      bool finite = true;
+      forEach(pos, [&](size_t, int c, double x) {
+        finite &= std::isfinite(x);
+        mm[size_t(c)] = std::min(mm[size_t(c)], x);
+        mm[size_t(c) + 3] = std::max(mm[size_t(c) + 3], x);
+      });
+      if (!finite) return fail("POSITION has NaN or infinite values");
+      for (int a = 0; a < 3; ++a)
+        if (mm[size_t(a)] != (*acc)["min"][a].get<double>() || mm[size_t(a) + 3] != (*acc)["max"][a].get<double>())
+          return fail("POSITION min/max do not match the data on axis " + std::to_string(a));
+      _minMax[posIndex] = mm;
     }
     for (const auto& [name, index] : attrs.items()) {
-      std::vector<double> values;
-      const json* a = nullptr;
-      int t = 0;
-      if (!accessor(index.get<size_t>(), values, a, t)) return false;
-      if (a->value("count", size_t(0)) != vcount) return fail("attribute " + name + " count differs from POSITION's");
+      View a;
+      if (!accessor(index.get<size_t>(), a)) return false;
+      if (a.count != vcount) return fail("attribute " + name + " count differs from POSITION's");
     }
     if (!prim.contains("indices")) return fail("primitive without indices");
-    std::vector<double> idx;
-    if (!accessor(prim["indices"].get<size_t>(), idx, acc, ctype)) return false;
-    if (ctype != glb::kUnsignedShort && ctype != glb::kUnsignedInt && ctype != glb::kUnsignedByte) return fail("indices must be unsigned integers");
-    if (idx.size() % 3) return fail("index count not a multiple of 3");
-    for (double i : idx)
-      if (i >= double(vcount)) return fail("index " + std::to_string(uint64_t(i)) + " >= vertex count " + std::to_string(vcount));
-    triangles += idx.size() / 3;
+    View idx;
+    if (!accessor(prim["indices"].get<size_t>(), idx)) return false;
+    if (idx.ctype != glb::kUnsignedShort && idx.ctype != glb::kUnsignedInt && idx.ctype != glb::kUnsignedByte) return fail("indices must be unsigned integers");
+    if (idx.components != 1) return fail("indices must be SCALAR");
+    if (idx.count % 3) return fail("index count not a multiple of 3");
+    double maxIndex = 0;
+    forEach(idx, [&](size_t, int, double x) { maxIndex = std::max(maxIndex, x); });
+    if (maxIndex >= double(vcount)) return fail("index " + std::to_string(uint64_t(maxIndex)) + " >= vertex count " + std::to_string(vcount));
+    triangles += idx.count / 3;
     return meshFeatures(prim, vcount);
   }
 
@@ -370,16 +397,22 @@ private:
       if (!f.contains("attribute")) return fail("feature ids must come from a vertex attribute");
       const std::string attr = "_FEATURE_ID_" + std::to_string(f["attribute"].get<int>());
       if (!prim["attributes"].contains(attr)) return fail(attr + " referenced but missing");
-      std::vector<double> values;
-      const json* acc = nullptr;
-      int ctype = 0;
-      if (!accessor(prim["attributes"][attr].get<size_t>(), values, acc, ctype)) return false;
-      if (acc->value("normalized", false)) return fail(attr + " must not be normalized");
-      if (acc->value("type", "") != "SCALAR") return fail(attr + " must be SCALAR");
-      if (values.size() != vcount) return fail(attr + " count differs from POSITION's");
-      for (double v : values)
-        if (v < 0 || v >= double(featureCount) || v != std::floor(v))
-          return fail(attr + " value " + std::to_string(v) + " outside [0, featureCount " + std::to_string(featureCount) + ")");
+      const size_t index = prim["attributes"][attr].get<size_t>();
+      View idView;
+      if (!accessor(index, idView)) return false;
+      if (idView.acc->value("normalized", false)) return fail(attr + " must not be normalized");
+      if (idView.components != 1) return fail(attr + " must be SCALAR");
+      if (idView.count != vcount) return fail(attr + " count differs from POSITION's");
+      const auto key = std::make_pair(index, featureCount);
+      if (!_checkedIds.count(key)) {
+        double bad = -1;
+        bool ok = true;
+        forEach(idView, [&](size_t, int, double v) {
+          if (ok && (v < 0 || v >= double(featureCount) || v != std::floor(v))) { ok = false; bad = v; }
+        });
+        if (!ok) return fail(attr + " value " + std::to_string(bad) + " outside [0, featureCount " + std::to_string(featureCount) + ")");
+        _checkedIds.insert(key);
+      }
       if (f.contains("propertyTable") && !propertyTable(f["propertyTable"].get<size_t>(), featureCount)) return false;
     }
     return true;
@@ -415,9 +448,12 @@ private:
   std::vector<std::string>& _errors;
   std::span<const uint8_t> _bin;
   json _doc;
-  std::vector<std::vector<uint8_t>> _views;
+  std::vector<std::span<const uint8_t>> _views;   // every view's bytes (decoded when compressed)
+  std::map<size_t, std::vector<uint8_t>> _decoded; // owners of decoded views
+  std::map<size_t, std::array<double, 6>> _minMax;  // accessor → checked min/max (xyz)
   std::map<size_t, size_t> _viewOffsets; // uncompressed views: offset in the BIN chunk
   std::set<std::string> _used;
+  std::set<std::pair<size_t, size_t>> _checkedIds; // (accessor, featureCount) already checked
   bool _compressed = false;
 };
 
@@ -428,6 +464,28 @@ struct TileCheck {
   std::optional<Bounds> parentBounds;
   std::string path;
 };
+
+struct ContentJob {
+  std::string path, uri;
+  Bounds tileBounds;
+  Mat4d frame;
+  std::optional<Bounds> contentVolume;
+  std::vector<std::string> errors;
+  uint64_t bytes, triangles;
+  bool read;
+};
+
+bool readWhole(const std::filesystem::path& p, std::vector<uint8_t>& out) {
+  std::ifstream f(p, std::ios::binary | std::ios::ate);
+  if (!f) return false;
+  const auto size = f.tellg();
+  if (size < 0) return false;
+  out.resize(size_t(size));
+  f.seekg(0);
+  return bool(f.read(reinterpret_cast<char*>(out.data()), size));
+}
+
+void checkContent(const std::filesystem::path& dir, ContentJob& job);
 
 } // namespace
 
@@ -445,6 +503,27 @@ bool validateGlb(std::span<const uint8_t> bytes, const std::string& name, std::v
 
 namespace {
 Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, ValidationReport& report);
+
+void checkContent(const std::filesystem::path& dir, ContentJob& job) {
+  std::vector<uint8_t> bytes;
+  if (!readWhole(dir / job.uri, bytes)) { job.errors.push_back(job.path + ": content " + job.uri + " does not exist"); return; }
+  job.read = true;
+  job.bytes = bytes.size();
+  double cb[6];
+  uint64_t tris = 0;
+  if (!validateGlb(bytes, job.uri, job.errors, cb, tris)) return;
+  job.triangles = tris;
+  Bounds gltfBounds;
+  gltfBounds.extend(cb[0], cb[1], cb[2]);
+  gltfBounds.extend(cb[3], cb[4], cb[5]);
+  Mat4d yUp;
+  std::copy(std::begin(glb::kYUpToZUp), std::end(glb::kYUpToZUp), yUp.begin());
+  const Bounds contentBounds = transformBounds(core::multiply(job.frame, yUp), gltfBounds);
+  const double ceps = 1e-5 * std::max(1.0, job.tileBounds.diagonal());
+  if (!job.tileBounds.contains(contentBounds, ceps)) job.errors.push_back(job.path + ": content " + job.uri + " extends outside the tile's bounding volume");
+  if (job.contentVolume && !job.contentVolume->contains(contentBounds, ceps))
+    job.errors.push_back(job.path + ": content " + job.uri + " extends outside content.boundingVolume");
+}
 }
 
 Result<ValidationReport> validateTileset(const std::filesystem::path& dir) {
@@ -483,6 +562,7 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
 
   const double topError = doc.value("geometricError", 0.0);
   std::vector<TileCheck> stack{{&root, core::identityMatrix(), topError, std::nullopt, "root"}};
+  std::vector<ContentJob> jobs;
   std::set<std::string> seenUris;
   while (!stack.empty()) {
     TileCheck tc = stack.back();
@@ -516,38 +596,32 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
     if (tc.parentBounds && !tc.parentBounds->contains(tileBounds, eps)) error(tc.path + ": bounding volume is not inside its parent's");
     if (t.contains("content")) {
       const json& content = t["content"];
-      const std::string uri = content.value("uri", "");
+      const std::string uri = content.contains("uri") && content["uri"].is_string() ? content["uri"].get<std::string>() : "";
       if (!relativeUri(uri)) { error(tc.path + ": content uri \"" + uri + "\" is not a plain relative path"); continue; }
       if (!seenUris.insert(uri).second) error(tc.path + ": content uri " + uri + " is used twice");
-      std::ifstream f(dir / uri, std::ios::binary);
-      if (!f) { error(tc.path + ": content " + uri + " does not exist"); continue; }
-      std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-      report.bytes += bytes.size();
-      ++report.contents;
-      double cb[6];
-      uint64_t tris = 0;
       if (uri.size() < 4 || uri.substr(uri.size() - 4) != ".glb") { error(tc.path + ": content " + uri + " is not .glb"); continue; }
-      if (!validateGlb(bytes, uri, report.errors, cb, tris)) continue;
-      report.triangles += tris;
-      Bounds gltfBounds;
-      gltfBounds.extend(cb[0], cb[1], cb[2]);
-      gltfBounds.extend(cb[3], cb[4], cb[5]);
-      Mat4d yUp;
-      std::copy(std::begin(glb::kYUpToZUp), std::end(glb::kYUpToZUp), yUp.begin());
-      const Bounds contentBounds = transformBounds(core::multiply(frame, yUp), gltfBounds);
-      const double ceps = 1e-5 * std::max(1.0, tileBounds.diagonal());
-      if (!tileBounds.contains(contentBounds, ceps)) error(tc.path + ": content " + uri + " extends outside the tile's bounding volume");
+      ContentJob job{tc.path, uri, tileBounds, frame, std::nullopt, {}, 0, 0, false};
       if (content.contains("boundingVolume")) {
         auto cbv = boxBounds(content["boundingVolume"], why);
         if (!cbv) error(tc.path + ": content " + why);
-        else if (!transformBounds(frame, *cbv).contains(contentBounds, ceps)) error(tc.path + ": content " + uri + " extends outside content.boundingVolume");
+        else job.contentVolume = transformBounds(frame, *cbv);
       }
+      jobs.push_back(std::move(job));
     }
     static const json kNoChildren = json::array();
     const json& children = t.contains("children") ? t["children"] : kNoChildren; // stack keeps pointers
     if (!children.is_array()) { error(tc.path + ": children must be an array"); continue; }
     for (size_t i = children.size(); i-- > 0;)
       stack.push_back({&children[i], m, ge, tileBounds, tc.path + "/" + std::to_string(i)});
+  }
+
+  // Content files are independent: check them on oneTBB threads, report in tree order.
+  tbb::parallel_for(size_t(0), jobs.size(), [&](size_t k) { checkContent(dir, jobs[k]); });
+  for (ContentJob& job : jobs) {
+    report.errors.insert(report.errors.end(), job.errors.begin(), job.errors.end());
+    report.bytes += job.bytes;
+    report.triangles += job.triangles;
+    if (job.read) ++report.contents;
   }
   return report;
 }

@@ -1,0 +1,229 @@
+// Benchmarks on generated scenes of 2 M and 8 M triangles (datasets::makeBenchmarkScene):
+// each stage per backend (BENCHMARK_CAPTURE), the end-to-end export, and meshoptimizer's
+// simplifySloppy / simplify on the same input as baselines. Counters report triangles/s.
+// Size selection: MESHEXPORT_BENCH_SIZES=2,8 (millions of triangles; default both).
+#include <mx/cpu/Algorithms.h>
+#include <mx/datasets/Generators.h>
+#include <mx/engine/BackendRegistry.h>
+#include <mx/engine/Pipeline.h>
+
+#include <benchmark/benchmark.h>
+#include <meshoptimizer.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unistd.h>
+
+using namespace mx;
+
+namespace {
+
+struct Input {
+  core::Scene scene;
+  std::vector<float> positions;
+  std::vector<uint32_t> classes, indices;
+  core::Aabbf bounds;
+  size_t triangles() const { return indices.size() / 3; }
+  size_t vertices() const { return positions.size() / 3; }
+};
+
+const Input& input(int millions) {
+  static std::map<int, std::unique_ptr<Input>> cache;
+  static std::mutex m;
+  std::lock_guard lock(m);
+  auto& slot = cache[millions];
+  if (!slot) {
+    slot = std::make_unique<Input>();
+    slot->scene = datasets::makeBenchmarkScene(uint64_t(millions) * 1000000, 1);
+    for (const auto& mesh : slot->scene.meshes) {
+      const uint32_t base = uint32_t(slot->positions.size() / 3);
+      for (size_t v = 0; v < mesh.positions.size(); ++v) {
+        const auto& p = mesh.positions[v];
+        slot->positions.insert(slot->positions.end(), {float(p.x), float(p.y), float(p.z)});
+        slot->bounds.extend(float(p.x), float(p.y), float(p.z));
+        slot->classes.push_back(mesh.featureIds[v]);
+      }
+      for (uint32_t i : mesh.indices) slot->indices.push_back(base + i);
+    }
+  }
+  return *slot;
+}
+
+std::unique_ptr<core::IComputeBackend> backendOrSkip(benchmark::State& state, const char* name) {
+  auto b = engine::createBackend(name);
+  if (!b) { state.SkipWithError("backend not compiled in"); return nullptr; }
+  if (!b->isAvailable()) { state.SkipWithError(b->unavailableReason().c_str()); return nullptr; }
+  return b;
+}
+
+void setRate(benchmark::State& state, size_t triangles) {
+  state.counters["tri/s"] = benchmark::Counter(double(triangles) * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["triangles"] = double(triangles);
+}
+
+/// Grid cell giving roughly an 8:1 triangle reduction (the LOD ratio of one tile level).
+float reductionCell(const Input& in) { return std::max(in.bounds.maxExtent() / 1000.0f, 4.0f); }
+
+void BM_Partition(benchmark::State& state, const char* backendName) {
+  auto b = backendOrSkip(state, backendName);
+  if (!b) return;
+  const Input& in = input(int(state.range(0)));
+  core::PartitionOutput out;
+  for (auto _ : state) {
+    auto s = b->partition({in.positions, in.indices, 32768}, out);
+    if (!s) { state.SkipWithError(s.toString().c_str()); return; }
+    benchmark::DoNotOptimize(out.nodes.data());
+  }
+  setRate(state, in.triangles());
+}
+
+void BM_MortonCodes(benchmark::State& state, cpu::CpuLevel level) {
+  const Input& in = input(int(state.range(0)));
+  const size_t t = in.triangles();
+  std::vector<float> cx(t), cy(t), cz(t);
+  cpu::triangleCentroids(in.positions, in.indices, cx, cy, cz);
+  std::vector<uint32_t> codes(t);
+  for (auto _ : state) {
+    const auto b = cpu::boundsOf(level, cx, cy, cz);
+    cpu::mortonCodes(level, cx, cy, cz, b, codes);
+    benchmark::DoNotOptimize(codes.data());
+  }
+  setRate(state, t);
+}
+
+void BM_SortPairs(benchmark::State& state, cpu::CpuLevel level) {
+  const Input& in = input(int(state.range(0)));
+  const size_t t = in.triangles();
+  std::vector<float> cx(t), cy(t), cz(t);
+  cpu::triangleCentroids(in.positions, in.indices, cx, cy, cz);
+  std::vector<uint32_t> codes(t), keys(t), values(t);
+  cpu::mortonCodes(level, cx, cy, cz, cpu::boundsOf(level, cx, cy, cz), codes);
+  for (auto _ : state) {
+    state.PauseTiming();
+    keys = codes;
+    for (size_t i = 0; i < t; ++i) values[i] = uint32_t(i);
+    state.ResumeTiming();
+    cpu::sortPairs(level, keys, values);
+    benchmark::DoNotOptimize(keys.data());
+  }
+  setRate(state, t);
+}
+
+void BM_Cluster(benchmark::State& state, const char* backendName) {
+  auto b = backendOrSkip(state, backendName);
+  if (!b) return;
+  const Input& in = input(int(state.range(0)));
+  core::ClusterOutput out;
+  for (auto _ : state) {
+    auto s = b->clusterVertices({in.positions, in.classes, in.indices, in.bounds, reductionCell(in)}, out);
+    if (!s) { state.SkipWithError(s.toString().c_str()); return; }
+    benchmark::DoNotOptimize(out.indices.data());
+  }
+  setRate(state, in.triangles());
+  state.counters["out_tris"] = double(out.indices.size() / 3);
+}
+
+void BM_Quantize(benchmark::State& state, const char* backendName) {
+  auto b = backendOrSkip(state, backendName);
+  if (!b) return;
+  const Input& in = input(int(state.range(0)));
+  core::QuantizeOutput out;
+  for (auto _ : state) {
+    auto s = b->quantize({in.positions, {}, in.bounds}, out);
+    if (!s) { state.SkipWithError(s.toString().c_str()); return; }
+    benchmark::DoNotOptimize(out.positions.data());
+  }
+  state.counters["vert/s"] = benchmark::Counter(double(in.vertices()) * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+/// Baseline: meshoptimizer's grid clustering, asked for the triangle count our clustering gives.
+void BM_MeshoptSimplifySloppy(benchmark::State& state) {
+  const Input& in = input(int(state.range(0)));
+  core::ClusterOutput ours;
+  cpu::clusterVertices(cpu::CpuLevel::Simd, {in.positions, in.classes, in.indices, in.bounds, reductionCell(in)}, ours);
+  std::vector<uint32_t> dst(in.indices.size());
+  size_t n = 0;
+  for (auto _ : state) {
+    n = meshopt_simplifySloppy(dst.data(), in.indices.data(), in.indices.size(), in.positions.data(), in.vertices(), 12,
+                               ours.indices.size(), 1.0f, nullptr);
+    benchmark::DoNotOptimize(dst.data());
+  }
+  setRate(state, in.triangles());
+  state.counters["out_tris"] = double(n / 3);
+}
+
+/// Baseline: meshoptimizer's quadric simplifier to 1/8 of the triangles (one LOD level).
+void BM_MeshoptSimplify(benchmark::State& state) {
+  const Input& in = input(int(state.range(0)));
+  std::vector<uint32_t> dst(in.indices.size());
+  size_t n = 0;
+  for (auto _ : state) {
+    n = meshopt_simplify(dst.data(), in.indices.data(), in.indices.size(), in.positions.data(), in.vertices(), 12,
+                         in.indices.size() / 8, 1.0f, 0, nullptr);
+    benchmark::DoNotOptimize(dst.data());
+  }
+  setRate(state, in.triangles());
+  state.counters["out_tris"] = double(n / 3);
+}
+
+/// The whole export (prepare, partition, full LOD pyramid, quantize, write, validate) into a
+/// temporary folder; peak RSS reported against the input mesh size.
+void BM_EndToEnd(benchmark::State& state, const char* device) {
+  const Input& in = input(int(state.range(0)));
+  engine::ExportOptions o;
+  auto cfg = engine::parseTilerConfig({{"device", device}});
+  if (!cfg) { state.SkipWithError(cfg.status().toString().c_str()); return; }
+  o.config = *cfg;
+  o.overwrite = true;
+  const auto dir = std::filesystem::temp_directory_path() / ("mx-bench-" + std::to_string(getpid()));
+  core::ExportMetrics last;
+  for (auto _ : state) {
+    auto r = engine::exportScene(in.scene, dir, o);
+    if (!r) { state.SkipWithError(r.status().toString().c_str()); return; }
+    last = r->metrics;
+  }
+  std::filesystem::remove_all(dir);
+  setRate(state, in.triangles());
+  state.counters["tiles"] = double(last.tiles);
+  state.counters["peakRSS_MB"] = double(last.peakRssBytes) / 1e6;
+  state.counters["input_MB"] = double(in.scene.byteSize()) / 1e6;
+  state.counters["rss/input"] = double(last.peakRssBytes) / double(in.scene.byteSize());
+  for (const auto& s : last.stages) state.counters["ms_" + s.name] = s.wallMs;
+}
+
+void sizes(benchmark::internal::Benchmark* b) {
+  const char* env = std::getenv("MESHEXPORT_BENCH_SIZES");
+  std::string list = env ? env : "2,8";
+  size_t pos = 0;
+  while (pos < list.size()) {
+    const size_t comma = list.find(',', pos);
+    b->Arg(std::stoi(list.substr(pos, comma - pos)));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+} // namespace
+
+BENCHMARK_CAPTURE(BM_MortonCodes, scalar, cpu::CpuLevel::Scalar)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_MortonCodes, simd, cpu::CpuLevel::Simd)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_SortPairs, scalar_radix, cpu::CpuLevel::Scalar)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_SortPairs, simd_vqsort, cpu::CpuLevel::Simd)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Partition, cpu_scalar, "cpu-scalar")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Partition, cpu_simd, "cpu-simd")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Partition, cuda, "cuda")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Cluster, cpu_scalar, "cpu-scalar")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Cluster, cpu_simd, "cpu-simd")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Cluster, cuda, "cuda")->Apply(sizes);
+BENCHMARK(BM_MeshoptSimplifySloppy)->Apply(sizes);
+BENCHMARK(BM_MeshoptSimplify)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Quantize, cpu_scalar, "cpu-scalar")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Quantize, cpu_simd, "cpu-simd")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Quantize, cuda, "cuda")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_EndToEnd, cpu, "cpu")->Apply(sizes)->Iterations(1);
+BENCHMARK_CAPTURE(BM_EndToEnd, cuda, "cuda")->Apply(sizes)->Iterations(1);
+
+BENCHMARK_MAIN();
