@@ -1,5 +1,5 @@
-// sortPairs: the scalar reference is a stable LSD radix sort with 8-bit digits (passes whose
-// digit is the same for every key are skipped, so 30-bit Morton codes cost 4 passes at most);
+// sortPairs: the scalar reference is a stable LSD radix sort with 11-bit digits (3 passes; a
+// pass whose digit is the same for every key is skipped);
 // histograms and scatter run on oneTBB threads over fixed chunks, so the result does not depend on
 // the thread count. The SIMD level packs (key << 32 | value) and sorts with Highway's VQSort.
 #include "SimdKernels.h"
@@ -16,48 +16,65 @@ namespace {
 
 constexpr size_t kChunk = 1 << 16;
 
+constexpr int kDigitBits = 11; // 3 passes cover 32-bit keys; 2048 counters stay in L1
+constexpr size_t kBuckets = size_t(1) << kDigitBits;
+constexpr int kPasses = (32 + kDigitBits - 1) / kDigitBits;
+
 void radixSortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   const size_t n = keys.size();
   if (n < 2) return;
-  std::vector<uint32_t> tmpKeys(n), tmpValues(n);
+  const size_t chunks = (n + kChunk - 1) / kChunk;
+  // Which digits vary at all: a pass whose digit is the same for every key moves nothing.
+  std::vector<std::array<uint32_t, 2>> ranges(chunks); // per chunk: OR and AND of its keys
+  tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
+    uint32_t any = 0, all = ~0u;
+    const size_t b = c * kChunk, e = std::min(n, b + kChunk);
+    for (size_t i = b; i < e; ++i) { any |= keys[i]; all &= keys[i]; }
+    ranges[c][0] = any;
+    ranges[c][1] = all;
+  });
+  uint32_t any = 0, all = ~0u;
+  for (const auto& r : ranges) { any |= r[0]; all &= r[1]; }
+  const uint32_t varying = any & ~all; // bits that differ between some keys
+
+  std::vector<uint32_t> tmpKeys, tmpValues;
   uint32_t* srcK = keys.data();
   uint32_t* srcV = values.data();
-  uint32_t* dstK = tmpKeys.data();
-  uint32_t* dstV = tmpValues.data();
-  const size_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<std::array<size_t, 256>> hist(chunks);
-
-  for (int shift = 0; shift < 32; shift += 8) {
+  uint32_t* dstK = nullptr;
+  uint32_t* dstV = nullptr;
+  std::vector<std::array<uint32_t, kBuckets>> hist(chunks);
+  for (int p = 0; p < kPasses; ++p) {
+    const int shift = p * kDigitBits;
+    if (((varying >> shift) & (kBuckets - 1)) == 0) continue;
+    if (!dstK) {
+      tmpKeys.resize(n);
+      tmpValues.resize(n);
+      dstK = tmpKeys.data();
+      dstV = tmpValues.data();
+    }
+    // Per-chunk histograms of the current order, then an exclusive prefix in (digit, chunk)
+    // order: each chunk's stable output offsets.
     tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
       auto& h = hist[c];
       h.fill(0);
       const size_t b = c * kChunk, e = std::min(n, b + kChunk);
-      for (size_t i = b; i < e; ++i) ++h[(srcK[i] >> shift) & 0xFF];
+      for (size_t i = b; i < e; ++i) ++h[(srcK[i] >> shift) & (kBuckets - 1)];
     });
-    // Skip a pass in which every key has the same digit: it would not move anything.
-    bool trivial = false;
-    for (int digit = 0; digit < 256; ++digit) {
-      size_t total = 0;
-      for (size_t c = 0; c < chunks; ++c) total += hist[c][digit];
-      if (total == n) { trivial = true; break; }
-      if (total != 0) break;
-    }
-    if (trivial) continue;
-    // Exclusive prefix in (digit, chunk) order gives each chunk its stable output offsets.
-    size_t sum = 0;
-    for (int digit = 0; digit < 256; ++digit)
+    uint32_t sum = 0;
+    for (size_t d = 0; d < kBuckets; ++d)
       for (size_t c = 0; c < chunks; ++c) {
-        size_t count = hist[c][digit];
-        hist[c][digit] = sum;
+        const uint32_t count = hist[c][d];
+        hist[c][d] = sum;
         sum += count;
       }
     tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
-      auto offsets = hist[c];
+      auto& o = hist[c];
       const size_t b = c * kChunk, e = std::min(n, b + kChunk);
       for (size_t i = b; i < e; ++i) {
-        size_t o = offsets[(srcK[i] >> shift) & 0xFF]++;
-        dstK[o] = srcK[i];
-        dstV[o] = srcV[i];
+        const uint32_t k = srcK[i];
+        const uint32_t at = o[(k >> shift) & (kBuckets - 1)]++;
+        dstK[at] = k;
+        dstV[at] = srcV[i];
       }
     });
     std::swap(srcK, dstK);

@@ -25,7 +25,9 @@ inline uint32_t morton3(uint32_t x, uint32_t y, uint32_t z) {
   return (expandBits10(x) << 2) | (expandBits10(y) << 1) | expandBits10(z);
 }
 
-inline uint32_t packCell(uint32_t x, uint32_t y, uint32_t z) { return (x << 20) | (y << 10) | z; }
+/// A grid cell's key: its Morton code, so cells close in space get close keys (and close hash
+/// slots in the clustering table, which keeps its probes in cache).
+inline uint32_t packCell(uint32_t x, uint32_t y, uint32_t z) { return morton3(x, y, z); }
 
 inline uint16_t quantizeUnorm16(float v, float origin, float inv) {
   float f = (v - origin) * inv;

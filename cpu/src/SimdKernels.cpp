@@ -100,7 +100,8 @@ void CellCodes(const float* HWY_RESTRICT xyz, size_t n, const float* origin, flo
     const auto gx = hn::BitCast(du, hn::ConvertTo(di, GridCoord(d, vx, ox, s, maxC)));
     const auto gy = hn::BitCast(du, hn::ConvertTo(di, GridCoord(d, vy, oy, s, maxC)));
     const auto gz = hn::BitCast(du, hn::ConvertTo(di, GridCoord(d, vz, oz, s, maxC)));
-    hn::StoreU(hn::Or(hn::Or(hn::ShiftLeft<20>(gx), hn::ShiftLeft<10>(gy)), gz), du, codes + i);
+    hn::StoreU(hn::Or(hn::Or(hn::ShiftLeft<2>(Expand10(du, gx)), hn::ShiftLeft<1>(Expand10(du, gy))), Expand10(du, gz)),
+               du, codes + i);
   }
   for (; i < n; ++i)
     codes[i] = detail::packCell(detail::gridCoord(xyz[3 * i], origin[0], invCell, 1023.0f),

@@ -11,6 +11,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <vector>
@@ -58,29 +59,63 @@ Status clusterVertices(CpuLevel level, const core::ClusterInput& in, core::Clust
   std::vector<uint32_t> cells(n);
   cellCodes(level, in.positions, in.bounds, in.cellSize, cells);
 
-  // Open addressing, capacity ≥ 2n, keys (cell << 32 | class); ~0 never occurs (cells < 2^30).
-  const unsigned bits = std::max(4u, unsigned(std::bit_width(2 * n - 1)));
-  const size_t capacity = size_t(1) << bits;
-  const size_t mask = capacity - 1;
+  // Cell ids by first occurrence: a small direct-mapped cache of recent keys in front of an
+  // open-addressing table (key = cell << 32 | class; ~0 never occurs since cells < 2^30) that
+  // grows at half load. Meshes list nearby vertices together, so most lookups hit the cache.
+  struct Slot { uint64_t key; uint32_t id; };
   constexpr uint64_t kEmpty = ~uint64_t(0);
-  std::vector<uint64_t> keys(capacity, kEmpty);
-  std::vector<uint32_t> ids(capacity);
+  unsigned bits = std::max(6u, unsigned(std::bit_width(n / 4)));
+  std::vector<Slot> table(size_t(1) << bits, Slot{kEmpty, 0});
+  constexpr size_t kCache = 64;
+  std::array<uint64_t, kCache> cacheKeys;
+  std::array<uint32_t, kCache> cacheIds{};
+  cacheKeys.fill(kEmpty);
+  // The 8 Morton-consecutive cells of one 2×2×2 block of one class share a run of 8 slots (two
+  // cache lines), so nearby vertices probe nearby memory; blocks are scattered by a multiplicative
+  // hash so runs stay short.
+  auto hashOf = [](uint64_t key, unsigned b) {
+    const uint64_t block = (key >> 35) * 0x9E3779B97F4A7C15ull ^ uint64_t(uint32_t(key)) * 0xC2B2AE3D27D4EB4Full;
+    return size_t(((block >> 20) << 3 | ((key >> 32) & 7)) & ((uint64_t(1) << b) - 1));
+  };
   std::vector<double> sums;
   std::vector<uint32_t> counts;
-  sums.reserve(n);
+  sums.reserve(3 * (n / 2 + 1));
+  counts.reserve(n / 2 + 1);
   uint32_t cellCount = 0;
   for (size_t v = 0; v < n; ++v) {
     const uint64_t key = (uint64_t(cells[v]) << 32) | in.classes[v];
-    size_t h = size_t((key * 0x9E3779B97F4A7C15ull) >> (64 - bits));
-    while (keys[h] != kEmpty && keys[h] != key) h = (h + 1) & mask;
-    if (keys[h] == kEmpty) {
-      keys[h] = key;
-      ids[h] = cellCount++;
-      sums.insert(sums.end(), {0.0, 0.0, 0.0});
-      counts.push_back(0);
-      out.classes.push_back(in.classes[v]);
+    const size_t c = size_t((key ^ (key >> 29)) * 0x2545F4914F6CDD1Dull >> 58) & (kCache - 1);
+    uint32_t id;
+    if (cacheKeys[c] == key) {
+      id = cacheIds[c];
+    } else {
+      size_t mask = table.size() - 1;
+      size_t h = hashOf(key, bits);
+      while (table[h].key != kEmpty && table[h].key != key) h = (h + 1) & mask;
+      if (table[h].key == kEmpty) {
+        id = cellCount++;
+        table[h] = {key, id};
+        sums.insert(sums.end(), {0.0, 0.0, 0.0});
+        counts.push_back(0);
+        out.classes.push_back(in.classes[v]);
+        if (2 * size_t(cellCount) > table.size()) { // grow at half load
+          ++bits;
+          std::vector<Slot> bigger(size_t(1) << bits, Slot{kEmpty, 0});
+          mask = bigger.size() - 1;
+          for (const Slot& s : table) {
+            if (s.key == kEmpty) continue;
+            size_t g = hashOf(s.key, bits);
+            while (bigger[g].key != kEmpty) g = (g + 1) & mask;
+            bigger[g] = s;
+          }
+          table.swap(bigger);
+        }
+      } else {
+        id = table[h].id;
+      }
+      cacheKeys[c] = key;
+      cacheIds[c] = id;
     }
-    const uint32_t id = ids[h];
     out.remap[v] = id;
     sums[3 * size_t(id)] += in.positions[3 * v];
     sums[3 * size_t(id) + 1] += in.positions[3 * v + 1];

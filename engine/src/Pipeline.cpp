@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -147,19 +148,19 @@ Result<Prepared> prepare(const core::Scene& scene) {
   w.normals.assign(3 * vtotal, 0.0f);
   w.classes.resize(vtotal);
   w.indices.resize(itotal);
+  // Classes are numbered by first occurrence over the meshes in order (one sequential pass; runs
+  // of equal keys are cheap), everything else per mesh in parallel.
+  std::vector<size_t> vbase(scene.meshes.size() + 1, 0), ibase(scene.meshes.size() + 1, 0);
   std::unordered_map<uint64_t, uint32_t> classIndex;
-  size_t vbase = 0, ibase = 0;
-  for (const core::Mesh& mesh : scene.meshes) {
+  for (size_t m = 0; m < scene.meshes.size(); ++m) {
+    const core::Mesh& mesh = scene.meshes[m];
+    vbase[m + 1] = vbase[m] + mesh.positions.size();
+    ibase[m + 1] = ibase[m] + mesh.indices.size();
     const core::Material& mat = scene.materials[mesh.material];
     const uint32_t rgba = uint32_t(mat.r) | uint32_t(mat.g) << 8 | uint32_t(mat.b) << 16 | uint32_t(mat.a) << 24;
     uint64_t lastKey = ~0ull;
     uint32_t lastClass = 0;
     for (size_t v = 0; v < mesh.positions.size(); ++v) {
-      const auto& p = mesh.positions[v];
-      float* dst = &w.positions[3 * (vbase + v)];
-      dst[0] = float(p.x - out.center.x);
-      dst[1] = float(p.y - out.center.y);
-      dst[2] = float(p.z - out.center.z);
       const uint64_t key = uint64_t(mesh.featureIds[v]) << 32 | rgba;
       if (key != lastKey) {
         auto [it, added] = classIndex.try_emplace(key, uint32_t(out.classes.size()));
@@ -167,18 +168,29 @@ Result<Prepared> prepare(const core::Scene& scene) {
         lastKey = key;
         lastClass = it->second;
       }
-      w.classes[vbase + v] = lastClass;
+      w.classes[vbase[m] + v] = lastClass;
     }
-    for (size_t i = 0; i < mesh.indices.size(); ++i) w.indices[ibase + i] = uint32_t(vbase + mesh.indices[i]);
-    if (!mesh.normals.empty()) {
-      std::copy(mesh.normals.begin(), mesh.normals.end(), w.normals.begin() + std::ptrdiff_t(3 * vbase));
-    } else {
-      accumulateNormals(w.positions, std::span(w.indices).subspan(ibase, mesh.indices.size()), w.normals);
-    }
-    vbase += mesh.positions.size();
-    ibase += mesh.indices.size();
   }
-  normalize(w.normals);
+  tbb::parallel_for(size_t(0), scene.meshes.size(), [&](size_t m) {
+    const core::Mesh& mesh = scene.meshes[m];
+    const size_t vb = vbase[m], ib = ibase[m];
+    for (size_t v = 0; v < mesh.positions.size(); ++v) {
+      const auto& p = mesh.positions[v];
+      float* dst = &w.positions[3 * (vb + v)];
+      dst[0] = float(p.x - out.center.x);
+      dst[1] = float(p.y - out.center.y);
+      dst[2] = float(p.z - out.center.z);
+    }
+    for (size_t i = 0; i < mesh.indices.size(); ++i) w.indices[ib + i] = uint32_t(vb + mesh.indices[i]);
+    auto normals = std::span(w.normals).subspan(3 * vb, 3 * mesh.positions.size());
+    if (!mesh.normals.empty()) {
+      std::copy(mesh.normals.begin(), mesh.normals.end(), normals.begin());
+    } else {
+      // Indices local to this mesh address its own slice of the flat arrays.
+      accumulateNormals(std::span(w.positions).subspan(3 * vb, 3 * mesh.positions.size()), mesh.indices, normals);
+    }
+    normalize(normals);
+  });
   return out;
 }
 
@@ -194,29 +206,32 @@ struct TileBuild {
   double cellSize = 0;  ///< Clustering cell of this tile's content (0 = full detail).
 };
 
-/// A leaf's triangles with its vertices compacted (sorted unique vertex ids → dense).
+/// A leaf's triangles with its vertices compacted in first-use order (open-addressing map from
+/// global to local vertex ids, sized to the leaf).
 TileMesh gatherLeaf(const TileMesh& all, std::span<const uint32_t> triangles) {
+  const size_t capacity = std::bit_ceil(std::max<size_t>(16, triangles.size() * 6));
+  const size_t mask = capacity - 1;
+  std::vector<uint64_t> slots(capacity, ~0ull); // global id << 32 | local id
   TileMesh m;
-  std::vector<uint32_t> ids;
-  ids.reserve(triangles.size() * 3);
+  m.indices.resize(triangles.size() * 3);
+  m.positions.reserve(triangles.size() * 6);
+  m.normals.reserve(triangles.size() * 6);
+  m.classes.reserve(triangles.size() * 2);
+  size_t k = 0;
   for (uint32_t t : triangles)
-    for (int k = 0; k < 3; ++k) ids.push_back(all.indices[3 * size_t(t) + size_t(k)]);
-  std::vector<uint32_t> unique = ids;
-  std::sort(unique.begin(), unique.end());
-  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-  m.positions.resize(3 * unique.size());
-  m.normals.resize(3 * unique.size());
-  m.classes.resize(unique.size());
-  for (size_t i = 0; i < unique.size(); ++i) {
-    for (int a = 0; a < 3; ++a) {
-      m.positions[3 * i + size_t(a)] = all.positions[3 * size_t(unique[i]) + size_t(a)];
-      m.normals[3 * i + size_t(a)] = all.normals[3 * size_t(unique[i]) + size_t(a)];
+    for (int c = 0; c < 3; ++c) {
+      const uint32_t g = all.indices[3 * size_t(t) + size_t(c)];
+      size_t h = (uint64_t(g) * 0x9E3779B97F4A7C15ull) >> 40 & mask;
+      while (slots[h] != ~0ull && uint32_t(slots[h] >> 32) != g) h = (h + 1) & mask;
+      if (slots[h] == ~0ull) {
+        const uint32_t local = uint32_t(m.classes.size());
+        slots[h] = uint64_t(g) << 32 | local;
+        m.positions.insert(m.positions.end(), all.positions.begin() + std::ptrdiff_t(3 * size_t(g)), all.positions.begin() + std::ptrdiff_t(3 * size_t(g) + 3));
+        m.normals.insert(m.normals.end(), all.normals.begin() + std::ptrdiff_t(3 * size_t(g)), all.normals.begin() + std::ptrdiff_t(3 * size_t(g) + 3));
+        m.classes.push_back(all.classes[g]);
+      }
+      m.indices[k++] = uint32_t(slots[h]);
     }
-    m.classes[i] = all.classes[unique[i]];
-  }
-  m.indices.resize(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i)
-    m.indices[i] = uint32_t(std::lower_bound(unique.begin(), unique.end(), ids[i]) - unique.begin());
   return m;
 }
 

@@ -39,7 +39,8 @@ core::Status buildBvh(CpuLevel level, std::span<const float> positions,
 /// Morton codes + sort + BVH: the whole partition stage.
 core::Status partition(CpuLevel level, const core::PartitionInput& in, core::PartitionOutput& out);
 
-/// Packed grid cell (x << 20 | y << 10 | z) of every vertex, for vertex clustering.
+/// Grid cell key of every vertex for vertex clustering: the 30-bit Morton code of its cell
+/// (origin bounds.min, cell size `cellSize`, coordinates clamped to 0..1023).
 void cellCodes(CpuLevel level, std::span<const float> positions, const core::Aabbf& bounds,
                float cellSize, std::span<uint32_t> codes);
 
