@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything meshexport needs on a fresh Debian 12 machine. Idempotent: packages already
-# present are skipped by apt, npm packages are installed only when tests/node is missing them.
+# present are skipped, npm packages are installed only when tests/node is missing them.
+#   install-deps.sh            build + test dependencies (Node.js, npm test tools, Chromium)
+#   install-deps.sh --build    what building and running meshexport needs, nothing for tests
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -13,10 +15,16 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm run the test tools; a machine may already have them from another source
-# (NodeSource's nodejs bundles npm), so only the commands are checked.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+tests=1
+[ "${1:-}" = "--build" ] && tests=0
+if [ $tests = 1 ]; then
+  # Chromium: CesiumJS draws an export in it. Node.js and npm run the test tools; a machine may
+  # already have them from another source (NodeSource's nodejs bundles npm), so only the
+  # commands are checked.
+  dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || missing+=(chromium)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -24,8 +32,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm tools used by the tests (gltf-validator, ajv), pinned in tests/node/package-lock.json.
-if [ "${1:-}" != "--no-npm" ] && [ ! -d "$here/tests/node/node_modules/gltf-validator" ]; then
+# npm tools used by the tests (gltf-validator, ajv, cesium, playwright-core), pinned in
+# tests/node/package-lock.json.
+if [ $tests = 1 ] && { [ ! -d "$here/tests/node/node_modules/gltf-validator" ] ||
+                                   [ ! -d "$here/tests/node/node_modules/cesium" ]; }; then
   echo "install-deps: npm ci in tests/node" >&2
   (cd "$here/tests/node" && npm ci --no-audit --no-fund --silent)
 fi

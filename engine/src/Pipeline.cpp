@@ -505,6 +505,22 @@ Result<TreeWork> buildTree(const core::Scene& scene, const ExportOptions& option
   return work;
 }
 
+} // namespace
+
+core::EcefLocation ecefAt(double longitudeDeg, double latitudeDeg, double height) {
+  constexpr double kA = 6378137.0, kF = 1.0 / 298.257223563, kE2 = kF * (2 - kF); // WGS84
+  const double lon = longitudeDeg * M_PI / 180, lat = latitudeDeg * M_PI / 180;
+  const double sl = std::sin(lat), cl = std::cos(lat), so = std::sin(lon), co = std::cos(lon);
+  const double n = kA / std::sqrt(1 - kE2 * sl * sl);
+  core::EcefLocation e;
+  e.origin = {(n + height) * cl * co, (n + height) * cl * so, (n * (1 - kE2) + height) * sl};
+  e.xVector = {-so, co, 0};
+  e.yVector = {-sl * co, -sl * so, cl};
+  return e;
+}
+
+namespace {
+
 /// Column-major ENU-style frame of an EcefLocation: columns x, y, x×y, origin.
 core::Mat4d ecefMatrix(const core::EcefLocation& e) {
   const core::Vec3d x = e.xVector, y = e.yVector;
@@ -629,7 +645,8 @@ Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, co
 
   core::Mat4d translate = core::identityMatrix();
   translate[12] = work.center.x; translate[13] = work.center.y; translate[14] = work.center.z;
-  model.rootTransform = scene.ecef ? core::multiply(ecefMatrix(*scene.ecef), translate) : translate;
+  const auto& ecef = options.location ? options.location : scene.ecef;
+  model.rootTransform = ecef ? core::multiply(ecefMatrix(*ecef), translate) : translate;
   const double rootError = model.nodes.empty() ? 0 : model.nodes[0].geometricError;
   model.geometricError = std::max(rootError * 2, model.nodes.empty() ? 0.0 : model.nodes[0].box.diagonal());
   return model;
@@ -695,7 +712,8 @@ Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptio
   }
   core::Mat4d translate = core::identityMatrix();
   translate[12] = work.center.x; translate[13] = work.center.y; translate[14] = work.center.z;
-  tree.rootTransform = scene.ecef ? core::multiply(ecefMatrix(*scene.ecef), translate) : translate;
+  const auto& ecef = options.location ? options.location : scene.ecef;
+  tree.rootTransform = ecef ? core::multiply(ecefMatrix(*ecef), translate) : translate;
   return tree;
 }
 

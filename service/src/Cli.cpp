@@ -9,6 +9,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -23,13 +24,15 @@ constexpr const char* kUsage = R"(meshexport — tile meshes into streaming 3D T
 usage:
   meshexport tile INPUT -o OUTDIR [--type 3dtiles|cesium] [--device auto|cpu|cuda]
                   [--config KEY=VALUE]... [--metrics FILE.json] [--cpu-level scalar|simd]
-                  [--force] [--quiet]
+                  [--location LON,LAT[,HEIGHT]] [--force] [--quiet]
   meshexport config-keys          list the tilerConfig keys
   meshexport backends             list compiled backends and whether they can run here
   meshexport --version
 
 INPUT is a glTF 2.0 file (.glb or .gltf). OUTDIR must not exist or be empty (--force replaces it);
-it appears only when the whole tileset was written and validated.
+it appears only when the whole tileset was written and validated. --location places the
+scene's origin at a WGS84 longitude/latitude (degrees) and height (metres), x east, y north, z up
+(the input's own geolocation otherwise; none for glTF).
 )";
 
 int exitCode(core::ErrorCode code) {
@@ -92,6 +95,15 @@ int tile(const std::vector<std::string>& args) {
       auto level = cpu::parseCpuLevel(v);
       if (!level) return usage("--cpu-level must be scalar or simd");
       options.cpuLevel = *level;
+    } else if (a == "--location") {
+      if (!value(v)) return usage("--location needs LON,LAT[,HEIGHT]");
+      double lon = 0, lat = 0, h = 0;
+      char extra = 0;
+      const int n = std::sscanf(v.c_str(), "%lf,%lf,%lf%c", &lon, &lat, &h, &extra);
+      if ((n != 2 && n != 3) || !std::isfinite(lon) || !std::isfinite(lat) || !std::isfinite(h) || lon < -180 ||
+          lon > 180 || lat < -90 || lat > 90)
+        return usage("--location must be LON,LAT[,HEIGHT] in degrees and metres, got \"" + v + "\"");
+      options.location = engine::ecefAt(lon, lat, h);
     } else if (a == "--force") options.overwrite = true;
     else if (a == "--quiet" || a == "-q") quiet = true;
     else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);

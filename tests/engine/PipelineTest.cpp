@@ -235,3 +235,25 @@ TEST(Pipeline, ProgressIsReported) {
   EXPECT_EQ(stages.front(), "prepare");
   EXPECT_EQ(stages.back(), "done");
 }
+
+TEST(Geolocation, EcefAtWgs84) {
+  const auto e = engine::ecefAt(0, 0, 0);
+  EXPECT_NEAR(e.origin.x, 6378137.0, 1e-6);
+  EXPECT_NEAR(e.origin.y, 0, 1e-6);
+  EXPECT_NEAR(e.yVector.z, 1, 1e-12); // north is +z at the equator
+  EXPECT_NEAR(e.xVector.y, 1, 1e-12); // east is +y at longitude 0
+  const auto pole = engine::ecefAt(0, 90, 100);
+  EXPECT_NEAR(pole.origin.z, 6356752.314245 + 100, 1e-3); // polar radius + height
+}
+
+TEST(Geolocation, LocationOptionSetsTheRootTransform) {
+  const auto out = tmpDir("location");
+  auto o = options();
+  o.location = engine::ecefAt(7.4474, 46.948, 540);
+  ASSERT_TRUE(engine::exportScene(datasets::makeCity(10, 1, 2), out, o).isOk());
+  const json t = json::parse(std::ifstream(out / "tileset.json"));
+  const auto m = t["root"]["transform"];
+  const double r = std::sqrt(m[12].get<double>() * m[12].get<double>() + m[13].get<double>() * m[13].get<double>() +
+                             m[14].get<double>() * m[14].get<double>());
+  EXPECT_NEAR(r, 6.3675e6, 2e4); // on the earth's surface
+}

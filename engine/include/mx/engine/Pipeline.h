@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string_view>
 
 namespace mx::engine {
@@ -25,6 +26,8 @@ struct ExportOptions {
   TilerConfig config;
   cpu::CpuLevel cpuLevel = cpu::defaultCpuLevel();
   bool overwrite = false;               ///< Replace an existing non-empty output folder.
+  /// Places the scene on the earth (overrides the input's own EcefLocation); see ecefAt().
+  std::optional<core::EcefLocation> location;
   ProgressFn progress;                  ///< Optional.
   const core::CancelToken* cancel = nullptr;
 };
@@ -33,6 +36,10 @@ struct ExportResult {
   core::ExportMetrics metrics;
   io::ValidationReport validation;
 };
+
+/// The east-north-up frame at a WGS84 longitude/latitude (degrees) and ellipsoid height (metres):
+/// scene x = east, y = north, z = up, scene origin at that point.
+core::EcefLocation ecefAt(double longitudeDeg, double latitudeDeg, double height);
 
 /// Reads `input` (.glb, .gltf) into a Scene, by extension.
 core::Result<core::Scene> readScene(const std::filesystem::path& input);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# CesiumJS draws what meshexport writes: tiles the bundled sample (geolocated with --location) and
+# loads it in CesiumJS in headless Chromium (tests/node/cesium-draw.mjs), keeping the screenshot.
+# usage: cesium-draw.sh MESHEXPORT WORK_DIR
+set -euo pipefail
+meshexport=$1 work=$2
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ ! -x /usr/bin/chromium ]; then echo "chromium missing: run scripts/install-deps.sh"; exit 1; fi
+if [ ! -d "$here/../node/node_modules/cesium" ]; then echo "npm packages missing: run scripts/install-deps.sh"; exit 1; fi
+rm -rf "$work"; mkdir -p "$work"
+"$meshexport" tile "$here/../../datasets/sample/city.glb" -o "$work/city" -q \
+  --config maxTrianglesPerTile=8000 --location 7.4474,46.948,540
+timeout 300 node "$here/../node/cesium-draw.mjs" "$work/city" "$work/cesium.png"

@@ -1,0 +1,127 @@
+// Draws a meshexport tileset in CesiumJS (npm cesium) in headless Chromium (Debian chromium,
+// SwiftShader WebGL) driven by playwright-core, everything on loopback:
+//   - every tile request succeeds and CesiumJS reports no failed tile;
+//   - the tileset finishes loading (allTilesLoaded) with at least one tile drawn;
+//   - the frame is not blank (enough pixels differ from the background);
+//   - picking the centre of the view returns a feature whose `element` property is set
+//     (EXT_mesh_features + EXT_structural_metadata read by CesiumJS).
+// usage: node cesium-draw.mjs TILESET_DIR OUT.png
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const [tilesetDir, outPng] = process.argv.slice(2);
+if (!tilesetDir || !outPng) {
+  console.error('usage: node cesium-draw.mjs TILESET_DIR OUT.png');
+  process.exit(2);
+}
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cesiumDir = path.join(here, 'node_modules', 'cesium', 'Build', 'Cesium');
+const types = { '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.glb': 'model/gltf-binary',
+                '.png': 'image/png', '.html': 'text/html', '.wasm': 'application/wasm', '.svg': 'image/svg+xml' };
+
+const page = `<!doctype html><html><head>
+<link rel="stylesheet" href="/cesium/Widgets/widgets.css">
+<style>html,body,#c{margin:0;width:800px;height:600px;overflow:hidden}</style>
+<script>window.CESIUM_BASE_URL = '/cesium/';</script>
+<script src="/cesium/Cesium.js"></script></head><body><div id="c"></div><script>
+(async () => {
+  const result = { loaded: 0, failed: [], done: false };
+  window.__result = result;
+  try {
+    const viewer = new Cesium.Viewer('c', {
+      baseLayer: false, baseLayerPicker: false, geocoder: false, homeButton: false, sceneModePicker: false,
+      navigationHelpButton: false, animation: false, timeline: false, fullscreenButton: false, infoBox: false,
+      selectionIndicator: false, globe: false, skyBox: false, skyAtmosphere: false,
+      contextOptions: { webgl: { preserveDrawingBuffer: true } } });
+    viewer.scene.backgroundColor = Cesium.Color.BLACK;
+    const tileset = await Cesium.Cesium3DTileset.fromUrl('/tiles/tileset.json');
+    tileset.tileLoad.addEventListener(() => { result.loaded++; });
+    tileset.tileFailed.addEventListener((e) => { result.failed.push(e.url + ': ' + e.message); });
+    viewer.scene.primitives.add(tileset);
+    await viewer.zoomTo(tileset, new Cesium.HeadingPitchRange(0.6, -0.7, tileset.boundingSphere.radius * 1.6));
+    tileset.allTilesLoaded.addEventListener(() => {
+      if (result.done) return;
+      viewer.scene.render();
+      const canvas = viewer.scene.canvas;
+      const copy = document.createElement('canvas');
+      copy.width = canvas.width; copy.height = canvas.height;
+      const ctx = copy.getContext('2d');
+      ctx.drawImage(canvas, 0, 0);
+      const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
+      let lit = 0;
+      for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] > 24) lit++;
+      result.litFraction = lit / (px.length / 4);
+      const picked = viewer.scene.pick(new Cesium.Cartesian2(canvas.clientWidth / 2, canvas.clientHeight / 2));
+      if (picked && picked.getProperty) {
+        const e = picked.getProperty('element');
+        result.pickedElement = e === undefined ? null : String(e);
+        result.pickedIds = picked.getPropertyIds ? picked.getPropertyIds() : [];
+      }
+      result.done = true;
+    });
+  } catch (e) {
+    result.error = String(e && e.stack || e);
+    result.done = true;
+  }
+})();
+</script></body></html>`;
+
+const failedRequests = [];
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://127.0.0.1');
+  let file = null;
+  if (url.pathname === '/favicon.ico') {
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  if (url.pathname === '/') {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end(page);
+    return;
+  }
+  if (url.pathname.startsWith('/cesium/')) file = path.join(cesiumDir, decodeURIComponent(url.pathname.slice(8)));
+  else if (url.pathname.startsWith('/tiles/')) file = path.join(tilesetDir, decodeURIComponent(url.pathname.slice(7)));
+  if (!file || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    failedRequests.push(`${req.method} ${url.pathname} 404`);
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' });
+  fs.createReadStream(file).pipe(res);
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+let status = 1;
+try {
+  const tab = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  const consoleErrors = [];
+  tab.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  tab.on('requestfailed', (r) => { if (r.url().startsWith(base)) failedRequests.push(`${r.url()} ${r.failure()?.errorText}`); });
+  tab.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) failedRequests.push(`off-host request ${r.url()}`); });
+  await tab.goto(base);
+  await tab.waitForFunction(() => window.__result && window.__result.done, null, { timeout: 240000, polling: 500 });
+  const result = await tab.evaluate(() => window.__result);
+  await tab.screenshot({ path: outPng });
+  console.log(JSON.stringify({ ...result, failedRequests, consoleErrors: consoleErrors.slice(0, 5) }));
+  const ok = !result.error && result.loaded > 0 && result.failed.length === 0 && failedRequests.length === 0 &&
+             result.litFraction > 0.01 && result.pickedElement && result.pickedElement !== '0';
+  console.log(`cesium-draw: ${ok ? 'ok' : 'FAILED'}: ${result.loaded} tiles loaded, ${result.failed.length} failed, ` +
+              `${(100 * (result.litFraction ?? 0)).toFixed(1)}% of pixels lit, picked element ${result.pickedElement}`);
+  status = ok ? 0 : 1;
+} finally {
+  await browser.close();
+  server.close();
+}
+process.exit(status);
