@@ -1,5 +1,5 @@
-// sortPairs: the scalar reference is a stable LSD radix sort with 11-bit digits (3 passes; a
-// pass whose digit is the same for every key is skipped);
+// sortPairs: the scalar reference is a stable LSD radix sort with 8-bit digits over packed
+// (key, value) pairs (at most 4 passes; a pass whose digit is the same for every key is skipped);
 // histograms and scatter run on oneTBB threads over fixed chunks, so the result does not depend on
 // the thread count. The SIMD level packs (key << 32 | value) and sorts with Highway's VQSort.
 #include "SimdKernels.h"
@@ -16,7 +16,7 @@ namespace {
 
 constexpr size_t kChunk = 1 << 16;
 
-constexpr int kDigitBits = 11; // 3 passes cover 32-bit keys; 2048 counters stay in L1
+constexpr int kDigitBits = 8; // 256 output streams per pass: write-combining and TLB friendly
 constexpr size_t kBuckets = size_t(1) << kDigitBits;
 constexpr int kPasses = (32 + kDigitBits - 1) / kDigitBits;
 
@@ -24,41 +24,38 @@ void radixSortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   const size_t n = keys.size();
   if (n < 2) return;
   const size_t chunks = (n + kChunk - 1) / kChunk;
-  // Which digits vary at all: a pass whose digit is the same for every key moves nothing.
-  std::vector<std::array<uint32_t, 2>> ranges(chunks); // per chunk: OR and AND of its keys
+  // Keys and values travel together as one u64 (key high), so each pass scatters one stream per
+  // bucket; the OR/AND of all keys tells which digits vary at all (a pass whose digit is the
+  // same for every key moves nothing and is skipped).
+  std::vector<uint64_t> a(n), b(n);
+  std::vector<std::array<uint32_t, 2>> ranges(chunks);
   tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
     uint32_t any = 0, all = ~0u;
-    const size_t b = c * kChunk, e = std::min(n, b + kChunk);
-    for (size_t i = b; i < e; ++i) { any |= keys[i]; all &= keys[i]; }
-    ranges[c][0] = any;
-    ranges[c][1] = all;
+    const size_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
+    for (size_t i = lo; i < hi; ++i) {
+      any |= keys[i];
+      all &= keys[i];
+      a[i] = uint64_t(keys[i]) << 32 | values[i];
+    }
+    ranges[c] = {any, all};
   });
   uint32_t any = 0, all = ~0u;
   for (const auto& r : ranges) { any |= r[0]; all &= r[1]; }
-  const uint32_t varying = any & ~all; // bits that differ between some keys
+  const uint32_t varying = any & ~all;
 
-  std::vector<uint32_t> tmpKeys, tmpValues;
-  uint32_t* srcK = keys.data();
-  uint32_t* srcV = values.data();
-  uint32_t* dstK = nullptr;
-  uint32_t* dstV = nullptr;
+  uint64_t* src = a.data();
+  uint64_t* dst = b.data();
   std::vector<std::array<uint32_t, kBuckets>> hist(chunks);
   for (int p = 0; p < kPasses; ++p) {
-    const int shift = p * kDigitBits;
-    if (((varying >> shift) & (kBuckets - 1)) == 0) continue;
-    if (!dstK) {
-      tmpKeys.resize(n);
-      tmpValues.resize(n);
-      dstK = tmpKeys.data();
-      dstV = tmpValues.data();
-    }
+    const int shift = 32 + p * kDigitBits;
+    if (((varying >> (p * kDigitBits)) & (kBuckets - 1)) == 0) continue;
     // Per-chunk histograms of the current order, then an exclusive prefix in (digit, chunk)
     // order: each chunk's stable output offsets.
     tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
       auto& h = hist[c];
       h.fill(0);
-      const size_t b = c * kChunk, e = std::min(n, b + kChunk);
-      for (size_t i = b; i < e; ++i) ++h[(srcK[i] >> shift) & (kBuckets - 1)];
+      const size_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
+      for (size_t i = lo; i < hi; ++i) ++h[(src[i] >> shift) & (kBuckets - 1)];
     });
     uint32_t sum = 0;
     for (size_t d = 0; d < kBuckets; ++d)
@@ -69,21 +66,20 @@ void radixSortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
       }
     tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
       auto& o = hist[c];
-      const size_t b = c * kChunk, e = std::min(n, b + kChunk);
-      for (size_t i = b; i < e; ++i) {
-        const uint32_t k = srcK[i];
-        const uint32_t at = o[(k >> shift) & (kBuckets - 1)]++;
-        dstK[at] = k;
-        dstV[at] = srcV[i];
+      const size_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
+      for (size_t i = lo; i < hi; ++i) {
+        const uint64_t x = src[i];
+        dst[o[(x >> shift) & (kBuckets - 1)]++] = x;
       }
     });
-    std::swap(srcK, dstK);
-    std::swap(srcV, dstV);
+    std::swap(src, dst);
   }
-  if (srcK != keys.data()) {
-    std::copy(srcK, srcK + n, keys.data());
-    std::copy(srcV, srcV + n, values.data());
-  }
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kChunk), [&](const tbb::blocked_range<size_t>& r) {
+    for (size_t i = r.begin(); i < r.end(); ++i) {
+      keys[i] = uint32_t(src[i] >> 32);
+      values[i] = uint32_t(src[i]);
+    }
+  });
 }
 
 void vqsortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {

@@ -53,6 +53,11 @@ core::Result<core::TileTree> buildTileTree(const core::Scene& scene, const Expor
 core::Result<ExportResult> exportScene(const core::Scene& scene, const std::filesystem::path& outDir,
                                        const ExportOptions& options);
 
+/// The same, taking the scene: its meshes are released once the pipeline holds its own copy,
+/// which lowers the export's peak memory by the input mesh size.
+core::Result<ExportResult> exportScene(core::Scene&& scene, const std::filesystem::path& outDir,
+                                       const ExportOptions& options);
+
 /// readScene + exportScene, with the read stage in the metrics.
 core::Result<ExportResult> exportFile(const std::filesystem::path& input, const std::filesystem::path& outDir,
                                       const ExportOptions& options);
