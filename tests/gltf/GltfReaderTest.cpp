@@ -219,3 +219,42 @@ TEST(GltfReader, MissingFileIsIoError) {
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), core::ErrorCode::IoError);
 }
+
+TEST(GltfReader, MaterialOnlyRequiredExtensionsAreReadable) {
+  for (const char* ext : {"KHR_texture_basisu", "KHR_materials_emissive_strength", "KHR_mesh_quantization"}) {
+    SCOPED_TRACE(ext);
+    Doc d = quadDoc(4, {0, 1, 2, 0, 2, 3});
+    d.j["extensionsUsed"] = {ext};
+    d.j["extensionsRequired"] = {ext};
+    auto r = d.read();
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    EXPECT_EQ(r->triangleCount(), 2u);
+  }
+  Doc d = quadDoc(4, {0, 1, 2});
+  d.j["extensionsUsed"] = {"EXT_meshopt_compression"};
+  d.j["extensionsRequired"] = {"EXT_meshopt_compression"};
+  auto r = d.read();
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::UnsupportedInput);
+}
+
+TEST(GltfReader, NormalizedQuantizedPositionsAndMaterials) {
+  Doc d;
+  // KHR_mesh_quantization: normalized unsigned shorts.
+  const int pos = d.accessor(std::vector<uint16_t>{0, 0, 0, 0, 65535, 0, 0, 0, 65535, 65535, 0, 0}, 5123, "VEC3", 3);
+  d.j["bufferViews"][0]["byteStride"] = 8;
+  d.j["accessors"][0]["normalized"] = true;
+  d.j["meshes"] = json::array({{{"primitives", json::array({{{"attributes", {{"POSITION", pos}}}, {"material", 0}}})}}});
+  d.j["materials"] = json::array({{{"pbrMetallicRoughness", {{"baseColorFactor", {1.0, 0.5, 0.0, 0.25}}}}}});
+  d.j["nodes"] = json::array({{{"mesh", 0}}});
+  d.j["extensionsUsed"] = {"KHR_mesh_quantization"};
+  d.j["extensionsRequired"] = {"KHR_mesh_quantization"};
+  auto r = d.read();
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ(r->triangleCount(), 1u);
+  EXPECT_DOUBLE_EQ(r->meshes[0].positions[1].x, 1.0);
+  const auto& mat = r->materials[r->meshes[0].material];
+  EXPECT_EQ(mat.r, 255);
+  EXPECT_EQ(mat.g, 128);
+  EXPECT_EQ(mat.a, 64);
+}

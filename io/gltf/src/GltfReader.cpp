@@ -130,9 +130,14 @@ public:
 
   Result<Scene> build() {
     for (const std::string& ext : _m.extensionsRequired) {
-      static const std::set<std::string> kSupported = {"KHR_mesh_quantization", "KHR_materials_unlit",
-                                                       "KHR_texture_transform"};
-      if (!kSupported.count(ext))
+      // Geometry we read as it is (KHR_mesh_quantization), and extensions that only change
+      // textures or materials, which tiling ignores (the base colour factor is kept). Anything
+      // else may change geometry we would misread (Draco, meshopt input): refused by name.
+      static const std::set<std::string> kReadable = {"KHR_mesh_quantization", "KHR_texture_transform",
+                                                      "KHR_texture_basisu", "EXT_texture_webp", "EXT_texture_avif",
+                                                      "KHR_materials_variants"};
+      const bool material = ext.rfind("KHR_materials_", 0) == 0;
+      if (!kReadable.count(ext) && !material)
         return Status{ErrorCode::UnsupportedInput, "required glTF extension " + ext + " is not supported"};
     }
     std::vector<int> roots;

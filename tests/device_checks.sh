@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The prepared GPU check, for a lent H100/H200 machine (nvcc 13.0, CMake, no internet; ~15 min of
+# device time in all). Needs nothing outside this repository (the device tool does not copy
+# ../shared): it builds with CUDA for sm_90, runs the backend conformance suite (CPU vs CUDA) and
+# the benchmarks of every backend, and writes logs, JUnit XML and benchmark JSON under $OUT,
+# then prints a short table.
+#   OUT=/some/dir bash tests/device_checks.sh
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${OUT:-$here/build/device-out}"
+mkdir -p "$out"
+build="$here/build/device"
+exec > >(tee "$out/device_checks.log") 2>&1
+
+echo "== machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/nvidia-smi.csv"
+nproc; free -g | head -2
+
+echo "== build (MESHEXPORT_CUDA=ON, sm_90, tests and benchmarks)"
+missing=()
+for p in libmeshoptimizer-dev libtinygltf-dev libspdlog-dev libhwy-dev libtbb-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then echo "missing packages (no internet here): ${missing[*]}"; fi
+start=$(date +%s)
+cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMESHEXPORT_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90 -DMESHEXPORT_BUILD_TESTS=ON -DMESHEXPORT_BUILD_BENCH=ON >"$out/configure.log" 2>&1 \
+  && cmake --build "$build" -j "$(nproc)" >"$out/build.log" 2>&1
+build_rc=$?
+echo "build rc=$build_rc in $(( $(date +%s) - start )) s"
+if [ $build_rc -ne 0 ]; then tail -30 "$out/build.log"; exit 1; fi
+
+echo "== backends"
+"$build/service/meshexport" backends | tee "$out/backends.txt"
+
+echo "== conformance suite (every backend against cpu-scalar)"
+"$build/tests/mx_conformance_tests" --gtest_output=xml:"$out/conformance.xml" 2>&1 | tee "$out/conformance.log" | tail -25
+conf_rc=${PIPESTATUS[0]}
+
+echo "== benchmarks (2 M and 8 M triangles; every backend, baselines)"
+MESHEXPORT_BENCH_SIZES=2,8 timeout 400 "$build/bench/mx_bench" --benchmark_min_time=0.2 \
+  --benchmark_out="$out/bench.json" --benchmark_out_format=json 2>&1 | tee "$out/bench.txt" | grep -E "^BM_" || true
+
+echo "== summary"
+printf '%-10s %s\n' build "rc=$build_rc" conformance "rc=$conf_rc"
+grep -E "^BM_(Partition|Cluster|Quantize|EndToEnd)" "$out/bench.txt" | awk '{printf "%-48s %10s %s\n", $1, $2, $3}'
+exit $conf_rc
