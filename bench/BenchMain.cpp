@@ -63,6 +63,18 @@ void setRate(benchmark::State& state, size_t triangles) {
   state.counters["triangles"] = double(triangles);
 }
 
+/// Device-side figures of a GPU backend per iteration: kernel (event) time apart from the
+/// host↔device copies the wall time includes, and the bytes copied each way.
+void setDevice(benchmark::State& state, const core::IComputeBackend& b, const core::DeviceMemoryStats& before) {
+  if (b.name() != "cuda" || state.iterations() == 0) return;
+  const core::DeviceMemoryStats after = b.memoryStats();
+  const double it = double(state.iterations());
+  state.counters["device_ms"] = (after.kernelMs - before.kernelMs) / it;
+  state.counters["h2d_MB"] = double(after.hostToDeviceBytes - before.hostToDeviceBytes) / it / 1e6;
+  state.counters["d2h_MB"] = double(after.deviceToHostBytes - before.deviceToHostBytes) / it / 1e6;
+  state.counters["peak_dev_MB"] = double(after.peakBytes) / 1e6;
+}
+
 /// Grid cell giving roughly an 8:1 triangle reduction (the LOD ratio of one tile level).
 float reductionCell(const Input& in) { return std::max(in.bounds.maxExtent() / 1000.0f, 4.0f); }
 
@@ -71,12 +83,14 @@ void BM_Partition(benchmark::State& state, const char* backendName) {
   if (!b) return;
   const Input& in = input(int(state.range(0)));
   core::PartitionOutput out;
+  const auto device0 = b->memoryStats();
   for (auto _ : state) {
     auto s = b->partition({in.positions, in.indices, 32768}, out);
     if (!s) { state.SkipWithError(s.toString().c_str()); return; }
     benchmark::DoNotOptimize(out.nodes.data());
   }
   setRate(state, in.triangles());
+  setDevice(state, *b, device0);
 }
 
 void BM_MortonCodes(benchmark::State& state, cpu::CpuLevel level) {
@@ -116,12 +130,14 @@ void BM_Cluster(benchmark::State& state, const char* backendName) {
   if (!b) return;
   const Input& in = input(int(state.range(0)));
   core::ClusterOutput out;
+  const auto device0 = b->memoryStats();
   for (auto _ : state) {
     auto s = b->clusterVertices({in.positions, in.classes, in.indices, in.bounds, reductionCell(in)}, out);
     if (!s) { state.SkipWithError(s.toString().c_str()); return; }
     benchmark::DoNotOptimize(out.indices.data());
   }
   setRate(state, in.triangles());
+  setDevice(state, *b, device0);
   state.counters["out_tris"] = double(out.indices.size() / 3);
 }
 
@@ -130,12 +146,14 @@ void BM_Quantize(benchmark::State& state, const char* backendName) {
   if (!b) return;
   const Input& in = input(int(state.range(0)));
   core::QuantizeOutput out;
+  const auto device0 = b->memoryStats();
   for (auto _ : state) {
     auto s = b->quantize({in.positions, {}, in.bounds}, out);
     if (!s) { state.SkipWithError(s.toString().c_str()); return; }
     benchmark::DoNotOptimize(out.positions.data());
   }
   state.counters["vert/s"] = benchmark::Counter(double(in.vertices()) * double(state.iterations()), benchmark::Counter::kIsRate);
+  setDevice(state, *b, device0);
 }
 
 /// Baseline: meshoptimizer's grid clustering, asked for the triangle count our clustering gives.

@@ -76,6 +76,9 @@ public:
 
   [[nodiscard]] const BackendSet& set() const { return _set; }
 
+  /// Device time so far (0 without a GPU); stages record the difference as kernelMs.
+  [[nodiscard]] double deviceMs() const { return _set.gpu() ? _set.gpu()->memoryStats().kernelMs : 0.0; }
+
 private:
   static std::string join(const std::set<std::string>& items, const char* sep) {
     std::string out;
@@ -420,15 +423,18 @@ Result<TreeWork> buildTree(const core::Scene& scene, const ExportOptions& option
     progress(options, "partition", 0);
     const TileMesh& m = prepared.mesh;
     core::PartitionInput in{m.positions, m.indices, cfg.maxTrianglesPerTile};
+    const double device0 = runner.deviceMs();
     MX_RETURN_IF_ERROR(runner.run(Stage::Partition, {m.vertexCount(), m.triangleCount()},
                                   [&](core::IComputeBackend& b) { return b.partition(in, part); }));
     runner.describe(Stage::Partition, timer.stage());
+    timer.stage().kernelMs = runner.deviceMs() - device0;
     timer.stage().itemsIn = m.triangleCount();
     timer.stage().itemsOut = part.nodes.size();
   }
   MX_RETURN_IF_ERROR(checkCancel(options));
 
   StageTimer lodTimer(metrics, "lod");
+  const double lodDevice0 = runner.deviceMs();
   progress(options, "lod", 0);
   if (part.nodes.empty()) return work; // no triangles: an empty tree
   // Collapse the binary BVH into tiles of up to kMaxChildren children, breadth first, so tiles
@@ -498,6 +504,7 @@ Result<TreeWork> buildTree(const core::Scene& scene, const ExportOptions& option
     for (const Status& s : statuses) MX_RETURN_IF_ERROR(s);
   }
   runner.describe(Stage::Cluster, lodTimer.stage());
+  lodTimer.stage().kernelMs = runner.deviceMs() - lodDevice0;
   if (cfg.simplifier == Simplifier::Quadric) {
     lodTimer.stage().backend = "cpu (meshoptimizer)" + (lodTimer.stage().backend == "-" ? std::string() : "+" + lodTimer.stage().backend);
     lodTimer.stage().reason = "simplifier=quadric runs meshopt_simplify on the CPU";
@@ -564,6 +571,7 @@ Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, co
       model.contents.emplace_back();
     }
   StageTimer timer(metrics, "quantize");
+  const double quantizeDevice0 = runner.deviceMs();
   progress(options, "quantize", 0);
   std::vector<Status> statuses(n);
   std::vector<Aabb> contentBoxes(n);
@@ -615,6 +623,7 @@ Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, co
   });
   for (const Status& s : statuses) MX_RETURN_IF_ERROR(s);
   runner.describe(Stage::Quantize, timer.stage());
+  timer.stage().kernelMs = runner.deviceMs() - quantizeDevice0;
   timer.stage().itemsIn = model.contents.size();
   timer.finish();
 
@@ -803,6 +812,12 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
   MX_RETURN_IF_ERROR(publish(tmp, outDir));
   cleanup.path.clear();
   progress(options, "done", 1);
+  if (backends.gpu()) {
+    const core::DeviceMemoryStats d = backends.gpu()->memoryStats();
+    metrics.peakDeviceBytes = d.peakBytes;
+    metrics.hostToDeviceBytes = d.hostToDeviceBytes;
+    metrics.deviceToHostBytes = d.deviceToHostBytes;
+  }
   metrics.wallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   recordProcessUsage(metrics);
   return result;

@@ -21,6 +21,9 @@ struct DeviceProbe {
 };
 
 /// Asks the runtime once per process (the first answer is cached: CUDA errors are sticky).
+/// The backend runs partition, clustering and quantization on device 0 (see cuda/src/*.cu); it is
+/// used only when a device is present, each stage only when its estimated device memory fits 80 %
+/// of the memory free at first use, and never again in the process after a device error.
 const DeviceProbe& probeDevices();
 
 class CudaBackend final : public core::IComputeBackend {
@@ -41,7 +44,8 @@ public:
   [[nodiscard]] core::DeviceMemoryStats memoryStats() const override;
 
 private:
-  core::DeviceMemoryStats _stats;
+  struct Impl;                  // CUDA types stay out of this header
+  std::unique_ptr<Impl> _impl;
 };
 
 } // namespace mx::cuda
