@@ -2,6 +2,7 @@
 
 #include <mx/cpu/CpuLevel.h>
 #include <mx/engine/BackendRegistry.h>
+#include <mx/engine/Inspect.h>
 #include <mx/engine/Metrics.h>
 #include <mx/engine/Pipeline.h>
 #include <mx/engine/TilerConfig.h>
@@ -25,6 +26,10 @@ usage:
   meshexport tile INPUT -o OUTDIR [--type 3dtiles|cesium] [--device auto|cpu|cuda]
                   [--config KEY=VALUE]... [--metrics FILE.json] [--cpu-level scalar|simd]
                   [--location LON,LAT[,HEIGHT]] [--force] [--quiet]
+  meshexport inspect FILE.bim [--json]
+                                  what the reader sees in an iModel: file facts and one record
+                                  per spatial element (id, class, model, category, world range,
+                                  GeometryStream operations)
   meshexport config-keys          list the tilerConfig keys
   meshexport backends             list compiled backends and whether they can run here
   meshexport --version
@@ -151,6 +156,40 @@ int tile(const std::vector<std::string>& args) {
   return 0;
 }
 
+int inspect(const std::vector<std::string>& args) {
+  std::string file;
+  bool asJson = false;
+  for (const auto& a : args) {
+    if (a == "--json") asJson = true;
+    else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
+    else if (file.empty()) file = a;
+    else return usage("inspect takes one file");
+  }
+  if (file.empty()) return usage("inspect needs FILE.bim");
+  auto r = engine::inspectImodel(file);
+  if (!r) {
+    spdlog::error("{}", r.status().toString());
+    return exitCode(r.status().code());
+  }
+  const nlohmann::json& j = *r;
+  if (asJson) {
+    std::printf("%s\n", j.dump(1).c_str());
+    return 0;
+  }
+  std::printf("iModel %s \"%s\" (profile %s, changeset \"%s\")\n", j["iModelId"].get<std::string>().c_str(),
+              j["name"].get<std::string>().c_str(), j["profile"].get<std::string>().c_str(),
+              j["changeset"]["id"].get<std::string>().c_str());
+  if (!j["projectExtents"].is_null()) std::printf("extents %s\n", j["projectExtents"].dump().c_str());
+  std::printf("ecef    %s\n", j["ecefLocation"].dump().c_str());
+  for (const auto& e : j["elements"])
+    std::printf("%-10s %-32s model %-6s category %-6s %s %s\n", e["id"].get<std::string>().c_str(),
+                e["classFullName"].get<std::string>().c_str(), e["model"].get<std::string>().c_str(),
+                e["category"].get<std::string>().c_str(), e["range"].dump().c_str(),
+                e.contains("ops") ? e["ops"].dump().c_str() : e.value("geometryError", "").c_str());
+  std::printf("%s\n", j["summary"].dump().c_str());
+  return 0;
+}
+
 int configKeys() {
   for (const auto& k : engine::tilerConfigKeys())
     std::printf("%-20s %-8s default %-8s %s\n    %s\n", std::string(k.name).c_str(), std::string(k.type).c_str(),
@@ -186,6 +225,7 @@ int runCli(int argc, const char* const* argv) {
   args.erase(args.begin());
   try {
     if (cmd == "tile") return tile(args);
+    if (cmd == "inspect") return inspect(args);
     if (cmd == "config-keys") return configKeys();
     if (cmd == "backends") return backends();
     if (cmd == "--version" || cmd == "version") { std::printf("meshexport %s\n", MESHEXPORT_VERSION); return 0; }

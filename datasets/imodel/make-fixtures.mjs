@@ -1,0 +1,108 @@
+// Authors the iModel fixtures with iTwin.js (dev-time tool; the tiler never runs iTwin.js) and
+// dumps iTwin.js' own view of each file as the reference the C++ reader is tested against.
+//   npm install --legacy-peer-deps && node make-fixtures.mjs OUT_DIR [--large]
+// Writes OUT_DIR/<name>.bim and OUT_DIR/<name>.reference.json.
+import fs from 'node:fs';
+import path from 'node:path';
+import { IModelHost, SnapshotDb, PhysicalModel, SpatialCategory, SubCategory, RenderMaterialElement } from '@itwin/core-backend';
+import { Cartographic, Code, ColorDef, EcefLocation, GeometryStreamBuilder, IModel, Placement3d, SubCategoryAppearance } from '@itwin/core-common';
+import { Angle, Box, Cone, Point3d, Range3d, Sphere, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
+
+const [outDir] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const large = process.argv.includes('--large');
+if (!outDir) { console.error('usage: node make-fixtures.mjs OUT_DIR [--large]'); process.exit(2); }
+fs.mkdirSync(outDir, { recursive: true });
+
+await IModelHost.startup({ cacheDir: path.join(outDir, '.itwin-cache') });
+
+function box(lo, hi) { return Box.createRange(Range3d.createXYZXYZ(...lo, ...hi), true); }
+
+/** One element: `geometry` is a list of geometry objects appended in order. */
+function insert(db, model, category, origin, angles, geometry, label) {
+  const builder = new GeometryStreamBuilder();
+  for (const g of geometry) builder.appendGeometry(g);
+  return db.elements.insertElement({
+    classFullName: 'Generic:PhysicalObject', model, category, code: Code.createEmpty(), userLabel: label,
+    placement: { origin, angles }, geom: builder.geometryStream,
+  });
+}
+
+function reference(db, file) {
+  const elements = [];
+  const ids = [];
+  db.withPreparedStatement('SELECT ECInstanceId FROM bis.GeometricElement3d ORDER BY ECInstanceId', (stmt) => {
+    while (stmt.step() === 0 /* BE_SQLITE_ROW */ || stmt.getValue(0) !== undefined) {
+      if (stmt.getValue(0).isNull) break;
+      ids.push(stmt.getValue(0).getId());
+      if (ids.length > 1e7) break;
+    }
+  });
+  const graphics = new Map();
+  db.exportGraphics({
+    elementIdArray: ids,
+    onGraphics: (info) => {
+      const g = graphics.get(info.elementId) ?? { triangles: 0, area: 0, colors: [] };
+      const p = info.mesh.points, idx = info.mesh.indices;
+      for (let t = 0; t < idx.length; t += 3) {
+        const a = idx[t] * 3, b = idx[t + 1] * 3, c = idx[t + 2] * 3;
+        const u = [p[b] - p[a], p[b + 1] - p[a + 1], p[b + 2] - p[a + 2]];
+        const v = [p[c] - p[a], p[c + 1] - p[a + 1], p[c + 2] - p[a + 2]];
+        const n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+        g.area += 0.5 * Math.hypot(n[0], n[1], n[2]);
+      }
+      g.triangles += idx.length / 3;
+      if (!g.colors.includes(info.color)) g.colors.push(info.color);
+      graphics.set(info.elementId, g);
+    },
+  });
+  for (const id of ids) {
+    const e = db.elements.getElementProps(id);
+    const placement = Placement3d.fromJSON(e.placement);
+    const range = placement.calculateRange();
+    const g = graphics.get(id) ?? { triangles: 0, area: 0, colors: [] };
+    elements.push({ id, classFullName: e.classFullName, model: e.model, category: e.category,
+      range: { low: [range.low.x, range.low.y, range.low.z], high: [range.high.x, range.high.y, range.high.z] },
+      triangles: g.triangles, area: g.area, colors: g.colors });
+  }
+  const ecef = db.ecefLocation;
+  return {
+    file: path.basename(file), iModelId: db.iModelId, name: db.rootSubject.name,
+    changeset: db.changeset, projectExtents: db.projectExtents.toJSON(),
+    ecefLocation: ecef ? ecef.toJSON() : null, elements,
+  };
+}
+
+function small(file) {
+  if (fs.existsSync(file)) fs.rmSync(file);
+  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport small fixture' },
+    projectExtents: { low: { x: -100, y: -100, z: -20 }, high: { x: 200, y: 200, z: 80 } } });
+  db.setEcefLocation(EcefLocation.createFromCartographicOrigin(
+    Cartographic.fromDegrees({ longitude: 7.4474, latitude: 46.948, height: 540 })));
+  db.updateIModelProps(); // persists the EcefLocation in dgn_Db/Units
+  const buildings = PhysicalModel.insert(db, IModel.rootSubjectId, 'Buildings');
+  const site = PhysicalModel.insert(db, IModel.rootSubjectId, 'Site');
+  const walls = SpatialCategory.insert(db, IModel.dictionaryId, 'Walls', new SubCategoryAppearance({ color: ColorDef.from(200, 60, 40).toJSON() }));
+  const glass = SpatialCategory.insert(db, IModel.dictionaryId, 'Glass', new SubCategoryAppearance({ color: ColorDef.from(90, 120, 220).toJSON(), transp: 0.5 }));
+  SubCategory.insert(db, walls, 'Trim', new SubCategoryAppearance({ color: ColorDef.from(20, 20, 20).toJSON() }));
+  const none = YawPitchRollAngles.createDegrees(0, 0, 0);
+  insert(db, buildings, walls, [0, 0, 0], none, [box([0, 0, 0], [10, 4, 3])], 'box');
+  insert(db, buildings, walls, [20, 5, 0], YawPitchRollAngles.createDegrees(30, 10, 5), [box([0, 0, 0], [6, 6, 9])], 'rotated box');
+  insert(db, buildings, glass, [40, 0, 0], none, [Sphere.createCenterRadius(Point3d.create(0, 0, 2), 2)], 'sphere');
+  insert(db, site, walls, [60, 0, 0], none, [Cone.createAxisPoints(Point3d.create(0, 0, 0), Point3d.create(0, 0, 5), 1.5, 0.5, true)], 'cone');
+  insert(db, site, walls, [80, 0, 0], YawPitchRollAngles.createDegrees(10, 12, -8),
+         [LineString3d.create([0, 0, 0], [5, 0, 0], [5, 5, 0]), Arc3d.createXY(Point3d.create(0, 0, 1), 2)], 'curves');
+  const builder = PolyfaceBuilder.create(StrokeOptions.createForFacets());
+  builder.addGreedyTriangulationBetweenLineStrings([Point3d.create(0, 0, 0), Point3d.create(10, 0, 0)], [Point3d.create(0, 10, 0), Point3d.create(10, 10, 1)]);
+  insert(db, site, walls, [0, 30, 0], none, [builder.claimPolyface()], 'polyface');
+  db.saveChanges();
+  const ref = reference(db, file);
+  db.close();
+  return ref;
+}
+
+const file = path.join(outDir, 'small.bim');
+const ref = small(file);
+fs.writeFileSync(path.join(outDir, 'small.reference.json'), JSON.stringify(ref, null, 1));
+console.log(`${file}: ${ref.elements.length} elements`);
+if (large) console.log('--large: not written yet');
+await IModelHost.shutdown();

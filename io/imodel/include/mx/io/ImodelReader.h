@@ -1,0 +1,100 @@
+#pragma once
+// Reading iModel snapshot files (.bim) directly with SQLite — no iTwin.js at run time. Facts about
+// the format: ../shared/docs/imodel-format.md. This first part reads the file facts, the spatial
+// elements with their placements and world ranges, and decodes GeometryStream blobs down to their
+// operations; turning operations into triangles (the tessellator) is the next step.
+#include <mx/core/Math.h>
+#include <mx/core/Result.h>
+#include <mx/core/Scene.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mx::io {
+
+/// Why a file is not a readable iModel; the first word of every open() error message.
+enum class ImodelError { NotSqlite, NotAnImodel, UnsupportedProfile, Corrupt };
+std::string_view toString(ImodelError e) noexcept; ///< "not-sqlite", "not-an-imodel", …
+
+struct ImodelFacts {
+  std::string iModelId;          ///< DbGuid as 8-4-4-4-12 lowercase hex.
+  std::string name;              ///< Root subject (element 1) CodeValue.
+  std::string changesetId;       ///< Empty for local snapshots.
+  int64_t changesetIndex = 0;
+  std::optional<core::Aabb> projectExtents;
+  std::optional<core::EcefLocation> ecef;   ///< Spatial → ECEF: origin + x/y axes.
+  std::string profileVersion;    ///< dgn_Db SchemaVersion "major.minor.sub1.sub2".
+};
+
+struct ElementRecord {
+  uint64_t id = 0, model = 0, category = 0;
+  std::string className;         ///< "Schema:Class", e.g. "Generic:PhysicalObject".
+  std::string codeValue, userLabel;
+  core::Mat4d placement = core::identityMatrix(); ///< Local → world.
+  core::Aabb localBox;           ///< Element-aligned box (local coordinates).
+  core::Aabb worldRange;         ///< As iTwin.js computes it (section 3 of the format doc).
+  bool hasGeometry = false;
+};
+
+class ImodelFile {
+public:
+  ImodelFile();
+  ImodelFile(ImodelFile&&) noexcept;
+  ImodelFile& operator=(ImodelFile&&) noexcept;
+  ~ImodelFile();
+
+  /// Opens read-only (immutable=1) and proves the file is an iModel of a supported profile. Errors:
+  /// MalformedInput ("not-sqlite: …", "not-an-imodel: …", "corrupt: …") or UnsupportedInput
+  /// ("unsupported-profile: …").
+  static core::Result<ImodelFile> open(const std::filesystem::path& path);
+
+  [[nodiscard]] const ImodelFacts& facts() const;
+  /// Every element of a spatial model (class derived from BisCore:SpatialModel, not private, not
+  /// a template) that has a 3D placement, by id.
+  [[nodiscard]] core::Result<std::vector<ElementRecord>> spatialElements() const;
+  /// The raw GeometryStream blob of a 3D element (empty when it has none).
+  [[nodiscard]] core::Result<std::vector<uint8_t>> geometryBlob(uint64_t elementId) const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> _impl;
+};
+
+/// "0x1a": ids as iTwin.js writes them.
+std::string formatId64(uint64_t id);
+
+/// Local → world transform of a placement (origin, yaw/pitch/roll in degrees): R = Rz(yaw) ·
+/// Ry(−pitch) · Rx(roll), then the origin.
+core::Mat4d placementTransform(const core::Vec3d& origin, double yawDeg, double pitchDeg, double rollDeg);
+
+/// iTwin.js' world range: dimensions thinner than 1 mm widened to 1 mm about their middle, then
+/// the 8 corners transformed.
+core::Aabb worldRange(const core::Aabb& localBox, const core::Mat4d& placement);
+
+// ---- GeometryStream ------------------------------------------------------------------------------
+
+/// Largest inflated GeometryStream accepted (a hostile blob cannot make us allocate more).
+inline constexpr size_t kMaxGeometryStreamBytes = size_t(256) << 20;
+
+/// Undoes the BeSQLite "SnappyToBlob" wrapper: chunks of (uint16 size incl. itself, raw Snappy
+/// block), each inflating to at most 64 KiB. Errors name the chunk and byte offset.
+core::Result<std::vector<uint8_t>> inflateGeometryBlob(std::span<const uint8_t> blob,
+                                                      size_t maxBytes = kMaxGeometryStreamBytes);
+
+struct GeometryOp {
+  uint32_t opCode = 0;
+  std::span<const uint8_t> data;  ///< Points into the inflated buffer.
+};
+
+/// Checks the 8-byte header (signature 0x600, size) and splits the stream into operations.
+core::Result<std::vector<GeometryOp>> parseGeometryStream(std::span<const uint8_t> inflated);
+
+/// Name of an opcode ("Header", "Polyface", …) or "Unknown".
+std::string_view opCodeName(uint32_t opCode) noexcept;
+
+} // namespace mx::io
