@@ -27,6 +27,7 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
                                              {"yVector", vec(f.ecef->yVector)}}
                                       : json()}};
   MX_ASSIGN_OR_RETURN(std::vector<io::ElementRecord> elements, file.spatialElements());
+  MX_ASSIGN_OR_RETURN(io::ImodelScene scene, file.readScene());
   json list = json::array();
   std::map<std::string, uint64_t> totals;
   uint64_t decodeErrors = 0;
@@ -39,6 +40,12 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
       auto blob = file.geometryBlob(e.id);
       auto inflated = blob ? io::inflateGeometryBlob(*blob) : core::Result<std::vector<uint8_t>>(blob.status());
       auto ops = inflated ? io::parseGeometryStream(*inflated) : core::Result<std::vector<io::GeometryOp>>(inflated.status());
+      if (auto st = scene.elements.find(e.id); st != scene.elements.end()) {
+        rec["triangles"] = st->second.triangles;
+        rec["area"] = st->second.area;
+        rec["colors"] = st->second.colors;
+        if (!st->second.skipped.empty()) rec["skipped"] = st->second.skipped;
+      }
       if (ops) {
         std::map<std::string, uint64_t> counts;
         for (const auto& op : *ops) {
@@ -54,7 +61,10 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
     list.push_back(std::move(rec));
   }
   out["elements"] = std::move(list);
-  out["summary"] = {{"elements", elements.size()}, {"ops", totals}, {"geometryErrors", decodeErrors}};
+  uint64_t triangles = 0;
+  for (const auto& [id, st] : scene.elements) triangles += st.triangles;
+  out["summary"] = {{"elements", elements.size()}, {"ops", totals}, {"geometryErrors", decodeErrors},
+                    {"triangles", triangles}, {"skipped", scene.skipped}};
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include <mx/engine/Metrics.h>
 #include <mx/engine/Pipeline.h>
 #include <mx/io/GltfReader.h>
+#include <mx/io/ImodelReader.h>
 #include <mx/io/TilesetWriter.h>
 
 #include <meshoptimizer.h>
@@ -376,8 +377,18 @@ Result<core::Scene> readScene(const std::filesystem::path& input) {
   std::string ext = input.extension().string();
   for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   if (ext == ".glb" || ext == ".gltf") return io::readGltf(input);
-  if (ext == ".bim") return Status{ErrorCode::UnsupportedInput, input.string() + ": .bim input is not supported by this build yet"};
-  return Status{ErrorCode::UnsupportedInput, input.string() + ": unknown input type (expected .glb or .gltf)"};
+  if (ext == ".bim") {
+    MX_ASSIGN_OR_RETURN(io::ImodelFile file, io::ImodelFile::open(input));
+    MX_ASSIGN_OR_RETURN(io::ImodelScene is, file.readScene());
+    Result<core::Scene> scene(std::move(is.scene));
+    // Geometry we cannot mesh yet is reported, never silently dropped.
+    for (const auto& [kind, count] : is.skipped)
+      scene.warnings().push_back(std::to_string(count) + " × " + kind + (kind.rfind("wire", 0) == 0 ? "" : ": not meshed yet"));
+    for (const auto& [id, st] : is.elements)
+      if (!st.error.empty()) scene.warnings().push_back("element " + io::formatId64(id) + " skipped: " + st.error);
+    return scene;
+  }
+  return Status{ErrorCode::UnsupportedInput, input.string() + ": unknown input type (expected .bim, .glb or .gltf)"};
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -256,4 +257,35 @@ TEST(Geolocation, LocationOptionSetsTheRootTransform) {
   const double r = std::sqrt(m[12].get<double>() * m[12].get<double>() + m[13].get<double>() * m[13].get<double>() +
                              m[14].get<double>() * m[14].get<double>());
   EXPECT_NEAR(r, 6.3675e6, 2e4); // on the earth's surface
+}
+
+TEST(Pipeline, TilesAnIModelWithElementIdsInEveryFeature) {
+  const auto out = tmpDir("imodel");
+  auto o = options(200);
+  auto r = engine::exportFile(fs::path(MESHEXPORT_SOURCE_DIR) / "datasets/imodel/fixtures/small.bim", out, o);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_TRUE(r->validation.ok());
+  EXPECT_EQ(r->metrics.trianglesIn, 650u);
+  EXPECT_FALSE(r->metrics.warnings.empty()); // the wires of element 0x1c are reported
+  // Collect the UINT64 element column of every leaf glb's property table.
+  std::set<uint64_t> ids;
+  for (const auto& e : fs::directory_iterator(out)) {
+    if (e.path().extension() != ".glb") continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    const std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    uint32_t jsonLen;
+    std::memcpy(&jsonLen, b.data() + 12, 4);
+    const json g = json::parse(b.begin() + 20, b.begin() + 20 + jsonLen);
+    const size_t bin = 20 + jsonLen + 8;
+    const auto& table = g["extensions"]["EXT_structural_metadata"]["propertyTables"][0];
+    const auto& view = g["bufferViews"][table["properties"]["element"]["values"].get<size_t>()];
+    for (size_t k = 0; k < table["count"].get<size_t>(); ++k) {
+      uint64_t id;
+      std::memcpy(&id, b.data() + bin + view["byteOffset"].get<size_t>() + 8 * k, 8);
+      ids.insert(id);
+    }
+  }
+  EXPECT_EQ(ids, (std::set<uint64_t>{0x18, 0x19, 0x1a, 0x1b, 0x1d}));
+  const json t = json::parse(std::ifstream(out / "tileset.json"));
+  EXPECT_GT(std::abs(t["root"]["transform"][12].get<double>()), 1e6); // ECEF from the iModel
 }

@@ -280,3 +280,43 @@ TEST(GeometryStream, InflationIsCapped) {
   ASSERT_FALSE(capped.isOk());
   EXPECT_NE(capped.status().message().find("beyond"), std::string::npos);
 }
+
+TEST(ImodelScene, TessellationMatchesExportGraphics) {
+  // Tolerances per primitive kind: every kind meshed so far (box, sphere, cone, polyface) follows
+  // exportGraphics' stroke rules exactly, so triangle counts are equal and areas within 1e-9
+  // relative; colours (tbgr with transparency) are equal.
+  const json ref = reference("small");
+  auto file = io::ImodelFile::open(kFixtures / "small.bim");
+  ASSERT_TRUE(file.isOk());
+  auto scene = file->readScene();
+  ASSERT_TRUE(scene.isOk()) << scene.status().toString();
+  for (const json& r : ref["elements"]) {
+    const uint64_t id = std::stoull(r["id"].get<std::string>(), nullptr, 16);
+    SCOPED_TRACE(r["id"].get<std::string>());
+    const auto& st = scene->elements.at(id);
+    EXPECT_TRUE(st.error.empty()) << st.error;
+    EXPECT_EQ(st.triangles, r["triangles"].get<uint64_t>());
+    expectNear(st.area, r["area"].get<double>(), 1e-9, "area");
+    EXPECT_EQ(json(st.colors), r["colors"]);
+  }
+  // Wires are reported, not meshed (exportGraphics gives them no triangles either).
+  EXPECT_EQ(scene->skipped.at("wire (arc, not meshed)"), 1u);
+  // One feature per element with triangles, geolocated.
+  EXPECT_EQ(scene->scene.features.size(), 5u);
+  EXPECT_TRUE(scene->scene.ecef.has_value());
+  EXPECT_EQ(scene->scene.triangleCount(), 650u);
+}
+
+TEST(ImodelScene, DamagedStreamFailsOnlyThatElement) {
+  const auto dir = tmpDir();
+  fs::copy_file(kFixtures / "small.bim", dir / "damaged.bim", fs::copy_options::overwrite_existing);
+  // Truncate one element's blob (0x18) to its first 10 bytes.
+  sqliteExec(dir / "damaged.bim", "UPDATE bis_GeometricElement3d SET GeometryStream = substr(GeometryStream, 1, 10) WHERE ElementId = 24;");
+  auto file = io::ImodelFile::open(dir / "damaged.bim");
+  ASSERT_TRUE(file.isOk());
+  auto scene = file->readScene();
+  ASSERT_TRUE(scene.isOk()) << scene.status().toString();
+  EXPECT_FALSE(scene->elements.at(0x18).error.empty());
+  EXPECT_EQ(scene->elements.at(0x19).triangles, 12u); // the others go on
+  EXPECT_EQ(scene->scene.features.size(), 4u);
+}

@@ -1,7 +1,7 @@
 // Table and column names, the GUID layout, the placement formula and the blob encoding follow
 // ../shared/docs/imodel-format.md sections 1–5 (verified there against iTwin.js 5.7.3 files).
 #include <mx/io/ImodelReader.h>
-#include <mx/io/Sqlite.h>
+#include "ImodelImpl.h"
 
 #include <nlohmann/json.hpp>
 #include <snappy.h>
@@ -33,13 +33,8 @@ namespace {
 constexpr int64_t kBeDbApplicationId = 0x42654462; // "BeDb"
 constexpr int kSupportedDgnProfileMajor = 2;
 
-Status fail(ImodelError e, const std::string& msg) {
-  const ErrorCode code = e == ImodelError::UnsupportedProfile ? ErrorCode::UnsupportedInput : ErrorCode::MalformedInput;
-  return {code, std::string(toString(e)) + ": " + msg};
-}
-
-/// A SQLite failure while reading an iModel: the file is damaged (or not what it claims).
-Status corrupt(const Status& s) { return fail(ImodelError::Corrupt, s.message()); }
+Status fail(ImodelError e, const std::string& msg) { return imodelFail(e, msg); }
+Status corrupt(const Status& s) { return imodelCorrupt(s); }
 
 std::optional<core::Vec3d> vec3(const json& j) {
   if (!j.is_array() || j.size() != 3) return std::nullopt;
@@ -86,26 +81,7 @@ core::Aabb worldRange(const core::Aabb& localBox, const core::Mat4d& placement) 
   return out;
 }
 
-struct ImodelFile::Impl {
-  sqlite::Db db;
-  ImodelFacts facts;
-
-  Result<std::optional<std::pair<std::string, std::vector<uint8_t>>>> prop(std::string_view ns, std::string_view name) const {
-    MX_ASSIGN_OR_RETURN(sqlite::Statement s, db.prepare("SELECT StrData, Data FROM be_Prop WHERE Namespace=? AND Name=? AND Id=0 AND SubId=0"));
-    MX_RETURN_IF_ERROR(s.bind(1, ns));
-    MX_RETURN_IF_ERROR(s.bind(2, name));
-    switch (s.step()) {
-    case sqlite::StepResult::Row: {
-      const auto blob = s.getBlob(1);
-      return std::optional<std::pair<std::string, std::vector<uint8_t>>>(
-          std::pair{s.getText(0), std::vector<uint8_t>(blob.begin(), blob.end())});
-    }
-    case sqlite::StepResult::Done: return std::optional<std::pair<std::string, std::vector<uint8_t>>>();
-    default: return s.error();
-    }
-  }
-
-  Status readFacts() {
+Status ImodelFile::Impl::readFacts() {
     MX_ASSIGN_OR_RETURN(auto guid, prop("be_Db", "DbGuid"));
     if (guid && guid->second.size() == 16) {
       static const char* hex = "0123456789abcdef";
@@ -177,8 +153,7 @@ struct ImodelFile::Impl {
         facts.changesetIndex = pc["index"].get<int64_t>();
     }
     return Status::ok();
-  }
-};
+}
 
 ImodelFile::ImodelFile() = default;
 ImodelFile::ImodelFile(ImodelFile&&) noexcept = default;

@@ -41,7 +41,8 @@ struct ExportResult {
 /// scene x = east, y = north, z = up, scene origin at that point.
 core::EcefLocation ecefAt(double longitudeDeg, double latitudeDeg, double height);
 
-/// Reads `input` (.glb, .gltf) into a Scene, by extension.
+/// Reads `input` (.bim, .glb, .gltf) into a Scene, by extension; geometry not meshed is reported
+/// in the warnings.
 core::Result<core::Scene> readScene(const std::filesystem::path& input);
 
 /// Builds the tile tree (partition + LOD) of `scene`; stage metrics go into `metrics`.

@@ -1,0 +1,136 @@
+#pragma once
+// The flatbuffer tables of element geometry (ElementGraphics.fbs, "EG") and of Bentley geometry
+// (allcg.fbs, "BGFB") that the reader decodes, declared the way flatc would generate them (no
+// generated code is needed: ../shared/docs/imodel-format.md sections 6–7). Every buffer is
+// checked with flatbuffers::Verifier before a field is read: hostile offsets or sizes make the
+// element fail with an error, never read outside the op.
+#include <flatbuffers/flatbuffers.h>
+
+#include <cstdint>
+
+namespace mx::io::fb {
+
+using flatbuffers::Table;
+using flatbuffers::Vector;
+using flatbuffers::Verifier;
+
+constexpr flatbuffers::voffset_t field(int id) { return flatbuffers::voffset_t(4 + 2 * id); }
+
+struct DPoint3d { double x, y, z; };
+struct BoxDetail {
+  DPoint3d baseOrigin, topOrigin, vectorX, vectorY;
+  double baseX, baseY, topX, topY;
+  uint8_t capped, pad[7];
+};
+struct SphereDetail {
+  double localToWorld[12]; // row-major 3x4
+  double startLatitude, latitudeSweep;
+  uint8_t capped, pad[7];
+};
+struct ConeDetail {
+  DPoint3d centerA, centerB, vector0, vector90;
+  double radiusA, radiusB;
+  uint8_t capped, pad[7];
+};
+struct TorusDetail {
+  DPoint3d center, vectorX, vectorY;
+  double majorRadius, minorRadius, sweep;
+  uint8_t capped, pad[7];
+};
+static_assert(sizeof(BoxDetail) == 136 && sizeof(SphereDetail) == 120 && sizeof(ConeDetail) == 120 &&
+              sizeof(TorusDetail) == 104);
+
+// ---- EG ---------------------------------------------------------------------------------------
+
+struct BasicSymbology : private Table {
+  int64_t subCategoryId() const { return GetField<int64_t>(field(0), 0); }
+  uint32_t color() const { return GetField<uint32_t>(field(1), 0); }
+  double transparency() const { return GetField<double>(field(4), 0); }
+  bool useColor() const { return GetField<uint8_t>(field(7), 0) != 0; }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyField<int64_t>(v, field(0), 8) && VerifyField<uint32_t>(v, field(1), 4) &&
+           VerifyField<double>(v, field(4), 8) && VerifyField<uint8_t>(v, field(7), 1) && v.EndTable();
+  }
+};
+
+struct GeometryPart : private Table {
+  int64_t partId() const { return GetField<int64_t>(field(0), 0); }
+  const DPoint3d* origin() const { return GetStruct<const DPoint3d*>(field(1)); }
+  double yaw() const { return GetField<double>(field(2), 0); }
+  double pitch() const { return GetField<double>(field(3), 0); }
+  double roll() const { return GetField<double>(field(4), 0); }
+  double scale() const { return GetField<double>(field(5), 1.0); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyField<int64_t>(v, field(0), 8) && VerifyField<DPoint3d>(v, field(1), 8) &&
+           VerifyField<double>(v, field(2), 8) && VerifyField<double>(v, field(3), 8) &&
+           VerifyField<double>(v, field(4), 8) && VerifyField<double>(v, field(5), 8) && v.EndTable();
+  }
+};
+
+struct MaterialOp : private Table {
+  bool useMaterial() const { return GetField<uint8_t>(field(0), 0) != 0; }
+  int64_t materialId() const { return GetField<int64_t>(field(1), 0); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyField<uint8_t>(v, field(0), 1) && VerifyField<int64_t>(v, field(1), 8) && v.EndTable();
+  }
+};
+
+/// PointPrimitive (op 5) and ArcPrimitive (op 7): only the boundary is read (2 = closed area).
+struct PointPrimitive : private Table {
+  int8_t boundary() const { return GetField<int8_t>(field(1), 0); }
+  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<int8_t>(v, field(1), 1) && v.EndTable(); }
+};
+struct ArcPrimitive : private Table {
+  int8_t boundary() const { return GetField<int8_t>(field(5), 0); }
+  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<int8_t>(v, field(5), 1) && v.EndTable(); }
+};
+
+// ---- BGFB -------------------------------------------------------------------------------------
+
+enum GeometryType : uint8_t { kCurveVector = 5, kCone = 6, kSphere = 7, kTorusPipe = 8, kBox = 9, kPolyface = 13 };
+
+/// CurveVector: only the boundary type is read here (0 bag, 1 path: wires; 2–5 areas).
+struct CurveVector : private Table {
+  int32_t boundaryType() const { return GetField<int32_t>(field(0), 0); }
+  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<int32_t>(v, field(0), 4) && v.EndTable(); }
+};
+
+template <typename Detail>
+struct DetailTable : private Table {
+  const Detail* detail() const { return GetStruct<const Detail*>(field(0)); }
+  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<Detail>(v, field(0), 8) && v.EndTable(); }
+};
+
+struct Polyface : private Table {
+  const Vector<double>* point() const { return GetPointer<const Vector<double>*>(field(0)); }
+  const Vector<int32_t>* pointIndex() const { return GetPointer<const Vector<int32_t>*>(field(5)); }
+  int32_t numPerFace() const { return GetField<int32_t>(field(10), 0); }
+  bool twoSided() const { return GetField<uint8_t>(field(13), 0) != 0; }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(point()) && VerifyOffset(v, field(5)) &&
+           v.VerifyVector(pointIndex()) && VerifyField<int32_t>(v, field(10), 4) && VerifyField<uint8_t>(v, field(13), 1) &&
+           v.EndTable();
+  }
+};
+
+struct VariantGeometry : private Table {
+  uint8_t type() const { return GetField<uint8_t>(field(0), 0); }
+  template <typename T>
+  const T* as() const { return GetPointer<const T*>(field(1)); }
+  bool Verify(Verifier& v) const {
+    if (!VerifyTableStart(v) || !VerifyField<uint8_t>(v, field(0), 1) || !VerifyOffset(v, field(1))) return false;
+    bool ok = true;
+    switch (type()) { // members we read are verified; others are skipped unread
+    case kBox: ok = !as<DetailTable<BoxDetail>>() || as<DetailTable<BoxDetail>>()->Verify(v); break;
+    case kSphere: ok = !as<DetailTable<SphereDetail>>() || as<DetailTable<SphereDetail>>()->Verify(v); break;
+    case kCone: ok = !as<DetailTable<ConeDetail>>() || as<DetailTable<ConeDetail>>()->Verify(v); break;
+    case kTorusPipe: ok = !as<DetailTable<TorusDetail>>() || as<DetailTable<TorusDetail>>()->Verify(v); break;
+    case kPolyface: ok = !as<Polyface>() || as<Polyface>()->Verify(v); break;
+    case kCurveVector: ok = !as<CurveVector>() || as<CurveVector>()->Verify(v); break;
+    default: break;
+    }
+    return ok && v.EndTable();
+  }
+};
+
+} // namespace mx::io::fb

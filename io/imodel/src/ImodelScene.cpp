@@ -1,0 +1,472 @@
+// iModel → Scene: walks each element's GeometryStream with the symbology state machine of the
+// format doc (section 8), expands part instances, and tessellates the primitives it knows with
+// iTwin.js exportGraphics' stroke rules (section 9), so triangle counts and areas can be compared
+// with iTwin.js' own output.
+#include "GeometryFlatbuffers.h"
+#include "ImodelImpl.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+namespace mx::io {
+
+using core::Mat4d;
+using core::Result;
+using core::Status;
+using core::Vec3d;
+using nlohmann::json;
+
+namespace {
+
+/// Triangles in element-local (or part-local) coordinates.
+struct LocalMesh {
+  std::vector<Vec3d> points;
+  std::vector<uint32_t> indices;
+  uint32_t add(Vec3d p) { points.push_back(p); return uint32_t(points.size() - 1); }
+  void tri(uint32_t a, uint32_t b, uint32_t c) { indices.insert(indices.end(), {a, b, c}); }
+};
+
+Vec3d v(const fb::DPoint3d& p) { return {p.x, p.y, p.z}; }
+Vec3d cross(Vec3d a, Vec3d b) { return {a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x}; }
+
+/// Segments for a full circle of radius r (exportGraphics: per 90° ceil((π/2)/a)).
+int circleSegments(double radius, const TessellationOptions& o) {
+  double a = std::min(std::max(o.angleTolerance, 1e-3), M_PI / 4);
+  if (o.chordTolerance > 0 && radius > o.chordTolerance) a = std::min(a, 2 * std::acos(1 - o.chordTolerance / radius));
+  return 4 * int(std::ceil((M_PI / 2) / a));
+}
+
+/// A disc (fan around an added centre vertex) over an existing ring.
+void fan(LocalMesh& m, Vec3d center, const std::vector<uint32_t>& ring, bool flip) {
+  const uint32_t c = m.add(center);
+  for (size_t i = 0; i + 1 < ring.size(); ++i) flip ? m.tri(c, ring[i + 1], ring[i]) : m.tri(c, ring[i], ring[i + 1]);
+}
+
+void tessellateBox(const fb::BoxDetail& d, LocalMesh& m) {
+  const Vec3d bx = v(d.vectorX) * d.baseX, by = v(d.vectorY) * d.baseY, tx = v(d.vectorX) * d.topX, ty = v(d.vectorY) * d.topY;
+  const Vec3d b0 = v(d.baseOrigin), t0 = v(d.topOrigin);
+  const Vec3d base[4] = {b0, b0 + bx, b0 + bx + by, b0 + by};
+  const Vec3d top[4] = {t0, t0 + tx, t0 + tx + ty, t0 + ty};
+  for (int i = 0; i < 4; ++i) { // sides, each a quad with its own vertices (sharp edges)
+    const int j = (i + 1) % 4;
+    const uint32_t a = m.add(base[i]), b = m.add(base[j]), c = m.add(top[j]), e = m.add(top[i]);
+    m.tri(a, b, c);
+    m.tri(a, c, e);
+  }
+  if (d.capped) {
+    uint32_t q[4], r[4];
+    for (int i = 0; i < 4; ++i) { q[i] = m.add(base[i]); r[i] = m.add(top[i]); }
+    m.tri(q[0], q[2], q[1]);
+    m.tri(q[0], q[3], q[2]);
+    m.tri(r[0], r[1], r[2]);
+    m.tri(r[0], r[2], r[3]);
+  }
+}
+
+void tessellateSphere(const fb::SphereDetail& d, const TessellationOptions& o, LocalMesh& m) {
+  const double* t = d.localToWorld;
+  auto map = [&](double x, double y, double z) {
+    return Vec3d{t[0] * x + t[1] * y + t[2] * z + t[3], t[4] * x + t[5] * y + t[6] * z + t[7], t[8] * x + t[9] * y + t[10] * z + t[11]};
+  };
+  const double radius = std::max({std::hypot(t[0], t[4], t[8]), std::hypot(t[1], t[5], t[9]), std::hypot(t[2], t[6], t[10])});
+  const int n = circleSegments(radius, o);
+  const double step = 2 * M_PI / n;
+  const double lat0 = d.startLatitude, sweep = d.latitudeSweep;
+  const int bands = std::max(1, int(std::ceil(std::abs(sweep) / step - 1e-9)));
+  std::vector<std::vector<uint32_t>> rings(bands + 1);
+  std::vector<double> lats(bands + 1);
+  for (int k = 0; k <= bands; ++k) {
+    lats[k] = lat0 + sweep * k / bands;
+    const double cl = std::cos(lats[k]), sl = std::sin(lats[k]);
+    if (std::abs(cl) < 1e-12) { rings[k] = {m.add(map(0, 0, sl))}; continue; } // pole
+    for (int i = 0; i <= n; ++i) rings[k].push_back(m.add(map(cl * std::cos(i * step), cl * std::sin(i * step), sl)));
+  }
+  for (int k = 0; k < bands; ++k) {
+    const auto &a = rings[k], &b = rings[k + 1];
+    for (int i = 0; i < n; ++i) {
+      if (a.size() == 1) m.tri(a[0], b[i], b[i + 1]);
+      else if (b.size() == 1) m.tri(a[i], a[i + 1], b[0]);
+      else { m.tri(a[i], a[i + 1], b[i + 1]); m.tri(a[i], b[i + 1], b[i]); }
+    }
+  }
+  if (d.capped) { // close a partial band with planar discs
+    if (rings.front().size() > 1) fan(m, map(0, 0, std::sin(lats.front())), rings.front(), true);
+    if (rings.back().size() > 1) fan(m, map(0, 0, std::sin(lats.back())), rings.back(), false);
+  }
+}
+
+void tessellateCone(const fb::ConeDetail& d, const TessellationOptions& o, LocalMesh& m) {
+  const Vec3d a = v(d.centerA), b = v(d.centerB), v0 = v(d.vector0), v90 = v(d.vector90);
+  const int n = circleSegments(std::max(d.radiusA, d.radiusB), o);
+  const double step = 2 * M_PI / n;
+  auto ring = [&](Vec3d c, double r) {
+    std::vector<uint32_t> ids;
+    if (r == 0) return std::vector<uint32_t>{m.add(c)};
+    for (int i = 0; i <= n; ++i) ids.push_back(m.add(c + (v0 * std::cos(i * step) + v90 * std::sin(i * step)) * r));
+    return ids;
+  };
+  const auto ra = ring(a, d.radiusA), rb = ring(b, d.radiusB);
+  for (int i = 0; i < n; ++i) {
+    if (ra.size() == 1) m.tri(ra[0], rb[i], rb[i + 1]);
+    else if (rb.size() == 1) m.tri(ra[i], ra[i + 1], rb[0]);
+    else { m.tri(ra[i], ra[i + 1], rb[i + 1]); m.tri(ra[i], rb[i + 1], rb[i]); }
+  }
+  if (d.capped) {
+    if (ra.size() > 1) fan(m, a, ring(a, d.radiusA), true);
+    if (rb.size() > 1) fan(m, b, ring(b, d.radiusB), false);
+  }
+}
+
+void tessellateTorus(const fb::TorusDetail& d, const TessellationOptions& o, LocalMesh& m) {
+  const Vec3d c = v(d.center), x = v(d.vectorX), y = v(d.vectorY);
+  const Vec3d axis = cross(x, y);
+  const int nMinor = circleSegments(d.minorRadius, o);
+  const int nFull = circleSegments(d.majorRadius + d.minorRadius, o);
+  const int nMajor = std::max(1, int(std::ceil(std::abs(d.sweep) / (2 * M_PI / nFull) - 1e-9)));
+  std::vector<std::vector<uint32_t>> rings(nMajor + 1);
+  for (int j = 0; j <= nMajor; ++j) {
+    const double th = d.sweep * j / nMajor;
+    const Vec3d radial = x * std::cos(th) + y * std::sin(th);
+    for (int i = 0; i <= nMinor; ++i) {
+      const double ph = 2 * M_PI * i / nMinor;
+      rings[j].push_back(m.add(c + radial * (d.majorRadius + d.minorRadius * std::cos(ph)) + axis * (d.minorRadius * std::sin(ph))));
+    }
+  }
+  for (int j = 0; j < nMajor; ++j)
+    for (int i = 0; i < nMinor; ++i) {
+      m.tri(rings[j][i], rings[j + 1][i], rings[j + 1][i + 1]);
+      m.tri(rings[j][i], rings[j + 1][i + 1], rings[j][i + 1]);
+    }
+  if (d.capped && std::abs(d.sweep) < 2 * M_PI - 1e-9) { // end discs as polygons (n − 2 triangles)
+    for (int end : {0, nMajor})
+      for (int i = 1; i + 1 < nMinor; ++i) end == 0 ? m.tri(rings[0][0], rings[0][i + 1], rings[0][i])
+                                                    : m.tri(rings[end][0], rings[end][i], rings[end][i + 1]);
+  }
+}
+
+/// Faces of any size, fanned; 1-based signed indices, 0-terminated faces (or fixed blocks).
+Status tessellatePolyface(const fb::Polyface& p, LocalMesh& m) {
+  const auto* pts = p.point();
+  const auto* idx = p.pointIndex();
+  if (!pts || !idx || pts->size() % 3) return {core::ErrorCode::MalformedInput, "polyface without points or indices"};
+  const uint32_t base = uint32_t(m.points.size());
+  const size_t np = pts->size() / 3;
+  for (size_t i = 0; i < np; ++i) m.points.push_back({pts->Get(uint32_t(3 * i)), pts->Get(uint32_t(3 * i + 1)), pts->Get(uint32_t(3 * i + 2))});
+  std::vector<uint32_t> face;
+  auto flush = [&]() -> Status {
+    for (size_t k = 1; k + 1 < face.size(); ++k) m.tri(base + face[0], base + face[k], base + face[k + 1]);
+    face.clear();
+    return Status::ok();
+  };
+  const int perFace = p.numPerFace();
+  for (uint32_t k = 0; k < idx->size(); ++k) {
+    const int32_t raw = idx->Get(k);
+    if (raw != 0) {
+      const uint32_t i = uint32_t(std::abs(int64_t(raw)) - 1);
+      if (i >= np) return {core::ErrorCode::MalformedInput, "polyface index " + std::to_string(raw) + " beyond " + std::to_string(np) + " points"};
+      face.push_back(i);
+    }
+    if (perFace <= 1 ? raw == 0 : (k + 1) % uint32_t(perFace) == 0) flush();
+  }
+  return flush();
+}
+
+struct Appearance {
+  uint32_t color = 0;            ///< tbgr (T ignored)
+  double transparency = 0;
+  uint64_t material = 0;
+  bool invisible = false;
+};
+
+struct RenderMaterial {
+  bool hasColor = false;
+  double rgb[3] = {0, 0, 0};
+  bool hasTransmit = false;
+  double transmit = 0;
+};
+
+uint64_t parseId(const json& j) {
+  if (j.is_string()) return std::strtoull(j.get<std::string>().c_str(), nullptr, 0);
+  if (j.is_number_unsigned()) return j.get<uint64_t>();
+  return 0;
+}
+
+class SceneBuilder {
+public:
+  SceneBuilder(const ImodelFile::Impl& file, const TessellationOptions& o) : _f(file), _o(o) {}
+
+  Result<ImodelScene> build(const std::vector<ElementRecord>& elements) {
+    MX_ASSIGN_OR_RETURN(_subCatColumn, _f.column("BisCore", "SubCategory", "Properties"));
+    MX_ASSIGN_OR_RETURN(_partColumn, _f.column("BisCore", "GeometryPart", "GeometryStream"));
+    ImodelScene out;
+    out.scene.materials.clear();
+    out.scene.ecef = _f.facts.ecef;
+    out.scene.projectExtents = _f.facts.projectExtents;
+    auto blobStmt = _f.db.prepare("SELECT GeometryStream FROM bis_GeometricElement3d WHERE ElementId=?");
+    if (!blobStmt) return imodelCorrupt(blobStmt.status());
+    for (const ElementRecord& e : elements) {
+      if (!e.hasGeometry) continue;
+      ElementGeometryStats& stats = out.elements[e.id];
+      MX_RETURN_IF_ERROR(blobStmt->reset());
+      MX_RETURN_IF_ERROR(blobStmt->bind(1, int64_t(e.id)));
+      if (blobStmt->step() != sqlite::StepResult::Row) return imodelCorrupt(blobStmt->error());
+      const auto blob = blobStmt->getBlob(0);
+      _meshes.clear();
+      _stats = &stats;
+      State state;
+      state.subCategory = e.category + 1; // the default sub-category
+      Status s = walk(std::vector<uint8_t>(blob.begin(), blob.end()), e.placement, state, 0);
+      if (!s) { stats.error = s.message(); stats.triangles = 0; stats.area = 0; stats.colors.clear(); continue; }
+      if (_meshes.empty()) continue;
+      core::Feature f;
+      f.elementId = e.id;
+      f.modelId = e.model;
+      f.categoryId = e.category;
+      f.subCategoryId = _meshes.begin()->second.subCategory;
+      f.className = e.className;
+      f.label = e.userLabel.empty() ? e.codeValue : e.userLabel;
+      out.scene.features.push_back(std::move(f));
+      const uint32_t feature = uint32_t(out.scene.features.size() - 1);
+      for (auto& [rgba, part] : _meshes) {
+        core::Mesh mesh;
+        mesh.positions = std::move(part.points);
+        mesh.indices = std::move(part.indices);
+        mesh.featureIds.assign(mesh.positions.size(), feature);
+        const core::Material mat{uint8_t(rgba), uint8_t(rgba >> 8), uint8_t(rgba >> 16), uint8_t(rgba >> 24)};
+        auto it = std::find(out.scene.materials.begin(), out.scene.materials.end(), mat);
+        mesh.material = uint32_t(it - out.scene.materials.begin());
+        if (it == out.scene.materials.end()) out.scene.materials.push_back(mat);
+        out.scene.meshes.push_back(std::move(mesh));
+      }
+    }
+    if (out.scene.materials.empty()) out.scene.materials.push_back({});
+    for (const auto& [id, st] : out.elements)
+      for (const auto& [kind, n] : st.skipped) out.skipped[kind] += n;
+    return out;
+  }
+
+private:
+  struct State {
+    uint64_t subCategory = 0;
+    std::optional<uint32_t> colorOverride;
+    double elementTransparency = 0;
+    std::optional<uint64_t> materialOverride;
+  };
+  struct WorldMesh {
+    std::vector<Vec3d> points;
+    std::vector<uint32_t> indices;
+    uint64_t subCategory = 0;
+  };
+
+  Result<Appearance> appearance(uint64_t subCategory) {
+    if (auto it = _appearances.find(subCategory); it != _appearances.end()) return it->second;
+    Appearance a;
+    if (_subCatColumn) {
+      MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f.db.prepare("SELECT " + _subCatColumn->second + " FROM " + _subCatColumn->first + " WHERE ElementId=?"));
+      MX_RETURN_IF_ERROR(s.bind(1, int64_t(subCategory)));
+      if (s.step() == sqlite::StepResult::Row) {
+        const json j = json::parse(s.getText(0), nullptr, false);
+        if (j.is_object()) {
+          a.color = j.value("color", 0u);
+          a.transparency = j.value("transp", 0.0);
+          a.material = j.contains("material") ? parseId(j["material"]) : 0;
+          a.invisible = j.value("invisible", false);
+        }
+      }
+    }
+    return _appearances[subCategory] = a;
+  }
+
+  Result<RenderMaterial> material(uint64_t id) {
+    if (auto it = _materials.find(id); it != _materials.end()) return it->second;
+    RenderMaterial m;
+    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f.db.prepare("SELECT JsonProperties FROM bis_Element WHERE Id=?"));
+    MX_RETURN_IF_ERROR(s.bind(1, int64_t(id)));
+    if (s.step() == sqlite::StepResult::Row) {
+      const json j = json::parse(s.getText(0), nullptr, false);
+      const json r = j.is_object() ? j.value("materialAssets", json::object()).value("renderMaterial", json::object()) : json::object();
+      if (r.value("HasBaseColor", false) && r.contains("color") && r["color"].is_array() && r["color"].size() == 3) {
+        m.hasColor = true;
+        for (int k = 0; k < 3; ++k) m.rgb[k] = r["color"][k].get<double>();
+      }
+      if (r.value("HasTransmit", false) && r.contains("transmit") && r["transmit"].is_number()) {
+        m.hasTransmit = true;
+        m.transmit = r["transmit"].get<double>();
+      }
+    }
+    return _materials[id] = m;
+  }
+
+  /// The current symbology as RGBA8 (alpha = 255 − transparency byte) and iTwin.js' tbgr.
+  Result<std::pair<uint32_t, uint32_t>> resolve(const State& st) {
+    MX_ASSIGN_OR_RETURN(Appearance a, appearance(st.subCategory));
+    uint32_t tbgr = st.colorOverride.value_or(a.color);
+    double t = 1 - (1 - st.elementTransparency) * (1 - a.transparency);
+    const uint64_t matId = st.materialOverride.value_or(a.material);
+    if (matId) {
+      MX_ASSIGN_OR_RETURN(RenderMaterial m, material(matId));
+      if (m.hasColor) {
+        auto byte = [](double x) { return uint32_t(std::lround(std::clamp(x, 0.0, 1.0) * 255)); };
+        tbgr = byte(m.rgb[0]) | byte(m.rgb[1]) << 8 | byte(m.rgb[2]) << 16;
+      }
+      if (m.hasTransmit) t = m.transmit;
+    }
+    const uint32_t tByte = uint32_t(std::floor(255 * std::clamp(t, 0.0, 1.0)));
+    tbgr = (tbgr & 0xFFFFFFu) | tByte << 24;
+    const uint32_t rgba = (tbgr & 0xFFFFFFu) | (255 - tByte) << 24;
+    return std::pair{rgba, tbgr};
+  }
+
+  Status emit(const LocalMesh& local, const Mat4d& transform, const State& st) {
+    if (local.indices.empty()) return Status::ok();
+    MX_ASSIGN_OR_RETURN(auto colors, resolve(st));
+    WorldMesh& w = _meshes[colors.first];
+    w.subCategory = st.subCategory;
+    const uint32_t base = uint32_t(w.points.size());
+    for (const Vec3d& p : local.points) w.points.push_back(core::transformPoint(transform, p));
+    for (uint32_t i : local.indices) w.indices.push_back(base + i);
+    for (size_t t = 0; t < local.indices.size(); t += 3) {
+      const Vec3d a = w.points[base + local.indices[t]], b = w.points[base + local.indices[t + 1]], c = w.points[base + local.indices[t + 2]];
+      _stats->area += 0.5 * core::length(cross(b - a, c - a));
+    }
+    _stats->triangles += local.indices.size() / 3;
+    if (std::find(_stats->colors.begin(), _stats->colors.end(), colors.second) == _stats->colors.end()) _stats->colors.push_back(colors.second);
+    return Status::ok();
+  }
+
+  template <typename T>
+  static Result<const T*> verified(std::span<const uint8_t> data, const char* what) {
+    flatbuffers::Verifier verifier(data.data(), data.size());
+    if (data.size() < 4 || !verifier.VerifyBuffer<T>(nullptr))
+      return imodelFail(ImodelError::Corrupt, std::string(what) + " flatbuffer does not verify");
+    return flatbuffers::GetRoot<T>(data.data());
+  }
+
+  Result<std::vector<uint8_t>> partStream(uint64_t partId) {
+    if (!_partColumn) return imodelFail(ImodelError::Corrupt, "no GeometryPart.GeometryStream column");
+    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f.db.prepare("SELECT " + _partColumn->second + " FROM " + _partColumn->first + " WHERE ElementId=?"));
+    MX_RETURN_IF_ERROR(s.bind(1, int64_t(partId)));
+    if (s.step() != sqlite::StepResult::Row) return imodelFail(ImodelError::Corrupt, "geometry part " + formatId64(partId) + " not found");
+    const auto b = s.getBlob(0);
+    return std::vector<uint8_t>(b.begin(), b.end());
+  }
+
+  Status walk(const std::vector<uint8_t>& blob, const Mat4d& transform, State& st, int depth) {
+    if (depth > 4) return imodelFail(ImodelError::Corrupt, "geometry parts nest deeper than 4");
+    MX_ASSIGN_OR_RETURN(std::vector<uint8_t> inflated, inflateGeometryBlob(blob));
+    MX_ASSIGN_OR_RETURN(std::vector<GeometryOp> ops, parseGeometryStream(inflated));
+    for (const GeometryOp& op : ops) {
+      switch (op.opCode) {
+      case 1: case 2: break; // header, sub-graphic range
+      case 4: {
+        MX_ASSIGN_OR_RETURN(const fb::BasicSymbology* b, verified<fb::BasicSymbology>(op.data, "BasicSymbology"));
+        if (b->subCategoryId() != 0) st.subCategory = uint64_t(b->subCategoryId());
+        st.colorOverride.reset();
+        st.materialOverride.reset();
+        if (b->useColor()) st.colorOverride = b->color();
+        st.elementTransparency = b->transparency();
+        break;
+      }
+      case 21: {
+        MX_ASSIGN_OR_RETURN(const fb::MaterialOp* m, verified<fb::MaterialOp>(op.data, "Material"));
+        if (m->useMaterial()) st.materialOverride = uint64_t(m->materialId());
+        break;
+      }
+      case 3: {
+        MX_ASSIGN_OR_RETURN(const fb::GeometryPart* p, verified<fb::GeometryPart>(op.data, "GeometryPartInstance"));
+        const fb::DPoint3d* o = p->origin();
+        Mat4d instance = placementTransform(o ? v(*o) : Vec3d{}, p->yaw(), p->pitch(), p->roll());
+        const double scale = p->scale();
+        if (!(scale > 0) || !std::isfinite(scale)) return imodelFail(ImodelError::Corrupt, "part instance scale is not positive");
+        for (int k : {0, 1, 2, 4, 5, 6, 8, 9, 10}) instance[size_t(k)] *= scale;
+        const uint64_t partId = uint64_t(p->partId());
+        auto cached = _parts.find(partId);
+        if (cached == _parts.end()) {
+          MX_ASSIGN_OR_RETURN(std::vector<uint8_t> stream, partStream(partId));
+          cached = _parts.emplace(partId, std::move(stream)).first;
+        }
+        MX_RETURN_IF_ERROR(walk(cached->second, core::multiply(transform, instance), st, depth + 1));
+        break;
+      }
+      case 9: case 11: {
+        if (op.data.size() < 8 || std::memcmp(op.data.data(), "bg0001fb", 8) != 0)
+          return imodelFail(ImodelError::Corrupt, "geometry op without the bg0001fb signature");
+        MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "geometry"));
+        LocalMesh local;
+        switch (g->type()) {
+        case fb::kPolyface: MX_RETURN_IF_ERROR(tessellatePolyface(*g->as<fb::Polyface>(), local)); break;
+        case fb::kBox: tessellateBox(*g->as<fb::DetailTable<fb::BoxDetail>>()->detail(), local); break;
+        case fb::kSphere: tessellateSphere(*g->as<fb::DetailTable<fb::SphereDetail>>()->detail(), _o, local); break;
+        case fb::kCone: tessellateCone(*g->as<fb::DetailTable<fb::ConeDetail>>()->detail(), _o, local); break;
+        case fb::kTorusPipe: tessellateTorus(*g->as<fb::DetailTable<fb::TorusDetail>>()->detail(), _o, local); break;
+        default: ++_stats->skipped[skippedName(g->type())]; break;
+        }
+        if (g->as<fb::Table>() == nullptr && (g->type() == fb::kPolyface || g->type() == fb::kBox))
+          return imodelFail(ImodelError::Corrupt, "geometry union without its member");
+        MX_RETURN_IF_ERROR(emit(local, transform, st));
+        break;
+      }
+      case 5: {
+        MX_ASSIGN_OR_RETURN(const fb::PointPrimitive* p, verified<fb::PointPrimitive>(op.data, "PointPrimitive"));
+        ++_stats->skipped[p->boundary() == 2 ? "planar region (closed shape)" : "wire (line string, not meshed)"];
+        break;
+      }
+      case 7: {
+        MX_ASSIGN_OR_RETURN(const fb::ArcPrimitive* a, verified<fb::ArcPrimitive>(op.data, "ArcPrimitive"));
+        ++_stats->skipped[a->boundary() == 2 ? "planar region (disc)" : "wire (arc, not meshed)"];
+        break;
+      }
+      case 8: {
+        if (op.data.size() < 8 || std::memcmp(op.data.data(), "bg0001fb", 8) != 0)
+          return imodelFail(ImodelError::Corrupt, "CurveVector op without the bg0001fb signature");
+        MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "CurveVector"));
+        const fb::CurveVector* cv = g->type() == fb::kCurveVector ? g->as<fb::CurveVector>() : nullptr;
+        ++_stats->skipped[cv && cv->boundaryType() >= 2 ? "planar region (curve vector)" : "wire (curve vector, not meshed)"];
+        break;
+      }
+      case 6: ++_stats->skipped["2D geometry (not meshed)"]; break;
+      case 10: ++_stats->skipped["wire (curve, not meshed)"]; break;
+      case 12: ++_stats->skipped["BsplineSurface"]; break;
+      case 22: ++_stats->skipped["TextString"]; break;
+      case 25: ++_stats->skipped["ParasolidBRep"]; break;
+      case 28: ++_stats->skipped["Image"]; break;
+      default: break; // fill, pattern, line style, deprecated and unknown ops: no geometry
+      }
+    }
+    return Status::ok();
+  }
+
+  static std::string skippedName(uint8_t type) {
+    switch (type) {
+    case 10: return "DgnExtrusion";
+    case 11: return "DgnRotationalSweep";
+    case 12: return "DgnRuledSweep";
+    case 14: return "BsplineSurface";
+    default: return "geometry type " + std::to_string(type);
+    }
+  }
+
+  const ImodelFile::Impl& _f;
+  TessellationOptions _o;
+  std::optional<std::pair<std::string, std::string>> _subCatColumn, _partColumn;
+  std::unordered_map<uint64_t, Appearance> _appearances;
+  std::unordered_map<uint64_t, RenderMaterial> _materials;
+  std::unordered_map<uint64_t, std::vector<uint8_t>> _parts;
+  std::map<uint32_t, WorldMesh> _meshes; // by RGBA, for this element
+  ElementGeometryStats* _stats = nullptr;
+};
+
+} // namespace
+
+Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) const {
+  MX_ASSIGN_OR_RETURN(std::vector<ElementRecord> elements, spatialElements());
+  SceneBuilder builder(*_impl, options);
+  auto r = builder.build(elements);
+  if (!r && r.status().code() == core::ErrorCode::IoError) return imodelCorrupt(r.status());
+  return r;
+}
+
+} // namespace mx::io
