@@ -4,9 +4,9 @@
 // Writes OUT_DIR/<name>.bim and OUT_DIR/<name>.reference.json.
 import fs from 'node:fs';
 import path from 'node:path';
-import { IModelHost, SnapshotDb, PhysicalModel, SpatialCategory, SubCategory, RenderMaterialElement } from '@itwin/core-backend';
-import { Cartographic, Code, ColorDef, EcefLocation, GeometryStreamBuilder, IModel, Placement3d, SubCategoryAppearance } from '@itwin/core-common';
-import { Angle, Box, Cone, Point3d, Range3d, Sphere, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
+import { IModelHost, SnapshotDb, PhysicalModel, SpatialCategory, SubCategory, RenderMaterialElement, GeometryPart } from '@itwin/core-backend';
+import { Cartographic, Code, ColorDef, EcefLocation, GeometryParams, GeometryStreamBuilder, IModel, Placement3d, SubCategoryAppearance } from '@itwin/core-common';
+import { Angle, AngleSweep, Box, Cone, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
 
 const [outDir] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const large = process.argv.includes('--large');
@@ -17,10 +17,11 @@ await IModelHost.startup({ cacheDir: path.join(outDir, '.itwin-cache') });
 
 function box(lo, hi) { return Box.createRange(Range3d.createXYZXYZ(...lo, ...hi), true); }
 
-/** One element: `geometry` is a list of geometry objects appended in order. */
+/** One element: `geometry` is a list of geometry objects appended in order; an entry may be a
+ *  function (builder) => void for symbology changes and part instances. */
 function insert(db, model, category, origin, angles, geometry, label) {
   const builder = new GeometryStreamBuilder();
-  for (const g of geometry) builder.appendGeometry(g);
+  for (const g of geometry) typeof g === 'function' ? g(builder) : builder.appendGeometry(g);
   return db.elements.insertElement({
     classFullName: 'Generic:PhysicalObject', model, category, code: Code.createEmpty(), userLabel: label,
     placement: { origin, angles }, geom: builder.geometryStream,
@@ -100,9 +101,58 @@ function small(file) {
   return ref;
 }
 
-const file = path.join(outDir, 'small.bim');
-const ref = small(file);
-fs.writeFileSync(path.join(outDir, 'small.reference.json'), JSON.stringify(ref, null, 1));
-console.log(`${file}: ${ref.elements.length} elements`);
+/** One element per primitive kind and symbology rule (sections 7–9 of the format doc). */
+function primitives(file) {
+  if (fs.existsSync(file)) fs.rmSync(file);
+  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport primitives fixture' } });
+  const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Primitives');
+  const cat = SpatialCategory.insert(db, IModel.dictionaryId, 'Solids', new SubCategoryAppearance({ color: ColorDef.from(180, 180, 180).toJSON(), transp: 0.2 }));
+  const trim = SubCategory.insert(db, cat, 'Trim', new SubCategoryAppearance({ color: ColorDef.from(10, 200, 10).toJSON() }));
+  const red = RenderMaterialElement.insert(db, IModel.dictionaryId, 'Red', { paletteName: 'meshexport', color: [1, 0, 0] });
+  const glassy = RenderMaterialElement.insert(db, IModel.dictionaryId, 'Glassy', { paletteName: 'meshexport', transmit: 0.6 });
+  const partBuilder = new GeometryStreamBuilder();
+  partBuilder.appendGeometry(box([-0.5, -0.5, 0], [0.5, 0.5, 2]));
+  partBuilder.appendGeometry(Cone.createAxisPoints(Point3d.create(0, 0, 2), Point3d.create(0, 0, 4), 1.5, 0, true));
+  const part = db.elements.insertElement({ classFullName: GeometryPart.classFullName, model: IModel.dictionaryId,
+    code: GeometryPart.createCode(db, IModel.dictionaryId, 'tree'), geom: partBuilder.geometryStream });
+  const none = YawPitchRollAngles.createDegrees(0, 0, 0);
+  const params = (fn) => (b) => { const p = new GeometryParams(cat); fn(p); b.appendGeometryParamsChange(p); };
+  let x = 0;
+  const at = () => [x += 10, 0, 0];
+  const add = (geometry, label, angles = none) => insert(db, model, cat, at(), angles, geometry, label);
+  add([Box.createDgnBox(Point3d.create(0, 0, 0), Vector3d.unitX(), Vector3d.unitY(), Point3d.create(0, 0, 3), 1, 2, 1, 2, false)], 'box uncapped');
+  add([Box.createDgnBox(Point3d.create(0, 0, 0), Vector3d.unitX(), Vector3d.unitY(), Point3d.create(1, 1, 2), 4, 3, 2, 1, true)], 'tapered box');
+  add([Sphere.createEllipsoid(Transform.createOriginAndMatrix(Point3d.create(0, 0, 0), Matrix3d.createScale(1.5, 0.8, 1)))], 'ellipsoid');
+  add([Sphere.createEllipsoid(Transform.createOriginAndMatrix(Point3d.create(0, 0, 0), Matrix3d.createScale(2, 2, 2)),
+       AngleSweep.createStartEndDegrees(0, 90), true)], 'hemisphere capped');
+  add([Cone.createAxisPoints(Point3d.create(0, 0, 0), Point3d.create(0, 0, 2), 1, 1, false)], 'cylinder uncapped');
+  add([Cone.createAxisPoints(Point3d.create(0, 0, 0), Point3d.create(0, 0, 2), 1, 0, true)], 'cone apex capped');
+  add([TorusPipe.createDgnTorusPipe(Point3d.create(0, 0, 0), Vector3d.unitX(), Vector3d.unitY(), 4, 0.35, Angle.createDegrees(360), false)], 'torus');
+  add([TorusPipe.createDgnTorusPipe(Point3d.create(0, 0, 0), Vector3d.unitX(), Vector3d.unitY(), 1.2, 0.1, Angle.createDegrees(180), true)], 'half torus capped');
+  const grid = PolyfaceBuilder.create(StrokeOptions.createForFacets());
+  grid.addGreedyTriangulationBetweenLineStrings([Point3d.create(0, 0, 0), Point3d.create(4, 0, 0), Point3d.create(8, 0, 1)],
+                                                [Point3d.create(0, 4, 0), Point3d.create(4, 4, 1), Point3d.create(8, 4, 0)]);
+  add([grid.claimPolyface()], 'polyface');
+  add([params((p) => { p.lineColor = ColorDef.from(30, 60, 250); p.elmTransparency = 0.4; }), box([0, 0, 0], [1, 1, 1])], 'colour override + element transparency');
+  add([params((p) => { p.subCategoryId = trim; }), box([0, 0, 0], [1, 1, 1])], 'sub-category switch');
+  add([params((p) => { p.materialId = red; }), box([0, 0, 0], [1, 1, 1])], 'material with base colour');
+  add([params((p) => { p.lineColor = ColorDef.from(0, 0, 255); p.materialId = glassy; }), box([0, 0, 0], [1, 1, 1])], 'material with transmit');
+  add([(b) => b.appendGeometryPart3d(part, Point3d.create(0, 0, 0), YawPitchRollAngles.createDegrees(30, 10, 5), 1.5),
+       (b) => b.appendGeometryPart3d(part, Point3d.create(4, 0, 0), none, 0.5)], 'part instances rotated and scaled',
+      YawPitchRollAngles.createDegrees(30, 10, 5));
+  add([params((p) => { p.lineColor = ColorDef.from(250, 250, 0); }),
+       (b) => b.appendGeometryPart3d(part), box([3, 0, 0], [4, 1, 1])], 'state after a part instance');
+  db.saveChanges();
+  const ref = reference(db, file);
+  db.close();
+  return ref;
+}
+
+for (const [name, make] of [['small', small], ['primitives', primitives]]) {
+  const file = path.join(outDir, `${name}.bim`);
+  const ref = make(file);
+  fs.writeFileSync(path.join(outDir, `${name}.reference.json`), JSON.stringify(ref, null, 1));
+  console.log(`${file}: ${ref.elements.length} elements`);
+}
 if (large) console.log('--large: not written yet');
 await IModelHost.shutdown();

@@ -281,10 +281,34 @@ TEST(GeometryStream, InflationIsCapped) {
   EXPECT_NE(capped.status().message().find("beyond"), std::string::npos);
 }
 
-TEST(ImodelScene, TessellationMatchesExportGraphics) {
-  // Tolerances per primitive kind: every kind meshed so far (box, sphere, cone, polyface) follows
-  // exportGraphics' stroke rules exactly, so triangle counts are equal and areas within 1e-9
-  // relative; colours (tbgr with transparency) are equal.
+class FixtureTessellation : public ::testing::TestWithParam<std::string> {};
+
+// Tolerances per primitive kind: every kind meshed so far (boxes capped, uncapped and tapered;
+// spheres, ellipsoids and capped partial spheres; cylinders and cones with apex; full and capped
+// partial torus pipes; polyfaces; part instances rotated and scaled) follows exportGraphics'
+// stroke rules exactly, so triangle counts are equal and areas within 1e-9 relative. Colours
+// (tbgr with transparency: overrides, element transparency, sub-category switches, render
+// materials' base colour and transmit, state left by a part) are equal.
+TEST_P(FixtureTessellation, MatchesExportGraphics) {
+  const json ref = reference(GetParam());
+  auto file = io::ImodelFile::open(kFixtures / (GetParam() + ".bim"));
+  ASSERT_TRUE(file.isOk());
+  auto scene = file->readScene();
+  ASSERT_TRUE(scene.isOk()) << scene.status().toString();
+  for (const json& r : ref["elements"]) {
+    const uint64_t id = std::stoull(r["id"].get<std::string>(), nullptr, 16);
+    SCOPED_TRACE(r["id"].get<std::string>());
+    const auto& st = scene->elements.at(id);
+    EXPECT_TRUE(st.error.empty()) << st.error;
+    EXPECT_EQ(st.triangles, r["triangles"].get<uint64_t>());
+    expectNear(st.area, r["area"].get<double>(), 1e-9, "area");
+    EXPECT_EQ(json(st.colors), r["colors"]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTessellation, ::testing::Values("small", "primitives"));
+
+TEST(ImodelScene, SmallFixtureScene) {
   const json ref = reference("small");
   auto file = io::ImodelFile::open(kFixtures / "small.bim");
   ASSERT_TRUE(file.isOk());

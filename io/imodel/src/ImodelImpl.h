@@ -4,11 +4,22 @@
 #include <mx/io/Sqlite.h>
 
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace mx::io {
+
+/// Reads from untrusted JSON: a member that is missing, null or of another type gives `def`.
+template <typename T, typename Json>
+T jsonGet(const Json& j, const char* key, T def) {
+  if (!j.is_object() || !j.contains(key)) return def;
+  const auto& v = j[key];
+  if constexpr (std::is_same_v<T, bool>) return v.is_boolean() ? v.template get<bool>() : def;
+  else if constexpr (std::is_arithmetic_v<T>) return v.is_number() ? v.template get<T>() : def;
+  else return v.is_string() ? v.template get<T>() : def;
+}
 
 inline core::Status imodelFail(ImodelError e, const std::string& msg) {
   const core::ErrorCode code = e == ImodelError::UnsupportedProfile ? core::ErrorCode::UnsupportedInput : core::ErrorCode::MalformedInput;

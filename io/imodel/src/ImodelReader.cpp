@@ -98,16 +98,16 @@ Status ImodelFile::Impl::readFacts() {
     const json pv = json::parse(profile->first, nullptr, false);
     if (!pv.is_object() || !pv.contains("major") || !pv["major"].is_number_integer())
       return fail(ImodelError::Corrupt, "dgn_Db SchemaVersion is not the expected JSON: " + profile->first);
-    facts.profileVersion = std::to_string(pv.value("major", 0)) + "." + std::to_string(pv.value("minor", 0)) + "." +
-                           std::to_string(pv.value("sub1", 0)) + "." + std::to_string(pv.value("sub2", 0));
+    facts.profileVersion = std::to_string(jsonGet<int>(pv, "major", 0)) + "." + std::to_string(jsonGet<int>(pv, "minor", 0)) + "." +
+                           std::to_string(jsonGet<int>(pv, "sub1", 0)) + "." + std::to_string(jsonGet<int>(pv, "sub2", 0));
     if (pv["major"].get<int>() != kSupportedDgnProfileMajor)
       return fail(ImodelError::UnsupportedProfile, "iModel profile " + facts.profileVersion + " (supported: " +
                                                        std::to_string(kSupportedDgnProfileMajor) + ".x)");
     MX_ASSIGN_OR_RETURN(auto extents, prop("dgn_Db", "Extents"));
     if (extents) {
       const json e = json::parse(extents->first, nullptr, false);
-      auto lo = e.is_object() ? vec3(e.value("low", json())) : std::nullopt;
-      auto hi = e.is_object() ? vec3(e.value("high", json())) : std::nullopt;
+      auto lo = e.is_object() && e.contains("low") ? vec3(e["low"]) : std::nullopt;
+      auto hi = e.is_object() && e.contains("high") ? vec3(e["high"]) : std::nullopt;
       if (lo && hi) {
         core::Aabb b;
         b.extend(lo->x, lo->y, lo->z);
@@ -120,17 +120,19 @@ Status ImodelFile::Impl::readFacts() {
       const json u = json::parse(units->first, nullptr, false);
       if (u.is_object() && u.contains("ecefLocation") && u["ecefLocation"].is_object()) {
         const json& e = u["ecefLocation"];
-        auto origin = vec3(e.value("origin", json()));
+        auto origin = e.contains("origin") ? vec3(e["origin"]) : std::nullopt;
         if (!origin) return fail(ImodelError::Corrupt, "ecefLocation without a valid origin");
         core::EcefLocation loc;
         loc.origin = *origin;
-        auto xv = vec3(e.value("xVector", json())), yv = vec3(e.value("yVector", json()));
+        auto xv = e.contains("xVector") ? vec3(e["xVector"]) : std::nullopt;
+        auto yv = e.contains("yVector") ? vec3(e["yVector"]) : std::nullopt;
         if (xv && yv) {
           loc.xVector = *xv;
           loc.yVector = *yv;
         } else {
-          const json o = e.value("orientation", json::object());
-          const core::Mat4d r = placementTransform({}, o.value("yaw", 0.0), o.value("pitch", 0.0), o.value("roll", 0.0));
+          const json o = e.contains("orientation") ? e["orientation"] : json::object();
+          const core::Mat4d r = placementTransform({}, jsonGet<double>(o, "yaw", 0.0), jsonGet<double>(o, "pitch", 0.0),
+                                                   jsonGet<double>(o, "roll", 0.0));
           loc.xVector = {r[0], r[1], r[2]};
           loc.yVector = {r[4], r[5], r[6]};
         }
@@ -149,7 +151,7 @@ Status ImodelFile::Impl::readFacts() {
         (s.getText(0) == "ParentChangeSetId" ? parentId : parentJson) = s.getText(1);
       facts.changesetId = parentId;
       const json pc = json::parse(parentJson, nullptr, false);
-      if (pc.is_object() && pc.value("id", "") == parentId && pc.contains("index") && pc["index"].is_number_integer())
+      if (pc.is_object() && jsonGet<std::string>(pc, "id", "") == parentId && pc.contains("index") && pc["index"].is_number_integer())
         facts.changesetIndex = pc["index"].get<int64_t>();
     }
     return Status::ok();

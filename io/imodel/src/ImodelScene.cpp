@@ -270,10 +270,10 @@ private:
       if (s.step() == sqlite::StepResult::Row) {
         const json j = json::parse(s.getText(0), nullptr, false);
         if (j.is_object()) {
-          a.color = j.value("color", 0u);
-          a.transparency = j.value("transp", 0.0);
+          a.color = jsonGet<uint32_t>(j, "color", 0u);
+          a.transparency = jsonGet<double>(j, "transp", 0.0);
           a.material = j.contains("material") ? parseId(j["material"]) : 0;
-          a.invisible = j.value("invisible", false);
+          a.invisible = jsonGet<bool>(j, "invisible", false);
         }
       }
     }
@@ -287,12 +287,15 @@ private:
     MX_RETURN_IF_ERROR(s.bind(1, int64_t(id)));
     if (s.step() == sqlite::StepResult::Row) {
       const json j = json::parse(s.getText(0), nullptr, false);
-      const json r = j.is_object() ? j.value("materialAssets", json::object()).value("renderMaterial", json::object()) : json::object();
-      if (r.value("HasBaseColor", false) && r.contains("color") && r["color"].is_array() && r["color"].size() == 3) {
+      const json assets = j.is_object() && j.contains("materialAssets") ? j["materialAssets"] : json::object();
+      const json r = assets.is_object() && assets.contains("renderMaterial") ? assets["renderMaterial"] : json::object();
+      const json color = r.is_object() && r.contains("color") ? r["color"] : json();
+      if (jsonGet<bool>(r, "HasBaseColor", false) && color.is_array() && color.size() == 3 && color[0].is_number() &&
+          color[1].is_number() && color[2].is_number()) {
         m.hasColor = true;
-        for (int k = 0; k < 3; ++k) m.rgb[k] = r["color"][k].get<double>();
+        for (int k = 0; k < 3; ++k) m.rgb[k] = color[k].get<double>();
       }
-      if (r.value("HasTransmit", false) && r.contains("transmit") && r["transmit"].is_number()) {
+      if (jsonGet<bool>(r, "HasTransmit", false) && r.contains("transmit") && r["transmit"].is_number()) {
         m.hasTransmit = true;
         m.transmit = r["transmit"].get<double>();
       }
@@ -464,7 +467,12 @@ private:
 Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) const {
   MX_ASSIGN_OR_RETURN(std::vector<ElementRecord> elements, spatialElements());
   SceneBuilder builder(*_impl, options);
-  auto r = builder.build(elements);
+  core::Result<ImodelScene> r = Status{core::ErrorCode::Internal, "not built"};
+  try {
+    r = builder.build(elements);
+  } catch (const json::exception& e) { // last line of defence: JSON of an unexpected shape
+    return imodelFail(ImodelError::Corrupt, std::string("unexpected JSON in the iModel: ") + e.what());
+  }
   if (!r && r.status().code() == core::ErrorCode::IoError) return imodelCorrupt(r.status());
   return r;
 }
