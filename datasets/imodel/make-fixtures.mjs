@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { IModelHost, SnapshotDb, PhysicalModel, SpatialCategory, SubCategory, RenderMaterialElement, GeometryPart } from '@itwin/core-backend';
 import { Cartographic, Code, ColorDef, EcefLocation, GeometryParams, GeometryStreamBuilder, IModel, Placement3d, SubCategoryAppearance } from '@itwin/core-common';
-import { Angle, AngleSweep, Box, Cone, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
+import { Angle, AngleSweep, Box, Cone, LinearSweep, Loop, ParityRegion, UnionRegion, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
 
 const [outDir] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const large = process.argv.includes('--large');
@@ -133,6 +133,16 @@ function primitives(file) {
   grid.addGreedyTriangulationBetweenLineStrings([Point3d.create(0, 0, 0), Point3d.create(4, 0, 0), Point3d.create(8, 0, 1)],
                                                 [Point3d.create(0, 4, 0), Point3d.create(4, 4, 1), Point3d.create(8, 4, 0)]);
   add([grid.claimPolyface()], 'polyface');
+  const square = (s, z = 0) => Loop.create(LineString3d.create([0, 0, z], [s, 0, z], [s, s, z], [0, s, z], [0, 0, z]));
+  const circle = (cx, cy, r) => Loop.create(Arc3d.createXY(Point3d.create(cx, cy, 0), r));
+  add([square(3)], 'planar square');
+  add([ParityRegion.create(square(6), circle(3, 3, 1.5))], 'square with a round hole');
+  add([circle(0, 0, 1)], 'disc');
+  add([UnionRegion.create(square(2), Loop.create(LineString3d.create([1, 1, 0], [3, 1, 0], [3, 3, 0], [1, 3, 0], [1, 1, 0])))], 'union of two squares');
+  add([LinearSweep.create(square(2), Vector3d.create(0, 0, 1), true)], 'extrusion capped');
+  add([LinearSweep.create(ParityRegion.create(square(3), circle(1.5, 1.5, 1)), Vector3d.create(0, 0, 0.8), true)], 'extrusion with hole capped');
+  add([LinearSweep.create(circle(0, 0, 0.5), Vector3d.create(0.5, 0, 2), false)], 'slanted cylinder uncapped');
+  add([LinearSweep.create(LineString3d.create([0, 0, 0], [2, 0, 0], [2, 2, 0]), Vector3d.create(0, 0, 1), false)], 'extruded path');
   add([params((p) => { p.lineColor = ColorDef.from(30, 60, 250); p.elmTransparency = 0.4; }), box([0, 0, 0], [1, 1, 1])], 'colour override + element transparency');
   add([params((p) => { p.subCategoryId = trim; }), box([0, 0, 0], [1, 1, 1])], 'sub-category switch');
   add([params((p) => { p.materialId = red; }), box([0, 0, 0], [1, 1, 1])], 'material with base colour');

@@ -75,24 +75,73 @@ struct MaterialOp : private Table {
   }
 };
 
-/// PointPrimitive (op 5) and ArcPrimitive (op 7): only the boundary is read (2 = closed area).
+/// PointPrimitive (op 5): points and boundary (0 point string, 1 line string, 2 closed shape).
 struct PointPrimitive : private Table {
+  const Vector<const DPoint3d*>* coords() const { return GetPointer<const Vector<const DPoint3d*>*>(field(0)); }
   int8_t boundary() const { return GetField<int8_t>(field(1), 0); }
-  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<int8_t>(v, field(1), 1) && v.EndTable(); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(coords()) && VerifyField<int8_t>(v, field(1), 1) &&
+           v.EndTable();
+  }
 };
+/// ArcPrimitive (op 7): an elliptic arc; boundary 2 = the full ellipse as a filled disc.
 struct ArcPrimitive : private Table {
+  const DPoint3d* center() const { return GetStruct<const DPoint3d*>(field(0)); }
+  const DPoint3d* vector0() const { return GetStruct<const DPoint3d*>(field(1)); }
+  const DPoint3d* vector90() const { return GetStruct<const DPoint3d*>(field(2)); }
+  double start() const { return GetField<double>(field(3), 0); }
+  double sweep() const { return GetField<double>(field(4), 0); }
   int8_t boundary() const { return GetField<int8_t>(field(5), 0); }
-  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<int8_t>(v, field(5), 1) && v.EndTable(); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyField<DPoint3d>(v, field(0), 8) && VerifyField<DPoint3d>(v, field(1), 8) &&
+           VerifyField<DPoint3d>(v, field(2), 8) && VerifyField<double>(v, field(3), 8) && VerifyField<double>(v, field(4), 8) &&
+           VerifyField<int8_t>(v, field(5), 1) && v.EndTable();
+  }
 };
 
 // ---- BGFB -------------------------------------------------------------------------------------
 
-enum GeometryType : uint8_t { kCurveVector = 5, kCone = 6, kSphere = 7, kTorusPipe = 8, kBox = 9, kPolyface = 13 };
+enum GeometryType : uint8_t {
+  kLineSegment = 1, kEllipticArc = 2, kLineString = 4, kCurveVector = 5, kCone = 6, kSphere = 7, kTorusPipe = 8, kBox = 9,
+  kExtrusion = 10, kPolyface = 13
+};
 
-/// CurveVector: only the boundary type is read here (0 bag, 1 path: wires; 2–5 areas).
+struct DSegment3d { DPoint3d p0, p1; };
+struct DEllipse3d { DPoint3d center, vector0, vector90; double start, sweep; };
+static_assert(sizeof(DSegment3d) == 48 && sizeof(DEllipse3d) == 88);
+
+struct VariantGeometry;
+
+/// CurveVector: boundary type (0 bag, 1 path: wires; 2 outer, 3 inner loop, 4 parity region,
+/// 5 union region: areas) and its curves.
 struct CurveVector : private Table {
   int32_t boundaryType() const { return GetField<int32_t>(field(0), 0); }
-  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<int32_t>(v, field(0), 4) && v.EndTable(); }
+  const Vector<flatbuffers::Offset<VariantGeometry>>* curves() const {
+    return GetPointer<const Vector<flatbuffers::Offset<VariantGeometry>>*>(field(1));
+  }
+  bool Verify(Verifier& v) const; // defined after VariantGeometry
+};
+
+struct LineSegment : private Table {
+  const DSegment3d* segment() const { return GetStruct<const DSegment3d*>(field(0)); }
+  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<DSegment3d>(v, field(0), 8) && v.EndTable(); }
+};
+struct EllipticArc : private Table {
+  const DEllipse3d* arc() const { return GetStruct<const DEllipse3d*>(field(0)); }
+  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<DEllipse3d>(v, field(0), 8) && v.EndTable(); }
+};
+struct LineString : private Table {
+  const Vector<double>* points() const { return GetPointer<const Vector<double>*>(field(0)); }
+  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(points()) && v.EndTable(); }
+};
+struct DgnExtrusion : private Table {
+  const CurveVector* baseCurve() const { return GetPointer<const CurveVector*>(field(0)); }
+  const DPoint3d* vector() const { return GetStruct<const DPoint3d*>(field(1)); }
+  bool capped() const { return GetField<uint8_t>(field(2), 0) != 0; }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && (!baseCurve() || baseCurve()->Verify(v)) &&
+           VerifyField<DPoint3d>(v, field(1), 8) && VerifyField<uint8_t>(v, field(2), 1) && v.EndTable();
+  }
 };
 
 template <typename Detail>
@@ -127,10 +176,21 @@ struct VariantGeometry : private Table {
     case kTorusPipe: ok = !as<DetailTable<TorusDetail>>() || as<DetailTable<TorusDetail>>()->Verify(v); break;
     case kPolyface: ok = !as<Polyface>() || as<Polyface>()->Verify(v); break;
     case kCurveVector: ok = !as<CurveVector>() || as<CurveVector>()->Verify(v); break;
+    case kLineSegment: ok = !as<LineSegment>() || as<LineSegment>()->Verify(v); break;
+    case kEllipticArc: ok = !as<EllipticArc>() || as<EllipticArc>()->Verify(v); break;
+    case kLineString: ok = !as<LineString>() || as<LineString>()->Verify(v); break;
+    case kExtrusion: ok = !as<DgnExtrusion>() || as<DgnExtrusion>()->Verify(v); break;
     default: break;
     }
     return ok && v.EndTable();
   }
 };
+
+inline bool CurveVector::Verify(Verifier& v) const {
+  if (!VerifyTableStart(v) || !VerifyField<int32_t>(v, field(0), 4) || !VerifyOffset(v, field(1))) return false;
+  const auto* c = curves();
+  if (c && (!v.VerifyVector(c) || !v.VerifyVectorOfTables(c))) return false;
+  return v.EndTable();
+}
 
 } // namespace mx::io::fb

@@ -4,6 +4,7 @@
 // with iTwin.js' own output.
 #include "GeometryFlatbuffers.h"
 #include "ImodelImpl.h"
+#include "Triangulator.h"
 
 #include <nlohmann/json.hpp>
 
@@ -172,6 +173,161 @@ Status tessellatePolyface(const fb::Polyface& p, LocalMesh& m) {
     if (perFace <= 1 ? raw == 0 : (k + 1) % uint32_t(perFace) == 0) flush();
   }
   return flush();
+}
+
+// ---- planar regions and extrusions ---------------------------------------------------------
+
+/// Points of an elliptic arc: start to start + sweep, segments scaled from the full-circle count.
+std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o) {
+  const int n = circleSegments(std::max(core::length(v0), core::length(v90)), o);
+  const int segs = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
+  std::vector<Vec3d> pts;
+  for (int i = 0; i <= segs; ++i) {
+    const double t = start + sweep * i / segs;
+    pts.push_back(c + v0 * std::cos(t) + v90 * std::sin(t));
+  }
+  return pts;
+}
+
+bool fullSweep(double sweep) { return std::abs(std::abs(sweep) - 2 * M_PI) < 1e-9; }
+
+/// One planar area: an outer loop, holes, and, for a lone full ellipse, its centre (discs are
+/// fans around the centre, as exportGraphics makes them).
+struct Region {
+  std::vector<Vec3d> outer;
+  std::vector<std::vector<Vec3d>> holes;
+  std::optional<Vec3d> discCenter;
+};
+
+void appendPoints(std::vector<Vec3d>& loop, const std::vector<Vec3d>& pts) {
+  for (const Vec3d& q : pts)
+    if (loop.empty() || core::length(loop.back() - q) > 1e-12) loop.push_back(q);
+}
+
+/// Strokes a loop (boundary type 2/3) or path (1) into points; the closing duplicate is dropped.
+Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std::vector<Vec3d>& loop, std::optional<Vec3d>* disc) {
+  const auto* curves = cv.curves();
+  if (!curves) return Status::ok();
+  for (uint32_t k = 0; k < curves->size(); ++k) {
+    const fb::VariantGeometry* g = curves->Get(k);
+    switch (g->type()) {
+    case fb::kLineSegment: {
+      const auto* seg = g->as<fb::LineSegment>() ? g->as<fb::LineSegment>()->segment() : nullptr;
+      if (seg) appendPoints(loop, {v(seg->p0), v(seg->p1)});
+      break;
+    }
+    case fb::kLineString: {
+      const auto* pts = g->as<fb::LineString>() ? g->as<fb::LineString>()->points() : nullptr;
+      if (!pts || pts->size() % 3) return imodelFail(ImodelError::Corrupt, "line string point count is not a multiple of 3");
+      std::vector<Vec3d> q;
+      for (uint32_t i = 0; i + 2 < pts->size(); i += 3) q.push_back({pts->Get(i), pts->Get(i + 1), pts->Get(i + 2)});
+      appendPoints(loop, q);
+      break;
+    }
+    case fb::kEllipticArc: {
+      const auto* arc = g->as<fb::EllipticArc>() ? g->as<fb::EllipticArc>()->arc() : nullptr;
+      if (!arc) break;
+      if (disc && curves->size() == 1 && fullSweep(arc->sweep)) *disc = v(arc->center);
+      appendPoints(loop, strokeArc(v(arc->center), v(arc->vector0), v(arc->vector90), arc->start, arc->sweep, o));
+      break;
+    }
+    default: return imodelFail(ImodelError::Corrupt, "unsupported curve type " + std::to_string(g->type()) + " in a loop");
+    }
+  }
+  if (loop.size() > 1 && core::length(loop.front() - loop.back()) < 1e-9) loop.pop_back();
+  return Status::ok();
+}
+
+/// The areas of a CurveVector (types 2–5); paths and bags give none.
+Status regionsOf(const fb::CurveVector& cv, const TessellationOptions& o, std::vector<Region>& out) {
+  const int type = cv.boundaryType();
+  if (type == 2 || type == 3) {
+    Region r;
+    MX_RETURN_IF_ERROR(strokeCurves(cv, o, r.outer, &r.discCenter));
+    if (r.outer.size() >= 3) out.push_back(std::move(r));
+    return Status::ok();
+  }
+  if (type == 4 || type == 5) {
+    const auto* curves = cv.curves();
+    if (!curves) return Status::ok();
+    Region parity;
+    for (uint32_t k = 0; k < curves->size(); ++k) {
+      const fb::VariantGeometry* g = curves->Get(k);
+      if (g->type() != fb::kCurveVector || !g->as<fb::CurveVector>())
+        return imodelFail(ImodelError::Corrupt, "region member is not a loop");
+      const fb::CurveVector& child = *g->as<fb::CurveVector>();
+      if (type == 5) { // union: each member meshed on its own
+        MX_RETURN_IF_ERROR(regionsOf(child, o, out));
+        continue;
+      }
+      std::vector<Vec3d> loop;
+      MX_RETURN_IF_ERROR(strokeCurves(child, o, loop, nullptr));
+      if (loop.size() < 3) continue;
+      if (parity.outer.empty()) parity.outer = std::move(loop);
+      else parity.holes.push_back(std::move(loop));
+    }
+    if (type == 4 && parity.outer.size() >= 3) out.push_back(std::move(parity));
+  }
+  return Status::ok();
+}
+
+/// Triangles of a region; `offset` translates it (extrusion caps), `flip` reverses the faces.
+void meshRegion(const Region& r, LocalMesh& m, Vec3d offset = {}, bool flip = false) {
+  if (r.discCenter && r.holes.empty()) {
+    std::vector<uint32_t> ring;
+    for (const Vec3d& q : r.outer) ring.push_back(m.add(q + offset));
+    ring.push_back(ring.front());
+    fan(m, *r.discCenter + offset, ring, flip);
+    return;
+  }
+  std::vector<Vec3d> pts;
+  std::vector<uint32_t> outer;
+  std::vector<std::vector<uint32_t>> holes;
+  for (const Vec3d& q : r.outer) { outer.push_back(uint32_t(pts.size())); pts.push_back(q + offset); }
+  for (const auto& h : r.holes) {
+    holes.emplace_back();
+    for (const Vec3d& q : h) { holes.back().push_back(uint32_t(pts.size())); pts.push_back(q + offset); }
+  }
+  const std::vector<uint32_t> tris = triangulatePolygon(pts, outer, holes);
+  const uint32_t base = uint32_t(m.points.size());
+  m.points.insert(m.points.end(), pts.begin(), pts.end());
+  for (size_t t = 0; t + 2 < tris.size(); t += 3)
+    flip ? m.tri(base + tris[t], base + tris[t + 2], base + tris[t + 1]) : m.tri(base + tris[t], base + tris[t + 1], base + tris[t + 2]);
+}
+
+/// Walls along a loop (closed) or path, each edge a quad with its own vertices.
+void meshWalls(const std::vector<Vec3d>& pts, bool closed, Vec3d dir, LocalMesh& m) {
+  const size_t edges = closed ? pts.size() : pts.size() - 1;
+  for (size_t i = 0; i < edges; ++i) {
+    const Vec3d a = pts[i], b = pts[(i + 1) % pts.size()];
+    const uint32_t ia = m.add(a), ib = m.add(b), ic = m.add(b + dir), id = m.add(a + dir);
+    m.tri(ia, ib, ic);
+    m.tri(ia, ic, id);
+  }
+}
+
+Status meshExtrusion(const fb::DgnExtrusion& e, const TessellationOptions& o, LocalMesh& m) {
+  const fb::CurveVector* base = e.baseCurve();
+  const fb::DPoint3d* dv = e.vector();
+  if (!base || !dv) return imodelFail(ImodelError::Corrupt, "extrusion without a base curve or vector");
+  const Vec3d dir = v(*dv);
+  if (base->boundaryType() <= 1) { // open path: walls only
+    std::vector<Vec3d> path;
+    MX_RETURN_IF_ERROR(strokeCurves(*base, o, path, nullptr));
+    if (path.size() >= 2) meshWalls(path, false, dir, m);
+    return Status::ok();
+  }
+  std::vector<Region> regions;
+  MX_RETURN_IF_ERROR(regionsOf(*base, o, regions));
+  for (const Region& r : regions) {
+    meshWalls(r.outer, true, dir, m);
+    for (const auto& h : r.holes) meshWalls(h, true, dir, m);
+    if (e.capped()) {
+      meshRegion(r, m, {}, true);
+      meshRegion(r, m, dir, false);
+    }
+  }
+  return Status::ok();
 }
 
 struct Appearance {
@@ -398,6 +554,14 @@ private:
         if (op.data.size() < 8 || std::memcmp(op.data.data(), "bg0001fb", 8) != 0)
           return imodelFail(ImodelError::Corrupt, "geometry op without the bg0001fb signature");
         MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "geometry"));
+        if (g->as<fb::Polyface>() == nullptr) return imodelFail(ImodelError::Corrupt, "geometry union without its member");
+        // Solid details are structs: a table without one is damaged.
+        const bool missingDetail =
+            (g->type() == fb::kBox && !g->as<fb::DetailTable<fb::BoxDetail>>()->detail()) ||
+            (g->type() == fb::kSphere && !g->as<fb::DetailTable<fb::SphereDetail>>()->detail()) ||
+            (g->type() == fb::kCone && !g->as<fb::DetailTable<fb::ConeDetail>>()->detail()) ||
+            (g->type() == fb::kTorusPipe && !g->as<fb::DetailTable<fb::TorusDetail>>()->detail());
+        if (missingDetail) return imodelFail(ImodelError::Corrupt, "solid primitive without its detail");
         LocalMesh local;
         switch (g->type()) {
         case fb::kPolyface: MX_RETURN_IF_ERROR(tessellatePolyface(*g->as<fb::Polyface>(), local)); break;
@@ -405,21 +569,35 @@ private:
         case fb::kSphere: tessellateSphere(*g->as<fb::DetailTable<fb::SphereDetail>>()->detail(), _o, local); break;
         case fb::kCone: tessellateCone(*g->as<fb::DetailTable<fb::ConeDetail>>()->detail(), _o, local); break;
         case fb::kTorusPipe: tessellateTorus(*g->as<fb::DetailTable<fb::TorusDetail>>()->detail(), _o, local); break;
+        case fb::kExtrusion: MX_RETURN_IF_ERROR(meshExtrusion(*g->as<fb::DgnExtrusion>(), _o, local)); break;
         default: ++_stats->skipped[skippedName(g->type())]; break;
         }
-        if (g->as<fb::Table>() == nullptr && (g->type() == fb::kPolyface || g->type() == fb::kBox))
-          return imodelFail(ImodelError::Corrupt, "geometry union without its member");
+
         MX_RETURN_IF_ERROR(emit(local, transform, st));
         break;
       }
       case 5: {
         MX_ASSIGN_OR_RETURN(const fb::PointPrimitive* p, verified<fb::PointPrimitive>(op.data, "PointPrimitive"));
-        ++_stats->skipped[p->boundary() == 2 ? "planar region (closed shape)" : "wire (line string, not meshed)"];
+        if (p->boundary() != 2) { ++_stats->skipped["wire (line string, not meshed)"]; break; }
+        Region r;
+        if (const auto* c = p->coords())
+          for (uint32_t i = 0; i < c->size(); ++i) appendPoints(r.outer, {v(*c->Get(i))});
+        if (r.outer.size() > 1 && core::length(r.outer.front() - r.outer.back()) < 1e-9) r.outer.pop_back();
+        LocalMesh local;
+        if (r.outer.size() >= 3) meshRegion(r, local);
+        MX_RETURN_IF_ERROR(emit(local, transform, st));
         break;
       }
       case 7: {
         MX_ASSIGN_OR_RETURN(const fb::ArcPrimitive* a, verified<fb::ArcPrimitive>(op.data, "ArcPrimitive"));
-        ++_stats->skipped[a->boundary() == 2 ? "planar region (disc)" : "wire (arc, not meshed)"];
+        if (a->boundary() != 2 || !a->center() || !a->vector0() || !a->vector90()) { ++_stats->skipped["wire (arc, not meshed)"]; break; }
+        Region r;
+        r.outer = strokeArc(v(*a->center()), v(*a->vector0()), v(*a->vector90()), a->start(), a->sweep(), _o);
+        if (r.outer.size() > 1 && core::length(r.outer.front() - r.outer.back()) < 1e-9) r.outer.pop_back();
+        if (fullSweep(a->sweep())) r.discCenter = v(*a->center());
+        LocalMesh local;
+        if (r.outer.size() >= 3) meshRegion(r, local);
+        MX_RETURN_IF_ERROR(emit(local, transform, st));
         break;
       }
       case 8: {
@@ -427,7 +605,12 @@ private:
           return imodelFail(ImodelError::Corrupt, "CurveVector op without the bg0001fb signature");
         MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "CurveVector"));
         const fb::CurveVector* cv = g->type() == fb::kCurveVector ? g->as<fb::CurveVector>() : nullptr;
-        ++_stats->skipped[cv && cv->boundaryType() >= 2 ? "planar region (curve vector)" : "wire (curve vector, not meshed)"];
+        if (!cv || cv->boundaryType() < 2) { ++_stats->skipped["wire (curve vector, not meshed)"]; break; }
+        std::vector<Region> regions;
+        MX_RETURN_IF_ERROR(regionsOf(*cv, _o, regions));
+        LocalMesh local;
+        for (const Region& r : regions) meshRegion(r, local);
+        MX_RETURN_IF_ERROR(emit(local, transform, st));
         break;
       }
       case 6: ++_stats->skipped["2D geometry (not meshed)"]; break;
@@ -444,7 +627,6 @@ private:
 
   static std::string skippedName(uint8_t type) {
     switch (type) {
-    case 10: return "DgnExtrusion";
     case 11: return "DgnRotationalSweep";
     case 12: return "DgnRuledSweep";
     case 14: return "BsplineSurface";
