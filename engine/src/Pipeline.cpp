@@ -373,13 +373,17 @@ Result<Simplified> simplifyQuadric(const TileMesh& u, double childCell, uint32_t
 
 // ---------------------------------------------------------------------------------------------
 
-Result<core::Scene> readScene(const std::filesystem::path& input) {
+Result<core::Scene> readScene(const std::filesystem::path& input, const TilerConfig& config) {
   std::string ext = input.extension().string();
   for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   if (ext == ".glb" || ext == ".gltf") return io::readGltf(input);
   if (ext == ".bim") {
     MX_ASSIGN_OR_RETURN(io::ImodelFile file, io::ImodelFile::open(input));
-    MX_ASSIGN_OR_RETURN(io::ImodelScene is, file.readScene());
+    io::TessellationOptions t;
+    t.angleTolerance = config.angleTolerance;
+    t.chordTolerance = config.chordTolerance;
+    t.boxForUnsupported = config.boxForUnsupported;
+    MX_ASSIGN_OR_RETURN(io::ImodelScene is, file.readScene(t));
     Result<core::Scene> scene(std::move(is.scene));
     // Geometry we cannot mesh yet is reported, never silently dropped.
     for (const auto& [kind, count] : is.skipped)
@@ -845,7 +849,7 @@ Result<ExportResult> exportFile(const std::filesystem::path& input, const std::f
   {
     StageTimer timer(readMetrics, "read");
     progress(options, "read", 0);
-    auto r = readScene(input);
+    auto r = readScene(input, options.config);
     if (!r) return r.status();
     warnings = r.warnings();
     scene = std::move(r).value();

@@ -36,6 +36,15 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
       {"meshoptCompression", "boolean", "false", "true | false",
        "Compress vertex and index data with EXT_meshopt_compression (required extension; normals use the "
        "octahedral filter)."},
+      {"angleTolerance", "number", "0.2617993877991494", "0.01 .. 0.7853981633974483",
+       "iModel input: largest angle (radians) between facets when curved surfaces are tessellated; "
+       "iTwin.js' default π/12 (24 segments per circle)."},
+      {"chordTolerance", "number", "0", "0 .. 1000",
+       "iModel input: largest distance (metres) between a curve and its chords; 0 = off (iTwin.js' default)."},
+      {"unsupportedGeometry", "enum", "skip", "skip | box",
+       "iModel input: what to do with geometry that cannot be meshed (Parasolid BReps, B-spline surfaces, "
+       "rotational and ruled sweeps, text, images). Always counted in the export's warnings; box draws its "
+       "range instead so nothing vanishes."},
       {"device", "enum", "auto", "auto | cpu | cuda",
        "Where partition, clustering and quantization run: auto uses a CUDA device when one is present and "
        "the build has CUDA; cuda fails when none is present; cpu never uses the GPU."},
@@ -87,6 +96,22 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
   }
   if (key == "meshoptCompression") {
     if (!parseBool(value, config.meshoptCompression)) return bad(key, value, "true or false");
+    return Status::ok();
+  }
+  if (key == "angleTolerance" || key == "chordTolerance") {
+    double v = 0;
+    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    const bool angle = key == "angleTolerance";
+    if (ec != std::errc() || p != value.data() + value.size() || !std::isfinite(v) ||
+        (angle ? (v < 0.01 || v > 0.7853981633974483) : (v < 0 || v > 1000)))
+      return bad(key, value, angle ? "a number of radians in 0.01 .. π/4" : "a number of metres in 0 .. 1000");
+    (angle ? config.angleTolerance : config.chordTolerance) = v;
+    return Status::ok();
+  }
+  if (key == "unsupportedGeometry") {
+    if (value == "skip") config.boxForUnsupported = false;
+    else if (value == "box") config.boxForUnsupported = true;
+    else return bad(key, value, "skip or box");
     return Status::ok();
   }
   if (key == "device") {

@@ -374,6 +374,8 @@ public:
       _stats = &stats;
       State state;
       state.subCategory = e.category + 1; // the default sub-category
+      _elementBox = e.localBox;
+      _subGraphicRange.reset();
       Status s = walk(std::vector<uint8_t>(blob.begin(), blob.end()), e.placement, state, 0);
       if (!s) { stats.error = s.message(); stats.triangles = 0; stats.area = 0; stats.colors.clear(); continue; }
       if (_meshes.empty()) continue;
@@ -517,9 +519,29 @@ private:
     if (depth > 4) return imodelFail(ImodelError::Corrupt, "geometry parts nest deeper than 4");
     MX_ASSIGN_OR_RETURN(std::vector<uint8_t> inflated, inflateGeometryBlob(blob));
     MX_ASSIGN_OR_RETURN(std::vector<GeometryOp> ops, parseGeometryStream(inflated));
+    struct Depth {
+      int& d;
+      explicit Depth(int& x, int v) : d(x) { d = v; }
+      ~Depth() { d = d > 0 ? d - 1 : 0; }
+    } depthGuard(_depth, depth);
     for (const GeometryOp& op : ops) {
+      struct ClearRange {
+        std::optional<core::Aabb>& r;
+        bool& keep;
+        ~ClearRange() { if (!keep) r.reset(); keep = false; }
+      } clearRange{_subGraphicRange, _keepRange}; // a SubGraphicRange applies to the next op only
       switch (op.opCode) {
-      case 1: case 2: break; // header, sub-graphic range
+      case 1: break; // header
+      case 2: { // the local range of the next geometry op (used by boxForUnsupported)
+        MX_ASSIGN_OR_RETURN(const fb::PointPrimitive* r, verified<fb::PointPrimitive>(op.data, "SubGraphicRange"));
+        if (r->coords() && r->coords()->size() >= 2) {
+          core::Aabb b;
+          for (uint32_t i = 0; i < 2; ++i) b.extend(r->coords()->Get(i)->x, r->coords()->Get(i)->y, r->coords()->Get(i)->z);
+          _subGraphicRange = b;
+        }
+        _keepRange = true;
+        break;
+      }
       case 4: {
         MX_ASSIGN_OR_RETURN(const fb::BasicSymbology* b, verified<fb::BasicSymbology>(op.data, "BasicSymbology"));
         if (b->subCategoryId() != 0) st.subCategory = uint64_t(b->subCategoryId());
@@ -570,7 +592,7 @@ private:
         case fb::kCone: tessellateCone(*g->as<fb::DetailTable<fb::ConeDetail>>()->detail(), _o, local); break;
         case fb::kTorusPipe: tessellateTorus(*g->as<fb::DetailTable<fb::TorusDetail>>()->detail(), _o, local); break;
         case fb::kExtrusion: MX_RETURN_IF_ERROR(meshExtrusion(*g->as<fb::DgnExtrusion>(), _o, local)); break;
-        default: ++_stats->skipped[skippedName(g->type())]; break;
+        default: MX_RETURN_IF_ERROR(unsupported(skippedName(g->type()), transform, st)); break;
         }
 
         MX_RETURN_IF_ERROR(emit(local, transform, st));
@@ -615,14 +637,36 @@ private:
       }
       case 6: ++_stats->skipped["2D geometry (not meshed)"]; break;
       case 10: ++_stats->skipped["wire (curve, not meshed)"]; break;
-      case 12: ++_stats->skipped["BsplineSurface"]; break;
-      case 22: ++_stats->skipped["TextString"]; break;
-      case 25: ++_stats->skipped["ParasolidBRep"]; break;
-      case 28: ++_stats->skipped["Image"]; break;
+      case 12: MX_RETURN_IF_ERROR(unsupported("BsplineSurface", transform, st)); break;
+      case 22: MX_RETURN_IF_ERROR(unsupported("TextString", transform, st)); break;
+      case 25: MX_RETURN_IF_ERROR(unsupported("ParasolidBRep", transform, st)); break;
+      case 28: MX_RETURN_IF_ERROR(unsupported("Image", transform, st)); break;
       default: break; // fill, pattern, line style, deprecated and unknown ops: no geometry
       }
     }
     return Status::ok();
+  }
+
+  /// Counts an op that is not meshed; with boxForUnsupported, draws its range (or the element's
+  /// box) instead.
+  Status unsupported(const std::string& kind, const Mat4d& transform, const State& st) {
+    ++_stats->skipped[kind];
+    if (!_o.boxForUnsupported) return Status::ok();
+    // Inside a part the element's box is in another frame: only a SubGraphicRange can stand in.
+    const core::Aabb b = _subGraphicRange ? *_subGraphicRange : (_depth == 0 ? _elementBox : core::Aabb{});
+    if (b.empty()) return Status::ok();
+    ++_stats->skipped["substituted by a box"];
+    fb::BoxDetail d{};
+    d.baseOrigin = {b.min[0], b.min[1], b.min[2]};
+    d.topOrigin = {b.min[0], b.min[1], std::max(b.max[2], b.min[2] + 1e-3)};
+    d.vectorX = {1, 0, 0};
+    d.vectorY = {0, 1, 0};
+    d.baseX = d.topX = std::max(b.max[0] - b.min[0], 1e-3);
+    d.baseY = d.topY = std::max(b.max[1] - b.min[1], 1e-3);
+    d.capped = 1;
+    LocalMesh local;
+    tessellateBox(d, local);
+    return emit(local, transform, st);
   }
 
   static std::string skippedName(uint8_t type) {
@@ -641,6 +685,10 @@ private:
   std::unordered_map<uint64_t, RenderMaterial> _materials;
   std::unordered_map<uint64_t, std::vector<uint8_t>> _parts;
   std::map<uint32_t, WorldMesh> _meshes; // by RGBA, for this element
+  std::optional<core::Aabb> _subGraphicRange;
+  bool _keepRange = false;
+  int _depth = 0;
+  core::Aabb _elementBox;
   ElementGeometryStats* _stats = nullptr;
 };
 

@@ -43,7 +43,7 @@ core::EcefLocation ecefAt(double longitudeDeg, double latitudeDeg, double height
 
 /// Reads `input` (.bim, .glb, .gltf) into a Scene, by extension; geometry not meshed is reported
 /// in the warnings.
-core::Result<core::Scene> readScene(const std::filesystem::path& input);
+core::Result<core::Scene> readScene(const std::filesystem::path& input, const TilerConfig& config = {});
 
 /// Builds the tile tree (partition + LOD) of `scene`; stage metrics go into `metrics`.
 core::Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptions& options,

@@ -24,6 +24,9 @@ struct TilerConfig {
   bool quantizePositions = true;         ///< uint16 positions (KHR_mesh_quantization).
   bool meshoptCompression = false;       ///< EXT_meshopt_compression.
   DeviceChoice device = DeviceChoice::Auto;
+  double angleTolerance = 0.2617993877991494; ///< iModel tessellation, radians (π/12).
+  double chordTolerance = 0;                  ///< iModel tessellation, metres (0 = off).
+  bool boxForUnsupported = false;             ///< unsupportedGeometry=box.
 };
 
 /// Documentation of one key, used by `meshexport config-keys` and docs/tiler-config.md.

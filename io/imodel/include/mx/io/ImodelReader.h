@@ -47,6 +47,10 @@ struct ElementRecord {
 struct TessellationOptions {
   double angleTolerance = 0.2617993877991494; ///< π/12 (15°); clamped to π/4 as iTwin.js does.
   double chordTolerance = 0;                  ///< Metres; 0 = off.
+  /// Geometry that cannot be meshed (BReps, B-spline surfaces, rotational/ruled sweeps, text,
+  /// images) is counted and skipped; with this set, each such op is replaced by a box: the local
+  /// range its SubGraphicRange op announced, else the element's box, so nothing vanishes.
+  bool boxForUnsupported = false;
 };
 
 /// What the scene builder made of one element (the `inspect` record and the conformance data).
