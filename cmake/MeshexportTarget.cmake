@@ -6,6 +6,10 @@ function(meshexport_configure_target target)
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${MESHEXPORT_WERROR}>>:-Werror>
     # g++ 12 reports -Wrestrict inside libstdc++'s std::string at -O3 (GCC bug 105329).
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-Wno-restrict>)
+  if(MESHEXPORT_FUZZ)
+    # Instrument the libraries the fuzz targets exercise.
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link,address,undefined>)
+  endif()
   if(MESHEXPORT_SANITIZE)
     target_compile_options(${target} PRIVATE
       $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer>)

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
@@ -75,7 +76,7 @@ void tessellateSphere(const fb::SphereDetail& d, const TessellationOptions& o, L
   const double radius = std::max({std::hypot(t[0], t[4], t[8]), std::hypot(t[1], t[5], t[9]), std::hypot(t[2], t[6], t[10])});
   const int n = circleSegments(radius, o);
   const double step = 2 * M_PI / n;
-  const double lat0 = d.startLatitude, sweep = d.latitudeSweep;
+  const double lat0 = d.startLatitude, sweep = std::clamp(d.latitudeSweep, -M_PI, M_PI);
   const int bands = std::max(1, int(std::ceil(std::abs(sweep) / step - 1e-9)));
   std::vector<std::vector<uint32_t>> rings(bands + 1);
   std::vector<double> lats(bands + 1);
@@ -87,6 +88,7 @@ void tessellateSphere(const fb::SphereDetail& d, const TessellationOptions& o, L
   }
   for (int k = 0; k < bands; ++k) {
     const auto &a = rings[k], &b = rings[k + 1];
+    if (a.size() == 1 && b.size() == 1) continue; // pole to pole: nothing between
     for (int i = 0; i < n; ++i) {
       if (a.size() == 1) m.tri(a[0], b[i], b[i + 1]);
       else if (b.size() == 1) m.tri(a[i], a[i + 1], b[0]);
@@ -110,6 +112,7 @@ void tessellateCone(const fb::ConeDetail& d, const TessellationOptions& o, Local
     return ids;
   };
   const auto ra = ring(a, d.radiusA), rb = ring(b, d.radiusB);
+  if (ra.size() == 1 && rb.size() == 1) return; // both radii 0: a line, no surface
   for (int i = 0; i < n; ++i) {
     if (ra.size() == 1) m.tri(ra[0], rb[i], rb[i + 1]);
     else if (rb.size() == 1) m.tri(ra[i], ra[i + 1], rb[0]);
@@ -126,10 +129,11 @@ void tessellateTorus(const fb::TorusDetail& d, const TessellationOptions& o, Loc
   const Vec3d axis = cross(x, y);
   const int nMinor = circleSegments(d.minorRadius, o);
   const int nFull = circleSegments(d.majorRadius + d.minorRadius, o);
-  const int nMajor = std::max(1, int(std::ceil(std::abs(d.sweep) / (2 * M_PI / nFull) - 1e-9)));
+  const double sweep = std::clamp(d.sweep, -2 * M_PI, 2 * M_PI);
+  const int nMajor = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / nFull) - 1e-9)));
   std::vector<std::vector<uint32_t>> rings(nMajor + 1);
   for (int j = 0; j <= nMajor; ++j) {
-    const double th = d.sweep * j / nMajor;
+    const double th = sweep * j / nMajor;
     const Vec3d radial = x * std::cos(th) + y * std::sin(th);
     for (int i = 0; i <= nMinor; ++i) {
       const double ph = 2 * M_PI * i / nMinor;
@@ -141,7 +145,7 @@ void tessellateTorus(const fb::TorusDetail& d, const TessellationOptions& o, Loc
       m.tri(rings[j][i], rings[j + 1][i], rings[j + 1][i + 1]);
       m.tri(rings[j][i], rings[j + 1][i + 1], rings[j][i + 1]);
     }
-  if (d.capped && std::abs(d.sweep) < 2 * M_PI - 1e-9) { // end discs as polygons (n − 2 triangles)
+  if (d.capped && std::abs(sweep) < 2 * M_PI - 1e-9) { // end discs as polygons (n − 2 triangles)
     for (int end : {0, nMajor})
       for (int i = 1; i + 1 < nMinor; ++i) end == 0 ? m.tri(rings[0][0], rings[0][i + 1], rings[0][i])
                                                     : m.tri(rings[end][0], rings[end][i], rings[end][i + 1]);
@@ -179,6 +183,7 @@ Status tessellatePolyface(const fb::Polyface& p, LocalMesh& m) {
 
 /// Points of an elliptic arc: start to start + sweep, segments scaled from the full-circle count.
 std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o) {
+  sweep = std::clamp(sweep, -2 * M_PI, 2 * M_PI); // more than a full turn draws nothing new
   const int n = circleSegments(std::max(core::length(v0), core::length(v90)), o);
   const int segs = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
   std::vector<Vec3d> pts;
@@ -330,6 +335,33 @@ Status meshExtrusion(const fb::DgnExtrusion& e, const TessellationOptions& o, Lo
   return Status::ok();
 }
 
+template <typename D>
+bool finiteDoubles(const D* d, size_t count) {
+  if (!d) return true;
+  double x[32];
+  std::memcpy(x, d, count * sizeof(double));
+  for (size_t i = 0; i < count; ++i)
+    if (!std::isfinite(x[i])) return false;
+  return true;
+}
+
+/// Every number of a solid's detail is finite and its radii are not negative.
+bool finiteDetail(const fb::VariantGeometry& g) {
+  switch (g.type()) {
+  case fb::kBox: return finiteDoubles(g.as<fb::DetailTable<fb::BoxDetail>>()->detail(), 16);
+  case fb::kSphere: return finiteDoubles(g.as<fb::DetailTable<fb::SphereDetail>>()->detail(), 14);
+  case fb::kCone: {
+    const auto* d = g.as<fb::DetailTable<fb::ConeDetail>>()->detail();
+    return finiteDoubles(d, 14) && d->radiusA >= 0 && d->radiusB >= 0;
+  }
+  case fb::kTorusPipe: {
+    const auto* d = g.as<fb::DetailTable<fb::TorusDetail>>()->detail();
+    return finiteDoubles(d, 12) && d->majorRadius >= 0 && d->minorRadius >= 0;
+  }
+  default: return true;
+  }
+}
+
 struct Appearance {
   uint32_t color = 0;            ///< tbgr (T ignored)
   double transparency = 0;
@@ -352,16 +384,26 @@ uint64_t parseId(const json& j) {
 
 class SceneBuilder {
 public:
-  SceneBuilder(const ImodelFile::Impl& file, const TessellationOptions& o) : _f(file), _o(o) {}
+  /// `file` may be null: then nothing is looked up (see tessellateGeometryBlob).
+  SceneBuilder(const ImodelFile::Impl* file, const TessellationOptions& o) : _f(file), _o(o) {}
+
+  Result<ElementGeometryStats> one(std::span<const uint8_t> blob) {
+    ElementGeometryStats stats;
+    _stats = &stats;
+    State state;
+    MX_RETURN_IF_ERROR(walk(std::vector<uint8_t>(blob.begin(), blob.end()), core::identityMatrix(), state, 0));
+    return stats;
+  }
 
   Result<ImodelScene> build(const std::vector<ElementRecord>& elements) {
-    MX_ASSIGN_OR_RETURN(_subCatColumn, _f.column("BisCore", "SubCategory", "Properties"));
-    MX_ASSIGN_OR_RETURN(_partColumn, _f.column("BisCore", "GeometryPart", "GeometryStream"));
+    const ImodelFile::Impl& file = *_f;
+    MX_ASSIGN_OR_RETURN(_subCatColumn, file.column("BisCore", "SubCategory", "Properties"));
+    MX_ASSIGN_OR_RETURN(_partColumn, file.column("BisCore", "GeometryPart", "GeometryStream"));
     ImodelScene out;
     out.scene.materials.clear();
-    out.scene.ecef = _f.facts.ecef;
-    out.scene.projectExtents = _f.facts.projectExtents;
-    auto blobStmt = _f.db.prepare("SELECT GeometryStream FROM bis_GeometricElement3d WHERE ElementId=?");
+    out.scene.ecef = file.facts.ecef;
+    out.scene.projectExtents = file.facts.projectExtents;
+    auto blobStmt = file.db.prepare("SELECT GeometryStream FROM bis_GeometricElement3d WHERE ElementId=?");
     if (!blobStmt) return imodelCorrupt(blobStmt.status());
     for (const ElementRecord& e : elements) {
       if (!e.hasGeometry) continue;
@@ -422,8 +464,8 @@ private:
   Result<Appearance> appearance(uint64_t subCategory) {
     if (auto it = _appearances.find(subCategory); it != _appearances.end()) return it->second;
     Appearance a;
-    if (_subCatColumn) {
-      MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f.db.prepare("SELECT " + _subCatColumn->second + " FROM " + _subCatColumn->first + " WHERE ElementId=?"));
+    if (_f && _subCatColumn) {
+      MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f->db.prepare("SELECT " + _subCatColumn->second + " FROM " + _subCatColumn->first + " WHERE ElementId=?"));
       MX_RETURN_IF_ERROR(s.bind(1, int64_t(subCategory)));
       if (s.step() == sqlite::StepResult::Row) {
         const json j = json::parse(s.getText(0), nullptr, false);
@@ -441,7 +483,8 @@ private:
   Result<RenderMaterial> material(uint64_t id) {
     if (auto it = _materials.find(id); it != _materials.end()) return it->second;
     RenderMaterial m;
-    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f.db.prepare("SELECT JsonProperties FROM bis_Element WHERE Id=?"));
+    if (!_f) return _materials[id] = m;
+    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f->db.prepare("SELECT JsonProperties FROM bis_Element WHERE Id=?"));
     MX_RETURN_IF_ERROR(s.bind(1, int64_t(id)));
     if (s.step() == sqlite::StepResult::Row) {
       const json j = json::parse(s.getText(0), nullptr, false);
@@ -486,6 +529,9 @@ private:
     MX_ASSIGN_OR_RETURN(auto colors, resolve(st));
     WorldMesh& w = _meshes[colors.first];
     w.subCategory = st.subCategory;
+    for (const Vec3d& p : local.points)
+      if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
+        return imodelFail(ImodelError::Corrupt, "geometry with NaN or infinite coordinates");
     const uint32_t base = uint32_t(w.points.size());
     for (const Vec3d& p : local.points) w.points.push_back(core::transformPoint(transform, p));
     for (uint32_t i : local.indices) w.indices.push_back(base + i);
@@ -507,8 +553,8 @@ private:
   }
 
   Result<std::vector<uint8_t>> partStream(uint64_t partId) {
-    if (!_partColumn) return imodelFail(ImodelError::Corrupt, "no GeometryPart.GeometryStream column");
-    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f.db.prepare("SELECT " + _partColumn->second + " FROM " + _partColumn->first + " WHERE ElementId=?"));
+    if (!_f || !_partColumn) return imodelFail(ImodelError::Corrupt, "no GeometryPart.GeometryStream column");
+    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f->db.prepare("SELECT " + _partColumn->second + " FROM " + _partColumn->first + " WHERE ElementId=?"));
     MX_RETURN_IF_ERROR(s.bind(1, int64_t(partId)));
     if (s.step() != sqlite::StepResult::Row) return imodelFail(ImodelError::Corrupt, "geometry part " + formatId64(partId) + " not found");
     const auto b = s.getBlob(0);
@@ -584,6 +630,7 @@ private:
             (g->type() == fb::kCone && !g->as<fb::DetailTable<fb::ConeDetail>>()->detail()) ||
             (g->type() == fb::kTorusPipe && !g->as<fb::DetailTable<fb::TorusDetail>>()->detail());
         if (missingDetail) return imodelFail(ImodelError::Corrupt, "solid primitive without its detail");
+        if (!finiteDetail(*g)) return imodelFail(ImodelError::Corrupt, "solid primitive with NaN, infinite or negative sizes");
         LocalMesh local;
         switch (g->type()) {
         case fb::kPolyface: MX_RETURN_IF_ERROR(tessellatePolyface(*g->as<fb::Polyface>(), local)); break;
@@ -678,7 +725,7 @@ private:
     }
   }
 
-  const ImodelFile::Impl& _f;
+  const ImodelFile::Impl* _f;
   TessellationOptions _o;
   std::optional<std::pair<std::string, std::string>> _subCatColumn, _partColumn;
   std::unordered_map<uint64_t, Appearance> _appearances;
@@ -696,7 +743,7 @@ private:
 
 Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) const {
   MX_ASSIGN_OR_RETURN(std::vector<ElementRecord> elements, spatialElements());
-  SceneBuilder builder(*_impl, options);
+  SceneBuilder builder(_impl.get(), options);
   core::Result<ImodelScene> r = Status{core::ErrorCode::Internal, "not built"};
   try {
     r = builder.build(elements);
@@ -705,6 +752,15 @@ Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) co
   }
   if (!r && r.status().code() == core::ErrorCode::IoError) return imodelCorrupt(r.status());
   return r;
+}
+
+Result<ElementGeometryStats> tessellateGeometryBlob(std::span<const uint8_t> blob, const TessellationOptions& options) {
+  SceneBuilder builder(nullptr, options);
+  try {
+    return builder.one(blob);
+  } catch (const json::exception& e) {
+    return imodelFail(ImodelError::Corrupt, std::string("unexpected JSON: ") + e.what());
+  }
 }
 
 } // namespace mx::io

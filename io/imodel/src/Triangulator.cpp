@@ -70,6 +70,7 @@ void bridge(const std::vector<P2>& p, std::vector<uint32_t>& poly, const std::ve
     }
     if (blocked != std::numeric_limits<size_t>::max()) bestI = blocked;
   }
+  if (bestI >= poly.size()) return; // nothing visible (degenerate input): leave the hole out
   std::vector<uint32_t> merged;
   merged.reserve(poly.size() + hole.size() + 2);
   for (size_t i = 0; i <= bestI; ++i) merged.push_back(poly[i]);
@@ -84,6 +85,8 @@ std::vector<uint32_t> triangulatePolygon(const std::vector<Vec3d>& points, const
                                          const std::vector<std::vector<uint32_t>>& holes) {
   std::vector<uint32_t> out;
   if (outer.size() < 3) return out;
+  for (const Vec3d& q : points)
+    if (!std::isfinite(q.x) || !std::isfinite(q.y) || !std::isfinite(q.z)) return out; // the caller reports it
   // Newell normal of the outer loop, then an orthonormal basis of its plane.
   Vec3d n{0, 0, 0};
   for (size_t i = 0; i < outer.size(); ++i) {

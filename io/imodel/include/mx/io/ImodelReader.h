@@ -130,6 +130,12 @@ struct GeometryOp {
 /// Checks the 8-byte header (signature 0x600, size) and splits the stream into operations.
 core::Result<std::vector<GeometryOp>> parseGeometryStream(std::span<const uint8_t> inflated);
 
+/// Decodes and meshes one GeometryStream blob on its own, without a file: symbology comes from
+/// overrides only and part instances are not expanded (reported as errors). For fuzzing and
+/// tests of the decoders; returns what the element would get.
+core::Result<ElementGeometryStats> tessellateGeometryBlob(std::span<const uint8_t> blob,
+                                                          const TessellationOptions& options = {});
+
 /// Name of an opcode ("Header", "Polyface", …) or "Unknown".
 std::string_view opCodeName(uint32_t opCode) noexcept;
 
