@@ -9,7 +9,7 @@ import { Cartographic, Code, ColorDef, EcefLocation, GeometryParams, GeometryStr
 import { Angle, AngleSweep, BSplineSurface3d, Box, Cone, LinearSweep, Loop, ParityRegion, UnionRegion, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
 
 const [outDir] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const large = process.argv.includes('--large');
+const wantLarge = process.argv.includes('--large');
 if (!outDir) { console.error('usage: node make-fixtures.mjs OUT_DIR [--large]'); process.exit(2); }
 fs.mkdirSync(outDir, { recursive: true });
 
@@ -161,11 +161,73 @@ function primitives(file) {
   return ref;
 }
 
-for (const [name, make] of [['small', small], ['primitives', primitives]]) {
+/** The demo iModel the README's first command tiles: a small geolocated campus. */
+function demo(file) {
+  if (fs.existsSync(file)) fs.rmSync(file);
+  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport demo campus' } });
+  db.setEcefLocation(EcefLocation.createFromCartographicOrigin(Cartographic.fromDegrees({ longitude: 7.4474, latitude: 46.948, height: 540 })));
+  db.updateIModelProps();
+  const buildings = PhysicalModel.insert(db, IModel.rootSubjectId, 'Buildings');
+  const site = PhysicalModel.insert(db, IModel.rootSubjectId, 'Site');
+  const walls = SpatialCategory.insert(db, IModel.dictionaryId, 'Walls', new SubCategoryAppearance({ color: ColorDef.from(214, 200, 180).toJSON() }));
+  const roofs = SpatialCategory.insert(db, IModel.dictionaryId, 'Roofs', new SubCategoryAppearance({ color: ColorDef.from(150, 60, 50).toJSON() }));
+  const glass = SpatialCategory.insert(db, IModel.dictionaryId, 'Glass', new SubCategoryAppearance({ color: ColorDef.from(120, 160, 220).toJSON(), transp: 0.4 }));
+  const ground = SpatialCategory.insert(db, IModel.dictionaryId, 'Ground', new SubCategoryAppearance({ color: ColorDef.from(110, 150, 90).toJSON() }));
+  const trees = SpatialCategory.insert(db, IModel.dictionaryId, 'Trees', new SubCategoryAppearance({ color: ColorDef.from(40, 120, 50).toJSON() }));
+  const tb = new GeometryStreamBuilder();
+  tb.appendGeometry(Cone.createAxisPoints(Point3d.create(0, 0, 0), Point3d.create(0, 0, 2), 0.2, 0.2, true));
+  tb.appendGeometry(Sphere.createCenterRadius(Point3d.create(0, 0, 3), 1.3));
+  const tree = db.elements.insertElement({ classFullName: GeometryPart.classFullName, model: IModel.dictionaryId,
+    code: GeometryPart.createCode(db, IModel.dictionaryId, 'tree'), geom: tb.geometryStream });
+  const none = YawPitchRollAngles.createDegrees(0, 0, 0);
+  insert(db, site, ground, [-20, -20, -0.2], none, [box([0, 0, 0], [160, 120, 0.2])], 'ground');
+  let n = 0;
+  for (let i = 0; i < 6; ++i) for (let j = 0; j < 4; ++j) {
+    const w = 10 + (i * 7 + j * 3) % 9, d = 8 + (i * 5 + j * 11) % 7, h = 6 + ((i + 2 * j) % 5) * 4;
+    const x = i * 22, y = j * 24, yaw = (i + j) % 3 === 0 ? 15 : 0;
+    insert(db, buildings, walls, [x, y, 0], YawPitchRollAngles.createDegrees(yaw, 0, 0), [box([0, 0, 0], [w, d, h])], `building ${++n}`);
+    insert(db, buildings, roofs, [x, y, h], YawPitchRollAngles.createDegrees(yaw, 0, 0),
+           [Box.createDgnBox(Point3d.create(0, 0, 0), Vector3d.unitX(), Vector3d.unitY(), Point3d.create(w / 4, d / 4, 2), w, d, w / 2, d / 2, true)], `roof ${n}`);
+    if ((i + j) % 4 === 1)
+      insert(db, buildings, glass, [x + w + 1, y, 0], none, [box([0, 0, 0], [2, d, h * 0.8])], `glass ${n}`);
+  }
+  insert(db, site, walls, [140, 90, 0], none, [Cone.createAxisPoints(Point3d.create(0, 0, 0), Point3d.create(0, 0, 18), 1, 1, true),
+                                              Sphere.createCenterRadius(Point3d.create(0, 0, 21), 4)], 'water tower');
+  const tg = [];
+  for (let k = 0; k < 30; ++k) tg.push((b) => b.appendGeometryPart3d(tree, Point3d.create((k % 10) * 14, -10 - Math.floor(k / 10) * 4, 0), YawPitchRollAngles.createDegrees(k * 37, 0, 0), 0.8 + (k % 5) * 0.1));
+  insert(db, site, trees, [0, 0, 0], none, tg, 'trees');
+  db.saveChanges();
+  const ref = reference(db, file);
+  db.close();
+  return ref;
+}
+
+/** The benchmark iModel (≥ 50 k elements, ≥ 5 M triangles): written on demand, never committed. */
+function large(file) {
+  if (fs.existsSync(file)) fs.rmSync(file);
+  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport large benchmark' } });
+  const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Large');
+  const cat = SpatialCategory.insert(db, IModel.dictionaryId, 'Things', new SubCategoryAppearance({ color: ColorDef.from(160, 160, 170).toJSON() }));
+  const none = YawPitchRollAngles.createDegrees(0, 0, 0);
+  for (let k = 0; k < 50000; ++k) {
+    const x = (k % 250) * 6, y = Math.floor(k / 250) * 6;
+    const g = k % 5 === 0 ? Sphere.createCenterRadius(Point3d.create(0, 0, 1.5), 1.5)          // 528 triangles
+      : k % 5 === 1 ? TorusPipe.createDgnTorusPipe(Point3d.create(0, 0, 1), Vector3d.unitX(), Vector3d.unitY(), 1.5, 0.4, Angle.createDegrees(360), false) // 1152
+      : box([0, 0, 0], [2, 2, 1 + (k % 7)]);                                                    // 12
+    insert(db, model, cat, [x, y, 0], none, [g], undefined);
+  }
+  db.saveChanges();
+  const ref = { file: path.basename(file), elements: 50000 };
+  db.close();
+  return ref;
+}
+
+const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo]];
+for (const [name, make] of makers) {
   const file = path.join(outDir, `${name}.bim`);
   const ref = make(file);
   fs.writeFileSync(path.join(outDir, `${name}.reference.json`), JSON.stringify(ref, null, 1));
   console.log(`${file}: ${ref.elements.length} elements`);
 }
-if (large) console.log('--large: not written yet');
+
 await IModelHost.shutdown();

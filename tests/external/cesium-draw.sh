@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# CesiumJS draws what meshexport writes: tiles the bundled sample (geolocated with --location) and
-# loads it in CesiumJS in headless Chromium (tests/node/cesium-draw.mjs), keeping the screenshot.
+# CesiumJS draws what meshexport writes: tiles the bundled glTF sample (geolocated with --location)
+# and the demo iModel (geolocated by its EcefLocation) and loads each in CesiumJS in headless
+# Chromium (tests/node/cesium-draw.mjs), keeping the screenshots.
 # usage: cesium-draw.sh MESHEXPORT WORK_DIR
 set -euo pipefail
 meshexport=$1 work=$2
@@ -10,4 +11,6 @@ if [ ! -d "$here/../node/node_modules/cesium" ]; then echo "npm packages missing
 rm -rf "$work"; mkdir -p "$work"
 "$meshexport" tile "$here/../../datasets/sample/city.glb" -o "$work/city" -q \
   --config maxTrianglesPerTile=8000 --location 7.4474,46.948,540
-timeout 300 node "$here/../node/cesium-draw.mjs" "$work/city" "$work/cesium.png"
+timeout 300 node "$here/../node/cesium-draw.mjs" "$work/city" "$work/city.png"
+"$meshexport" tile "$here/../../datasets/imodel/fixtures/demo.bim" -o "$work/demo" -q --config maxTrianglesPerTile=4000
+timeout 300 node "$here/../node/cesium-draw.mjs" "$work/demo" "$work/demo.png"

@@ -332,7 +332,7 @@ TEST(ImodelScene, UnsupportedGeometryCanBeABox) {
   EXPECT_LT(c->scene.triangleCount(), skipped->scene.triangleCount());
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTessellation, ::testing::Values("small", "primitives"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTessellation, ::testing::Values("small", "primitives", "demo"));
 
 TEST(ImodelScene, SmallFixtureScene) {
   const json ref = reference("small");
