@@ -20,13 +20,10 @@ using namespace mx;
 
 namespace {
 
-struct Input {
+struct Input : datasets::FlatMesh {
   core::Scene scene;
-  std::vector<float> positions;
-  std::vector<uint32_t> classes, indices;
-  core::Aabbf bounds;
-  size_t triangles() const { return indices.size() / 3; }
-  size_t vertices() const { return positions.size() / 3; }
+  size_t triangles() const { return triangleCount(); }
+  size_t vertices() const { return vertexCount(); }
 };
 
 const Input& input(int millions) {
@@ -37,16 +34,7 @@ const Input& input(int millions) {
   if (!slot) {
     slot = std::make_unique<Input>();
     slot->scene = datasets::makeBenchmarkScene(uint64_t(millions) * 1000000, 1);
-    for (const auto& mesh : slot->scene.meshes) {
-      const uint32_t base = uint32_t(slot->positions.size() / 3);
-      for (size_t v = 0; v < mesh.positions.size(); ++v) {
-        const auto& p = mesh.positions[v];
-        slot->positions.insert(slot->positions.end(), {float(p.x), float(p.y), float(p.z)});
-        slot->bounds.extend(float(p.x), float(p.y), float(p.z));
-        slot->classes.push_back(mesh.featureIds[v]);
-      }
-      for (uint32_t i : mesh.indices) slot->indices.push_back(base + i);
-    }
+    static_cast<datasets::FlatMesh&>(*slot) = datasets::flatten(slot->scene);
   }
   return *slot;
 }

@@ -122,6 +122,24 @@ Scene makeSoup(uint32_t count, uint64_t seed, double size) {
   return s;
 }
 
+FlatMesh flatten(const Scene& scene) {
+  FlatMesh f;
+  f.positions.reserve(3 * scene.vertexCount());
+  f.classes.reserve(scene.vertexCount());
+  f.indices.reserve(3 * scene.triangleCount());
+  for (const Mesh& m : scene.meshes) {
+    const uint32_t base = uint32_t(f.positions.size() / 3);
+    for (size_t v = 0; v < m.positions.size(); ++v) {
+      const Vec3d& p = m.positions[v];
+      f.positions.insert(f.positions.end(), {float(p.x), float(p.y), float(p.z)});
+      f.bounds.extend(float(p.x), float(p.y), float(p.z));
+      f.classes.push_back(m.featureIds[v]);
+    }
+    for (uint32_t i : m.indices) f.indices.push_back(base + i);
+  }
+  return f;
+}
+
 void merge(Scene& a, const Scene& b) {
   const uint32_t featureBase = uint32_t(a.features.size());
   a.features.insert(a.features.end(), b.features.begin(), b.features.end());

@@ -31,16 +31,8 @@ struct Case {
 };
 
 Case fromScene(std::string name, const core::Scene& s) {
-  Case c{std::move(name), {}, {}, {}};
-  for (const auto& m : s.meshes) {
-    const uint32_t base = uint32_t(c.positions.size() / 3);
-    for (size_t v = 0; v < m.positions.size(); ++v) {
-      c.positions.insert(c.positions.end(), {float(m.positions[v].x), float(m.positions[v].y), float(m.positions[v].z)});
-      c.classes.push_back(m.featureIds[v]);
-    }
-    for (uint32_t i : m.indices) c.indices.push_back(base + i);
-  }
-  return c;
+  datasets::FlatMesh f = datasets::flatten(s);
+  return {std::move(name), std::move(f.positions), std::move(f.classes), std::move(f.indices)};
 }
 
 std::vector<Case> cases() {

@@ -15,24 +15,8 @@ using cpu::CpuLevel;
 
 namespace {
 
-struct Flat {
-  std::vector<float> positions;
-  std::vector<uint32_t> indices;
-  std::vector<uint32_t> classes;
-};
-
-Flat flatten(const core::Scene& s) {
-  Flat f;
-  for (const auto& m : s.meshes) {
-    const uint32_t base = uint32_t(f.positions.size() / 3);
-    for (size_t v = 0; v < m.positions.size(); ++v) {
-      f.positions.insert(f.positions.end(), {float(m.positions[v].x), float(m.positions[v].y), float(m.positions[v].z)});
-      f.classes.push_back(m.featureIds[v]);
-    }
-    for (uint32_t i : m.indices) f.indices.push_back(base + i);
-  }
-  return f;
-}
+using Flat = datasets::FlatMesh;
+using datasets::flatten;
 
 class CpuLevels : public ::testing::TestWithParam<CpuLevel> {};
 

@@ -21,6 +21,17 @@ core::Scene makeSoup(uint32_t count, uint64_t seed, double size = 100.0);
 /// Terrain plus city, sized to roughly `triangles` triangles: the benchmark input.
 core::Scene makeBenchmarkScene(uint64_t triangles, uint64_t seed);
 
+/// A scene as the flat float arrays the compute backends take (feature id as the vertex class).
+struct FlatMesh {
+  std::vector<float> positions;   ///< xyz per vertex.
+  std::vector<uint32_t> classes;  ///< Per vertex: the feature id.
+  std::vector<uint32_t> indices;  ///< 3 per triangle.
+  core::Aabbf bounds;
+  [[nodiscard]] size_t vertexCount() const { return positions.size() / 3; }
+  [[nodiscard]] size_t triangleCount() const { return indices.size() / 3; }
+};
+FlatMesh flatten(const core::Scene& scene);
+
 /// Appends `b`'s meshes, features and materials to `a`.
 void merge(core::Scene& a, const core::Scene& b);
 
