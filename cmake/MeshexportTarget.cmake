@@ -9,6 +9,7 @@ function(meshexport_configure_target target)
   if(MESHEXPORT_FUZZ)
     # Instrument the libraries the fuzz targets exercise.
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link,address,undefined>)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   endif()
   if(MESHEXPORT_SANITIZE)
     target_compile_options(${target} PRIVATE
