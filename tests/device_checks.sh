@@ -37,11 +37,15 @@ echo "== conformance suite (every backend against cpu-scalar)"
 "$build/tests/mx_conformance_tests" --gtest_output=xml:"$out/conformance.xml" 2>&1 | tee "$out/conformance.log" | tail -25
 conf_rc=${PIPESTATUS[0]}
 
-echo "== benchmarks (2 M and 8 M triangles; every backend, baselines)"
-MESHEXPORT_BENCH_SIZES=2,8 timeout 400 "$build/bench/mx_bench" --benchmark_min_time=0.2 \
+echo "== benchmarks: 1 M and 10 M triangles, every backend and the baselines"
+MESHEXPORT_BENCH_SIZES=1,10 timeout 300 "$build/bench/mx_bench" --benchmark_min_time=0.2 \
   --benchmark_out="$out/bench.json" --benchmark_out_format=json 2>&1 | tee "$out/bench.txt" | grep -E "^BM_" || true
+echo "== benchmarks: 50 M triangles, cpu-simd against cuda only"
+MESHEXPORT_BENCH_SIZES=50 timeout 240 "$build/bench/mx_bench" --benchmark_min_time=0.1 \
+  --benchmark_filter='(Partition|Cluster|Quantize|EndToEnd)/(cpu_simd|cuda|cpu)/' \
+  --benchmark_out="$out/bench50.json" --benchmark_out_format=json 2>&1 | tee "$out/bench50.txt" | grep -E "^BM_" || true
 
 echo "== summary"
 printf '%-10s %s\n' build "rc=$build_rc" conformance "rc=$conf_rc"
-grep -E "^BM_(Partition|Cluster|Quantize|EndToEnd)" "$out/bench.txt" | awk '{printf "%-48s %10s %s\n", $1, $2, $3}'
+cat "$out/bench.txt" "$out/bench50.txt" 2>/dev/null | grep -E "^BM_(Partition|Cluster|Quantize|EndToEnd)" | awk '{printf "%-48s %10s %s\n", $1, $2, $3}'
 exit $conf_rc
