@@ -556,6 +556,17 @@ core::Mat4d ecefMatrix(const core::EcefLocation& e) {
   return {x.x, x.y, x.z, 0, y.x, y.y, y.z, 0, z.x, z.y, z.z, 0, e.origin.x, e.origin.y, e.origin.z, 1};
 }
 
+/// Root frame → world: a translation to the scene centre, then the EcefLocation frame (the
+/// --location option's, else the input's) when there is one.
+core::Mat4d rootTransform(const core::Scene& scene, const ExportOptions& options, const core::Vec3d& center) {
+  core::Mat4d translate = core::identityMatrix();
+  translate[12] = center.x;
+  translate[13] = center.y;
+  translate[14] = center.z;
+  const auto& ecef = options.location ? options.location : scene.ecef;
+  return ecef ? core::multiply(ecefMatrix(*ecef), translate) : translate;
+}
+
 /// Grows flat axes so every box has volume (clients build oriented boxes from the half axes).
 Aabb padded(Aabb b) {
   if (b.empty()) return b;
@@ -671,10 +682,7 @@ Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, co
   }
   metrics.tiles = n;
 
-  core::Mat4d translate = core::identityMatrix();
-  translate[12] = work.center.x; translate[13] = work.center.y; translate[14] = work.center.z;
-  const auto& ecef = options.location ? options.location : scene.ecef;
-  model.rootTransform = ecef ? core::multiply(ecefMatrix(*ecef), translate) : translate;
+  model.rootTransform = rootTransform(scene, options, work.center);
   const double rootError = model.nodes.empty() ? 0 : model.nodes[0].geometricError;
   model.geometricError = std::max(rootError * 2, model.nodes.empty() ? 0.0 : model.nodes[0].box.diagonal());
   return model;
@@ -738,10 +746,7 @@ Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptio
     for (uint32_t c : tree.nodes[i].children) box.extend(tree.nodes[c].box);
     tree.nodes[i].box = box;
   }
-  core::Mat4d translate = core::identityMatrix();
-  translate[12] = work.center.x; translate[13] = work.center.y; translate[14] = work.center.z;
-  const auto& ecef = options.location ? options.location : scene.ecef;
-  tree.rootTransform = ecef ? core::multiply(ecefMatrix(*ecef), translate) : translate;
+  tree.rootTransform = rootTransform(scene, options, work.center);
   return tree;
 }
 
