@@ -5,8 +5,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/scripts/install-deps.sh" --build
-BUILD_DIR="$here/build" bash "$here/scripts/build.sh" -DMESHEXPORT_BUILD_TESTS=OFF -DMESHEXPORT_BUILD_BENCH=OFF >/dev/null
-mx="$here/build/service/meshexport"
+BUILD_DIR="$here/build/demo" bash "$here/scripts/build.sh" -DMESHEXPORT_BUILD_TESTS=OFF -DMESHEXPORT_BUILD_BENCH=OFF >/dev/null
+mx="$here/build/demo/service/meshexport"
 "$mx" inspect "$here/datasets/imodel/fixtures/demo.bim" | sed -n "1,3p"
 "$mx" tile "$here/datasets/imodel/fixtures/demo.bim" -o "$here/out/demo" --force --config maxTrianglesPerTile=4000 \
   --metrics "$here/out/demo-metrics.json"

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { IModelHost, SnapshotDb, PhysicalModel, SpatialCategory, SubCategory, RenderMaterialElement, GeometryPart } from '@itwin/core-backend';
 import { Cartographic, Code, ColorDef, EcefLocation, GeometryParams, GeometryStreamBuilder, IModel, Placement3d, SubCategoryAppearance } from '@itwin/core-common';
-import { Angle, AngleSweep, BSplineSurface3d, Box, Cone, LinearSweep, Loop, ParityRegion, UnionRegion, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
+import { Angle, AngleSweep, BSplineSurface3d, Box, Cone, LinearSweep, Loop, ParityRegion, Path, Ray3d, RotationalSweep, RuledSweep, UnionRegion, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
 
 const [outDir] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const wantLarge = process.argv.includes('--large');
@@ -143,6 +143,11 @@ function primitives(file) {
   add([LinearSweep.create(ParityRegion.create(square(3), circle(1.5, 1.5, 1)), Vector3d.create(0, 0, 0.8), true)], 'extrusion with hole capped');
   add([LinearSweep.create(circle(0, 0, 0.5), Vector3d.create(0.5, 0, 2), false)], 'slanted cylinder uncapped');
   add([LinearSweep.create(LineString3d.create([0, 0, 0], [2, 0, 0], [2, 2, 0]), Vector3d.create(0, 0, 1), false)], 'extruded path');
+  add([RotationalSweep.create(Path.create(Arc3d.createXYZXYZXYZ(0, 0, 0, 3, 0, 0, 0, 0, 3, AngleSweep.createStartEndDegrees(0, 90))),
+       Ray3d.createXYZUVW(0, 0, 0, 0, 0, 1), Angle.createDegrees(360), false)], 'rotational sweep of a quarter arc, open');
+  add([RotationalSweep.create(Loop.create(LineString3d.create([2, 0, 0], [3, 0, 0], [3, 0, 1], [2, 0, 1], [2, 0, 0])),
+       Ray3d.createXYZUVW(0, 0, 0, 0, 0, 1), Angle.createDegrees(90), true)], 'rotational sweep of a rectangle, capped');
+  add([RuledSweep.create([square(4), Loop.create(LineString3d.create([1, 1, 3], [3, 1, 3], [3, 3, 3], [1, 3, 3], [1, 1, 3]))], true)], 'ruled sweep, capped');
   const poles = [];
   for (let j = 0; j < 4; ++j) for (let i = 0; i < 4; ++i) poles.push(Point3d.create(i, j, (i === 1 || i === 2) && (j === 1 || j === 2) ? 1 : 0));
   add([BSplineSurface3d.create(poles, 4, 3, undefined, 4, 3, undefined)], 'bspline surface (not meshed yet)');

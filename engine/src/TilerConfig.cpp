@@ -43,7 +43,7 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
        "iModel input: largest distance (metres) between a curve and its chords; 0 = off (iTwin.js' default)."},
       {"unsupportedGeometry", "enum", "skip", "skip | box",
        "iModel input: what to do with geometry that cannot be meshed (Parasolid BReps, B-spline surfaces, "
-       "rotational and ruled sweeps, text, images). Always counted in the export's warnings; box draws its "
+       "text, images). Always counted in the export's warnings; box draws its "
        "range instead so nothing vanishes."},
       {"device", "enum", "auto", "auto | cpu | cuda",
        "Where partition, clustering and quantization run: auto uses a CUDA device when one is present and "

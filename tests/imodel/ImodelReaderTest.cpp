@@ -286,7 +286,8 @@ class FixtureTessellation : public ::testing::TestWithParam<std::string> {};
 // Tolerances per primitive kind: every kind meshed so far (boxes capped, uncapped and tapered;
 // spheres, ellipsoids and capped partial spheres; cylinders and cones with apex; full and capped
 // partial torus pipes; polyfaces; closed shapes, discs, parity and union regions; extrusions of
-// regions with holes and of open paths; part instances rotated and scaled) follows
+// regions with holes and of open paths; rotational and ruled sweeps; part instances rotated and
+// scaled) follows
 // exportGraphics' stroke rules exactly, so triangle counts are equal and areas within 1e-9 relative. Colours
 // (tbgr with transparency: overrides, element transparency, sub-category switches, render
 // materials' base colour and transmit, state left by a part) are equal.

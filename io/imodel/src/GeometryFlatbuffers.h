@@ -103,7 +103,7 @@ struct ArcPrimitive : private Table {
 
 enum GeometryType : uint8_t {
   kLineSegment = 1, kEllipticArc = 2, kLineString = 4, kCurveVector = 5, kCone = 6, kSphere = 7, kTorusPipe = 8, kBox = 9,
-  kExtrusion = 10, kPolyface = 13
+  kExtrusion = 10, kRotationalSweep = 11, kRuledSweep = 12, kPolyface = 13
 };
 
 struct DSegment3d { DPoint3d p0, p1; };
@@ -134,6 +134,32 @@ struct LineString : private Table {
   const Vector<double>* points() const { return GetPointer<const Vector<double>*>(field(0)); }
   bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(points()) && v.EndTable(); }
 };
+struct DRay3d { DPoint3d origin, direction; };
+static_assert(sizeof(DRay3d) == 48);
+
+struct DgnRotationalSweep : private Table {
+  const CurveVector* baseCurve() const { return GetPointer<const CurveVector*>(field(0)); }
+  const DRay3d* axis() const { return GetStruct<const DRay3d*>(field(1)); }
+  double sweep() const { return GetField<double>(field(2), 0); }
+  bool capped() const { return GetField<uint8_t>(field(4), 0) != 0; }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && (!baseCurve() || baseCurve()->Verify(v)) &&
+           VerifyField<DRay3d>(v, field(1), 8) && VerifyField<double>(v, field(2), 8) && VerifyField<int32_t>(v, field(3), 4) &&
+           VerifyField<uint8_t>(v, field(4), 1) && v.EndTable();
+  }
+};
+
+struct DgnRuledSweep : private Table {
+  const Vector<flatbuffers::Offset<CurveVector>>* curves() const {
+    return GetPointer<const Vector<flatbuffers::Offset<CurveVector>>*>(field(0));
+  }
+  bool capped() const { return GetField<uint8_t>(field(1), 0) != 0; }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && (!curves() || (v.VerifyVector(curves()) && v.VerifyVectorOfTables(curves()))) &&
+           VerifyField<uint8_t>(v, field(1), 1) && v.EndTable();
+  }
+};
+
 struct DgnExtrusion : private Table {
   const CurveVector* baseCurve() const { return GetPointer<const CurveVector*>(field(0)); }
   const DPoint3d* vector() const { return GetStruct<const DPoint3d*>(field(1)); }
@@ -180,6 +206,8 @@ struct VariantGeometry : private Table {
     case kEllipticArc: ok = !as<EllipticArc>() || as<EllipticArc>()->Verify(v); break;
     case kLineString: ok = !as<LineString>() || as<LineString>()->Verify(v); break;
     case kExtrusion: ok = !as<DgnExtrusion>() || as<DgnExtrusion>()->Verify(v); break;
+    case kRotationalSweep: ok = !as<DgnRotationalSweep>() || as<DgnRotationalSweep>()->Verify(v); break;
+    case kRuledSweep: ok = !as<DgnRuledSweep>() || as<DgnRuledSweep>()->Verify(v); break;
     default: break;
     }
     return ok && v.EndTable();

@@ -335,6 +335,120 @@ Status meshExtrusion(const fb::DgnExtrusion& e, const TessellationOptions& o, Lo
   return Status::ok();
 }
 
+/// The profile of a sweep: closed loops (with holes, for caps) or one open path.
+struct Profile {
+  std::vector<Region> regions;
+  std::vector<Vec3d> path;
+};
+
+Status profileOf(const fb::CurveVector& cv, const TessellationOptions& o, Profile& out) {
+  if (cv.boundaryType() <= 1) return strokeCurves(cv, o, out.path, nullptr);
+  return regionsOf(cv, o, out.regions);
+}
+
+/// Rodrigues: `p` rotated by `angle` about the line through `origin` along unit `dir`.
+Vec3d rotate(Vec3d p, Vec3d origin, Vec3d dir, double angle) {
+  const Vec3d v0 = p - origin;
+  const double c = std::cos(angle), s = std::sin(angle);
+  const double d = v0.x * dir.x + v0.y * dir.y + v0.z * dir.z;
+  return origin + v0 * c + cross(dir, v0) * s + dir * (d * (1 - c));
+}
+
+Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOptions& o, LocalMesh& m) {
+  const fb::CurveVector* base = r.baseCurve();
+  const fb::DRay3d* axis = r.axis();
+  if (!base || !axis) return imodelFail(ImodelError::Corrupt, "rotational sweep without a profile or axis");
+  const Vec3d origin = v(axis->origin);
+  Vec3d dir = v(axis->direction);
+  const double len = core::length(dir);
+  const double sweep = std::clamp(r.sweep(), -2 * M_PI, 2 * M_PI);
+  if (!(len > 0) || !std::isfinite(len) || !std::isfinite(sweep)) return imodelFail(ImodelError::Corrupt, "rotational sweep with a bad axis or angle");
+  dir = dir * (1 / len);
+  Profile profile;
+  MX_RETURN_IF_ERROR(profileOf(*base, o, profile));
+  auto radius = [&](Vec3d p) {
+    const Vec3d v0 = p - origin;
+    return core::length(cross(v0, dir));
+  };
+  double maxRadius = 0;
+  auto each = [&](auto&& fn) {
+    for (const Region& rg : profile.regions) {
+      fn(rg.outer, true);
+      for (const auto& h : rg.holes) fn(h, true);
+    }
+    if (profile.path.size() >= 2) fn(profile.path, false);
+  };
+  each([&](const std::vector<Vec3d>& pts, bool) { for (const Vec3d& p : pts) maxRadius = std::max(maxRadius, radius(p)); });
+  const int n = circleSegments(maxRadius, o);
+  const int steps = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
+  const double onAxis = 1e-9 * std::max(1.0, maxRadius);
+  each([&](const std::vector<Vec3d>& pts, bool closed) {
+    const size_t edges = closed ? pts.size() : pts.size() - 1;
+    for (size_t i = 0; i < edges; ++i) {
+      const Vec3d a = pts[i], b = pts[(i + 1) % pts.size()];
+      const bool aAxis = radius(a) <= onAxis, bAxis = radius(b) <= onAxis;
+      if (aAxis && bAxis) continue;
+      for (int j = 0; j < steps; ++j) {
+        const double t0 = sweep * j / steps, t1 = sweep * (j + 1) / steps;
+        const Vec3d a0 = rotate(a, origin, dir, t0), a1 = rotate(a, origin, dir, t1);
+        const Vec3d b0 = rotate(b, origin, dir, t0), b1 = rotate(b, origin, dir, t1);
+        if (aAxis) m.tri(m.add(a0), m.add(b0), m.add(b1));
+        else if (bAxis) m.tri(m.add(a0), m.add(b0), m.add(a1));
+        else {
+          const uint32_t ia = m.add(a0), ib = m.add(b0), ic = m.add(b1), id = m.add(a1);
+          m.tri(ia, ib, ic);
+          m.tri(ia, ic, id);
+        }
+      }
+    }
+  });
+  if (r.capped() && std::abs(sweep) < 2 * M_PI - 1e-9) {
+    for (const Region& rg : profile.regions) {
+      meshRegion(rg, m, {}, true);
+      Region end = rg;
+      for (Vec3d& p : end.outer) p = rotate(p, origin, dir, sweep);
+      for (auto& h : end.holes)
+        for (Vec3d& p : h) p = rotate(p, origin, dir, sweep);
+      if (end.discCenter) end.discCenter = rotate(*end.discCenter, origin, dir, sweep);
+      meshRegion(end, m, {}, false);
+    }
+  }
+  return Status::ok();
+}
+
+Status meshRuledSweep(const fb::DgnRuledSweep& r, const TessellationOptions& o, LocalMesh& m) {
+  const auto* sections = r.curves();
+  if (!sections || sections->size() < 2) return imodelFail(ImodelError::Corrupt, "ruled sweep with fewer than two sections");
+  std::vector<Profile> profiles(sections->size());
+  for (uint32_t k = 0; k < sections->size(); ++k) MX_RETURN_IF_ERROR(profileOf(*sections->Get(k), o, profiles[k]));
+  for (size_t k = 0; k + 1 < profiles.size(); ++k) {
+    const Profile &a = profiles[k], &b = profiles[k + 1];
+    auto rule = [&](const std::vector<Vec3d>& pa, const std::vector<Vec3d>& pb, bool closed) -> Status {
+      if (pa.size() != pb.size()) return imodelFail(ImodelError::Corrupt, "ruled sweep sections do not match");
+      const size_t edges = closed ? pa.size() : pa.size() - 1;
+      for (size_t i = 0; i < edges; ++i) {
+        const size_t j = (i + 1) % pa.size();
+        const uint32_t i0 = m.add(pa[i]), i1 = m.add(pa[j]), i2 = m.add(pb[j]), i3 = m.add(pb[i]);
+        m.tri(i0, i1, i2);
+        m.tri(i0, i2, i3);
+      }
+      return Status::ok();
+    };
+    if (a.regions.size() != b.regions.size()) return imodelFail(ImodelError::Corrupt, "ruled sweep sections do not match");
+    for (size_t g = 0; g < a.regions.size(); ++g) {
+      MX_RETURN_IF_ERROR(rule(a.regions[g].outer, b.regions[g].outer, true));
+      if (a.regions[g].holes.size() != b.regions[g].holes.size()) return imodelFail(ImodelError::Corrupt, "ruled sweep sections do not match");
+      for (size_t h = 0; h < a.regions[g].holes.size(); ++h) MX_RETURN_IF_ERROR(rule(a.regions[g].holes[h], b.regions[g].holes[h], true));
+    }
+    if (a.path.size() >= 2) MX_RETURN_IF_ERROR(rule(a.path, b.path, false));
+  }
+  if (r.capped()) {
+    for (const Region& rg : profiles.front().regions) meshRegion(rg, m, {}, true);
+    for (const Region& rg : profiles.back().regions) meshRegion(rg, m, {}, false);
+  }
+  return Status::ok();
+}
+
 template <typename D>
 bool finiteDoubles(const D* d, size_t count) {
   if (!d) return true;
@@ -639,6 +753,8 @@ private:
         case fb::kCone: tessellateCone(*g->as<fb::DetailTable<fb::ConeDetail>>()->detail(), _o, local); break;
         case fb::kTorusPipe: tessellateTorus(*g->as<fb::DetailTable<fb::TorusDetail>>()->detail(), _o, local); break;
         case fb::kExtrusion: MX_RETURN_IF_ERROR(meshExtrusion(*g->as<fb::DgnExtrusion>(), _o, local)); break;
+        case fb::kRotationalSweep: MX_RETURN_IF_ERROR(meshRotationalSweep(*g->as<fb::DgnRotationalSweep>(), _o, local)); break;
+        case fb::kRuledSweep: MX_RETURN_IF_ERROR(meshRuledSweep(*g->as<fb::DgnRuledSweep>(), _o, local)); break;
         default: MX_RETURN_IF_ERROR(unsupported(skippedName(g->type()), transform, st)); break;
         }
 
@@ -718,8 +834,6 @@ private:
 
   static std::string skippedName(uint8_t type) {
     switch (type) {
-    case 11: return "DgnRotationalSweep";
-    case 12: return "DgnRuledSweep";
     case 14: return "BsplineSurface";
     default: return "geometry type " + std::to_string(type);
     }

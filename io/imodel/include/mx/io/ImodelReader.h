@@ -47,8 +47,8 @@ struct ElementRecord {
 struct TessellationOptions {
   double angleTolerance = 0.2617993877991494; ///< π/12 (15°); clamped to π/4 as iTwin.js does.
   double chordTolerance = 0;                  ///< Metres; 0 = off.
-  /// Geometry that cannot be meshed (BReps, B-spline surfaces, rotational/ruled sweeps, text,
-  /// images) is counted and skipped; with this set, each such op is replaced by a box: the local
+  /// Geometry that cannot be meshed (BReps, B-spline surfaces, text, images) is counted and
+  /// skipped; with this set, each such op is replaced by a box: the local
   /// range its SubGraphicRange op announced, else the element's box, so nothing vanishes.
   bool boxForUnsupported = false;
 };
@@ -85,11 +85,12 @@ public:
   /// a template) that has a 3D placement, by id.
   [[nodiscard]] core::Result<std::vector<ElementRecord>> spatialElements() const;
   /// Tessellates every spatial element into a Scene (world coordinates, EcefLocation and project
-  /// extents from the file). Decoded today: polyfaces, boxes, spheres, cones/cylinders, torus
-  /// pipes, part instances (recursively, with the symbology rules of the format doc section 8),
-  /// colours and transparency from sub-categories, overrides and render materials. Other geometry
-  /// (planar regions, sweeps, B-spline surfaces, BReps, text, images) is skipped and counted per
-  /// kind; an element whose stream is damaged is reported on that element and the rest go on.
+  /// extents from the file). Meshed: polyfaces, boxes, spheres, cones/cylinders, torus pipes,
+  /// closed shapes, discs, parity/union regions, extrusions, rotational and ruled sweeps, part
+  /// instances (with the symbology rules of the format doc section 8), colours and transparency
+  /// from sub-categories, overrides and render materials. B-spline surfaces, BReps, text and images
+  /// are skipped and counted per kind (or boxed); wires are counted, never meshed. An element whose
+  /// stream is damaged is reported on that element and the rest go on.
   [[nodiscard]] core::Result<ImodelScene> readScene(const TessellationOptions& options = {}) const;
 
   /// The raw GeometryStream blob of a 3D element (empty when it has none).
