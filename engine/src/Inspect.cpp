@@ -26,35 +26,26 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
               {"ecefLocation", f.ecef ? json{{"origin", vec(f.ecef->origin)}, {"xVector", vec(f.ecef->xVector)},
                                              {"yVector", vec(f.ecef->yVector)}}
                                       : json()}};
-  MX_ASSIGN_OR_RETURN(std::vector<io::ElementRecord> elements, file.spatialElements());
+  // One pass over the file: readScene decodes every stream once and reports, per element, the
+  // operations it found, what it meshed, and any decoding error.
   MX_ASSIGN_OR_RETURN(io::ImodelScene scene, file.readScene());
   json list = json::array();
   std::map<std::string, uint64_t> totals;
   uint64_t decodeErrors = 0;
-  for (const io::ElementRecord& e : elements) {
+  for (const io::ElementRecord& e : scene.records) {
     json rec = {{"id", io::formatId64(e.id)}, {"classFullName", e.className}, {"model", io::formatId64(e.model)},
                 {"category", io::formatId64(e.category)}, {"range", e.worldRange.empty() ? json() : range(e.worldRange)}};
     if (!e.userLabel.empty()) rec["userLabel"] = e.userLabel;
-    if (e.hasGeometry) {
-      // An element whose stream does not decode is reported on that element only.
-      auto blob = file.geometryBlob(e.id);
-      auto inflated = blob ? io::inflateGeometryBlob(*blob) : core::Result<std::vector<uint8_t>>(blob.status());
-      auto ops = inflated ? io::parseGeometryStream(*inflated) : core::Result<std::vector<io::GeometryOp>>(inflated.status());
-      if (auto st = scene.elements.find(e.id); st != scene.elements.end()) {
-        rec["triangles"] = st->second.triangles;
-        rec["area"] = st->second.area;
-        rec["colors"] = st->second.colors;
-        if (!st->second.skipped.empty()) rec["skipped"] = st->second.skipped;
-      }
-      if (ops) {
-        std::map<std::string, uint64_t> counts;
-        for (const auto& op : *ops) {
-          ++counts[std::string(io::opCodeName(op.opCode))];
-          ++totals[std::string(io::opCodeName(op.opCode))];
-        }
-        rec["ops"] = counts;
-      } else {
-        rec["geometryError"] = ops.status().message();
+    if (auto st = scene.elements.find(e.id); st != scene.elements.end()) {
+      const io::ElementGeometryStats& g = st->second;
+      rec["triangles"] = g.triangles;
+      rec["area"] = g.area;
+      rec["colors"] = g.colors;
+      if (!g.skipped.empty()) rec["skipped"] = g.skipped;
+      if (!g.ops.empty()) rec["ops"] = g.ops;
+      for (const auto& [name, count] : g.ops) totals[name] += count;
+      if (!g.error.empty()) { // reported on that element only
+        rec["geometryError"] = g.error;
         ++decodeErrors;
       }
     }
@@ -63,7 +54,7 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
   out["elements"] = std::move(list);
   uint64_t triangles = 0;
   for (const auto& [id, st] : scene.elements) triangles += st.triangles;
-  out["summary"] = {{"elements", elements.size()}, {"ops", totals}, {"geometryErrors", decodeErrors},
+  out["summary"] = {{"elements", scene.records.size()}, {"ops", totals}, {"geometryErrors", decodeErrors},
                     {"triangles", triangles}, {"skipped", scene.skipped}};
   return out;
 }

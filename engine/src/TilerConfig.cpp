@@ -2,7 +2,9 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <set>
+#include <type_traits>
 
 namespace mx::engine {
 
@@ -59,6 +61,18 @@ Status bad(std::string_view key, std::string_view value, std::string_view expect
           "tilerConfig " + std::string(key) + ": invalid value \"" + std::string(value) + "\" (expected " + std::string(expected) + ")"};
 }
 
+/// The whole of `text` as a number in [lo, hi] (finite), or nullopt.
+template <typename T>
+std::optional<T> parseNumber(std::string_view text, T lo, T hi) {
+  T v{};
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
+  if constexpr (std::is_floating_point_v<T>)
+    if (!std::isfinite(v)) return std::nullopt;
+  if (v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
 bool parseBool(std::string_view v, bool& out) {
   if (v == "true" || v == "1") { out = true; return true; }
   if (v == "false" || v == "0") { out = false; return true; }
@@ -69,19 +83,15 @@ bool parseBool(std::string_view v, bool& out) {
 
 Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_view value) {
   if (key == "maxTrianglesPerTile") {
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-    if (ec != std::errc() || p != value.data() + value.size() || v < 64 || v > 4194304)
-      return bad(key, value, "an integer in 64 .. 4194304");
-    config.maxTrianglesPerTile = uint32_t(v);
+    auto v = parseNumber<uint64_t>(value, 64, 4194304);
+    if (!v) return bad(key, value, "an integer in 64 .. 4194304");
+    config.maxTrianglesPerTile = uint32_t(*v);
     return Status::ok();
   }
   if (key == "geometricErrorScale") {
-    double v = 0;
-    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-    if (ec != std::errc() || p != value.data() + value.size() || !std::isfinite(v) || v < 0.01 || v > 100)
-      return bad(key, value, "a number in 0.01 .. 100");
-    config.geometricErrorScale = v;
+    auto v = parseNumber<double>(value, 0.01, 100);
+    if (!v) return bad(key, value, "a number in 0.01 .. 100");
+    config.geometricErrorScale = *v;
     return Status::ok();
   }
   if (key == "simplifier") {
@@ -99,13 +109,10 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
     return Status::ok();
   }
   if (key == "angleTolerance" || key == "chordTolerance") {
-    double v = 0;
-    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
     const bool angle = key == "angleTolerance";
-    if (ec != std::errc() || p != value.data() + value.size() || !std::isfinite(v) ||
-        (angle ? (v < 0.01 || v > 0.7853981633974483) : (v < 0 || v > 1000)))
-      return bad(key, value, angle ? "a number of radians in 0.01 .. π/4" : "a number of metres in 0 .. 1000");
-    (angle ? config.angleTolerance : config.chordTolerance) = v;
+    auto v = angle ? parseNumber<double>(value, 0.01, 0.7853981633974483) : parseNumber<double>(value, 0, 1000);
+    if (!v) return bad(key, value, angle ? "a number of radians in 0.01 .. π/4" : "a number of metres in 0 .. 1000");
+    (angle ? config.angleTolerance : config.chordTolerance) = *v;
     return Status::ok();
   }
   if (key == "unsupportedGeometry") {

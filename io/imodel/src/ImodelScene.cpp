@@ -505,7 +505,7 @@ public:
     ElementGeometryStats stats;
     _stats = &stats;
     State state;
-    MX_RETURN_IF_ERROR(walk(std::vector<uint8_t>(blob.begin(), blob.end()), core::identityMatrix(), state, 0));
+    MX_RETURN_IF_ERROR(walk(blob, core::identityMatrix(), state, 0));
     return stats;
   }
 
@@ -532,7 +532,7 @@ public:
       state.subCategory = e.category + 1; // the default sub-category
       _elementBox = e.localBox;
       _subGraphicRange.reset();
-      Status s = walk(std::vector<uint8_t>(blob.begin(), blob.end()), e.placement, state, 0);
+      Status s = walk(blob, e.placement, state, 0);
       if (!s) { stats.error = s.message(); stats.triangles = 0; stats.area = 0; stats.colors.clear(); continue; }
       if (_meshes.empty()) continue;
       core::Feature f;
@@ -675,10 +675,12 @@ private:
     return std::vector<uint8_t>(b.begin(), b.end());
   }
 
-  Status walk(const std::vector<uint8_t>& blob, const Mat4d& transform, State& st, int depth) {
+  Status walk(std::span<const uint8_t> blob, const Mat4d& transform, State& st, int depth) {
     if (depth > 4) return imodelFail(ImodelError::Corrupt, "geometry parts nest deeper than 4");
     MX_ASSIGN_OR_RETURN(std::vector<uint8_t> inflated, inflateGeometryBlob(blob));
     MX_ASSIGN_OR_RETURN(std::vector<GeometryOp> ops, parseGeometryStream(inflated));
+    if (depth == 0)
+      for (const GeometryOp& op : ops) ++_stats->ops[std::string(opCodeName(op.opCode))];
     struct Depth {
       int& d;
       explicit Depth(int& x, int v) : d(x) { d = v; }
@@ -857,10 +859,12 @@ private:
 
 Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) const {
   MX_ASSIGN_OR_RETURN(std::vector<ElementRecord> elements, spatialElements());
+  // build() reads the records; they are handed back with the scene so callers need not query again.
   SceneBuilder builder(_impl.get(), options);
   core::Result<ImodelScene> r = Status{core::ErrorCode::Internal, "not built"};
   try {
     r = builder.build(elements);
+    if (r) r->records = std::move(elements);
   } catch (const json::exception& e) { // last line of defence: JSON of an unexpected shape
     return imodelFail(ImodelError::Corrupt, std::string("unexpected JSON in the iModel: ") + e.what());
   }

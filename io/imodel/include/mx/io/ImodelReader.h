@@ -59,11 +59,13 @@ struct ElementGeometryStats {
   double area = 0;                              ///< Sum of triangle areas, world units².
   std::vector<uint32_t> colors;                 ///< tbgr, as iTwin.js reports them (first use order).
   std::map<std::string, uint64_t> skipped;      ///< Geometry ops not meshed, by kind.
+  std::map<std::string, uint64_t> ops;          ///< The element stream's operations, by name.
   std::string error;                            ///< When the element's stream could not be decoded.
 };
 
 struct ImodelScene {
   core::Scene scene;                            ///< One feature per spatial element with geometry.
+  std::vector<ElementRecord> records;           ///< Every spatial element, as spatialElements().
   std::map<uint64_t, ElementGeometryStats> elements;
   std::map<std::string, uint64_t> skipped;      ///< Totals over every element.
 };
