@@ -6,6 +6,11 @@
 #include <mx/engine/Metrics.h>
 #include <mx/engine/Pipeline.h>
 #include <mx/engine/TilerConfig.h>
+#include <mx/service/Config.h>
+#include <mx/service/ImodelStore.h>
+#include <mx/service/Service.h>
+
+#include <signal.h>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -30,6 +35,13 @@ usage:
                                   what the reader sees in an iModel: file facts and one record
                                   per spatial element (id, class, model, category, world range,
                                   GeometryStream operations)
+  meshexport serve [--config FILE.json] [--KEY VALUE]...
+                                  the Mesh Export REST API (docs/service.md); keys also come
+                                  from the config file and MESHEXPORT_* variables
+                                  (`meshexport serve --help` lists them)
+  meshexport imodels add FILE.bim [--data-dir DIR]
+                                  register an iModel with a service's data folder
+  meshexport imodels list [--data-dir DIR]
   meshexport config-keys          list the tilerConfig keys
   meshexport backends             list compiled backends and whether they can run here
   meshexport --version
@@ -190,7 +202,87 @@ int inspect(const std::vector<std::string>& args) {
   return 0;
 }
 
-int configKeys() {
+int serveHelp() {
+  std::printf("meshexport serve: the Mesh Export REST API. Each key can be set in the JSON config file\n"
+              "(--config FILE), in the environment or as a flag; flags win, then the environment.\n\n");
+  for (const auto& k : service::configKeys())
+    std::printf("  %-24s %-38s %s\n      %s\n", k.name.c_str(), k.env.c_str(), k.flag.c_str(), k.description.c_str());
+  return 0;
+}
+
+int serve(const std::vector<std::string>& args) {
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") return serveHelp();
+  service::ServiceConfig config;
+  core::Status s = service::loadConfigEnvironment(config);
+  if (s) s = service::loadConfigFlags(config, args);
+  if (!s) return usage(s.message());
+  // SIGINT/SIGTERM are taken by this thread with sigwait; every thread started later inherits
+  // the mask (tiler children get an empty one).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  auto svc = service::Service::create(config);
+  if (!svc) {
+    spdlog::error("{}", svc.status().toString());
+    return exitCode(svc.status().code());
+  }
+  if (auto st = (*svc)->start(); !st) {
+    spdlog::error("{}", st.toString());
+    return 1;
+  }
+  if ((*svc)->config().devTokens.empty() && (*svc)->config().jwksFile.empty())
+    spdlog::warn("no devToken and no jwksFile configured: every API call will get 401");
+  std::printf("listening on %s\n", (*svc)->baseUrl().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("{} received: stopping (running exports get {} s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               (*svc)->config().shutdownGraceSeconds);
+  (*svc)->stop();
+  return 0;
+}
+
+int imodels(const std::vector<std::string>& args) {
+  if (args.empty()) return usage("imodels needs add or list");
+  std::filesystem::path dataDir = "meshexport-data";
+  if (const char* env = std::getenv("MESHEXPORT_DATA_DIR"); env && *env) dataDir = env;
+  std::vector<std::string> files;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--data-dir") {
+      if (i + 1 >= args.size()) return usage("--data-dir needs a folder");
+      dataDir = args[++i];
+    } else if (!args[i].empty() && args[i][0] == '-') return usage("unknown option " + args[i]);
+    else files.push_back(args[i]);
+  }
+  service::ImodelStore store(dataDir / "imodels");
+  if (args[0] == "list") {
+    for (const auto& p : store.rescan()) spdlog::warn("skipped {}", p);
+    for (const auto& e : store.list())
+      std::printf("%s  changeset %-4lld %-42s %s  (%s)\n", e.iModelId.c_str(), static_cast<long long>(e.changesetIndex),
+                  e.changesetId.empty() ? "-" : e.changesetId.c_str(), e.name.c_str(), e.path.filename().c_str());
+    return 0;
+  }
+  if (args[0] != "add") return usage("imodels needs add or list");
+  if (files.empty()) return usage("imodels add needs FILE.bim");
+  int rc = 0;
+  for (const auto& f : files) {
+    auto e = store.add(f, false);
+    if (!e) {
+      spdlog::error("{}: {}", f, e.status().message());
+      rc = exitCode(e.status().code());
+      continue;
+    }
+    std::printf("added %s changeset %lld \"%s\" → %s\n", e->iModelId.c_str(), static_cast<long long>(e->changesetIndex),
+                e->name.c_str(), e->path.c_str());
+  }
+  return rc;
+}
+
+int tilerKeys() {
   for (const auto& k : engine::tilerConfigKeys())
     std::printf("%-20s %-8s default %-8s %s\n    %s\n", std::string(k.name).c_str(), std::string(k.type).c_str(),
                 std::string(k.defaultValue).c_str(), std::string(k.allowed).c_str(), std::string(k.description).c_str());
@@ -226,7 +318,9 @@ int runCli(int argc, const char* const* argv) {
   try {
     if (cmd == "tile") return tile(args);
     if (cmd == "inspect") return inspect(args);
-    if (cmd == "config-keys") return configKeys();
+    if (cmd == "serve") return serve(args);
+    if (cmd == "imodels") return imodels(args);
+    if (cmd == "config-keys") return tilerKeys();
     if (cmd == "backends") return backends();
     if (cmd == "--version" || cmd == "version") { std::printf("meshexport %s\n", MESHEXPORT_VERSION); return 0; }
     if (cmd == "--help" || cmd == "-h" || cmd == "help") { std::printf("%s", kUsage); return 0; }

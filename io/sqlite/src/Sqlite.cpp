@@ -37,6 +37,14 @@ Status Statement::bind(int index, std::string_view text) {
   const int rc = sqlite3_bind_text(_stmt, index, text.data(), int(text.size()), SQLITE_TRANSIENT);
   return rc == SQLITE_OK ? Status::ok() : statusFromSqlite(rc, _db, "bind");
 }
+Status Statement::bindDouble(int index, double value) {
+  const int rc = sqlite3_bind_double(_stmt, index, value);
+  return rc == SQLITE_OK ? Status::ok() : statusFromSqlite(rc, _db, "bind");
+}
+Status Statement::bindNull(int index) {
+  const int rc = sqlite3_bind_null(_stmt, index);
+  return rc == SQLITE_OK ? Status::ok() : statusFromSqlite(rc, _db, "bind");
+}
 StepResult Statement::step() {
   const int rc = sqlite3_step(_stmt);
   if (rc == SQLITE_ROW) return StepResult::Row;
@@ -88,6 +96,27 @@ core::Result<Db> Db::openReadOnlyImmutable(const std::string& path) {
   if (rc != SQLITE_OK) return statusFromSqlite(rc, db._db, "open " + path);
   return db;
 }
+
+core::Result<Db> Db::openReadWrite(const std::string& path, int busyTimeoutMs) {
+  Db db;
+  const int rc = sqlite3_open_v2(path.c_str(), &db._db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) return statusFromSqlite(rc, db._db, "open " + path);
+  sqlite3_busy_timeout(db._db, busyTimeoutMs);
+  return db;
+}
+
+Status Db::exec(std::string_view sql) const {
+  const std::string text(sql);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(_db, text.c_str(), nullptr, nullptr, &err);
+  if (rc == SQLITE_OK) return Status::ok();
+  Status s = statusFromSqlite(rc, _db, "exec \"" + text.substr(0, 60) + "\"");
+  sqlite3_free(err);
+  return s;
+}
+
+int64_t Db::changes() const { return sqlite3_changes64(_db); }
 
 core::Result<Statement> Db::prepare(std::string_view sql) const {
   Statement s;

@@ -26,6 +26,9 @@ public:
 
   core::Status bind(int index, int64_t value);           ///< 1-based, as in SQLite.
   core::Status bind(int index, std::string_view text);
+  core::Status bind(int index, const char* text) { return bind(index, std::string_view(text)); }
+  core::Status bindDouble(int index, double value);
+  core::Status bindNull(int index);
   StepResult step();
   core::Status reset();
   /// The error of the last failed step.
@@ -53,6 +56,14 @@ public:
   /// Opens `path` read-only with `immutable=1` (no -wal/-shm side files, no locking): for files
   /// nobody writes. IoError when it cannot be opened.
   static core::Result<Db> openReadOnlyImmutable(const std::string& path);
+  /// Opens (creating it when missing) `path` for reading and writing, with a busy timeout so
+  /// concurrent writers wait instead of failing. For the service's own stores.
+  static core::Result<Db> openReadWrite(const std::string& path, int busyTimeoutMs = 5000);
+
+  /// Runs one or more statements that return no rows.
+  core::Status exec(std::string_view sql) const;
+  /// Rows changed by the last INSERT/UPDATE/DELETE on this connection.
+  [[nodiscard]] int64_t changes() const;
 
   core::Result<Statement> prepare(std::string_view sql) const;
   /// Runs a query that returns one integer (e.g. a PRAGMA); nullopt when no row.

@@ -1,0 +1,67 @@
+#pragma once
+// The service's configuration: defaults < config file (JSON) < environment (MESHEXPORT_*) < flags.
+// Every key has one name used in all three places: JSON "linkLifetimeSeconds", environment
+// MESHEXPORT_LINK_LIFETIME_SECONDS, flag --link-lifetime-seconds.
+#include <mx/core/Result.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace mx::service {
+
+struct DevToken {
+  std::string token;
+  std::string subject;
+};
+
+struct ServiceConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;                       ///< 0 = any free port (tests).
+  std::filesystem::path dataDir = "meshexport-data";
+  std::string publicUrl;                 ///< Base of links; default http://HOST:PORT.
+  std::string cdnUrl;                    ///< Base used for mesh links when a client asks cdn=1.
+  std::string signingSecret;             ///< HMAC key of mesh links; default: DATA/signing.key.
+  int64_t linkLifetimeSeconds = 3600;
+
+  // Authentication: JWTs checked against a JWKS file, and/or static development tokens.
+  std::filesystem::path jwksFile;
+  std::string issuer;                    ///< Required "iss" when set.
+  std::string audience;                  ///< Required in "aud" when set.
+  int64_t leewaySeconds = 60;
+  std::vector<DevToken> devTokens;
+
+  double rateLimitPerSecond = 50;        ///< Token refill per subject; 0 = no limit.
+  double rateLimitBurst = 200;
+
+  int workers = 2;                       ///< Exports running at once.
+  int httpThreads = 64;                  ///< A keep-alive connection holds one while open.
+  std::filesystem::path tilerPath;       ///< Default: this executable.
+  int64_t exportTimeoutSeconds = 3600;
+  int64_t exportMemoryBytes = 0;         ///< Peak RSS of a tiler child; 0 = 3/4 of physical memory.
+  bool autoGenerate = true;              ///< A list with iModelId + exportType starts a missing export.
+  int keepPerImodel = 5;                 ///< Newest exports kept per subject, iModel and type.
+  int64_t maxRequestBytes = 1 << 20;     ///< JSON bodies.
+  int64_t maxUploadBytes = int64_t(8) << 30;
+  int64_t shutdownGraceSeconds = 10;     ///< Running exports get this long to finish, then re-queue.
+};
+
+/// What `keys()` documents (README, --help).
+struct ConfigKeyDoc {
+  std::string name, env, flag, description;
+};
+std::vector<ConfigKeyDoc> configKeys();
+
+/// Sets one key from its text form ("port", "8080"); errors name the key.
+core::Status setConfigValue(ServiceConfig& config, std::string_view key, std::string_view value);
+/// Applies a JSON config file (an object of keys; devTokens is [{token, subject}]).
+core::Status loadConfigFile(ServiceConfig& config, const std::filesystem::path& file);
+/// Applies MESHEXPORT_* variables from the environment (MESHEXPORT_DEV_TOKEN adds subject "dev").
+core::Status loadConfigEnvironment(ServiceConfig& config);
+/// Applies `--kebab-key value` flags; `--config FILE` is read first wherever it appears.
+core::Status loadConfigFlags(ServiceConfig& config, const std::vector<std::string>& args);
+/// Fills what depends on other keys (publicUrl, tilerPath, memory limit) and checks ranges.
+core::Status finalizeConfig(ServiceConfig& config);
+
+} // namespace mx::service

@@ -1,0 +1,80 @@
+#pragma once
+// The export jobs: one SQLite database (WAL, numbered migrations in PRAGMA user_version). Every
+// method takes the store's mutex, so one connection serves every thread.
+#include <mx/core/Result.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mx::service {
+
+struct ExportRecord {
+  std::string id;
+  std::string subject;             ///< Who started it; only they see it.
+  std::string iModelId, changesetId, exportType;
+  int64_t changesetIndex = 0;
+  std::string typeClass;           ///< exportType upper-cased ("3DTiles" → "3DTILES").
+  std::string tilerConfig;         ///< Canonical JSON array as sent ("" when absent).
+  std::string displayName;
+  std::string status = "NotStarted";
+  std::string error;
+  std::string stats;               ///< JSON object ("" when none yet).
+  std::string imodelPath;
+  int64_t createdMs = 0, modifiedMs = 0;
+};
+
+struct ExportQuery {
+  std::string subject;
+  std::string iModelId, changesetId, typeClass; ///< "" = any.
+  enum class Order { Default, DateAsc, DateDesc } order = Order::Default;
+  int64_t skip = 0, top = 100;
+};
+
+class JobStore {
+public:
+  static core::Result<std::unique_ptr<JobStore>> open(const std::filesystem::path& file);
+
+  /// Schema version after migrations.
+  [[nodiscard]] int64_t version() const;
+
+  core::Status insert(const ExportRecord& record);
+  std::optional<ExportRecord> get(const std::string& id);
+  /// One page and the total number of matches.
+  std::vector<ExportRecord> list(const ExportQuery& query, int64_t& total);
+  /// The newest export of `subject` with the same request that is not Invalid.
+  std::optional<ExportRecord> findSame(const std::string& subject, const std::string& iModelId,
+                                       const std::string& changesetId, const std::string& typeClass,
+                                       const std::string* tilerConfig);
+  core::Status setStatus(const std::string& id, const std::string& status, const std::string& error = "",
+                         const std::string& stats = "");
+  bool remove(const std::string& id);
+  /// InProgress → NotStarted (after a crash or a shutdown); returns how many.
+  int64_t requeueInProgress();
+  /// Ids in a status, oldest first.
+  std::vector<std::string> idsWithStatus(const std::string& status);
+  std::map<std::string, int64_t> countsByStatus();
+  /// Ids of `subject`'s exports of an iModel and type class, newest first.
+  std::vector<ExportRecord> history(const std::string& subject, const std::string& iModelId, const std::string& typeClass);
+
+  /// Milliseconds since the epoch, strictly increasing within this process (ordering ties).
+  static int64_t nowMs();
+
+private:
+  struct Impl;
+  explicit JobStore(std::unique_ptr<Impl> impl);
+public:
+  ~JobStore();
+private:
+  std::unique_ptr<Impl> _impl;
+};
+
+/// "2025-03-14T09:26:53Z".
+std::string formatUtc(int64_t unixMs);
+
+} // namespace mx::service

@@ -1,0 +1,140 @@
+#include "Api.h"
+
+#include <mx/engine/TilerConfig.h>
+
+#include <regex>
+
+namespace mx::service {
+
+namespace {
+bool isDateTime(const std::string& s) {
+  static const std::regex re(R"(^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$)");
+  return std::regex_match(s, re);
+}
+
+std::string typeName(const nlohmann::json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "an array";
+  return "an object";
+}
+} // namespace
+
+std::optional<std::string> exportTypeClass(std::string_view type, bool lenient) {
+  std::string upper;
+  for (char c : type) upper += char(std::toupper(static_cast<unsigned char>(c)));
+  if (!lenient && type != "IMODEL" && type != "CESIUM" && type != "3DTILES" && type != "3DTiles") return std::nullopt;
+  if (upper == "IMODEL" || upper == "CESIUM" || upper == "3DTILES") return upper;
+  return std::nullopt;
+}
+
+nlohmann::json errorBody(std::string_view code, std::string_view message, const std::vector<ErrorDetail>& details) {
+  nlohmann::json e = {{"code", code}, {"message", message}};
+  if (!details.empty()) {
+    nlohmann::json d = nlohmann::json::array();
+    for (const auto& x : details) {
+      nlohmann::json item = {{"code", x.code}, {"message", x.message}};
+      item["target"] = x.target.empty() ? nlohmann::json() : nlohmann::json(x.target);
+      d.push_back(std::move(item));
+    }
+    e["details"] = std::move(d);
+  }
+  return {{"error", std::move(e)}};
+}
+
+std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& out) {
+  std::vector<ErrorDetail> details;
+  auto add = [&](std::string message, std::string target) {
+    details.push_back({"InvalidRequestBody", std::move(message), std::move(target)});
+  };
+  const nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+  if (j.is_discarded()) {
+    add("The request body is not valid JSON.", "body");
+    return details;
+  }
+  if (!j.is_object()) {
+    add("The request body must be a JSON object, not " + typeName(j) + ".", "body");
+    return details;
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    if (k != "iModelId" && k != "changesetId" && k != "exportType" && k != "tilerConfig" && k != "lastModified")
+      add("Unknown property \"" + k + "\".", k);
+  }
+  if (auto it = j.find("iModelId"); it == j.end()) add("iModelId is required.", "iModelId");
+  else if (!it->is_string()) add("iModelId must be a string, not " + typeName(*it) + ".", "iModelId");
+  else if (it->get<std::string>().empty()) add("iModelId cannot be empty.", "iModelId");
+  else out.iModelId = it->get<std::string>();
+
+  if (auto it = j.find("changesetId"); it != j.end() && !it->is_null()) {
+    if (!it->is_string()) add("changesetId must be a string, not " + typeName(*it) + ".", "changesetId");
+    else out.changesetId = it->get<std::string>();
+  }
+  if (auto it = j.find("exportType"); it != j.end()) {
+    if (!it->is_string() || !exportTypeClass(it->get<std::string>(), false))
+      add("exportType must be one of IMODEL, CESIUM, 3DTILES, 3DTiles.", "exportType");
+    else {
+      out.exportType = it->get<std::string>();
+      out.typeClass = *exportTypeClass(out.exportType, false);
+    }
+  }
+  if (auto it = j.find("lastModified"); it != j.end()) {
+    if (!it->is_string() || !isDateTime(it->get<std::string>()))
+      add("lastModified must be an RFC 3339 date-time string.", "lastModified");
+  }
+  if (auto it = j.find("tilerConfig"); it != j.end()) {
+    if (!it->is_array()) add("tilerConfig must be an array, not " + typeName(*it) + ".", "tilerConfig");
+    else if (it->empty()) add("tilerConfig must have at least 1 item.", "tilerConfig");
+    else if (it->size() > 100) add("tilerConfig must have at most 100 items.", "tilerConfig");
+    else {
+      engine::TilerConfig probe;
+      std::vector<std::string> seen;
+      for (size_t i = 0; i < it->size(); ++i) {
+        const nlohmann::json& item = (*it)[i];
+        const std::string at = "tilerConfig[" + std::to_string(i) + "]";
+        if (!item.is_object()) { add(at + " must be an object {key, value}.", at); continue; }
+        for (auto p = item.begin(); p != item.end(); ++p)
+          if (p.key() != "key" && p.key() != "value") add("Unknown property \"" + p.key() + "\".", at + "." + p.key());
+        const auto key = item.find("key");
+        const auto value = item.find("value");
+        bool ok = true;
+        std::string keyText, valueText;
+        if (key == item.end()) { add(at + ".key is required.", at + ".key"); ok = false; }
+        else if (!key->is_string()) { add(at + ".key must be a string.", at + ".key"); ok = false; }
+        else {
+          keyText = key->get<std::string>();
+          if (keyText.empty() || keyText.size() > 256) { add(at + ".key must have 1 to 256 characters.", at + ".key"); ok = false; }
+        }
+        if (value == item.end()) { add(at + ".value is required.", at + ".value"); ok = false; }
+        else if (value->is_string()) {
+          valueText = value->get<std::string>();
+          if (valueText.empty() || valueText.size() > 1000) {
+            add(at + ".value must have 1 to 1000 characters.", at + ".value");
+            ok = false;
+          }
+        } else if (value->is_boolean()) valueText = value->get<bool>() ? "true" : "false";
+        else if (value->is_number_integer() || value->is_number_unsigned()) valueText = value->dump();
+        else if (value->is_number_float()) valueText = value->dump();
+        else { add(at + ".value must be a string, a number or a boolean.", at + ".value"); ok = false; }
+        if (!ok) continue;
+        if (std::find(seen.begin(), seen.end(), keyText) != seen.end()) {
+          add("tilerConfig key \"" + keyText + "\" appears more than once.", at + ".key");
+          continue;
+        }
+        seen.push_back(keyText);
+        const core::Status s = engine::applyTilerConfig(probe, keyText, valueText);
+        if (!s) {
+          add(s.message(), s.code() == core::ErrorCode::UnknownConfigKey ? at + ".key" : at + ".value");
+          continue;
+        }
+        out.tilerPairs.emplace_back(keyText, valueText);
+      }
+      if (details.empty()) out.tilerConfig = *it;
+    }
+  }
+  return details;
+}
+
+} // namespace mx::service

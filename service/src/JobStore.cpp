@@ -1,0 +1,247 @@
+#include <mx/service/JobStore.h>
+
+#include <mx/io/Sqlite.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+
+namespace mx::service {
+
+using core::ErrorCode;
+using core::Status;
+using io::sqlite::Db;
+using io::sqlite::StepResult;
+
+namespace {
+
+/// Migration N brings the schema from version N to N+1; never edit one that shipped.
+const char* const kMigrations[] = {
+    R"(CREATE TABLE exports (
+         id TEXT PRIMARY KEY,
+         subject TEXT NOT NULL,
+         imodel_id TEXT NOT NULL,
+         changeset_id TEXT NOT NULL,
+         changeset_index INTEGER NOT NULL,
+         export_type TEXT NOT NULL,
+         type_class TEXT NOT NULL,
+         tiler_config TEXT NOT NULL,
+         display_name TEXT NOT NULL,
+         status TEXT NOT NULL,
+         error TEXT NOT NULL DEFAULT '',
+         stats TEXT NOT NULL DEFAULT '',
+         imodel_path TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         modified_ms INTEGER NOT NULL);
+       CREATE INDEX exports_by_subject ON exports(subject, imodel_id, type_class, modified_ms);
+       CREATE INDEX exports_by_status ON exports(status, created_ms);)",
+};
+
+constexpr const char* kColumns =
+    "id, subject, imodel_id, changeset_id, changeset_index, export_type, type_class, tiler_config, display_name, "
+    "status, error, stats, imodel_path, created_ms, modified_ms";
+
+ExportRecord readRow(const io::sqlite::Statement& s) {
+  ExportRecord r;
+  r.id = s.getText(0);
+  r.subject = s.getText(1);
+  r.iModelId = s.getText(2);
+  r.changesetId = s.getText(3);
+  r.changesetIndex = s.getInt64(4);
+  r.exportType = s.getText(5);
+  r.typeClass = s.getText(6);
+  r.tilerConfig = s.getText(7);
+  r.displayName = s.getText(8);
+  r.status = s.getText(9);
+  r.error = s.getText(10);
+  r.stats = s.getText(11);
+  r.imodelPath = s.getText(12);
+  r.createdMs = s.getInt64(13);
+  r.modifiedMs = s.getInt64(14);
+  return r;
+}
+
+} // namespace
+
+struct JobStore::Impl {
+  Db db;
+  std::mutex mutex;
+  int64_t version = 0;
+
+  std::vector<ExportRecord> query(const std::string& sql, const std::vector<std::string>& args, int64_t limit = -1,
+                                  int64_t offset = 0) {
+    std::vector<ExportRecord> out;
+    auto s = db.prepare(sql + (limit >= 0 ? " LIMIT ? OFFSET ?" : ""));
+    if (!s) return out;
+    int i = 1;
+    for (const auto& a : args) (void)s->bind(i++, a);
+    if (limit >= 0) {
+      (void)s->bind(i++, limit);
+      (void)s->bind(i++, offset);
+    }
+    while (s->step() == StepResult::Row) out.push_back(readRow(*s));
+    return out;
+  }
+};
+
+JobStore::JobStore(std::unique_ptr<Impl> impl) : _impl(std::move(impl)) {}
+JobStore::~JobStore() = default;
+int64_t JobStore::version() const { return _impl->version; }
+
+int64_t JobStore::nowMs() {
+  static std::atomic<int64_t> last{0};
+  int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t prev = last.load();
+  while (true) {
+    const int64_t next = now > prev ? now : prev + 1;
+    if (last.compare_exchange_weak(prev, next)) return next;
+  }
+}
+
+std::string formatUtc(int64_t unixMs) {
+  const std::time_t t = std::time_t(unixMs / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+core::Result<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file) {
+  auto impl = std::make_unique<Impl>();
+  MX_ASSIGN_OR_RETURN(impl->db, Db::openReadWrite(file.string()));
+  MX_RETURN_IF_ERROR(impl->db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  MX_ASSIGN_OR_RETURN(auto v, impl->db.queryInt("PRAGMA user_version"));
+  int64_t version = v.value_or(0);
+  const int64_t known = int64_t(std::size(kMigrations));
+  if (version > known)
+    return Status{ErrorCode::UnsupportedInput, file.string() + " has schema version " + std::to_string(version) +
+                                                   ", newer than this meshexport knows (" + std::to_string(known) + ")"};
+  for (; version < known; ++version) {
+    MX_RETURN_IF_ERROR(impl->db.exec("BEGIN IMMEDIATE"));
+    Status s = impl->db.exec(kMigrations[version]);
+    if (s) s = impl->db.exec("PRAGMA user_version = " + std::to_string(version + 1));
+    if (!s) {
+      (void)impl->db.exec("ROLLBACK");
+      return s.withContext("migration " + std::to_string(version + 1));
+    }
+    MX_RETURN_IF_ERROR(impl->db.exec("COMMIT"));
+  }
+  impl->version = version;
+  return std::unique_ptr<JobStore>(new JobStore(std::move(impl)));
+}
+
+Status JobStore::insert(const ExportRecord& r) {
+  std::lock_guard lock(_impl->mutex);
+  MX_ASSIGN_OR_RETURN(auto s, _impl->db.prepare(std::string("INSERT INTO exports (") + kColumns +
+                                                ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  int i = 1;
+  for (const std::string* t : {&r.id, &r.subject, &r.iModelId, &r.changesetId}) MX_RETURN_IF_ERROR(s.bind(i++, *t));
+  MX_RETURN_IF_ERROR(s.bind(i++, r.changesetIndex));
+  for (const std::string* t : {&r.exportType, &r.typeClass, &r.tilerConfig, &r.displayName, &r.status, &r.error, &r.stats,
+                               &r.imodelPath})
+    MX_RETURN_IF_ERROR(s.bind(i++, *t));
+  MX_RETURN_IF_ERROR(s.bind(i++, r.createdMs));
+  MX_RETURN_IF_ERROR(s.bind(i++, r.modifiedMs));
+  if (s.step() != StepResult::Done) return s.error();
+  return Status::ok();
+}
+
+std::optional<ExportRecord> JobStore::get(const std::string& id) {
+  std::lock_guard lock(_impl->mutex);
+  auto rows = _impl->query(std::string("SELECT ") + kColumns + " FROM exports WHERE id = ?", {id});
+  if (rows.empty()) return std::nullopt;
+  return rows.front();
+}
+
+std::vector<ExportRecord> JobStore::list(const ExportQuery& q, int64_t& total) {
+  std::lock_guard lock(_impl->mutex);
+  std::string where = " FROM exports WHERE subject = ?";
+  std::vector<std::string> args{q.subject};
+  if (!q.iModelId.empty()) { where += " AND imodel_id = ?"; args.push_back(q.iModelId); }
+  if (!q.changesetId.empty()) { where += " AND changeset_id = ?"; args.push_back(q.changesetId); }
+  if (!q.typeClass.empty()) { where += " AND type_class = ?"; args.push_back(q.typeClass); }
+  total = 0;
+  if (auto s = _impl->db.prepare("SELECT COUNT(*)" + where)) {
+    int i = 1;
+    for (const auto& a : args) (void)s->bind(i++, a);
+    if (s->step() == StepResult::Row) total = s->getInt64(0);
+  }
+  const char* order = q.order == ExportQuery::Order::DateAsc    ? " ORDER BY modified_ms ASC, id ASC"
+                      : q.order == ExportQuery::Order::DateDesc ? " ORDER BY modified_ms DESC, id DESC"
+                                                                : " ORDER BY changeset_index DESC, modified_ms DESC, id DESC";
+  return _impl->query(std::string("SELECT ") + kColumns + where + order, args, q.top, q.skip);
+}
+
+std::optional<ExportRecord> JobStore::findSame(const std::string& subject, const std::string& iModelId,
+                                               const std::string& changesetId, const std::string& typeClass,
+                                               const std::string* tilerConfig) {
+  std::lock_guard lock(_impl->mutex);
+  std::string sql = std::string("SELECT ") + kColumns +
+                    " FROM exports WHERE subject = ? AND imodel_id = ? AND changeset_id = ? AND type_class = ?"
+                    " AND status != 'Invalid'";
+  std::vector<std::string> args{subject, iModelId, changesetId, typeClass};
+  if (tilerConfig) { sql += " AND tiler_config = ?"; args.push_back(*tilerConfig); }
+  auto rows = _impl->query(sql + " ORDER BY created_ms DESC", args, 1, 0);
+  if (rows.empty()) return std::nullopt;
+  return rows.front();
+}
+
+Status JobStore::setStatus(const std::string& id, const std::string& status, const std::string& error,
+                           const std::string& stats) {
+  std::lock_guard lock(_impl->mutex);
+  MX_ASSIGN_OR_RETURN(auto s, _impl->db.prepare(
+                                  "UPDATE exports SET status = ?, error = ?, stats = CASE WHEN ? = '' THEN stats ELSE ? END,"
+                                  " modified_ms = ? WHERE id = ?"));
+  MX_RETURN_IF_ERROR(s.bind(1, status));
+  MX_RETURN_IF_ERROR(s.bind(2, error));
+  MX_RETURN_IF_ERROR(s.bind(3, stats));
+  MX_RETURN_IF_ERROR(s.bind(4, stats));
+  MX_RETURN_IF_ERROR(s.bind(5, nowMs()));
+  MX_RETURN_IF_ERROR(s.bind(6, id));
+  if (s.step() != StepResult::Done) return s.error();
+  return Status::ok();
+}
+
+bool JobStore::remove(const std::string& id) {
+  std::lock_guard lock(_impl->mutex);
+  auto s = _impl->db.prepare("DELETE FROM exports WHERE id = ?");
+  if (!s || !s->bind(1, id) || s->step() != StepResult::Done) return false;
+  return _impl->db.changes() > 0;
+}
+
+int64_t JobStore::requeueInProgress() {
+  std::lock_guard lock(_impl->mutex);
+  auto s = _impl->db.prepare("UPDATE exports SET status = 'NotStarted', modified_ms = ? WHERE status = 'InProgress'");
+  if (!s || !s->bind(1, nowMs()) || s->step() != StepResult::Done) return 0;
+  return _impl->db.changes();
+}
+
+std::vector<std::string> JobStore::idsWithStatus(const std::string& status) {
+  std::lock_guard lock(_impl->mutex);
+  std::vector<std::string> out;
+  for (auto& r : _impl->query(std::string("SELECT ") + kColumns + " FROM exports WHERE status = ? ORDER BY created_ms",
+                              {status}))
+    out.push_back(r.id);
+  return out;
+}
+
+std::map<std::string, int64_t> JobStore::countsByStatus() {
+  std::lock_guard lock(_impl->mutex);
+  std::map<std::string, int64_t> out{{"NotStarted", 0}, {"InProgress", 0}, {"Complete", 0}, {"Invalid", 0}};
+  auto s = _impl->db.prepare("SELECT status, COUNT(*) FROM exports GROUP BY status");
+  if (!s) return out;
+  while (s->step() == StepResult::Row) out[s->getText(0)] = s->getInt64(1);
+  return out;
+}
+
+std::vector<ExportRecord> JobStore::history(const std::string& subject, const std::string& iModelId,
+                                            const std::string& typeClass) {
+  std::lock_guard lock(_impl->mutex);
+  return _impl->query(std::string("SELECT ") + kColumns +
+                          " FROM exports WHERE subject = ? AND imodel_id = ? AND type_class = ? ORDER BY created_ms DESC",
+                      {subject, iModelId, typeClass});
+}
+
+} // namespace mx::service

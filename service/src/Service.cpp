@@ -1,0 +1,996 @@
+#include <mx/service/Service.h>
+
+#include "Api.h"
+#include "ChildProcess.h"
+
+#include <mx/service/Auth.h>
+#include <mx/service/ImodelStore.h>
+#include <mx/service/JobStore.h>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace mx::service {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+using core::Status;
+using nlohmann::json;
+
+namespace {
+
+int64_t unixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string newUuid() {
+  std::string h = randomHex(16);
+  h[12] = '4';                                        // version 4
+  h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3]; // variant 10xx
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+bool isUuidLike(const std::string& s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) { if (s[i] != '-') return false; }
+    else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+std::string urlEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~' || c == '$' || c == ':') out += c;
+    else { out += '%'; out += kHex[u >> 4]; out += kHex[u & 15]; }
+  }
+  return out;
+}
+
+void sendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void sendError(httplib::Response& res, int status, std::string_view code, std::string_view message,
+               const std::vector<ErrorDetail>& details = {}) {
+  sendJson(res, status, errorBody(code, message, details));
+}
+
+std::string contentTypeFor(const fs::path& p) {
+  const std::string e = p.extension().string();
+  if (e == ".json") return "application/json";
+  if (e == ".glb") return "model/gltf-binary";
+  if (e == ".gltf") return "model/gltf+json";
+  if (e == ".bin" || e == ".imdl" || e == ".b3dm" || e == ".i3dm" || e == ".cmpt" || e == ".subtree")
+    return "application/octet-stream";
+  if (e == ".png") return "image/png";
+  if (e == ".jpg" || e == ".jpeg") return "image/jpeg";
+  if (e == ".ktx2") return "image/ktx2";
+  if (e == ".txt" || e == ".log") return "text/plain";
+  return "application/octet-stream";
+}
+
+bool gzipString(std::string_view in, std::string& out, int level) {
+  z_stream z{};
+  if (deflateInit2(&z, level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+  out.resize(deflateBound(&z, uLong(in.size())) + 32);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = uInt(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = uInt(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return rc == Z_STREAM_END;
+}
+
+bool readFile(const fs::path& p, std::string& out) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = std::move(ss).str();
+  return bool(in) || in.eof();
+}
+
+/// A path under an export folder from a URL path: no empty, "." or ".." segments, no NUL or
+/// backslash, no leading slash.
+bool safeRelativePath(const std::string& rel) {
+  if (rel.empty() || rel.front() == '/' || rel.find('\\') != std::string::npos || rel.find('\0') != std::string::npos)
+    return false;
+  size_t start = 0;
+  while (start <= rel.size()) {
+    size_t end = rel.find('/', start);
+    if (end == std::string::npos) end = rel.size();
+    const std::string seg = rel.substr(start, end - start);
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+/// Per-subject token buckets.
+class RateLimiter {
+public:
+  RateLimiter(double perSecond, double burst) : _rate(perSecond), _burst(burst) {}
+  /// 0 when allowed, else whole seconds until a token is available.
+  int64_t take(const std::string& subject) {
+    if (_rate <= 0) return 0;
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(_mutex);
+    if (_buckets.size() > 100000) _buckets.clear();
+    auto [it, fresh] = _buckets.try_emplace(subject, Bucket{_burst, now});
+    Bucket& b = it->second;
+    if (!fresh) {
+      b.tokens = std::min(_burst, b.tokens + std::chrono::duration<double>(now - b.last).count() * _rate);
+      b.last = now;
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return std::max<int64_t>(1, int64_t(std::ceil((1 - b.tokens) / _rate)));
+  }
+
+private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point last;
+  };
+  double _rate, _burst;
+  std::mutex _mutex;
+  std::map<std::string, Bucket> _buckets;
+};
+
+/// Prometheus counters.
+class Metrics {
+public:
+  void request(const std::string& route, const std::string& method, int status, double seconds) {
+    std::lock_guard lock(_mutex);
+    ++_requests[{route, method, status}];
+    _latencySum[route] += seconds;
+    ++_latencyCount[route];
+  }
+  void exportFinished(const std::string& status, double seconds) {
+    std::lock_guard lock(_mutex);
+    ++_finished[status];
+    for (size_t i = 0; i < kBuckets.size(); ++i)
+      if (seconds <= kBuckets[i]) ++_durationBuckets[i];
+    ++_durationCount;
+    _durationSum += seconds;
+  }
+  std::string render(const std::map<std::string, int64_t>& exportsByStatus, size_t queued, size_t running) {
+    std::lock_guard lock(_mutex);
+    std::ostringstream o;
+    o << "# HELP meshexport_http_requests_total HTTP requests by route, method and status.\n"
+         "# TYPE meshexport_http_requests_total counter\n";
+    for (const auto& [k, n] : _requests)
+      o << "meshexport_http_requests_total{route=\"" << std::get<0>(k) << "\",method=\"" << std::get<1>(k) << "\",status=\""
+        << std::get<2>(k) << "\"} " << n << "\n";
+    o << "# HELP meshexport_http_request_seconds Time spent answering requests, by route.\n"
+         "# TYPE meshexport_http_request_seconds summary\n";
+    for (const auto& [r, s] : _latencySum)
+      o << "meshexport_http_request_seconds_sum{route=\"" << r << "\"} " << s << "\n"
+        << "meshexport_http_request_seconds_count{route=\"" << r << "\"} " << _latencyCount[r] << "\n";
+    o << "# HELP meshexport_exports Exports in the store by status.\n# TYPE meshexport_exports gauge\n";
+    for (const auto& [s, n] : exportsByStatus) o << "meshexport_exports{status=\"" << s << "\"} " << n << "\n";
+    o << "# HELP meshexport_queue_length Exports waiting for a worker.\n# TYPE meshexport_queue_length gauge\n"
+      << "meshexport_queue_length " << queued << "\n"
+      << "# HELP meshexport_exports_running Exports running now.\n# TYPE meshexport_exports_running gauge\n"
+      << "meshexport_exports_running " << running << "\n";
+    o << "# HELP meshexport_exports_finished_total Exports finished by this process, by outcome.\n"
+         "# TYPE meshexport_exports_finished_total counter\n";
+    for (const auto& [s, n] : _finished) o << "meshexport_exports_finished_total{status=\"" << s << "\"} " << n << "\n";
+    o << "# HELP meshexport_export_duration_seconds Wall time of finished exports.\n"
+         "# TYPE meshexport_export_duration_seconds histogram\n";
+    for (size_t i = 0; i < kBuckets.size(); ++i)
+      o << "meshexport_export_duration_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << _durationBuckets[i] << "\n";
+    o << "meshexport_export_duration_seconds_bucket{le=\"+Inf\"} " << _durationCount << "\n"
+      << "meshexport_export_duration_seconds_sum " << _durationSum << "\n"
+      << "meshexport_export_duration_seconds_count " << _durationCount << "\n";
+    return o.str();
+  }
+
+private:
+  static constexpr std::array<double, 8> kBuckets{1, 5, 15, 60, 300, 900, 1800, 3600};
+  std::mutex _mutex;
+  std::map<std::tuple<std::string, std::string, int>, int64_t> _requests;
+  std::map<std::string, double> _latencySum;
+  std::map<std::string, int64_t> _latencyCount;
+  std::map<std::string, int64_t> _finished;
+  std::array<int64_t, kBuckets.size()> _durationBuckets{};
+  int64_t _durationCount = 0;
+  double _durationSum = 0;
+};
+
+std::string routeOf(const std::string& path) {
+  if (path == "/mesh-export" || path == "/mesh-export/") return "/mesh-export/";
+  if (path.rfind("/mesh-export/", 0) == 0) return "/mesh-export/{id}";
+  if (path.rfind("/tiles/", 0) == 0) return "/tiles/{id}/*";
+  if (path == "/imodels" || path == "/imodels/") return "/imodels";
+  if (path == "/healthz" || path == "/metrics") return path;
+  return "other";
+}
+
+thread_local std::chrono::steady_clock::time_point tRequestStart;
+
+} // namespace
+
+struct Service::Impl {
+  ServiceConfig config;
+  std::string secret;
+  std::unique_ptr<JobStore> store;
+  std::unique_ptr<ImodelStore> imodels;
+  std::optional<Authenticator> auth;
+  std::unique_ptr<RateLimiter> limiter;
+  Metrics metrics;
+  httplib::Server http;
+  std::thread httpThread;
+  std::vector<std::thread> workers;
+  int boundPort = 0;
+  std::string base;
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<std::string> queue;
+  std::map<std::string, int> running;      ///< export id → tiler pid (0 while starting)
+  std::set<std::string> cancelled;         ///< DELETEd while running
+  bool stopping = false;                   ///< No new work.
+  std::atomic<bool> abandon{false};        ///< Kill running tilers and re-queue.
+  bool started = false, stopped = false;
+
+  fs::path exportsDir() const { return config.dataDir / "exports"; }
+  fs::path jobsDir() const { return config.dataDir / "jobs"; }
+
+  // ---- jobs ----------------------------------------------------------------------------------------
+  void enqueue(const std::string& id) {
+    {
+      std::lock_guard lock(mutex);
+      queue.push_back(id);
+    }
+    cv.notify_one();
+  }
+
+  void removeFiles(const std::string& id) {
+    std::error_code ec;
+    fs::remove_all(exportsDir() / id, ec);
+    fs::remove_all(jobsDir() / id, ec);
+  }
+
+  /// Deletes an export: a running one is cancelled (its worker removes the files once the tiler
+  /// is gone), a queued one simply disappears.
+  void deleteExport(const std::string& id) {
+    bool isRunning = false;
+    {
+      std::lock_guard lock(mutex);
+      if (running.count(id)) {
+        cancelled.insert(id);
+        isRunning = true;
+      }
+      queue.erase(std::remove(queue.begin(), queue.end(), id), queue.end());
+    }
+    store->remove(id);
+    if (!isRunning) removeFiles(id);
+  }
+
+  void applyRetention(const ExportRecord& r) {
+    auto history = store->history(r.subject, r.iModelId, r.typeClass);
+    for (size_t i = size_t(config.keepPerImodel); i < history.size(); ++i) {
+      const auto& old = history[i];
+      if (old.status != "Complete" && old.status != "Invalid") continue;
+      spdlog::info("export {} evicted (keepPerImodel={})", old.id, config.keepPerImodel);
+      deleteExport(old.id);
+    }
+  }
+
+  json computeStats(const ExportRecord& r, int64_t startMs, int64_t durationMs, const json& tilerMetrics) {
+    json stats;
+    std::error_code ec;
+    stats["iModelSize"] = fs::exists(r.imodelPath, ec) ? fs::file_size(r.imodelPath, ec) : 0;
+    uint64_t raw = 0, compressed = 0, files = 0;
+    std::vector<std::pair<std::string, uint64_t>> children;
+    const fs::path dir = exportsDir() / r.id;
+    for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      const uint64_t size = it->file_size(ec);
+      raw += size;
+      ++files;
+      std::string content, packed;
+      if (readFile(it->path(), content) && gzipString(content, packed, 1)) compressed += std::min<uint64_t>(packed.size(), size);
+      else compressed += size;
+    }
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      uint64_t size = 0;
+      if (it->is_regular_file(ec)) size = it->file_size(ec);
+      else
+        for (fs::recursive_directory_iterator sub(it->path(), ec), e2; !ec && sub != e2; sub.increment(ec))
+          if (sub->is_regular_file(ec)) size += sub->file_size(ec);
+      children.emplace_back(it->path().filename().string(), size);
+    }
+    std::sort(children.begin(), children.end());
+    json structure = json::array();
+    for (size_t i = 0; i < children.size() && i < 100; ++i)
+      structure.push_back({{"name", children[i].first}, {"size", children[i].second}});
+    stats["rawSize"] = raw;
+    stats["compressedSize"] = compressed;
+    stats["startTime"] = formatUtc(startMs);
+    stats["duration"] = durationMs;
+    struct statvfs vfs{};
+    if (statvfs(dir.c_str(), &vfs) == 0) {
+      stats["diskSize"] = uint64_t(vfs.f_blocks) * vfs.f_frsize;
+      stats["freeDiskSpace"] = uint64_t(vfs.f_bavail) * vfs.f_frsize;
+    }
+    stats["exportDirSize"] = raw;
+    stats["exportDirStructure"] = {{"files", files}, {"children", structure}, {"omitted", children.size() > 100 ? children.size() - 100 : 0}};
+    if (!tilerMetrics.is_null()) stats["metrics"] = tilerMetrics;
+    return stats;
+  }
+
+  void runExport(const std::string& id) {
+    auto rec = store->get(id);
+    if (!rec || rec->status != "NotStarted") return;
+    const int64_t startMs = JobStore::nowMs();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto finish = [&](const std::string& status, const std::string& error, const json& stats) {
+      (void)store->setStatus(id, status, error, stats.is_null() ? std::string() : stats.dump());
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      metrics.exportFinished(status, seconds);
+      if (status == "Invalid") spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
+      else spdlog::info("export {} {} in {:.1f} s", id, status, seconds);
+    };
+    if (rec->typeClass == "IMODEL") {
+      finish("Invalid", "exportType IMODEL (iMdl tiles) is not supported by this server yet; use 3DTILES or CESIUM.", {});
+      return;
+    }
+    std::error_code ec;
+    if (!fs::exists(rec->imodelPath, ec)) {
+      finish("Invalid", "The iModel file of this export is no longer available.", {});
+      return;
+    }
+    (void)store->setStatus(id, "InProgress");
+    spdlog::info("export {} InProgress ({} changeset {} → {})", id, rec->iModelId, rec->changesetIndex, rec->exportType);
+    const fs::path jobDir = jobsDir() / id, outDir = exportsDir() / id, metricsFile = jobDir / "metrics.json";
+    fs::create_directories(jobDir, ec);
+    fs::remove_all(outDir, ec);
+    fs::remove(metricsFile, ec);
+    std::vector<std::string> argv = {config.tilerPath.string(), "tile", rec->imodelPath, "-o", outDir.string(), "--force",
+                                     "--type", rec->typeClass == "CESIUM" ? "cesium" : "3dtiles", "--metrics",
+                                     metricsFile.string()};
+    if (!rec->tilerConfig.empty()) {
+      const json cfg = json::parse(rec->tilerConfig, nullptr, false);
+      if (cfg.is_array())
+        for (const auto& item : cfg) {
+          const json& v = item["value"];
+          argv.push_back("--config");
+          argv.push_back(item["key"].get<std::string>() + "=" +
+                         (v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "true" : "false") : v.dump()));
+        }
+    }
+    ChildLimits limits;
+    limits.timeout = std::chrono::seconds(config.exportTimeoutSeconds);
+    limits.memoryBytes = config.exportMemoryBytes;
+    auto isCancelled = [&] {
+      std::lock_guard lock(mutex);
+      return cancelled.count(id) > 0;
+    };
+    const ChildOutcome o = runChild(
+        argv, jobDir / "tiler.log", limits,
+        [&](int pid) {
+          std::lock_guard lock(mutex);
+          running[id] = pid;
+        },
+        [&] { return abandon.load() || isCancelled(); });
+    {
+      std::lock_guard lock(mutex);
+      running.erase(id);
+      if (cancelled.erase(id)) {
+        removeFiles(id);
+        spdlog::info("export {} cancelled and deleted", id);
+        return;
+      }
+    }
+    if (o.kind == ChildOutcome::Kind::Stopped) {
+      // Shutting down: the next start runs it again.
+      fs::remove_all(outDir, ec);
+      (void)store->setStatus(id, "NotStarted");
+      spdlog::info("export {} re-queued for the next start", id);
+      return;
+    }
+    json tilerJson;
+    {
+      std::ifstream in(metricsFile);
+      if (in) tilerJson = json::parse(in, nullptr, false);
+      if (tilerJson.is_discarded()) tilerJson = json();
+    }
+    const int64_t durationMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    std::string error;
+    switch (o.kind) {
+    case ChildOutcome::Kind::SpawnFailed: error = o.message; break;
+    case ChildOutcome::Kind::TimedOut:
+      error = "The export took longer than " + std::to_string(config.exportTimeoutSeconds) + " s and was stopped.";
+      break;
+    case ChildOutcome::Kind::OutOfMemory:
+      error = "The export needed more than " + std::to_string(config.exportMemoryBytes >> 20) + " MiB and was stopped.";
+      break;
+    case ChildOutcome::Kind::Signalled:
+      error = "The tiler was killed by signal " + std::to_string(o.code) + " (" + strsignal(o.code) + ").";
+      break;
+    case ChildOutcome::Kind::Exited:
+      if (o.code != 0) {
+        if (tilerJson.is_object() && tilerJson.contains("error") && tilerJson["error"].is_object())
+          error = tilerJson["error"].value("message", "");
+        if (error.empty()) error = lastLine(jobDir / "tiler.log");
+        if (error.empty()) error = "The tiler failed with exit code " + std::to_string(o.code) + ".";
+      } else if (!fs::exists(outDir / "tileset.json", ec)) {
+        error = "The tiler finished without writing tileset.json.";
+      }
+      break;
+    default: break;
+    }
+    if (!error.empty()) {
+      fs::remove_all(outDir, ec);
+      finish("Invalid", error, {});
+      return;
+    }
+    json m = tilerJson.is_object() && tilerJson.contains("metrics") ? tilerJson["metrics"] : json();
+    if (m.is_object()) m["tilerPeakRssBytes"] = o.peakRssBytes;
+    finish("Complete", "", computeStats(*rec, startMs, durationMs, m));
+  }
+
+  void workerLoop() {
+    while (true) {
+      std::string id;
+      {
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (stopping) return;
+        id = queue.front();
+        queue.pop_front();
+        running[id] = 0;
+      }
+      try {
+        runExport(id);
+      } catch (const std::exception& e) {
+        spdlog::error("export {}: internal error: {}", id, e.what());
+        (void)store->setStatus(id, "Invalid", std::string("Internal error: ") + e.what());
+      }
+      std::lock_guard lock(mutex);
+      running.erase(id);
+      if (cancelled.erase(id)) removeFiles(id);
+    }
+  }
+
+  // ---- JSON ----------------------------------------------------------------------------------------
+  std::string meshLink(const ExportRecord& r, bool cdn) const {
+    const int64_t expires = unixNow() + config.linkLifetimeSeconds;
+    const std::string& root = cdn && !config.cdnUrl.empty() ? config.cdnUrl : base;
+    return root + "/tiles/" + r.id + "?exp=" + std::to_string(expires) + "&sig=" + signMeshLink(secret, r.id, expires);
+  }
+
+  json exportJson(const ExportRecord& r, bool full, bool cdn) const {
+    json e = {{"id", r.id}, {"displayName", r.displayName}, {"status", r.status}, {"lastModified", formatUtc(r.modifiedMs)}};
+    if (!full) return e;
+    json req = {{"iModelId", r.iModelId}, {"contextId", ""}, {"iTwinId", ""}, {"changesetId", r.changesetId},
+                {"changesetIndex", std::to_string(r.changesetIndex)}, {"exportType", r.exportType}};
+    if (!r.tilerConfig.empty()) {
+      json cfg = json::parse(r.tilerConfig, nullptr, false);
+      if (!cfg.is_discarded()) req["tilerConfig"] = std::move(cfg);
+    }
+    e["request"] = std::move(req);
+    if (!r.stats.empty()) {
+      json s = json::parse(r.stats, nullptr, false);
+      if (!s.is_discarded()) e["stats"] = std::move(s);
+    }
+    if (!r.error.empty()) e["error"] = r.error;
+    if (r.status == "Complete") e["_links"] = {{"mesh", {{"href", meshLink(r, cdn)}}}};
+    return e;
+  }
+
+  // ---- HTTP ----------------------------------------------------------------------------------------
+  /// Authenticates and rate-limits; on failure the response is written and nullopt returned.
+  std::optional<Principal> authorize(const httplib::Request& req, httplib::Response& res, Access access) {
+    Principal who;
+    AuthFailure why;
+    if (!auth->authenticate(req.get_header_value("Authorization"), access, unixNow(), who, why)) {
+      if (why.code == "HeaderNotFound") sendError(res, 401, why.code, why.message);
+      else sendError(res, 401, why.code, why.message, {{why.code, why.message, "Authorization"}});
+      res.set_header("WWW-Authenticate", "Bearer");
+      return std::nullopt;
+    }
+    if (const int64_t wait = limiter->take(who.subject); wait > 0) {
+      res.set_header("Retry-After", std::to_string(wait));
+      sendError(res, 429, "RateLimitExceeded",
+                "The client sent more requests than allowed by this API for the current tier of the client.");
+      return std::nullopt;
+    }
+    return who;
+  }
+
+  /// Reads a body through the content reader, at most `limit` bytes.
+  static bool readBody(const httplib::Request& req, const httplib::ContentReader& reader, int64_t limit, std::string& body) {
+    if (!req.is_multipart_form_data()) {
+      bool over = false;
+      reader([&](const char* data, size_t len) {
+        if (int64_t(body.size() + len) > limit) {
+          over = true;
+          return false;
+        }
+        body.append(data, len);
+        return true;
+      });
+      return !over;
+    }
+    return false;
+  }
+
+  void startExport(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    std::string body;
+    const bool fits = readBody(req, reader, config.maxRequestBytes, body);
+    auto who = authorize(req, res, Access::Modify);
+    if (!who) return;
+    if (!fits) {
+      res.set_header("Connection", "close");
+      sendError(res, 422, "InvalidMeshExportRequest", "Cannot create export job.",
+                {{"InvalidRequestBody", "The request body is larger than " + std::to_string(config.maxRequestBytes) + " bytes.",
+                  "body"}});
+      return;
+    }
+    StartRequest sr;
+    auto details = parseStartExport(body, sr);
+    if (!details.empty()) {
+      sendError(res, 422, "InvalidMeshExportRequest", "Cannot create export job.", details);
+      return;
+    }
+    auto model = imodels->find(sr.iModelId, sr.changesetId);
+    if (!model) {
+      sendError(res, 404, "IModelNotFound", "Requested iModel is not available.",
+                sr.changesetId.empty() || !imodels->knows(sr.iModelId)
+                    ? std::vector<ErrorDetail>{}
+                    : std::vector<ErrorDetail>{{"ChangesetNotFound", "Changeset " + sr.changesetId + " of this iModel is not available.", "changesetId"}});
+      return;
+    }
+    const std::string cfg = sr.tilerConfig ? sr.tilerConfig->dump() : std::string();
+    if (auto same = store->findSame(who->subject, model->iModelId, model->changesetId, sr.typeClass, &cfg)) {
+      res.set_header("Location", base + "/mesh-export/" + same->id);
+      sendJson(res, 202, {{"export", exportJson(*same, true, false)}});
+      return;
+    }
+    auto rec = createExport(who->subject, *model, sr.exportType, sr.typeClass, cfg);
+    if (!rec) {
+      sendError(res, 500, "InternalServerError", rec.status().message());
+      return;
+    }
+    res.set_header("Location", base + "/mesh-export/" + rec->id);
+    sendJson(res, 202, {{"export", exportJson(*rec, true, false)}});
+  }
+
+  core::Result<ExportRecord> createExport(const std::string& subject, const ImodelEntry& model, const std::string& type,
+                                          const std::string& typeClass, const std::string& cfg) {
+    ExportRecord r;
+    r.id = newUuid();
+    r.subject = subject;
+    r.iModelId = model.iModelId;
+    r.changesetId = model.changesetId;
+    r.changesetIndex = model.changesetIndex;
+    r.exportType = type;
+    r.typeClass = typeClass;
+    r.tilerConfig = cfg;
+    r.displayName = model.name;
+    r.imodelPath = model.path.string();
+    r.createdMs = r.modifiedMs = JobStore::nowMs();
+    MX_RETURN_IF_ERROR(store->insert(r));
+    spdlog::info("export {} NotStarted: {} changeset {} → {} for {}", r.id, r.iModelId, r.changesetIndex, type, subject);
+    enqueue(r.id);
+    applyRetention(r);
+    return r;
+  }
+
+  void listExports(const httplib::Request& req, httplib::Response& res) {
+    auto who = authorize(req, res, Access::Read);
+    if (!who) return;
+    std::vector<ErrorDetail> details;
+    auto intParam = [&](const char* name, int64_t def, int64_t lo, int64_t hi) {
+      if (!req.has_param(name)) return def;
+      const std::string v = req.get_param_value(name);
+      int64_t x = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+      if (v.empty() || ec != std::errc() || p != v.data() + v.size() || x < lo || x > hi) {
+        details.push_back({"InvalidParameter",
+                           std::string(name) + " must be an integer from " + std::to_string(lo) +
+                               (hi < INT64_MAX ? " to " + std::to_string(hi) : std::string(" up")) + ".",
+                           name});
+        return def;
+      }
+      return x;
+    };
+    ExportQuery q;
+    q.subject = who->subject;
+    q.top = intParam("$top", 100, 1, 1000);
+    q.skip = intParam("$skip", 0, 0, INT64_MAX / 2);
+    if (req.has_param("$orderBy")) {
+      std::string o = req.get_param_value("$orderBy");
+      for (auto& c : o) c = char(std::tolower(static_cast<unsigned char>(c)));
+      o.erase(std::remove(o.begin(), o.end(), ' '), o.end());
+      if (o == "date:asc" || o == "date") q.order = ExportQuery::Order::DateAsc;
+      else if (o == "date:desc") q.order = ExportQuery::Order::DateDesc;
+      else details.push_back({"InvalidParameter", "$orderBy must be date:asc or date:desc.", "$orderBy"});
+    }
+    q.iModelId = req.get_param_value("iModelId");
+    q.changesetId = req.get_param_value("changesetId");
+    const std::string type = req.get_param_value("exportType");
+    if (!type.empty()) {
+      auto c = exportTypeClass(type, true);
+      if (!c) details.push_back({"InvalidParameter", "exportType must be one of IMODEL, CESIUM, 3DTILES, 3DTiles.", "exportType"});
+      else q.typeClass = *c;
+    }
+    if (!details.empty()) {
+      sendError(res, 422, "InvalidMeshExportRequest", "Cannot list exports.", details);
+      return;
+    }
+    // CesiumJS never starts an export: listing an iModel and type is how one appears.
+    if (config.autoGenerate && !q.iModelId.empty() && !q.typeClass.empty()) {
+      if (auto model = imodels->find(q.iModelId, q.changesetId);
+          model && !store->findSame(who->subject, model->iModelId, model->changesetId, q.typeClass, nullptr)) {
+        std::lock_guard lock(autoMutex); // two pollers must not start two exports
+        if (!store->findSame(who->subject, model->iModelId, model->changesetId, q.typeClass, nullptr)) {
+          auto created = createExport(who->subject, *model, q.typeClass, q.typeClass, "");
+          if (!created) spdlog::error("auto-generation failed: {}", created.status().message());
+        }
+      }
+    }
+    int64_t total = 0;
+    const auto rows = store->list(q, total);
+    const bool full = req.get_header_value("Prefer").find("return=representation") != std::string::npos;
+    const bool cdn = req.get_param_value("cdn") == "1";
+    json items = json::array();
+    for (const auto& r : rows) items.push_back(exportJson(r, full, cdn));
+
+    std::string root = req.get_header_value("x-api-host-and-root");
+    while (!root.empty() && root.back() == '/') root.pop_back();
+    if (root.empty()) root = base;
+    else if (root.find("://") == std::string::npos) root = "https://" + root;
+    auto pageLink = [&](int64_t skip) {
+      std::string url = root + "/mesh-export/?";
+      for (const auto& [k, v] : req.params)
+        if (k != "$top" && k != "$skip") url += urlEncode(k) + "=" + urlEncode(v) + "&";
+      return json{{"href", url + "$top=" + std::to_string(q.top) + "&$skip=" + std::to_string(skip)}};
+    };
+    json links = {{"self", pageLink(q.skip)}};
+    if (q.skip + q.top < total) links["next"] = pageLink(q.skip + q.top);
+    if (q.skip > 0) links["prev"] = pageLink(std::max<int64_t>(0, q.skip - q.top));
+    sendJson(res, 200, {{"exports", std::move(items)}, {"_links", std::move(links)}});
+  }
+  std::mutex autoMutex;
+
+  std::optional<ExportRecord> visibleExport(const std::string& id, const Principal& who) {
+    auto r = store->get(id);
+    if (!r || r->subject != who.subject) return std::nullopt;
+    return r;
+  }
+
+  void getExport(const httplib::Request& req, httplib::Response& res) {
+    auto who = authorize(req, res, Access::Read);
+    if (!who) return;
+    auto r = visibleExport(req.matches[1], *who);
+    if (!r) return sendError(res, 404, "ExportNotFound", "Requested export is not available.");
+    sendJson(res, 200, {{"export", exportJson(*r, true, req.get_param_value("cdn") == "1")}});
+  }
+
+  void deleteExportRoute(const httplib::Request& req, httplib::Response& res) {
+    auto who = authorize(req, res, Access::Modify);
+    if (!who) return;
+    auto r = visibleExport(req.matches[1], *who);
+    if (!r) return sendError(res, 404, "ExportNotFound", "Requested export is not available.");
+    deleteExport(r->id);
+    spdlog::info("export {} deleted by {}", r->id, who->subject);
+    res.status = 204;
+  }
+
+  void serveTile(const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1], rel = req.matches[2];
+    const LinkCheck check = verifyMeshLink(secret, id, req.get_param_value("exp"), req.get_param_value("sig"), unixNow());
+    if (check != LinkCheck::Ok) {
+      const char* why = check == LinkCheck::Missing     ? "The link has no signature (exp and sig)."
+                        : check == LinkCheck::Expired   ? "The link has expired; get a fresh one from the export."
+                        : check == LinkCheck::Malformed ? "The link's signature is malformed."
+                                                        : "The link's signature is not valid for this export.";
+      return sendError(res, 403, check == LinkCheck::Expired ? "LinkExpired" : "InvalidSignature", why);
+    }
+    if (!safeRelativePath(rel)) return sendError(res, 404, "FileNotFound", "The requested file is not part of this export.");
+    auto r = store->get(id);
+    if (!r || r->status != "Complete") return sendError(res, 404, "ExportNotFound", "Requested export is not available.");
+    const fs::path root = exportsDir() / id;
+    const fs::path file = root / rel;
+    std::error_code ec;
+    const fs::path canonical = fs::weakly_canonical(file, ec), canonicalRoot = fs::weakly_canonical(root, ec);
+    const auto mismatch = std::mismatch(canonicalRoot.begin(), canonicalRoot.end(), canonical.begin(), canonical.end());
+    if (ec || mismatch.first != canonicalRoot.end() || !fs::is_regular_file(canonical, ec))
+      return sendError(res, 404, "FileNotFound", "The requested file is not part of this export.");
+    const auto size = fs::file_size(canonical, ec);
+    const auto mtime = fs::last_write_time(canonical, ec).time_since_epoch().count();
+    std::ostringstream etag;
+    etag << '"' << std::hex << size << '-' << mtime << '"';
+    res.set_header("ETag", etag.str());
+    res.set_header("Cache-Control", "private, max-age=3600");
+    res.set_header("Accept-Ranges", "bytes");
+    const std::string inm = req.get_header_value("If-None-Match");
+    if (!inm.empty() && (inm == etag.str() || inm == "*" || inm.find(etag.str()) != std::string::npos)) {
+      res.status = 304;
+      return;
+    }
+    std::string content;
+    if (!readFile(canonical, content)) return sendError(res, 500, "InternalServerError", "Cannot read the file.");
+    const std::string type = contentTypeFor(canonical);
+    // httplib gzips text and JSON itself; binary tiles are gzipped here when asked (and no Range).
+    const bool binary = type != "application/json" && type.rfind("text/", 0) != 0;
+    res.set_header("Vary", "Accept-Encoding");
+    if (binary && !req.has_header("Range") && req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos) {
+      std::string packed;
+      if (gzipString(content, packed, 6) && packed.size() < content.size()) {
+        res.set_header("Content-Encoding", "gzip");
+        content = std::move(packed);
+      }
+    }
+    res.set_content(std::move(content), type.c_str());
+    res.status = -1; // lets httplib answer a Range with 206
+  }
+
+  void uploadImodel(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    auto who = authorize(req, res, Access::Modify);
+    std::error_code ec;
+    fs::create_directories(imodels->dir(), ec);
+    const fs::path temp = imodels->dir() / (".upload-" + randomHex(8) + ".tmp");
+    bool over = false;
+    {
+      std::ofstream out(temp, std::ios::binary);
+      int64_t total = 0;
+      reader([&](const char* data, size_t len) {
+        total += int64_t(len);
+        if (total > config.maxUploadBytes) { over = true; return false; }
+        if (who) out.write(data, std::streamsize(len));
+        return true;
+      });
+    }
+    if (!who) { fs::remove(temp, ec); return; }
+    if (over) {
+      fs::remove(temp, ec);
+      res.set_header("Connection", "close");
+      return sendError(res, 422, "InvalidIModel", "Cannot add the iModel.",
+                       {{"InvalidRequestBody", "The upload is larger than " + std::to_string(config.maxUploadBytes) + " bytes.", "body"}});
+    }
+    auto added = imodels->add(temp, true);
+    fs::remove(temp, ec);
+    if (!added)
+      return sendError(res, 422, "InvalidIModel", "Cannot add the iModel.",
+                       {{"InvalidRequestBody", "The upload is not a readable iModel: " + added.status().message(), "body"}});
+    spdlog::info("iModel {} changeset {} ({}) uploaded by {}", added->iModelId, added->changesetIndex, added->name, who->subject);
+    sendJson(res, 201, {{"iModel", imodelJson(*added)}});
+  }
+
+  static json imodelJson(const ImodelEntry& e) {
+    return {{"id", e.iModelId}, {"displayName", e.name}, {"changesetId", e.changesetId},
+            {"changesetIndex", std::to_string(e.changesetIndex)}, {"size", e.size}};
+  }
+
+  void setupRoutes() {
+    http.new_task_queue = [n = config.httpThreads] { return new httplib::ThreadPool(size_t(n)); };
+    http.set_payload_max_length(size_t(std::max(config.maxUploadBytes, config.maxRequestBytes)));
+    http.set_keep_alive_max_count(1000);
+    http.set_keep_alive_timeout(2);
+    http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+      tRequestStart = std::chrono::steady_clock::now();
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    http.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      const std::string origin = req.get_header_value("Origin");
+      res.set_header("Access-Control-Allow-Origin", origin.empty() ? "*" : origin);
+      if (!origin.empty()) res.set_header("Vary", "Origin");
+      res.set_header("Access-Control-Expose-Headers", "Retry-After, ETag, Location, Content-Range, Content-Length");
+    });
+    http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 404)
+        sendJson(res, 404, {{"error", {{"code", "ResourceNotFound"},
+                                       {"message", "The requested resource was not found. Verify the API URL and the Accept header."},
+                                       {"details", json::array({{{"code", "OperationNotFound"}, {"message", "No such operation."}, {"target", nullptr}}})}}}});
+      else if (res.status == 413)
+        sendError(res, 413, "PayloadTooLarge", "The request body is too large.");
+      else if (res.status == 400)
+        sendError(res, 400, "BadRequest", "The request is malformed.");
+      else if (res.status == 405)
+        sendError(res, 405, "MethodNotAllowed", "This method is not allowed on this resource.");
+      else if (res.status >= 400)
+        sendError(res, res.status, "Error", "The request failed with status " + std::to_string(res.status) + ".");
+    });
+    http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "unknown";
+      try { std::rethrow_exception(ep); } catch (const std::exception& e) { what = e.what(); } catch (...) {}
+      spdlog::error("{} {}: internal error: {}", req.method, req.path, what);
+      sendError(res, 500, "InternalServerError", "The server failed to handle the request.");
+    });
+    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tRequestStart).count();
+      const std::string route = routeOf(req.path);
+      metrics.request(route, req.method, res.status, seconds);
+      // The path only: link signatures stay out of logs.
+      spdlog::info("{} {} {} {} {:.1f} ms", req.remote_addr, req.method, req.path, res.status, seconds * 1e3);
+    });
+
+    http.Options(R"(.*)", [](const httplib::Request& req, httplib::Response& res) {
+      res.status = 204;
+      res.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS");
+      const std::string asked = req.get_header_value("Access-Control-Request-Headers");
+      res.set_header("Access-Control-Allow-Headers",
+                     asked.empty() ? "Authorization, Accept, Prefer, Content-Type, SessionId, x-api-host-and-root" : asked);
+      res.set_header("Access-Control-Max-Age", "600");
+    });
+    http.Post(R"(/mesh-export/?)", [this](const httplib::Request& req, httplib::Response& res,
+                                          const httplib::ContentReader& reader) { startExport(req, res, reader); });
+    http.Get(R"(/mesh-export/?)", [this](const httplib::Request& req, httplib::Response& res) { listExports(req, res); });
+    http.Get(R"(/mesh-export/([^/]+)/?)", [this](const httplib::Request& req, httplib::Response& res) { getExport(req, res); });
+    http.Delete(R"(/mesh-export/([^/]+)/?)",
+                [this](const httplib::Request& req, httplib::Response& res) { deleteExportRoute(req, res); });
+    http.Get(R"(/tiles/([^/]+)/(.*))", [this](const httplib::Request& req, httplib::Response& res) { serveTile(req, res); });
+    http.Post(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res,
+                                      const httplib::ContentReader& reader) { uploadImodel(req, res, reader); });
+    http.Get(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!authorize(req, res, Access::Read)) return;
+      json list = json::array();
+      for (const auto& e : imodels->list()) list.push_back(imodelJson(e));
+      sendJson(res, 200, {{"iModels", std::move(list)}});
+    });
+    http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+      size_t queued, active;
+      {
+        std::lock_guard lock(mutex);
+        queued = queue.size();
+        active = running.size();
+      }
+      sendJson(res, 200, {{"status", "ok"}, {"queued", queued}, {"running", active}, {"workers", config.workers}});
+    });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      size_t queued, active;
+      {
+        std::lock_guard lock(mutex);
+        queued = queue.size();
+        active = running.size();
+      }
+      res.set_content(metrics.render(store->countsByStatus(), queued, active), "text/plain; version=0.0.4");
+    });
+  }
+};
+
+Service::Service() : _impl(std::make_unique<Impl>()) {}
+Service::~Service() { stop(); }
+
+core::Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
+  MX_RETURN_IF_ERROR(finalizeConfig(config));
+  std::unique_ptr<Service> s(new Service());
+  Impl& m = *s->_impl;
+  m.config = std::move(config);
+  std::error_code ec;
+  for (const fs::path& d : {m.config.dataDir, m.config.dataDir / "imodels", m.exportsDir(), m.jobsDir()}) {
+    fs::create_directories(d, ec);
+    if (ec) return Status{ErrorCode::IoError, "cannot create " + d.string() + ": " + ec.message()};
+  }
+  m.secret = m.config.signingSecret;
+  if (m.secret.empty()) {
+    const fs::path keyFile = m.config.dataDir / "signing.key";
+    std::ifstream in(keyFile);
+    std::getline(in, m.secret);
+    if (m.secret.size() < 32) {
+      m.secret = randomHex(32);
+      std::ofstream out(keyFile, std::ios::trunc);
+      out << m.secret << "\n";
+      if (!out) return Status{ErrorCode::IoError, "cannot write " + keyFile.string()};
+      fs::permissions(keyFile, fs::perms::owner_read | fs::perms::owner_write, ec);
+    }
+  }
+  MX_ASSIGN_OR_RETURN(m.store, JobStore::open(m.config.dataDir / "jobs.db"));
+  auto auth = Authenticator::create(m.config);
+  if (!auth) return auth.status();
+  m.auth.emplace(std::move(*auth));
+  m.limiter = std::make_unique<RateLimiter>(m.config.rateLimitPerSecond, m.config.rateLimitBurst);
+  m.imodels = std::make_unique<ImodelStore>(m.config.dataDir / "imodels");
+  for (const auto& p : m.imodels->rescan()) spdlog::warn("skipped {}", p);
+  // A previous run that stopped (or crashed) mid-export: run those again, and drop any folder
+  // that is not a completed export (half-written output, deleted exports).
+  if (const int64_t n = m.store->requeueInProgress(); n > 0) spdlog::info("{} export(s) left InProgress re-queued", n);
+  for (fs::directory_iterator it(m.exportsDir(), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    auto r = isUuidLike(name) ? m.store->get(name) : std::nullopt;
+    if (!r || r->status != "Complete") fs::remove_all(it->path(), ec);
+  }
+  for (const auto& id : m.store->idsWithStatus("NotStarted")) m.queue.push_back(id);
+  return s;
+}
+
+Status Service::start() {
+  Impl& m = *_impl;
+  if (m.started) return Status{ErrorCode::InvalidArgument, "the service is already started"};
+  m.setupRoutes();
+  // httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once gets SYNs
+  // dropped and retried a second later. Keep the socket and listen again with the system maximum.
+  int listenFd = -1;
+  m.http.set_socket_options([&listenFd](int fd) {
+    httplib::default_socket_options(fd);
+    listenFd = fd;
+  });
+  if (m.config.port == 0) m.boundPort = m.http.bind_to_any_port(m.config.host);
+  else m.boundPort = m.http.bind_to_port(m.config.host, m.config.port) ? m.config.port : -1;
+  if (m.boundPort <= 0)
+    return Status{ErrorCode::IoError, "cannot listen on " + m.config.host + ":" + std::to_string(m.config.port)};
+  if (listenFd >= 0) ::listen(listenFd, SOMAXCONN);
+  m.base = m.config.publicUrl.empty()
+               ? "http://" + (m.config.host == "0.0.0.0" ? std::string("127.0.0.1") : m.config.host) + ":" + std::to_string(m.boundPort)
+               : m.config.publicUrl;
+  m.started = true;
+  m.httpThread = std::thread([&m] { m.http.listen_after_bind(); });
+  for (int i = 0; i < m.config.workers; ++i) m.workers.emplace_back([&m] { m.workerLoop(); });
+  spdlog::info("meshexport serving {} (data {}, {} worker(s), {} queued)", m.base, m.config.dataDir.string(),
+               m.config.workers, m.queue.size());
+  return Status::ok();
+}
+
+void Service::stop() {
+  Impl& m = *_impl;
+  if (!m.started || m.stopped) return;
+  m.stopped = true;
+  m.http.stop();
+  if (m.httpThread.joinable()) m.httpThread.join();
+  {
+    std::lock_guard lock(m.mutex);
+    m.stopping = true;
+    m.queue.clear();
+  }
+  m.cv.notify_all();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(m.config.shutdownGraceSeconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(m.mutex);
+      if (m.running.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  m.abandon = true;
+  for (auto& w : m.workers) w.join();
+  m.workers.clear();
+  spdlog::info("meshexport stopped");
+}
+
+int Service::port() const { return _impl->boundPort; }
+std::string Service::baseUrl() const { return _impl->base; }
+const ServiceConfig& Service::config() const { return _impl->config; }
+std::vector<int> Service::runningTilers() const {
+  std::lock_guard lock(_impl->mutex);
+  std::vector<int> out;
+  for (const auto& [id, pid] : _impl->running)
+    if (pid > 0) out.push_back(pid);
+  return out;
+}
+
+} // namespace mx::service

@@ -1,0 +1,609 @@
+// The Mesh Export API over real HTTP on a loopback port: routes, validation, errors, auth, rate
+// limit, listing, idempotency, auto-generation, retention, upload.
+#include "ServiceTestSupport.h"
+
+#include <mx/service/Config.h>
+#include <mx/service/ImodelStore.h>
+
+#include <sqlite3.h>
+
+#include <set>
+
+namespace mx::test {
+namespace {
+
+/// A data folder with small.bim (and optionally more) registered; returns the iModel ids.
+struct Data {
+  fs::path dir;
+  std::string small, demo;
+};
+
+Data makeData(const std::string& name, bool withDemo = false) {
+  Data d;
+  d.dir = freshDir(name);
+  service::ImodelStore store(d.dir / "imodels");
+  d.small = store.add(fixture("small.bim"), false)->iModelId;
+  if (withDemo) d.demo = store.add(fixture("demo.bim"), false)->iModelId;
+  return d;
+}
+
+json body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
+
+void expectJsonError(const httplib::Result& r, int status, const std::string& code) {
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, status) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type").rfind("application/json", 0), 0u);
+  const json j = body(r);
+  ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+  EXPECT_EQ(j["error"]["code"], code) << r->body;
+  EXPECT_TRUE(j["error"]["message"].is_string());
+}
+
+TEST(ServiceApi, StartExportAcceptsAndCompletes) {
+  Data d = makeData("start");
+  TestService s(d.dir);
+  auto r = s.post({{"iModelId", d.small}, {"changesetId", ""}, {"exportType", "3DTILES"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  json e = body(r)["export"];
+  EXPECT_EQ(e["status"], "NotStarted");
+  EXPECT_EQ(e["displayName"], "meshexport small fixture");
+  EXPECT_EQ(e["request"]["iModelId"], d.small);
+  EXPECT_EQ(e["request"]["exportType"], "3DTILES");
+  EXPECT_EQ(e["request"]["changesetId"], "");
+  EXPECT_EQ(e["request"]["changesetIndex"], "0");
+  EXPECT_TRUE(e["request"].contains("contextId"));
+  EXPECT_FALSE(e.contains("_links"));
+  EXPECT_EQ(e["lastModified"].get<std::string>().size(), 20u);
+  EXPECT_NE(r->get_header_value("Location").find("/mesh-export/" + e["id"].get<std::string>()), std::string::npos);
+
+  json done = s.waitDone(e["id"]);
+  ASSERT_EQ(done["status"], "Complete") << done.dump();
+  EXPECT_FALSE(done.contains("error"));
+  const json& st = done["stats"];
+  for (const char* k : {"iModelSize", "rawSize", "compressedSize", "duration", "diskSize", "freeDiskSpace", "exportDirSize"})
+    EXPECT_TRUE(st.contains(k) && st[k].is_number()) << k;
+  EXPECT_GT(st["rawSize"].get<double>(), 0);
+  EXPECT_LE(st["compressedSize"].get<double>(), st["rawSize"].get<double>());
+  EXPECT_EQ(st["iModelSize"].get<uint64_t>(), fs::file_size(fixture("small.bim")));
+  EXPECT_TRUE(st["startTime"].is_string());
+  EXPECT_TRUE(st["metrics"]["counts"]["trianglesIn"].get<uint64_t>() > 0) << st.dump();
+  EXPECT_GE(st["exportDirStructure"]["files"].get<int>(), 2);
+  const std::string href = done["_links"]["mesh"]["href"];
+  EXPECT_EQ(std::count(href.begin(), href.end(), '?'), 1);
+  EXPECT_EQ(href.find('#'), std::string::npos);
+  EXPECT_FALSE(splitHref(href).second.empty());
+}
+
+TEST(ServiceApi, PathsWithAndWithoutSlashAndCors) {
+  Data d = makeData("paths");
+  TestService s(d.dir);
+  auto c = s.client();
+  for (const char* p : {"/mesh-export", "/mesh-export/", "/mesh-export?client=CesiumJS&clientVersion=1.0&sessionId=x"}) {
+    auto r = c.Get(p, TestService::auth(kDevToken, {{"SessionId", "abc"}, {"use-new-exporter", "1"}, {"cdn", "1"}}));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << p;
+    EXPECT_TRUE(body(r)["exports"].is_array());
+    EXPECT_TRUE(body(r)["_links"]["self"]["href"].is_string());
+  }
+  auto created = s.post({{"iModelId", d.small}});
+  const std::string id = body(created)["export"]["id"];
+  for (const std::string& p : std::vector<std::string>{"/mesh-export/" + id, "/mesh-export/" + id + "/"}) {
+    auto r = c.Get(p, TestService::auth());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << p;
+    EXPECT_EQ(body(r)["export"]["id"], id);
+  }
+  // Preflight without credentials.
+  auto pre = c.Options("/mesh-export/", {{"Origin", "http://viewer.test"}, {"Access-Control-Request-Method", "GET"},
+                                         {"Access-Control-Request-Headers", "authorization,prefer,accept"}});
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 204);
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "http://viewer.test");
+  EXPECT_NE(pre->get_header_value("Access-Control-Allow-Headers").find("authorization"), std::string::npos);
+  EXPECT_NE(pre->get_header_value("Access-Control-Allow-Methods").find("DELETE"), std::string::npos);
+  auto withOrigin = c.Get("/mesh-export/", TestService::auth(kDevToken, {{"Origin", "http://viewer.test"}}));
+  EXPECT_EQ(withOrigin->get_header_value("Access-Control-Allow-Origin"), "http://viewer.test");
+  // Unknown routes and methods: JSON too.
+  expectJsonError(c.Get("/nothing-here"), 404, "ResourceNotFound");
+  auto put = c.Put("/mesh-export/", "{}", "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_GE(put->status, 400);
+  EXPECT_EQ(put->get_header_value("Content-Type"), "application/json");
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(body(health)["status"], "ok");
+}
+
+struct BadBody {
+  std::string name;
+  std::string text;
+  std::string target;
+};
+
+TEST(ServiceApi, InvalidBodiesGet422WithDetails) {
+  Data d = makeData("validation");
+  TestService s(d.dir, [](service::ServiceConfig& c) { c.maxRequestBytes = 4096; });
+  const std::string id = "\"" + d.small + "\"";
+  std::string many = "[";
+  for (int i = 0; i < 101; ++i) many += std::string(i ? "," : "") + "{\"key\":\"k" + std::to_string(i) + "\",\"value\":1}";
+  many += "]";
+  const std::vector<BadBody> cases = {
+      {"not json", "{iModelId:", "body"},
+      {"array", "[1,2]", "body"},
+      {"string", "\"x\"", "body"},
+      {"missing iModelId", "{\"changesetId\":\"\"}", "iModelId"},
+      {"empty iModelId", "{\"iModelId\":\"\"}", "iModelId"},
+      {"number iModelId", "{\"iModelId\":42}", "iModelId"},
+      {"unknown property", "{\"iModelId\":" + id + ",\"geometryOptions\":{}}", "geometryOptions"},
+      {"changeset number", "{\"iModelId\":" + id + ",\"changesetId\":5}", "changesetId"},
+      {"exportType lower", "{\"iModelId\":" + id + ",\"exportType\":\"3dtiles\"}", "exportType"},
+      {"exportType 3DFT", "{\"iModelId\":" + id + ",\"exportType\":\"3DFT\"}", "exportType"},
+      {"exportType number", "{\"iModelId\":" + id + ",\"exportType\":1}", "exportType"},
+      {"tilerConfig object", "{\"iModelId\":" + id + ",\"tilerConfig\":{}}", "tilerConfig"},
+      {"tilerConfig empty", "{\"iModelId\":" + id + ",\"tilerConfig\":[]}", "tilerConfig"},
+      {"tilerConfig 101", "{\"iModelId\":" + id + ",\"tilerConfig\":" + many + "}", "tilerConfig"},
+      {"item not object", "{\"iModelId\":" + id + ",\"tilerConfig\":[1]}", "tilerConfig[0]"},
+      {"key missing", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"value\":1}]}", "tilerConfig[0].key"},
+      {"key empty", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"\",\"value\":1}]}", "tilerConfig[0].key"},
+      {"key 257", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"" + std::string(257, 'k') + "\",\"value\":1}]}",
+       "tilerConfig[0].key"},
+      {"value empty", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"simplifier\",\"value\":\"\"}]}",
+       "tilerConfig[0].value"},
+      {"value 1001", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"simplifier\",\"value\":\"" + std::string(1001, 'v') +
+                         "\"}]}",
+       "tilerConfig[0].value"},
+      {"value null", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"simplifier\",\"value\":null}]}",
+       "tilerConfig[0].value"},
+      {"value object", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"simplifier\",\"value\":{}}]}",
+       "tilerConfig[0].value"},
+      {"extra item property", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"simplifier\",\"value\":\"cluster\",\"x\":1}]}",
+       "tilerConfig[0].x"},
+      {"unknown key", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"maxTileSize\",\"value\":128}]}",
+       "tilerConfig[0].key"},
+      {"bad value", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"maxTrianglesPerTile\",\"value\":\"lots\"}]}",
+       "tilerConfig[0].value"},
+      {"duplicate key", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"simplifier\",\"value\":\"cluster\"},"
+                        "{\"key\":\"simplifier\",\"value\":\"quadric\"}]}",
+       "tilerConfig[1].key"},
+      {"lastModified", "{\"iModelId\":" + id + ",\"lastModified\":\"yesterday\"}", "lastModified"},
+      {"oversize", "{\"iModelId\":" + id + ",\"pad\":\"" + std::string(5000, 'x') + "\"}", "body"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = s.client().Post("/mesh-export/", TestService::auth(), c.text, "application/json");
+    expectJsonError(r, 422, "InvalidMeshExportRequest");
+    const json j = body(r);
+    EXPECT_EQ(j["error"]["message"], "Cannot create export job.");
+    ASSERT_TRUE(j["error"]["details"].is_array() && !j["error"]["details"].empty()) << r->body;
+    bool found = false;
+    for (const auto& det : j["error"]["details"]) {
+      EXPECT_EQ(det["code"], "InvalidRequestBody");
+      EXPECT_TRUE(det["message"].is_string());
+      found = found || det["target"] == c.target;
+    }
+    EXPECT_TRUE(found) << "no detail with target " << c.target << ": " << r->body;
+  }
+  // The seed's own example message.
+  auto empty = s.client().Post("/mesh-export/", TestService::auth(), "{\"iModelId\":\"\",\"changesetId\":\"\"}", "application/json");
+  EXPECT_EQ(body(empty)["error"]["details"][0]["message"], "iModelId cannot be empty.");
+  // None of them created anything.
+  auto list = s.client().Get("/mesh-export/", TestService::auth());
+  EXPECT_TRUE(body(list)["exports"].empty());
+  // Accepted forms: null changeset, numbers and booleans as values, a date-time lastModified.
+  auto ok = s.post({{"iModelId", d.small}, {"changesetId", nullptr}, {"exportType", "CESIUM"},
+                    {"lastModified", "2025-03-14T09:25:29Z"},
+                    {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 5000}},
+                                                 {{"key", "meshoptCompression"}, {"value", true}},
+                                                 {{"key", "simplifier"}, {"value", "cluster"}}})}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 202) << ok->body;
+  EXPECT_FALSE(body(ok)["export"]["request"].contains("lastModified"));
+  EXPECT_EQ(body(ok)["export"]["request"]["tilerConfig"].size(), 3u);
+  EXPECT_EQ(s.waitDone(body(ok)["export"]["id"])["status"], "Complete");
+}
+
+TEST(ServiceApi, NotFoundErrors) {
+  Data d = makeData("notfound");
+  TestService s(d.dir);
+  auto r = s.post({{"iModelId", "00000000-0000-0000-0000-000000000000"}});
+  expectJsonError(r, 404, "IModelNotFound");
+  EXPECT_EQ(body(r)["error"]["message"], "Requested iModel is not available.");
+  expectJsonError(s.post({{"iModelId", d.small}, {"changesetId", "feedface"}}), 404, "IModelNotFound");
+  expectJsonError(s.client().Get("/mesh-export/nope", TestService::auth()), 404, "ExportNotFound");
+  expectJsonError(s.client().Delete("/mesh-export/nope", TestService::auth()), 404, "ExportNotFound");
+  EXPECT_EQ(body(s.client().Get("/mesh-export/nope", TestService::auth()))["error"]["message"],
+            "Requested export is not available.");
+}
+
+class ServiceAuth : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    rsa = std::make_unique<TestKey>(TestKey::rsa("rsa-1"));
+    ecKey = std::make_unique<TestKey>(TestKey::ec("ec-1"));
+    other = std::make_unique<TestKey>(TestKey::rsa("rsa-1")); // same kid, not in the JWKS
+  }
+  static void TearDownTestSuite() { rsa.reset(); ecKey.reset(); other.reset(); }
+  static std::unique_ptr<TestKey> rsa, ecKey, other;
+};
+std::unique_ptr<TestKey> ServiceAuth::rsa, ServiceAuth::ecKey, ServiceAuth::other;
+
+TEST_F(ServiceAuth, TokensAreCheckedAndSubjectsSeparated) {
+  Data d = makeData("auth");
+  const fs::path jwks = d.dir / "jwks.json";
+  std::ofstream(jwks) << json{{"keys", json::array({rsa->jwk(), ecKey->jwk()})}}.dump();
+  TestService s(d.dir, [&](service::ServiceConfig& c) { c.jwksFile = jwks; });
+  auto c = s.client();
+
+  // No header: exactly the documented body.
+  auto none = c.Get("/mesh-export/");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(body(none), json::parse(R"({"error":{"code":"HeaderNotFound","message":"Header Authorization was not found in the request. Access denied."}})"));
+  expectJsonError(c.Post("/mesh-export/", "{}", "application/json"), 401, "HeaderNotFound");
+  expectJsonError(c.Delete("/mesh-export/x"), 401, "HeaderNotFound");
+
+  auto get = [&](const std::string& header) {
+    return c.Get("/mesh-export/", {{"Authorization", header}});
+  };
+  const int64_t now = unixNow();
+  json expired = claimsFor("alice"), early = claimsFor("alice"), wrongIss = claimsFor("alice"), wrongAud = claimsFor("alice"),
+       noScope = claimsFor("alice"), noExp = claimsFor("alice"), noSub = claimsFor("alice");
+  expired["exp"] = now - 600;
+  early["nbf"] = now + 600;
+  wrongIss["iss"] = "https://evil.example";
+  wrongAud["aud"] = "something-else";
+  noScope["scope"] = "openid profile";
+  noExp.erase("exp");
+  noSub.erase("sub");
+  std::string tampered = rsa->sign(claimsFor("alice"));
+  {
+    json forged = claimsFor("mallory");
+    const auto d1 = tampered.find('.'), d2 = tampered.rfind('.');
+    tampered = tampered.substr(0, d1 + 1) + service::base64UrlEncode(forged.dump()) + tampered.substr(d2);
+  }
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"basic", "Basic c2hhcmU6a2V5"},
+      {"empty bearer", "Bearer "},
+      {"garbage", "Bearer not-a-token"},
+      {"expired", "Bearer " + rsa->sign(expired)},
+      {"not yet valid", "Bearer " + rsa->sign(early)},
+      {"wrong issuer", "Bearer " + rsa->sign(wrongIss)},
+      {"wrong audience", "Bearer " + rsa->sign(wrongAud)},
+      {"no scope", "Bearer " + rsa->sign(noScope)},
+      {"no exp", "Bearer " + rsa->sign(noExp)},
+      {"no sub", "Bearer " + rsa->sign(noSub)},
+      {"tampered payload", "Bearer " + tampered},
+      {"unknown signer", "Bearer " + other->sign(claimsFor("alice"))},
+      {"unknown kid", "Bearer " + rsa->sign(claimsFor("alice"), {{"kid", "nope"}})},
+      {"alg none", "Bearer " + service::base64UrlEncode(R"({"alg":"none"})") + "." +
+                       service::base64UrlEncode(claimsFor("alice").dump()) + "."},
+      {"alg HS256", "Bearer " + rsa->sign(claimsFor("alice"), {{"alg", "HS256"}})},
+  };
+  for (const auto& [name, header] : bad) {
+    SCOPED_TRACE(name);
+    auto r = get(header);
+    expectJsonError(r, 401, "InvalidAuthorizationToken");
+    // Older CesiumJS reads error.details[0].code on a 401.
+    EXPECT_EQ(body(r)["error"]["details"][0]["code"], "InvalidAuthorizationToken");
+  }
+  // Valid RS256 and ES256 tokens, a leeway-covered expiry, and the older scopes.
+  json leeway = claimsFor("alice");
+  leeway["exp"] = now - 10;
+  json readOnly = claimsFor("alice");
+  readOnly["scope"] = "mesh-export:read";
+  json aud = claimsFor("alice");
+  aud["aud"] = json::array({"other", kAudience});
+  for (const std::string& token : {rsa->sign(claimsFor("alice")), ecKey->sign(claimsFor("alice")), rsa->sign(leeway),
+                                   rsa->sign(readOnly), rsa->sign(aud)}) {
+    auto r = get("Bearer " + token);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+  // mesh-export:read cannot start exports; "bearer" is case-insensitive.
+  auto readPost = c.Post("/mesh-export/", {{"Authorization", "bearer " + rsa->sign(readOnly)}},
+                         json{{"iModelId", d.small}}.dump(), "application/json");
+  expectJsonError(readPost, 401, "InvalidAuthorizationToken");
+
+  // alice's export is hers alone.
+  auto started = c.Post("/mesh-export/", {{"Authorization", "Bearer " + ecKey->sign(claimsFor("alice"))}},
+                        json{{"iModelId", d.small}}.dump(), "application/json");
+  ASSERT_EQ(started->status, 202) << started->body;
+  const std::string id = body(started)["export"]["id"];
+  const std::string bob = "Bearer " + rsa->sign(claimsFor("bob"));
+  expectJsonError(c.Get("/mesh-export/" + id, {{"Authorization", bob}}), 404, "ExportNotFound");
+  expectJsonError(c.Delete("/mesh-export/" + id, {{"Authorization", bob}}), 404, "ExportNotFound");
+  EXPECT_TRUE(body(c.Get("/mesh-export/?iModelId=" + d.small, {{"Authorization", bob}}))["exports"].empty());
+  auto mine = c.Get("/mesh-export/" + id, {{"Authorization", "Bearer " + rsa->sign(claimsFor("alice"))}});
+  EXPECT_EQ(mine->status, 200);
+}
+
+TEST(ServiceApi, BadJwksIsAStartError) {
+  Data d = makeData("badjwks");
+  service::ServiceConfig c;
+  c.dataDir = d.dir;
+  c.port = 0;
+  c.jwksFile = d.dir / "missing.json";
+  EXPECT_FALSE(service::Service::create(c));
+  std::ofstream(d.dir / "bad.json") << R"({"keys":[{"kty":"RSA","kid":"k","n":"AQAB"}]})";
+  c.jwksFile = d.dir / "bad.json";
+  auto s = service::Service::create(c);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.status().message().find("not a usable"), std::string::npos);
+}
+
+TEST(ServiceApi, RateLimitPerSubject) {
+  Data d = makeData("ratelimit");
+  TestService s(d.dir, [](service::ServiceConfig& c) {
+    c.rateLimitPerSecond = 0.5;
+    c.rateLimitBurst = 3;
+  });
+  auto c = s.client();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.Get("/mesh-export/", TestService::auth())->status, 200);
+  auto limited = c.Get("/mesh-export/", TestService::auth());
+  expectJsonError(limited, 429, "RateLimitExceeded");
+  const int retry = std::stoi(limited->get_header_value("Retry-After"));
+  EXPECT_GE(retry, 1);
+  EXPECT_LE(retry, 2);
+  expectJsonError(s.post({{"iModelId", d.small}}), 429, "RateLimitExceeded");
+  // Another subject has its own bucket; unauthenticated calls are 401, not 429.
+  EXPECT_EQ(c.Get("/mesh-export/", TestService::auth(kOtherToken))->status, 200);
+  EXPECT_EQ(c.Get("/mesh-export/")->status, 401);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(c.Get("/mesh-export/", TestService::auth())->status, 200);
+}
+
+TEST(ServiceApi, ListingPagesOrdersAndFilters) {
+  Data d = makeData("listing", true);
+  TestService s(d.dir, [](service::ServiceConfig& c) { c.autoGenerate = false; });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto r = s.post({{"iModelId", d.small}, {"exportType", i == 4 ? "CESIUM" : "3DTiles"},
+                     {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 1000 + i}}})}});
+    ASSERT_EQ(r->status, 202);
+    ids.push_back(body(r)["export"]["id"]);
+  }
+  for (const auto& id : ids) ASSERT_EQ(s.waitDone(id)["status"], "Complete");
+  auto c = s.client();
+  auto page = [&](const std::string& q, httplib::Headers h = {}) {
+    auto r = c.Get("/mesh-export/" + q, TestService::auth(kDevToken, std::move(h)));
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+    return body(r);
+  };
+  json p1 = page("?$top=2");
+  EXPECT_EQ(p1["exports"].size(), 2u);
+  EXPECT_TRUE(p1["_links"].contains("next"));
+  EXPECT_FALSE(p1["_links"].contains("prev"));
+  EXPECT_NE(p1["_links"]["self"]["href"].get<std::string>().find("$top=2&$skip=0"), std::string::npos);
+  // Follow next links to the end, as frontend-tiles does.
+  std::set<std::string> seen;
+  json cur = p1;
+  int pages = 1;
+  while (true) {
+    for (const auto& e : cur["exports"]) seen.insert(e["id"].get<std::string>());
+    if (!cur["_links"].contains("next")) break;
+    auto [path, query] = splitHref(cur["_links"]["next"]["href"]);
+    auto r = c.Get(path + "?" + query, TestService::auth());
+    cur = body(r);
+    ++pages;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen.size(), 5u);
+  EXPECT_TRUE(cur["_links"].contains("prev"));
+  // Minimal by default, representation when asked.
+  json minimal = page("?$top=1");
+  EXPECT_EQ(minimal["exports"][0].size(), 4u) << minimal.dump();
+  json full = page("?$top=1", {{"Prefer", "return=representation"}});
+  EXPECT_TRUE(full["exports"][0].contains("request"));
+  EXPECT_TRUE(full["exports"][0]["_links"]["mesh"]["href"].is_string());
+  // Orders.
+  json asc = page("?$orderBy=date:asc"), desc = page("?$orderBy=date%3Adesc");
+  ASSERT_EQ(asc["exports"].size(), 5u);
+  for (size_t i = 1; i < 5; ++i) {
+    EXPECT_LE(asc["exports"][i - 1]["lastModified"].get<std::string>(), asc["exports"][i]["lastModified"].get<std::string>());
+    EXPECT_EQ(asc["exports"][i]["id"], desc["exports"][4 - i]["id"]);
+  }
+  // Filters: exportType (3DTILES ≡ 3DTiles, CESIUM apart), iModelId, changesetId; unknown ones ignored.
+  EXPECT_EQ(page("?exportType=3DTILES")["exports"].size(), 4u);
+  EXPECT_EQ(page("?exportType=3dtiles")["exports"].size(), 4u);
+  EXPECT_EQ(page("?exportType=CESIUM")["exports"].size(), 1u);
+  EXPECT_EQ(page("?iModelId=" + d.small + "&tileVersion=37&iTwinJS=5.0&cdn=0")["exports"].size(), 5u);
+  EXPECT_EQ(page("?iModelId=" + d.demo)["exports"].size(), 0u);
+  EXPECT_EQ(page("?iModelId=" + d.small + "&changesetId=")["exports"].size(), 5u);
+  EXPECT_EQ(page("?changesetId=abc")["exports"].size(), 0u);
+  // Links honour x-api-host-and-root.
+  json proxied = page("?$top=1", {{"x-api-host-and-root", "api.example.org/proxy"}});
+  EXPECT_EQ(proxied["_links"]["next"]["href"].get<std::string>().rfind("https://api.example.org/proxy/mesh-export/?", 0), 0u);
+  // Bad parameters.
+  for (const char* q : {"?$top=0", "?$top=1001", "?$top=abc", "?$skip=-1", "?$orderBy=name", "?exportType=GLTF"}) {
+    SCOPED_TRACE(q);
+    auto r = c.Get(std::string("/mesh-export/") + q, TestService::auth());
+    expectJsonError(r, 422, "InvalidMeshExportRequest");
+    EXPECT_EQ(body(r)["error"]["details"][0]["code"], "InvalidParameter");
+  }
+  EXPECT_EQ(page("?$top=1000")["exports"].size(), 5u);
+}
+
+TEST(ServiceApi, SameRequestReturnsTheSameExport) {
+  Data d = makeData("idempotent");
+  TestService s(d.dir);
+  const std::string a = body(s.post({{"iModelId", d.small}, {"changesetId", ""}}))["export"]["id"];
+  const std::string b = body(s.post({{"iModelId", d.small}}))["export"]["id"];
+  const std::string c = body(s.post({{"iModelId", d.small}, {"changesetId", nullptr}, {"exportType", "3DTILES"}}))["export"]["id"];
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a, c); // 3DTILES and 3DTiles are one type
+  const std::string other =
+      body(s.post({{"iModelId", d.small}, {"tilerConfig", json::array({{{"key", "simplifier"}, {"value", "quadric"}}})}}))["export"]["id"];
+  EXPECT_NE(other, a);
+  const std::string cesium = body(s.post({{"iModelId", d.small}, {"exportType", "CESIUM"}}))["export"]["id"];
+  EXPECT_NE(cesium, a);
+  ASSERT_EQ(s.waitDone(a)["status"], "Complete");
+  auto again = s.post({{"iModelId", d.small}});
+  EXPECT_EQ(again->status, 202);
+  EXPECT_EQ(body(again)["export"]["id"], a);
+  EXPECT_TRUE(body(again)["export"]["_links"]["mesh"]["href"].is_string());
+  // Another subject gets its own.
+  EXPECT_NE(body(s.post({{"iModelId", d.small}}, kOtherToken))["export"]["id"], a);
+}
+
+/// Writes a copy of small.bim that claims to be changeset `index` of the same iModel.
+fs::path withChangeset(const fs::path& dir, int index, const std::string& id) {
+  const fs::path p = dir / ("small-cs" + std::to_string(index) + ".bim");
+  fs::copy_file(fixture("small.bim"), p, fs::copy_options::overwrite_existing);
+  sqlite3* db = nullptr;
+  sqlite3_open(p.c_str(), &db);
+  const std::string sql = "INSERT INTO be_Local (Name, Val) VALUES ('ParentChangeSetId', '" + id +
+                          "'), ('parentChangeset', '{\"id\":\"" + id + "\",\"index\":" + std::to_string(index) + "}')";
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  return p;
+}
+
+TEST(ServiceApi, ChangesetsResolveToLatestOrTheOneAsked) {
+  Data d = makeData("changesets");
+  const std::string cs1(40, 'a'), cs2(40, 'b');
+  withChangeset(d.dir / "imodels", 1, cs1);
+  TestService s(d.dir, [](service::ServiceConfig& c) { c.autoGenerate = false; });
+  // A newer changeset dropped into the folder while running is found on demand.
+  withChangeset(d.dir / "imodels", 2, cs2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  json latest = body(s.post({{"iModelId", d.small}, {"changesetId", ""}}))["export"];
+  EXPECT_EQ(latest["request"]["changesetId"], cs2);
+  EXPECT_EQ(latest["request"]["changesetIndex"], "2");
+  json first = body(s.post({{"iModelId", d.small}, {"changesetId", cs1}}))["export"];
+  EXPECT_EQ(first["request"]["changesetId"], cs1);
+  EXPECT_EQ(first["request"]["changesetIndex"], "1");
+  auto list = body(s.client().Get("/mesh-export/?iModelId=" + d.small, TestService::auth()));
+  ASSERT_EQ(list["exports"].size(), 2u);
+  EXPECT_EQ(list["exports"][0]["id"], latest["id"]); // default order: newest changeset first
+  auto one = body(s.client().Get("/mesh-export/?changesetId=" + cs1, TestService::auth()));
+  ASSERT_EQ(one["exports"].size(), 1u);
+  EXPECT_EQ(one["exports"][0]["id"], first["id"]);
+}
+
+TEST(ServiceApi, ListingAnIModelStartsAnExportOnce) {
+  Data d = makeData("autogen");
+  TestService s(d.dir);
+  auto c = s.client();
+  const std::string q = "/mesh-export?iModelId=" + d.small + "&exportType=3DTILES&$top=5&client=CesiumJS";
+  json first = body(c.Get(q, TestService::auth(kDevToken, {{"Prefer", "return=representation"}})));
+  ASSERT_EQ(first["exports"].size(), 1u);
+  const std::string id = first["exports"][0]["id"];
+  EXPECT_EQ(first["exports"][0]["request"]["exportType"], "3DTILES");
+  json second = body(c.Get(q, TestService::auth()));
+  ASSERT_EQ(second["exports"].size(), 1u);
+  EXPECT_EQ(second["exports"][0]["id"], id);
+  EXPECT_EQ(s.waitDone(id)["status"], "Complete");
+  // Unknown iModel: empty, nothing started. No exportType: nothing started.
+  EXPECT_TRUE(body(c.Get("/mesh-export?iModelId=nope&exportType=3DTILES", TestService::auth()))["exports"].empty());
+  EXPECT_EQ(body(c.Get("/mesh-export?iModelId=" + d.small, TestService::auth()))["exports"].size(), 1u);
+  // Off when configured so.
+  Data d2 = makeData("autogen-off");
+  TestService off(d2.dir, [](service::ServiceConfig& cfg) { cfg.autoGenerate = false; });
+  EXPECT_TRUE(body(off.client().Get("/mesh-export?iModelId=" + d2.small + "&exportType=3DTILES", TestService::auth()))["exports"].empty());
+}
+
+TEST(ServiceApi, RetentionKeepsTheNewestPerIModelAndType) {
+  Data d = makeData("retention");
+  TestService s(d.dir, [](service::ServiceConfig& c) { c.keepPerImodel = 2; });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = s.post({{"iModelId", d.small}, {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 2000 + i}}})}});
+    ids.push_back(body(r)["export"]["id"]);
+    ASSERT_EQ(s.waitDone(ids.back())["status"], "Complete");
+  }
+  // The third evicted the first (finished); a CESIUM export is counted apart.
+  auto cesium = body(s.post({{"iModelId", d.small}, {"exportType", "CESIUM"}}))["export"]["id"];
+  EXPECT_TRUE(s.getExport(ids[0]).is_null());
+  EXPECT_FALSE(fs::exists(d.dir / "exports" / ids[0]));
+  EXPECT_FALSE(s.getExport(ids[1]).is_null());
+  EXPECT_FALSE(s.getExport(ids[2]).is_null());
+  EXPECT_FALSE(s.getExport(cesium).is_null());
+}
+
+TEST(ServiceApi, ImodelExportsAreInvalidWithAReason) {
+  Data d = makeData("imodeltype");
+  TestService s(d.dir);
+  auto r = s.post({{"iModelId", d.small}, {"exportType", "IMODEL"}});
+  ASSERT_EQ(r->status, 202);
+  json e = s.waitDone(body(r)["export"]["id"]);
+  EXPECT_EQ(e["status"], "Invalid");
+  EXPECT_NE(e["error"].get<std::string>().find("IMODEL"), std::string::npos);
+  EXPECT_FALSE(e.contains("_links"));
+}
+
+TEST(ServiceApi, UploadAcceptsOnlyIModels) {
+  Data d = makeData("upload");
+  TestService s(d.dir);
+  auto c = s.client();
+  std::string bytes;
+  {
+    std::ifstream in(fixture("primitives.bim"), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  expectJsonError(c.Post("/imodels", bytes, "application/octet-stream"), 401, "HeaderNotFound");
+  auto up = c.Post("/imodels", TestService::auth(), bytes, "application/octet-stream");
+  ASSERT_TRUE(up);
+  ASSERT_EQ(up->status, 201) << up->body;
+  const std::string id = body(up)["iModel"]["id"];
+  EXPECT_EQ(body(up)["iModel"]["displayName"], "meshexport primitives fixture");
+  auto list = body(c.Get("/imodels", TestService::auth()));
+  EXPECT_EQ(list["iModels"].size(), 2u);
+  EXPECT_EQ(s.post({{"iModelId", id}})->status, 202);
+  for (const std::string& junk : std::vector<std::string>{std::string("hello"), std::string("SQLite format 3") + std::string(100, '\0'),
+                                 bytes.substr(0, bytes.size() / 2)}) {
+    auto r = c.Post("/imodels", TestService::auth(), junk, "application/octet-stream");
+    expectJsonError(r, 422, "InvalidIModel");
+    EXPECT_NE(body(r)["error"]["details"][0]["message"].get<std::string>().find("not a readable iModel"), std::string::npos);
+  }
+  // Nothing half-written stays behind.
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(d.dir / "imodels")) files += e.path().extension() == ".bim" ? 1 : 100;
+  EXPECT_EQ(files, 2u);
+}
+
+TEST(ServiceApi, MetricsAreExposed) {
+  Data d = makeData("metrics");
+  TestService s(d.dir);
+  ASSERT_EQ(s.waitDone(body(s.post({{"iModelId", d.small}}))["export"]["id"])["status"], "Complete");
+  s.client().Get("/mesh-export/");
+  auto m = s.client().Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  for (const char* needle :
+       {"meshexport_http_requests_total{route=\"/mesh-export/\",method=\"POST\",status=\"202\"} 1",
+        "meshexport_http_requests_total{route=\"/mesh-export/\",method=\"GET\",status=\"401\"} 1",
+        "meshexport_exports{status=\"Complete\"} 1", "meshexport_queue_length 0", "meshexport_export_duration_seconds_count 1"})
+    EXPECT_NE(m->body.find(needle), std::string::npos) << needle << "\n" << m->body;
+}
+
+TEST(ServiceConfig, FileEnvironmentAndFlags) {
+  const fs::path dir = freshDir("config");
+  std::ofstream(dir / "c.json") << R"({"port": 9000, "workers": 3, "autoGenerate": false, "rateLimitPerSecond": 2.5,
+    "devTokens": [{"token": "file-token-0123456789", "subject": "ci"}]})";
+  service::ServiceConfig c;
+  ASSERT_TRUE(service::loadConfigFlags(c, {"--config", (dir / "c.json").string(), "--workers", "4"}));
+  EXPECT_EQ(c.port, 9000);
+  EXPECT_EQ(c.workers, 4); // flags win over the file
+  EXPECT_FALSE(c.autoGenerate);
+  EXPECT_DOUBLE_EQ(c.rateLimitPerSecond, 2.5);
+  ASSERT_EQ(c.devTokens.size(), 1u);
+  EXPECT_EQ(c.devTokens[0].subject, "ci");
+  ::setenv("MESHEXPORT_LINK_LIFETIME_SECONDS", "120", 1);
+  ::setenv("MESHEXPORT_DEV_TOKEN", "env-token-0123456789", 1);
+  ASSERT_TRUE(service::loadConfigEnvironment(c));
+  ::unsetenv("MESHEXPORT_LINK_LIFETIME_SECONDS");
+  ::unsetenv("MESHEXPORT_DEV_TOKEN");
+  EXPECT_EQ(c.linkLifetimeSeconds, 120);
+  EXPECT_EQ(c.devTokens.size(), 2u);
+  EXPECT_FALSE(service::loadConfigFlags(c, {"--port", "70000"}));
+  EXPECT_FALSE(service::loadConfigFlags(c, {"--nope", "1"}));
+  EXPECT_FALSE(service::loadConfigFlags(c, {"--workers"}));
+  EXPECT_FALSE(service::setConfigValue(c, "devToken", "short"));
+  std::ofstream(dir / "bad.json") << R"({"port": "x"})";
+  EXPECT_FALSE(service::loadConfigFile(c, dir / "bad.json"));
+}
+
+} // namespace
+} // namespace mx::test
