@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
-# The embedded default: installs what is needed, builds meshexport, tiles the committed demo iModel
-# (datasets/imodel/fixtures/demo.bim: a small geolocated campus authored with iTwin.js) and the
-# bundled glTF sample (datasets/sample/city.glb), and prints where the tilesets are.
+# The embedded default: installs what is needed, builds meshexport, registers the committed demo
+# iModel (datasets/imodel/fixtures/demo.bim: a small geolocated campus authored with iTwin.js) in a
+# local data folder (SQLite job store, local folders), prints a development token and two curl
+# lines, and runs the Mesh Export service in the foreground (Ctrl-C stops it gracefully).
+# Environment: MESHEXPORT_PORT (default 8080), MESHEXPORT_DATA_DIR (default out/service).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/scripts/install-deps.sh" --build
 BUILD_DIR="$here/build/demo" bash "$here/scripts/build.sh" -DMESHEXPORT_BUILD_TESTS=OFF -DMESHEXPORT_BUILD_BENCH=OFF >/dev/null
 mx="$here/build/demo/service/meshexport"
-"$mx" inspect "$here/datasets/imodel/fixtures/demo.bim" | sed -n "1,3p"
-"$mx" tile "$here/datasets/imodel/fixtures/demo.bim" -o "$here/out/demo" --force --config maxTrianglesPerTile=4000 \
-  --metrics "$here/out/demo-metrics.json"
-"$mx" tile "$here/datasets/sample/city.glb" -o "$here/out/city" --force -q \
-  --config maxTrianglesPerTile=8000 --location 7.4474,46.948,540 --metrics "$here/out/city-metrics.json"
-echo
-echo "tilesets: $here/out/demo/tileset.json (iModel, geolocated by its EcefLocation)"
-echo "          $here/out/city/tileset.json (glTF sample, placed with --location)"
-echo "metrics:  $here/out/demo-metrics.json, $here/out/city-metrics.json"
-echo "serve them with: (cd $here/out && python3 -m http.server 8080)  → http://localhost:8080/demo/tileset.json"
+port="${MESHEXPORT_PORT:-8080}"
+data="${MESHEXPORT_DATA_DIR:-$here/out/service}"
+mkdir -p "$data"
+"$mx" imodels add "$here/datasets/imodel/fixtures/demo.bim" --data-dir "$data" >/dev/null
+imodel="$("$mx" imodels list --data-dir "$data" | awk '/meshexport demo campus/ {print $1; exit}')"
+# One development token per data folder, kept so that scripts keep working across restarts.
+if [ ! -s "$data/dev-token" ]; then
+  (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$data/dev-token")
+fi
+token="$(cat "$data/dev-token")"
+base="http://127.0.0.1:$port"
+cat <<INFO
+
+meshexport service: $base  (data: $data)
+demo iModel:        $imodel  ("meshexport demo campus")
+development token:  $token
+
+Start an export:
+  curl -s -X POST $base/mesh-export/ -H "Authorization: Bearer $token" -H "Content-Type: application/json" \\
+       -d '{"iModelId": "$imodel", "changesetId": "", "exportType": "3DTILES"}'
+List it (status, stats and, once Complete, the signed tile link in _links.mesh.href):
+  curl -s "$base/mesh-export/?iModelId=$imodel" -H "Authorization: Bearer $token" -H "Prefer: return=representation"
+CesiumJS: ITwinPlatform.apiEndpoint = "$base/"; ITwinPlatform.defaultAccessToken = "$token";
+          await ITwinData.createTilesetFromIModelId({ iModelId: "$imodel" })
+
+INFO
+MESHEXPORT_DEV_TOKEN="$token" exec "$mx" serve --data-dir "$data" --port "$port"
