@@ -77,7 +77,7 @@ ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesyste
       return out;
     }
     if (killedFor == ChildOutcome::Kind::Exited) {
-      if (++ticks % 10 == 0) {
+      if (++ticks % 5 == 1) {
         const int64_t rss = residentBytes(pid);
         out.peakRssBytes = std::max(out.peakRssBytes, rss);
         if (limits.memoryBytes > 0 && rss > limits.memoryBytes) killedFor = ChildOutcome::Kind::OutOfMemory;

@@ -434,7 +434,8 @@ struct Service::Impl {
       error = "The export took longer than " + std::to_string(config.exportTimeoutSeconds) + " s and was stopped.";
       break;
     case ChildOutcome::Kind::OutOfMemory:
-      error = "The export needed more than " + std::to_string(config.exportMemoryBytes >> 20) + " MiB and was stopped.";
+      error = "The export needed more than " + std::to_string(config.exportMemoryBytes) + " bytes (peak seen " +
+              std::to_string(o.peakRssBytes) + ") and was stopped.";
       break;
     case ChildOutcome::Kind::Signalled:
       error = "The tiler was killed by signal " + std::to_string(o.code) + " (" + strsignal(o.code) + ").";

@@ -242,6 +242,16 @@ TEST(ServiceLifecycle, TimeoutAndTilerFailureAreReported) {
     EXPECT_EQ(e["status"], "Invalid");
     EXPECT_NE(e["error"].get<std::string>().find("longer than 1 s"), std::string::npos) << e.dump();
   }
+  {
+    // The memory limit watches the child's resident set (here: the wrapper shell, ~1 MB).
+    TestService s(dir, [&](service::ServiceConfig& c) {
+      c.tilerPath = slowTiler(dir, 30);
+      c.exportMemoryBytes = 64 * 1024;
+    });
+    json e = s.waitDone(startExport(s, imodel, {{"exportType", "CESIUM"}}), 30);
+    EXPECT_EQ(e["status"], "Invalid");
+    EXPECT_NE(e["error"].get<std::string>().find("needed more than 65536 bytes"), std::string::npos) << e.dump();
+  }
   // The tiler's own error message reaches the export (a CUDA device that is not there).
   const fs::path dir2 = freshDir("tilerfail");
   const std::string imodel2 = addImodel(dir2);
