@@ -563,6 +563,8 @@ core::Mat4d rootTransform(const core::Scene& scene, const ExportOptions& options
   translate[12] = center.x;
   translate[13] = center.y;
   translate[14] = center.z;
+  // IMODEL tilesets live in iModel spatial coordinates (frontend-tiles places them itself).
+  if (options.type == io::ExportType::Imodel) return translate;
   const auto& ecef = options.location ? options.location : scene.ecef;
   return ecef ? core::multiply(ecefMatrix(*ecef), translate) : translate;
 }
@@ -664,7 +666,8 @@ Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, co
     node.geometricError = t.children.empty() ? 0.0 : t.error * cfg.geometricErrorScale;
     node.content = contentOf[i];
     if (node.content >= 0) {
-      node.uri = std::to_string(t.level) + "-" + std::to_string(indexInLevel) + ".glb";
+      node.uri = std::to_string(t.level) + "-" + std::to_string(indexInLevel) +
+                 (options.type == io::ExportType::Imodel ? ".imdl" : ".glb");
       node.contentBox = contentBoxes[i];
     }
   }

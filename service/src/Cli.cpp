@@ -28,7 +28,7 @@ namespace {
 constexpr const char* kUsage = R"(meshexport — tile meshes into streaming 3D Tiles
 
 usage:
-  meshexport tile INPUT -o OUTDIR [--type 3dtiles|cesium] [--device auto|cpu|cuda]
+  meshexport tile INPUT -o OUTDIR [--type 3dtiles|cesium|imodel] [--device auto|cpu|cuda]
                   [--config KEY=VALUE]... [--metrics FILE.json] [--cpu-level scalar|simd]
                   [--location LON,LAT[,HEIGHT]] [--force] [--quiet]
   meshexport inspect FILE.bim [--json]
@@ -98,7 +98,8 @@ int tile(const std::vector<std::string>& args) {
       for (char c : v) t += char(std::tolower(static_cast<unsigned char>(c)));
       if (t == "3dtiles") options.type = io::ExportType::ThreeDTiles;
       else if (t == "cesium") options.type = io::ExportType::Cesium;
-      else return usage("--type must be 3dtiles or cesium (IMODEL is not supported yet)");
+      else if (t == "imodel") options.type = io::ExportType::Imodel;
+      else return usage("--type must be 3dtiles, cesium or imodel");
     } else if (a == "--device") {
       if (!value(v)) return usage("--device needs a value");
       config.emplace_back("device", v);

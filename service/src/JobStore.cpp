@@ -35,11 +35,13 @@ const char* const kMigrations[] = {
          modified_ms INTEGER NOT NULL);
        CREATE INDEX exports_by_subject ON exports(subject, imodel_id, type_class, modified_ms);
        CREATE INDEX exports_by_status ON exports(status, created_ms);)",
+    // 2: the iMdl major version of IMODEL exports (0 for 3D Tiles), for the tileVersion filter.
+    R"(ALTER TABLE exports ADD COLUMN tile_major INTEGER NOT NULL DEFAULT 0;)",
 };
 
 constexpr const char* kColumns =
     "id, subject, imodel_id, changeset_id, changeset_index, export_type, type_class, tiler_config, display_name, "
-    "status, error, stats, imodel_path, created_ms, modified_ms";
+    "status, error, stats, imodel_path, created_ms, modified_ms, tile_major";
 
 ExportRecord readRow(const io::sqlite::Statement& s) {
   ExportRecord r;
@@ -58,6 +60,7 @@ ExportRecord readRow(const io::sqlite::Statement& s) {
   r.imodelPath = s.getText(12);
   r.createdMs = s.getInt64(13);
   r.modifiedMs = s.getInt64(14);
+  r.tileMajor = s.getInt64(15);
   return r;
 }
 
@@ -135,7 +138,7 @@ core::Result<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::pa
 Status JobStore::insert(const ExportRecord& r) {
   std::lock_guard lock(_impl->mutex);
   MX_ASSIGN_OR_RETURN(auto s, _impl->db.prepare(std::string("INSERT INTO exports (") + kColumns +
-                                                ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                                                ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   int i = 1;
   for (const std::string* t : {&r.id, &r.subject, &r.iModelId, &r.changesetId}) MX_RETURN_IF_ERROR(s.bind(i++, *t));
   MX_RETURN_IF_ERROR(s.bind(i++, r.changesetIndex));
@@ -144,6 +147,7 @@ Status JobStore::insert(const ExportRecord& r) {
     MX_RETURN_IF_ERROR(s.bind(i++, *t));
   MX_RETURN_IF_ERROR(s.bind(i++, r.createdMs));
   MX_RETURN_IF_ERROR(s.bind(i++, r.modifiedMs));
+  MX_RETURN_IF_ERROR(s.bind(i++, r.tileMajor));
   if (s.step() != StepResult::Done) return s.error();
   return Status::ok();
 }
@@ -162,6 +166,7 @@ std::vector<ExportRecord> JobStore::list(const ExportQuery& q, int64_t& total) {
   if (!q.iModelId.empty()) { where += " AND imodel_id = ?"; args.push_back(q.iModelId); }
   if (!q.changesetId.empty()) { where += " AND changeset_id = ?"; args.push_back(q.changesetId); }
   if (!q.typeClass.empty()) { where += " AND type_class = ?"; args.push_back(q.typeClass); }
+  if (q.maxTileMajor >= 0) { where += " AND tile_major <= ?"; args.push_back(std::to_string(q.maxTileMajor)); }
   total = 0;
   if (auto s = _impl->db.prepare("SELECT COUNT(*)" + where)) {
     int i = 1;

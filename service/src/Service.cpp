@@ -6,6 +6,7 @@
 #include <mx/service/Auth.h>
 #include <mx/service/ImodelStore.h>
 #include <mx/service/JobStore.h>
+#include <mx/io/ImdlWriter.h>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -361,10 +362,6 @@ struct Service::Impl {
       if (status == "Invalid") spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
       else spdlog::info("export {} {} in {:.1f} s", id, status, seconds);
     };
-    if (rec->typeClass == "IMODEL") {
-      finish("Invalid", "exportType IMODEL (iMdl tiles) is not supported by this server yet; use 3DTILES or CESIUM.", {});
-      return;
-    }
     std::error_code ec;
     if (!fs::exists(rec->imodelPath, ec)) {
       finish("Invalid", "The iModel file of this export is no longer available.", {});
@@ -377,7 +374,7 @@ struct Service::Impl {
     fs::remove_all(outDir, ec);
     fs::remove(metricsFile, ec);
     std::vector<std::string> argv = {config.tilerPath.string(), "tile", rec->imodelPath, "-o", outDir.string(), "--force",
-                                     "--type", rec->typeClass == "CESIUM" ? "cesium" : "3dtiles", "--metrics",
+                                     "--type", rec->typeClass == "CESIUM" ? "cesium" : rec->typeClass == "IMODEL" ? "imodel" : "3dtiles", "--metrics",
                                      metricsFile.string()};
     if (!rec->tilerConfig.empty()) {
       const json cfg = json::parse(rec->tilerConfig, nullptr, false);
@@ -602,6 +599,7 @@ struct Service::Impl {
     r.tilerConfig = cfg;
     r.displayName = model.name;
     r.imodelPath = model.path.string();
+    r.tileMajor = typeClass == "IMODEL" ? int64_t(io::kImdlMajor) : 0;
     r.createdMs = r.modifiedMs = JobStore::nowMs();
     MX_RETURN_IF_ERROR(store->insert(r));
     spdlog::info("export {} NotStarted: {} changeset {} → {} for {}", r.id, r.iModelId, r.changesetIndex, type, subject);
@@ -640,6 +638,8 @@ struct Service::Impl {
       else if (o == "date:desc") q.order = ExportQuery::Order::DateDesc;
       else details.push_back({"InvalidParameter", "$orderBy must be date:asc or date:desc.", "$orderBy"});
     }
+    // frontend-tiles sends its newest readable iMdl major: never list an IMODEL export it cannot read.
+    if (req.has_param("tileVersion")) q.maxTileMajor = intParam("tileVersion", -1, 0, 65535);
     q.iModelId = req.get_param_value("iModelId");
     q.changesetId = req.get_param_value("changesetId");
     const std::string type = req.get_param_value("exportType");
@@ -653,7 +653,8 @@ struct Service::Impl {
       return;
     }
     // CesiumJS never starts an export: listing an iModel and type is how one appears.
-    if (config.autoGenerate && !q.iModelId.empty() && !q.typeClass.empty()) {
+    const bool readable = q.typeClass != "IMODEL" || q.maxTileMajor < 0 || int64_t(io::kImdlMajor) <= q.maxTileMajor;
+    if (config.autoGenerate && readable && !q.iModelId.empty() && !q.typeClass.empty()) {
       if (auto model = imodels->find(q.iModelId, q.changesetId);
           model && !store->findSame(who->subject, model->iModelId, model->changesetId, q.typeClass, nullptr)) {
         std::lock_guard lock(autoMutex); // two pollers must not start two exports

@@ -289,3 +289,26 @@ TEST(Pipeline, TilesAnIModelWithElementIdsInEveryFeature) {
   const json t = json::parse(std::ifstream(out / "tileset.json"));
   EXPECT_GT(std::abs(t["root"]["transform"][12].get<double>()), 1e6); // ECEF from the iModel
 }
+
+TEST(Pipeline, ImodelExportsIMdlTilesInIModelCoordinates) {
+  const auto out = tmpDir("imodel-imdl");
+  auto o = options(200);
+  o.type = io::ExportType::Imodel;
+  auto r = engine::exportFile(fs::path(MESHEXPORT_SOURCE_DIR) / "datasets/imodel/fixtures/small.bim", out, o);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_TRUE(r->validation.ok());
+  EXPECT_EQ(r->validation.triangles >= 650u, true);
+  const json t = json::parse(std::ifstream(out / "tileset.json"));
+  // A translation in iModel coordinates (frontend-tiles places the tree itself), never ECEF.
+  const auto& m = t["root"]["transform"];
+  EXPECT_LT(std::abs(m[12].get<double>()) + std::abs(m[13].get<double>()) + std::abs(m[14].get<double>()), 1e4);
+  EXPECT_EQ(m[0], 1.0);
+  EXPECT_EQ(m[5], 1.0);
+  EXPECT_TRUE(t["extensions"]["BENTLEY_BatchedTileSet"]["models"].contains("0x11"));
+  size_t imdl = 0;
+  for (const auto& e : fs::directory_iterator(out)) {
+    EXPECT_NE(e.path().extension(), ".glb");
+    imdl += e.path().extension() == ".imdl";
+  }
+  EXPECT_GT(imdl, 1u);
+}

@@ -4,6 +4,7 @@
 
 #include <mx/service/Config.h>
 #include <mx/service/ImodelStore.h>
+#include <mx/service/JobStore.h>
 
 #include <sqlite3.h>
 
@@ -522,15 +523,37 @@ TEST(ServiceApi, RetentionKeepsTheNewestPerIModelAndType) {
   EXPECT_FALSE(s.getExport(cesium).is_null());
 }
 
-TEST(ServiceApi, ImodelExportsAreInvalidWithAReason) {
+TEST(ServiceApi, ImodelExportsCompleteAndHonourTileVersion) {
   Data d = makeData("imodeltype");
   TestService s(d.dir);
   auto r = s.post({{"iModelId", d.small}, {"exportType", "IMODEL"}});
   ASSERT_EQ(r->status, 202);
   json e = s.waitDone(body(r)["export"]["id"]);
-  EXPECT_EQ(e["status"], "Invalid");
-  EXPECT_NE(e["error"].get<std::string>().find("IMODEL"), std::string::npos);
-  EXPECT_FALSE(e.contains("_links"));
+  ASSERT_EQ(e["status"], "Complete") << e.dump();
+  EXPECT_EQ(e["request"]["exportType"], "IMODEL");
+  // The link serves the BENTLEY_BatchedTileSet tileset and its iMdl tiles.
+  const auto [base, query] = splitHref(e["_links"]["mesh"]["href"]);
+  auto c = s.client();
+  auto ts = c.Get(base + "/tileset.json?" + query);
+  ASSERT_EQ(ts->status, 200);
+  const json tileset = json::parse(ts->body);
+  EXPECT_TRUE(tileset["extensions"]["BENTLEY_BatchedTileSet"]["models"].contains("0x11"));
+  EXPECT_EQ(tileset["asset"]["tilesetVersion"], "37.0");
+  const std::string uri = tileset["root"]["content"]["uri"];
+  EXPECT_EQ(uri.substr(uri.size() - 5), ".imdl");
+  auto tile = c.Get(base + "/" + uri + "?" + query);
+  ASSERT_EQ(tile->status, 200);
+  EXPECT_EQ(tile->body.substr(0, 4), "iMdl");
+  // tileVersion: frontend-tiles' newest readable major; 3D Tiles exports are not filtered.
+  const std::string id = e["id"];
+  ASSERT_EQ(s.waitDone(body(s.post({{"iModelId", d.small}}))["export"]["id"])["status"], "Complete");
+  auto list = [&](const std::string& q) { return body(c.Get("/mesh-export/?iModelId=" + d.small + q, TestService::auth()))["exports"]; };
+  EXPECT_EQ(list("&exportType=IMODEL&tileVersion=37&iTwinJS=5.13.3&$orderBy=date:desc&$top=5").size(), 1u);
+  EXPECT_EQ(list("&exportType=IMODEL&tileVersion=38").size(), 1u);
+  EXPECT_EQ(list("&exportType=IMODEL&tileVersion=36").size(), 0u); // and no export it could not read is started
+  EXPECT_EQ(list("&tileVersion=31").size(), 1u);                    // the 3D Tiles one
+  EXPECT_EQ(list("&exportType=IMODEL").size(), 1u);
+  expectJsonError(c.Get("/mesh-export/?tileVersion=abc", TestService::auth()), 422, "InvalidMeshExportRequest");
 }
 
 TEST(ServiceApi, UploadAcceptsOnlyIModels) {
@@ -583,6 +606,44 @@ TEST(ServiceApi, MetricsAreExposed) {
         "meshexport_http_requests_total{route=\"/mesh-export/\",method=\"GET\",status=\"401\"} 1",
         "meshexport_exports{status=\"Complete\"} 1", "meshexport_queue_length 0", "meshexport_export_duration_seconds_count 1"})
     EXPECT_NE(m->body.find(needle), std::string::npos) << needle << "\n" << m->body;
+}
+
+TEST(ServiceStore, MigratesAnOlderStoreAndRefusesANewerOne) {
+  const fs::path dir = freshDir("migrate");
+  const fs::path db = dir / "jobs.db";
+  {
+    // A store as the first release wrote it (schema version 1), with one Complete export.
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    const char* v1 = R"(PRAGMA journal_mode=WAL;
+      CREATE TABLE exports (id TEXT PRIMARY KEY, subject TEXT NOT NULL, imodel_id TEXT NOT NULL,
+        changeset_id TEXT NOT NULL, changeset_index INTEGER NOT NULL, export_type TEXT NOT NULL,
+        type_class TEXT NOT NULL, tiler_config TEXT NOT NULL, display_name TEXT NOT NULL, status TEXT NOT NULL,
+        error TEXT NOT NULL DEFAULT '', stats TEXT NOT NULL DEFAULT '', imodel_path TEXT NOT NULL,
+        created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL);
+      INSERT INTO exports VALUES ('e1', 'dev', 'm', '', 0, '3DTiles', '3DTILES', '', 'name', 'Complete', '', '{}', '/x.bim', 1, 2);
+      PRAGMA user_version = 1;)";
+    ASSERT_EQ(sqlite3_exec(h, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(h);
+    sqlite3_close(h);
+  }
+  {
+    auto store = service::JobStore::open(db);
+    ASSERT_TRUE(store) << store.status().toString();
+    EXPECT_EQ((*store)->version(), 2);
+    auto r = (*store)->get("e1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, "Complete");
+    EXPECT_EQ(r->tileMajor, 0);
+  }
+  {
+    sqlite3* h = nullptr;
+    sqlite3_open(db.c_str(), &h);
+    sqlite3_exec(h, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+    sqlite3_close(h);
+  }
+  auto newer = service::JobStore::open(db);
+  ASSERT_FALSE(newer);
+  EXPECT_NE(newer.status().message().find("newer than this meshexport"), std::string::npos);
 }
 
 TEST(ServiceConfig, FileEnvironmentAndFlags) {

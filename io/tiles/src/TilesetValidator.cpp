@@ -6,6 +6,8 @@
 #include <mx/core/Math.h>
 #include <mx/io/TilesetValidator.h>
 
+#include <mx/io/ImdlWriter.h>
+
 #include <meshoptimizer.h>
 #include <nlohmann/json.hpp>
 #include <tbb/parallel_for.h>
@@ -473,6 +475,7 @@ struct ContentJob {
   std::vector<std::string> errors;
   uint64_t bytes, triangles;
   bool read;
+  std::set<uint64_t> models = {};  ///< iMdl contents: model ids of the feature table.
 };
 
 bool readWhole(const std::filesystem::path& p, std::vector<uint8_t>& out) {
@@ -511,14 +514,27 @@ void checkContent(const std::filesystem::path& dir, ContentJob& job) {
   job.bytes = bytes.size();
   double cb[6];
   uint64_t tris = 0;
-  if (!validateGlb(bytes, job.uri, job.errors, cb, tris)) return;
-  job.triangles = tris;
-  Bounds gltfBounds;
-  gltfBounds.extend(cb[0], cb[1], cb[2]);
-  gltfBounds.extend(cb[3], cb[4], cb[5]);
-  Mat4d yUp;
-  std::copy(std::begin(glb::kYUpToZUp), std::end(glb::kYUpToZUp), yUp.begin());
-  const Bounds contentBounds = transformBounds(core::multiply(job.frame, yUp), gltfBounds);
+  Bounds contentBounds;
+  if (job.uri.size() > 5 && job.uri.substr(job.uri.size() - 5) == ".imdl") {
+    // iMdl positions are in the tile frame itself (z up, no glTF axis swap).
+    ImdlSummary summary;
+    if (!validateImdl(bytes, job.uri, job.errors, summary)) return;
+    job.triangles = summary.triangles;
+    job.models = std::move(summary.models);
+    Bounds local;
+    local.extend(summary.bounds[0], summary.bounds[1], summary.bounds[2]);
+    local.extend(summary.bounds[3], summary.bounds[4], summary.bounds[5]);
+    contentBounds = transformBounds(job.frame, local);
+  } else {
+    if (!validateGlb(bytes, job.uri, job.errors, cb, tris)) return;
+    job.triangles = tris;
+    Bounds gltfBounds;
+    gltfBounds.extend(cb[0], cb[1], cb[2]);
+    gltfBounds.extend(cb[3], cb[4], cb[5]);
+    Mat4d yUp;
+    std::copy(std::begin(glb::kYUpToZUp), std::end(glb::kYUpToZUp), yUp.begin());
+    contentBounds = transformBounds(core::multiply(job.frame, yUp), gltfBounds);
+  }
   const double ceps = 1e-5 * std::max(1.0, job.tileBounds.diagonal());
   if (!job.tileBounds.contains(contentBounds, ceps)) job.errors.push_back(job.path + ": content " + job.uri + " extends outside the tile's bounding volume");
   if (job.contentVolume && !job.contentVolume->contains(contentBounds, ceps))
@@ -558,7 +574,37 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
   for (const auto& e : doc.value("extensionsUsed", json::array())) usedExt.insert(e.get<std::string>());
   for (const auto& e : doc.value("extensionsRequired", json::array()))
     if (!usedExt.count(e.get<std::string>())) error("tileset.json: extensionsRequired " + e.get<std::string>() + " not in extensionsUsed");
-  if (version == "1.0" && !usedExt.count("3DTILES_content_gltf")) error("tileset.json: glb content in a 1.0 tileset needs 3DTILES_content_gltf");
+  // IMODEL tilesets (iMdl contents for @itwin/frontend-tiles): the BENTLEY_BatchedTileSet envelope.
+  const bool batched = doc.contains("extensions") && doc["extensions"].is_object() &&
+                       doc["extensions"].contains("BENTLEY_BatchedTileSet");
+  std::set<uint64_t> listedModels;
+  if (batched) {
+    if (!usedExt.count("BENTLEY_BatchedTileSet")) error("tileset.json: BENTLEY_BatchedTileSet is not in extensionsUsed");
+    const json& ext = doc["extensions"]["BENTLEY_BatchedTileSet"];
+    if (!ext.is_object() || !ext.contains("models") || !ext["models"].is_object()) {
+      error("tileset.json: extensions.BENTLEY_BatchedTileSet.models must be an object");
+    } else {
+      for (auto it = ext["models"].begin(); it != ext["models"].end(); ++it) {
+        const std::string& key = it.key();
+        bool canonical = key.size() > 2 && key.size() <= 18 && key.rfind("0x", 0) == 0 && key[2] != '0';
+        for (size_t i = 2; canonical && i < key.size(); ++i)
+          canonical = (key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f');
+        if (!canonical) { error("tileset.json: model key \"" + key + "\" is not a canonical Id64 (frontend-tiles ignores it)"); continue; }
+        listedModels.insert(std::stoull(key.substr(2), nullptr, 16));
+        const json& v = it.value();
+        if (!v.is_object() || !v.contains("extents") || !v["extents"].is_object() || !numberArray(v["extents"].value("low", json()), 3) ||
+            !numberArray(v["extents"].value("high", json()), 3)) {
+          error("tileset.json: model " + key + " needs extents {low: [x,y,z], high: [x,y,z]}");
+          continue;
+        }
+        for (int a = 0; a < 3; ++a)
+          if (v["extents"]["low"][a].get<double>() > v["extents"]["high"][a].get<double>())
+            error("tileset.json: model " + key + " extents have low > high");
+      }
+    }
+  } else if (version == "1.0" && !usedExt.count("3DTILES_content_gltf")) {
+    error("tileset.json: glb content in a 1.0 tileset needs 3DTILES_content_gltf");
+  }
 
   const double topError = doc.value("geometricError", 0.0);
   std::vector<TileCheck> stack{{&root, core::identityMatrix(), topError, std::nullopt, "root"}};
@@ -576,6 +622,11 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
       for (int i = 0; i < 16; ++i) local[size_t(i)] = t["transform"][i].get<double>();
       if (local[3] != 0 || local[7] != 0 || local[11] != 0 || local[15] != 1)
         error(tc.path + ": transform is not affine column-major (last row must be 0 0 0 1)");
+      // frontend-tiles composes child transforms in reverse order: only translations commute.
+      if (batched && tc.path != "root" &&
+          (local[0] != 1 || local[5] != 1 || local[10] != 1 || local[1] != 0 || local[2] != 0 || local[4] != 0 ||
+           local[6] != 0 || local[8] != 0 || local[9] != 0))
+        error(tc.path + ": transforms below the root of an IMODEL tileset must be translations");
       // Bounds are compared in the root tile's frame (below the root transform), so the root's
       // own transform is not composed; every descendant's is.
       if (tc.path != "root") m = core::multiply(tc.transform, local);
@@ -599,7 +650,11 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
       const std::string uri = content.contains("uri") && content["uri"].is_string() ? content["uri"].get<std::string>() : "";
       if (!relativeUri(uri)) { error(tc.path + ": content uri \"" + uri + "\" is not a plain relative path"); continue; }
       if (!seenUris.insert(uri).second) error(tc.path + ": content uri " + uri + " is used twice");
-      if (uri.size() < 4 || uri.substr(uri.size() - 4) != ".glb") { error(tc.path + ": content " + uri + " is not .glb"); continue; }
+      const std::string suffix = batched ? ".imdl" : ".glb";
+      if (uri.size() < suffix.size() || uri.substr(uri.size() - suffix.size()) != suffix) {
+        error(tc.path + ": content " + uri + " is not " + suffix);
+        continue;
+      }
       ContentJob job{tc.path, uri, tileBounds, frame, std::nullopt, {}, 0, 0, false};
       if (content.contains("boundingVolume")) {
         auto cbv = boxBounds(content["boundingVolume"], why);
@@ -622,6 +677,10 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
     report.bytes += job.bytes;
     report.triangles += job.triangles;
     if (job.read) ++report.contents;
+    for (uint64_t m : job.models)
+      if (!listedModels.count(m))
+        report.errors.push_back(job.uri + ": model 0x" + [&] { char b[20]; std::snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(m)); return std::string(b); }() +
+                                " is not listed in BENTLEY_BatchedTileSet.models (frontend-tiles would not draw it)");
   }
   return report;
 }

@@ -7,6 +7,8 @@
 #include <mx/io/TilesetValidator.h>
 #include <mx/io/TilesetWriter.h>
 
+#include <mx/io/ImdlWriter.h>
+
 #include <meshoptimizer.h>
 #include <nlohmann/json.hpp>
 #include <tbb/parallel_for.h>
@@ -311,7 +313,8 @@ Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesyste
   tbb::parallel_for(size_t(0), model.nodes.size(), [&](size_t i) {
     const TilesetNode& n = model.nodes[i];
     if (n.content < 0) return;
-    auto bytes = encodeGlb(model.contents[size_t(n.content)], options);
+    auto bytes = options.type == ExportType::Imodel ? encodeImdl(model.contents[size_t(n.content)], n.geometricError)
+                                                    : encodeGlb(model.contents[size_t(n.content)], options);
     if (!bytes) { statuses[i] = Status(bytes.status()).withContext(n.uri); return; }
     std::ofstream out(dir / n.uri, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(bytes->data()), std::streamsize(bytes->size()));
@@ -322,7 +325,8 @@ Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesyste
     if (!statuses[i]) return statuses[i];
     if (model.nodes[i].content >= 0) { ++report.files; report.bytes += sizes[i]; }
   }
-  const std::string text = encodeTilesetJson(model, options);
+  const std::string text =
+      options.type == ExportType::Imodel ? encodeImdlTilesetJson(model, options.generator) : encodeTilesetJson(model, options);
   std::ofstream out(dir / "tileset.json", std::ios::binary | std::ios::trunc);
   out << text;
   if (!out) return Status{ErrorCode::IoError, "cannot write " + (dir / "tileset.json").string()};

@@ -27,11 +27,13 @@ struct ExportRecord {
   std::string stats;               ///< JSON object ("" when none yet).
   std::string imodelPath;
   int64_t createdMs = 0, modifiedMs = 0;
+  int64_t tileMajor = 0;           ///< iMdl major of IMODEL exports; 0 otherwise.
 };
 
 struct ExportQuery {
   std::string subject;
   std::string iModelId, changesetId, typeClass; ///< "" = any.
+  int64_t maxTileMajor = -1;                    ///< tileVersion: no export with a newer iMdl major.
   enum class Order { Default, DateAsc, DateDesc } order = Order::Default;
   int64_t skip = 0, top = 100;
 };

@@ -12,7 +12,7 @@
 namespace mx::io {
 
 /// Output flavours; an export type selects options of the one writer, never another writer.
-enum class ExportType { ThreeDTiles, Cesium };
+enum class ExportType { ThreeDTiles, Cesium, Imodel };
 
 /// One row of the glb's EXT_structural_metadata property table (ids as UINT64).
 struct FeatureRow {

@@ -1,0 +1,338 @@
+#include <mx/io/ImdlWriter.h>
+
+#include "ImdlLayout.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <unordered_map>
+
+namespace mx::io {
+
+using core::ErrorCode;
+using core::Status;
+using nlohmann::json;
+
+std::string canonicalId64(uint64_t id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(id));
+  return id == 0 ? "0" : buf;
+}
+
+namespace {
+
+void putU32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
+}
+void putF64(std::vector<uint8_t>& out, double v) {
+  uint8_t b[8];
+  std::memcpy(b, &v, 8);
+  out.insert(out.end(), b, b + 8);
+}
+void pad4(std::vector<uint8_t>& out, uint8_t fill = 0) {
+  while (out.size() % 4) out.push_back(fill);
+}
+
+/// Vertex positions and normals of a content, in the tile frame (z up).
+struct Decoded {
+  std::vector<double> pos;   ///< 3 per vertex
+  std::vector<float> nrm;    ///< 3 per vertex, or empty
+};
+
+Decoded decode(const TileContent& c) {
+  Decoded d;
+  const size_t n = c.vertexCount();
+  d.pos.resize(3 * n);
+  for (size_t v = 0; v < n; ++v) {
+    double g[3];
+    for (size_t a = 0; a < 3; ++a)
+      g[a] = c.quantized ? c.translation[a] + double(c.positionsQ[4 * v + a]) * c.scale[a] : double(c.positions[3 * v + a]);
+    d.pos[3 * v] = g[0];
+    d.pos[3 * v + 1] = -g[2];
+    d.pos[3 * v + 2] = g[1];
+  }
+  if (c.normalsQ.size() >= 4 * n && n > 0) {
+    d.nrm.resize(3 * n);
+    for (size_t v = 0; v < n; ++v) {
+      const float gx = float(c.normalsQ[4 * v]) / 127.f, gy = float(c.normalsQ[4 * v + 1]) / 127.f,
+                  gz = float(c.normalsQ[4 * v + 2]) / 127.f;
+      d.nrm[3 * v] = gx;
+      d.nrm[3 * v + 1] = -gz;
+      d.nrm[3 * v + 2] = gy;
+    }
+  }
+  return d;
+}
+
+uint32_t tbgrOf(uint32_t rgba) {
+  const uint32_t a = rgba >> 24;
+  return (rgba & 0x00FFFFFFu) | ((255u - a) << 24);
+}
+
+struct Primitive {
+  bool translucent = false;
+  std::vector<uint32_t> vertices;                 ///< Content vertex ids.
+  std::unordered_map<uint32_t, uint32_t> local;   ///< Content vertex → local index.
+  std::vector<uint32_t> indices;                  ///< Local, 3 per triangle.
+  std::vector<uint32_t> colors;                   ///< Distinct tbgr, in first-use order.
+  std::unordered_map<uint32_t, uint32_t> colorIndex;
+};
+
+} // namespace
+
+core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double tolerance) {
+  const size_t nv = c.vertexCount(), nt = c.indices.size() / 3;
+  if (c.features.empty() || nt == 0) return Status{ErrorCode::InvalidArgument, "iMdl tile without features or triangles"};
+  if (c.features.size() >= (1u << 24)) return Status{ErrorCode::UnsupportedInput, "more than 2^24 features in one tile"};
+  const Decoded d = decode(c);
+  const bool lit = !d.nrm.empty();
+  const uint32_t rgbaPerVertex = lit ? 4 : 3;
+
+  // Feature table order: each model's features contiguous (stable within a model).
+  std::vector<uint32_t> order(c.features.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return c.features[a].model < c.features[b].model; });
+  std::vector<uint32_t> newIndex(c.features.size());
+  for (uint32_t i = 0; i < order.size(); ++i) newIndex[order[i]] = i;
+  std::vector<uint64_t> subCategories;
+  std::unordered_map<uint64_t, uint32_t> subIndex;
+  std::vector<uint8_t> table;
+  putU32(table, 0);                         // length, patched below
+  putU32(table, 0);                         // numSubCategories, patched below
+  putU32(table, uint32_t(c.features.size()));
+  std::vector<uint64_t> elements;
+  for (uint32_t i : order) {
+    const FeatureRow& f = c.features[i];
+    auto [it, added] = subIndex.try_emplace(f.subcategory, uint32_t(subCategories.size()));
+    if (added) subCategories.push_back(f.subcategory);
+    putU32(table, uint32_t(f.element));
+    putU32(table, uint32_t(f.element >> 32));
+    putU32(table, (0u << 24) | it->second);   // geometry class Primary
+    elements.push_back(f.element);
+  }
+  for (uint64_t s : subCategories) {
+    putU32(table, uint32_t(s));
+    putU32(table, uint32_t(s >> 32));
+  }
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    const uint64_t model = c.features[order[i]].model;
+    if (i + 1 == order.size() || c.features[order[i + 1]].model != model) {
+      putU32(table, i);
+      putU32(table, uint32_t(model));
+      putU32(table, uint32_t(model >> 32));
+    }
+  }
+  const uint32_t tableLength = uint32_t(table.size());
+  std::memcpy(table.data(), &tableLength, 4);
+  const uint32_t numSub = uint32_t(subCategories.size());
+  std::memcpy(table.data() + 4, &numSub, 4);
+  std::sort(elements.begin(), elements.end());
+  const uint32_t numElements = uint32_t(std::unique(elements.begin(), elements.end()) - elements.begin());
+
+  // Primitives: opaque first, then translucent; each fits the lookup texture and 2^16 colours.
+  const uint64_t maxRgba = uint64_t(kImdlMaxTextureDim) * kImdlMaxTextureDim;
+  std::vector<Primitive> prims;
+  for (int pass = 0; pass < 2; ++pass) {
+    Primitive cur;
+    cur.translucent = pass == 1;
+    auto flush = [&] {
+      if (!cur.indices.empty()) prims.push_back(std::move(cur));
+      cur = Primitive();
+      cur.translucent = pass == 1;
+    };
+    for (size_t t = 0; t < nt; ++t) {
+      const uint32_t* tri = &c.indices[3 * t];
+      const bool translucent = (c.colors[tri[0]] >> 24) < 255 || (c.colors[tri[1]] >> 24) < 255 || (c.colors[tri[2]] >> 24) < 255;
+      if (translucent != (pass == 1)) continue;
+      if ((uint64_t(cur.vertices.size()) + 3) * rgbaPerVertex + cur.colors.size() + 3 > maxRgba ||
+          cur.colors.size() + 3 > 65536)
+        flush();
+      for (int k = 0; k < 3; ++k) {
+        const uint32_t v = tri[k];
+        auto [it, added] = cur.local.try_emplace(v, uint32_t(cur.vertices.size()));
+        if (added) {
+          cur.vertices.push_back(v);
+          const uint32_t col = tbgrOf(c.colors[v]);
+          cur.colorIndex.try_emplace(col, uint32_t(cur.colors.size()));
+          if (cur.colorIndex.size() > cur.colors.size()) cur.colors.push_back(col);
+        }
+        cur.indices.push_back(it->second);
+      }
+    }
+    flush();
+  }
+
+  std::vector<uint8_t> bin;
+  json primitives = json::array(), views = json::object(), materials = json::object();
+  double rangeLo[3] = {1e300, 1e300, 1e300}, rangeHi[3] = {-1e300, -1e300, -1e300};
+  for (size_t p = 0; p < prims.size(); ++p) {
+    const Primitive& pr = prims[p];
+    double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
+    for (uint32_t v : pr.vertices)
+      for (int a = 0; a < 3; ++a) {
+        lo[a] = std::min(lo[a], d.pos[3 * v + a]);
+        hi[a] = std::max(hi[a], d.pos[3 * v + a]);
+      }
+    double scale[3];
+    for (int a = 0; a < 3; ++a) {
+      scale[a] = hi[a] > lo[a] ? 65535.0 / (hi[a] - lo[a]) : 0.0;
+      rangeLo[a] = std::min(rangeLo[a], lo[a]);
+      rangeHi[a] = std::max(rangeHi[a], hi[a]);
+    }
+    const bool uniform = pr.colors.size() == 1;
+    const uint32_t numColors = uniform ? 0 : uint32_t(pr.colors.size());
+    const uint64_t nRgba = uint64_t(pr.vertices.size()) * rgbaPerVertex + numColors;
+    uint32_t width, height;
+    imdl::tableDimensions(nRgba, rgbaPerVertex, kImdlMaxTextureDim, width, height);
+    const size_t tableBytes = size_t(width) * height * 4;
+    const size_t vertexOffset = bin.size();
+    bin.resize(vertexOffset + tableBytes, 0);
+    uint8_t* out = bin.data() + vertexOffset;
+    bool anyTranslucentColor = false;
+    for (size_t lv = 0; lv < pr.vertices.size(); ++lv) {
+      const uint32_t v = pr.vertices[lv];
+      uint8_t* o = out + lv * rgbaPerVertex * 4;
+      for (int a = 0; a < 3; ++a) {
+        const double q = std::floor(std::clamp(0.5 + (d.pos[3 * v + a] - lo[a]) * scale[a], 0.0, 65535.0));
+        const auto u = uint16_t(q);
+        o[2 * a] = uint8_t(u);
+        o[2 * a + 1] = uint8_t(u >> 8);
+      }
+      const uint32_t ci = uniform ? 0 : pr.colorIndex.at(tbgrOf(c.colors[v]));
+      o[6] = uint8_t(ci);
+      o[7] = uint8_t(ci >> 8);
+      const uint32_t fi = newIndex[c.featureIds[v]];
+      o[8] = uint8_t(fi);
+      o[9] = uint8_t(fi >> 8);
+      o[10] = uint8_t(fi >> 16);
+      o[11] = 0;
+      if (lit) {
+        const uint16_t oct = imdl::octEncode(d.nrm[3 * v], d.nrm[3 * v + 1], d.nrm[3 * v + 2]);
+        o[12] = uint8_t(oct);
+        o[13] = uint8_t(oct >> 8);
+      }
+    }
+    uint8_t* colorOut = out + pr.vertices.size() * rgbaPerVertex * 4;
+    for (size_t k = 0; k < numColors; ++k) {
+      const uint32_t col = pr.colors[k];
+      const uint32_t alpha = 255 - (col >> 24);
+      if (alpha < 255) anyTranslucentColor = true;
+      if (alpha == 0) continue;
+      for (int ch = 0; ch < 3; ++ch)
+        colorOut[4 * k + size_t(ch)] = uint8_t(std::floor(double((col >> (8 * ch)) & 255) * alpha / 255.0 + 0.5));
+      colorOut[4 * k + 3] = uint8_t(alpha);
+    }
+    pad4(bin);
+    const size_t indexOffset = bin.size();
+    for (uint32_t i : pr.indices) {
+      bin.push_back(uint8_t(i));
+      bin.push_back(uint8_t(i >> 8));
+      bin.push_back(uint8_t(i >> 16));
+    }
+    const size_t indexBytes = bin.size() - indexOffset;
+    pad4(bin);
+    const std::string vId = "bvVertex" + std::to_string(p), iId = "bvIndices" + std::to_string(p), mId = "M" + std::to_string(p);
+    views[vId] = {{"byteOffset", vertexOffset}, {"byteLength", tableBytes}};
+    views[iId] = {{"byteOffset", indexOffset}, {"byteLength", indexBytes}};
+    const uint32_t fill = pr.colors.front();
+    materials[mId] = {{"type", 0}, {"fillColor", fill}, {"lineColor", fill}, {"lineWidth", 1}, {"linePixels", 0},
+                      {"fillFlags", 0}, {"ignoreLighting", false}};
+    json vertices = {{"bufferView", vId},
+                     {"count", pr.vertices.size()},
+                     {"numRgbaPerVertex", rgbaPerVertex},
+                     {"width", width},
+                     {"height", height},
+                     {"hasTranslucency", uniform ? (fill >> 24) != 0 : anyTranslucentColor},
+                     {"featureIndexType", 2},
+                     {"params", {{"decodedMin", {lo[0], lo[1], lo[2]}}, {"decodedMax", {hi[0], hi[1], hi[2]}}}}};
+    if (uniform) vertices["uniformColor"] = fill;
+    else vertices["numColors"] = numColors;
+    primitives.push_back({{"type", 0},
+                          {"material", mId},
+                          {"isPlanar", false},
+                          {"vertices", std::move(vertices)},
+                          {"surface", {{"type", lit ? 1 : 0}, {"indices", iId}}}});
+  }
+  const json doc = {{"scene", "defaultScene"},
+                    {"scenes", {{"defaultScene", {{"nodes", {"Node_Root"}}}}}},
+                    {"nodes", {{"Node_Root", "Mesh_Root"}}},
+                    {"meshes", {{"Mesh_Root", {{"primitives", std::move(primitives)}}}}},
+                    {"bufferViews", std::move(views)},
+                    {"materials", std::move(materials)}};
+  std::string text = doc.dump();
+  while (text.size() % 4) text.push_back(' ');
+
+  std::vector<uint8_t> out;
+  const size_t total = imdl::kHeaderLength + table.size() + imdl::kGltfHeaderLength + text.size() + bin.size();
+  if (total > 0xFFFFFFFFull) return Status{ErrorCode::UnsupportedInput, "iMdl tile larger than 4 GiB"};
+  out.reserve(total);
+  putU32(out, imdl::kMagic);
+  putU32(out, (kImdlMajor << 16) | kImdlMinor);
+  putU32(out, imdl::kHeaderLength);
+  putU32(out, imdl::kFlagMultiModelFeatureTable);
+  for (double v : rangeLo) putF64(out, v);
+  for (double v : rangeHi) putF64(out, v);
+  putF64(out, tolerance);
+  putU32(out, numElements);
+  putU32(out, 0);
+  putU32(out, uint32_t(total));
+  putU32(out, 0);
+  out.insert(out.end(), table.begin(), table.end());
+  putU32(out, imdl::kGltfMagic);
+  putU32(out, 1);
+  putU32(out, uint32_t(imdl::kGltfHeaderLength + text.size() + bin.size()));
+  putU32(out, uint32_t(text.size()));
+  putU32(out, 0);
+  out.insert(out.end(), text.begin(), text.end());
+  out.insert(out.end(), bin.begin(), bin.end());
+  (void)nv;
+  return out;
+}
+
+std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& generator) {
+  auto boxJson = [](const core::Aabb& b) {
+    const double c[3] = {(b.min[0] + b.max[0]) / 2, (b.min[1] + b.max[1]) / 2, (b.min[2] + b.max[2]) / 2};
+    const double h[3] = {(b.max[0] - b.min[0]) / 2, (b.max[1] - b.min[1]) / 2, (b.max[2] - b.min[2]) / 2};
+    return json{{"box", {c[0], c[1], c[2], h[0], 0, 0, 0, h[1], 0, 0, 0, h[2]}}};
+  };
+  // Model extents in iModel coordinates: every content's decoded vertices plus the root translation.
+  const core::Vec3d origin{model.rootTransform[12], model.rootTransform[13], model.rootTransform[14]};
+  std::map<uint64_t, core::Aabb> extents;
+  for (const TileContent& c : model.contents) {
+    const Decoded d = decode(c);
+    for (size_t v = 0; v < c.vertexCount(); ++v)
+      extents[c.features[c.featureIds[v]].model].extend(d.pos[3 * v] + origin.x, d.pos[3 * v + 1] + origin.y,
+                                                        d.pos[3 * v + 2] + origin.z);
+  }
+  json models = json::object();
+  for (const auto& [id, box] : extents)
+    models[canonicalId64(id)] = {{"extents", {{"low", box.min}, {"high", box.max}}}};
+
+  std::vector<json> tiles(model.nodes.size());
+  for (size_t i = model.nodes.size(); i-- > 0;) {
+    const TilesetNode& n = model.nodes[i];
+    json t = {{"boundingVolume", boxJson(n.box)}, {"geometricError", n.geometricError}};
+    if (n.content >= 0) t["content"] = {{"uri", n.uri}, {"boundingVolume", boxJson(n.contentBox)}};
+    if (!n.children.empty()) {
+      json kids = json::array();
+      for (uint32_t k : n.children) kids.push_back(std::move(tiles[k]));
+      t["children"] = std::move(kids);
+    }
+    tiles[i] = std::move(t);
+  }
+  json root = tiles.empty() ? json::object() : std::move(tiles[0]);
+  root["refine"] = "REPLACE";
+  root["transform"] = json(std::vector<double>(model.rootTransform.begin(), model.rootTransform.end()));
+  const json doc = {{"asset", {{"version", "1.1"}, {"generator", generator},
+                               {"tilesetVersion", std::to_string(kImdlMajor) + "." + std::to_string(kImdlMinor)}}},
+                    {"geometricError", model.geometricError},
+                    {"extensionsUsed", {"BENTLEY_BatchedTileSet"}},
+                    {"extensions", {{"BENTLEY_BatchedTileSet", {{"models", std::move(models)}}}}},
+                    {"root", std::move(root)}};
+  return doc.dump(1);
+}
+
+} // namespace mx::io
