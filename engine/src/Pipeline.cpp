@@ -774,6 +774,11 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
   core::ExportMetrics& metrics = result.metrics;
   MX_RETURN_IF_ERROR(checkOutputFolder(outDir, options.overwrite));
   if (scene.triangleCount() == 0) return Status{ErrorCode::MalformedInput, "the input has no triangles to tile"};
+  if (options.type == io::ExportType::Imodel)
+    for (const core::Feature& f : scene.features)
+      if (f.modelId == 0)
+        return Status{ErrorCode::InvalidArgument,
+                      "exportType IMODEL needs an iModel input: every feature must belong to a model (this input has none)"};
   metrics.features = scene.features.size();
   metrics.trianglesIn = scene.triangleCount();
   metrics.verticesIn = scene.vertexCount();

@@ -102,8 +102,12 @@ TEST(Cli, MalformedInputsFailCleanly) {
   const CmdResult missing = run("tile /nonexistent/in.glb -o " + (tmpDir() / "never").string());
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.output.find("/nonexistent/in.glb"), std::string::npos);
-  const CmdResult unknownType = run("tile " + sample().string() + " -o x --type imodel");
+  const CmdResult unknownType = run("tile " + sample().string() + " -o x --type gltf");
   EXPECT_EQ(unknownType.code, 2);
+  // IMODEL tiles need models: a glTF scene has none, said before any work.
+  const CmdResult imodelFromGltf = run("tile " + sample().string() + " -o " + (tmpDir() / "never").string() + " --type imodel");
+  EXPECT_EQ(imodelFromGltf.code, 4);
+  EXPECT_NE(imodelFromGltf.output.find("needs an iModel input"), std::string::npos) << imodelFromGltf.output;
 }
 
 TEST(Cli, BadConfigNamesTheKey) {
