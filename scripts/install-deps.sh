@@ -43,7 +43,8 @@ fi
 # iTwin.js' own iMdl parser and frontend-tiles (exact versions in tests/itwin/package-lock.json),
 # which read our IMODEL exports in the tests. frontend-tiles 5.13.5 pins its peers to 5.13.5,
 # which is not on the registry for core-common: --legacy-peer-deps.
-if [ $tests = 1 ] && [ ! -d "$here/tests/itwin/node_modules/@itwin/frontend-tiles" ]; then
+if [ $tests = 1 ] && { [ ! -d "$here/tests/itwin/node_modules/@itwin/frontend-tiles" ] ||
+                        [ ! -d "$here/tests/itwin/node_modules/esbuild" ]; }; then
   echo "install-deps: npm ci in tests/itwin" >&2
   (cd "$here/tests/itwin" && npm ci --legacy-peer-deps --no-audit --no-fund --silent)
 fi
