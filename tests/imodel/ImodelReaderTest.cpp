@@ -288,7 +288,10 @@ class FixtureTessellation : public ::testing::TestWithParam<std::string> {};
 // partial torus pipes; polyfaces; closed shapes, discs, parity and union regions; extrusions of
 // regions with holes and of open paths; rotational and ruled sweeps; part instances rotated and
 // scaled) follows
-// exportGraphics' stroke rules exactly, so triangle counts are equal and areas within 1e-9 relative. Colours
+// exportGraphics' stroke rules exactly, so triangle counts are equal and areas within 1e-9 relative.
+// Untrimmed B-spline surfaces: iTwin.js' grid rule is not public; ours (docs/architecture.md) is
+// held to triangle counts within 25% and areas within 1e-3 relative (the fixture: 128 = 128
+// triangles, area 8e-5 apart). Colours
 // (tbgr with transparency: overrides, element transparency, sub-category switches, render
 // materials' base colour and transmit, state left by a part) are equal.
 TEST_P(FixtureTessellation, MatchesExportGraphics) {
@@ -302,9 +305,13 @@ TEST_P(FixtureTessellation, MatchesExportGraphics) {
     SCOPED_TRACE(r["id"].get<std::string>());
     const auto& st = scene->elements.at(id);
     EXPECT_TRUE(st.error.empty()) << st.error;
-    if (st.skipped.count("BsplineSurface")) {
-      // Not meshed yet: reported, and iTwin.js does mesh it; the gap is visible here.
-      EXPECT_GT(r["triangles"].get<uint64_t>(), 0u);
+    for (const auto& [kind, n] : st.skipped) // only wires (never meshed, as in exportGraphics) are left out
+      EXPECT_EQ(kind.rfind("wire", 0), 0u) << kind;
+    if (st.ops.count("BsplineSurface")) {
+      const double expected = r["triangles"].get<double>();
+      EXPECT_NEAR(double(st.triangles), expected, 0.25 * expected);
+      expectNear(st.area, r["area"].get<double>(), 1e-3, "area");
+      EXPECT_EQ(json(st.colors), r["colors"]);
       continue;
     }
     EXPECT_EQ(st.triangles, r["triangles"].get<uint64_t>());
@@ -314,12 +321,35 @@ TEST_P(FixtureTessellation, MatchesExportGraphics) {
 }
 
 TEST(ImodelScene, UnsupportedGeometryCanBeABox) {
-  auto file = io::ImodelFile::open(kFixtures / "primitives.bim");
+  // primitives.bim with element 0x2c's B-spline surface op relabelled as a Parasolid BRep (op 25),
+  // which cannot be meshed without Parasolid.
+  const auto dir = tmpDir();
+  fs::copy_file(kFixtures / "primitives.bim", dir / "brep.bim", fs::copy_options::overwrite_existing);
+  {
+    auto original = io::ImodelFile::open(kFixtures / "primitives.bim");
+    ASSERT_TRUE(original.isOk());
+    auto blob = original->geometryBlob(0x2c);
+    ASSERT_TRUE(blob.isOk());
+    auto raw = io::inflateGeometryBlob(*blob);
+    ASSERT_TRUE(raw.isOk());
+    std::vector<uint8_t> bytes = *raw;
+    for (size_t at = 8; at + 8 <= bytes.size();) {
+      uint32_t code, size;
+      std::memcpy(&code, bytes.data() + at, 4);
+      std::memcpy(&size, bytes.data() + at + 4, 4);
+      if (code == 12) { const uint32_t brep = 25; std::memcpy(bytes.data() + at, &brep, 4); }
+      at += 8 + size;
+    }
+    std::string hex;
+    for (uint8_t b : chunk(bytes)) { char h[3]; std::snprintf(h, sizeof h, "%02x", b); hex += h; }
+    sqliteExec(dir / "brep.bim", "UPDATE bis_GeometricElement3d SET GeometryStream = X'" + hex + "' WHERE ElementId = 44;");
+  }
+  auto file = io::ImodelFile::open(dir / "brep.bim");
   ASSERT_TRUE(file.isOk());
   io::TessellationOptions o;
   auto skipped = file->readScene(o);
   ASSERT_TRUE(skipped.isOk());
-  EXPECT_EQ(skipped->skipped.at("BsplineSurface"), 1u);
+  EXPECT_EQ(skipped->skipped.at("ParasolidBRep"), 1u);
   o.boxForUnsupported = true;
   auto boxed = file->readScene(o);
   ASSERT_TRUE(boxed.isOk());

@@ -103,7 +103,7 @@ struct ArcPrimitive : private Table {
 
 enum GeometryType : uint8_t {
   kLineSegment = 1, kEllipticArc = 2, kLineString = 4, kCurveVector = 5, kCone = 6, kSphere = 7, kTorusPipe = 8, kBox = 9,
-  kExtrusion = 10, kRotationalSweep = 11, kRuledSweep = 12, kPolyface = 13
+  kExtrusion = 10, kRotationalSweep = 11, kRuledSweep = 12, kPolyface = 13, kBsplineSurface = 14
 };
 
 struct DSegment3d { DPoint3d p0, p1; };
@@ -188,6 +188,26 @@ struct Polyface : private Table {
   }
 };
 
+/// BGFB BsplineSurface: poles (u fastest; multiplied by their weights when rational), full knot
+/// vectors (numPoles + order values), orders; trim boundaries are detected, not read.
+struct BsplineSurface : private Table {
+  const Vector<double>* poles() const { return GetPointer<const Vector<double>*>(field(0)); }
+  const Vector<double>* weights() const { return GetPointer<const Vector<double>*>(field(1)); }
+  const Vector<double>* knotsU() const { return GetPointer<const Vector<double>*>(field(2)); }
+  const Vector<double>* knotsV() const { return GetPointer<const Vector<double>*>(field(3)); }
+  int32_t numPolesU() const { return GetField<int32_t>(field(4), 0); }
+  int32_t numPolesV() const { return GetField<int32_t>(field(5), 0); }
+  int32_t orderU() const { return GetField<int32_t>(field(6), 0); }
+  int32_t orderV() const { return GetField<int32_t>(field(7), 0); }
+  bool trimmed() const { return CheckField(field(11)); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(poles()) && VerifyOffset(v, field(1)) &&
+           v.VerifyVector(weights()) && VerifyOffset(v, field(2)) && v.VerifyVector(knotsU()) && VerifyOffset(v, field(3)) &&
+           v.VerifyVector(knotsV()) && VerifyField<int32_t>(v, field(4), 4) && VerifyField<int32_t>(v, field(5), 4) &&
+           VerifyField<int32_t>(v, field(6), 4) && VerifyField<int32_t>(v, field(7), 4) && v.EndTable();
+  }
+};
+
 struct VariantGeometry : private Table {
   uint8_t type() const { return GetField<uint8_t>(field(0), 0); }
   template <typename T>
@@ -208,6 +228,7 @@ struct VariantGeometry : private Table {
     case kExtrusion: ok = !as<DgnExtrusion>() || as<DgnExtrusion>()->Verify(v); break;
     case kRotationalSweep: ok = !as<DgnRotationalSweep>() || as<DgnRotationalSweep>()->Verify(v); break;
     case kRuledSweep: ok = !as<DgnRuledSweep>() || as<DgnRuledSweep>()->Verify(v); break;
+    case kBsplineSurface: ok = !as<BsplineSurface>() || as<BsplineSurface>()->Verify(v); break;
     default: break;
     }
     return ok && v.EndTable();
