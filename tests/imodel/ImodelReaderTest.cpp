@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <flatbuffers/flatbuffers.h>
 #include <snappy.h>
 #include <sqlite3.h>
 
@@ -75,7 +76,95 @@ std::vector<uint8_t> stream(const std::vector<std::pair<uint32_t, uint32_t>>& op
   return s;
 }
 
+/// A stream with a Header op and one op whose payload is given.
+std::vector<uint8_t> streamWith(uint32_t code, const std::vector<uint8_t>& payload) {
+  std::vector<uint8_t> s(28, 0);
+  const uint32_t header = 1, headerSize = 4, size = uint32_t(payload.size());
+  std::memcpy(s.data() + 8, &header, 4);
+  std::memcpy(s.data() + 12, &headerSize, 4);
+  std::memcpy(s.data() + 20, &code, 4);
+  std::memcpy(s.data() + 24, &size, 4);
+  s.insert(s.end(), payload.begin(), payload.end());
+  const uint32_t sig = 0x600, len = uint32_t(s.size() - 8);
+  std::memcpy(s.data(), &sig, 4);
+  std::memcpy(s.data() + 4, &len, 4);
+  return s;
+}
+
+constexpr flatbuffers::voffset_t slot(int id) { return flatbuffers::voffset_t(4 + 2 * id); }
+
+/// A CurveVector op (code 8, "bg0001fb" + BGFB) holding one closed loop made of one B-spline
+/// curve, built field by field as iTwin.js writes them (format doc section 7).
+std::vector<uint8_t> bsplineLoopOp(int order, const std::vector<double>& poles, const std::vector<double>& weights,
+                                   const std::vector<double>& knots) {
+  flatbuffers::FlatBufferBuilder b;
+  const auto p = b.CreateVector(poles);
+  const auto k = b.CreateVector(knots);
+  const auto w = weights.empty() ? flatbuffers::Offset<flatbuffers::Vector<double>>() : b.CreateVector(weights);
+  auto start = b.StartTable();
+  b.AddElement<int32_t>(slot(0), order, 0);
+  b.AddOffset(slot(2), p);
+  if (!weights.empty()) b.AddOffset(slot(3), w);
+  b.AddOffset(slot(4), k);
+  const flatbuffers::Offset<void> curve(b.EndTable(start));
+  auto variant = [&](uint8_t type, flatbuffers::Offset<void> member) {
+    const auto t = b.StartTable();
+    b.AddElement<uint8_t>(slot(0), type, 0);
+    b.AddOffset(slot(1), member);
+    return flatbuffers::Offset<void>(b.EndTable(t));
+  };
+  const auto member = variant(3, curve); // BsplineCurve
+  const auto curves = b.CreateVector(std::vector<flatbuffers::Offset<void>>{member});
+  start = b.StartTable();
+  b.AddElement<int32_t>(slot(0), 2, 0); // outer loop
+  b.AddOffset(slot(1), curves);
+  const flatbuffers::Offset<void> cv(b.EndTable(start));
+  b.Finish(variant(5, cv)); // CurveVector
+  std::vector<uint8_t> payload = {'b', 'g', '0', '0', '0', '1', 'f', 'b'};
+  payload.insert(payload.end(), b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+  while (payload.size() % 8) payload.push_back(0);
+  return chunk(streamWith(8, payload));
+}
+
 } // namespace
+
+TEST(ImodelScene, BsplineCurveLoopsAreStroked) {
+  // Order 2: the control polygon itself, a 2 × 2 square.
+  auto square = io::tessellateGeometryBlob(
+      bsplineLoopOp(2, {0, 0, 0, 2, 0, 0, 2, 2, 0, 0, 2, 0, 0, 0, 0}, {}, {0, 0, 1, 2, 3, 4, 4}));
+  ASSERT_TRUE(square.isOk()) << square.status().toString();
+  EXPECT_TRUE(square->error.empty()) << square->error;
+  EXPECT_EQ(square->triangles, 2u);
+  EXPECT_NEAR(square->area, 4.0, 1e-12);
+  // A rational quadratic circle of radius 1 (poles stored multiplied by their weights).
+  const double s = std::sqrt(0.5);
+  const double cx[9] = {1, 1, 0, -1, -1, -1, 0, 1, 1}, cy[9] = {0, 1, 1, 1, 0, -1, -1, -1, 0};
+  std::vector<double> poles, weights;
+  for (int i = 0; i < 9; ++i) {
+    const double wi = i % 2 ? s : 1;
+    weights.push_back(wi);
+    poles.insert(poles.end(), {cx[i] * wi, cy[i] * wi, 0});
+  }
+  auto circle = io::tessellateGeometryBlob(bsplineLoopOp(3, poles, weights, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4}));
+  ASSERT_TRUE(circle.isOk()) << circle.status().toString();
+  EXPECT_NEAR(circle->area, M_PI, 0.01 * M_PI);
+  EXPECT_GE(circle->triangles, 20u);
+  // Finer angle tolerance, more triangles, closer to π.
+  io::TessellationOptions fine;
+  fine.angleTolerance = 0.05;
+  auto finer = io::tessellateGeometryBlob(bsplineLoopOp(3, poles, weights, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4}), fine);
+  ASSERT_TRUE(finer.isOk());
+  EXPECT_GT(finer->triangles, circle->triangles);
+  EXPECT_LT(std::abs(finer->area - M_PI), std::abs(circle->area - M_PI));
+  // Damage is an error for the element, never a crash.
+  for (const auto& bad : {bsplineLoopOp(3, poles, weights, {0, 0, 0, 1, 2}),                      // knots too few
+                          bsplineLoopOp(3, poles, {1, 1}, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4}),   // weights too few
+                          bsplineLoopOp(3, poles, weights, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, -1}), // decreasing
+                          bsplineLoopOp(1, poles, weights, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4})}) {     // order 1
+    auto r = io::tessellateGeometryBlob(bad);
+    EXPECT_FALSE(r.isOk() && r->error.empty());
+  }
+}
 
 TEST(ImodelReader, FileFactsMatchITwinJs) {
   const json ref = reference("small");

@@ -102,7 +102,7 @@ struct ArcPrimitive : private Table {
 // ---- BGFB -------------------------------------------------------------------------------------
 
 enum GeometryType : uint8_t {
-  kLineSegment = 1, kEllipticArc = 2, kLineString = 4, kCurveVector = 5, kCone = 6, kSphere = 7, kTorusPipe = 8, kBox = 9,
+  kLineSegment = 1, kEllipticArc = 2, kBsplineCurve = 3, kLineString = 4, kCurveVector = 5, kCone = 6, kSphere = 7, kTorusPipe = 8, kBox = 9,
   kExtrusion = 10, kRotationalSweep = 11, kRuledSweep = 12, kPolyface = 13, kBsplineSurface = 14
 };
 
@@ -188,6 +188,20 @@ struct Polyface : private Table {
   }
 };
 
+/// BGFB BsplineCurve: order, closed, poles xyz (multiplied by their weights when rational),
+/// weights, the full knot vector (numPoles + order values).
+struct BsplineCurve : private Table {
+  int32_t order() const { return GetField<int32_t>(field(0), 0); }
+  const Vector<double>* poles() const { return GetPointer<const Vector<double>*>(field(2)); }
+  const Vector<double>* weights() const { return GetPointer<const Vector<double>*>(field(3)); }
+  const Vector<double>* knots() const { return GetPointer<const Vector<double>*>(field(4)); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyField<int32_t>(v, field(0), 4) && VerifyField<uint8_t>(v, field(1), 1) &&
+           VerifyOffset(v, field(2)) && v.VerifyVector(poles()) && VerifyOffset(v, field(3)) && v.VerifyVector(weights()) &&
+           VerifyOffset(v, field(4)) && v.VerifyVector(knots()) && v.EndTable();
+  }
+};
+
 /// BGFB BsplineSurface: poles (u fastest; multiplied by their weights when rational), full knot
 /// vectors (numPoles + order values), orders; trim boundaries are detected, not read.
 struct BsplineSurface : private Table {
@@ -229,6 +243,7 @@ struct VariantGeometry : private Table {
     case kRotationalSweep: ok = !as<DgnRotationalSweep>() || as<DgnRotationalSweep>()->Verify(v); break;
     case kRuledSweep: ok = !as<DgnRuledSweep>() || as<DgnRuledSweep>()->Verify(v); break;
     case kBsplineSurface: ok = !as<BsplineSurface>() || as<BsplineSurface>()->Verify(v); break;
+    case kBsplineCurve: ok = !as<BsplineCurve>() || as<BsplineCurve>()->Verify(v); break;
     default: break;
     }
     return ok && v.EndTable();

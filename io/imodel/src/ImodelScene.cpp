@@ -209,6 +209,8 @@ void appendPoints(std::vector<Vec3d>& loop, const std::vector<Vec3d>& pts) {
     if (loop.empty() || core::length(loop.back() - q) > 1e-12) loop.push_back(q);
 }
 
+Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out);
+
 /// Strokes a loop (boundary type 2/3) or path (1) into points; the closing duplicate is dropped.
 Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std::vector<Vec3d>& loop, std::optional<Vec3d>* disc) {
   const auto* curves = cv.curves();
@@ -234,6 +236,14 @@ Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std
       if (!arc) break;
       if (disc && curves->size() == 1 && fullSweep(arc->sweep)) *disc = v(arc->center);
       appendPoints(loop, strokeArc(v(arc->center), v(arc->vector0), v(arc->vector90), arc->start, arc->sweep, o));
+      break;
+    }
+    case fb::kBsplineCurve: {
+      const auto* c = g->as<fb::BsplineCurve>();
+      if (!c) break;
+      std::vector<Vec3d> q;
+      MX_RETURN_IF_ERROR(strokeBsplineCurve(*c, o, q));
+      appendPoints(loop, q);
       break;
     }
     default: return imodelFail(ImodelError::Corrupt, "unsupported curve type " + std::to_string(g->type()) + " in a loop");
@@ -473,6 +483,51 @@ std::vector<double> gridParameters(const std::vector<Vec3d>& poles, int n, int m
   return params;
 }
 
+/// Knots finite and non-decreasing.
+bool validKnots(const std::vector<double>& k) {
+  for (size_t i = 0; i < k.size(); ++i)
+    if (!std::isfinite(k[i]) || (i > 0 && k[i] < k[i - 1])) return false;
+  return true;
+}
+
+/// A B-spline curve (rational or not) stroked with the grid rule of the surfaces.
+Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out) {
+  const int order = c.order();
+  const auto* poles = c.poles();
+  const auto* knotsIn = c.knots();
+  const auto* w = c.weights();
+  const int n = poles ? int(poles->size() / 3) : 0;
+  if (order < 2 || order > 26 || !poles || poles->size() % 3 || n < order || n > (1 << 22) || !knotsIn ||
+      knotsIn->size() != size_t(n + order) || (w && w->size() != 0 && w->size() != size_t(n)))
+    return imodelFail(ImodelError::Corrupt, "B-spline curve whose order, poles, weights or knots do not match");
+  const std::vector<double> knots(knotsIn->begin(), knotsIn->end());
+  if (!validKnots(knots)) return imodelFail(ImodelError::Corrupt, "B-spline curve knots are not finite and non-decreasing");
+  const bool rational = w && w->size() != 0;
+  std::vector<Vec3d> hom(static_cast<size_t>(n)), cart(static_cast<size_t>(n));
+  std::vector<double> weights(size_t(n), 1.0);
+  for (int i = 0; i < n; ++i) {
+    hom[size_t(i)] = {poles->Get(uint32_t(3 * i)), poles->Get(uint32_t(3 * i + 1)), poles->Get(uint32_t(3 * i + 2))};
+    if (rational) weights[size_t(i)] = w->Get(uint32_t(i));
+    const Vec3d& h = hom[size_t(i)];
+    if (!std::isfinite(h.x) || !std::isfinite(h.y) || !std::isfinite(h.z) || !(weights[size_t(i)] > 0) || !std::isfinite(weights[size_t(i)]))
+      return imodelFail(ImodelError::Corrupt, "B-spline curve with a non-finite pole or a weight ≤ 0");
+    cart[size_t(i)] = h * (1 / weights[size_t(i)]);
+  }
+  double basis[32];
+  for (double t : gridParameters(cart, n, 1, true, knots, order, o)) {
+    const int s = findSpan(knots, order, n, t);
+    basisFunctions(knots, order, s, t, basis);
+    Vec3d p{0, 0, 0};
+    double wsum = 0;
+    for (int i = 0; i < order; ++i) {
+      p = p + hom[size_t(s - order + 1 + i)] * basis[i];
+      wsum += basis[i] * weights[size_t(s - order + 1 + i)];
+    }
+    out.push_back(p * (1 / (rational ? wsum : 1.0)));
+  }
+  return Status::ok();
+}
+
 /// An untrimmed B-spline surface (rational or not) as a grid of triangles.
 Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions& o, LocalMesh& m) {
   const int nu = s.numPolesU(), nv = s.numPolesV(), ku = s.orderU(), kv = s.orderV();
@@ -487,10 +542,8 @@ Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions
     return imodelFail(ImodelError::Corrupt, "B-spline surface whose poles, weights or knots do not match its counts");
   const bool rational = w && w->size() != 0;
   std::vector<double> knotsU(ku_->begin(), ku_->end()), knotsV(kv_->begin(), kv_->end());
-  for (const auto* k : {&knotsU, &knotsV})
-    for (size_t i = 0; i < k->size(); ++i)
-      if (!std::isfinite((*k)[i]) || (i > 0 && (*k)[i] < (*k)[i - 1]))
-        return imodelFail(ImodelError::Corrupt, "B-spline surface knots are not finite and non-decreasing");
+  if (!validKnots(knotsU) || !validKnots(knotsV))
+    return imodelFail(ImodelError::Corrupt, "B-spline surface knots are not finite and non-decreasing");
   std::vector<Vec3d> cart(size_t(nu) * nv), hom(size_t(nu) * nv);
   std::vector<double> weights(size_t(nu) * nv, 1.0);
   for (size_t i = 0; i < cart.size(); ++i) {
