@@ -1,12 +1,12 @@
 // Authors the iModel fixtures with iTwin.js (dev-time tool; the tiler never runs iTwin.js) and
 // dumps iTwin.js' own view of each file as the reference the C++ reader is tested against.
-//   npm install --legacy-peer-deps && node make-fixtures.mjs OUT_DIR [--large]
+//   npm install --legacy-peer-deps && node make-fixtures.mjs OUT_DIR [--large] [--only=NAME]
 // Writes OUT_DIR/<name>.bim and OUT_DIR/<name>.reference.json.
 import fs from 'node:fs';
 import path from 'node:path';
 import { IModelHost, SnapshotDb, PhysicalModel, SpatialCategory, SubCategory, RenderMaterialElement, GeometryPart } from '@itwin/core-backend';
-import { Cartographic, Code, ColorDef, EcefLocation, GeometryParams, GeometryStreamBuilder, IModel, Placement3d, SubCategoryAppearance } from '@itwin/core-common';
-import { Angle, AngleSweep, BSplineSurface3d, Box, Cone, LinearSweep, Loop, ParityRegion, Path, Ray3d, RotationalSweep, RuledSweep, UnionRegion, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
+import { BRepGeometryOperation, Cartographic, Code, ColorDef, EcefLocation, ElementGeometry, GeometryParams, GeometryStreamBuilder, IModel, Placement3d, SubCategoryAppearance } from '@itwin/core-common';
+import { Angle, AngleSweep, BSplineCurve3d, BSplineSurface3d, Point2d, Box, Cone, LinearSweep, Loop, ParityRegion, Path, Ray3d, RotationalSweep, RuledSweep, UnionRegion, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
 
 const [outDir] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const wantLarge = process.argv.includes('--large');
@@ -227,8 +227,56 @@ function large(file) {
   return ref;
 }
 
-const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo]];
+/** What the other fixtures lack: a polyface whose GeometryStream blob spans several 64 KiB
+ *  SnappyToBlob chunks, a Parasolid BRep (box ∪ cylinder, made by iTwin.js' own BRep operations),
+ *  and closed regions bounded by B-spline curves (order 2 and order 3). */
+function extras(file) {
+  if (fs.existsSync(file)) fs.rmSync(file);
+  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport extras fixture' } });
+  const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Extras');
+  const cat = SpatialCategory.insert(db, IModel.dictionaryId, 'Extras', new SubCategoryAppearance({ color: ColorDef.from(120, 160, 90).toJSON() }));
+  const none = YawPitchRollAngles.createDegrees(0, 0, 0);
+  // A 60 x 60 quad grid with normals and params over a wavy surface: ~200 KB of polyface.
+  const options = StrokeOptions.createForFacets();
+  options.needNormals = true;
+  options.needParams = true;
+  const builder = PolyfaceBuilder.create(options);
+  const n = 60, z = (x, y) => 0.5 * Math.sin(x / 5) * Math.cos(y / 7);
+  for (let j = 0; j < n; ++j)
+    for (let i = 0; i < n; ++i) {
+      const pts = [[i, j], [i + 1, j], [i + 1, j + 1], [i, j + 1]].map(([x, y]) => Point3d.create(x * 0.2, y * 0.2, z(x * 0.2, y * 0.2)));
+      const uv = [[i, j], [i + 1, j], [i + 1, j + 1], [i, j + 1]].map(([x, y]) => Point2d.create(x / n, y / n));
+      builder.addQuadFacet(pts, uv);
+    }
+  insert(db, model, cat, [0, 0, 0], none, [builder.claimPolyface()], 'multi-chunk polyface');
+  // A BRep: box united with a cylinder.
+  let brep;
+  const status = db.createBRepGeometry({
+    operation: BRepGeometryOperation.Unite,
+    entryArray: [ElementGeometry.fromGeometryQuery(box([0, 0, 0], [2, 2, 2])),
+                 ElementGeometry.fromGeometryQuery(Cone.createAxisPoints(Point3d.create(1, 1, 0), Point3d.create(1, 1, 4), 0.5, 0.5, true))],
+    onResult: (info) => { brep = info.entryArray; },
+  });
+  if (status !== 0 || !brep) throw new Error(`createBRepGeometry failed: ${status}`);
+  db.elements.insertElement({ classFullName: 'Generic:PhysicalObject', model, category: cat, code: Code.createEmpty(),
+    userLabel: 'brep (box united with a cylinder)', placement: { origin: [40, 0, 0], angles: none },
+    elementGeometryBuilderParams: { entryArray: brep } });
+  // Closed B-spline curve regions.
+  const square = BSplineCurve3d.create([[0, 0, 0], [2, 0, 0], [2, 2, 0], [0, 2, 0], [0, 0, 0]], [0, 1, 2, 3, 4], 2);
+  insert(db, model, cat, [50, 0, 0], none, [Loop.create(square)], 'bspline curve loop, order 2');
+  const rounded = BSplineCurve3d.create([[0, 0, 0], [2, -1, 0], [4, 0, 0], [5, 2, 0], [4, 4, 0], [2, 5, 0], [0, 4, 0], [-1, 2, 0], [0, 0, 0]],
+                                        [0, 0, 1, 2, 3, 4, 5, 6, 7, 7], 3);
+  insert(db, model, cat, [60, 0, 0], none, [Loop.create(rounded)], 'bspline curve loop, order 3');
+  db.saveChanges();
+  const ref = reference(db, file);
+  db.close();
+  return ref;
+}
+
+const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo], ['extras', extras]];
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7); // e.g. --only=extras
 for (const [name, make] of makers) {
+  if (only && name !== only) continue;
   const file = path.join(outDir, `${name}.bim`);
   const ref = make(file);
   fs.writeFileSync(path.join(outDir, `${name}.reference.json`), JSON.stringify(ref, null, 1));

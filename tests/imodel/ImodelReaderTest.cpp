@@ -147,8 +147,9 @@ TEST(ImodelScene, BsplineCurveLoopsAreStroked) {
   }
   auto circle = io::tessellateGeometryBlob(bsplineLoopOp(3, poles, weights, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4}));
   ASSERT_TRUE(circle.isOk()) << circle.status().toString();
-  EXPECT_NEAR(circle->area, M_PI, 0.01 * M_PI);
-  EXPECT_GE(circle->triangles, 20u);
+  // Four 90° spans, ceil(90° / 15°) = 6 steps each: a 24-gon, as exportGraphics strokes a circle.
+  EXPECT_EQ(circle->triangles, 22u);
+  EXPECT_NEAR(circle->area, 12 * std::sin(2 * M_PI / 24), 1e-3); // parameter steps are not equal angles
   // Finer angle tolerance, more triangles, closer to π.
   io::TessellationOptions fine;
   fine.angleTolerance = 0.05;
@@ -378,9 +379,10 @@ class FixtureTessellation : public ::testing::TestWithParam<std::string> {};
 // regions with holes and of open paths; rotational and ruled sweeps; part instances rotated and
 // scaled) follows
 // exportGraphics' stroke rules exactly, so triangle counts are equal and areas within 1e-9 relative.
-// Untrimmed B-spline surfaces: iTwin.js' grid rule is not public; ours (docs/architecture.md) is
-// held to triangle counts within 25% and areas within 1e-3 relative (the fixture: 128 = 128
-// triangles, area 8e-5 apart). Colours
+// B-spline curves in region loops match exactly too (extras: order 2 and 3). Untrimmed B-spline
+// surfaces: iTwin.js' grid rule is not public; ours (docs/architecture.md) is held to triangle
+// counts within 25% and areas within 1e-3 relative (the fixture: 128 = 128 triangles, area 8e-5
+// apart). Colours
 // (tbgr with transparency: overrides, element transparency, sub-category switches, render
 // materials' base colour and transmit, state left by a part) are equal.
 TEST_P(FixtureTessellation, MatchesExportGraphics) {
@@ -394,6 +396,11 @@ TEST_P(FixtureTessellation, MatchesExportGraphics) {
     SCOPED_TRACE(r["id"].get<std::string>());
     const auto& st = scene->elements.at(id);
     EXPECT_TRUE(st.error.empty()) << st.error;
+    if (st.skipped.count("ParasolidBRep")) {
+      // BReps need Parasolid (iTwin.js meshes them natively): reported, and the gap visible here.
+      EXPECT_GT(r["triangles"].get<uint64_t>(), 0u);
+      continue;
+    }
     for (const auto& [kind, n] : st.skipped) // only wires (never meshed, as in exportGraphics) are left out
       EXPECT_EQ(kind.rfind("wire", 0), 0u) << kind;
     if (st.ops.count("BsplineSurface")) {
@@ -410,30 +417,9 @@ TEST_P(FixtureTessellation, MatchesExportGraphics) {
 }
 
 TEST(ImodelScene, UnsupportedGeometryCanBeABox) {
-  // primitives.bim with element 0x2c's B-spline surface op relabelled as a Parasolid BRep (op 25),
-  // which cannot be meshed without Parasolid.
-  const auto dir = tmpDir();
-  fs::copy_file(kFixtures / "primitives.bim", dir / "brep.bim", fs::copy_options::overwrite_existing);
-  {
-    auto original = io::ImodelFile::open(kFixtures / "primitives.bim");
-    ASSERT_TRUE(original.isOk());
-    auto blob = original->geometryBlob(0x2c);
-    ASSERT_TRUE(blob.isOk());
-    auto raw = io::inflateGeometryBlob(*blob);
-    ASSERT_TRUE(raw.isOk());
-    std::vector<uint8_t> bytes = *raw;
-    for (size_t at = 8; at + 8 <= bytes.size();) {
-      uint32_t code, size;
-      std::memcpy(&code, bytes.data() + at, 4);
-      std::memcpy(&size, bytes.data() + at + 4, 4);
-      if (code == 12) { const uint32_t brep = 25; std::memcpy(bytes.data() + at, &brep, 4); }
-      at += 8 + size;
-    }
-    std::string hex;
-    for (uint8_t b : chunk(bytes)) { char h[3]; std::snprintf(h, sizeof h, "%02x", b); hex += h; }
-    sqliteExec(dir / "brep.bim", "UPDATE bis_GeometricElement3d SET GeometryStream = X'" + hex + "' WHERE ElementId = 44;");
-  }
-  auto file = io::ImodelFile::open(dir / "brep.bim");
+  // extras.bim holds a real Parasolid BRep (box ∪ cylinder, made by iTwin.js), which cannot be
+  // meshed without Parasolid: counted, and drawn as its SubGraphicRange box on request.
+  auto file = io::ImodelFile::open(kFixtures / "extras.bim");
   ASSERT_TRUE(file.isOk());
   io::TessellationOptions o;
   auto skipped = file->readScene(o);
@@ -444,7 +430,7 @@ TEST(ImodelScene, UnsupportedGeometryCanBeABox) {
   ASSERT_TRUE(boxed.isOk());
   EXPECT_EQ(boxed->skipped.at("substituted by a box"), 1u);
   EXPECT_EQ(boxed->scene.triangleCount(), skipped->scene.triangleCount() + 12);
-  // Coarser angle tolerance, fewer triangles.
+  EXPECT_EQ(boxed->elements.at(0x15).triangles, 12u);
   io::TessellationOptions coarse;
   coarse.angleTolerance = 0.5;
   auto c = file->readScene(coarse);
@@ -452,7 +438,21 @@ TEST(ImodelScene, UnsupportedGeometryCanBeABox) {
   EXPECT_LT(c->scene.triangleCount(), skipped->scene.triangleCount());
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTessellation, ::testing::Values("small", "primitives", "demo"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTessellation, ::testing::Values("small", "primitives", "demo", "extras"));
+
+TEST(ImodelReader, MultiChunkBlobsInflate) {
+  // extras.bim's polyface (0x14): a GeometryStream of several 64 KiB SnappyToBlob chunks.
+  auto file = io::ImodelFile::open(kFixtures / "extras.bim");
+  ASSERT_TRUE(file.isOk());
+  auto blob = file->geometryBlob(0x14);
+  ASSERT_TRUE(blob.isOk());
+  size_t chunks = 0;
+  for (size_t at = 0; at + 2 <= blob->size(); ++chunks) at += size_t((*blob)[at]) | size_t((*blob)[at + 1]) << 8;
+  EXPECT_GT(chunks, 2u);
+  auto raw = io::inflateGeometryBlob(*blob);
+  ASSERT_TRUE(raw.isOk());
+  EXPECT_GT(raw->size(), size_t(2) * 65536);
+}
 
 TEST(ImodelScene, SmallFixtureScene) {
   const json ref = reference("small");

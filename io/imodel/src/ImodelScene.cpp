@@ -453,12 +453,13 @@ int findSpan(const std::vector<double>& knots, int order, int n, double t) {
 }
 
 /// Parameters of one direction's grid lines: each non-empty knot span is divided into
-/// ceil(turn / angleTolerance) + 1 equal steps, turn = the largest turning of the control
-/// polygon over that span's poles among all rows. (With iTwin.js' default tolerance this gives the
-/// fixture's 8 × 8 quads for order 3; the count is checked against exportGraphics within a
-/// stated tolerance, the area closely.)
+/// max(1, ceil(turn / angleTolerance)) + extra equal steps, turn = the largest turning of the
+/// control polygon over that span's poles among all rows. Curves (extra 0) give exportGraphics'
+/// stroke counts on the extras fixture; surfaces need extra 1 to give its 8 × 8 quads on the
+/// primitives fixture.
 std::vector<double> gridParameters(const std::vector<Vec3d>& poles, int n, int m, bool alongU,
-                                   const std::vector<double>& knots, int order, const TessellationOptions& o) {
+                                   const std::vector<double>& knots, int order, const TessellationOptions& o,
+                                   int extra) {
   const double a = std::min(std::max(o.angleTolerance, 1e-3), M_PI / 4);
   std::vector<double> params;
   auto pole = [&](int i, int row) { return alongU ? poles[size_t(row * n + i)] : poles[size_t(i * m + row)]; };
@@ -477,7 +478,7 @@ std::vector<double> gridParameters(const std::vector<Vec3d>& poles, int n, int m
       }
       turn = std::max(turn, sum);
     }
-    const int steps = std::min(256, int(std::ceil(turn / a - 1e-9)) + 1);
+    const int steps = std::min(256, std::max(1, int(std::ceil(turn / a - 1e-9))) + extra);
     for (int k = params.empty() ? 0 : 1; k <= steps; ++k) params.push_back(t0 + (t1 - t0) * k / steps);
   }
   return params;
@@ -514,7 +515,7 @@ Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& 
     cart[size_t(i)] = h * (1 / weights[size_t(i)]);
   }
   double basis[32];
-  for (double t : gridParameters(cart, n, 1, true, knots, order, o)) {
+  for (double t : gridParameters(cart, n, 1, true, knots, order, o, 0)) {
     const int s = findSpan(knots, order, n, t);
     basisFunctions(knots, order, s, t, basis);
     Vec3d p{0, 0, 0};
@@ -553,8 +554,8 @@ Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions
       return imodelFail(ImodelError::Corrupt, "B-spline surface with a non-finite pole or a weight ≤ 0");
     cart[i] = hom[i] * (1 / weights[i]);
   }
-  const std::vector<double> us = gridParameters(cart, nu, nv, true, knotsU, ku, o);
-  const std::vector<double> vs = gridParameters(cart, nv, nu, false, knotsV, kv, o);
+  const std::vector<double> us = gridParameters(cart, nu, nv, true, knotsU, ku, o, 1);
+  const std::vector<double> vs = gridParameters(cart, nv, nu, false, knotsV, kv, o, 1);
   if (us.size() < 2 || vs.size() < 2) return Status::ok(); // degenerate knots: nothing to draw
   const uint32_t base = uint32_t(m.points.size());
   double bu[32], bv[32];
