@@ -8,15 +8,15 @@
 // BlankConnection view, and the page draws it with initializeFrontendTiles. Passes when tiles are
 // ready, no request failed, the frame is not blank and picking returns elements of the iModel.
 // usage: node frontend-tiles-draw.mjs MESHEXPORT FILE.bim WORK_DIR
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
+import { launchChromium, listen, sendFile, startService } from '../node/harness.mjs';
 
 const require = createRequire(import.meta.url);
 require('@itwin/core-frontend');
@@ -39,15 +39,8 @@ const iModelId = /added ([0-9a-f-]{36})/.exec(added)[1];
 const inspect = JSON.parse(execFileSync(meshexport, ['inspect', bim, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 }));
 const categoryOf = new Map(inspect.elements.map((e) => [e.id, e.category]));
 const token = crypto.randomBytes(24).toString('hex');
-const service = spawn(meshexport, ['serve', '--data-dir', data, '--port', '0', '--workers', '1'],
-                      { env: { ...process.env, MESHEXPORT_DEV_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
-service.stderr.pipe(fs.createWriteStream(path.join(work, 'service.log')));
-const api = await new Promise((resolve, reject) => {
-  let out = '';
-  service.stdout.on('data', (d) => { out += d; const m = /listening on (http:\/\/\S+)/.exec(out); if (m) resolve(m[1]); });
-  service.on('exit', (code) => reject(new Error(`meshexport serve exited with ${code}`)));
-  setTimeout(() => reject(new Error('meshexport serve did not start')), 30000);
-});
+const service = await startService(meshexport, data, { MESHEXPORT_DEV_TOKEN: token }, path.join(work, 'service.log'), ['--workers', '1']);
+const api = service.api;
 
 // The export a user tuned with a POST (small tiles: a tree of several levels, every tile fetched
 // with the link's query); frontend-tiles' list call then finds it instead of starting one.
@@ -58,8 +51,7 @@ const started = await fetch(`${api}/mesh-export/`, {
 if (started.status !== 202) throw new Error(`POST /mesh-export/ answered ${started.status}: ${await started.text()}`);
 
 const publicDir = path.join(path.dirname(require.resolve('@itwin/core-frontend/package.json')), 'lib', 'public');
-const types = { '.js': 'text/javascript', '.json': 'application/json', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png' };
-const server = http.createServer((req, res) => {
+const { server, base } = await listen((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
   if (url.pathname === '/') {
     res.writeHead(200, { 'Content-Type': 'text/html' });
@@ -68,18 +60,10 @@ const server = http.createServer((req, res) => {
   }
   if (url.pathname === '/bundle.js') { res.writeHead(200, { 'Content-Type': 'text/javascript' }); res.end(bundleJs); return; }
   const file = url.pathname.startsWith('/itwin/') ? path.join(publicDir, decodeURIComponent(url.pathname.slice(7))) : null;
-  if (!file || !file.startsWith(publicDir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
-  res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' });
-  fs.createReadStream(file).pipe(res);
+  sendFile(res, file && file.startsWith(publicDir) ? file : null);
 });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const base = `http://127.0.0.1:${server.address().port}/`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium(chromium);
 const problems = [];
 const counts = { api: 0, tiles: 0 };
 let status = 1;
@@ -161,7 +145,6 @@ try {
 } finally {
   await browser.close();
   server.close();
-  service.kill('SIGTERM');
-  await new Promise((r) => service.on('exit', r));
+  await service.stop();
 }
 process.exit(status);

@@ -7,10 +7,10 @@
 //     (EXT_mesh_features + EXT_structural_metadata read by CesiumJS).
 // usage: node cesium-draw.mjs TILESET_DIR OUT.png
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { launchChromium, litFractionSource, listen, sendFile } from './harness.mjs';
 
 const [tilesetDir, outPng] = process.argv.slice(2);
 if (!tilesetDir || !outPng) {
@@ -19,14 +19,13 @@ if (!tilesetDir || !outPng) {
 }
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cesiumDir = path.join(here, 'node_modules', 'cesium', 'Build', 'Cesium');
-const types = { '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.glb': 'model/gltf-binary',
-                '.png': 'image/png', '.html': 'text/html', '.wasm': 'application/wasm', '.svg': 'image/svg+xml' };
 
 const page = `<!doctype html><html><head>
 <link rel="stylesheet" href="/cesium/Widgets/widgets.css">
 <style>html,body,#c{margin:0;width:800px;height:600px;overflow:hidden}</style>
 <script>window.CESIUM_BASE_URL = '/cesium/';</script>
 <script src="/cesium/Cesium.js"></script></head><body><div id="c"></div><script>
+${litFractionSource}
 (async () => {
   const result = { loaded: 0, failed: [], done: false };
   window.__result = result;
@@ -46,14 +45,7 @@ const page = `<!doctype html><html><head>
       if (result.done) return;
       viewer.scene.render();
       const canvas = viewer.scene.canvas;
-      const copy = document.createElement('canvas');
-      copy.width = canvas.width; copy.height = canvas.height;
-      const ctx = copy.getContext('2d');
-      ctx.drawImage(canvas, 0, 0);
-      const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
-      let lit = 0;
-      for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] > 24) lit++;
-      result.litFraction = lit / (px.length / 4);
+      result.litFraction = litFraction(canvas);
       const picked = viewer.scene.pick(new Cesium.Cartesian2(canvas.clientWidth / 2, canvas.clientHeight / 2));
       if (picked && picked.getProperty) {
         const e = picked.getProperty('element');
@@ -70,9 +62,8 @@ const page = `<!doctype html><html><head>
 </script></body></html>`;
 
 const failedRequests = [];
-const server = http.createServer((req, res) => {
+const { server, base } = await listen((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
-  let file = null;
   if (url.pathname === '/favicon.ico') {
     res.writeHead(204);
     res.end();
@@ -83,26 +74,13 @@ const server = http.createServer((req, res) => {
     res.end(page);
     return;
   }
+  let file = null;
   if (url.pathname.startsWith('/cesium/')) file = path.join(cesiumDir, decodeURIComponent(url.pathname.slice(8)));
   else if (url.pathname.startsWith('/tiles/')) file = path.join(tilesetDir, decodeURIComponent(url.pathname.slice(7)));
-  if (!file || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-    failedRequests.push(`${req.method} ${url.pathname} 404`);
-    res.writeHead(404);
-    res.end();
-    return;
-  }
-  res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' });
-  fs.createReadStream(file).pipe(res);
+  if (!sendFile(res, file)) failedRequests.push(`${req.method} ${url.pathname} 404`);
 });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const base = `http://127.0.0.1:${server.address().port}/`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium(chromium);
 let status = 1;
 try {
   const tab = await browser.newPage({ viewport: { width: 800, height: 600 } });

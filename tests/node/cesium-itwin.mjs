@@ -6,13 +6,13 @@
 // (CORS is exercised). Passes when the tileset loads with no failed request, every API and tile
 // response is 2xx/304, and the frame is not blank.
 // usage: node cesium-itwin.mjs MESHEXPORT DEMO.bim WORK_DIR OUT.png
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { launchChromium, litFractionSource, listen, sendFile, startService } from './harness.mjs';
 
 const [meshexport, demoBim, work, outPng] = process.argv.slice(2);
 if (!outPng) {
@@ -34,20 +34,8 @@ const primitivesBim = path.join(path.dirname(demoBim), 'primitives.bim');
 const added2 = execFileSync(meshexport, ['imodels', 'add', primitivesBim, '--data-dir', data], { encoding: 'utf8' });
 const tunedId = /added ([0-9a-f-]{36})/.exec(added2)[1];
 const token = crypto.randomBytes(24).toString('hex');
-const service = spawn(meshexport, ['serve', '--data-dir', data, '--port', '0', '--workers', '1'],
-                      { env: { ...process.env, MESHEXPORT_DEV_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
-const serviceLog = fs.createWriteStream(path.join(work, 'service.log'));
-service.stderr.pipe(serviceLog);
-const api = await new Promise((resolve, reject) => {
-  let out = '';
-  service.stdout.on('data', (d) => {
-    out += d;
-    const m = /listening on (http:\/\/\S+)/.exec(out);
-    if (m) resolve(m[1]);
-  });
-  service.on('exit', (code) => reject(new Error(`meshexport serve exited with ${code}`)));
-  setTimeout(() => reject(new Error('meshexport serve did not start')), 30000);
-});
+const service = await startService(meshexport, data, { MESHEXPORT_DEV_TOKEN: token }, path.join(work, 'service.log'), ['--workers', '1']);
+const api = service.api;
 
 const started = await fetch(`${api}/mesh-export/`, {
   method: 'POST',
@@ -57,13 +45,12 @@ const started = await fetch(`${api}/mesh-export/`, {
 });
 if (started.status !== 202) throw new Error(`POST /mesh-export/ answered ${started.status}: ${await started.text()}`);
 
-const types = { '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png',
-                '.html': 'text/html', '.wasm': 'application/wasm', '.svg': 'image/svg+xml' };
 const page = `<!doctype html><html><head>
 <link rel="stylesheet" href="/cesium/Widgets/widgets.css">
 <style>html,body,#c{margin:0;width:800px;height:600px;overflow:hidden}</style>
 <script>window.CESIUM_BASE_URL = '/cesium/';</script>
 <script src="/cesium/Cesium.js"></script></head><body><div id="c"></div><script>
+${litFractionSource}
 Cesium.ITwinPlatform.apiEndpoint = ${JSON.stringify(api + '/')};
 Cesium.ITwinPlatform.defaultAccessToken = ${JSON.stringify(token)};
 const viewer = new Cesium.Viewer('c', {
@@ -95,14 +82,7 @@ window.draw = async (iModelId) => {
     });
     viewer.scene.render();
     const canvas = viewer.scene.canvas;
-    const copy = document.createElement('canvas');
-    copy.width = canvas.width; copy.height = canvas.height;
-    const ctx = copy.getContext('2d');
-    ctx.drawImage(canvas, 0, 0);
-    const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
-    let lit = 0;
-    for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] > 24) lit++;
-    result.litFraction = lit / (px.length / 4);
+    result.litFraction = litFraction(canvas);
   } catch (e) {
     result.error = String(e && e.stack || e);
   }
@@ -111,24 +91,14 @@ window.draw = async (iModelId) => {
 window.__ready = true;
 </script></body></html>`;
 
-const server = http.createServer((req, res) => {
+const { server, base } = await listen((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
   if (url.pathname === '/favicon.ico') { res.writeHead(204); res.end(); return; }
   if (url.pathname === '/') { res.writeHead(200, { 'Content-Type': 'text/html' }); res.end(page); return; }
-  const file = url.pathname.startsWith('/cesium/') ? path.join(cesiumDir, decodeURIComponent(url.pathname.slice(8))) : null;
-  if (!file || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
-  res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' });
-  fs.createReadStream(file).pipe(res);
+  sendFile(res, url.pathname.startsWith('/cesium/') ? path.join(cesiumDir, decodeURIComponent(url.pathname.slice(8))) : null);
 });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const base = `http://127.0.0.1:${server.address().port}/`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium(chromium);
 let status = 1;
 const problems = [];
 const apiCalls = { list: 0, tileset: 0, tiles: 0 };
@@ -177,7 +147,6 @@ try {
 } finally {
   await browser.close();
   server.close();
-  service.kill('SIGTERM');
-  await new Promise((r) => service.on('exit', r));
+  await service.stop();
 }
 process.exit(status);

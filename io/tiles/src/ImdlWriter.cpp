@@ -1,6 +1,7 @@
 #include <mx/io/ImdlWriter.h>
 
 #include "ImdlLayout.h"
+#include "TileTreeJson.h"
 
 #include <nlohmann/json.hpp>
 
@@ -293,11 +294,6 @@ core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double toler
 }
 
 std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& generator) {
-  auto boxJson = [](const core::Aabb& b) {
-    const double c[3] = {(b.min[0] + b.max[0]) / 2, (b.min[1] + b.max[1]) / 2, (b.min[2] + b.max[2]) / 2};
-    const double h[3] = {(b.max[0] - b.min[0]) / 2, (b.max[1] - b.min[1]) / 2, (b.max[2] - b.min[2]) / 2};
-    return json{{"box", {c[0], c[1], c[2], h[0], 0, 0, 0, h[1], 0, 0, 0, h[2]}}};
-  };
   // Model extents in iModel coordinates: every content's decoded vertices plus the root translation.
   const core::Vec3d origin{model.rootTransform[12], model.rootTransform[13], model.rootTransform[14]};
   std::map<uint64_t, core::Aabb> extents;
@@ -311,27 +307,12 @@ std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& 
   for (const auto& [id, box] : extents)
     models[canonicalId64(id)] = {{"extents", {{"low", box.min}, {"high", box.max}}}};
 
-  std::vector<json> tiles(model.nodes.size());
-  for (size_t i = model.nodes.size(); i-- > 0;) {
-    const TilesetNode& n = model.nodes[i];
-    json t = {{"boundingVolume", boxJson(n.box)}, {"geometricError", n.geometricError}};
-    if (n.content >= 0) t["content"] = {{"uri", n.uri}, {"boundingVolume", boxJson(n.contentBox)}};
-    if (!n.children.empty()) {
-      json kids = json::array();
-      for (uint32_t k : n.children) kids.push_back(std::move(tiles[k]));
-      t["children"] = std::move(kids);
-    }
-    tiles[i] = std::move(t);
-  }
-  json root = tiles.empty() ? json::object() : std::move(tiles[0]);
-  root["refine"] = "REPLACE";
-  root["transform"] = json(std::vector<double>(model.rootTransform.begin(), model.rootTransform.end()));
   const json doc = {{"asset", {{"version", "1.1"}, {"generator", generator},
                                {"tilesetVersion", std::to_string(kImdlMajor) + "." + std::to_string(kImdlMinor)}}},
                     {"geometricError", model.geometricError},
                     {"extensionsUsed", {"BENTLEY_BatchedTileSet"}},
                     {"extensions", {{"BENTLEY_BatchedTileSet", {{"models", std::move(models)}}}}},
-                    {"root", std::move(root)}};
+                    {"root", tileTreeJson(model)}};
   return doc.dump(1);
 }
 

@@ -3,6 +3,7 @@
 // buffer nor control bufferView alignment, both of which this format needs. tinygltf reads our
 // output back in the round-trip tests.
 #include "GlbFormat.h"
+#include "TileTreeJson.h"
 
 #include <mx/io/TilesetValidator.h>
 #include <mx/io/TilesetWriter.h>
@@ -92,11 +93,6 @@ private:
   json _accessors = json::array();
 };
 
-json boxJson(const core::Aabb& b) {
-  const double c[3] = {(b.min[0] + b.max[0]) / 2, (b.min[1] + b.max[1]) / 2, (b.min[2] + b.max[2]) / 2};
-  const double h[3] = {(b.max[0] - b.min[0]) / 2, (b.max[1] - b.min[1]) / 2, (b.max[2] - b.min[2]) / 2};
-  return json{{"box", {c[0], c[1], c[2], h[0], 0, 0, 0, h[1], 0, 0, 0, h[2]}}};
-}
 
 void appendU32(std::vector<uint8_t>& out, uint32_t v) {
   uint8_t b[4];
@@ -280,13 +276,18 @@ Result<std::vector<uint8_t>> encodeGlb(const TileContent& c, const WriteOptions&
   return out;
 }
 
-std::string encodeTilesetJson(const TilesetModel& model, const WriteOptions& options) {
-  // Built iteratively bottom-up so deep trees cannot overflow the stack.
+json boxVolumeJson(const core::Aabb& b) {
+  const double c[3] = {(b.min[0] + b.max[0]) / 2, (b.min[1] + b.max[1]) / 2, (b.min[2] + b.max[2]) / 2};
+  const double h[3] = {(b.max[0] - b.min[0]) / 2, (b.max[1] - b.min[1]) / 2, (b.max[2] - b.min[2]) / 2};
+  return json{{"box", {c[0], c[1], c[2], h[0], 0, 0, 0, h[1], 0, 0, 0, h[2]}}};
+}
+
+json tileTreeJson(const TilesetModel& model) {
   std::vector<json> tiles(model.nodes.size());
   for (size_t i = model.nodes.size(); i-- > 0;) {
     const TilesetNode& n = model.nodes[i];
-    json t = {{"boundingVolume", boxJson(n.box)}, {"geometricError", n.geometricError}};
-    if (n.content >= 0) t["content"] = {{"uri", n.uri}, {"boundingVolume", boxJson(n.contentBox)}};
+    json t = {{"boundingVolume", boxVolumeJson(n.box)}, {"geometricError", n.geometricError}};
+    if (n.content >= 0) t["content"] = {{"uri", n.uri}, {"boundingVolume", boxVolumeJson(n.contentBox)}};
     if (!n.children.empty()) {
       json kids = json::array();
       for (uint32_t c : n.children) kids.push_back(std::move(tiles[c]));
@@ -297,6 +298,11 @@ std::string encodeTilesetJson(const TilesetModel& model, const WriteOptions& opt
   json root = tiles.empty() ? json::object() : std::move(tiles[0]);
   root["refine"] = "REPLACE";
   root["transform"] = json(std::vector<double>(model.rootTransform.begin(), model.rootTransform.end()));
+  return root;
+}
+
+std::string encodeTilesetJson(const TilesetModel& model, const WriteOptions& options) {
+  json root = tileTreeJson(model);
   json doc = {{"asset", {{"version", "1.1"}, {"generator", options.generator},
                          {"tilesetVersion", options.type == ExportType::Cesium ? "CESIUM" : "3DTILES"}}},
               {"geometricError", model.geometricError},
