@@ -183,6 +183,8 @@ Status tessellatePolyface(const fb::Polyface& p, LocalMesh& m) {
 
 /// Points of an elliptic arc: start to start + sweep, segments scaled from the full-circle count.
 std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o) {
+  for (double x : {c.x, c.y, c.z, v0.x, v0.y, v0.z, v90.x, v90.y, v90.z, start, sweep})
+    if (!std::isfinite(x)) return {}; // a damaged arc draws nothing
   sweep = std::clamp(sweep, -2 * M_PI, 2 * M_PI); // more than a full turn draws nothing new
   const int n = circleSegments(std::max(core::length(v0), core::length(v90)), o);
   const int segs = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
@@ -850,6 +852,21 @@ private:
     if (depth > 4) return imodelFail(ImodelError::Corrupt, "geometry parts nest deeper than 4");
     MX_ASSIGN_OR_RETURN(std::vector<uint8_t> inflated, inflateGeometryBlob(blob));
     MX_ASSIGN_OR_RETURN(std::vector<GeometryOp> ops, parseGeometryStream(inflated));
+    // Flatbuffer tables are read in place: their doubles must sit at 8-byte aligned addresses.
+    // iTwin.js pads every op to 8 bytes; a stream that does not is copied so that they do.
+    std::vector<uint64_t> aligned;
+    if (std::any_of(ops.begin(), ops.end(), [](const GeometryOp& op) { return reinterpret_cast<uintptr_t>(op.data.data()) % 8; })) {
+      size_t words = 0;
+      for (const GeometryOp& op : ops) words += (op.data.size() + 7) / 8;
+      aligned.resize(words);
+      size_t at = 0;
+      for (GeometryOp& op : ops) {
+        auto* dst = reinterpret_cast<uint8_t*>(aligned.data() + at);
+        if (!op.data.empty()) std::memcpy(dst, op.data.data(), op.data.size());
+        op.data = std::span<const uint8_t>(dst, op.data.size());
+        at += (op.data.size() + 7) / 8;
+      }
+    }
     if (depth == 0)
       for (const GeometryOp& op : ops) ++_stats->ops[std::string(opCodeName(op.opCode))];
     struct Depth {
