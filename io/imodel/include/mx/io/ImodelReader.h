@@ -1,8 +1,8 @@
 #pragma once
 // Reading iModel snapshot files (.bim) directly with SQLite — no iTwin.js at run time. Facts about
-// the format: ../shared/docs/imodel-format.md. This first part reads the file facts, the spatial
-// elements with their placements and world ranges, and decodes GeometryStream blobs down to their
-// operations; turning operations into triangles (the tessellator) is the next step.
+// the format: ../shared/docs/imodel-format.md. Reads the file facts and the spatial elements with
+// their placements and world ranges, decodes GeometryStream blobs down to their operations, and
+// tessellates them into a Scene with iTwin.js exportGraphics' stroke rules.
 #include <mx/core/Math.h>
 #include <mx/core/Result.h>
 #include <mx/core/Scene.h>
@@ -47,7 +47,7 @@ struct ElementRecord {
 struct TessellationOptions {
   double angleTolerance = 0.2617993877991494; ///< π/12 (15°); clamped to π/4 as iTwin.js does.
   double chordTolerance = 0;                  ///< Metres; 0 = off.
-  /// Geometry that cannot be meshed (BReps, B-spline surfaces, text, images) is counted and
+  /// Geometry that cannot be meshed (BReps, trimmed B-spline surfaces, text, images) is counted and
   /// skipped; with this set, each such op is replaced by a box: the local
   /// range its SubGraphicRange op announced, else the element's box, so nothing vanishes.
   bool boxForUnsupported = false;
@@ -88,10 +88,11 @@ public:
   [[nodiscard]] core::Result<std::vector<ElementRecord>> spatialElements() const;
   /// Tessellates every spatial element into a Scene (world coordinates, EcefLocation and project
   /// extents from the file). Meshed: polyfaces, boxes, spheres, cones/cylinders, torus pipes,
-  /// closed shapes, discs, parity/union regions, extrusions, rotational and ruled sweeps, part
-  /// instances (with the symbology rules of the format doc section 8), colours and transparency
-  /// from sub-categories, overrides and render materials. B-spline surfaces, BReps, text and images
-  /// are skipped and counted per kind (or boxed); wires are counted, never meshed. An element whose
+  /// closed shapes, discs, parity/union regions (B-spline curve boundaries included), extrusions,
+  /// rotational and ruled sweeps, untrimmed B-spline surfaces, part instances (with the symbology
+  /// rules of the format doc section 8), colours and transparency from sub-categories, overrides
+  /// and render materials. Trimmed B-spline surfaces, BReps, text and images are skipped and
+  /// counted per kind (or boxed); wires are counted, never meshed. An element whose
   /// stream is damaged is reported on that element and the rest go on.
   [[nodiscard]] core::Result<ImodelScene> readScene(const TessellationOptions& options = {}) const;
 
