@@ -115,8 +115,7 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
             ok = false;
           }
         } else if (value->is_boolean()) valueText = value->get<bool>() ? "true" : "false";
-        else if (value->is_number_integer() || value->is_number_unsigned()) valueText = value->dump();
-        else if (value->is_number_float()) valueText = value->dump();
+        else if (value->is_number()) valueText = value->dump();
         else { add(at + ".value must be a string, a number or a boolean.", at + ".value"); ok = false; }
         if (!ok) continue;
         if (std::find(seen.begin(), seen.end(), keyText) != seen.end()) {

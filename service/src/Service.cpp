@@ -312,26 +312,21 @@ struct Service::Impl {
     std::error_code ec;
     stats["iModelSize"] = fs::exists(r.imodelPath, ec) ? fs::file_size(r.imodelPath, ec) : 0;
     uint64_t raw = 0, compressed = 0, files = 0;
-    std::vector<std::pair<std::string, uint64_t>> children;
+    // One walk: every file's size and gzip size, summed per child of the export folder (by name).
+    std::map<std::string, uint64_t> bytesByChild;
     const fs::path dir = exportsDir() / r.id;
     for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      uint64_t& child = bytesByChild[it->path().lexically_relative(dir).begin()->string()];
       if (!it->is_regular_file(ec)) continue;
       const uint64_t size = it->file_size(ec);
       raw += size;
+      child += size;
       ++files;
       std::string content, packed;
       if (readFile(it->path(), content) && gzipString(content, packed, 1)) compressed += std::min<uint64_t>(packed.size(), size);
       else compressed += size;
     }
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      uint64_t size = 0;
-      if (it->is_regular_file(ec)) size = it->file_size(ec);
-      else
-        for (fs::recursive_directory_iterator sub(it->path(), ec), e2; !ec && sub != e2; sub.increment(ec))
-          if (sub->is_regular_file(ec)) size += sub->file_size(ec);
-      children.emplace_back(it->path().filename().string(), size);
-    }
-    std::sort(children.begin(), children.end());
+    const std::vector<std::pair<std::string, uint64_t>> children(bytesByChild.begin(), bytesByChild.end());
     json structure = json::array();
     for (size_t i = 0; i < children.size() && i < 100; ++i)
       structure.push_back({{"name", children[i].first}, {"size", children[i].second}});

@@ -14,11 +14,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { readImdlTile } from './imdl.mjs';
 
 const require = createRequire(import.meta.url);
-require('@itwin/core-frontend'); // first: the deep module below needs it loaded
-const { parseImdlDocument, convertFeatureTable } = require('@itwin/core-frontend/lib/cjs/common/imdl/ParseImdlDocument');
-const { ModelFeature } = require('@itwin/core-common');
 
 const [dir, referenceFile, inspectFile] = process.argv.slice(2);
 if (!referenceFile) {
@@ -51,15 +49,12 @@ const tiles = [];
 const elements = new Map(); // id → { model, subCategories:Set, triangles, colors:Set, outside }
 let parsed = 0;
 for (const { uri, leaf } of tiles) {
-  const data = new Uint8Array(fs.readFileSync(path.join(dir, uri))); // a copy: byteOffset 0
-  const doc = await parseImdlDocument({ data, batchModelId: '0x1', is3d: true, maxVertexTableSize: 2048, timeline: undefined });
-  if (typeof doc === 'number') { fail(`${uri}: iTwin.js rejected the tile (TileReadStatus ${doc})`); continue; }
+  const read = await readImdlTile(fs.readFileSync(path.join(dir, uri)));
+  if (typeof read === 'number') { fail(`${uri}: iTwin.js rejected the tile (TileReadStatus ${read})`); continue; }
+  const { doc, features } = read;
   const prims = doc.nodes.flatMap((n) => n.primitives ?? []);
   if (prims.length === 0) { fail(`${uri}: no primitives (the tile would draw nothing)`); continue; }
   ++parsed;
-  const table = convertFeatureTable(doc.featureTable, '0x1');
-  const features = [];
-  for (let i = 0; i < table.numFeatures; i++) features.push(table.getFeature(i, ModelFeature.create()));
   for (const f of features) if (!listed.has(f.modelId)) fail(`${uri}: model ${f.modelId} is not in BENTLEY_BatchedTileSet.models`);
   if (!leaf) continue;
   for (const p of prims) {

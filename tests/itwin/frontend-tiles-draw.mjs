@@ -16,12 +16,10 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
+import { readImdlTile } from './imdl.mjs';
 import { launchChromium, listen, sendFile, startService } from '../node/harness.mjs';
 
 const require = createRequire(import.meta.url);
-require('@itwin/core-frontend');
-const { parseImdlDocument, convertFeatureTable } = require('@itwin/core-frontend/lib/cjs/common/imdl/ParseImdlDocument');
-const { ModelFeature } = require('@itwin/core-common');
 
 const [meshexport, bim, work] = process.argv.slice(2);
 if (!work) { console.error('usage: node frontend-tiles-draw.mjs MESHEXPORT FILE.bim WORK_DIR'); process.exit(2); }
@@ -110,14 +108,9 @@ try {
   for (const uri of uris) {
     const u = new URL(uri, tilesetUrl);
     u.search = tilesetUrl.search;
-    const bytes = new Uint8Array(await (await fetch(u)).arrayBuffer());
-    const doc = await parseImdlDocument({ data: bytes, batchModelId: '0x1', is3d: true, maxVertexTableSize: 2048, timeline: undefined });
-    if (typeof doc === 'number') { problems.push(`${uri}: TileReadStatus ${doc}`); continue; }
-    const table = convertFeatureTable(doc.featureTable, '0x1');
-    for (let i = 0; i < table.numFeatures; i++) {
-      const f = table.getFeature(i, ModelFeature.create());
-      subCategories.set(f.subCategoryId, categoryOf.get(f.elementId));
-    }
+    const read = await readImdlTile(await (await fetch(u)).arrayBuffer());
+    if (typeof read === 'number') { problems.push(`${uri}: TileReadStatus ${read}`); continue; }
+    for (const f of read.features) subCategories.set(f.subCategoryId, categoryOf.get(f.elementId));
   }
   const pairs = [...subCategories].filter(([, c]) => c);
   const categories = [...new Set(pairs.map(([, c]) => c))];

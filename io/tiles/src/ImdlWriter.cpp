@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -43,17 +44,21 @@ struct Decoded {
   std::vector<float> nrm;    ///< 3 per vertex, or empty
 };
 
+/// Vertex v of a content in the tile frame (z up): the glTF frame (y up) turned back.
+std::array<double, 3> tilePosition(const TileContent& c, size_t v) {
+  double g[3];
+  for (size_t a = 0; a < 3; ++a)
+    g[a] = c.quantized ? c.translation[a] + double(c.positionsQ[4 * v + a]) * c.scale[a] : double(c.positions[3 * v + a]);
+  return {g[0], -g[2], g[1]};
+}
+
 Decoded decode(const TileContent& c) {
   Decoded d;
   const size_t n = c.vertexCount();
   d.pos.resize(3 * n);
   for (size_t v = 0; v < n; ++v) {
-    double g[3];
-    for (size_t a = 0; a < 3; ++a)
-      g[a] = c.quantized ? c.translation[a] + double(c.positionsQ[4 * v + a]) * c.scale[a] : double(c.positions[3 * v + a]);
-    d.pos[3 * v] = g[0];
-    d.pos[3 * v + 1] = -g[2];
-    d.pos[3 * v + 2] = g[1];
+    const auto p = tilePosition(c, v);
+    std::copy(p.begin(), p.end(), d.pos.begin() + std::ptrdiff_t(3 * v));
   }
   if (c.normalsQ.size() >= 4 * n && n > 0) {
     d.nrm.resize(3 * n);
@@ -298,10 +303,14 @@ std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& 
   const core::Vec3d origin{model.rootTransform[12], model.rootTransform[13], model.rootTransform[14]};
   std::map<uint64_t, core::Aabb> extents;
   for (const TileContent& c : model.contents) {
-    const Decoded d = decode(c);
-    for (size_t v = 0; v < c.vertexCount(); ++v)
-      extents[c.features[c.featureIds[v]].model].extend(d.pos[3 * v] + origin.x, d.pos[3 * v + 1] + origin.y,
-                                                        d.pos[3 * v + 2] + origin.z);
+    // Per feature first (a vector), then per model: one map lookup per feature, not per vertex.
+    std::vector<core::Aabb> byFeature(c.features.size());
+    for (size_t v = 0; v < c.vertexCount(); ++v) {
+      const auto p = tilePosition(c, v);
+      byFeature[c.featureIds[v]].extend(p[0] + origin.x, p[1] + origin.y, p[2] + origin.z);
+    }
+    for (size_t f = 0; f < byFeature.size(); ++f)
+      if (!byFeature[f].empty()) extents[c.features[f].model].extend(byFeature[f]);
   }
   json models = json::object();
   for (const auto& [id, box] : extents)

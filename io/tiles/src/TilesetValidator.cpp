@@ -679,8 +679,7 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
     if (job.read) ++report.contents;
     for (uint64_t m : job.models)
       if (!listedModels.count(m))
-        report.errors.push_back(job.uri + ": model 0x" + [&] { char b[20]; std::snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(m)); return std::string(b); }() +
-                                " is not listed in BENTLEY_BatchedTileSet.models (frontend-tiles would not draw it)");
+        report.errors.push_back(job.uri + ": model " + canonicalId64(m) + " is not listed in BENTLEY_BatchedTileSet.models (frontend-tiles would not draw it)");
   }
   return report;
 }
