@@ -121,28 +121,92 @@ void normalize(std::span<float> normals) {
   }
 }
 
+/// Checks one mesh's arrays; `shared` meshes take their feature and material from instances.
+Status checkMesh(const core::Mesh& mesh, const core::Scene& scene, size_t index, bool shared) {
+  const auto fail = [&](const char* what) {
+    return Status{ErrorCode::MalformedInput, std::string(shared ? "shared mesh " : "mesh ") + std::to_string(index) + ": " + what};
+  };
+  if (mesh.indices.size() % 3) return fail("index count is not a multiple of 3");
+  if (!mesh.normals.empty() && mesh.normals.size() != 3 * mesh.positions.size()) return fail("normals must be empty or 3 per position");
+  if (!shared) {
+    if (mesh.featureIds.size() != mesh.positions.size()) return fail("needs one feature id per position");
+    if (mesh.material >= scene.materials.size()) return fail("material out of range");
+    for (uint32_t f : mesh.featureIds)
+      if (f >= scene.features.size()) return fail("feature id out of range");
+  }
+  for (uint32_t i : mesh.indices)
+    if (i >= mesh.positions.size()) return fail("index out of range");
+  for (const auto& p : mesh.positions)
+    if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z)) return fail("position is NaN or infinite");
+  return Status::ok();
+}
+
+/// Determinant and sign-corrected cofactor (= inverse transpose · |det|) of a transform's 3×3
+/// part: normals map through the cofactor; a negative determinant flips triangle winding.
+struct NormalMap {
+  double det = 1;
+  double c[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}; // row-major: n' = c · n
+  explicit NormalMap(const core::Mat4d& m) {
+    auto a = [&](int r, int col) { return m[size_t(col * 4 + r)]; };
+    c[0] = a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1); c[1] = a(1, 2) * a(2, 0) - a(1, 0) * a(2, 2); c[2] = a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0);
+    c[3] = a(0, 2) * a(2, 1) - a(0, 1) * a(2, 2); c[4] = a(0, 0) * a(2, 2) - a(0, 2) * a(2, 0); c[5] = a(0, 1) * a(2, 0) - a(0, 0) * a(2, 1);
+    c[6] = a(0, 1) * a(1, 2) - a(0, 2) * a(1, 1); c[7] = a(0, 2) * a(1, 0) - a(0, 0) * a(1, 2); c[8] = a(0, 0) * a(1, 1) - a(0, 1) * a(1, 0);
+    det = a(0, 0) * c[0] + a(0, 1) * c[1] + a(0, 2) * c[2];
+    if (det < 0)
+      for (double& x : c) x = -x;
+  }
+};
+
+/// One flat run of the prepared arrays: a mesh, or a shared mesh placed by an instance.
+struct Source {
+  const core::Mesh* mesh = nullptr;
+  const core::MeshInstance* instance = nullptr; ///< Null for a plain mesh.
+};
+
 Result<Prepared> prepare(const core::Scene& scene) {
   Prepared out;
+  {
+    // Every mesh checked in parallel; the first failure in mesh order is the one reported.
+    const size_t nm = scene.meshes.size();
+    std::vector<Status> checks(nm + scene.sharedMeshes.size());
+    tbb::parallel_for(size_t(0), checks.size(), [&](size_t m) {
+      checks[m] = m < nm ? checkMesh(scene.meshes[m], scene, m, false) : checkMesh(scene.sharedMeshes[m - nm], scene, m - nm, true);
+    });
+    for (Status& c : checks) MX_RETURN_IF_ERROR(std::move(c));
+  }
+  std::vector<Source> sources;
+  sources.reserve(scene.meshes.size() + scene.instances.size());
+  for (const core::Mesh& mesh : scene.meshes) sources.push_back({&mesh, nullptr});
+  for (size_t i = 0; i < scene.instances.size(); ++i) {
+    const core::MeshInstance& inst = scene.instances[i];
+    const std::string at = "instance " + std::to_string(i);
+    if (inst.mesh >= scene.sharedMeshes.size()) return Status{ErrorCode::MalformedInput, at + ": shared mesh out of range"};
+    if (inst.feature >= scene.features.size()) return Status{ErrorCode::MalformedInput, at + ": feature id out of range"};
+    if (inst.material >= scene.materials.size()) return Status{ErrorCode::MalformedInput, at + ": material out of range"};
+    if (!std::all_of(inst.transform.begin(), inst.transform.end(), [](double x) { return std::isfinite(x); }))
+      return Status{ErrorCode::MalformedInput, at + ": transform is NaN or infinite"};
+    sources.push_back({&scene.sharedMeshes[inst.mesh], &inst});
+  }
+
+  // Bounds (and the sizes) per source in parallel, in world coordinates.
+  std::vector<Aabb> boxes(sources.size());
+  tbb::parallel_for(size_t(0), sources.size(), [&](size_t s) {
+    const Source& src = sources[s];
+    for (const auto& p : src.mesh->positions) {
+      const core::Vec3d w = src.instance ? core::transformPoint(src.instance->transform, p) : p;
+      boxes[s].extend(w.x, w.y, w.z);
+    }
+  });
   Aabb bounds;
   size_t vtotal = 0, itotal = 0;
-  for (size_t m = 0; m < scene.meshes.size(); ++m) {
-    const core::Mesh& mesh = scene.meshes[m];
-    const std::string at = "mesh " + std::to_string(m);
-    if (mesh.indices.size() % 3) return Status{ErrorCode::MalformedInput, at + ": index count is not a multiple of 3"};
-    if (mesh.featureIds.size() != mesh.positions.size()) return Status{ErrorCode::MalformedInput, at + ": needs one feature id per position"};
-    if (!mesh.normals.empty() && mesh.normals.size() != 3 * mesh.positions.size()) return Status{ErrorCode::MalformedInput, at + ": normals must be empty or 3 per position"};
-    if (mesh.material >= scene.materials.size()) return Status{ErrorCode::MalformedInput, at + ": material out of range"};
-    for (uint32_t f : mesh.featureIds)
-      if (f >= scene.features.size()) return Status{ErrorCode::MalformedInput, at + ": feature id out of range"};
-    for (uint32_t i : mesh.indices)
-      if (i >= mesh.positions.size()) return Status{ErrorCode::MalformedInput, at + ": index out of range"};
-    for (const auto& p : mesh.positions) {
-      if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z)) return Status{ErrorCode::MalformedInput, at + ": position is NaN or infinite"};
-      bounds.extend(p.x, p.y, p.z);
-    }
-    vtotal += mesh.positions.size();
-    itotal += mesh.indices.size();
+  std::vector<size_t> vbase(sources.size() + 1, 0), ibase(sources.size() + 1, 0);
+  for (size_t s = 0; s < sources.size(); ++s) {
+    bounds.extend(boxes[s]);
+    vbase[s + 1] = vbase[s] + sources[s].mesh->positions.size();
+    ibase[s + 1] = ibase[s] + sources[s].mesh->indices.size();
   }
+  vtotal = vbase.back();
+  itotal = ibase.back();
   if (vtotal >= 0xFFFFFFFFull || itotal / 3 >= 0xFFFFFFFFull)
     return Status{ErrorCode::UnsupportedInput, "more than 2^32-1 vertices or triangles in one export"};
   out.center = bounds.empty() ? core::Vec3d{} : core::Vec3d{(bounds.min[0] + bounds.max[0]) / 2, (bounds.min[1] + bounds.max[1]) / 2, (bounds.min[2] + bounds.max[2]) / 2};
@@ -152,46 +216,65 @@ Result<Prepared> prepare(const core::Scene& scene) {
   w.normals.assign(3 * vtotal, 0.0f);
   w.classes.resize(vtotal);
   w.indices.resize(itotal);
-  // Classes are numbered by first occurrence over the meshes in order (one sequential pass; runs
-  // of equal keys are cheap), everything else per mesh in parallel.
-  std::vector<size_t> vbase(scene.meshes.size() + 1, 0), ibase(scene.meshes.size() + 1, 0);
+  // Classes are numbered by first occurrence over the sources in order (one sequential pass; runs
+  // of equal keys are cheap), everything else per source in parallel.
   std::unordered_map<uint64_t, uint32_t> classIndex;
-  for (size_t m = 0; m < scene.meshes.size(); ++m) {
-    const core::Mesh& mesh = scene.meshes[m];
-    vbase[m + 1] = vbase[m] + mesh.positions.size();
-    ibase[m + 1] = ibase[m] + mesh.indices.size();
-    const core::Material& mat = scene.materials[mesh.material];
-    const uint32_t rgba = uint32_t(mat.r) | uint32_t(mat.g) << 8 | uint32_t(mat.b) << 16 | uint32_t(mat.a) << 24;
-    uint64_t lastKey = ~0ull;
-    uint32_t lastClass = 0;
-    for (size_t v = 0; v < mesh.positions.size(); ++v) {
-      const uint64_t key = uint64_t(mesh.featureIds[v]) << 32 | rgba;
-      if (key != lastKey) {
-        auto [it, added] = classIndex.try_emplace(key, uint32_t(out.classes.size()));
-        if (added) out.classes.push_back({mesh.featureIds[v], rgba});
-        lastKey = key;
-        lastClass = it->second;
-      }
-      w.classes[vbase[m] + v] = lastClass;
+  auto rgbaOf = [&](uint32_t material) {
+    const core::Material& mat = scene.materials[material];
+    return uint32_t(mat.r) | uint32_t(mat.g) << 8 | uint32_t(mat.b) << 16 | uint32_t(mat.a) << 24;
+  };
+  auto classOf = [&](uint32_t feature, uint32_t rgba) {
+    const uint64_t key = uint64_t(feature) << 32 | rgba;
+    auto [it, added] = classIndex.try_emplace(key, uint32_t(out.classes.size()));
+    if (added) out.classes.push_back({feature, rgba});
+    return it->second;
+  };
+  for (size_t s = 0; s < sources.size(); ++s) {
+    const Source& src = sources[s];
+    const size_t n = src.mesh->positions.size();
+    if (src.instance) {
+      if (n) std::fill_n(w.classes.begin() + std::ptrdiff_t(vbase[s]), n, classOf(src.instance->feature, rgbaOf(src.instance->material)));
+      continue;
+    }
+    const uint32_t rgba = rgbaOf(src.mesh->material);
+    uint32_t lastFeature = ~0u, lastClass = 0;
+    for (size_t v = 0; v < n; ++v) {
+      const uint32_t f = src.mesh->featureIds[v];
+      if (f != lastFeature) { lastClass = classOf(f, rgba); lastFeature = f; }
+      w.classes[vbase[s] + v] = lastClass;
     }
   }
-  tbb::parallel_for(size_t(0), scene.meshes.size(), [&](size_t m) {
-    const core::Mesh& mesh = scene.meshes[m];
-    const size_t vb = vbase[m], ib = ibase[m];
+  tbb::parallel_for(size_t(0), sources.size(), [&](size_t s) {
+    const core::Mesh& mesh = *sources[s].mesh;
+    const core::MeshInstance* inst = sources[s].instance;
+    const size_t vb = vbase[s], ib = ibase[s];
     for (size_t v = 0; v < mesh.positions.size(); ++v) {
-      const auto& p = mesh.positions[v];
+      const auto p = inst ? core::transformPoint(inst->transform, mesh.positions[v]) : mesh.positions[v];
       float* dst = &w.positions[3 * (vb + v)];
       dst[0] = float(p.x - out.center.x);
       dst[1] = float(p.y - out.center.y);
       dst[2] = float(p.z - out.center.z);
     }
-    for (size_t i = 0; i < mesh.indices.size(); ++i) w.indices[ib + i] = uint32_t(vb + mesh.indices[i]);
+    const NormalMap nm(inst ? inst->transform : core::identityMatrix());
+    const bool flip = nm.det < 0;
+    for (size_t i = 0; i < mesh.indices.size(); i += 3) {
+      w.indices[ib + i] = uint32_t(vb + mesh.indices[i]);
+      w.indices[ib + i + 1] = uint32_t(vb + mesh.indices[flip ? i + 2 : i + 1]);
+      w.indices[ib + i + 2] = uint32_t(vb + mesh.indices[flip ? i + 1 : i + 2]);
+    }
     auto normals = std::span(w.normals).subspan(3 * vb, 3 * mesh.positions.size());
     if (!mesh.normals.empty()) {
-      std::copy(mesh.normals.begin(), mesh.normals.end(), normals.begin());
+      if (!inst) {
+        std::copy(mesh.normals.begin(), mesh.normals.end(), normals.begin());
+      } else {
+        for (size_t v = 0; v < mesh.positions.size(); ++v) {
+          const float* n = &mesh.normals[3 * v];
+          for (int r = 0; r < 3; ++r) normals[3 * v + size_t(r)] = float(nm.c[3 * r] * n[0] + nm.c[3 * r + 1] * n[1] + nm.c[3 * r + 2] * n[2]);
+        }
+      }
     } else {
-      // Indices local to this mesh address its own slice of the flat arrays.
-      accumulateNormals(std::span(w.positions).subspan(3 * vb, 3 * mesh.positions.size()), mesh.indices, normals);
+      // This source's triangles touch only its own vertices: no other task writes these normals.
+      accumulateNormals(w.positions, std::span(w.indices).subspan(ib, mesh.indices.size()), w.normals);
     }
     normalize(normals);
   });
@@ -424,7 +507,7 @@ Result<TreeWork> buildTree(const core::Scene& scene, const ExportOptions& option
     StageTimer timer(metrics, "prepare");
     progress(options, "prepare", 0);
     MX_ASSIGN_OR_RETURN(prepared, prepare(scene));
-    if (owned) owned->meshes = {};
+    if (owned) { owned->meshes = {}; owned->sharedMeshes = {}; owned->instances = {}; }
     timer.stage().itemsIn = prepared.mesh.triangleCount();
     timer.stage().itemsOut = prepared.classes.size();
     work.classes = std::move(prepared.classes);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -92,6 +93,110 @@ TEST(Pipeline, IsDeterministicAcrossRunsAndCpuLevels) {
   EXPECT_EQ(fa, readAll(b));
   EXPECT_EQ(fa, readAll(c));
   EXPECT_GT(fa.size(), 3u);
+}
+
+namespace {
+
+core::Mat4d affine(double xx, double xy, double yx, double yy, double zz, core::Vec3d t) {
+  // Columns: x axis image, y axis image, z axis image, translation (column-major).
+  return {xx, xy, 0, 0, yx, yy, 0, 0, 0, 0, zz, 0, t.x, t.y, t.z, 1};
+}
+
+} // namespace
+
+TEST(Pipeline, InstancesExportLikeTheirExpandedMeshes) {
+  // Shared meshes placed by instances (translated, rotated 90° and scaled 2×, mirrored) must give
+  // the same tiles, byte for byte, as the same triangles written out as plain meshes. The
+  // transforms are exact in floating point, so both paths compute identical numbers.
+  core::Scene base = datasets::makeCity(6, 2, 5);
+  core::Scene instanced;
+  instanced.features = {{1, 1, 1, 1, "A", "a"}, {2, 1, 1, 1, "B", "b"}, {3, 1, 1, 1, "C", "c"}};
+  instanced.materials = {{200, 10, 10, 255}, {10, 200, 10, 128}};
+  instanced.meshes.push_back(base.meshes[0]);
+  for (uint32_t& f : instanced.meshes[0].featureIds) f = 0;
+  instanced.meshes[0].material = 0;
+  core::Mesh withNormals = datasets::makeTerrain(16, 100).meshes[0], without = base.meshes[2];
+  withNormals.featureIds.clear();
+  without.featureIds.clear();
+  without.normals.clear();
+  withNormals.normals.resize(3 * withNormals.positions.size());
+  for (size_t v = 0; v < withNormals.positions.size(); ++v) { // arbitrary unit normals
+    const float a = float(v % 7) * 0.4f;
+    withNormals.normals[3 * v] = std::cos(a);
+    withNormals.normals[3 * v + 1] = std::sin(a);
+    withNormals.normals[3 * v + 2] = 0;
+  }
+  instanced.sharedMeshes = {withNormals, without};
+  instanced.instances = {
+      {0, affine(1, 0, 0, 1, 1, {40, 0, 0}), 0, 0},
+      {0, affine(0, 2, -2, 0, 2, {-60, 10, 5}), 1, 1}, // rotate 90° about z, scale 2
+      {1, affine(-1, 0, 0, 1, 1, {0, 80, 0}), 2, 0},   // mirror x: winding flips
+      {1, affine(1, 0, 0, 1, 1, {90, 90, 0}), 0, 1},
+  };
+  core::Scene expanded;
+  expanded.features = instanced.features;
+  expanded.materials = instanced.materials;
+  expanded.meshes.push_back(instanced.meshes[0]);
+  for (const core::MeshInstance& inst : instanced.instances) {
+    const core::Mesh& src = instanced.sharedMeshes[inst.mesh];
+    const core::Mat4d& m = inst.transform;
+    const bool mirrored = m[0] * m[5] - m[1] * m[4] < 0;
+    core::Mesh out;
+    for (const auto& p : src.positions) out.positions.push_back(core::transformPoint(m, p));
+    for (size_t i = 0; i < src.indices.size(); i += 3)
+      out.indices.insert(out.indices.end(), {src.indices[i], src.indices[mirrored ? i + 2 : i + 1], src.indices[mirrored ? i + 1 : i + 2]});
+    for (size_t v = 0; 3 * v < src.normals.size(); ++v) { // directions: the rotation part only
+      const float x = src.normals[3 * v], y = src.normals[3 * v + 1], z = src.normals[3 * v + 2];
+      const float sx = float(m[0] == 0 ? 0 : (m[0] > 0 ? 1 : -1)), sy = float(m[4] == 0 ? 0 : (m[4] > 0 ? 1 : -1));
+      const float rx = float(m[1] == 0 ? 0 : (m[1] > 0 ? 1 : -1)), ry = float(m[5] == 0 ? 0 : (m[5] > 0 ? 1 : -1));
+      out.normals.insert(out.normals.end(), {sx * x + sy * y, rx * x + ry * y, z});
+    }
+    out.featureIds.assign(out.positions.size(), inst.feature);
+    out.material = inst.material;
+    expanded.meshes.push_back(std::move(out));
+  }
+  ASSERT_GT(instanced.triangleCount(), 1000u);
+  EXPECT_EQ(instanced.triangleCount(), expanded.triangleCount());
+  EXPECT_EQ(instanced.vertexCount(), expanded.vertexCount());
+  EXPECT_LT(instanced.byteSize(), expanded.byteSize());
+  auto a = tmpDir("instanced"), b = tmpDir("expanded");
+  auto ra = engine::exportScene(instanced, a, options(100));
+  auto rb = engine::exportScene(expanded, b, options(100));
+  ASSERT_TRUE(ra.isOk()) << ra.status().toString();
+  ASSERT_TRUE(rb.isOk()) << rb.status().toString();
+  const auto fa = readAll(a);
+  EXPECT_GT(fa.size(), 3u);
+  EXPECT_EQ(fa, readAll(b));
+}
+
+TEST(Pipeline, RejectsInconsistentInstances) {
+  core::Scene s = datasets::makeCity(2, 1, 1);
+  s.sharedMeshes.push_back(s.meshes[0]);
+  s.sharedMeshes[0].featureIds.clear();
+  const auto out = tmpDir("bad-instance");
+  auto expectRejected = [&](core::MeshInstance inst, const std::string& what) {
+    core::Scene t = s;
+    t.instances = {inst};
+    auto r = engine::exportScene(t, out, options());
+    ASSERT_FALSE(r.isOk()) << what;
+    EXPECT_EQ(r.status().code(), core::ErrorCode::MalformedInput);
+    EXPECT_NE(r.status().message().find("instance 0: " + what), std::string::npos) << r.status().message();
+    EXPECT_FALSE(fs::exists(out));
+  };
+  expectRejected({7, core::identityMatrix(), 0, 0}, "shared mesh out of range");
+  expectRejected({0, core::identityMatrix(), 999, 0}, "feature id out of range");
+  expectRejected({0, core::identityMatrix(), 0, 999}, "material out of range");
+  core::Mat4d nan = core::identityMatrix();
+  nan[12] = std::nan("");
+  expectRejected({0, nan, 0, 0}, "transform is NaN or infinite");
+  // A shared mesh is checked like any other.
+  s.sharedMeshes[0].indices.push_back(1u << 30);
+  s.sharedMeshes[0].indices.push_back(0);
+  s.sharedMeshes[0].indices.push_back(0);
+  s.instances = {{0, core::identityMatrix(), 0, 0}};
+  auto r = engine::exportScene(s, out, options());
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("shared mesh 0: index out of range"), std::string::npos) << r.status().message();
 }
 
 TEST(Pipeline, LodInvariants) {

@@ -9,11 +9,14 @@
 #include <flatbuffers/flatbuffers.h>
 #include <snappy.h>
 #include <sqlite3.h>
+#include <tbb/global_control.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
+#include <map>
 
 using namespace mx;
 using nlohmann::json;
@@ -475,6 +478,76 @@ TEST(ImodelScene, SmallFixtureScene) {
   EXPECT_EQ(scene->scene.features.size(), 5u);
   EXPECT_TRUE(scene->scene.ecef.has_value());
   EXPECT_EQ(scene->scene.triangleCount(), 650u);
+}
+
+TEST(ImodelScene, PartsBecomeSharedMeshesWithInstances) {
+  // demo.bim: one "trees" element places the same part (trunk + crown, one colour) 30 times.
+  auto file = io::ImodelFile::open(kFixtures / "demo.bim");
+  ASSERT_TRUE(file.isOk());
+  auto r = file->readScene();
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  const core::Scene& scene = r->scene;
+  ASSERT_EQ(scene.instances.size(), 30u);
+  // The part is tessellated once: one shared mesh for the 30 placements.
+  ASSERT_EQ(scene.sharedMeshes.size(), 1u);
+  for (const core::Mesh& m : scene.sharedMeshes) {
+    EXPECT_TRUE(m.featureIds.empty());
+    EXPECT_GT(m.triangleCount(), 0u);
+  }
+  // Triangles drawn = what every element reports (the reference's exportGraphics counts).
+  uint64_t fromStats = 0;
+  for (const auto& [id, st] : r->elements) fromStats += st.triangles;
+  EXPECT_EQ(scene.triangleCount(), fromStats);
+  // Every placed vertex lies in its element's world range (iTwin.js' range, 1 mm widening).
+  std::map<uint64_t, const io::ElementRecord*> records;
+  for (const auto& rec : r->records) records[rec.id] = &rec;
+  std::set<uint64_t> instanced;
+  for (const core::MeshInstance& inst : scene.instances) {
+    ASSERT_LT(inst.mesh, scene.sharedMeshes.size());
+    ASSERT_LT(inst.feature, scene.features.size());
+    ASSERT_LT(inst.material, scene.materials.size());
+    const uint64_t id = scene.features[inst.feature].elementId;
+    instanced.insert(id);
+    const core::Aabb& range = records.at(id)->worldRange;
+    for (const core::Vec3d& p : scene.sharedMeshes[inst.mesh].positions) {
+      const core::Vec3d w = core::transformPoint(inst.transform, p);
+      core::Aabb one;
+      one.extend(w.x, w.y, w.z);
+      ASSERT_TRUE(range.contains(one, 1e-6)) << io::formatId64(id);
+    }
+  }
+  EXPECT_EQ(instanced.size(), 1u);
+}
+
+TEST(ImodelScene, SceneDoesNotDependOnTheThreadCount) {
+  auto read = [](size_t threads) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+    auto file = io::ImodelFile::open(kFixtures / "demo.bim");
+    EXPECT_TRUE(file.isOk());
+    auto r = file->readScene();
+    EXPECT_TRUE(r.isOk());
+    return std::move(r).value();
+  };
+  const io::ImodelScene one = read(1), many = read(8);
+  ASSERT_EQ(one.scene.features.size(), many.scene.features.size());
+  for (size_t f = 0; f < one.scene.features.size(); ++f) EXPECT_EQ(one.scene.features[f].elementId, many.scene.features[f].elementId);
+  ASSERT_EQ(one.scene.meshes.size(), many.scene.meshes.size());
+  for (size_t m = 0; m < one.scene.meshes.size(); ++m) {
+    EXPECT_EQ(one.scene.meshes[m].positions, many.scene.meshes[m].positions);
+    EXPECT_EQ(one.scene.meshes[m].indices, many.scene.meshes[m].indices);
+    EXPECT_EQ(one.scene.meshes[m].featureIds, many.scene.meshes[m].featureIds);
+    EXPECT_EQ(one.scene.meshes[m].material, many.scene.meshes[m].material);
+  }
+  ASSERT_EQ(one.scene.sharedMeshes.size(), many.scene.sharedMeshes.size());
+  for (size_t m = 0; m < one.scene.sharedMeshes.size(); ++m)
+    EXPECT_EQ(one.scene.sharedMeshes[m].positions, many.scene.sharedMeshes[m].positions);
+  ASSERT_EQ(one.scene.instances.size(), many.scene.instances.size());
+  for (size_t i = 0; i < one.scene.instances.size(); ++i) {
+    EXPECT_EQ(one.scene.instances[i].mesh, many.scene.instances[i].mesh);
+    EXPECT_EQ(one.scene.instances[i].transform, many.scene.instances[i].transform);
+    EXPECT_EQ(one.scene.instances[i].feature, many.scene.instances[i].feature);
+  }
+  EXPECT_EQ(one.scene.materials, many.scene.materials);
 }
 
 TEST(ImodelScene, DamagedStreamFailsOnlyThatElement) {

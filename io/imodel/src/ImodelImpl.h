@@ -30,6 +30,7 @@ inline core::Status imodelFail(ImodelError e, const std::string& msg) {
 inline core::Status imodelCorrupt(const core::Status& s) { return imodelFail(ImodelError::Corrupt, s.message()); }
 
 struct ImodelFile::Impl {
+  std::string path;  ///< Where it was opened: worker threads open their own connections.
   sqlite::Db db;
   ImodelFacts facts;
 

@@ -184,6 +184,7 @@ Result<ImodelFile> ImodelFile::open(const std::filesystem::path& path) {
   ImodelFile file;
   file._impl = std::make_unique<Impl>();
   file._impl->db = std::move(db).value();
+  file._impl->path = path.string();
   Status s = file._impl->readFacts();
   if (!s) {
     if (s.code() == ErrorCode::IoError) return corrupt(s);

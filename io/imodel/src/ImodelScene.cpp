@@ -8,10 +8,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
+#include <variant>
 
 namespace mx::io {
 
@@ -669,90 +675,131 @@ uint64_t parseId(const json& j) {
   return 0;
 }
 
-class SceneBuilder {
-public:
-  /// `file` may be null: then nothing is looked up (see tessellateGeometryBlob).
-  SceneBuilder(const ImodelFile::Impl* file, const TessellationOptions& o) : _f(file), _o(o) {}
+// ---- Recording and replaying streams ----------------------------------------------------------
+// A walk over a GeometryStream records what it found as events; replaying them with an element's
+// symbology state gives colours, triangles and stats. A geometry part is walked (decoded,
+// tessellated) once per builder, however often it is instanced, and becomes shared meshes.
 
-  Result<ElementGeometryStats> one(std::span<const uint8_t> blob) {
-    ElementGeometryStats stats;
-    _stats = &stats;
-    State state;
-    MX_RETURN_IF_ERROR(walk(blob, core::identityMatrix(), state, 0));
-    return stats;
-  }
+struct PartGeometry;
 
-  Result<ImodelScene> build(const std::vector<ElementRecord>& elements) {
-    const ImodelFile::Impl& file = *_f;
-    MX_ASSIGN_OR_RETURN(_subCatColumn, file.column("BisCore", "SubCategory", "Properties"));
-    MX_ASSIGN_OR_RETURN(_partColumn, file.column("BisCore", "GeometryPart", "GeometryStream"));
-    ImodelScene out;
-    out.scene.materials.clear();
-    out.scene.ecef = file.facts.ecef;
-    out.scene.projectExtents = file.facts.projectExtents;
-    auto blobStmt = file.db.prepare("SELECT GeometryStream FROM bis_GeometricElement3d WHERE ElementId=?");
-    if (!blobStmt) return imodelCorrupt(blobStmt.status());
-    for (const ElementRecord& e : elements) {
-      if (!e.hasGeometry) continue;
-      ElementGeometryStats& stats = out.elements[e.id];
-      MX_RETURN_IF_ERROR(blobStmt->reset());
-      MX_RETURN_IF_ERROR(blobStmt->bind(1, int64_t(e.id)));
-      if (blobStmt->step() != sqlite::StepResult::Row) return imodelCorrupt(blobStmt->error());
-      const auto blob = blobStmt->getBlob(0);
-      _meshes.clear();
-      _stats = &stats;
-      State state;
-      state.subCategory = e.category + 1; // the default sub-category
-      _elementBox = e.localBox;
-      _subGraphicRange.reset();
-      Status s = walk(blob, e.placement, state, 0);
-      if (!s) { stats.error = s.message(); stats.triangles = 0; stats.area = 0; stats.colors.clear(); continue; }
-      if (_meshes.empty()) continue;
-      core::Feature f;
-      f.elementId = e.id;
-      f.modelId = e.model;
-      f.categoryId = e.category;
-      f.subCategoryId = _meshes.begin()->second.subCategory;
-      f.className = e.className;
-      f.label = e.userLabel.empty() ? e.codeValue : e.userLabel;
-      out.scene.features.push_back(std::move(f));
-      const uint32_t feature = uint32_t(out.scene.features.size() - 1);
-      for (auto& [rgba, part] : _meshes) {
-        core::Mesh mesh;
-        mesh.positions = std::move(part.points);
-        mesh.indices = std::move(part.indices);
-        mesh.featureIds.assign(mesh.positions.size(), feature);
-        const core::Material mat{uint8_t(rgba), uint8_t(rgba >> 8), uint8_t(rgba >> 16), uint8_t(rgba >> 24)};
-        auto it = std::find(out.scene.materials.begin(), out.scene.materials.end(), mat);
-        mesh.material = uint32_t(it - out.scene.materials.begin());
-        if (it == out.scene.materials.end()) out.scene.materials.push_back(mat);
-        out.scene.meshes.push_back(std::move(mesh));
-      }
-    }
-    if (out.scene.materials.empty()) out.scene.materials.push_back({});
-    for (const auto& [id, st] : out.elements)
-      for (const auto& [kind, n] : st.skipped) out.skipped[kind] += n;
-    return out;
-  }
+struct SymbologyEvent {
+  uint64_t subCategory = 0;          ///< 0 = keep the current one.
+  std::optional<uint32_t> color;     ///< tbgr override.
+  double transparency = 0;
+};
+struct MaterialEvent { uint64_t material = 0; };
+struct PieceEvent {
+  LocalMesh mesh;                    ///< In the walked stream's coordinates.
+  double area = 0;                   ///< Of `mesh`, in those coordinates.
+};
+struct SkipEvent { std::string kind; };
+struct InstanceEvent {
+  std::shared_ptr<const PartGeometry> part;
+  Mat4d transform = core::identityMatrix(); ///< Part → the walked stream's coordinates.
+};
+using Event = std::variant<SymbologyEvent, MaterialEvent, PieceEvent, SkipEvent, InstanceEvent>;
 
-private:
-  struct State {
-    uint64_t subCategory = 0;
-    std::optional<uint32_t> colorOverride;
-    double elementTransparency = 0;
-    std::optional<uint64_t> materialOverride;
-  };
+struct PartGeometry {
+  uint64_t id = 0;
+  std::vector<Event> events;
+  Status error;                      ///< Why the part's stream could not be decoded.
+};
+
+/// The symbology state machine's state (format doc section 8); it carries over across part
+/// instances of one element.
+struct State {
+  uint64_t subCategory = 0;
+  std::optional<uint32_t> colorOverride;
+  double elementTransparency = 0;
+  std::optional<uint64_t> materialOverride;
+};
+
+/// One element's result, before it joins the Scene.
+struct ElementOut {
   struct WorldMesh {
     std::vector<Vec3d> points;
     std::vector<uint32_t> indices;
-    uint64_t subCategory = 0;
+  };
+  /// Pieces of one part drawn with one colour: a shared mesh (part id + piece event indices)
+  /// placed at `transform`.
+  struct Instance {
+    std::shared_ptr<const PartGeometry> part;
+    std::vector<uint32_t> pieces;
+    Mat4d transform;
+    uint32_t rgba = 0;
+  };
+  uint64_t id = 0;
+  ElementGeometryStats stats;
+  std::map<uint32_t, WorldMesh> meshes; ///< The element's own geometry by RGBA, world coordinates.
+  std::vector<Instance> instances;
+  std::optional<uint64_t> firstSubCategory;
+};
+
+double triangleArea(Vec3d a, Vec3d b, Vec3d c) { return 0.5 * core::length(cross(b - a, c - a)); }
+
+/// Area scale of a similarity transform (rotations, uniform scale, translation): |det|^(2/3).
+double areaScale(const Mat4d& m) {
+  const double det = m[0] * (m[5] * m[10] - m[9] * m[6]) - m[4] * (m[1] * m[10] - m[9] * m[2]) + m[8] * (m[1] * m[6] - m[5] * m[2]);
+  return std::pow(std::abs(det), 2.0 / 3.0);
+}
+
+/// The GeometryStream-decoding state of one thread: its own SQLite connection (null when decoding
+/// a lone blob) and caches of sub-category appearances, render materials and parts.
+class SceneBuilder {
+public:
+  struct Columns {
+    std::optional<std::pair<std::string, std::string>> subCategory, part;
   };
 
+  SceneBuilder(const sqlite::Db* db, Columns columns, const TessellationOptions& o) : _db(db), _columns(std::move(columns)), _o(o) {}
+
+  Result<ElementGeometryStats> one(std::span<const uint8_t> blob) {
+    ElementOut out;
+    _stats = &out.stats;
+    std::vector<Event> events;
+    MX_RETURN_IF_ERROR(walk(blob, events, 0));
+    State state;
+    MX_RETURN_IF_ERROR(replay(events, core::identityMatrix(), state, out, nullptr));
+    return std::move(out.stats);
+  }
+
+  /// Decodes one element; a damaged stream is reported in the element's stats, not returned.
+  /// Returns an error only when the file cannot be read.
+  Status element(const ElementRecord& e, ElementOut& out) {
+    out.id = e.id;
+    if (!_blobStmt) {
+      MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT GeometryStream FROM bis_GeometricElement3d WHERE ElementId=?"));
+      _blobStmt = std::move(s);
+    }
+    MX_RETURN_IF_ERROR(_blobStmt->reset());
+    MX_RETURN_IF_ERROR(_blobStmt->bind(1, int64_t(e.id)));
+    if (_blobStmt->step() != sqlite::StepResult::Row) return imodelCorrupt(_blobStmt->error());
+    _stats = &out.stats;
+    _elementBox = e.localBox;
+    _subGraphicRange.reset();
+    _keepRange = false;
+    std::vector<Event> events;
+    State state;
+    state.subCategory = e.category + 1; // the default sub-category
+    Status s = walk(_blobStmt->getBlob(0), events, 0);
+    if (s) s = replay(events, e.placement, state, out, nullptr);
+    if (!s) {
+      out.stats.error = s.message();
+      out.stats.triangles = 0;
+      out.stats.area = 0;
+      out.stats.colors.clear();
+      out.meshes.clear();
+      out.instances.clear();
+    }
+    return Status::ok();
+  }
+
+private:
   Result<Appearance> appearance(uint64_t subCategory) {
     if (auto it = _appearances.find(subCategory); it != _appearances.end()) return it->second;
     Appearance a;
-    if (_f && _subCatColumn) {
-      MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f->db.prepare("SELECT " + _subCatColumn->second + " FROM " + _subCatColumn->first + " WHERE ElementId=?"));
+    if (_db && _columns.subCategory) {
+      MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT " + _columns.subCategory->second + " FROM " + _columns.subCategory->first + " WHERE ElementId=?"));
       MX_RETURN_IF_ERROR(s.bind(1, int64_t(subCategory)));
       if (s.step() == sqlite::StepResult::Row) {
         const json j = json::parse(s.getText(0), nullptr, false);
@@ -770,8 +817,8 @@ private:
   Result<RenderMaterial> material(uint64_t id) {
     if (auto it = _materials.find(id); it != _materials.end()) return it->second;
     RenderMaterial m;
-    if (!_f) return _materials[id] = m;
-    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f->db.prepare("SELECT JsonProperties FROM bis_Element WHERE Id=?"));
+    if (!_db) return _materials[id] = m;
+    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT JsonProperties FROM bis_Element WHERE Id=?"));
     MX_RETURN_IF_ERROR(s.bind(1, int64_t(id)));
     if (s.step() == sqlite::StepResult::Row) {
       const json j = json::parse(s.getText(0), nullptr, false);
@@ -811,23 +858,63 @@ private:
     return std::pair{rgba, tbgr};
   }
 
-  Status emit(const LocalMesh& local, const Mat4d& transform, const State& st) {
+  /// Replays recorded events with the element's state. `part` is null for the element's own
+  /// stream (pieces are transformed to world meshes) and the part being placed otherwise (pieces
+  /// become instances of its shared meshes, grouped by colour).
+  Status replay(const std::vector<Event>& events, const Mat4d& transform, State& st, ElementOut& out,
+                const std::shared_ptr<const PartGeometry>& part) {
+    std::map<uint32_t, std::vector<uint32_t>> groups; // rgba → piece event indices (parts)
+    const double scale = part ? areaScale(transform) : 1;
+    for (size_t k = 0; k < events.size(); ++k) {
+      const Event& ev = events[k];
+      if (const auto* sym = std::get_if<SymbologyEvent>(&ev)) {
+        if (sym->subCategory != 0) st.subCategory = sym->subCategory;
+        st.colorOverride = sym->color;
+        st.materialOverride.reset();
+        st.elementTransparency = sym->transparency;
+      } else if (const auto* mat = std::get_if<MaterialEvent>(&ev)) {
+        st.materialOverride = mat->material;
+      } else if (const auto* skip = std::get_if<SkipEvent>(&ev)) {
+        ++out.stats.skipped[skip->kind];
+      } else if (const auto* inst = std::get_if<InstanceEvent>(&ev)) {
+        if (!inst->part->error) return inst->part->error;
+        MX_RETURN_IF_ERROR(replay(inst->part->events, core::multiply(transform, inst->transform), st, out, inst->part));
+      } else {
+        const auto& piece = std::get<PieceEvent>(ev);
+        MX_ASSIGN_OR_RETURN(auto colors, resolve(st));
+        if (!out.firstSubCategory) out.firstSubCategory = st.subCategory;
+        out.stats.triangles += piece.mesh.indices.size() / 3;
+        if (std::find(out.stats.colors.begin(), out.stats.colors.end(), colors.second) == out.stats.colors.end())
+          out.stats.colors.push_back(colors.second);
+        if (part) {
+          out.stats.area += piece.area * scale;
+          groups[colors.first].push_back(uint32_t(k));
+          continue;
+        }
+        ElementOut::WorldMesh& w = out.meshes[colors.first];
+        const uint32_t base = uint32_t(w.points.size());
+        for (const Vec3d& p : piece.mesh.points) w.points.push_back(core::transformPoint(transform, p));
+        for (uint32_t i : piece.mesh.indices) w.indices.push_back(base + i);
+        for (size_t t = 0; t < piece.mesh.indices.size(); t += 3)
+          out.stats.area += triangleArea(w.points[base + piece.mesh.indices[t]], w.points[base + piece.mesh.indices[t + 1]],
+                                         w.points[base + piece.mesh.indices[t + 2]]);
+      }
+    }
+    for (auto& [rgba, pieces] : groups) out.instances.push_back({part, std::move(pieces), transform, rgba});
+    return Status::ok();
+  }
+
+  /// Records a tessellated primitive (nothing when it has no triangles).
+  static Status piece(LocalMesh&& local, std::vector<Event>& events) {
     if (local.indices.empty()) return Status::ok();
-    MX_ASSIGN_OR_RETURN(auto colors, resolve(st));
-    WorldMesh& w = _meshes[colors.first];
-    w.subCategory = st.subCategory;
     for (const Vec3d& p : local.points)
       if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
         return imodelFail(ImodelError::Corrupt, "geometry with NaN or infinite coordinates");
-    const uint32_t base = uint32_t(w.points.size());
-    for (const Vec3d& p : local.points) w.points.push_back(core::transformPoint(transform, p));
-    for (uint32_t i : local.indices) w.indices.push_back(base + i);
-    for (size_t t = 0; t < local.indices.size(); t += 3) {
-      const Vec3d a = w.points[base + local.indices[t]], b = w.points[base + local.indices[t + 1]], c = w.points[base + local.indices[t + 2]];
-      _stats->area += 0.5 * core::length(cross(b - a, c - a));
-    }
-    _stats->triangles += local.indices.size() / 3;
-    if (std::find(_stats->colors.begin(), _stats->colors.end(), colors.second) == _stats->colors.end()) _stats->colors.push_back(colors.second);
+    PieceEvent e;
+    for (size_t t = 0; t < local.indices.size(); t += 3)
+      e.area += triangleArea(local.points[local.indices[t]], local.points[local.indices[t + 1]], local.points[local.indices[t + 2]]);
+    e.mesh = std::move(local);
+    events.emplace_back(std::move(e));
     return Status::ok();
   }
 
@@ -840,15 +927,38 @@ private:
   }
 
   Result<std::vector<uint8_t>> partStream(uint64_t partId) {
-    if (!_f || !_partColumn) return imodelFail(ImodelError::Corrupt, "no GeometryPart.GeometryStream column");
-    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _f->db.prepare("SELECT " + _partColumn->second + " FROM " + _partColumn->first + " WHERE ElementId=?"));
+    if (!_db || !_columns.part) return imodelFail(ImodelError::Corrupt, "no GeometryPart.GeometryStream column");
+    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT " + _columns.part->second + " FROM " + _columns.part->first + " WHERE ElementId=?"));
     MX_RETURN_IF_ERROR(s.bind(1, int64_t(partId)));
     if (s.step() != sqlite::StepResult::Row) return imodelFail(ImodelError::Corrupt, "geometry part " + formatId64(partId) + " not found");
     const auto b = s.getBlob(0);
     return std::vector<uint8_t>(b.begin(), b.end());
   }
 
-  Status walk(std::span<const uint8_t> blob, const Mat4d& transform, State& st, int depth) {
+  /// A part, walked once per builder (errors are cached too: a damaged part fails every element
+  /// that instances it).
+  Result<std::shared_ptr<const PartGeometry>> part(uint64_t partId, int depth) {
+    if (auto it = _parts.find(partId); it != _parts.end()) return it->second;
+    auto g = std::make_shared<PartGeometry>();
+    g->id = partId;
+    auto stream = partStream(partId);
+    if (!stream) {
+      if (stream.status().code() == core::ErrorCode::IoError) return stream.status(); // the file, not the part
+      g->error = stream.status();
+    } else {
+      // A SubGraphicRange before the instance op describes the instance, not the part's first op.
+      const auto range = std::exchange(_subGraphicRange, std::nullopt);
+      const bool keep = std::exchange(_keepRange, false);
+      g->error = walk(*stream, g->events, depth);
+      _subGraphicRange = range;
+      _keepRange = keep;
+    }
+    _parts.emplace(partId, g);
+    return std::shared_ptr<const PartGeometry>(g);
+  }
+
+  /// Decodes one stream (the element's at depth 0, a part's deeper) into events.
+  Status walk(std::span<const uint8_t> blob, std::vector<Event>& events, int depth) {
     if (depth > 4) return imodelFail(ImodelError::Corrupt, "geometry parts nest deeper than 4");
     MX_ASSIGN_OR_RETURN(std::vector<uint8_t> inflated, inflateGeometryBlob(blob));
     MX_ASSIGN_OR_RETURN(std::vector<GeometryOp> ops, parseGeometryStream(inflated));
@@ -869,11 +979,6 @@ private:
     }
     if (depth == 0)
       for (const GeometryOp& op : ops) ++_stats->ops[std::string(opCodeName(op.opCode))];
-    struct Depth {
-      int& d;
-      explicit Depth(int& x, int v) : d(x) { d = v; }
-      ~Depth() { d = d > 0 ? d - 1 : 0; }
-    } depthGuard(_depth, depth);
     for (const GeometryOp& op : ops) {
       struct ClearRange {
         std::optional<core::Aabb>& r;
@@ -894,16 +999,16 @@ private:
       }
       case 4: {
         MX_ASSIGN_OR_RETURN(const fb::BasicSymbology* b, verified<fb::BasicSymbology>(op.data, "BasicSymbology"));
-        if (b->subCategoryId() != 0) st.subCategory = uint64_t(b->subCategoryId());
-        st.colorOverride.reset();
-        st.materialOverride.reset();
-        if (b->useColor()) st.colorOverride = b->color();
-        st.elementTransparency = b->transparency();
+        SymbologyEvent e;
+        e.subCategory = uint64_t(b->subCategoryId());
+        if (b->useColor()) e.color = b->color();
+        e.transparency = b->transparency();
+        events.emplace_back(e);
         break;
       }
       case 21: {
         MX_ASSIGN_OR_RETURN(const fb::MaterialOp* m, verified<fb::MaterialOp>(op.data, "Material"));
-        if (m->useMaterial()) st.materialOverride = uint64_t(m->materialId());
+        if (m->useMaterial()) events.emplace_back(MaterialEvent{uint64_t(m->materialId())});
         break;
       }
       case 3: {
@@ -913,13 +1018,9 @@ private:
         const double scale = p->scale();
         if (!(scale > 0) || !std::isfinite(scale)) return imodelFail(ImodelError::Corrupt, "part instance scale is not positive");
         for (int k : {0, 1, 2, 4, 5, 6, 8, 9, 10}) instance[size_t(k)] *= scale;
-        const uint64_t partId = uint64_t(p->partId());
-        auto cached = _parts.find(partId);
-        if (cached == _parts.end()) {
-          MX_ASSIGN_OR_RETURN(std::vector<uint8_t> stream, partStream(partId));
-          cached = _parts.emplace(partId, std::move(stream)).first;
-        }
-        MX_RETURN_IF_ERROR(walk(cached->second, core::multiply(transform, instance), st, depth + 1));
+        MX_ASSIGN_OR_RETURN(std::shared_ptr<const PartGeometry> g, part(uint64_t(p->partId()), depth + 1));
+        if (!g->error) return g->error;
+        events.emplace_back(InstanceEvent{std::move(g), instance});
         break;
       }
       case 9: case 11: {
@@ -945,34 +1046,34 @@ private:
         case fb::kExtrusion: MX_RETURN_IF_ERROR(meshExtrusion(*g->as<fb::DgnExtrusion>(), _o, local)); break;
         case fb::kRotationalSweep: MX_RETURN_IF_ERROR(meshRotationalSweep(*g->as<fb::DgnRotationalSweep>(), _o, local)); break;
         case fb::kRuledSweep: MX_RETURN_IF_ERROR(meshRuledSweep(*g->as<fb::DgnRuledSweep>(), _o, local)); break;
-        default: MX_RETURN_IF_ERROR(unsupported(skippedName(g->type()), transform, st)); break;
+        default: MX_RETURN_IF_ERROR(unsupported(skippedName(g->type()), events, depth)); break;
         }
 
-        MX_RETURN_IF_ERROR(emit(local, transform, st));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events));
         break;
       }
       case 5: {
         MX_ASSIGN_OR_RETURN(const fb::PointPrimitive* p, verified<fb::PointPrimitive>(op.data, "PointPrimitive"));
-        if (p->boundary() != 2) { ++_stats->skipped["wire (line string, not meshed)"]; break; }
+        if (p->boundary() != 2) { events.emplace_back(SkipEvent{"wire (line string, not meshed)"}); break; }
         Region r;
         if (const auto* c = p->coords())
           for (uint32_t i = 0; i < c->size(); ++i) appendPoints(r.outer, {v(*c->Get(i))});
         if (r.outer.size() > 1 && core::length(r.outer.front() - r.outer.back()) < 1e-9) r.outer.pop_back();
         LocalMesh local;
         if (r.outer.size() >= 3) meshRegion(r, local);
-        MX_RETURN_IF_ERROR(emit(local, transform, st));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events));
         break;
       }
       case 7: {
         MX_ASSIGN_OR_RETURN(const fb::ArcPrimitive* a, verified<fb::ArcPrimitive>(op.data, "ArcPrimitive"));
-        if (a->boundary() != 2 || !a->center() || !a->vector0() || !a->vector90()) { ++_stats->skipped["wire (arc, not meshed)"]; break; }
+        if (a->boundary() != 2 || !a->center() || !a->vector0() || !a->vector90()) { events.emplace_back(SkipEvent{"wire (arc, not meshed)"}); break; }
         Region r;
         r.outer = strokeArc(v(*a->center()), v(*a->vector0()), v(*a->vector90()), a->start(), a->sweep(), _o);
         if (r.outer.size() > 1 && core::length(r.outer.front() - r.outer.back()) < 1e-9) r.outer.pop_back();
         if (fullSweep(a->sweep())) r.discCenter = v(*a->center());
         LocalMesh local;
         if (r.outer.size() >= 3) meshRegion(r, local);
-        MX_RETURN_IF_ERROR(emit(local, transform, st));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events));
         break;
       }
       case 8: {
@@ -980,31 +1081,31 @@ private:
           return imodelFail(ImodelError::Corrupt, "CurveVector op without the bg0001fb signature");
         MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "CurveVector"));
         const fb::CurveVector* cv = g->type() == fb::kCurveVector ? g->as<fb::CurveVector>() : nullptr;
-        if (!cv || cv->boundaryType() < 2) { ++_stats->skipped["wire (curve vector, not meshed)"]; break; }
+        if (!cv || cv->boundaryType() < 2) { events.emplace_back(SkipEvent{"wire (curve vector, not meshed)"}); break; }
         std::vector<Region> regions;
         MX_RETURN_IF_ERROR(regionsOf(*cv, _o, regions));
         LocalMesh local;
         for (const Region& r : regions) meshRegion(r, local);
-        MX_RETURN_IF_ERROR(emit(local, transform, st));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events));
         break;
       }
-      case 6: ++_stats->skipped["2D geometry (not meshed)"]; break;
-      case 10: ++_stats->skipped["wire (curve, not meshed)"]; break;
+      case 6: events.emplace_back(SkipEvent{"2D geometry (not meshed)"}); break;
+      case 10: events.emplace_back(SkipEvent{"wire (curve, not meshed)"}); break;
       case 12: {
         if (op.data.size() < 8 || std::memcmp(op.data.data(), "bg0001fb", 8) != 0)
           return imodelFail(ImodelError::Corrupt, "BsplineSurface op without the bg0001fb signature");
         MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "BsplineSurface"));
         const fb::BsplineSurface* s = g->type() == fb::kBsplineSurface ? g->as<fb::BsplineSurface>() : nullptr;
         if (!s) return imodelFail(ImodelError::Corrupt, "BsplineSurface op without a B-spline surface");
-        if (s->trimmed()) { MX_RETURN_IF_ERROR(unsupported("BsplineSurface (trimmed)", transform, st)); break; }
+        if (s->trimmed()) { MX_RETURN_IF_ERROR(unsupported("BsplineSurface (trimmed)", events, depth)); break; }
         LocalMesh local;
         MX_RETURN_IF_ERROR(meshBsplineSurface(*s, _o, local));
-        MX_RETURN_IF_ERROR(emit(local, transform, st));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events));
         break;
       }
-      case 22: MX_RETURN_IF_ERROR(unsupported("TextString", transform, st)); break;
-      case 25: MX_RETURN_IF_ERROR(unsupported("ParasolidBRep", transform, st)); break;
-      case 28: MX_RETURN_IF_ERROR(unsupported("Image", transform, st)); break;
+      case 22: MX_RETURN_IF_ERROR(unsupported("TextString", events, depth)); break;
+      case 25: MX_RETURN_IF_ERROR(unsupported("ParasolidBRep", events, depth)); break;
+      case 28: MX_RETURN_IF_ERROR(unsupported("Image", events, depth)); break;
       default: break; // fill, pattern, line style, deprecated and unknown ops: no geometry
       }
     }
@@ -1013,13 +1114,13 @@ private:
 
   /// Counts an op that is not meshed; with boxForUnsupported, draws its range (or the element's
   /// box) instead.
-  Status unsupported(const std::string& kind, const Mat4d& transform, const State& st) {
-    ++_stats->skipped[kind];
+  Status unsupported(const std::string& kind, std::vector<Event>& events, int depth) {
+    events.emplace_back(SkipEvent{kind});
     if (!_o.boxForUnsupported) return Status::ok();
     // Inside a part the element's box is in another frame: only a SubGraphicRange can stand in.
-    const core::Aabb b = _subGraphicRange ? *_subGraphicRange : (_depth == 0 ? _elementBox : core::Aabb{});
+    const core::Aabb b = _subGraphicRange ? *_subGraphicRange : (depth == 0 ? _elementBox : core::Aabb{});
     if (b.empty()) return Status::ok();
-    ++_stats->skipped["substituted by a box"];
+    events.emplace_back(SkipEvent{"substituted by a box"});
     fb::BoxDetail d{};
     d.baseOrigin = {b.min[0], b.min[1], b.min[2]};
     d.topOrigin = {b.min[0], b.min[1], std::max(b.max[2], b.min[2] + 1e-3)};
@@ -1030,7 +1131,7 @@ private:
     d.capped = 1;
     LocalMesh local;
     tessellateBox(d, local);
-    return emit(local, transform, st);
+    return piece(std::move(local), events);
   }
 
   static std::string skippedName(uint8_t type) {
@@ -1040,29 +1141,132 @@ private:
     }
   }
 
-  const ImodelFile::Impl* _f;
+  const sqlite::Db* _db;
+  Columns _columns;
   TessellationOptions _o;
-  std::optional<std::pair<std::string, std::string>> _subCatColumn, _partColumn;
+  std::optional<sqlite::Statement> _blobStmt;
   std::unordered_map<uint64_t, Appearance> _appearances;
   std::unordered_map<uint64_t, RenderMaterial> _materials;
-  std::unordered_map<uint64_t, std::vector<uint8_t>> _parts;
-  std::map<uint32_t, WorldMesh> _meshes; // by RGBA, for this element
+  std::unordered_map<uint64_t, std::shared_ptr<const PartGeometry>> _parts;
   std::optional<core::Aabb> _subGraphicRange;
   bool _keepRange = false;
-  int _depth = 0;
   core::Aabb _elementBox;
   ElementGeometryStats* _stats = nullptr;
 };
+
+/// Adds the elements' results to the Scene in element order: one feature per element with
+/// geometry, its own meshes by colour, and its part instances, whose shared meshes are built once
+/// per (part, pieces of one colour).
+class SceneJoiner {
+public:
+  explicit SceneJoiner(ImodelScene& out) : _out(out) {}
+
+  void add(ElementOut&& e, const ElementRecord& rec) {
+    ElementGeometryStats& stats = _out.elements.emplace_hint(_out.elements.end(), e.id, std::move(e.stats))->second;
+    for (const auto& [kind, n] : stats.skipped) _out.skipped[kind] += n;
+    if (e.meshes.empty() && e.instances.empty()) return;
+    core::Scene& scene = _out.scene;
+    core::Feature f;
+    f.elementId = rec.id;
+    f.modelId = rec.model;
+    f.categoryId = rec.category;
+    f.subCategoryId = e.firstSubCategory.value_or(rec.category + 1);
+    f.className = rec.className;
+    f.label = rec.userLabel.empty() ? rec.codeValue : rec.userLabel;
+    scene.features.push_back(std::move(f));
+    const uint32_t feature = uint32_t(scene.features.size() - 1);
+    for (auto& [rgba, w] : e.meshes) {
+      core::Mesh mesh;
+      mesh.positions = std::move(w.points);
+      mesh.indices = std::move(w.indices);
+      mesh.featureIds.assign(mesh.positions.size(), feature);
+      mesh.material = material(rgba);
+      scene.meshes.push_back(std::move(mesh));
+    }
+    for (ElementOut::Instance& inst : e.instances) {
+      auto [it, added] = _shared.try_emplace({inst.part->id, inst.pieces}, uint32_t(scene.sharedMeshes.size()));
+      if (added) {
+        core::Mesh mesh;
+        for (uint32_t k : inst.pieces) {
+          const LocalMesh& m = std::get<PieceEvent>(inst.part->events[k]).mesh;
+          const uint32_t base = uint32_t(mesh.positions.size());
+          mesh.positions.insert(mesh.positions.end(), m.points.begin(), m.points.end());
+          for (uint32_t idx : m.indices) mesh.indices.push_back(base + idx);
+        }
+        scene.sharedMeshes.push_back(std::move(mesh));
+      }
+      scene.instances.push_back({it->second, inst.transform, feature, material(inst.rgba)});
+    }
+  }
+
+private:
+  uint32_t material(uint32_t rgba) {
+    auto [it, added] = _materials.try_emplace(rgba, uint32_t(_out.scene.materials.size()));
+    if (added) _out.scene.materials.push_back({uint8_t(rgba), uint8_t(rgba >> 8), uint8_t(rgba >> 16), uint8_t(rgba >> 24)});
+    return it->second;
+  }
+
+  ImodelScene& _out;
+  std::unordered_map<uint32_t, uint32_t> _materials;
+  std::map<std::pair<uint64_t, std::vector<uint32_t>>, uint32_t> _shared;
+};
+
+/// Elements per task: small enough to balance cheap boxes against costly surfaces.
+constexpr size_t kElementsPerTask = 32;
+
+Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const std::vector<ElementRecord>& elements, const TessellationOptions& options) {
+  SceneBuilder::Columns columns;
+  MX_ASSIGN_OR_RETURN(columns.subCategory, file.column("BisCore", "SubCategory", "Properties"));
+  MX_ASSIGN_OR_RETURN(columns.part, file.column("BisCore", "GeometryPart", "GeometryStream"));
+  std::vector<const ElementRecord*> todo;
+  for (const ElementRecord& e : elements)
+    if (e.hasGeometry) todo.push_back(&e);
+
+  // Elements are independent: each thread decodes with its own connection and caches, and the
+  // results join the Scene in element order, so the Scene does not depend on the thread count.
+  struct Worker {
+    sqlite::Db db;
+    std::optional<SceneBuilder> builder;
+  };
+  tbb::enumerable_thread_specific<std::unique_ptr<Worker>> workers;
+  const size_t tasks = (todo.size() + kElementsPerTask - 1) / kElementsPerTask;
+  std::vector<ElementOut> outs(todo.size());
+  std::vector<Status> failures(tasks);
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, tasks, 1), [&](const tbb::blocked_range<size_t>& r) {
+    std::unique_ptr<Worker>& w = workers.local();
+    if (!w) {
+      auto db = sqlite::Db::openReadOnlyImmutable(file.path);
+      if (!db) { failures[r.begin()] = imodelCorrupt(db.status()); return; }
+      w = std::make_unique<Worker>();
+      w->db = std::move(db).value();
+      w->builder.emplace(&w->db, columns, options);
+    }
+    for (size_t t = r.begin(); t != r.end(); ++t)
+      for (size_t k = t * kElementsPerTask; k < std::min(todo.size(), (t + 1) * kElementsPerTask); ++k) {
+        Status s = w->builder->element(*todo[k], outs[k]);
+        if (!s) { failures[t] = std::move(s); return; }
+      }
+  });
+  for (Status& f : failures) MX_RETURN_IF_ERROR(std::move(f));
+
+  ImodelScene out;
+  out.scene.materials.clear();
+  out.scene.ecef = file.facts.ecef;
+  out.scene.projectExtents = file.facts.projectExtents;
+  SceneJoiner joiner(out);
+  for (size_t k = 0; k < todo.size(); ++k) joiner.add(std::move(outs[k]), *todo[k]);
+  if (out.scene.materials.empty()) out.scene.materials.push_back({});
+  return out;
+}
 
 } // namespace
 
 Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) const {
   MX_ASSIGN_OR_RETURN(std::vector<ElementRecord> elements, spatialElements());
-  // build() reads the records; they are handed back with the scene so callers need not query again.
-  SceneBuilder builder(_impl.get(), options);
   core::Result<ImodelScene> r = Status{core::ErrorCode::Internal, "not built"};
   try {
-    r = builder.build(elements);
+    r = buildScene(*_impl, elements, options);
+    // The records are handed back with the scene so callers need not query again.
     if (r) r->records = std::move(elements);
   } catch (const json::exception& e) { // last line of defence: JSON of an unexpected shape
     return imodelFail(ImodelError::Corrupt, std::string("unexpected JSON in the iModel: ") + e.what());
@@ -1072,7 +1276,7 @@ Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) co
 }
 
 Result<ElementGeometryStats> tessellateGeometryBlob(std::span<const uint8_t> blob, const TessellationOptions& options) {
-  SceneBuilder builder(nullptr, options);
+  SceneBuilder builder(nullptr, {}, options);
   try {
     return builder.one(blob);
   } catch (const json::exception& e) {

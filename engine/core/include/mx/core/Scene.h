@@ -44,29 +44,53 @@ struct EcefLocation {
   Vec3d yVector{0, 1, 0};       ///< Scene y axis in ECEF.
 };
 
+/// One placement of a shared mesh (an iModel geometry part an element instances): the shared
+/// mesh's vertices, transformed to world, all belonging to one feature and drawn with one material.
+/// A transform that mirrors (negative determinant) keeps the triangles front-facing.
+struct MeshInstance {
+  uint32_t mesh = 0;                        ///< Index into Scene::sharedMeshes.
+  Mat4d transform = identityMatrix();       ///< Shared-mesh coordinates → world (affine).
+  uint32_t feature = 0;                     ///< Index into Scene::features.
+  uint32_t material = 0;                    ///< Index into Scene::materials.
+};
+
 struct Scene {
   std::vector<Mesh> meshes;
+  /// Meshes drawn only through instances, in their own coordinates; their featureIds are empty
+  /// and their material unused (each instance brings both).
+  std::vector<Mesh> sharedMeshes;
+  std::vector<MeshInstance> instances;
   std::vector<Material> materials{Material{}};
   std::vector<Feature> features;
   std::optional<EcefLocation> ecef;
   std::optional<Aabb> projectExtents;
 
+  /// Triangles drawn: every mesh once, every shared mesh once per instance.
   [[nodiscard]] size_t triangleCount() const {
     size_t n = 0;
     for (const auto& m : meshes) n += m.triangleCount();
+    for (const auto& i : instances)
+      if (i.mesh < sharedMeshes.size()) n += sharedMeshes[i.mesh].triangleCount();
     return n;
   }
+  /// Vertices drawn, counted as triangleCount() counts triangles.
   [[nodiscard]] size_t vertexCount() const {
     size_t n = 0;
     for (const auto& m : meshes) n += m.positions.size();
+    for (const auto& i : instances)
+      if (i.mesh < sharedMeshes.size()) n += sharedMeshes[i.mesh].positions.size();
     return n;
   }
-  /// Host bytes of the mesh data (positions, normals, indices, feature ids).
+  /// Host bytes of the mesh data as held (positions, normals, indices, feature ids, instances):
+  /// a shared mesh counts once.
   [[nodiscard]] size_t byteSize() const {
-    size_t n = 0;
-    for (const auto& m : meshes)
-      n += m.positions.size() * sizeof(Vec3d) + m.normals.size() * sizeof(float) +
-           m.indices.size() * sizeof(uint32_t) + m.featureIds.size() * sizeof(uint32_t);
+    auto bytes = [](const Mesh& m) {
+      return m.positions.size() * sizeof(Vec3d) + m.normals.size() * sizeof(float) +
+             m.indices.size() * sizeof(uint32_t) + m.featureIds.size() * sizeof(uint32_t);
+    };
+    size_t n = instances.size() * sizeof(MeshInstance);
+    for (const auto& m : meshes) n += bytes(m);
+    for (const auto& m : sharedMeshes) n += bytes(m);
     return n;
   }
 };

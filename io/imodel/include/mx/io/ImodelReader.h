@@ -90,8 +90,10 @@ public:
   /// extents from the file). Meshed: polyfaces, boxes, spheres, cones/cylinders, torus pipes,
   /// closed shapes, discs, parity/union regions (B-spline curve boundaries included), extrusions,
   /// rotational and ruled sweeps, untrimmed B-spline surfaces, part instances (with the symbology
-  /// rules of the format doc section 8), colours and transparency from sub-categories, overrides
-  /// and render materials. Trimmed B-spline surfaces, BReps, text and images are skipped and
+  /// rules of the format doc section 8: each part is tessellated once and becomes Scene shared
+  /// meshes placed by instances), colours and transparency from sub-categories, overrides
+  /// and render materials. Elements are decoded on every core; the Scene is the same for any
+  /// thread count. Trimmed B-spline surfaces, BReps, text and images are skipped and
   /// counted per kind (or boxed); wires are counted, never meshed. An element whose
   /// stream is damaged is reported on that element and the rest go on.
   [[nodiscard]] core::Result<ImodelScene> readScene(const TessellationOptions& options = {}) const;
