@@ -148,6 +148,14 @@ void merge(Scene& a, const Scene& b) {
     m.material = addMaterial(a, b.materials[m.material]);
     a.meshes.push_back(std::move(m));
   }
+  const uint32_t sharedBase = uint32_t(a.sharedMeshes.size());
+  a.sharedMeshes.insert(a.sharedMeshes.end(), b.sharedMeshes.begin(), b.sharedMeshes.end());
+  for (core::MeshInstance i : b.instances) {
+    i.mesh += sharedBase;
+    i.feature += featureBase;
+    i.material = addMaterial(a, b.materials[i.material]);
+    a.instances.push_back(i);
+  }
 }
 
 Scene makeBenchmarkScene(uint64_t triangles, uint64_t seed) {

@@ -142,6 +142,51 @@ TEST(GltfReader, NodeTransformsAndYUpConversionAreApplied) {
   EXPECT_DOUBLE_EQ(b.max[2], 21);
 }
 
+TEST(GltfReader, AMeshSeveralNodesUseIsSharedAndInstanced) {
+  // Three nodes place the same quad (translated, rotated, mirrored); a copy of the document with
+  // one mesh per node gives the world-space triangles the instances must reproduce.
+  auto build = [](bool copies) {
+    Doc d = quadDoc(4, {0, 1, 2, 0, 2, 3});
+    if (copies) d.j["meshes"] = json::array({d.j["meshes"][0], d.j["meshes"][0], d.j["meshes"][0]});
+    d.j["materials"] = {{{"pbrMetallicRoughness", {{"baseColorFactor", {1, 0, 0, 1}}}}}};
+    for (auto& m : d.j["meshes"]) m["primitives"][0]["material"] = 0;
+    d.j["nodes"] = {{{"mesh", 0}, {"translation", {5, 0, 0}}},
+                    {{"mesh", copies ? 1 : 0}, {"rotation", {0, 0.7071067811865476, 0, 0.7071067811865476}}},
+                    {{"mesh", copies ? 2 : 0}, {"scale", {-1, 1, 1}}, {"name", "mirrored"}}};
+    d.j["scenes"] = {{{"nodes", {0, 1, 2}}}};
+    return d;
+  };
+  auto shared = build(false).read(), copied = build(true).read();
+  ASSERT_TRUE(shared.isOk()) << shared.status().toString();
+  ASSERT_TRUE(copied.isOk()) << copied.status().toString();
+  EXPECT_TRUE(shared->meshes.empty());
+  ASSERT_EQ(shared->sharedMeshes.size(), 1u);
+  ASSERT_EQ(shared->instances.size(), 3u);
+  ASSERT_EQ(copied->meshes.size(), 3u);
+  EXPECT_EQ(shared->features.size(), 3u);
+  EXPECT_EQ(shared->triangleCount(), copied->triangleCount());
+  const core::Mesh& m = shared->sharedMeshes[0];
+  EXPECT_TRUE(m.featureIds.empty());
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    const core::MeshInstance& inst = shared->instances[i];
+    EXPECT_EQ(inst.feature, i);
+    EXPECT_EQ(shared->materials[inst.material], (core::Material{255, 0, 0, 255}));
+    const core::Mesh& world = copied->meshes[i];
+    ASSERT_EQ(world.positions.size(), m.positions.size());
+    for (size_t v = 0; v < m.positions.size(); ++v) {
+      const core::Vec3d p = core::transformPoint(inst.transform, m.positions[v]);
+      EXPECT_NEAR(p.x, world.positions[v].x, 1e-12);
+      EXPECT_NEAR(p.y, world.positions[v].y, 1e-12);
+      EXPECT_NEAR(p.z, world.positions[v].z, 1e-12);
+    }
+  }
+  // The mirrored copy had its winding flipped by the reader; the instance keeps the mesh's own
+  // winding and a negative determinant (prepare flips it when placing).
+  EXPECT_NE(copied->meshes[2].indices, m.indices);
+  EXPECT_EQ(copied->meshes[0].indices, m.indices);
+}
+
 TEST(GltfReader, SkipsPointsWithAWarning) {
   auto r = quadDoc(0, {0, 1, 2}).read();
   ASSERT_TRUE(r.isOk());

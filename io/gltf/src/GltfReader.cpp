@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -153,6 +154,9 @@ public:
       for (size_t i = 0; i < _m.nodes.size(); ++i)
         if (!isChild[i]) roots.push_back(int(i));
     }
+    _uses.assign(_m.meshes.size(), 0);
+    for (const auto& n : _m.nodes)
+      if (n.mesh >= 0 && size_t(n.mesh) < _uses.size()) ++_uses[size_t(n.mesh)];
     for (int r : roots) MX_RETURN_IF_ERROR(visit(r, kYUpToZUp, 0));
     Result<Scene> result(std::move(_scene));
     if (_skippedPrimitives > 0)
@@ -179,9 +183,27 @@ private:
       _scene.features.push_back(std::move(f));
       const uint32_t feature = uint32_t(_scene.features.size() - 1);
       const auto& mesh = _m.meshes[size_t(node.mesh)];
+      // A mesh several nodes use is read once, in its own coordinates, and placed by instances.
+      const bool shared = _uses[size_t(node.mesh)] > 1;
       for (size_t p = 0; p < mesh.primitives.size(); ++p) {
-        Status s = addPrimitive(mesh.primitives[p], world, feature);
-        if (!s) return s.withContext("node " + std::to_string(index) + " mesh " + std::to_string(node.mesh) + " primitive " + std::to_string(p));
+        auto context = [&] { return "node " + std::to_string(index) + " mesh " + std::to_string(node.mesh) + " primitive " + std::to_string(p); };
+        if (shared) {
+          auto [it, added] = _shared.try_emplace({node.mesh, p}, std::nullopt);
+          if (added) {
+            auto m = primitiveMesh(mesh.primitives[p], core::identityMatrix(), 0);
+            if (!m) return Status(m.status()).withContext(context());
+            if (*m) {
+              (*m)->featureIds.clear();
+              _scene.sharedMeshes.push_back(std::move(**m));
+              it->second = uint32_t(_scene.sharedMeshes.size() - 1);
+            }
+          }
+          if (it->second) _scene.instances.push_back({*it->second, world, feature, material(mesh.primitives[p].material)});
+          continue;
+        }
+        auto m = primitiveMesh(mesh.primitives[p], world, feature);
+        if (!m) return Status(m.status()).withContext(context());
+        if (*m) _scene.meshes.push_back(std::move(**m));
       }
     }
     for (int c : node.children) MX_RETURN_IF_ERROR(visit(c, world, depth + 1));
@@ -202,14 +224,16 @@ private:
     return uint32_t(_scene.materials.size() - 1);
   }
 
-  Status addPrimitive(const tinygltf::Primitive& prim, const Mat4d& world, uint32_t feature) {
+  /// A primitive's triangles in world coordinates (`world` applied); nothing for point and line
+  /// primitives (counted) and primitives without triangles.
+  Result<std::optional<core::Mesh>> primitiveMesh(const tinygltf::Primitive& prim, const Mat4d& world, uint32_t feature) {
     if (prim.mode != TINYGLTF_MODE_TRIANGLES && prim.mode != TINYGLTF_MODE_TRIANGLE_STRIP &&
         prim.mode != TINYGLTF_MODE_TRIANGLE_FAN && prim.mode != -1) {
       ++_skippedPrimitives;
-      return Status::ok();
+      return std::optional<core::Mesh>();
     }
     if (prim.extensions.count("KHR_draco_mesh_compression"))
-      return {ErrorCode::UnsupportedInput, "Draco-compressed primitives are not supported"};
+      return Status{ErrorCode::UnsupportedInput, "Draco-compressed primitives are not supported"};
     auto it = prim.attributes.find("POSITION");
     if (it == prim.attributes.end()) return malformed("primitive has no POSITION attribute");
     MX_ASSIGN_OR_RETURN(AccessorView pos, AccessorView::make(_m, it->second, "POSITION"));
@@ -280,14 +304,15 @@ private:
       if (raw.size() % 3 != 0) return malformed("TRIANGLES index count " + std::to_string(raw.size()) + " is not a multiple of 3");
       for (size_t i = 0; i < raw.size(); i += 3) emit(raw[i], raw[i + 1], raw[i + 2]);
     }
-    if (mesh.indices.empty()) return Status::ok();
+    if (mesh.indices.empty()) return std::optional<core::Mesh>();
     mesh.featureIds.assign(vcount, feature);
-    _scene.meshes.push_back(std::move(mesh));
-    return Status::ok();
+    return std::optional<core::Mesh>(std::move(mesh));
   }
 
   const tinygltf::Model& _m;
   Scene _scene;
+  std::vector<uint32_t> _uses;  ///< Per glTF mesh: how many nodes use it.
+  std::map<std::pair<int, size_t>, std::optional<uint32_t>> _shared; ///< (mesh, primitive) → shared mesh
   std::set<int> _onPath;
   size_t _skippedPrimitives = 0;
 };

@@ -22,6 +22,7 @@ core::Scene makeSoup(uint32_t count, uint64_t seed, double size = 100.0);
 core::Scene makeBenchmarkScene(uint64_t triangles, uint64_t seed);
 
 /// A scene as the flat float arrays the compute backends take (feature id as the vertex class).
+/// Plain meshes only: the generators make no shared meshes or instances.
 struct FlatMesh {
   std::vector<float> positions;   ///< xyz per vertex.
   std::vector<uint32_t> classes;  ///< Per vertex: the feature id.
@@ -32,11 +33,11 @@ struct FlatMesh {
 };
 FlatMesh flatten(const core::Scene& scene);
 
-/// Appends `b`'s meshes, features and materials to `a`.
+/// Appends `b`'s meshes, shared meshes, instances, features and materials to `a`.
 void merge(core::Scene& a, const core::Scene& b);
 
 /// The scene as a binary glTF (y up, one node per feature), written with tinygltf. Test fixture
-/// authoring only: tiles are written by io/tiles.
+/// authoring only (plain meshes; instances are not written): tiles are written by io/tiles.
 std::vector<uint8_t> sceneToGlb(const core::Scene& scene);
 
 } // namespace mx::datasets
