@@ -1,14 +1,18 @@
 // sortPairs: the scalar reference is a stable LSD radix sort with 8-bit digits over packed
 // (key, value) pairs (at most 4 passes; a pass whose digit is the same for every key is skipped);
 // histograms and scatter run on oneTBB threads over fixed chunks, so the result does not depend on
-// the thread count. The SIMD level packs (key << 32 | value) and sorts with Highway's VQSort.
+// the thread count. The SIMD level packs (key << 32 | value) and sorts with Highway's VQSort, one slice per
+// thread, then merges the slices.
 #include "SimdKernels.h"
 
 #include <mx/cpu/Algorithms.h>
 
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <vector>
 
 namespace mx::cpu {
@@ -82,6 +86,44 @@ void radixSortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   });
 }
 
+/// Merges sorted `a` and `b` (no equal elements across them) into `out`, in `parts` pieces that
+/// run in parallel: each piece takes a slice of `a` and the part of `b` below its end.
+void parallelMerge(std::span<const uint64_t> a, std::span<const uint64_t> b, uint64_t* out, size_t parts) {
+  tbb::parallel_for(size_t(0), parts, [&](size_t k) {
+    const size_t a0 = a.size() * k / parts, a1 = a.size() * (k + 1) / parts;
+    const size_t b0 = k == 0 ? 0 : size_t(std::lower_bound(b.begin(), b.end(), a[a0]) - b.begin());
+    const size_t b1 = k + 1 == parts ? b.size() : size_t(std::lower_bound(b.begin(), b.end(), a[a1]) - b.begin());
+    std::merge(a.begin() + std::ptrdiff_t(a0), a.begin() + std::ptrdiff_t(a1), b.begin() + std::ptrdiff_t(b0),
+               b.begin() + std::ptrdiff_t(b1), out + a0 + b0);
+  });
+}
+
+/// Sorts distinct keys: VQSort on one slice per thread (slices of at least 1 M keys), then
+/// rounds of pairwise parallel merges. The order is the sorted order, so the result does not
+/// depend on the thread count.
+void parallelSortU64(std::vector<uint64_t>& keys) {
+  const size_t n = keys.size();
+  const size_t threads = size_t(std::max(1, tbb::this_task_arena::max_concurrency()));
+  const size_t slices = std::bit_floor(std::clamp<size_t>(n >> 20, 1, threads));
+  if (slices == 1) {
+    simd::sortU64(keys.data(), n);
+    return;
+  }
+  auto bound = [&](size_t s) { return n * s / slices; };
+  tbb::parallel_for(size_t(0), slices, [&](size_t s) { simd::sortU64(keys.data() + bound(s), bound(s + 1) - bound(s)); });
+  std::vector<uint64_t> other(n);
+  std::vector<uint64_t>* src = &keys;
+  std::vector<uint64_t>* dst = &other;
+  for (size_t width = 1; width < slices; width *= 2) {
+    tbb::parallel_for(size_t(0), slices / (2 * width), [&](size_t pair) {
+      const size_t lo = bound(2 * pair * width), mid = bound((2 * pair + 1) * width), hi = bound((2 * pair + 2) * width);
+      parallelMerge({src->data() + lo, mid - lo}, {src->data() + mid, hi - mid}, dst->data() + lo, 8);
+    });
+    std::swap(src, dst);
+  }
+  if (src != &keys) keys.swap(other);
+}
+
 void vqsortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   const size_t n = keys.size();
   if (n < 2) return;
@@ -89,11 +131,12 @@ void vqsortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kChunk), [&](const tbb::blocked_range<size_t>& r) {
     for (size_t i = r.begin(); i < r.end(); ++i) packed[i] = (uint64_t(keys[i]) << 32) | values[i];
   });
-  simd::sortU64(packed.data(), n);
+  parallelSortU64(packed);
+  const uint64_t* sorted = packed.data();
   tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kChunk), [&](const tbb::blocked_range<size_t>& r) {
     for (size_t i = r.begin(); i < r.end(); ++i) {
-      keys[i] = uint32_t(packed[i] >> 32);
-      values[i] = uint32_t(packed[i]);
+      keys[i] = uint32_t(sorted[i] >> 32);
+      values[i] = uint32_t(sorted[i]);
     }
   });
 }

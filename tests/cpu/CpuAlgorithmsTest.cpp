@@ -4,6 +4,7 @@
 #include <mx/datasets/Generators.h>
 
 #include <gtest/gtest.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <numeric>
@@ -72,6 +73,45 @@ TEST_P(CpuLevels, SortPairsIsSortedAndStable) {
       ASSERT_EQ(values[i], ref[i].second) << i;
     }
   }
+}
+
+TEST_P(CpuLevels, SortPairsGivesTheSameOrderForAnyThreadCount) {
+  // Large enough for the SIMD level to sort 2, 4 and 8 slices in parallel and merge them (slices
+  // of ≥ 1 M keys; the size is no multiple of the slice count).
+  const size_t n = (size_t(8) << 20) + 12345;
+  std::mt19937 rng(12);
+  std::vector<uint32_t> keys(n), values(n);
+  for (size_t i = 0; i < n; ++i) keys[i] = rng() % 100000;
+  std::iota(values.begin(), values.end(), 0u);
+  std::vector<uint64_t> ref(n);
+  for (size_t i = 0; i < n; ++i) ref[i] = uint64_t(keys[i]) << 32 | values[i];
+  std::sort(ref.begin(), ref.end()); // (key, index) pairs are distinct: the stable order
+  for (int threads : {1, 2, 3, 8}) {
+    SCOPED_TRACE("threads=" + std::to_string(threads) + " seed=12");
+    std::vector<uint32_t> k = keys, v = values;
+    tbb::task_arena arena(threads);
+    arena.execute([&] { cpu::sortPairs(GetParam(), k, v); });
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(k[i], uint32_t(ref[i] >> 32)) << i;
+      ASSERT_EQ(v[i], uint32_t(ref[i])) << i;
+    }
+  }
+}
+
+TEST_P(CpuLevels, PartitionCodesAreTheStepwiseMortonCodes) {
+  // partition() fuses centroids, bounds and codes per chunk; the codes must be those of the
+  // three separate steps over the whole mesh (several chunks of 32 768 triangles here).
+  const Flat f = flatten(datasets::makeBenchmarkScene(150000, 3));
+  const size_t t = f.indices.size() / 3;
+  ASSERT_GT(t, 100000u);
+  std::vector<float> x(t), y(t), z(t);
+  cpu::triangleCentroids(f.positions, f.indices, x, y, z);
+  const core::Aabbf bounds = cpu::boundsOf(GetParam(), x, y, z);
+  std::vector<uint32_t> codes(t);
+  cpu::mortonCodes(GetParam(), x, y, z, bounds, codes);
+  core::PartitionOutput out;
+  ASSERT_TRUE(cpu::partition(GetParam(), {f.positions, f.indices, 5000}, out).isOk());
+  for (size_t i = 0; i < t; ++i) ASSERT_EQ(out.codes[i], codes[out.order[i]]) << i;
 }
 
 TEST_P(CpuLevels, BvhLeavesPartitionEveryTriangleOnce) {
