@@ -73,6 +73,7 @@ public:
     return int(_accessors.size() - 1);
   }
 
+  void reserve(size_t bytes) { _bin.reserve(bytes); }
   json& views() { return _views; }
   json& accessors() { return _accessors; }
   std::vector<uint8_t>& bin() { return _bin; }
@@ -116,6 +117,8 @@ Result<std::vector<uint8_t>> encodeGlb(const TileContent& c, const WriteOptions&
 
   const bool meshopt = options.meshoptCompression;
   GlbBuilder b(meshopt);
+  // The uncompressed BIN size, padding aside: one allocation instead of a doubling series.
+  b.reserve(vcount * ((c.quantized ? 8 : 12) + 4 + 4 + 4) + c.indices.size() * 4 + 64);
   json attributes;
 
   // POSITION (min/max are required, in accessor units).
