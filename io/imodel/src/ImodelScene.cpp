@@ -85,12 +85,16 @@ void tessellateSphere(const fb::SphereDetail& d, const TessellationOptions& o, L
   const double lat0 = d.startLatitude, sweep = std::clamp(d.latitudeSweep, -M_PI, M_PI);
   const int bands = std::max(1, int(std::ceil(std::abs(sweep) / step - 1e-9)));
   std::vector<std::vector<uint32_t>> rings(bands + 1);
-  std::vector<double> lats(bands + 1);
+  std::vector<double> lats(bands + 1), cosI(n + 1), sinI(n + 1);
+  for (int i = 0; i <= n; ++i) { cosI[i] = std::cos(i * step); sinI[i] = std::sin(i * step); }
+  m.points.reserve(m.points.size() + size_t(bands + 1) * size_t(n + 1) + 2);
+  m.indices.reserve(m.indices.size() + 6 * size_t(bands) * size_t(n) + 6 * size_t(n));
   for (int k = 0; k <= bands; ++k) {
     lats[k] = lat0 + sweep * k / bands;
     const double cl = std::cos(lats[k]), sl = std::sin(lats[k]);
     if (std::abs(cl) < 1e-12) { rings[k] = {m.add(map(0, 0, sl))}; continue; } // pole
-    for (int i = 0; i <= n; ++i) rings[k].push_back(m.add(map(cl * std::cos(i * step), cl * std::sin(i * step), sl)));
+    rings[k].reserve(size_t(n) + 1);
+    for (int i = 0; i <= n; ++i) rings[k].push_back(m.add(map(cl * cosI[i], cl * sinI[i], sl)));
   }
   for (int k = 0; k < bands; ++k) {
     const auto &a = rings[k], &b = rings[k + 1];
@@ -138,13 +142,20 @@ void tessellateTorus(const fb::TorusDetail& d, const TessellationOptions& o, Loc
   const double sweep = std::clamp(d.sweep, -2 * M_PI, 2 * M_PI);
   const int nMajor = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / nFull) - 1e-9)));
   std::vector<std::vector<uint32_t>> rings(nMajor + 1);
+  std::vector<double> cosPh(nMinor + 1), sinPh(nMinor + 1);
+  for (int i = 0; i <= nMinor; ++i) {
+    const double ph = 2 * M_PI * i / nMinor;
+    cosPh[i] = std::cos(ph);
+    sinPh[i] = std::sin(ph);
+  }
+  m.points.reserve(m.points.size() + size_t(nMajor + 1) * size_t(nMinor + 1));
+  m.indices.reserve(m.indices.size() + 6 * size_t(nMajor) * size_t(nMinor) + 6 * size_t(nMinor));
   for (int j = 0; j <= nMajor; ++j) {
     const double th = sweep * j / nMajor;
     const Vec3d radial = x * std::cos(th) + y * std::sin(th);
-    for (int i = 0; i <= nMinor; ++i) {
-      const double ph = 2 * M_PI * i / nMinor;
-      rings[j].push_back(m.add(c + radial * (d.majorRadius + d.minorRadius * std::cos(ph)) + axis * (d.minorRadius * std::sin(ph))));
-    }
+    rings[j].reserve(size_t(nMinor) + 1);
+    for (int i = 0; i <= nMinor; ++i)
+      rings[j].push_back(m.add(c + radial * (d.majorRadius + d.minorRadius * cosPh[i]) + axis * (d.minorRadius * sinPh[i])));
   }
   for (int j = 0; j < nMajor; ++j)
     for (int i = 0; i < nMinor; ++i) {
@@ -893,8 +904,11 @@ private:
         }
         ElementOut::WorldMesh& w = out.meshes[colors.first];
         const uint32_t base = uint32_t(w.points.size());
-        for (const Vec3d& p : piece.mesh.points) w.points.push_back(core::transformPoint(transform, p));
-        for (uint32_t i : piece.mesh.indices) w.indices.push_back(base + i);
+        const size_t ibase = w.indices.size();
+        w.points.resize(base + piece.mesh.points.size());
+        w.indices.resize(ibase + piece.mesh.indices.size());
+        for (size_t k2 = 0; k2 < piece.mesh.points.size(); ++k2) w.points[base + k2] = core::transformPoint(transform, piece.mesh.points[k2]);
+        for (size_t k2 = 0; k2 < piece.mesh.indices.size(); ++k2) w.indices[ibase + k2] = base + piece.mesh.indices[k2];
         for (size_t t = 0; t < piece.mesh.indices.size(); t += 3)
           out.stats.area += triangleArea(w.points[base + piece.mesh.indices[t]], w.points[base + piece.mesh.indices[t + 1]],
                                          w.points[base + piece.mesh.indices[t + 2]]);
