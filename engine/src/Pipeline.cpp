@@ -29,6 +29,7 @@
 #include <numeric>
 #include <set>
 #include <cstdlib>
+#include <cstring>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -294,17 +295,33 @@ struct TileBuild {
   double cellSize = 0;  ///< Clustering cell of this tile's content (0 = full detail).
 };
 
-/// A leaf's triangles with its vertices compacted in first-use order (open-addressing map from
-/// global to local vertex ids, sized to the leaf).
+/// A leaf's triangles with its vertices compacted in first-use order. The global → local map (an
+/// open-addressing table) and the vertex scratch arrays are kept per thread and reused from leaf
+/// to leaf — only the slots a leaf used are cleared — so leaves do not allocate, fault in and fill
+/// fresh tables; the leaf's own arrays are allocated once at their final size.
 TileMesh gatherLeaf(const TileMesh& all, std::span<const uint32_t> triangles) {
-  const size_t capacity = std::bit_ceil(std::max<size_t>(16, triangles.size() * 6));
-  const size_t mask = capacity - 1;
-  std::vector<uint64_t> slots(capacity, ~0ull); // global id << 32 | local id
+  struct Scratch {
+    std::vector<uint64_t> slots; // global id << 32 | local id; ~0 = free
+    std::vector<uint32_t> used;
+    std::vector<float> positions, normals;
+    std::vector<uint32_t> classes;
+  };
+  thread_local Scratch sc;
+  // At most 3 new vertices per triangle: 4 slots per triangle keep the load at most 3/4.
+  const size_t capacity = std::bit_ceil(std::max<size_t>(16, triangles.size() * 4));
+  if (sc.slots.size() < capacity) sc.slots.assign(capacity, ~0ull);
+  const size_t maxVertices = triangles.size() * 3;
+  if (sc.classes.size() < maxVertices) {
+    sc.positions.resize(3 * maxVertices);
+    sc.normals.resize(3 * maxVertices);
+    sc.classes.resize(maxVertices);
+  }
+  uint64_t* slots = sc.slots.data();
+  const size_t mask = capacity - 1; // the first `capacity` slots serve this leaf, all free
+  sc.used.clear();
   TileMesh m;
   m.indices.resize(triangles.size() * 3);
-  m.positions.reserve(triangles.size() * 6);
-  m.normals.reserve(triangles.size() * 6);
-  m.classes.reserve(triangles.size() * 2);
+  uint32_t count = 0;
   size_t k = 0;
   for (uint32_t t : triangles)
     for (int c = 0; c < 3; ++c) {
@@ -312,14 +329,20 @@ TileMesh gatherLeaf(const TileMesh& all, std::span<const uint32_t> triangles) {
       size_t h = (uint64_t(g) * 0x9E3779B97F4A7C15ull) >> 40 & mask;
       while (slots[h] != ~0ull && uint32_t(slots[h] >> 32) != g) h = (h + 1) & mask;
       if (slots[h] == ~0ull) {
-        const uint32_t local = uint32_t(m.classes.size());
-        slots[h] = uint64_t(g) << 32 | local;
-        m.positions.insert(m.positions.end(), all.positions.begin() + std::ptrdiff_t(3 * size_t(g)), all.positions.begin() + std::ptrdiff_t(3 * size_t(g) + 3));
-        m.normals.insert(m.normals.end(), all.normals.begin() + std::ptrdiff_t(3 * size_t(g)), all.normals.begin() + std::ptrdiff_t(3 * size_t(g) + 3));
-        m.classes.push_back(all.classes[g]);
+        slots[h] = uint64_t(g) << 32 | count;
+        sc.used.push_back(uint32_t(h));
+        std::memcpy(&sc.positions[3 * size_t(count)], &all.positions[3 * size_t(g)], 3 * sizeof(float));
+        std::memcpy(&sc.normals[3 * size_t(count)], &all.normals[3 * size_t(g)], 3 * sizeof(float));
+        sc.classes[count] = all.classes[g];
+        ++count;
       }
       m.indices[k++] = uint32_t(slots[h]);
     }
+  for (uint32_t h : sc.used) slots[h] = ~0ull;
+  m.positions.assign(sc.positions.begin(), sc.positions.begin() + std::ptrdiff_t(3 * size_t(count)));
+  m.normals.assign(sc.normals.begin(), sc.normals.begin() + std::ptrdiff_t(3 * size_t(count)));
+  m.classes.assign(sc.classes.begin(), sc.classes.begin() + std::ptrdiff_t(count));
+  if (maxVertices > (size_t(1) << 20)) sc = {}; // huge tiles (a large maxTrianglesPerTile): do not keep ~100 MB a thread
   return m;
 }
 
