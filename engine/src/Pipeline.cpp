@@ -323,10 +323,22 @@ TileMesh gatherLeaf(const TileMesh& all, std::span<const uint32_t> triangles) {
   m.indices.resize(triangles.size() * 3);
   uint32_t count = 0;
   size_t k = 0;
-  for (uint32_t t : triangles)
+  auto hashOf = [mask](uint32_t g) { return size_t((uint64_t(g) * 0x9E3779B97F4A7C15ull) >> 40) & mask; };
+  // The loop is bound by cache misses (triangles come in Morton order, their corners and the
+  // table slots are scattered): the corners 16 triangles ahead and the slots of those 8 ahead are
+  // prefetched.
+  constexpr size_t kAheadCorners = 16, kAheadSlots = 8;
+  const size_t n = triangles.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAheadCorners < n) __builtin_prefetch(&all.indices[3 * size_t(triangles[i + kAheadCorners])]);
+    if (i + kAheadSlots < n) {
+      const uint32_t* ahead = &all.indices[3 * size_t(triangles[i + kAheadSlots])];
+      for (int c = 0; c < 3; ++c) __builtin_prefetch(&slots[hashOf(ahead[c])]);
+    }
+    const uint32_t t = triangles[i];
     for (int c = 0; c < 3; ++c) {
       const uint32_t g = all.indices[3 * size_t(t) + size_t(c)];
-      size_t h = (uint64_t(g) * 0x9E3779B97F4A7C15ull) >> 40 & mask;
+      size_t h = hashOf(g);
       while (slots[h] != ~0ull && uint32_t(slots[h] >> 32) != g) h = (h + 1) & mask;
       if (slots[h] == ~0ull) {
         slots[h] = uint64_t(g) << 32 | count;
@@ -338,6 +350,7 @@ TileMesh gatherLeaf(const TileMesh& all, std::span<const uint32_t> triangles) {
       }
       m.indices[k++] = uint32_t(slots[h]);
     }
+  }
   for (uint32_t h : sc.used) slots[h] = ~0ull;
   m.positions.assign(sc.positions.begin(), sc.positions.begin() + std::ptrdiff_t(3 * size_t(count)));
   m.normals.assign(sc.normals.begin(), sc.normals.begin() + std::ptrdiff_t(3 * size_t(count)));
