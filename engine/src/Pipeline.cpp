@@ -425,17 +425,17 @@ Result<Simplified> clusterOnce(const TileMesh& u, const Aabbf& bounds, double ce
                                 [&](core::IComputeBackend& b) { return b.clusterVertices(in, out); }));
   Simplified s;
   s.cellSize = cell;
-  double dropped = 0;
+  double dropped2 = 0; // squared: one square root at the end (sqrt is monotonic and correctly rounded)
   for (size_t t = 0; t + 2 < u.indices.size(); t += 3) {
     const uint32_t r[3] = {out.remap[u.indices[t]], out.remap[u.indices[t + 1]], out.remap[u.indices[t + 2]]};
     if (r[0] != r[1] && r[1] != r[2] && r[0] != r[2]) continue;
     for (int k = 0; k < 3; ++k) {
       const float* a = &out.positions[3 * size_t(r[k])];
       const float* b = &out.positions[3 * size_t(r[(k + 1) % 3])];
-      const double d = std::sqrt(double(a[0] - b[0]) * (a[0] - b[0]) + double(a[1] - b[1]) * (a[1] - b[1]) + double(a[2] - b[2]) * (a[2] - b[2]));
-      dropped = std::max(dropped, d);
+      dropped2 = std::max(dropped2, double(a[0] - b[0]) * (a[0] - b[0]) + double(a[1] - b[1]) * (a[1] - b[1]) + double(a[2] - b[2]) * (a[2] - b[2]));
     }
   }
+  const double dropped = std::sqrt(dropped2);
   s.error = double(out.maxDisplacement) + (u.indices.size() != out.indices.size() ? dropped : 0.0);
   s.mesh.positions = std::move(out.positions);
   s.mesh.classes = std::move(out.classes);
