@@ -157,8 +157,16 @@ Status partition(CpuLevel level, const core::PartitionInput& in, core::Partition
   const size_t t = in.indices.size() / 3;
   if (t > 0xFFFFFFFEu) return {ErrorCode::InvalidArgument, "more than 2^32-2 triangles"};
   const size_t v = in.positions.size() / 3;
-  for (uint32_t idx : in.indices)
-    if (idx >= v) return {ErrorCode::MalformedInput, "triangle index " + std::to_string(idx) + " >= vertex count " + std::to_string(v)};
+  // The largest index, found on every core (an index past the vertices is the error to name).
+  const size_t indexChunks = (in.indices.size() + kGrain - 1) / kGrain;
+  std::vector<uint32_t> chunkMax(indexChunks, 0);
+  tbb::parallel_for(size_t(0), indexChunks, [&](size_t c) {
+    const auto part = in.indices.subspan(c * kGrain, std::min(kGrain, in.indices.size() - c * kGrain));
+    chunkMax[c] = *std::max_element(part.begin(), part.end());
+  });
+  const uint32_t maxIndex = chunkMax.empty() ? 0 : *std::max_element(chunkMax.begin(), chunkMax.end());
+  if (!in.indices.empty() && maxIndex >= v)
+    return {ErrorCode::MalformedInput, "triangle index " + std::to_string(maxIndex) + " >= vertex count " + std::to_string(v)};
 
   // Centroids are computed per chunk into a per-thread buffer twice (once for their bounds, once
   // for their codes) instead of being stored: three arrays of t floats would be allocated,
