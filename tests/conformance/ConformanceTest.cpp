@@ -95,6 +95,27 @@ TEST_P(BackendConformance, PartitionEqualsReference) {
   }
 }
 
+TEST_P(BackendConformance, PartitionOfMillionsOfTrianglesEqualsReference) {
+  // Past the sizes where backends change strategy: cpu-simd sorts slices of >= 1 M keys on
+  // separate threads and merges them; a GPU runs multi-block grids and multi-pass radix sorts.
+  const Case c = fromScene("soup-2300000-seed5", datasets::makeSoup(2300000, 5));
+  SCOPED_TRACE(c.name + " maxLeaf=30000");
+  core::PartitionInput in{c.positions, c.indices, 30000};
+  core::PartitionOutput ref, got;
+  ASSERT_TRUE(reference.partition(in, ref).isOk());
+  if (!backend->supports(core::Stage::Partition, {c.positions.size() / 3, c.indices.size() / 3}))
+    GTEST_SKIP() << GetParam() << " does not support partition of this size";
+  ASSERT_TRUE(backend->partition(in, got).isOk());
+  EXPECT_TRUE(ref.order == got.order);
+  EXPECT_TRUE(ref.codes == got.codes);
+  ASSERT_EQ(ref.nodes.size(), got.nodes.size());
+  for (size_t i = 0; i < ref.nodes.size(); ++i) {
+    EXPECT_EQ(ref.nodes[i].begin, got.nodes[i].begin);
+    EXPECT_EQ(ref.nodes[i].end, got.nodes[i].end);
+    EXPECT_EQ(ref.nodes[i].bounds, got.nodes[i].bounds);
+  }
+}
+
 TEST_P(BackendConformance, ClusteringEqualsReference) {
   for (const Case& c : cases()) {
     const core::Aabbf b = boundsOf(c);
