@@ -3,6 +3,7 @@
 #include <mx/io/ImodelReader.h>
 #include <mx/io/Sqlite.h>
 
+#include <functional>
 #include <optional>
 #include <type_traits>
 #include <string>
@@ -69,6 +70,9 @@ struct ImodelFile::Impl {
   }
 
   core::Status readFacts();
+  /// Every spatial element, by id, as ImodelFile::spatialElements() lists them, handed to `each`
+  /// as the query steps (a failing `each` stops the walk and is returned).
+  core::Status forEachSpatialElement(const std::function<core::Status(ElementRecord&&)>& each) const;
 };
 
 } // namespace mx::io

@@ -195,14 +195,14 @@ Result<ImodelFile> ImodelFile::open(const std::filesystem::path& path) {
 
 const ImodelFacts& ImodelFile::facts() const { return _impl->facts; }
 
-Result<std::vector<ElementRecord>> ImodelFile::spatialElements() const {
+Status ImodelFile::Impl::forEachSpatialElement(const std::function<Status(ElementRecord&&)>& each) const {
   static constexpr const char* kSql = R"(
     SELECT e.Id, e.ModelId, g.CategoryId, s.Name || ':' || c.Name, e.CodeValue, e.UserLabel,
            g.Origin_X, g.Origin_Y, g.Origin_Z, g.Yaw, g.Pitch, g.Roll,
            g.BBoxLow_X, g.BBoxLow_Y, g.BBoxLow_Z, g.BBoxHigh_X, g.BBoxHigh_Y, g.BBoxHigh_Z,
            g.GeometryStream IS NOT NULL
     FROM bis_GeometricElement3d g
-    JOIN bis_Element e ON e.Id = g.ElementId
+    CROSS JOIN bis_Element e ON e.Id = g.ElementId
     JOIN ec_Class c ON c.Id = e.ECClassId
     JOIN ec_Schema s ON s.Id = c.SchemaId
     WHERE e.ModelId IN (
@@ -211,10 +211,9 @@ Result<std::vector<ElementRecord>> ImodelFile::spatialElements() const {
         SELECT h.ClassId FROM ec_cache_ClassHierarchy h
         JOIN ec_Class b ON b.Id = h.BaseClassId JOIN ec_Schema bs ON bs.Id = b.SchemaId
         WHERE bs.Name = 'BisCore' AND b.Name = 'SpatialModel'))
-    ORDER BY e.Id)";
-  auto stmt = _impl->db.prepare(kSql);
+    ORDER BY g.ElementId)";
+  auto stmt = db.prepare(kSql);
   if (!stmt) return corrupt(stmt.status());
-  std::vector<ElementRecord> out;
   sqlite::StepResult r;
   while ((r = stmt->step()) == sqlite::StepResult::Row) {
     const sqlite::Statement& s = *stmt;
@@ -234,9 +233,18 @@ Result<std::vector<ElementRecord>> ImodelFile::spatialElements() const {
         e.worldRange = worldRange(e.localBox, e.placement);
       }
     }
-    out.push_back(std::move(e));
+    MX_RETURN_IF_ERROR(each(std::move(e)));
   }
   if (r == sqlite::StepResult::Error) return corrupt(stmt->error());
+  return Status::ok();
+}
+
+Result<std::vector<ElementRecord>> ImodelFile::spatialElements() const {
+  std::vector<ElementRecord> out;
+  MX_RETURN_IF_ERROR(_impl->forEachSpatialElement([&](ElementRecord&& e) {
+    out.push_back(std::move(e));
+    return Status::ok();
+  }));
   return out;
 }
 

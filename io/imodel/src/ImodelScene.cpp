@@ -8,13 +8,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
-#include <tbb/parallel_for.h>
+#include <tbb/task_group.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <variant>
@@ -1228,39 +1228,56 @@ private:
 /// Elements per task: small enough to balance cheap boxes against costly surfaces.
 constexpr size_t kElementsPerTask = 32;
 
-Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const std::vector<ElementRecord>& elements, const TessellationOptions& options) {
+Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationOptions& options) {
   SceneBuilder::Columns columns;
   MX_ASSIGN_OR_RETURN(columns.subCategory, file.column("BisCore", "SubCategory", "Properties"));
   MX_ASSIGN_OR_RETURN(columns.part, file.column("BisCore", "GeometryPart", "GeometryStream"));
-  std::vector<const ElementRecord*> todo;
-  for (const ElementRecord& e : elements)
-    if (e.hasGeometry) todo.push_back(&e);
 
   // Elements are independent: each thread decodes with its own connection and caches, and the
   // results join the Scene in element order, so the Scene does not depend on the thread count.
+  // Decoding starts while the element query still steps: every kElementsPerTask elements with
+  // geometry become a task. Deques keep the records and results in place as they grow.
   struct Worker {
     sqlite::Db db;
     std::optional<SceneBuilder> builder;
   };
   tbb::enumerable_thread_specific<std::unique_ptr<Worker>> workers;
-  const size_t tasks = (todo.size() + kElementsPerTask - 1) / kElementsPerTask;
-  std::vector<ElementOut> outs(todo.size());
-  std::vector<Status> failures(tasks);
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, tasks, 1), [&](const tbb::blocked_range<size_t>& r) {
-    std::unique_ptr<Worker>& w = workers.local();
-    if (!w) {
-      auto db = sqlite::Db::openReadOnlyImmutable(file.path);
-      if (!db) { failures[r.begin()] = imodelCorrupt(db.status()); return; }
-      w = std::make_unique<Worker>();
-      w->db = std::move(db).value();
-      w->builder.emplace(&w->db, columns, options);
-    }
-    for (size_t t = r.begin(); t != r.end(); ++t)
-      for (size_t k = t * kElementsPerTask; k < std::min(todo.size(), (t + 1) * kElementsPerTask); ++k) {
-        Status s = w->builder->element(*todo[k], outs[k]);
-        if (!s) { failures[t] = std::move(s); return; }
+  std::deque<ElementRecord> records;
+  std::deque<ElementOut> outs;              // one per element with geometry, in element order
+  std::vector<const ElementRecord*> todo;   // the same elements' records
+  std::deque<Status> failures;              // one per task
+  std::vector<std::pair<const ElementRecord*, ElementOut*>> batch;
+  tbb::task_group tasks;
+  auto launch = [&] {
+    if (batch.empty()) return;
+    Status& failure = failures.emplace_back();
+    tasks.run([&file, &columns, &options, &workers, &failure, batch = std::move(batch)] {
+      std::unique_ptr<Worker>& w = workers.local();
+      if (!w) {
+        auto db = sqlite::Db::openReadOnlyImmutable(file.path);
+        if (!db) { failure = imodelCorrupt(db.status()); return; }
+        w = std::make_unique<Worker>();
+        w->db = std::move(db).value();
+        w->builder.emplace(&w->db, columns, options);
       }
+      for (const auto& [record, out] : batch) {
+        Status s = w->builder->element(*record, *out);
+        if (!s) { failure = std::move(s); return; }
+      }
+    });
+    batch.clear();
+  };
+  Status walked = file.forEachSpatialElement([&](ElementRecord&& e) {
+    records.push_back(std::move(e));
+    if (!records.back().hasGeometry) return Status::ok();
+    todo.push_back(&records.back());
+    batch.emplace_back(&records.back(), &outs.emplace_back());
+    if (batch.size() == kElementsPerTask) launch();
+    return Status::ok();
   });
+  launch();
+  tasks.wait(); // also when the walk failed: the tasks point into this frame
+  MX_RETURN_IF_ERROR(walked);
   for (Status& f : failures) MX_RETURN_IF_ERROR(std::move(f));
 
   ImodelScene out;
@@ -1270,18 +1287,17 @@ Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const std::vector<E
   SceneJoiner joiner(out);
   for (size_t k = 0; k < todo.size(); ++k) joiner.add(std::move(outs[k]), *todo[k]);
   if (out.scene.materials.empty()) out.scene.materials.push_back({});
+  // The records are handed back with the scene so callers need not query again.
+  out.records.assign(std::make_move_iterator(records.begin()), std::make_move_iterator(records.end()));
   return out;
 }
 
 } // namespace
 
 Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) const {
-  MX_ASSIGN_OR_RETURN(std::vector<ElementRecord> elements, spatialElements());
   core::Result<ImodelScene> r = Status{core::ErrorCode::Internal, "not built"};
   try {
-    r = buildScene(*_impl, elements, options);
-    // The records are handed back with the scene so callers need not query again.
-    if (r) r->records = std::move(elements);
+    r = buildScene(*_impl, options);
   } catch (const json::exception& e) { // last line of defence: JSON of an unexpected shape
     return imodelFail(ImodelError::Corrupt, std::string("unexpected JSON in the iModel: ") + e.what());
   }
