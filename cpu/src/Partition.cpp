@@ -10,6 +10,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 
 #include <algorithm>
 #include <bit>
@@ -190,8 +191,7 @@ Status partition(CpuLevel level, const core::PartitionInput& in, core::Partition
   });
   Aabbf bounds;
   for (const Aabbf& b : partial) bounds.extend(b);
-  out.codes.resize(t);
-  out.order.resize(t);
+  tbb::parallel_invoke([&] { out.codes.resize(t); }, [&] { out.order.resize(t); }); // fresh pages, faulted in on two threads
   tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
     const auto [x, y, z] = centroidsOf(c);
     mortonCodes(level, x, y, z, bounds, std::span(out.codes).subspan(c * kGrain, x.size()));

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <memory>
+#include <span>
 #include <vector>
 
 namespace mx::cpu {
@@ -86,59 +88,74 @@ void radixSortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   });
 }
 
-/// Merges sorted `a` and `b` (no equal elements across them) into `out`, in `parts` pieces that
-/// run in parallel: each piece takes a slice of `a` and the part of `b` below its end.
-void parallelMerge(std::span<const uint64_t> a, std::span<const uint64_t> b, uint64_t* out, size_t parts) {
+/// Merges sorted `a` and `b` (no equal elements across them) in `parts` pieces that run in
+/// parallel: each piece takes a slice of `a` and the part of `b` below its end, and hands its
+/// output range [first, …) to `mergeInto(a range, b range, first)`.
+template <typename MergeInto>
+void parallelMerge(std::span<const uint64_t> a, std::span<const uint64_t> b, size_t parts, MergeInto&& mergeInto) {
   tbb::parallel_for(size_t(0), parts, [&](size_t k) {
     const size_t a0 = a.size() * k / parts, a1 = a.size() * (k + 1) / parts;
     const size_t b0 = k == 0 ? 0 : size_t(std::lower_bound(b.begin(), b.end(), a[a0]) - b.begin());
     const size_t b1 = k + 1 == parts ? b.size() : size_t(std::lower_bound(b.begin(), b.end(), a[a1]) - b.begin());
-    std::merge(a.begin() + std::ptrdiff_t(a0), a.begin() + std::ptrdiff_t(a1), b.begin() + std::ptrdiff_t(b0),
-               b.begin() + std::ptrdiff_t(b1), out + a0 + b0);
+    mergeInto(a.subspan(a0, a1 - a0), b.subspan(b0, b1 - b0), a0 + b0);
   });
 }
 
-/// Sorts distinct keys: VQSort on one slice per thread (slices of at least 1 M keys), then
-/// rounds of pairwise parallel merges. The order is the sorted order, so the result does not
-/// depend on the thread count.
-void parallelSortU64(std::vector<uint64_t>& keys) {
-  const size_t n = keys.size();
+/// Sorts the distinct packed (key << 32 | value) words and writes them back split into `keys` and
+/// `values`: VQSort on one slice per thread (slices of at least 1 M words), then rounds of
+/// pairwise parallel merges, the last of which writes the split words directly (with two slices
+/// no merge buffer is needed at all). The order is the sorted order, whatever the thread count.
+void sortPackedInto(std::span<uint64_t> packed, std::span<uint32_t> keys, std::span<uint32_t> values) {
+  const size_t n = packed.size();
+  auto unpack = [&](std::span<const uint64_t> from, size_t at) {
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, from.size(), kChunk), [&](const tbb::blocked_range<size_t>& r) {
+      for (size_t i = r.begin(); i < r.end(); ++i) {
+        keys[at + i] = uint32_t(from[i] >> 32);
+        values[at + i] = uint32_t(from[i]);
+      }
+    });
+  };
   const size_t threads = size_t(std::max(1, tbb::this_task_arena::max_concurrency()));
   const size_t slices = std::bit_floor(std::clamp<size_t>(n >> 20, 1, threads));
   if (slices == 1) {
-    simd::sortU64(keys.data(), n);
+    simd::sortU64(packed.data(), n);
+    unpack(packed, 0);
     return;
   }
   auto bound = [&](size_t s) { return n * s / slices; };
-  tbb::parallel_for(size_t(0), slices, [&](size_t s) { simd::sortU64(keys.data() + bound(s), bound(s + 1) - bound(s)); });
-  std::vector<uint64_t> other(n);
-  std::vector<uint64_t>* src = &keys;
-  std::vector<uint64_t>* dst = &other;
-  for (size_t width = 1; width < slices; width *= 2) {
+  tbb::parallel_for(size_t(0), slices, [&](size_t s) { simd::sortU64(packed.data() + bound(s), bound(s + 1) - bound(s)); });
+  std::vector<uint64_t> other(slices > 2 ? n : 0);
+  std::span<uint64_t> src = packed, dst = other;
+  for (size_t width = 1; 2 * width < slices; width *= 2) {
     tbb::parallel_for(size_t(0), slices / (2 * width), [&](size_t pair) {
       const size_t lo = bound(2 * pair * width), mid = bound((2 * pair + 1) * width), hi = bound((2 * pair + 2) * width);
-      parallelMerge({src->data() + lo, mid - lo}, {src->data() + mid, hi - mid}, dst->data() + lo, 8);
+      parallelMerge(src.subspan(lo, mid - lo), src.subspan(mid, hi - mid), 8,
+                    [&](std::span<const uint64_t> a, std::span<const uint64_t> b, size_t at) {
+                      std::merge(a.begin(), a.end(), b.begin(), b.end(), dst.begin() + std::ptrdiff_t(lo + at));
+                    });
     });
     std::swap(src, dst);
   }
-  if (src != &keys) keys.swap(other);
+  // The last round: two sorted halves, merged straight into keys and values.
+  const size_t mid = bound(slices / 2);
+  parallelMerge(src.first(mid), src.subspan(mid), 8, [&](std::span<const uint64_t> a, std::span<const uint64_t> b, size_t at) {
+    size_t i = 0, j = 0, o = at;
+    auto put = [&](uint64_t x) { keys[o] = uint32_t(x >> 32); values[o] = uint32_t(x); ++o; };
+    while (i < a.size() && j < b.size()) put(b[j] < a[i] ? b[j++] : a[i++]);
+    while (i < a.size()) put(a[i++]);
+    while (j < b.size()) put(b[j++]);
+  });
 }
 
 void vqsortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   const size_t n = keys.size();
   if (n < 2) return;
-  std::vector<uint64_t> packed(n);
+  // Not value-initialised: the parallel packing loop is the first to touch these pages.
+  std::unique_ptr<uint64_t[]> packed(new uint64_t[n]);
   tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kChunk), [&](const tbb::blocked_range<size_t>& r) {
     for (size_t i = r.begin(); i < r.end(); ++i) packed[i] = (uint64_t(keys[i]) << 32) | values[i];
   });
-  parallelSortU64(packed);
-  const uint64_t* sorted = packed.data();
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kChunk), [&](const tbb::blocked_range<size_t>& r) {
-    for (size_t i = r.begin(); i < r.end(); ++i) {
-      keys[i] = uint32_t(sorted[i] >> 32);
-      values[i] = uint32_t(sorted[i]);
-    }
-  });
+  sortPackedInto({packed.get(), n}, keys, values);
 }
 
 } // namespace
