@@ -42,7 +42,7 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
        "iModel input: largest angle (radians) between facets when curved surfaces are tessellated; "
        "iTwin.js' default π/12 (24 segments per circle)."},
       {"chordTolerance", "number", "0", "0 .. 1000",
-       "iModel input: largest distance (metres) between a curve and its chords; 0 = off (iTwin.js' default)."},
+       "iModel input: largest distance (metres) between a curve and its chords; 0 = off (iTwin.js' default). At most 1024 segments a circle."},
       {"unsupportedGeometry", "enum", "skip", "skip | box",
        "iModel input: what to do with geometry that cannot be meshed (Parasolid BReps, B-spline surfaces, "
        "text, images). Always counted in the export's warnings; box draws its "

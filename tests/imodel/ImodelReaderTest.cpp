@@ -443,6 +443,67 @@ TEST(ImodelScene, UnsupportedGeometryCanBeABox) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTessellation, ::testing::Values("small", "primitives", "demo", "extras"));
 
+namespace {
+
+/// A closed B-spline loop op: `count` zigzag poles along y = 0…1 and two more at y = 10 that close
+/// it into a sawtooth (a simple polygon, nearly every other vertex reflex), split over as many
+/// 32 KiB SnappyToBlob chunks as it needs.
+std::vector<uint8_t> zigzagLoopBlob(int teeth, int order) {
+  std::vector<double> poles, knots;
+  for (int i = 0; i < teeth; ++i) poles.insert(poles.end(), {double(i), (i % 2) ? 1.0 : 0.0, 0.0});
+  poles.insert(poles.end(), {double(teeth - 1), 10.0, 0.0, 0.0, 10.0, 0.0});
+  const int count = teeth + 2;
+  for (int i = 0; i < count + order; ++i) knots.push_back(double(std::clamp(i - order + 1, 0, count - order + 1)));
+  const std::vector<uint8_t> single = bsplineLoopOp(order, poles, {}, knots);
+  std::string raw;
+  EXPECT_TRUE(snappy::Uncompress(reinterpret_cast<const char*>(single.data()) + 2, single.size() - 2, &raw));
+  std::vector<uint8_t> blob;
+  for (size_t at = 0; at < raw.size(); at += 32768) {
+    const auto piece = chunk(std::vector<uint8_t>(raw.begin() + std::ptrdiff_t(at), raw.begin() + std::ptrdiff_t(std::min(raw.size(), at + 32768))));
+    blob.insert(blob.end(), piece.begin(), piece.end());
+  }
+  return blob;
+}
+
+} // namespace
+
+TEST(ImodelScene, CircleSegmentsAreCapped) {
+  // A chord tolerance far below the primitive's size asks for ~7 000 segments a circle: capped at
+  // kMaxCircleSegments (primitives.bim 0x1a is a sphere, 528 triangles by default).
+  auto file = io::ImodelFile::open(kFixtures / "primitives.bim");
+  ASSERT_TRUE(file.isOk());
+  auto sphere = file->geometryBlob(0x1a);
+  ASSERT_TRUE(sphere.isOk());
+  io::TessellationOptions fine;
+  fine.chordTolerance = 1e-9;
+  auto st = io::tessellateGeometryBlob(*sphere, fine);
+  ASSERT_TRUE(st.isOk()) << st.status().toString();
+  const uint64_t n = io::kMaxCircleSegments;
+  EXPECT_GT(st->triangles, 528u * 100);
+  EXPECT_LE(st->triangles, 2 * n * (n / 2));
+}
+
+TEST(ImodelScene, PrimitivesPastThePointBudgetFailTheirElement) {
+  // Stroking this loop at the finest angle would need more than kMaxPrimitivePoints points (70 000
+  // spans turning enough for 256 steps each): the element fails, nothing is allocated past the
+  // budget.
+  io::TessellationOptions finest;
+  finest.angleTolerance = 1e-3;
+  auto big = io::tessellateGeometryBlob(zigzagLoopBlob(70000, 3), finest);
+  ASSERT_FALSE(big.isOk());
+  EXPECT_NE(big.status().message().find("would need"), std::string::npos) << big.status().toString();
+}
+
+TEST(ImodelScene, HugeContortedRegionsTriangulateInBoundedTime) {
+  // A 40 002-point sawtooth: ear clipping would take O(n²) tests of O(n) each; past its work
+  // budget the rest is fanned, so the element finishes (in well under a second) with its n − 2
+  // triangles.
+  const int teeth = 40000;
+  auto st = io::tessellateGeometryBlob(zigzagLoopBlob(teeth, 2));
+  ASSERT_TRUE(st.isOk()) << st.status().toString();
+  EXPECT_EQ(st->triangles, uint64_t(teeth));
+}
+
 TEST(ImodelReader, MultiChunkBlobsInflate) {
   // extras.bim's polyface (0x14): a GeometryStream of several 64 KiB SnappyToBlob chunks.
   auto file = io::ImodelFile::open(kFixtures / "extras.bim");

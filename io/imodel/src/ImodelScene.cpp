@@ -44,7 +44,16 @@ Vec3d cross(Vec3d a, Vec3d b) { return {a.y * b.z - a.z * b.y, a.z * b.x - a.x *
 int circleSegments(double radius, const TessellationOptions& o) {
   double a = std::min(std::max(o.angleTolerance, 1e-3), M_PI / 4);
   if (o.chordTolerance > 0 && radius > o.chordTolerance) a = std::min(a, 2 * std::acos(1 - o.chordTolerance / radius));
-  return 4 * int(std::ceil((M_PI / 2) / a));
+  // A tiny chord tolerance on a huge radius must not ask for millions of segments.
+  return std::min(kMaxCircleSegments, 4 * int(std::ceil((M_PI / 2) / a)));
+}
+
+/// Refuses a primitive whose tessellation would exceed the per-primitive point budget (a hostile
+/// or absurd stream must not make us allocate without bound).
+Status withinBudget(size_t points, const char* what) {
+  if (points <= kMaxPrimitivePoints) return Status::ok();
+  return imodelFail(ImodelError::Corrupt, std::string(what) + " would need " + std::to_string(points) + " points (more than " +
+                                              std::to_string(kMaxPrimitivePoints) + ")");
 }
 
 /// A disc (fan around an added centre vertex) over an existing ring.
@@ -410,6 +419,9 @@ Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOp
   each([&](const std::vector<Vec3d>& pts, bool) { for (const Vec3d& p : pts) maxRadius = std::max(maxRadius, radius(p)); });
   const int n = circleSegments(maxRadius, o);
   const int steps = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
+  size_t profilePoints = 0;
+  each([&](const std::vector<Vec3d>& pts, bool) { profilePoints += pts.size(); });
+  MX_RETURN_IF_ERROR(withinBudget(profilePoints * size_t(steps + 1), "rotational sweep"));
   const double onAxis = 1e-9 * std::max(1.0, maxRadius);
   each([&](const std::vector<Vec3d>& pts, bool closed) {
     const size_t edges = closed ? pts.size() : pts.size() - 1;
@@ -499,6 +511,7 @@ std::vector<double> gridParameters(const std::vector<Vec3d>& poles, int n, int m
     }
     const int steps = std::min(256, std::max(1, int(std::ceil(turn / a - 1e-9))) + extra);
     for (int k = params.empty() ? 0 : 1; k <= steps; ++k) params.push_back(t0 + (t1 - t0) * k / steps);
+    if (params.size() > kMaxPrimitivePoints) break; // the caller refuses it (withinBudget)
   }
   return params;
 }
@@ -534,7 +547,9 @@ Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& 
     cart[size_t(i)] = h * (1 / weights[size_t(i)]);
   }
   double basis[32];
-  for (double t : gridParameters(cart, n, 1, true, knots, order, o, 0)) {
+  const std::vector<double> ts = gridParameters(cart, n, 1, true, knots, order, o, 0);
+  MX_RETURN_IF_ERROR(withinBudget(out.size() + ts.size(), "B-spline curve"));
+  for (double t : ts) {
     const int s = findSpan(knots, order, n, t);
     basisFunctions(knots, order, s, t, basis);
     Vec3d p{0, 0, 0};
@@ -576,6 +591,7 @@ Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions
   const std::vector<double> us = gridParameters(cart, nu, nv, true, knotsU, ku, o, 1);
   const std::vector<double> vs = gridParameters(cart, nv, nu, false, knotsV, kv, o, 1);
   if (us.size() < 2 || vs.size() < 2) return Status::ok(); // degenerate knots: nothing to draw
+  MX_RETURN_IF_ERROR(withinBudget(us.size() * vs.size(), "B-spline surface"));
   const uint32_t base = uint32_t(m.points.size());
   double bu[32], bv[32];
   for (double vv : vs) {

@@ -12,6 +12,9 @@ namespace {
 
 struct P2 { double x, y; };
 
+/// Point-in-triangle tests one region may spend before the rest is fanned (well under a second).
+constexpr uint64_t kEarClippingWork = uint64_t(1) << 27;
+
 double cross(P2 o, P2 a, P2 b) { return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x); }
 
 double signedArea(const std::vector<P2>& p, const std::vector<uint32_t>& loop) {
@@ -117,15 +120,25 @@ std::vector<uint32_t> triangulatePolygon(const std::vector<Vec3d>& points, const
   for (const auto& h : hs)
     if (h.size() >= 3) bridge(p, poly, h);
 
-  // Ear clipping (O(n²)); a guard stops on degenerate input.
+  // Ear clipping (O(n²) usually, O(n³) on hostile loops); a guard stops on degenerate input, and
+  // a work budget bounds the time: past it, the rest of the loop is fanned from its first vertex
+  // (exact for convex remainders; a loop that large and that contorted has no good answer).
   std::vector<uint32_t> v = poly;
   size_t guard = 0;
+  uint64_t work = 0;
   while (v.size() > 3 && guard < 2 * v.size() + 8) {
+    if (work > kEarClippingWork) {
+      for (size_t k = 1; k + 1 < v.size(); ++k) out.insert(out.end(), {v[0], v[k], v[k + 1]});
+      return out;
+    }
     bool clipped = false;
     for (size_t i = 0; i < v.size(); ++i) {
       const size_t ip = (i + v.size() - 1) % v.size(), in = (i + 1) % v.size();
       const P2 a = p[v[ip]], b = p[v[i]], c = p[v[in]];
+      ++work;
       if (cross(a, b, c) <= 0) continue; // reflex or flat
+      work += v.size();
+      if (work > kEarClippingWork) break;
       bool empty = true;
       for (size_t k = 0; k < v.size() && empty; ++k) {
         if (k == ip || k == i || k == in) continue;

@@ -42,8 +42,15 @@ struct ElementRecord {
   bool hasGeometry = false;
 };
 
+/// At most this many segments per full circle, whatever the tolerances ask for.
+inline constexpr int kMaxCircleSegments = 1024;
+/// At most this many points in one tessellated primitive: a stream asking for more (a B-spline
+/// grid, a swept profile) fails its element ("corrupt: … would need N points").
+inline constexpr size_t kMaxPrimitivePoints = size_t(1) << 24;
+
 /// Tessellation tolerances (iTwin.js exportGraphics' defaults): a full circle is stroked with
-/// 4 · ceil((π/2) / angleTolerance) segments, or more when chordTolerance > 0 demands it.
+/// 4 · ceil((π/2) / angleTolerance) segments, or more when chordTolerance > 0 demands it (never
+/// more than kMaxCircleSegments).
 struct TessellationOptions {
   double angleTolerance = 0.2617993877991494; ///< π/12 (15°); clamped to π/4 as iTwin.js does.
   double chordTolerance = 0;                  ///< Metres; 0 = off.
