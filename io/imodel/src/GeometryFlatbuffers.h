@@ -16,6 +16,19 @@ using flatbuffers::Verifier;
 
 constexpr flatbuffers::voffset_t field(int id) { return flatbuffers::voffset_t(4 + 2 * id); }
 
+/// flatbuffers' Verifier checks a vector's 4-byte length field, not where 8-byte elements land:
+/// a buffer whose doubles or points are not 8-byte aligned is refused (the reader keeps every
+/// buffer 8-byte aligned in memory, and flatc-built buffers align them relative to their start).
+template <typename T>
+bool aligned8(const Vector<T>* vec) {
+  return !vec || reinterpret_cast<uintptr_t>(vec->Data()) % 8 == 0;
+}
+/// VerifyVector and aligned8 together, for vectors of doubles and points.
+template <typename T>
+bool verifyVector8(Verifier& v, const Vector<T>* vec) {
+  return v.VerifyVector(vec) && aligned8(vec);
+}
+
 struct DPoint3d { double x, y, z; };
 struct BoxDetail {
   DPoint3d baseOrigin, topOrigin, vectorX, vectorY;
@@ -80,7 +93,7 @@ struct PointPrimitive : private Table {
   const Vector<const DPoint3d*>* coords() const { return GetPointer<const Vector<const DPoint3d*>*>(field(0)); }
   int8_t boundary() const { return GetField<int8_t>(field(1), 0); }
   bool Verify(Verifier& v) const {
-    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(coords()) && VerifyField<int8_t>(v, field(1), 1) &&
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, coords()) && VerifyField<int8_t>(v, field(1), 1) &&
            v.EndTable();
   }
 };
@@ -132,7 +145,7 @@ struct EllipticArc : private Table {
 };
 struct LineString : private Table {
   const Vector<double>* points() const { return GetPointer<const Vector<double>*>(field(0)); }
-  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(points()) && v.EndTable(); }
+  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, points()) && v.EndTable(); }
 };
 struct DRay3d { DPoint3d origin, direction; };
 static_assert(sizeof(DRay3d) == 48);
@@ -182,7 +195,7 @@ struct Polyface : private Table {
   int32_t numPerFace() const { return GetField<int32_t>(field(10), 0); }
   bool twoSided() const { return GetField<uint8_t>(field(13), 0) != 0; }
   bool Verify(Verifier& v) const {
-    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(point()) && VerifyOffset(v, field(5)) &&
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, point()) && VerifyOffset(v, field(5)) &&
            v.VerifyVector(pointIndex()) && VerifyField<int32_t>(v, field(10), 4) && VerifyField<uint8_t>(v, field(13), 1) &&
            v.EndTable();
   }
@@ -197,8 +210,8 @@ struct BsplineCurve : private Table {
   const Vector<double>* knots() const { return GetPointer<const Vector<double>*>(field(4)); }
   bool Verify(Verifier& v) const {
     return VerifyTableStart(v) && VerifyField<int32_t>(v, field(0), 4) && VerifyField<uint8_t>(v, field(1), 1) &&
-           VerifyOffset(v, field(2)) && v.VerifyVector(poles()) && VerifyOffset(v, field(3)) && v.VerifyVector(weights()) &&
-           VerifyOffset(v, field(4)) && v.VerifyVector(knots()) && v.EndTable();
+           VerifyOffset(v, field(2)) && verifyVector8(v, poles()) && VerifyOffset(v, field(3)) && verifyVector8(v, weights()) &&
+           VerifyOffset(v, field(4)) && verifyVector8(v, knots()) && v.EndTable();
   }
 };
 
@@ -215,9 +228,9 @@ struct BsplineSurface : private Table {
   int32_t orderV() const { return GetField<int32_t>(field(7), 0); }
   bool trimmed() const { return CheckField(field(11)); }
   bool Verify(Verifier& v) const {
-    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && v.VerifyVector(poles()) && VerifyOffset(v, field(1)) &&
-           v.VerifyVector(weights()) && VerifyOffset(v, field(2)) && v.VerifyVector(knotsU()) && VerifyOffset(v, field(3)) &&
-           v.VerifyVector(knotsV()) && VerifyField<int32_t>(v, field(4), 4) && VerifyField<int32_t>(v, field(5), 4) &&
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, poles()) && VerifyOffset(v, field(1)) &&
+           verifyVector8(v, weights()) && VerifyOffset(v, field(2)) && verifyVector8(v, knotsU()) && VerifyOffset(v, field(3)) &&
+           verifyVector8(v, knotsV()) && VerifyField<int32_t>(v, field(4), 4) && VerifyField<int32_t>(v, field(5), 4) &&
            VerifyField<int32_t>(v, field(6), 4) && VerifyField<int32_t>(v, field(7), 4) && v.EndTable();
   }
 };
