@@ -17,6 +17,18 @@ await IModelHost.startup({ cacheDir: path.join(outDir, '.itwin-cache') });
 
 function box(lo, hi) { return Box.createRange(Range3d.createXYZXYZ(...lo, ...hi), true); }
 
+/** A new empty snapshot at `file` (an older one is replaced) whose root subject is `name`. */
+function emptySnapshot(file, name, props = {}) {
+  if (fs.existsSync(file)) fs.rmSync(file);
+  return SnapshotDb.createEmpty(file, { rootSubject: { name }, ...props });
+}
+
+/** A spatial category whose default sub-category has this colour (and transparency). */
+function category(db, name, [r, g, b], transp) {
+  const appearance = { color: ColorDef.from(r, g, b).toJSON(), ...(transp === undefined ? {} : { transp }) };
+  return SpatialCategory.insert(db, IModel.dictionaryId, name, new SubCategoryAppearance(appearance));
+}
+
 /** One element: `geometry` is a list of geometry objects appended in order; an entry may be a
  *  function (builder) => void for symbology changes and part instances. */
 function insert(db, model, category, origin, angles, geometry, label) {
@@ -74,16 +86,15 @@ function reference(db, file) {
 }
 
 function small(file) {
-  if (fs.existsSync(file)) fs.rmSync(file);
-  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport small fixture' },
-    projectExtents: { low: { x: -100, y: -100, z: -20 }, high: { x: 200, y: 200, z: 80 } } });
+  const db = emptySnapshot(file, 'meshexport small fixture',
+    { projectExtents: { low: { x: -100, y: -100, z: -20 }, high: { x: 200, y: 200, z: 80 } } });
   db.setEcefLocation(EcefLocation.createFromCartographicOrigin(
     Cartographic.fromDegrees({ longitude: 7.4474, latitude: 46.948, height: 540 })));
   db.updateIModelProps(); // persists the EcefLocation in dgn_Db/Units
   const buildings = PhysicalModel.insert(db, IModel.rootSubjectId, 'Buildings');
   const site = PhysicalModel.insert(db, IModel.rootSubjectId, 'Site');
-  const walls = SpatialCategory.insert(db, IModel.dictionaryId, 'Walls', new SubCategoryAppearance({ color: ColorDef.from(200, 60, 40).toJSON() }));
-  const glass = SpatialCategory.insert(db, IModel.dictionaryId, 'Glass', new SubCategoryAppearance({ color: ColorDef.from(90, 120, 220).toJSON(), transp: 0.5 }));
+  const walls = category(db, 'Walls', [200, 60, 40]);
+  const glass = category(db, 'Glass', [90, 120, 220], 0.5);
   SubCategory.insert(db, walls, 'Trim', new SubCategoryAppearance({ color: ColorDef.from(20, 20, 20).toJSON() }));
   const none = YawPitchRollAngles.createDegrees(0, 0, 0);
   insert(db, buildings, walls, [0, 0, 0], none, [box([0, 0, 0], [10, 4, 3])], 'box');
@@ -103,10 +114,9 @@ function small(file) {
 
 /** One element per primitive kind and symbology rule (sections 7–9 of the format doc). */
 function primitives(file) {
-  if (fs.existsSync(file)) fs.rmSync(file);
-  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport primitives fixture' } });
+  const db = emptySnapshot(file, 'meshexport primitives fixture');
   const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Primitives');
-  const cat = SpatialCategory.insert(db, IModel.dictionaryId, 'Solids', new SubCategoryAppearance({ color: ColorDef.from(180, 180, 180).toJSON(), transp: 0.2 }));
+  const cat = category(db, 'Solids', [180, 180, 180], 0.2);
   const trim = SubCategory.insert(db, cat, 'Trim', new SubCategoryAppearance({ color: ColorDef.from(10, 200, 10).toJSON() }));
   const red = RenderMaterialElement.insert(db, IModel.dictionaryId, 'Red', { paletteName: 'meshexport', color: [1, 0, 0] });
   const glassy = RenderMaterialElement.insert(db, IModel.dictionaryId, 'Glassy', { paletteName: 'meshexport', transmit: 0.6 });
@@ -168,17 +178,16 @@ function primitives(file) {
 
 /** The demo iModel the README's first command tiles: a small geolocated campus. */
 function demo(file) {
-  if (fs.existsSync(file)) fs.rmSync(file);
-  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport demo campus' } });
+  const db = emptySnapshot(file, 'meshexport demo campus');
   db.setEcefLocation(EcefLocation.createFromCartographicOrigin(Cartographic.fromDegrees({ longitude: 7.4474, latitude: 46.948, height: 540 })));
   db.updateIModelProps();
   const buildings = PhysicalModel.insert(db, IModel.rootSubjectId, 'Buildings');
   const site = PhysicalModel.insert(db, IModel.rootSubjectId, 'Site');
-  const walls = SpatialCategory.insert(db, IModel.dictionaryId, 'Walls', new SubCategoryAppearance({ color: ColorDef.from(214, 200, 180).toJSON() }));
-  const roofs = SpatialCategory.insert(db, IModel.dictionaryId, 'Roofs', new SubCategoryAppearance({ color: ColorDef.from(150, 60, 50).toJSON() }));
-  const glass = SpatialCategory.insert(db, IModel.dictionaryId, 'Glass', new SubCategoryAppearance({ color: ColorDef.from(120, 160, 220).toJSON(), transp: 0.4 }));
-  const ground = SpatialCategory.insert(db, IModel.dictionaryId, 'Ground', new SubCategoryAppearance({ color: ColorDef.from(110, 150, 90).toJSON() }));
-  const trees = SpatialCategory.insert(db, IModel.dictionaryId, 'Trees', new SubCategoryAppearance({ color: ColorDef.from(40, 120, 50).toJSON() }));
+  const walls = category(db, 'Walls', [214, 200, 180]);
+  const roofs = category(db, 'Roofs', [150, 60, 50]);
+  const glass = category(db, 'Glass', [120, 160, 220], 0.4);
+  const ground = category(db, 'Ground', [110, 150, 90]);
+  const trees = category(db, 'Trees', [40, 120, 50]);
   const tb = new GeometryStreamBuilder();
   tb.appendGeometry(Cone.createAxisPoints(Point3d.create(0, 0, 0), Point3d.create(0, 0, 2), 0.2, 0.2, true));
   tb.appendGeometry(Sphere.createCenterRadius(Point3d.create(0, 0, 3), 1.3));
@@ -209,10 +218,9 @@ function demo(file) {
 
 /** The benchmark iModel (≥ 50 k elements, ≥ 5 M triangles): written on demand, never committed. */
 function large(file) {
-  if (fs.existsSync(file)) fs.rmSync(file);
-  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport large benchmark' } });
+  const db = emptySnapshot(file, 'meshexport large benchmark');
   const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Large');
-  const cat = SpatialCategory.insert(db, IModel.dictionaryId, 'Things', new SubCategoryAppearance({ color: ColorDef.from(160, 160, 170).toJSON() }));
+  const cat = category(db, 'Things', [160, 160, 170]);
   const none = YawPitchRollAngles.createDegrees(0, 0, 0);
   for (let k = 0; k < 50000; ++k) {
     const x = (k % 250) * 6, y = Math.floor(k / 250) * 6;
@@ -231,10 +239,9 @@ function large(file) {
  *  SnappyToBlob chunks, a Parasolid BRep (box ∪ cylinder, made by iTwin.js' own BRep operations),
  *  and closed regions bounded by B-spline curves (order 2 and order 3). */
 function extras(file) {
-  if (fs.existsSync(file)) fs.rmSync(file);
-  const db = SnapshotDb.createEmpty(file, { rootSubject: { name: 'meshexport extras fixture' } });
+  const db = emptySnapshot(file, 'meshexport extras fixture');
   const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Extras');
-  const cat = SpatialCategory.insert(db, IModel.dictionaryId, 'Extras', new SubCategoryAppearance({ color: ColorDef.from(120, 160, 90).toJSON() }));
+  const cat = category(db, 'Extras', [120, 160, 90]);
   const none = YawPitchRollAngles.createDegrees(0, 0, 0);
   // A 60 x 60 quad grid with normals and params over a wavy surface: ~200 KB of polyface.
   const options = StrokeOptions.createForFacets();

@@ -143,20 +143,15 @@ Status checkMesh(const core::Mesh& mesh, const core::Scene& scene, size_t index,
   return Status::ok();
 }
 
-/// Determinant and sign-corrected cofactor (= inverse transpose · |det|) of a transform's 3×3
-/// part: normals map through the cofactor; a negative determinant flips triangle winding.
+/// How a source's normals and winding follow its transform: the cofactor matrix, negated when the
+/// transform mirrors (so normals keep pointing outwards), and whether triangles flip.
 struct NormalMap {
-  double det = 1;
-  double c[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}; // row-major: n' = c · n
-  explicit NormalMap(const core::Mat4d& m) {
-    auto a = [&](int r, int col) { return m[size_t(col * 4 + r)]; };
-    c[0] = a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1); c[1] = a(1, 2) * a(2, 0) - a(1, 0) * a(2, 2); c[2] = a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0);
-    c[3] = a(0, 2) * a(2, 1) - a(0, 1) * a(2, 2); c[4] = a(0, 0) * a(2, 2) - a(0, 2) * a(2, 0); c[5] = a(0, 1) * a(2, 0) - a(0, 0) * a(2, 1);
-    c[6] = a(0, 1) * a(1, 2) - a(0, 2) * a(1, 1); c[7] = a(0, 2) * a(1, 0) - a(0, 0) * a(1, 2); c[8] = a(0, 0) * a(1, 1) - a(0, 1) * a(1, 0);
-    det = a(0, 0) * c[0] + a(0, 1) * c[1] + a(0, 2) * c[2];
-    if (det < 0)
-      for (double& x : c) x = -x;
+  core::Cofactor3 k;
+  explicit NormalMap(const core::Mat4d& m) : k(core::cofactor3(m)) {
+    if (k.det < 0)
+      for (double& x : k.c) x = -x;
   }
+  [[nodiscard]] bool flips() const { return k.det < 0; }
 };
 
 /// One flat run of the prepared arrays: a mesh, or a shared mesh placed by an instance.
@@ -258,7 +253,7 @@ Result<Prepared> prepare(const core::Scene& scene) {
       dst[2] = float(p.z - out.center.z);
     }
     const NormalMap nm(inst ? inst->transform : core::identityMatrix());
-    const bool flip = nm.det < 0;
+    const bool flip = nm.flips();
     for (size_t i = 0; i < mesh.indices.size(); i += 3) {
       w.indices[ib + i] = uint32_t(vb + mesh.indices[i]);
       w.indices[ib + i + 1] = uint32_t(vb + mesh.indices[flip ? i + 2 : i + 1]);
@@ -271,7 +266,7 @@ Result<Prepared> prepare(const core::Scene& scene) {
       } else {
         for (size_t v = 0; v < mesh.positions.size(); ++v) {
           const float* n = &mesh.normals[3 * v];
-          for (int r = 0; r < 3; ++r) normals[3 * v + size_t(r)] = float(nm.c[3 * r] * n[0] + nm.c[3 * r + 1] * n[1] + nm.c[3 * r + 2] * n[2]);
+          for (int r = 0; r < 3; ++r) normals[3 * v + size_t(r)] = float(nm.k.c[size_t(3 * r)] * n[0] + nm.k.c[size_t(3 * r + 1)] * n[1] + nm.k.c[size_t(3 * r + 2)] * n[2]);
         }
       }
     } else {

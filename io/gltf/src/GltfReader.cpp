@@ -242,6 +242,7 @@ private:
     if (vcount > (size_t(1) << 31)) return malformed("POSITION count is absurd");
 
     core::Mesh mesh;
+    const core::Cofactor3 cof = core::cofactor3(world); // normals and winding follow the node transform
     mesh.material = material(prim.material);
     mesh.positions.resize(vcount);
     for (size_t i = 0; i < vcount; ++i) {
@@ -255,16 +256,13 @@ private:
       if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != vcount) return malformed("NORMAL is not VEC3 of POSITION's count");
       // Normal matrix: inverse transpose of the upper 3x3 (cofactor matrix; its scale is removed
       // by normalising).
-      const double* m = world.data();
-      const double c[9] = {m[5] * m[10] - m[6] * m[9], m[6] * m[8] - m[4] * m[10], m[4] * m[9] - m[5] * m[8],
-                           m[9] * m[2] - m[10] * m[1], m[10] * m[0] - m[8] * m[2], m[8] * m[1] - m[9] * m[0],
-                           m[1] * m[6] - m[2] * m[5], m[2] * m[4] - m[0] * m[6], m[0] * m[5] - m[1] * m[4]};
+      const auto& c = cof.c;
       mesh.normals.resize(3 * vcount);
       for (size_t i = 0; i < vcount; ++i) {
         const double x = nv.get(i, 0), y = nv.get(i, 1), z = nv.get(i, 2);
         if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(z))
           return malformed("NORMAL[" + std::to_string(i) + "] is NaN or infinite");
-        double r[3] = {c[0] * x + c[3] * y + c[6] * z, c[1] * x + c[4] * y + c[7] * z, c[2] * x + c[5] * y + c[8] * z};
+        double r[3] = {c[0] * x + c[1] * y + c[2] * z, c[3] * x + c[4] * y + c[5] * z, c[6] * x + c[7] * y + c[8] * z};
         const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
         for (int k = 0; k < 3; ++k) mesh.normals[3 * i + size_t(k)] = len > 0 ? float(r[k] / len) : (k == 2 ? 1.0f : 0.0f);
       }
@@ -287,10 +285,7 @@ private:
       raw.resize(vcount);
       for (size_t i = 0; i < vcount; ++i) raw[i] = uint32_t(i);
     }
-    const bool mirrored = [&] {
-      const double* m = world.data();
-      return m[0] * (m[5] * m[10] - m[6] * m[9]) - m[4] * (m[1] * m[10] - m[2] * m[9]) + m[8] * (m[1] * m[6] - m[2] * m[5]) < 0;
-    }();
+    const bool mirrored = cof.det < 0;
     auto emit = [&](uint32_t a, uint32_t b, uint32_t c) {
       if (mirrored) std::swap(b, c); // keep counter-clockwise front faces after a mirroring transform
       mesh.indices.insert(mesh.indices.end(), {a, b, c});

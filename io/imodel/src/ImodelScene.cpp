@@ -416,11 +416,13 @@ Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOp
     }
     if (profile.path.size() >= 2) fn(profile.path, false);
   };
-  each([&](const std::vector<Vec3d>& pts, bool) { for (const Vec3d& p : pts) maxRadius = std::max(maxRadius, radius(p)); });
+  size_t profilePoints = 0;
+  each([&](const std::vector<Vec3d>& pts, bool) {
+    for (const Vec3d& p : pts) maxRadius = std::max(maxRadius, radius(p));
+    profilePoints += pts.size();
+  });
   const int n = circleSegments(maxRadius, o);
   const int steps = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
-  size_t profilePoints = 0;
-  each([&](const std::vector<Vec3d>& pts, bool) { profilePoints += pts.size(); });
   MX_RETURN_IF_ERROR(withinBudget(profilePoints * size_t(steps + 1), "rotational sweep"));
   const double onAxis = 1e-9 * std::max(1.0, maxRadius);
   each([&](const std::vector<Vec3d>& pts, bool closed) {
@@ -523,6 +525,33 @@ bool validKnots(const std::vector<double>& k) {
   return true;
 }
 
+/// Poles of a B-spline (rational or not): as stored (homogeneous: xyz multiplied by the weight),
+/// cartesian, and the weights (1 when not rational).
+struct Poles {
+  std::vector<Vec3d> hom, cart;
+  std::vector<double> weights;
+  bool rational = false;
+};
+
+/// Reads `count` poles (3 doubles each, sizes already checked) and their weights; `what` names the
+/// geometry in the error when a pole is not finite or a weight is not positive.
+Result<Poles> readPoles(const flatbuffers::Vector<double>& xyz, const flatbuffers::Vector<double>* w, size_t count, const char* what) {
+  Poles p;
+  p.rational = w && w->size() != 0;
+  p.hom.resize(count);
+  p.cart.resize(count);
+  p.weights.assign(count, 1.0);
+  for (size_t i = 0; i < count; ++i) {
+    p.hom[i] = {xyz.Get(uint32_t(3 * i)), xyz.Get(uint32_t(3 * i + 1)), xyz.Get(uint32_t(3 * i + 2))};
+    if (p.rational) p.weights[i] = w->Get(uint32_t(i));
+    const Vec3d& h = p.hom[i];
+    if (!std::isfinite(h.x) || !std::isfinite(h.y) || !std::isfinite(h.z) || !(p.weights[i] > 0) || !std::isfinite(p.weights[i]))
+      return imodelFail(ImodelError::Corrupt, std::string(what) + " with a non-finite pole or a weight ≤ 0");
+    p.cart[i] = h * (1 / p.weights[i]);
+  }
+  return p;
+}
+
 /// A B-spline curve (rational or not) stroked with the grid rule of the surfaces.
 Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out) {
   const int order = c.order();
@@ -535,30 +564,20 @@ Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& 
     return imodelFail(ImodelError::Corrupt, "B-spline curve whose order, poles, weights or knots do not match");
   const std::vector<double> knots(knotsIn->begin(), knotsIn->end());
   if (!validKnots(knots)) return imodelFail(ImodelError::Corrupt, "B-spline curve knots are not finite and non-decreasing");
-  const bool rational = w && w->size() != 0;
-  std::vector<Vec3d> hom(static_cast<size_t>(n)), cart(static_cast<size_t>(n));
-  std::vector<double> weights(size_t(n), 1.0);
-  for (int i = 0; i < n; ++i) {
-    hom[size_t(i)] = {poles->Get(uint32_t(3 * i)), poles->Get(uint32_t(3 * i + 1)), poles->Get(uint32_t(3 * i + 2))};
-    if (rational) weights[size_t(i)] = w->Get(uint32_t(i));
-    const Vec3d& h = hom[size_t(i)];
-    if (!std::isfinite(h.x) || !std::isfinite(h.y) || !std::isfinite(h.z) || !(weights[size_t(i)] > 0) || !std::isfinite(weights[size_t(i)]))
-      return imodelFail(ImodelError::Corrupt, "B-spline curve with a non-finite pole or a weight ≤ 0");
-    cart[size_t(i)] = h * (1 / weights[size_t(i)]);
-  }
+  MX_ASSIGN_OR_RETURN(const Poles p, readPoles(*poles, w, size_t(n), "B-spline curve"));
   double basis[32];
-  const std::vector<double> ts = gridParameters(cart, n, 1, true, knots, order, o, 0);
+  const std::vector<double> ts = gridParameters(p.cart, n, 1, true, knots, order, o, 0);
   MX_RETURN_IF_ERROR(withinBudget(out.size() + ts.size(), "B-spline curve"));
   for (double t : ts) {
     const int s = findSpan(knots, order, n, t);
     basisFunctions(knots, order, s, t, basis);
-    Vec3d p{0, 0, 0};
+    Vec3d q{0, 0, 0};
     double wsum = 0;
     for (int i = 0; i < order; ++i) {
-      p = p + hom[size_t(s - order + 1 + i)] * basis[i];
-      wsum += basis[i] * weights[size_t(s - order + 1 + i)];
+      q = q + p.hom[size_t(s - order + 1 + i)] * basis[i];
+      wsum += basis[i] * p.weights[size_t(s - order + 1 + i)];
     }
-    out.push_back(p * (1 / (rational ? wsum : 1.0)));
+    out.push_back(q * (1 / (p.rational ? wsum : 1.0)));
   }
   return Status::ok();
 }
@@ -575,21 +594,12 @@ Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions
   if (!poles || poles->size() != size_t(3) * size_t(nu) * size_t(nv) || !ku_ || ku_->size() != size_t(nu + ku) || !kv_ ||
       kv_->size() != size_t(nv + kv) || (w && w->size() != 0 && w->size() != size_t(nu) * size_t(nv)))
     return imodelFail(ImodelError::Corrupt, "B-spline surface whose poles, weights or knots do not match its counts");
-  const bool rational = w && w->size() != 0;
   std::vector<double> knotsU(ku_->begin(), ku_->end()), knotsV(kv_->begin(), kv_->end());
   if (!validKnots(knotsU) || !validKnots(knotsV))
     return imodelFail(ImodelError::Corrupt, "B-spline surface knots are not finite and non-decreasing");
-  std::vector<Vec3d> cart(size_t(nu) * nv), hom(size_t(nu) * nv);
-  std::vector<double> weights(size_t(nu) * nv, 1.0);
-  for (size_t i = 0; i < cart.size(); ++i) {
-    hom[i] = {poles->Get(uint32_t(3 * i)), poles->Get(uint32_t(3 * i + 1)), poles->Get(uint32_t(3 * i + 2))};
-    if (rational) weights[i] = w->Get(uint32_t(i));
-    if (!std::isfinite(hom[i].x) || !std::isfinite(hom[i].y) || !std::isfinite(hom[i].z) || !(weights[i] > 0) || !std::isfinite(weights[i]))
-      return imodelFail(ImodelError::Corrupt, "B-spline surface with a non-finite pole or a weight ≤ 0");
-    cart[i] = hom[i] * (1 / weights[i]);
-  }
-  const std::vector<double> us = gridParameters(cart, nu, nv, true, knotsU, ku, o, 1);
-  const std::vector<double> vs = gridParameters(cart, nv, nu, false, knotsV, kv, o, 1);
+  MX_ASSIGN_OR_RETURN(const Poles pl, readPoles(*poles, w, size_t(nu) * size_t(nv), "B-spline surface"));
+  const std::vector<double> us = gridParameters(pl.cart, nu, nv, true, knotsU, ku, o, 1);
+  const std::vector<double> vs = gridParameters(pl.cart, nv, nu, false, knotsV, kv, o, 1);
   if (us.size() < 2 || vs.size() < 2) return Status::ok(); // degenerate knots: nothing to draw
   MX_RETURN_IF_ERROR(withinBudget(us.size() * vs.size(), "B-spline surface"));
   const uint32_t base = uint32_t(m.points.size());
@@ -606,10 +616,10 @@ Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions
         for (int i = 0; i < ku; ++i) {
           const size_t idx = size_t(sv - kv + 1 + j) * size_t(nu) + size_t(su - ku + 1 + i);
           const double b = bu[i] * bv[j];
-          p = p + hom[idx] * b;
-          wsum += b * weights[idx];
+          p = p + pl.hom[idx] * b;
+          wsum += b * pl.weights[idx];
         }
-      m.add(p * (1 / (rational ? wsum : 1.0)));
+      m.add(p * (1 / (pl.rational ? wsum : 1.0)));
     }
   }
   const uint32_t cols = uint32_t(us.size());
@@ -755,7 +765,6 @@ struct ElementOut {
     Mat4d transform;
     uint32_t rgba = 0;
   };
-  uint64_t id = 0;
   ElementGeometryStats stats;
   std::map<uint32_t, WorldMesh> meshes; ///< The element's own geometry by RGBA, world coordinates.
   std::vector<Instance> instances;
@@ -765,10 +774,7 @@ struct ElementOut {
 double triangleArea(Vec3d a, Vec3d b, Vec3d c) { return 0.5 * core::length(cross(b - a, c - a)); }
 
 /// Area scale of a similarity transform (rotations, uniform scale, translation): |det|^(2/3).
-double areaScale(const Mat4d& m) {
-  const double det = m[0] * (m[5] * m[10] - m[9] * m[6]) - m[4] * (m[1] * m[10] - m[9] * m[2]) + m[8] * (m[1] * m[6] - m[5] * m[2]);
-  return std::pow(std::abs(det), 2.0 / 3.0);
-}
+double areaScale(const Mat4d& m) { return std::pow(std::abs(core::cofactor3(m).det), 2.0 / 3.0); }
 
 /// The GeometryStream-decoding state of one thread: its own SQLite connection (null when decoding
 /// a lone blob) and caches of sub-category appearances, render materials and parts.
@@ -793,7 +799,6 @@ public:
   /// Decodes one element; a damaged stream is reported in the element's stats, not returned.
   /// Returns an error only when the file cannot be read.
   Status element(const ElementRecord& e, ElementOut& out) {
-    out.id = e.id;
     if (!_blobStmt) {
       MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT GeometryStream FROM bis_GeometricElement3d WHERE ElementId=?"));
       _blobStmt = std::move(s);
@@ -903,8 +908,7 @@ private:
         st.materialOverride = mat->material;
       } else if (const auto* skip = std::get_if<SkipEvent>(&ev)) {
         ++out.stats.skipped[skip->kind];
-      } else if (const auto* inst = std::get_if<InstanceEvent>(&ev)) {
-        if (!inst->part->error) return inst->part->error;
+      } else if (const auto* inst = std::get_if<InstanceEvent>(&ev)) { // walk() records only parts that decoded
         MX_RETURN_IF_ERROR(replay(inst->part->events, core::multiply(transform, inst->transform), st, out, inst->part));
       } else {
         const auto& piece = std::get<PieceEvent>(ev);
@@ -954,6 +958,13 @@ private:
     if (data.size() < 4 || !verifier.VerifyBuffer<T>(nullptr))
       return imodelFail(ImodelError::Corrupt, std::string(what) + " flatbuffer does not verify");
     return flatbuffers::GetRoot<T>(data.data());
+  }
+
+  /// The Bentley-geometry union of an op: the "bg0001fb" signature, then a verified BGFB buffer.
+  static Result<const fb::VariantGeometry*> bgfb(const GeometryOp& op, const std::string& what) {
+    if (op.data.size() < 8 || std::memcmp(op.data.data(), "bg0001fb", 8) != 0)
+      return imodelFail(ImodelError::Corrupt, what + " op without the bg0001fb signature");
+    return verified<fb::VariantGeometry>(op.data.subspan(8), what.c_str());
   }
 
   Result<std::vector<uint8_t>> partStream(uint64_t partId) {
@@ -1054,9 +1065,7 @@ private:
         break;
       }
       case 9: case 11: {
-        if (op.data.size() < 8 || std::memcmp(op.data.data(), "bg0001fb", 8) != 0)
-          return imodelFail(ImodelError::Corrupt, "geometry op without the bg0001fb signature");
-        MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "geometry"));
+        MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, bgfb(op, "geometry"));
         if (g->as<fb::Polyface>() == nullptr) return imodelFail(ImodelError::Corrupt, "geometry union without its member");
         // Solid details are structs: a table without one is damaged.
         const bool missingDetail =
@@ -1107,9 +1116,7 @@ private:
         break;
       }
       case 8: {
-        if (op.data.size() < 8 || std::memcmp(op.data.data(), "bg0001fb", 8) != 0)
-          return imodelFail(ImodelError::Corrupt, "CurveVector op without the bg0001fb signature");
-        MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "CurveVector"));
+        MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, bgfb(op, "CurveVector"));
         const fb::CurveVector* cv = g->type() == fb::kCurveVector ? g->as<fb::CurveVector>() : nullptr;
         if (!cv || cv->boundaryType() < 2) { events.emplace_back(SkipEvent{"wire (curve vector, not meshed)"}); break; }
         std::vector<Region> regions;
@@ -1122,9 +1129,7 @@ private:
       case 6: events.emplace_back(SkipEvent{"2D geometry (not meshed)"}); break;
       case 10: events.emplace_back(SkipEvent{"wire (curve, not meshed)"}); break;
       case 12: {
-        if (op.data.size() < 8 || std::memcmp(op.data.data(), "bg0001fb", 8) != 0)
-          return imodelFail(ImodelError::Corrupt, "BsplineSurface op without the bg0001fb signature");
-        MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, verified<fb::VariantGeometry>(op.data.subspan(8), "BsplineSurface"));
+        MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, bgfb(op, "BsplineSurface"));
         const fb::BsplineSurface* s = g->type() == fb::kBsplineSurface ? g->as<fb::BsplineSurface>() : nullptr;
         if (!s) return imodelFail(ImodelError::Corrupt, "BsplineSurface op without a B-spline surface");
         if (s->trimmed()) { MX_RETURN_IF_ERROR(unsupported("BsplineSurface (trimmed)", events, depth)); break; }
@@ -1192,7 +1197,7 @@ public:
   explicit SceneJoiner(ImodelScene& out) : _out(out) {}
 
   void add(ElementOut&& e, const ElementRecord& rec) {
-    ElementGeometryStats& stats = _out.elements.emplace_hint(_out.elements.end(), e.id, std::move(e.stats))->second;
+    ElementGeometryStats& stats = _out.elements.emplace_hint(_out.elements.end(), rec.id, std::move(e.stats))->second;
     for (const auto& [kind, n] : stats.skipped) _out.skipped[kind] += n;
     if (e.meshes.empty() && e.instances.empty()) return;
     core::Scene& scene = _out.scene;

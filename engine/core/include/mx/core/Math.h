@@ -75,6 +75,24 @@ inline Mat4d multiply(const Mat4d& a, const Mat4d& b) {
   return r;
 }
 
+/// The cofactor matrix C of a transform's linear (upper 3×3) part, row-major (normals map as
+/// n' = C·n: C = det · inverse transpose), with that part's determinant (negative when the
+/// transform mirrors).
+struct Cofactor3 {
+  std::array<double, 9> c{};
+  double det = 0;
+};
+
+inline Cofactor3 cofactor3(const Mat4d& m) {
+  auto a = [&](int r, int col) { return m[size_t(col * 4 + r)]; };
+  Cofactor3 k;
+  k.c = {a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1), a(1, 2) * a(2, 0) - a(1, 0) * a(2, 2), a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0),
+         a(0, 2) * a(2, 1) - a(0, 1) * a(2, 2), a(0, 0) * a(2, 2) - a(0, 2) * a(2, 0), a(0, 1) * a(2, 0) - a(0, 0) * a(2, 1),
+         a(0, 1) * a(1, 2) - a(0, 2) * a(1, 1), a(0, 2) * a(1, 0) - a(0, 0) * a(1, 2), a(0, 0) * a(1, 1) - a(0, 1) * a(1, 0)};
+  k.det = a(0, 0) * k.c[0] + a(0, 1) * k.c[1] + a(0, 2) * k.c[2];
+  return k;
+}
+
 inline Vec3d transformPoint(const Mat4d& m, Vec3d p) {
   return {m[0] * p.x + m[4] * p.y + m[8] * p.z + m[12], m[1] * p.x + m[5] * p.y + m[9] * p.z + m[13],
           m[2] * p.x + m[6] * p.y + m[10] * p.z + m[14]};
