@@ -143,14 +143,11 @@ Status checkMesh(const core::Mesh& mesh, const core::Scene& scene, size_t index,
   return Status::ok();
 }
 
-/// How a source's normals and winding follow its transform: the cofactor matrix, negated when the
-/// transform mirrors (so normals keep pointing outwards), and whether triangles flip.
+/// How a source's normals and winding follow its transform (core::Cofactor3::normalMatrix).
 struct NormalMap {
   core::Cofactor3 k;
-  explicit NormalMap(const core::Mat4d& m) : k(core::cofactor3(m)) {
-    if (k.det < 0)
-      for (double& x : k.c) x = -x;
-  }
+  std::array<double, 9> c;
+  explicit NormalMap(const core::Mat4d& m) : k(core::cofactor3(m)), c(k.normalMatrix()) {}
   [[nodiscard]] bool flips() const { return k.det < 0; }
 };
 
@@ -266,7 +263,7 @@ Result<Prepared> prepare(const core::Scene& scene) {
       } else {
         for (size_t v = 0; v < mesh.positions.size(); ++v) {
           const float* n = &mesh.normals[3 * v];
-          for (int r = 0; r < 3; ++r) normals[3 * v + size_t(r)] = float(nm.k.c[size_t(3 * r)] * n[0] + nm.k.c[size_t(3 * r + 1)] * n[1] + nm.k.c[size_t(3 * r + 2)] * n[2]);
+          for (int r = 0; r < 3; ++r) normals[3 * v + size_t(r)] = float(nm.c[size_t(3 * r)] * n[0] + nm.c[size_t(3 * r + 1)] * n[1] + nm.c[size_t(3 * r + 2)] * n[2]);
         }
       }
     } else {

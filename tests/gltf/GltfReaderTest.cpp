@@ -187,6 +187,29 @@ TEST(GltfReader, AMeshSeveralNodesUseIsSharedAndInstanced) {
   EXPECT_EQ(copied->meshes[0].indices, m.indices);
 }
 
+TEST(GltfReader, MirroredNodesKeepNormalsOnTheFrontSide) {
+  // A quad facing +z with normals +z, under a node that mirrors x: the reader flips the winding,
+  // and the normals must still agree with the triangles' faces.
+  Doc d = quadDoc(4, {0, 1, 2, 0, 2, 3});
+  const int normals = d.accessor(std::vector<float>{0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1}, 5126, "VEC3", 4);
+  d.j["meshes"][0]["primitives"][0]["attributes"]["NORMAL"] = normals;
+  d.j["nodes"] = {{{"mesh", 0}, {"scale", {-1, 1, 1}}}};
+  auto r = d.read();
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ(r->meshes.size(), 1u);
+  const core::Mesh& m = r->meshes[0];
+  ASSERT_EQ(m.normals.size(), 3 * m.positions.size());
+  for (size_t t = 0; t < m.indices.size(); t += 3) {
+    const core::Vec3d a = m.positions[m.indices[t]], b = m.positions[m.indices[t + 1]], c = m.positions[m.indices[t + 2]];
+    const core::Vec3d u = b - a, v = c - a;
+    const double face[3] = {u.y * v.z - u.z * v.y, u.z * v.x - u.x * v.z, u.x * v.y - u.y * v.x};
+    for (int k = 0; k < 3; ++k) {
+      const float* n = &m.normals[3 * size_t(m.indices[t + size_t(k)])];
+      EXPECT_GT(face[0] * n[0] + face[1] * n[1] + face[2] * n[2], 0) << "triangle " << t / 3 << " corner " << k;
+    }
+  }
+}
+
 TEST(GltfReader, SkipsPointsWithAWarning) {
   auto r = quadDoc(0, {0, 1, 2}).read();
   ASSERT_TRUE(r.isOk());

@@ -254,9 +254,9 @@ private:
     if (auto n = prim.attributes.find("NORMAL"); n != prim.attributes.end()) {
       MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_m, n->second, "NORMAL"));
       if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != vcount) return malformed("NORMAL is not VEC3 of POSITION's count");
-      // Normal matrix: inverse transpose of the upper 3x3 (cofactor matrix; its scale is removed
-      // by normalising).
-      const auto& c = cof.c;
+      // Normal matrix: inverse transpose of the upper 3x3 (the cofactor matrix without the sign of
+      // the determinant; its scale is removed by normalising).
+      const auto c = cof.normalMatrix();
       mesh.normals.resize(3 * vcount);
       for (size_t i = 0; i < vcount; ++i) {
         const double x = nv.get(i, 0), y = nv.get(i, 1), z = nv.get(i, 2);

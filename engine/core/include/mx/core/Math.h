@@ -81,6 +81,14 @@ inline Mat4d multiply(const Mat4d& a, const Mat4d& b) {
 struct Cofactor3 {
   std::array<double, 9> c{};
   double det = 0;
+  /// C with the sign of det taken out (|det| · inverse transpose): maps normals so that they stay
+  /// on the front side of triangles whose winding is flipped when the transform mirrors.
+  [[nodiscard]] std::array<double, 9> normalMatrix() const {
+    std::array<double, 9> n = c;
+    if (det < 0)
+      for (double& x : n) x = -x;
+    return n;
+  }
 };
 
 inline Cofactor3 cofactor3(const Mat4d& m) {
