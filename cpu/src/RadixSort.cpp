@@ -102,10 +102,22 @@ void parallelMerge(std::span<const uint64_t> a, std::span<const uint64_t> b, siz
 }
 
 /// Sorts the distinct packed (key << 32 | value) words and writes them back split into `keys` and
-/// `values`: VQSort on one slice per thread (slices of at least 1 M words), then rounds of
-/// pairwise parallel merges, the last of which writes the split words directly (with two slices
-/// no merge buffer is needed at all). The order is the sorted order, whatever the thread count.
+/// `values`: VQSort on one slice per thread (slices of at least 1 M words), then mergeSortedRuns.
+/// The order is the sorted order, whatever the thread count.
 void sortPackedInto(std::span<uint64_t> packed, std::span<uint32_t> keys, std::span<uint32_t> values) {
+  const size_t n = packed.size();
+  const size_t threads = size_t(std::max(1, tbb::this_task_arena::max_concurrency()));
+  const size_t slices = std::bit_floor(std::clamp<size_t>(n >> 20, 1, threads));
+  std::vector<size_t> bounds(slices + 1);
+  for (size_t s = 0; s <= slices; ++s) bounds[s] = n * s / slices;
+  tbb::parallel_for(size_t(0), slices, [&](size_t s) { simd::sortU64(packed.data() + bounds[s], bounds[s + 1] - bounds[s]); });
+  mergeSortedRuns(packed, bounds, keys, values);
+}
+
+} // namespace
+
+void mergeSortedRuns(std::span<uint64_t> packed, std::span<const size_t> runBounds, std::span<uint32_t> keys,
+                     std::span<uint32_t> values) {
   const size_t n = packed.size();
   auto unpack = [&](std::span<const uint64_t> from, size_t at) {
     tbb::parallel_for(tbb::blocked_range<size_t>(0, from.size(), kChunk), [&](const tbb::blocked_range<size_t>& r) {
@@ -115,29 +127,37 @@ void sortPackedInto(std::span<uint64_t> packed, std::span<uint32_t> keys, std::s
       }
     });
   };
-  const size_t threads = size_t(std::max(1, tbb::this_task_arena::max_concurrency()));
-  const size_t slices = std::bit_floor(std::clamp<size_t>(n >> 20, 1, threads));
-  if (slices == 1) {
-    simd::sortU64(packed.data(), n);
+  // Drop empty runs; one run (or none) needs no merge.
+  std::vector<size_t> bounds{0};
+  for (size_t r = 1; r < runBounds.size(); ++r)
+    if (runBounds[r] > bounds.back()) bounds.push_back(runBounds[r]);
+  if (bounds.size() <= 2) {
     unpack(packed, 0);
     return;
   }
-  auto bound = [&](size_t s) { return n * s / slices; };
-  tbb::parallel_for(size_t(0), slices, [&](size_t s) { simd::sortU64(packed.data() + bound(s), bound(s + 1) - bound(s)); });
-  std::vector<uint64_t> other(slices > 2 ? n : 0);
+  // Rounds of pairwise parallel merges until two runs are left (an odd run out is copied across);
+  // the last merge writes the split words directly, so two runs need no merge buffer at all.
+  std::vector<uint64_t> other(bounds.size() > 3 ? n : 0);
   std::span<uint64_t> src = packed, dst = other;
-  for (size_t width = 1; 2 * width < slices; width *= 2) {
-    tbb::parallel_for(size_t(0), slices / (2 * width), [&](size_t pair) {
-      const size_t lo = bound(2 * pair * width), mid = bound((2 * pair + 1) * width), hi = bound((2 * pair + 2) * width);
+  while (bounds.size() > 3) {
+    const size_t runs = bounds.size() - 1;
+    std::vector<size_t> next{0};
+    tbb::parallel_for(size_t(0), (runs + 1) / 2, [&](size_t pair) {
+      const size_t lo = bounds[2 * pair], mid = bounds[std::min(2 * pair + 1, runs)], hi = bounds[std::min(2 * pair + 2, runs)];
+      if (mid == hi) {
+        std::copy(src.begin() + std::ptrdiff_t(lo), src.begin() + std::ptrdiff_t(hi), dst.begin() + std::ptrdiff_t(lo));
+        return;
+      }
       parallelMerge(src.subspan(lo, mid - lo), src.subspan(mid, hi - mid), 8,
                     [&](std::span<const uint64_t> a, std::span<const uint64_t> b, size_t at) {
                       std::merge(a.begin(), a.end(), b.begin(), b.end(), dst.begin() + std::ptrdiff_t(lo + at));
                     });
     });
+    for (size_t pair = 0; 2 * pair < runs; ++pair) next.push_back(bounds[std::min(2 * pair + 2, runs)]);
+    bounds = std::move(next);
     std::swap(src, dst);
   }
-  // The last round: two sorted halves, merged straight into keys and values.
-  const size_t mid = bound(slices / 2);
+  const size_t mid = bounds[1];
   parallelMerge(src.first(mid), src.subspan(mid), 8, [&](std::span<const uint64_t> a, std::span<const uint64_t> b, size_t at) {
     size_t i = 0, j = 0, o = at;
     auto put = [&](uint64_t x) { keys[o] = uint32_t(x >> 32); values[o] = uint32_t(x); ++o; };
@@ -146,6 +166,8 @@ void sortPackedInto(std::span<uint64_t> packed, std::span<uint32_t> keys, std::s
     while (j < b.size()) put(b[j++]);
   });
 }
+
+namespace {
 
 void vqsortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   const size_t n = keys.size();

@@ -98,6 +98,37 @@ TEST_P(CpuLevels, SortPairsGivesTheSameOrderForAnyThreadCount) {
   }
 }
 
+TEST(MergeSortedRuns, MergesAnyNumberOfRunsOfAnySize) {
+  // The CUDA backend sorts a partition chunk by chunk and merges the runs here: run counts that
+  // are not powers of two, empty runs, one run, runs of one word, many equal keys.
+  std::mt19937 rng(21);
+  const std::vector<std::vector<size_t>> shapes = {
+      {}, {5}, {0, 0, 7, 0}, {1, 1, 1}, {3, 0, 9, 1, 4}, {100000, 70001, 3, 250000, 1, 99999, 4097},
+      {1u << 20, (1u << 20) + 5, 12345}};
+  for (const auto& shape : shapes) {
+    size_t n = 0;
+    std::vector<size_t> bounds{0};
+    for (size_t len : shape) bounds.push_back(n += len);
+    SCOPED_TRACE("runs=" + std::to_string(shape.size()) + " n=" + std::to_string(n) + " seed=21");
+    std::vector<uint64_t> packed(n);
+    for (size_t i = 0; i < n; ++i) packed[i] = uint64_t(rng() % 1000) << 32 | uint32_t(i); // distinct words
+    for (size_t r = 0; r + 1 < bounds.size(); ++r)
+      std::sort(packed.begin() + std::ptrdiff_t(bounds[r]), packed.begin() + std::ptrdiff_t(bounds[r + 1]));
+    std::vector<uint64_t> ref = packed;
+    std::sort(ref.begin(), ref.end());
+    for (int threads : {1, 3}) {
+      std::vector<uint64_t> work = packed;
+      std::vector<uint32_t> keys(n), values(n);
+      tbb::task_arena arena(threads);
+      arena.execute([&] { cpu::mergeSortedRuns(work, bounds, keys, values); });
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(keys[i], uint32_t(ref[i] >> 32)) << i << " threads=" << threads;
+        ASSERT_EQ(values[i], uint32_t(ref[i])) << i << " threads=" << threads;
+      }
+    }
+  }
+}
+
 TEST_P(CpuLevels, PartitionCodesAreTheStepwiseMortonCodes) {
   // partition() fuses centroids, bounds and codes per chunk; the codes must be those of the
   // three separate steps over the whole mesh (several chunks of 32 768 triangles here).
