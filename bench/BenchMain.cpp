@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 #include <meshoptimizer.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -51,16 +52,70 @@ void setRate(benchmark::State& state, size_t triangles) {
   state.counters["triangles"] = double(triangles);
 }
 
-/// Device-side figures of a GPU backend per iteration: kernel (event) time apart from the
-/// host↔device copies the wall time includes, and the bytes copied each way.
-void setDevice(benchmark::State& state, const core::IComputeBackend& b, const core::DeviceMemoryStats& before) {
+/// The device's copy bandwidths, measured once per process (zeros without a GPU).
+const engine::DeviceBandwidth& bandwidth() {
+  static const engine::DeviceBandwidth bw = [] {
+    auto r = engine::measureDeviceBandwidth();
+    return r ? *r : engine::DeviceBandwidth{};
+  }();
+  return bw;
+}
+
+/// Device-side figures of a GPU backend per iteration: device time of the calls (copies
+/// included) and, apart, the copy spans and the bytes copied each way; then the floors the issue
+/// measures against: `dev_floor_ms` = the bytes the stage must read and write in device memory
+/// (`floorBytes`: its input once, its output once) ÷ the measured device copy bandwidth, and
+/// `pcie_floor_ms` = the bytes copied ÷ the measured pinned host↔device bandwidth; `x_dev_floor`
+/// and `x_pcie_floor` are the device time and the wall time over them.
+void setDevice(benchmark::State& state, const core::IComputeBackend& b, const core::DeviceMemoryStats& before,
+               double floorBytes, double wallSeconds) {
   if (b.name() != "cuda" || state.iterations() == 0) return;
   const core::DeviceMemoryStats after = b.memoryStats();
   const double it = double(state.iterations());
-  state.counters["device_ms"] = (after.kernelMs - before.kernelMs) / it;
-  state.counters["h2d_MB"] = double(after.hostToDeviceBytes - before.hostToDeviceBytes) / it / 1e6;
-  state.counters["d2h_MB"] = double(after.deviceToHostBytes - before.deviceToHostBytes) / it / 1e6;
+  const double deviceMs = (after.kernelMs - before.kernelMs) / it;
+  const double h2d = double(after.hostToDeviceBytes - before.hostToDeviceBytes) / it;
+  const double d2h = double(after.deviceToHostBytes - before.deviceToHostBytes) / it;
+  state.counters["device_ms"] = deviceMs;
+  state.counters["copy_ms"] = (after.copyMs - before.copyMs) / it;
+  state.counters["h2d_MB"] = h2d / 1e6;
+  state.counters["d2h_MB"] = d2h / 1e6;
   state.counters["peak_dev_MB"] = double(after.peakBytes) / 1e6;
+  const engine::DeviceBandwidth& bw = bandwidth();
+  if (bw.deviceGBps > 0 && bw.hostToDeviceGBps > 0 && bw.deviceToHostGBps > 0) {
+    const double devFloorMs = floorBytes / (bw.deviceGBps * 1e9) * 1e3;
+    const double pcieFloorMs = (h2d / (bw.hostToDeviceGBps * 1e9) + d2h / (bw.deviceToHostGBps * 1e9)) * 1e3;
+    state.counters["dev_floor_ms"] = devFloorMs;
+    state.counters["x_dev_floor"] = deviceMs / devFloorMs;
+    state.counters["pcie_floor_ms"] = pcieFloorMs;
+    state.counters["x_pcie_floor"] = wallSeconds * 1e3 / it / pcieFloorMs;
+  }
+}
+
+/// Wall seconds of a benchmark loop body, summed (for the floors above).
+struct WallClock {
+  double seconds = 0;
+  template <typename Fn>
+  auto operator()(Fn&& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = fn();
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  }
+};
+
+/// The baseline of every floor: device-to-device and host↔device copy bandwidth of this machine.
+void BM_DeviceBandwidth(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(bandwidth());
+  const engine::DeviceBandwidth& bw = bandwidth();
+  if (bw.deviceGBps <= 0) {
+    auto r = engine::measureDeviceBandwidth(1 << 20, 1);
+    state.SkipWithError(r ? "bandwidth not measured" : r.status().toString().c_str());
+    return;
+  }
+  state.counters["device_GBps"] = bw.deviceGBps;
+  state.counters["h2d_pinned_GBps"] = bw.hostToDeviceGBps;
+  state.counters["d2h_pinned_GBps"] = bw.deviceToHostGBps;
+  state.counters["h2d_pageable_GBps"] = bw.pageableHostToDeviceGBps;
 }
 
 /// Grid cell giving roughly an 8:1 triangle reduction (the LOD ratio of one tile level).
@@ -72,13 +127,14 @@ void BM_Partition(benchmark::State& state, const char* backendName) {
   const Input& in = input(int(state.range(0)));
   core::PartitionOutput out;
   const auto device0 = b->memoryStats();
+  WallClock wall;
   for (auto _ : state) {
-    auto s = b->partition({in.positions, in.indices, 32768}, out);
+    auto s = wall([&] { return b->partition({in.positions, in.indices, 32768}, out); });
     if (!s) { state.SkipWithError(s.toString().c_str()); return; }
     benchmark::DoNotOptimize(out.nodes.data());
   }
   setRate(state, in.triangles());
-  setDevice(state, *b, device0);
+  setDevice(state, *b, device0, 12.0 * double(in.vertices()) + 20.0 * double(in.triangles()), wall.seconds);
 }
 
 void BM_MortonCodes(benchmark::State& state, cpu::CpuLevel level) {
@@ -119,13 +175,16 @@ void BM_Cluster(benchmark::State& state, const char* backendName) {
   const Input& in = input(int(state.range(0)));
   core::ClusterOutput out;
   const auto device0 = b->memoryStats();
+  WallClock wall;
   for (auto _ : state) {
-    auto s = b->clusterVertices({in.positions, in.classes, in.indices, in.bounds, reductionCell(in)}, out);
+    auto s = wall([&] { return b->clusterVertices({in.positions, in.classes, in.indices, in.bounds, reductionCell(in)}, out); });
     if (!s) { state.SkipWithError(s.toString().c_str()); return; }
     benchmark::DoNotOptimize(out.indices.data());
   }
   setRate(state, in.triangles());
-  setDevice(state, *b, device0);
+  setDevice(state, *b, device0,
+            20.0 * double(in.vertices()) + 12.0 * double(in.triangles()) + 16.0 * double(out.classes.size()) + 4.0 * double(out.indices.size()),
+            wall.seconds);
   state.counters["out_tris"] = double(out.indices.size() / 3);
 }
 
@@ -135,13 +194,14 @@ void BM_Quantize(benchmark::State& state, const char* backendName) {
   const Input& in = input(int(state.range(0)));
   core::QuantizeOutput out;
   const auto device0 = b->memoryStats();
+  WallClock wall;
   for (auto _ : state) {
-    auto s = b->quantize({in.positions, {}, in.bounds}, out);
+    auto s = wall([&] { return b->quantize({in.positions, {}, in.bounds}, out); });
     if (!s) { state.SkipWithError(s.toString().c_str()); return; }
     benchmark::DoNotOptimize(out.positions.data());
   }
   state.counters["vert/s"] = benchmark::Counter(double(in.vertices()) * double(state.iterations()), benchmark::Counter::kIsRate);
-  setDevice(state, *b, device0);
+  setDevice(state, *b, device0, 20.0 * double(in.vertices()), wall.seconds);
 }
 
 /// Baseline: meshoptimizer's grid clustering, asked for the triangle count our clustering gives.
@@ -197,6 +257,15 @@ void BM_EndToEnd(benchmark::State& state, const char* device) {
   state.counters["input_MB"] = double(in.scene.byteSize()) / 1e6;
   state.counters["rss/input"] = double(last.peakRssBytes) / double(in.scene.byteSize());
   for (const auto& s : last.stages) state.counters["ms_" + s.name] = s.wallMs;
+  // The issue's end-to-end floor: the PCIe time of the input mesh and the written tiles.
+  const engine::DeviceBandwidth& bw = std::string_view(device) == "cuda" ? bandwidth() : engine::DeviceBandwidth{};
+  if (bw.hostToDeviceGBps > 0 && bw.deviceToHostGBps > 0) {
+    const double floorMs = (double(in.scene.byteSize()) / (bw.hostToDeviceGBps * 1e9) + double(last.outputBytes) / (bw.deviceToHostGBps * 1e9)) * 1e3;
+    state.counters["pcie_floor_ms"] = floorMs;
+    state.counters["x_pcie_floor"] = last.wallMs / floorMs;
+    state.counters["h2d_MB"] = double(last.hostToDeviceBytes) / 1e6;
+    state.counters["d2h_MB"] = double(last.deviceToHostBytes) / 1e6;
+  }
 }
 
 void sizes(benchmark::internal::Benchmark* b) {
@@ -214,6 +283,7 @@ void sizes(benchmark::internal::Benchmark* b) {
 
 } // namespace
 
+BENCHMARK(BM_DeviceBandwidth)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MortonCodes, scalar, cpu::CpuLevel::Scalar)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_MortonCodes, simd, cpu::CpuLevel::Simd)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_SortPairs, scalar_radix, cpu::CpuLevel::Scalar)->Apply(sizes);

@@ -37,15 +37,23 @@ echo "== conformance suite (every backend against cpu-scalar)"
 "$build/tests/mx_conformance_tests" --gtest_output=xml:"$out/conformance.xml" 2>&1 | tee "$out/conformance.log" | tail -25
 conf_rc=${PIPESTATUS[0]}
 
+echo "== engine on the GPU: CUDA export vs CPU export, device budget fallback"
+"$build/tests/mx_engine_tests" --gtest_filter='Pipeline.Cuda*:Pipeline.Device*' --gtest_output=xml:"$out/engine-gpu.xml" 2>&1 \
+  | tee "$out/engine-gpu.log" | tail -8
+engine_rc=${PIPESTATUS[0]}
+
 echo "== benchmarks: 1 M and 10 M triangles, every backend and the baselines"
 MESHEXPORT_BENCH_SIZES=1,10 timeout 300 "$build/bench/mx_bench" --benchmark_min_time=0.2 \
   --benchmark_out="$out/bench.json" --benchmark_out_format=json 2>&1 | tee "$out/bench.txt" | grep -E "^BM_" || true
 echo "== benchmarks: 50 M triangles, cpu-simd against cuda only"
 MESHEXPORT_BENCH_SIZES=50 timeout 240 "$build/bench/mx_bench" --benchmark_min_time=0.1 \
-  --benchmark_filter='(Partition|Cluster|Quantize|EndToEnd)/(cpu_simd|cuda|cpu)/' \
+  --benchmark_filter='DeviceBandwidth|(Partition|Cluster|Quantize|EndToEnd)/(cpu_simd|cuda|cpu)/' \
   --benchmark_out="$out/bench50.json" --benchmark_out_format=json 2>&1 | tee "$out/bench50.txt" | grep -E "^BM_" || true
 
 echo "== summary"
-printf '%-10s %s\n' build "rc=$build_rc" conformance "rc=$conf_rc"
-cat "$out/bench.txt" "$out/bench50.txt" 2>/dev/null | grep -E "^BM_(Partition|Cluster|Quantize|EndToEnd)" | awk '{printf "%-48s %10s %s\n", $1, $2, $3}'
-exit $conf_rc
+printf '%-12s %s\n' build "rc=$build_rc" conformance "rc=$conf_rc" engine-gpu "rc=$engine_rc"
+grep -E "SKIPPED|FAILED" "$out/conformance.log" | sort -u | head -20
+grep -hE "^BM_DeviceBandwidth" "$out/bench.txt" | head -1
+cat "$out/bench.txt" "$out/bench50.txt" 2>/dev/null | grep -E "^BM_(Partition|Cluster|Quantize|EndToEnd)" \
+  | awk '{ line = sprintf("%-44s %9s %s", $1, $2, $3); for (i = 4; i <= NF; ++i) if ($i ~ /^(x_dev_floor|x_pcie_floor|device_ms|copy_ms)=/) line = line " " $i; print line }'
+[ "$conf_rc" -eq 0 ] && [ "$engine_rc" -eq 0 ]

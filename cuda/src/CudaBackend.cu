@@ -1,10 +1,13 @@
-// CUDA backend: device discovery, the memory budget, per-stage dispatch to the launchers in
-// Partition.cu / VertexClustering.cu / Quantize.cu, timing and counters for ExportMetrics.
-// Calls are serialised (one stream, one arena); the engine may call from several threads.
+// CUDA backend: device discovery, the memory budget and how calls are cut to fit it, the lanes
+// concurrent calls run on, per-stage dispatch to the launchers in Partition.cu /
+// VertexClustering.cu / Quantize.cu, and the timing and counters behind ExportMetrics.
 #include "CudaCommon.cuh"
 
 #include <mx/cuda/CudaBackend.h>
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 
@@ -36,63 +39,148 @@ const DeviceProbe& probeDevices() {
   return probe;
 }
 
-struct CudaBackend::Impl {
-  std::mutex mutex;
-  detail::Context ctx;
-  bool initialised = false;
-  bool healthy = true;
-  std::string unhealthyReason;
-  uint64_t budgetBytes = 0;
+namespace detail {
 
+namespace {
+constexpr uint64_t kMiB = uint64_t(1) << 20;
+constexpr size_t kMinChunk = size_t(1) << 16; // smaller chunks cost more in launches than they save
+constexpr size_t kOverlapChunk = size_t(1) << 20;
+} // namespace
+
+// Device bytes per item of one chunk slot; the layouts in Partition.cu and Quantize.cu plus CUB's
+// temp storage (a radix sort keeps its own copy of keys and values).
+ChunkPlan planPartition(size_t vertices, size_t triangles, uint64_t laneBudget, size_t chunkItems) {
+  constexpr uint64_t kPerTriangle = 64, kFixed = 64 * kMiB;
+  if (triangles == 0) return {1, 0};
+  const uint64_t resident = 12 * uint64_t(vertices) + kFixed;
+  if (resident >= laneBudget) return {};
+  if ((chunkItems == 0 || chunkItems >= triangles) && resident + kPerTriangle * triangles <= laneBudget)
+    return {triangles, 1}; // one chunk: sorted on the device whole, nothing to merge
+  size_t chunk = size_t((laneBudget - resident) / (2 * kPerTriangle)); // two slots alternate
+  if (chunkItems) chunk = std::min(chunk, chunkItems);
+  if (chunk == 0 || (chunkItems == 0 && chunk < std::min(triangles, kMinChunk))) return {};
+  chunk = std::min(chunk, triangles);
+  return {chunk, (triangles + chunk - 1) / chunk};
+}
+
+ChunkPlan planQuantize(size_t vertices, uint64_t laneBudget, size_t chunkItems) {
+  constexpr uint64_t kPerVertex = 36, kFixed = 16 * kMiB;
+  if (vertices == 0) return {1, 0};
+  if (kFixed >= laneBudget) return {};
+  // Large inputs go in at least four chunks so copies of one overlap the kernel of another.
+  size_t chunk = vertices > kOverlapChunk ? std::max(kOverlapChunk, (vertices + 3) / 4) : vertices;
+  if (chunkItems) chunk = std::min(chunk, chunkItems);
+  const uint64_t slots = chunk < vertices ? 2 : 1;
+  if (kFixed + slots * kPerVertex * chunk > laneBudget) chunk = size_t((laneBudget - kFixed) / (2 * kPerVertex));
+  if (chunk == 0 || (chunkItems == 0 && chunk < std::min(vertices, kMinChunk))) return {};
+  chunk = std::min(chunk, vertices);
+  return {chunk, (vertices + chunk - 1) / chunk};
+}
+
+uint64_t clusterBytes(size_t vertices, size_t triangles) { return 180 * uint64_t(vertices) + 40 * uint64_t(triangles) + 64 * kMiB; }
+
+} // namespace detail
+
+struct CudaBackend::Impl {
+  CudaOptions options;
+  std::mutex mutex;
+  std::condition_variable laneFreed;
+  bool initialised = false;
+  core::Status initStatus;
+  std::vector<std::unique_ptr<detail::Lane>> lanes;
+  std::vector<detail::Lane*> idle;
+  std::vector<uint64_t> lanePeak;
+  std::atomic<bool> healthy{true};
+  std::string unhealthyReason;
+  uint64_t budgetBytes = 0, laneBudget = 0;
+  core::DeviceMemoryStats totals;
+
+  explicit Impl(CudaOptions o) : options(o) {}
+
+  // Under `mutex`. The first call creates the lanes; a failure is remembered.
   core::Status init() {
-    if (initialised) return core::Status::ok();
-    MX_CUDA_TRY(cudaSetDevice(0));
-    MX_CUDA_TRY(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking));
-    MX_CUDA_TRY(cudaEventCreate(&ctx.start));
-    MX_CUDA_TRY(cudaEventCreate(&ctx.stop));
-    size_t freeBytes = 0, totalBytes = 0;
-    MX_CUDA_TRY(cudaMemGetInfo(&freeBytes, &totalBytes));
-    budgetBytes = uint64_t(double(freeBytes) * 0.8);
+    if (initialised) return initStatus;
     initialised = true;
-    return core::Status::ok();
+    initStatus = [&]() -> core::Status {
+      MX_CUDA_TRY(cudaSetDevice(0));
+      size_t freeBytes = 0, totalBytes = 0;
+      MX_CUDA_TRY(cudaMemGetInfo(&freeBytes, &totalBytes));
+      budgetBytes = uint64_t(double(freeBytes) * 0.8);
+      if (options.deviceMemoryBytes) budgetBytes = std::min<uint64_t>(options.deviceMemoryBytes, freeBytes);
+      const int n = options.lanes > 0 ? options.lanes : 4;
+      laneBudget = budgetBytes / uint64_t(n);
+      for (int i = 0; i < n; ++i) {
+        auto lane = std::make_unique<detail::Lane>();
+        MX_RETURN_IF_ERROR(lane->init(options.stagingBytes));
+        idle.push_back(lane.get());
+        lanes.push_back(std::move(lane));
+      }
+      lanePeak.assign(lanes.size(), 0);
+      return core::Status::ok();
+    }();
+    if (!initStatus) disable(initStatus.message());
+    return initStatus;
   }
 
-  ~Impl() {
-    if (ctx.start) cudaEventDestroy(ctx.start);
-    if (ctx.stop) cudaEventDestroy(ctx.stop);
-    if (ctx.stream) cudaStreamDestroy(ctx.stream);
+  // Under `mutex`.
+  void disable(const std::string& why) {
+    healthy = false;
+    unhealthyReason = why;
+    cudaGetLastError();
+  }
+
+  /// One call on a free lane (waiting for one when all are busy). A DeviceError (sticky for the
+  /// context: an illegal address, a launch failure) disables the backend for the process; the
+  /// engine re-runs the stage on the CPU.
+  template <typename Fn>
+  core::Status run(Fn&& fn) {
+    detail::Lane* lane = nullptr;
+    {
+      std::unique_lock lock(mutex);
+      if (!healthy) return {core::ErrorCode::DeviceUnavailable, "cuda backend disabled after an earlier error: " + unhealthyReason};
+      MX_RETURN_IF_ERROR(init());
+      laneFreed.wait(lock, [&] { return !idle.empty(); });
+      lane = idle.back();
+      idle.pop_back();
+    }
+    core::Status s = detail::isolated([&] { return call(*lane, fn); });
+    std::lock_guard lock(mutex);
+    totals.hostToDeviceBytes += lane->stats.hostToDeviceBytes;
+    totals.deviceToHostBytes += lane->stats.deviceToHostBytes;
+    totals.kernelMs += lane->stats.kernelMs;
+    totals.copyMs += lane->stats.copyMs;
+    for (size_t i = 0; i < lanes.size(); ++i)
+      if (lanes[i].get() == lane) lanePeak[i] = lane->arena.peak();
+    totals.peakBytes = 0;
+    for (uint64_t p : lanePeak) totals.peakBytes += p;
+    idle.push_back(lane);
+    laneFreed.notify_one();
+    if (!s && s.code() == core::ErrorCode::DeviceError && healthy) disable(s.message());
+    return s;
   }
 
   template <typename Fn>
-  core::Status run(Fn&& fn) {
-    std::lock_guard lock(mutex);
-    if (!healthy) return {core::ErrorCode::DeviceUnavailable, "cuda backend disabled after an earlier error: " + unhealthyReason};
-    core::Status s = init();
-    if (s) {
-      cudaEventRecord(ctx.start, ctx.stream);
-      s = fn(ctx);
-      if (s) {
-        cudaEventRecord(ctx.stop, ctx.stream);
-        if (cudaEventSynchronize(ctx.stop) == cudaSuccess) {
-          float ms = 0;
-          cudaEventElapsedTime(&ms, ctx.start, ctx.stop);
-          ctx.stats.kernelMs += ms;
-        }
-      }
+  core::Status call(detail::Lane& lane, Fn& fn) {
+    MX_RETURN_IF_ERROR(lane.quiesce());
+    MX_CUDA_TRY(cudaEventRecord(lane.start, lane.stream[0]));
+    MX_CUDA_TRY(cudaStreamWaitEvent(lane.stream[1], lane.start, 0));
+    MX_RETURN_IF_ERROR(fn(lane));
+    MX_CUDA_TRY(cudaEventRecord(lane.joined, lane.stream[1]));
+    MX_CUDA_TRY(cudaStreamWaitEvent(lane.stream[0], lane.joined, 0));
+    MX_CUDA_TRY(cudaEventRecord(lane.stop, lane.stream[0]));
+    MX_CUDA_TRY(cudaEventSynchronize(lane.stop));
+    float ms = 0;
+    MX_CUDA_TRY(cudaEventElapsedTime(&ms, lane.start, lane.stop));
+    lane.stats.kernelMs += ms;
+    for (size_t i = 0; i < lane.copyTimersUsed; ++i) {
+      MX_CUDA_TRY(cudaEventElapsedTime(&ms, lane.copyTimers[i].first, lane.copyTimers[i].second));
+      lane.stats.copyMs += ms;
     }
-    ctx.stats.peakBytes = ctx.arena.peak();
-    if (!s && s.code() == core::ErrorCode::DeviceError) {
-      // Errors such as an illegal address are sticky for the context: stop using the device
-      // for the rest of the process; the engine re-runs the stage on the CPU.
-      healthy = false;
-      unhealthyReason = s.message();
-      cudaGetLastError();
-    }
-    return s;
+    return core::Status::ok();
   }
 };
 
-CudaBackend::CudaBackend() : _impl(std::make_unique<Impl>()) {}
+CudaBackend::CudaBackend(CudaOptions options) : _impl(std::make_unique<Impl>(options)) {}
 CudaBackend::~CudaBackend() = default;
 
 bool CudaBackend::isAvailable() const { return probeDevices().deviceCount > 0 && _impl->healthy; }
@@ -101,42 +189,60 @@ std::string CudaBackend::unavailableReason() const {
   const DeviceProbe& p = probeDevices();
   if (p.errorCode != 0) return "no CUDA device: " + p.errorText + " (cudaError " + std::to_string(p.errorCode) + ")";
   if (p.deviceCount == 0) return "no CUDA device: the runtime reports 0 devices";
+  std::lock_guard lock(_impl->mutex);
   if (!_impl->healthy) return "cuda disabled after an error: " + _impl->unhealthyReason;
   return {};
 }
 
 std::string CudaBackend::deviceName() const { return probeDevices().deviceName; }
 
-/// Device bytes a stage needs for `stats` (upper bounds of the launchers' layouts + CUB temp).
-static uint64_t estimateBytes(core::Stage stage, const core::MeshStats& s) {
-  switch (stage) {
-  case core::Stage::Partition: return 12 * s.vertices + 60 * s.triangles + (64ull << 20);
-  case core::Stage::Cluster: return 180 * s.vertices + 40 * s.triangles + (64ull << 20);
-  case core::Stage::Quantize: return 36 * s.vertices + (16ull << 20);
-  }
-  return ~0ull;
-}
-
 bool CudaBackend::supports(core::Stage stage, const core::MeshStats& stats) const {
   if (!isAvailable()) return false;
   std::lock_guard lock(_impl->mutex);
   if (!_impl->init()) return false;
-  return estimateBytes(stage, stats) <= _impl->budgetBytes;
+  const uint64_t budget = _impl->laneBudget;
+  switch (stage) {
+  case core::Stage::Partition: return detail::planPartition(stats.vertices, stats.triangles, budget, _impl->options.chunkItems).chunk > 0;
+  case core::Stage::Cluster: return detail::clusterBytes(stats.vertices, stats.triangles) <= budget;
+  case core::Stage::Quantize: return detail::planQuantize(stats.vertices, budget, _impl->options.chunkItems).chunk > 0;
+  }
+  return false;
 }
 
+namespace {
+core::Status tooLarge(const char* stage, uint64_t budget) {
+  return {core::ErrorCode::OutOfMemory, std::string(stage) + " input does not fit the device budget of " +
+                                            std::to_string(budget >> 20) + " MiB per lane"};
+}
+} // namespace
+
 core::Status CudaBackend::partition(const core::PartitionInput& in, core::PartitionOutput& out) {
-  return _impl->run([&](detail::Context& c) { return detail::partitionDevice(c, in, out); });
+  return _impl->run([&](detail::Lane& lane) {
+    const detail::ChunkPlan plan = detail::planPartition(in.positions.size() / 3, in.indices.size() / 3, _impl->laneBudget, _impl->options.chunkItems);
+    if (plan.chunk == 0) return tooLarge("partition", _impl->laneBudget);
+    return detail::partitionDevice(lane, plan, in, out);
+  });
 }
+
 core::Status CudaBackend::clusterVertices(const core::ClusterInput& in, core::ClusterOutput& out) {
-  return _impl->run([&](detail::Context& c) { return detail::clusterDevice(c, in, out); });
+  return _impl->run([&](detail::Lane& lane) {
+    if (detail::clusterBytes(in.positions.size() / 3, in.indices.size() / 3) > _impl->laneBudget)
+      return tooLarge("clustering", _impl->laneBudget);
+    return detail::clusterDevice(lane, in, out);
+  });
 }
+
 core::Status CudaBackend::quantize(const core::QuantizeInput& in, core::QuantizeOutput& out) {
-  return _impl->run([&](detail::Context& c) { return detail::quantizeDevice(c, in, out); });
+  return _impl->run([&](detail::Lane& lane) {
+    const detail::ChunkPlan plan = detail::planQuantize(in.positions.size() / 3, _impl->laneBudget, _impl->options.chunkItems);
+    if (plan.chunk == 0) return tooLarge("quantization", _impl->laneBudget);
+    return detail::quantizeDevice(lane, plan, in, out);
+  });
 }
 
 core::DeviceMemoryStats CudaBackend::memoryStats() const {
   std::lock_guard lock(_impl->mutex);
-  return _impl->ctx.stats;
+  return _impl->totals;
 }
 
 } // namespace mx::cuda

@@ -1,9 +1,9 @@
 #pragma once
 // Shared by the CUDA backend's translation units: error conversion (every CUDA call is checked
-// and becomes a Status, never an abort), the device memory arena, the per-backend context, and
-// the stage launchers. CUB-shaped: temp storage is queried, then carved from the arena; all work
-// runs on the context's stream; nothing allocates or synchronises behind the caller's back except
-// where a launcher documents a host read-back.
+// and becomes a Status, never an abort), the device memory arena, pinned staging, the lane a call
+// runs on, and the stage launchers. CUB-shaped: temp storage is queried, then carved from the
+// arena; all work runs on the lane's streams; the host waits only where a launcher reads results
+// back (download(), the few scalars documented at their read-back) or reuses a staging slot.
 #include <mx/core/IComputeBackend.h>
 #include <mx/core/Status.h>
 
@@ -11,7 +11,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mx::cuda::detail {
 
@@ -23,8 +26,8 @@ inline core::Status check(cudaError_t e, const char* what) {
 
 #define MX_CUDA_TRY(expr) MX_RETURN_IF_ERROR(::mx::cuda::detail::check((expr), #expr))
 
-/// One device allocation reused by every call: a call lays out what it needs (Layout), reserves
-/// it (growing the block only when it is too small) and carves its buffers from it.
+/// One device allocation reused by every call of a lane: a call lays out what it needs (Layout),
+/// reserves it (growing the block only when it is too small) and carves its buffers from it.
 class DeviceArena {
 public:
   DeviceArena() = default;
@@ -69,12 +72,72 @@ T* at(DeviceArena& arena, size_t offset) {
   return reinterpret_cast<T*>(arena.base() + offset);
 }
 
-struct Context {
-  cudaStream_t stream = nullptr;
-  cudaEvent_t start = nullptr, stop = nullptr;
-  DeviceArena arena;
-  core::DeviceMemoryStats stats;
+/// Page-locked host memory (cudaHostAlloc), so copies from and to it are true asynchronous DMA.
+class PinnedBuffer {
+public:
+  PinnedBuffer() = default;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  ~PinnedBuffer() { if (_data) cudaFreeHost(_data); }
+  core::Status reserve(size_t bytes) {
+    if (bytes <= _capacity) return core::Status::ok();
+    if (_data) { cudaFreeHost(_data); _data = nullptr; _capacity = 0; }
+    MX_CUDA_TRY(cudaHostAlloc(&_data, bytes, cudaHostAllocDefault));
+    _capacity = bytes;
+    return core::Status::ok();
+  }
+  [[nodiscard]] char* data() const { return static_cast<char*>(_data); }
+
+private:
+  void* _data = nullptr;
+  size_t _capacity = 0;
 };
+
+/// Two pinned slots: the host fills (or empties) one while the DMA engine works on the other.
+struct StagingRing {
+  PinnedBuffer slot[2];
+  cudaEvent_t done[2] = {nullptr, nullptr};  ///< Recorded after the slot's last copy.
+  bool busy[2] = {false, false};             ///< A copy may still use the slot.
+  char* hostDst[2] = {nullptr, nullptr};     ///< Downloads: where the slot's bytes go.
+  size_t pending[2] = {0, 0};
+  int next = 0;
+};
+
+/// What one call runs on: two streams (chunks alternate between them so one chunk's copies overlap
+/// the other's kernels), the arena, pinned staging for uploads and downloads, and timers.
+struct Lane {
+  cudaStream_t stream[2] = {nullptr, nullptr};
+  cudaEvent_t start = nullptr, stop = nullptr, joined = nullptr, ready = nullptr;
+  DeviceArena arena;
+  StagingRing up, down;
+  size_t stagingBytes = 0;
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> copyTimers; ///< Reused; the first copyTimersUsed are this call's.
+  size_t copyTimersUsed = 0;
+  core::DeviceMemoryStats stats;
+
+  Lane() = default;
+  Lane(const Lane&) = delete;
+  Lane& operator=(const Lane&) = delete;
+  ~Lane();
+  core::Status init(size_t staging);
+  /// Before a call: no copy of an earlier (possibly failed) call still uses the staging slots.
+  core::Status quiesce();
+};
+
+/// Enqueues the copy of `bytes` host bytes to `device` on `stream` through the lane's pinned
+/// upload slots: the host stages piece k + 1 (on oneTBB threads for large pieces) while piece k is
+/// in flight. Returns once every piece is staged and enqueued; waits only for a slot to free up.
+core::Status upload(Lane& lane, cudaStream_t stream, void* device, const void* host, size_t bytes);
+
+/// Copies `bytes` device bytes (after the work enqueued on `stream`) to `host` through the pinned
+/// download slots, moving piece k out of pinned memory while piece k + 1 is in flight. A read-back:
+/// returns when every byte is in `host`.
+core::Status download(Lane& lane, cudaStream_t stream, void* host, const void* device, size_t bytes);
+
+/// Runs `fn` so that, while it waits for its own oneTBB work (parallel staging copies, the host
+/// merge), this thread takes no other task: a stolen tile task could wait for a lane that only
+/// this thread can release.
+core::Status isolated(const std::function<core::Status()>& fn);
 
 /// Grid for a grid-stride loop over n items.
 inline unsigned gridFor(size_t n) {
@@ -82,8 +145,23 @@ inline unsigned gridFor(size_t n) {
   return unsigned(blocks == 0 ? 1 : (blocks > 65535 * 16 ? 65535 * 16 : blocks));
 }
 
-core::Status partitionDevice(Context& ctx, const core::PartitionInput& in, core::PartitionOutput& out);
-core::Status clusterDevice(Context& ctx, const core::ClusterInput& in, core::ClusterOutput& out);
-core::Status quantizeDevice(Context& ctx, const core::QuantizeInput& in, core::QuantizeOutput& out);
+/// How a call is cut: `chunk` items per device chunk (≥ 1), `chunks` of them.
+struct ChunkPlan {
+  size_t chunk = 0;
+  size_t chunks = 0;
+  [[nodiscard]] size_t begin(size_t k) const { return k * chunk; }
+  [[nodiscard]] size_t size(size_t k, size_t total) const { return (k + 1) * chunk < total ? chunk : total - k * chunk; }
+};
+
+/// Chunking of partition (triangles) and quantization (vertices) for a lane budget; an empty plan
+/// (chunk 0) when even the smallest useful chunk does not fit. `chunkItems` caps the chunk (0: no cap).
+ChunkPlan planPartition(size_t vertices, size_t triangles, uint64_t laneBudget, size_t chunkItems);
+ChunkPlan planQuantize(size_t vertices, uint64_t laneBudget, size_t chunkItems);
+/// Device bytes clustering needs (it is not chunked: its inputs are tiles).
+uint64_t clusterBytes(size_t vertices, size_t triangles);
+
+core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::PartitionInput& in, core::PartitionOutput& out);
+core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::ClusterOutput& out);
+core::Status quantizeDevice(Lane& lane, const ChunkPlan& plan, const core::QuantizeInput& in, core::QuantizeOutput& out);
 
 } // namespace mx::cuda::detail

@@ -1,5 +1,7 @@
 // Quantization on the GPU: one thread per vertex, the CPU reference's formulas (GridMath.cuh).
-// Exact: output equals cpu-scalar bit for bit.
+// Exact: output equals cpu-scalar bit for bit. Large inputs go in chunks that alternate between
+// the lane's two streams: chunk k + 1's upload and kernel are enqueued before chunk k is read back,
+// so the copies in both directions overlap the kernels.
 #include "CudaCommon.cuh"
 #include "GridMath.cuh"
 
@@ -25,7 +27,7 @@ __global__ void quantizeKernel(const float* __restrict__ pos, const float* __res
 
 } // namespace
 
-core::Status quantizeDevice(Context& ctx, const core::QuantizeInput& in, core::QuantizeOutput& out) {
+core::Status quantizeDevice(Lane& lane, const ChunkPlan& plan, const core::QuantizeInput& in, core::QuantizeOutput& out) {
   const size_t n = in.positions.size() / 3;
   if (in.positions.size() % 3 != 0) return {core::ErrorCode::InvalidArgument, "positions must come in triples"};
   if (!in.normals.empty() && in.normals.size() != in.positions.size())
@@ -41,25 +43,37 @@ core::Status quantizeDevice(Context& ctx, const core::QuantizeInput& in, core::Q
   out.normals.resize(in.normals.empty() ? 0 : 4 * n);
   if (n == 0) return core::Status::ok();
   const bool normals = !in.normals.empty();
+  const size_t C = plan.chunk, K = plan.chunks, slots = K > 1 ? 2 : 1;
   Layout layout;
-  const size_t oPos = layout.add<float>(3 * n), oNrm = layout.add<float>(normals ? 3 * n : 0);
-  const size_t oQPos = layout.add<uint16_t>(4 * n), oQNrm = layout.add<int8_t>(normals ? 4 * n : 0);
-  MX_RETURN_IF_ERROR(ctx.arena.reserve(layout.size()));
-  float* dPos = at<float>(ctx.arena, oPos);
-  float* dNrm = normals ? at<float>(ctx.arena, oNrm) : nullptr;
-  uint16_t* dQPos = at<uint16_t>(ctx.arena, oQPos);
-  int8_t* dQNrm = normals ? at<int8_t>(ctx.arena, oQNrm) : nullptr;
+  size_t o[2][4] = {};
+  for (size_t j = 0; j < slots; ++j) {
+    o[j][0] = layout.add<float>(3 * C);
+    o[j][1] = layout.add<float>(normals ? 3 * C : 0);
+    o[j][2] = layout.add<uint16_t>(4 * C);
+    o[j][3] = layout.add<int8_t>(normals ? 4 * C : 0);
+  }
+  MX_RETURN_IF_ERROR(lane.arena.reserve(layout.size()));
 
-  MX_CUDA_TRY(cudaMemcpyAsync(dPos, in.positions.data(), 12 * n, cudaMemcpyHostToDevice, ctx.stream));
-  if (normals) MX_CUDA_TRY(cudaMemcpyAsync(dNrm, in.normals.data(), 12 * n, cudaMemcpyHostToDevice, ctx.stream));
-  ctx.stats.hostToDeviceBytes += (normals ? 24 : 12) * n;
-  quantizeKernel<<<gridFor(n), 256, 0, ctx.stream>>>(dPos, dNrm, n, make_float3(origin[0], origin[1], origin[2]),
-                                                     make_float3(inv[0], inv[1], inv[2]), dQPos, dQNrm);
-  MX_CUDA_TRY(cudaGetLastError());
-  MX_CUDA_TRY(cudaMemcpyAsync(out.positions.data(), dQPos, 8 * n, cudaMemcpyDeviceToHost, ctx.stream));
-  if (normals) MX_CUDA_TRY(cudaMemcpyAsync(out.normals.data(), dQNrm, 4 * n, cudaMemcpyDeviceToHost, ctx.stream));
-  ctx.stats.deviceToHostBytes += (normals ? 12 : 8) * n;
-  MX_CUDA_TRY(cudaStreamSynchronize(ctx.stream)); // the outputs are host vectors
+  auto enqueue = [&](size_t k) -> core::Status {
+    const size_t j = k % 2, first = plan.begin(k), m = plan.size(k, n);
+    cudaStream_t st = lane.stream[j];
+    float* dPos = at<float>(lane.arena, o[j][0]);
+    float* dNrm = normals ? at<float>(lane.arena, o[j][1]) : nullptr;
+    MX_RETURN_IF_ERROR(upload(lane, st, dPos, in.positions.data() + 3 * first, 12 * m));
+    if (normals) MX_RETURN_IF_ERROR(upload(lane, st, dNrm, in.normals.data() + 3 * first, 12 * m));
+    quantizeKernel<<<gridFor(m), 256, 0, st>>>(dPos, dNrm, m, make_float3(origin[0], origin[1], origin[2]),
+                                               make_float3(inv[0], inv[1], inv[2]), at<uint16_t>(lane.arena, o[j][2]),
+                                               normals ? at<int8_t>(lane.arena, o[j][3]) : nullptr);
+    MX_CUDA_TRY(cudaGetLastError());
+    return core::Status::ok();
+  };
+  MX_RETURN_IF_ERROR(enqueue(0));
+  for (size_t k = 0; k < K; ++k) {
+    if (k + 1 < K) MX_RETURN_IF_ERROR(enqueue(k + 1));
+    const size_t j = k % 2, first = plan.begin(k), m = plan.size(k, n);
+    MX_RETURN_IF_ERROR(download(lane, lane.stream[j], out.positions.data() + 4 * first, at<uint16_t>(lane.arena, o[j][2]), 8 * m));
+    if (normals) MX_RETURN_IF_ERROR(download(lane, lane.stream[j], out.normals.data() + 4 * first, at<int8_t>(lane.arena, o[j][3]), 4 * m));
+  }
   return core::Status::ok();
 }
 

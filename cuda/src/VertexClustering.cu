@@ -105,7 +105,7 @@ __global__ void triangleKernel(const uint32_t* __restrict__ idx, const uint32_t*
 
 } // namespace
 
-core::Status clusterDevice(Context& ctx, const core::ClusterInput& in, core::ClusterOutput& out) {
+core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::ClusterOutput& out) {
   const size_t n = in.positions.size() / 3, t = in.indices.size() / 3;
   if (in.positions.size() % 3 != 0 || in.indices.size() % 3 != 0)
     return {core::ErrorCode::InvalidArgument, "positions and indices must come in triples"};
@@ -126,20 +126,20 @@ core::Status clusterDevice(Context& ctx, const core::ClusterInput& in, core::Clu
   // Temp storage of every CUB call, then one layout (CUB shape: query, then run).
   size_t tempBytes = 0, b = 0;
   MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, b, static_cast<const uint64_t*>(nullptr), static_cast<uint64_t*>(nullptr),
-                                              static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, 0, 62, ctx.stream));
+                                              static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, 0, 62, lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
   MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, b, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
-                                              static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, 0, 32, ctx.stream));
+                                              static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, 0, 32, lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceScan::InclusiveSum(nullptr, b, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, ctx.stream));
+  MX_CUDA_TRY(cub::DeviceScan::InclusiveSum(nullptr, b, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
   MX_CUDA_TRY(cub::DeviceSegmentedReduce::Sum(nullptr, b, static_cast<const double*>(nullptr), static_cast<double*>(nullptr), n,
-                                              static_cast<const uint32_t*>(nullptr), static_cast<const uint32_t*>(nullptr), ctx.stream));
+                                              static_cast<const uint32_t*>(nullptr), static_cast<const uint32_t*>(nullptr), lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceReduce::Max(nullptr, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), n, ctx.stream));
+  MX_CUDA_TRY(cub::DeviceReduce::Max(nullptr, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), n, lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
   MX_CUDA_TRY(cub::DeviceSelect::Flagged(nullptr, b, static_cast<const uint3*>(nullptr), static_cast<const unsigned char*>(nullptr),
-                                         static_cast<uint3*>(nullptr), static_cast<int*>(nullptr), std::max<size_t>(t, 1), ctx.stream));
+                                         static_cast<uint3*>(nullptr), static_cast<int*>(nullptr), std::max<size_t>(t, 1), lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
 
   Layout L;
@@ -153,8 +153,8 @@ core::Status clusterDevice(Context& ctx, const core::ClusterInput& in, core::Clu
   const size_t oMean = L.add<float>(3 * n), oCellCls = L.add<uint32_t>(n), oDisp = L.add<float>(n), oMaxDisp = L.add<float>(1);
   const size_t oTri = L.add<uint3>(t), oKeep = L.add<unsigned char>(t), oTriSel = L.add<uint3>(t), oNumSel = L.add<int>(1);
   const size_t oTemp = L.add<char>(tempBytes);
-  MX_RETURN_IF_ERROR(ctx.arena.reserve(L.size()));
-  DeviceArena& A = ctx.arena;
+  MX_RETURN_IF_ERROR(lane.arena.reserve(L.size()));
+  DeviceArena& A = lane.arena;
   float* dPos = at<float>(A, oPos);
   uint32_t* dCls = at<uint32_t>(A, oCls);
   uint32_t* dIdx = at<uint32_t>(A, oIdx);
@@ -170,12 +170,11 @@ core::Status clusterDevice(Context& ctx, const core::ClusterInput& in, core::Clu
   unsigned char* dKeep = at<unsigned char>(A, oKeep);
   int* dNumSel = at<int>(A, oNumSel);
   void* dTemp = A.base() + oTemp;
-  cudaStream_t s = ctx.stream;
+  cudaStream_t s = lane.stream[0];
 
-  MX_CUDA_TRY(cudaMemcpyAsync(dPos, in.positions.data(), 12 * n, cudaMemcpyHostToDevice, s));
-  MX_CUDA_TRY(cudaMemcpyAsync(dCls, in.classes.data(), 4 * n, cudaMemcpyHostToDevice, s));
-  if (t) MX_CUDA_TRY(cudaMemcpyAsync(dIdx, in.indices.data(), 12 * t, cudaMemcpyHostToDevice, s));
-  ctx.stats.hostToDeviceBytes += 16 * n + 12 * t;
+  MX_RETURN_IF_ERROR(upload(lane, s, dPos, in.positions.data(), 12 * n));
+  MX_RETURN_IF_ERROR(upload(lane, s, dCls, in.classes.data(), 4 * n));
+  MX_RETURN_IF_ERROR(upload(lane, s, dIdx, in.indices.data(), 12 * t));
 
   const float inv = 1.0f / in.cellSize; // the same host arithmetic as cpu::cellCodes
   keysKernel<<<gridFor(n), 256, 0, s>>>(dPos, dCls, n, make_float3(in.bounds.min[0], in.bounds.min[1], in.bounds.min[2]), inv, dKeys, dIds);
@@ -222,12 +221,11 @@ core::Status clusterDevice(Context& ctx, const core::ClusterInput& in, core::Clu
   out.positions.resize(3 * size_t(cells));
   out.classes.resize(cells);
   out.indices.resize(3 * size_t(kept));
-  MX_CUDA_TRY(cudaMemcpyAsync(out.remap.data(), dRemap, 4 * n, cudaMemcpyDeviceToHost, s));
-  MX_CUDA_TRY(cudaMemcpyAsync(out.positions.data(), dMean, 12 * size_t(cells), cudaMemcpyDeviceToHost, s));
-  MX_CUDA_TRY(cudaMemcpyAsync(out.classes.data(), dCellCls, 4 * size_t(cells), cudaMemcpyDeviceToHost, s));
-  if (kept) MX_CUDA_TRY(cudaMemcpyAsync(out.indices.data(), dTriSel, 12 * size_t(kept), cudaMemcpyDeviceToHost, s));
-  ctx.stats.deviceToHostBytes += 4 * n + 16 * size_t(cells) + 12 * size_t(kept) + 8;
-  MX_CUDA_TRY(cudaStreamSynchronize(s));
+  MX_RETURN_IF_ERROR(download(lane, s, out.remap.data(), dRemap, 4 * n));
+  MX_RETURN_IF_ERROR(download(lane, s, out.positions.data(), dMean, 12 * size_t(cells)));
+  MX_RETURN_IF_ERROR(download(lane, s, out.classes.data(), dCellCls, 4 * size_t(cells)));
+  MX_RETURN_IF_ERROR(download(lane, s, out.indices.data(), dTriSel, 12 * size_t(kept)));
+  lane.stats.deviceToHostBytes += 12; // the cell count, kept triangles and displacement read back above
   out.maxDisplacement = std::sqrt(maxSq);
   return core::Status::ok();
 }

@@ -33,6 +33,7 @@ nlohmann::json toJson(const core::ExportMetrics& m) {
     nlohmann::json j = {{"name", s.name}, {"backend", s.backend}, {"reason", s.reason}, {"wallMs", s.wallMs},
                         {"itemsIn", s.itemsIn}, {"itemsOut", s.itemsOut}, {"bytes", s.bytes}};
     if (s.kernelMs > 0) j["kernelMs"] = s.kernelMs;
+    if (s.copyMs > 0) j["copyMs"] = s.copyMs;
     stages.push_back(std::move(j));
   }
   return {{"stages", stages},

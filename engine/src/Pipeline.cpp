@@ -79,8 +79,13 @@ public:
 
   [[nodiscard]] const BackendSet& set() const { return _set; }
 
-  /// Device time so far (0 without a GPU); stages record the difference as kernelMs.
-  [[nodiscard]] double deviceMs() const { return _set.gpu() ? _set.gpu()->memoryStats().kernelMs : 0.0; }
+  /// Device counters so far (zeros without a GPU); a stage records what changed while it ran.
+  [[nodiscard]] core::DeviceMemoryStats device() const { return _set.gpu() ? _set.gpu()->memoryStats() : core::DeviceMemoryStats{}; }
+  void recordDevice(core::StageMetrics& m, const core::DeviceMemoryStats& before) const {
+    const core::DeviceMemoryStats now = device();
+    m.kernelMs = now.kernelMs - before.kernelMs;
+    m.copyMs = now.copyMs - before.copyMs;
+  }
 
 private:
   static std::string join(const std::set<std::string>& items, const char* sep) {
@@ -93,6 +98,12 @@ private:
   mutable std::mutex _mutex;
   std::map<Stage, Record> _records;
 };
+
+BackendOptions backendOptions(const TilerConfig& config) {
+  BackendOptions o;
+  o.deviceMemoryBytes = uint64_t(config.deviceMemoryMB) << 20;
+  return o;
+}
 
 // ---------------------------------------------------------------------------------------------
 // prepare
@@ -550,18 +561,18 @@ Result<TreeWork> buildTree(const core::Scene& scene, const ExportOptions& option
     progress(options, "partition", 0);
     const TileMesh& m = prepared.mesh;
     core::PartitionInput in{m.positions, m.indices, cfg.maxTrianglesPerTile};
-    const double device0 = runner.deviceMs();
+    const core::DeviceMemoryStats device0 = runner.device();
     MX_RETURN_IF_ERROR(runner.run(Stage::Partition, {m.vertexCount(), m.triangleCount()},
                                   [&](core::IComputeBackend& b) { return b.partition(in, part); }));
     runner.describe(Stage::Partition, timer.stage());
-    timer.stage().kernelMs = runner.deviceMs() - device0;
+    runner.recordDevice(timer.stage(), device0);
     timer.stage().itemsIn = m.triangleCount();
     timer.stage().itemsOut = part.nodes.size();
   }
   MX_RETURN_IF_ERROR(checkCancel(options));
 
   StageTimer lodTimer(metrics, "lod");
-  const double lodDevice0 = runner.deviceMs();
+  const core::DeviceMemoryStats lodDevice0 = runner.device();
   progress(options, "lod", 0);
   if (part.nodes.empty()) return work; // no triangles: an empty tree
   // Collapse the binary BVH into tiles of up to kMaxChildren children, breadth first, so tiles
@@ -631,7 +642,7 @@ Result<TreeWork> buildTree(const core::Scene& scene, const ExportOptions& option
     for (const Status& s : statuses) MX_RETURN_IF_ERROR(s);
   }
   runner.describe(Stage::Cluster, lodTimer.stage());
-  lodTimer.stage().kernelMs = runner.deviceMs() - lodDevice0;
+  runner.recordDevice(lodTimer.stage(), lodDevice0);
   if (cfg.simplifier == Simplifier::Quadric) {
     lodTimer.stage().backend = "cpu (meshoptimizer)" + (lodTimer.stage().backend == "-" ? std::string() : "+" + lodTimer.stage().backend);
     lodTimer.stage().reason = "simplifier=quadric runs meshopt_simplify on the CPU";
@@ -711,7 +722,7 @@ Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, co
       model.contents.emplace_back();
     }
   StageTimer timer(metrics, "quantize");
-  const double quantizeDevice0 = runner.deviceMs();
+  const core::DeviceMemoryStats quantizeDevice0 = runner.device();
   progress(options, "quantize", 0);
   std::vector<Status> statuses(n);
   std::vector<Aabb> contentBoxes(n);
@@ -763,7 +774,7 @@ Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, co
   });
   for (const Status& s : statuses) MX_RETURN_IF_ERROR(s);
   runner.describe(Stage::Quantize, timer.stage());
-  timer.stage().kernelMs = runner.deviceMs() - quantizeDevice0;
+  runner.recordDevice(timer.stage(), quantizeDevice0);
   timer.stage().itemsIn = model.contents.size();
   timer.finish();
 
@@ -840,7 +851,7 @@ Status publish(const std::filesystem::path& tmp, const std::filesystem::path& ou
 } // namespace
 
 Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptions& options, core::ExportMetrics& metrics) {
-  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel));
+  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options.config)));
   StageRunner runner(backends);
   MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, options, metrics, runner));
   core::TileTree tree;
@@ -897,7 +908,7 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
   metrics.inputBytes = scene.byteSize();
   metrics.cpuLevel = options.cpuLevel == cpu::CpuLevel::Scalar ? "scalar" : cpu::simdTargetName();
 
-  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel));
+  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options.config)));
   if (backends.gpu()) metrics.gpuName = backends.gpu()->deviceName();
   StageRunner runner(backends);
   MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, options, metrics, runner, owned));

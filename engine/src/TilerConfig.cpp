@@ -50,6 +50,10 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
       {"device", "enum", "auto", "auto | cpu | cuda",
        "Where partition, clustering and quantization run: auto uses a CUDA device when one is present and "
        "the build has CUDA; cuda fails when none is present; cpu never uses the GPU."},
+      {"deviceMemoryMB", "integer", "0", "0 .. 1048576",
+       "GPU memory (MiB) one export may hold, for GPUs shared by several exports or processes; 0 = 80 % of the "
+       "memory free when the export starts. Partition and quantization inputs larger than their share are "
+       "cut into chunks; a clustering input that does not fit runs on the CPU (the stage's reason says so)."},
   };
   return keys;
 }
@@ -126,6 +130,12 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
     else if (value == "cpu") config.device = DeviceChoice::Cpu;
     else if (value == "cuda") config.device = DeviceChoice::Cuda;
     else return bad(key, value, "auto, cpu or cuda");
+    return Status::ok();
+  }
+  if (key == "deviceMemoryMB") {
+    auto v = parseNumber<uint64_t>(value, 0, 1048576);
+    if (!v) return bad(key, value, "an integer number of MiB in 0 .. 1048576");
+    config.deviceMemoryMB = uint32_t(*v);
     return Status::ok();
   }
   std::string known;

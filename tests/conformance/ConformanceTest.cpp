@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 using namespace mx;
 
@@ -47,10 +48,29 @@ std::vector<Case> cases() {
   return out;
 }
 
+/// Every compiled backend, and where CUDA is compiled a second CUDA backend that cuts partition
+/// and quantization into chunks of 4 099 items and stages copies through 6 000-byte slots, so the
+/// chunked, multi-stream paths run on every input (sizes no multiple of a block or a chunk).
+std::vector<std::string> backendsUnderTest() {
+  std::vector<std::string> names = engine::compiledBackends();
+  if (std::find(names.begin(), names.end(), "cuda") != names.end()) names.push_back("cuda-chunked");
+  return names;
+}
+
+std::unique_ptr<core::IComputeBackend> makeBackend(const std::string& name) {
+  if (name == "cuda-chunked") {
+    engine::BackendOptions o;
+    o.chunkItems = 4099;
+    o.stagingBytes = 6000;
+    return engine::createBackend("cuda", o);
+  }
+  return engine::createBackend(name);
+}
+
 class BackendConformance : public ::testing::TestWithParam<std::string> {
 protected:
   void SetUp() override {
-    backend = engine::createBackend(GetParam());
+    backend = makeBackend(GetParam());
     ASSERT_NE(backend, nullptr);
     if (!backend->isAvailable()) GTEST_SKIP() << GetParam() << " unavailable: " << backend->unavailableReason();
   }
@@ -163,4 +183,45 @@ TEST_P(BackendConformance, QuantizationEqualsReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, BackendConformance, ::testing::ValuesIn(engine::compiledBackends()), backendName);
+TEST_P(BackendConformance, ConcurrentCallsEqualReference) {
+  // The engine clusters and quantizes tiles from several threads at once; a backend must give
+  // each call its own answer (the CUDA backend runs them on separate lanes and streams).
+  std::vector<Case> inputs;
+  for (int seed = 0; seed < 6; ++seed) inputs.push_back(fromScene("soup-" + std::to_string(3001 + 977 * seed) + "-seed" + std::to_string(seed),
+                                                              datasets::makeSoup(uint32_t(3001 + 977 * seed), uint64_t(seed))));
+  struct Expected { core::ClusterOutput cluster; core::QuantizeOutput quantized; };
+  std::vector<Expected> expected(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Case& c = inputs[i];
+    const core::Aabbf b = boundsOf(c);
+    ASSERT_TRUE(reference.clusterVertices({c.positions, c.classes, c.indices, b, b.maxExtent() / 50}, expected[i].cluster).isOk());
+    ASSERT_TRUE(reference.quantize({c.positions, {}, b}, expected[i].quantized).isOk());
+    if (!backend->supports(core::Stage::Cluster, {c.positions.size() / 3, c.indices.size() / 3}) ||
+        !backend->supports(core::Stage::Quantize, {c.positions.size() / 3, c.indices.size() / 3}))
+      GTEST_SKIP() << GetParam() << " does not support these inputs";
+  }
+  constexpr int kThreads = 8, kRounds = 5;
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  for (int th = 0; th < kThreads; ++th)
+    threads.emplace_back([&, th] {
+      for (int round = 0; round < kRounds && failures[size_t(th)].empty(); ++round) {
+        const size_t i = size_t(th + round) % inputs.size();
+        const Case& c = inputs[i];
+        const core::Aabbf b = boundsOf(c);
+        core::ClusterOutput cl;
+        core::QuantizeOutput q;
+        core::Status s = backend->clusterVertices({c.positions, c.classes, c.indices, b, b.maxExtent() / 50}, cl);
+        if (s) s = backend->quantize({c.positions, {}, b}, q);
+        if (!s) failures[size_t(th)] = c.name + ": " + s.message();
+        else if (cl.remap != expected[i].cluster.remap || cl.indices != expected[i].cluster.indices)
+          failures[size_t(th)] = c.name + ": clustering differs from the reference";
+        else if (q.positions != expected[i].quantized.positions)
+          failures[size_t(th)] = c.name + ": quantization differs from the reference";
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int th = 0; th < kThreads; ++th) EXPECT_EQ(failures[size_t(th)], "") << "thread " << th;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendConformance, ::testing::ValuesIn(backendsUnderTest()), backendName);

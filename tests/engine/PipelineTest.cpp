@@ -6,6 +6,8 @@
 #include <mx/engine/Pipeline.h>
 
 #include <gtest/gtest.h>
+
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -331,6 +333,51 @@ TEST(Pipeline, DeviceCudaWithoutAGpuIsAClearError) {
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), core::ErrorCode::DeviceUnavailable);
   EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Pipeline, CudaExportsTheCpuTilesAndSaysWhichBackendRan) {
+  // On a GPU: the same tiles (same files, same sizes: partition, clustering topology and
+  // quantization are exact; only cluster means may differ by rounding) as the CPU, each compute
+  // stage reported as cuda with its reason; with a device budget too small for anything every
+  // stage runs on the CPU and says why.
+  auto probe = engine::createBackend("cuda");
+  if (!probe || !probe->isAvailable())
+    GTEST_SKIP() << "no CUDA device: " << (probe ? probe->unavailableReason() : "this build has no CUDA backend");
+  const core::Scene scene = datasets::makeCity(60, 4, 7);
+  auto files = [](const fs::path& dir) {
+    std::map<std::string, uintmax_t> sizes;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".glb") sizes[fs::relative(e.path(), dir).string()] = e.file_size();
+    return sizes;
+  };
+  auto cpuOptions = options();
+  cpuOptions.config.device = engine::DeviceChoice::Cpu;
+  const auto cpuDir = tmpDir("cuda-vs-cpu-cpu");
+  ASSERT_TRUE(engine::exportScene(scene, cpuDir, cpuOptions).isOk());
+  auto gpuOptions = options();
+  gpuOptions.config.device = engine::DeviceChoice::Cuda;
+  const auto gpuDir = tmpDir("cuda-vs-cpu-gpu");
+  auto gpu = engine::exportScene(scene, gpuDir, gpuOptions);
+  ASSERT_TRUE(gpu.isOk()) << gpu.status().toString();
+  EXPECT_EQ(files(cpuDir), files(gpuDir));
+  for (const auto& st : gpu->metrics.stages)
+    if (st.name == "partition" || st.name == "lod" || st.name == "quantize") {
+      EXPECT_EQ(st.backend, "cuda") << st.name << ": " << st.reason;
+      EXPECT_GT(st.kernelMs, 0) << st.name;
+    }
+  EXPECT_FALSE(gpu->metrics.gpuName.empty());
+  EXPECT_GT(gpu->metrics.hostToDeviceBytes, 0u);
+
+  gpuOptions.config.deviceMemoryMB = 1;
+  const auto tinyDir = tmpDir("cuda-tiny-budget");
+  auto tiny = engine::exportScene(scene, tinyDir, gpuOptions);
+  ASSERT_TRUE(tiny.isOk()) << tiny.status().toString();
+  for (const auto& st : tiny->metrics.stages)
+    if (st.name == "partition" || st.name == "quantize") {
+      EXPECT_NE(st.backend, "cuda") << st.name;
+      EXPECT_NE(st.reason.find("cuda does not support"), std::string::npos) << st.name << ": " << st.reason;
+    }
+  EXPECT_EQ(files(cpuDir), files(tinyDir));
 }
 
 TEST(Pipeline, ProgressIsReported) {

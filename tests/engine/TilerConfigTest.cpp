@@ -11,7 +11,8 @@ TEST(TilerConfig, DefaultsAndValidValues) {
   EXPECT_EQ(c->maxTrianglesPerTile, 32768u);
   EXPECT_TRUE(c->quantizePositions);
   c = parseTilerConfig({{"maxTrianglesPerTile", "1000"}, {"geometricErrorScale", "2.5"}, {"simplifier", "quadric"},
-                        {"quantizePositions", "false"}, {"meshoptCompression", "true"}, {"device", "cpu"}});
+                        {"quantizePositions", "false"}, {"meshoptCompression", "true"}, {"device", "cpu"},
+                        {"deviceMemoryMB", "2048"}});
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   EXPECT_EQ(c->maxTrianglesPerTile, 1000u);
   EXPECT_DOUBLE_EQ(c->geometricErrorScale, 2.5);
@@ -19,6 +20,7 @@ TEST(TilerConfig, DefaultsAndValidValues) {
   EXPECT_FALSE(c->quantizePositions);
   EXPECT_TRUE(c->meshoptCompression);
   EXPECT_EQ(c->device, engine::DeviceChoice::Cpu);
+  EXPECT_EQ(c->deviceMemoryMB, 2048u);
 }
 
 TEST(TilerConfig, ErrorsNameTheKey) {
@@ -32,7 +34,10 @@ TEST(TilerConfig, ErrorsNameTheKey) {
                                          {"simplifier", "magic", core::ErrorCode::InvalidArgument},
                                          {"quantizePositions", "yes", core::ErrorCode::InvalidArgument},
                                          {"meshoptCompression", "TRUE", core::ErrorCode::InvalidArgument},
-                                         {"device", "tpu", core::ErrorCode::InvalidArgument}}) {
+                                         {"device", "tpu", core::ErrorCode::InvalidArgument},
+                                         {"deviceMemoryMB", "-1", core::ErrorCode::InvalidArgument},
+                                         {"deviceMemoryMB", "1.5", core::ErrorCode::InvalidArgument},
+                                         {"deviceMemoryMB", "99999999", core::ErrorCode::InvalidArgument}}) {
     SCOPED_TRACE(k.key + "=" + k.value);
     auto c = parseTilerConfig({{k.key, k.value}});
     ASSERT_FALSE(c.isOk());

@@ -15,15 +15,29 @@ namespace mx::engine {
 /// CUDA, cuda. The conformance suite is instantiated over this list.
 std::vector<std::string> compiledBackends();
 
+/// How a device backend may use its device (the CPU backends ignore it). Zeros pick defaults.
+struct BackendOptions {
+  uint64_t deviceMemoryBytes = 0;  ///< tilerConfig deviceMemoryMB; 0: 80 % of the free memory.
+  size_t chunkItems = 0;           ///< Cap on items per device chunk (tests force chunking with it).
+  size_t stagingBytes = 0;         ///< Pinned staging slot size; 0: the backend's default.
+};
+
 /// A new instance of a compiled backend by name, or nullptr.
-std::unique_ptr<core::IComputeBackend> createBackend(std::string_view name);
+std::unique_ptr<core::IComputeBackend> createBackend(std::string_view name, const BackendOptions& options = {});
+
+/// Copy bandwidths of the CUDA device, GB/s: device-to-device (read + written), pinned and
+/// pageable host↔device. DeviceUnavailable without a GPU or a CUDA build.
+struct DeviceBandwidth {
+  double deviceGBps = 0, hostToDeviceGBps = 0, deviceToHostGBps = 0, pageableHostToDeviceGBps = 0;
+};
+core::Result<DeviceBandwidth> measureDeviceBandwidth(size_t bytes = size_t(256) << 20, int repeats = 5);
 
 /// The backends one export uses: the CPU at the requested level (always) and the GPU when the
 /// device choice allows it and one is present.
 class BackendSet {
 public:
   /// Fails with DeviceUnavailable when `device` is Cuda and no CUDA device can be used.
-  static core::Result<BackendSet> create(DeviceChoice device, cpu::CpuLevel cpuLevel);
+  static core::Result<BackendSet> create(DeviceChoice device, cpu::CpuLevel cpuLevel, const BackendOptions& options = {});
 
   struct Choice {
     core::IComputeBackend* backend = nullptr;

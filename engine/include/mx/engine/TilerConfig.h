@@ -24,6 +24,7 @@ struct TilerConfig {
   bool quantizePositions = true;         ///< uint16 positions (KHR_mesh_quantization).
   bool meshoptCompression = false;       ///< EXT_meshopt_compression.
   DeviceChoice device = DeviceChoice::Auto;
+  uint32_t deviceMemoryMB = 0;           ///< GPU memory an export may hold; 0 = 80 % of what is free.
   double angleTolerance = 0.2617993877991494; ///< iModel tessellation, radians (π/12).
   double chordTolerance = 0;                  ///< iModel tessellation, metres (0 = off).
   bool boxForUnsupported = false;             ///< unsupportedGeometry=box.

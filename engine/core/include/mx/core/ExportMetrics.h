@@ -15,7 +15,8 @@ struct StageMetrics {
   uint64_t itemsIn = 0;    ///< Triangles (or tiles for write/validate) in.
   uint64_t itemsOut = 0;
   uint64_t bytes = 0;      ///< Bytes produced (write) or processed.
-  double kernelMs = 0;     ///< Device time, when a device ran.
+  double kernelMs = 0;     ///< Device time, when a device ran (its copies included).
+  double copyMs = 0;       ///< Of which host↔device copy spans (they overlap kernels).
 };
 
 struct ExportMetrics {

@@ -88,10 +88,11 @@ inline float quantizationScale(const Aabbf& box, int axis) {
 }
 
 struct DeviceMemoryStats {
-  uint64_t peakBytes = 0;
+  uint64_t peakBytes = 0;          ///< Device memory held at most (every lane's arena together).
   uint64_t hostToDeviceBytes = 0;
   uint64_t deviceToHostBytes = 0;
-  double kernelMs = 0;
+  double kernelMs = 0;             ///< Device time of the calls, first enqueued work to last (copies included).
+  double copyMs = 0;               ///< Of which spans of host↔device copies (they overlap kernels).
 };
 
 /// One compute backend. Implementations: cpu::CpuBackend (scalar reference, Highway SIMD) and
