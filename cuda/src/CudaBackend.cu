@@ -39,48 +39,6 @@ const DeviceProbe& probeDevices() {
   return probe;
 }
 
-namespace detail {
-
-namespace {
-constexpr uint64_t kMiB = uint64_t(1) << 20;
-constexpr size_t kMinChunk = size_t(1) << 16; // smaller chunks cost more in launches than they save
-constexpr size_t kOverlapChunk = size_t(1) << 20;
-} // namespace
-
-// Device bytes per item of one chunk slot; the layouts in Partition.cu and Quantize.cu plus CUB's
-// temp storage (a radix sort keeps its own copy of keys and values).
-ChunkPlan planPartition(size_t vertices, size_t triangles, uint64_t laneBudget, size_t chunkItems) {
-  constexpr uint64_t kPerTriangle = 64, kFixed = 64 * kMiB;
-  if (triangles == 0) return {1, 0};
-  const uint64_t resident = 12 * uint64_t(vertices) + kFixed;
-  if (resident >= laneBudget) return {};
-  if ((chunkItems == 0 || chunkItems >= triangles) && resident + kPerTriangle * triangles <= laneBudget)
-    return {triangles, 1}; // one chunk: sorted on the device whole, nothing to merge
-  size_t chunk = size_t((laneBudget - resident) / (2 * kPerTriangle)); // two slots alternate
-  if (chunkItems) chunk = std::min(chunk, chunkItems);
-  if (chunk == 0 || (chunkItems == 0 && chunk < std::min(triangles, kMinChunk))) return {};
-  chunk = std::min(chunk, triangles);
-  return {chunk, (triangles + chunk - 1) / chunk};
-}
-
-ChunkPlan planQuantize(size_t vertices, uint64_t laneBudget, size_t chunkItems) {
-  constexpr uint64_t kPerVertex = 36, kFixed = 16 * kMiB;
-  if (vertices == 0) return {1, 0};
-  if (kFixed >= laneBudget) return {};
-  // Large inputs go in at least four chunks so copies of one overlap the kernel of another.
-  size_t chunk = vertices > kOverlapChunk ? std::max(kOverlapChunk, (vertices + 3) / 4) : vertices;
-  if (chunkItems) chunk = std::min(chunk, chunkItems);
-  const uint64_t slots = chunk < vertices ? 2 : 1;
-  if (kFixed + slots * kPerVertex * chunk > laneBudget) chunk = size_t((laneBudget - kFixed) / (2 * kPerVertex));
-  if (chunk == 0 || (chunkItems == 0 && chunk < std::min(vertices, kMinChunk))) return {};
-  chunk = std::min(chunk, vertices);
-  return {chunk, (vertices + chunk - 1) / chunk};
-}
-
-uint64_t clusterBytes(size_t vertices, size_t triangles) { return 180 * uint64_t(vertices) + 40 * uint64_t(triangles) + 64 * kMiB; }
-
-} // namespace detail
-
 struct CudaBackend::Impl {
   CudaOptions options;
   std::mutex mutex;
@@ -202,9 +160,9 @@ bool CudaBackend::supports(core::Stage stage, const core::MeshStats& stats) cons
   if (!_impl->init()) return false;
   const uint64_t budget = _impl->laneBudget;
   switch (stage) {
-  case core::Stage::Partition: return detail::planPartition(stats.vertices, stats.triangles, budget, _impl->options.chunkItems).chunk > 0;
-  case core::Stage::Cluster: return detail::clusterBytes(stats.vertices, stats.triangles) <= budget;
-  case core::Stage::Quantize: return detail::planQuantize(stats.vertices, budget, _impl->options.chunkItems).chunk > 0;
+  case core::Stage::Partition: return planPartition(stats.vertices, stats.triangles, budget, _impl->options.chunkItems).chunk > 0;
+  case core::Stage::Cluster: return clusterBytes(stats.vertices, stats.triangles) <= budget;
+  case core::Stage::Quantize: return planQuantize(stats.vertices, budget, _impl->options.chunkItems).chunk > 0;
   }
   return false;
 }
@@ -218,7 +176,7 @@ core::Status tooLarge(const char* stage, uint64_t budget) {
 
 core::Status CudaBackend::partition(const core::PartitionInput& in, core::PartitionOutput& out) {
   return _impl->run([&](detail::Lane& lane) {
-    const detail::ChunkPlan plan = detail::planPartition(in.positions.size() / 3, in.indices.size() / 3, _impl->laneBudget, _impl->options.chunkItems);
+    const ChunkPlan plan = planPartition(in.positions.size() / 3, in.indices.size() / 3, _impl->laneBudget, _impl->options.chunkItems);
     if (plan.chunk == 0) return tooLarge("partition", _impl->laneBudget);
     return detail::partitionDevice(lane, plan, in, out);
   });
@@ -226,7 +184,7 @@ core::Status CudaBackend::partition(const core::PartitionInput& in, core::Partit
 
 core::Status CudaBackend::clusterVertices(const core::ClusterInput& in, core::ClusterOutput& out) {
   return _impl->run([&](detail::Lane& lane) {
-    if (detail::clusterBytes(in.positions.size() / 3, in.indices.size() / 3) > _impl->laneBudget)
+    if (clusterBytes(in.positions.size() / 3, in.indices.size() / 3) > _impl->laneBudget)
       return tooLarge("clustering", _impl->laneBudget);
     return detail::clusterDevice(lane, in, out);
   });
@@ -234,7 +192,7 @@ core::Status CudaBackend::clusterVertices(const core::ClusterInput& in, core::Cl
 
 core::Status CudaBackend::quantize(const core::QuantizeInput& in, core::QuantizeOutput& out) {
   return _impl->run([&](detail::Lane& lane) {
-    const detail::ChunkPlan plan = detail::planQuantize(in.positions.size() / 3, _impl->laneBudget, _impl->options.chunkItems);
+    const ChunkPlan plan = planQuantize(in.positions.size() / 3, _impl->laneBudget, _impl->options.chunkItems);
     if (plan.chunk == 0) return tooLarge("quantization", _impl->laneBudget);
     return detail::quantizeDevice(lane, plan, in, out);
   });

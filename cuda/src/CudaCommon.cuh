@@ -6,6 +6,7 @@
 // back (download(), the few scalars documented at their read-back) or reuses a staging slot.
 #include <mx/core/IComputeBackend.h>
 #include <mx/core/Status.h>
+#include <mx/cuda/ChunkPlan.h>
 
 #include <cuda_runtime.h>
 
@@ -144,21 +145,6 @@ inline unsigned gridFor(size_t n) {
   const size_t blocks = (n + 255) / 256;
   return unsigned(blocks == 0 ? 1 : (blocks > 65535 * 16 ? 65535 * 16 : blocks));
 }
-
-/// How a call is cut: `chunk` items per device chunk (≥ 1), `chunks` of them.
-struct ChunkPlan {
-  size_t chunk = 0;
-  size_t chunks = 0;
-  [[nodiscard]] size_t begin(size_t k) const { return k * chunk; }
-  [[nodiscard]] size_t size(size_t k, size_t total) const { return (k + 1) * chunk < total ? chunk : total - k * chunk; }
-};
-
-/// Chunking of partition (triangles) and quantization (vertices) for a lane budget; an empty plan
-/// (chunk 0) when even the smallest useful chunk does not fit. `chunkItems` caps the chunk (0: no cap).
-ChunkPlan planPartition(size_t vertices, size_t triangles, uint64_t laneBudget, size_t chunkItems);
-ChunkPlan planQuantize(size_t vertices, uint64_t laneBudget, size_t chunkItems);
-/// Device bytes clustering needs (it is not chunked: its inputs are tiles).
-uint64_t clusterBytes(size_t vertices, size_t triangles);
 
 core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::PartitionInput& in, core::PartitionOutput& out);
 core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::ClusterOutput& out);
