@@ -37,6 +37,10 @@ echo "== conformance suite (every backend against cpu-scalar)"
 "$build/tests/mx_conformance_tests" --gtest_output=xml:"$out/conformance.xml" 2>&1 | tee "$out/conformance.log" | tail -25
 conf_rc=${PIPESTATUS[0]}
 
+echo "== CUDA host-side tests (chunk plans, pinned staging)"
+"$build/tests/mx_cuda_tests" 2>&1 | tail -2
+"$build/tests/mx_staging_tests" 2>&1 | tail -2
+
 echo "== engine on the GPU: CUDA export vs CPU export, device budget fallback"
 "$build/tests/mx_engine_tests" --gtest_filter='Pipeline.Cuda*:Pipeline.Device*' --gtest_output=xml:"$out/engine-gpu.xml" 2>&1 \
   | tee "$out/engine-gpu.log" | tail -8
