@@ -27,31 +27,42 @@ inline core::Status check(cudaError_t e, const char* what) {
 
 #define MX_CUDA_TRY(expr) MX_RETURN_IF_ERROR(::mx::cuda::detail::check((expr), #expr))
 
-/// One device allocation reused by every call of a lane: a call lays out what it needs (Layout),
-/// reserves it (growing the block only when it is too small) and carves its buffers from it.
-class DeviceArena {
+inline cudaError_t deviceAlloc(void** p, size_t bytes) { return cudaMalloc(p, bytes); }
+inline cudaError_t deviceFree(void* p) { return cudaFree(p); }
+inline cudaError_t pinnedAlloc(void** p, size_t bytes) { return cudaHostAlloc(p, bytes, cudaHostAllocDefault); }
+inline cudaError_t pinnedFree(void* p) { return cudaFreeHost(p); }
+
+/// One allocation that only grows: reserve() replaces it when it is too small.
+template <cudaError_t (*Alloc)(void**, size_t), cudaError_t (*Release)(void*)>
+class GrowingBlock {
 public:
-  DeviceArena() = default;
-  DeviceArena(const DeviceArena&) = delete;
-  DeviceArena& operator=(const DeviceArena&) = delete;
-  ~DeviceArena() { if (_base) cudaFree(_base); }
+  GrowingBlock() = default;
+  GrowingBlock(const GrowingBlock&) = delete;
+  GrowingBlock& operator=(const GrowingBlock&) = delete;
+  ~GrowingBlock() { if (_data) Release(_data); }
 
   core::Status reserve(size_t bytes) {
     if (bytes <= _capacity) return core::Status::ok();
-    if (_base) { cudaFree(_base); _base = nullptr; _capacity = 0; }
-    MX_CUDA_TRY(cudaMalloc(&_base, bytes));
+    if (_data) { Release(_data); _data = nullptr; _capacity = 0; }
+    MX_RETURN_IF_ERROR(check(Alloc(&_data, bytes), ("allocating " + std::to_string(bytes) + " bytes").c_str()));
     _capacity = bytes;
     if (bytes > _peak) _peak = bytes;
     return core::Status::ok();
   }
-  [[nodiscard]] char* base() const { return static_cast<char*>(_base); }
+  [[nodiscard]] char* data() const { return static_cast<char*>(_data); }
   [[nodiscard]] size_t peak() const { return _peak; }
 
 private:
-  void* _base = nullptr;
+  void* _data = nullptr;
   size_t _capacity = 0;
   size_t _peak = 0;
 };
+
+/// The device memory of a lane, reused by every call: a call lays out what it needs (Layout),
+/// reserves it and carves its buffers from it.
+using DeviceArena = GrowingBlock<deviceAlloc, deviceFree>;
+/// Page-locked host memory, so copies from and to it are true asynchronous DMA.
+using PinnedBuffer = GrowingBlock<pinnedAlloc, pinnedFree>;
 
 /// Offsets of a call's buffers inside the arena (256-byte aligned).
 class Layout {
@@ -70,29 +81,8 @@ private:
 
 template <typename T>
 T* at(DeviceArena& arena, size_t offset) {
-  return reinterpret_cast<T*>(arena.base() + offset);
+  return reinterpret_cast<T*>(arena.data() + offset);
 }
-
-/// Page-locked host memory (cudaHostAlloc), so copies from and to it are true asynchronous DMA.
-class PinnedBuffer {
-public:
-  PinnedBuffer() = default;
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  ~PinnedBuffer() { if (_data) cudaFreeHost(_data); }
-  core::Status reserve(size_t bytes) {
-    if (bytes <= _capacity) return core::Status::ok();
-    if (_data) { cudaFreeHost(_data); _data = nullptr; _capacity = 0; }
-    MX_CUDA_TRY(cudaHostAlloc(&_data, bytes, cudaHostAllocDefault));
-    _capacity = bytes;
-    return core::Status::ok();
-  }
-  [[nodiscard]] char* data() const { return static_cast<char*>(_data); }
-
-private:
-  void* _data = nullptr;
-  size_t _capacity = 0;
-};
 
 /// Two pinned slots: the host fills (or empties) one while the DMA engine works on the other.
 struct StagingRing {

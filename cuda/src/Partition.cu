@@ -99,7 +99,7 @@ core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::Part
   for (size_t j = 0; j < slots; ++j)
     slot[j] = {at<uint32_t>(A, o[j][0]), at<float>(A, o[j][1]), at<float>(A, o[j][2]), at<float>(A, o[j][3]),
                at<uint32_t>(A, o[j][4]), at<uint32_t>(A, o[j][5]), at<uint32_t>(A, o[j][6]), at<uint32_t>(A, o[j][7]),
-               at<unsigned long long>(A, o[j][8]), A.base() + o[j][9]};
+               at<unsigned long long>(A, o[j][8]), A.data() + o[j][9]};
 
   MX_RETURN_IF_ERROR(upload(lane, lane.stream[0], dPos, in.positions.data(), 12 * v));
   MX_CUDA_TRY(cudaEventRecord(lane.ready, lane.stream[0]));

@@ -115,47 +115,51 @@ core::Status Lane::quiesce() {
   return core::Status::ok();
 }
 
-core::Status upload(Lane& lane, cudaStream_t stream, void* device, const void* host, size_t bytes) {
-  if (bytes == 0) return core::Status::ok();
-  MX_RETURN_IF_ERROR(reserveRing(lane.up, lane.stagingBytes));
+namespace {
+
+/// Both directions: a timer around the copies, pieces of at most one slot alternating between the
+/// ring's two slots, each slot waited for (a download slot emptied) before `piece(j, off, n)`
+/// enqueues the copy of bytes [off, off + n) through slot j.
+template <typename Piece>
+core::Status staged(Lane& lane, StagingRing& ring, cudaStream_t stream, size_t bytes, Piece&& piece) {
+  MX_RETURN_IF_ERROR(reserveRing(ring, lane.stagingBytes));
   std::pair<cudaEvent_t, cudaEvent_t>* timer = nullptr;
   MX_RETURN_IF_ERROR(copyTimer(lane, timer));
   MX_CUDA_TRY(cudaEventRecord(timer->first, stream));
-  StagingRing& ring = lane.up;
   for (size_t off = 0; off < bytes; off += lane.stagingBytes) {
     const size_t n = std::min(lane.stagingBytes, bytes - off);
     const int j = ring.next;
     ring.next ^= 1;
     MX_RETURN_IF_ERROR(settle(ring, j));
-    hostCopy(ring.slot[j].data(), static_cast<const char*>(host) + off, n);
-    MX_CUDA_TRY(cudaMemcpyAsync(static_cast<char*>(device) + off, ring.slot[j].data(), n, cudaMemcpyHostToDevice, stream));
+    MX_RETURN_IF_ERROR(piece(j, off, n));
     MX_CUDA_TRY(cudaEventRecord(ring.done[j], stream));
     ring.busy[j] = true;
   }
   MX_CUDA_TRY(cudaEventRecord(timer->second, stream));
+  return core::Status::ok();
+}
+
+} // namespace
+
+core::Status upload(Lane& lane, cudaStream_t stream, void* device, const void* host, size_t bytes) {
+  if (bytes == 0) return core::Status::ok();
+  StagingRing& ring = lane.up;
+  MX_RETURN_IF_ERROR(staged(lane, ring, stream, bytes, [&](int j, size_t off, size_t n) {
+    hostCopy(ring.slot[j].data(), static_cast<const char*>(host) + off, n);
+    return check(cudaMemcpyAsync(static_cast<char*>(device) + off, ring.slot[j].data(), n, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+  }));
   lane.stats.hostToDeviceBytes += bytes;
   return core::Status::ok();
 }
 
 core::Status download(Lane& lane, cudaStream_t stream, void* host, const void* device, size_t bytes) {
   if (bytes == 0) return core::Status::ok();
-  MX_RETURN_IF_ERROR(reserveRing(lane.down, lane.stagingBytes));
-  std::pair<cudaEvent_t, cudaEvent_t>* timer = nullptr;
-  MX_RETURN_IF_ERROR(copyTimer(lane, timer));
-  MX_CUDA_TRY(cudaEventRecord(timer->first, stream));
   StagingRing& ring = lane.down;
-  for (size_t off = 0; off < bytes; off += lane.stagingBytes) {
-    const size_t n = std::min(lane.stagingBytes, bytes - off);
-    const int j = ring.next;
-    ring.next ^= 1;
-    MX_RETURN_IF_ERROR(settle(ring, j)); // empties the piece before last into its destination
-    MX_CUDA_TRY(cudaMemcpyAsync(ring.slot[j].data(), static_cast<const char*>(device) + off, n, cudaMemcpyDeviceToHost, stream));
-    MX_CUDA_TRY(cudaEventRecord(ring.done[j], stream));
-    ring.busy[j] = true;
-    ring.hostDst[j] = static_cast<char*>(host) + off;
+  MX_RETURN_IF_ERROR(staged(lane, ring, stream, bytes, [&](int j, size_t off, size_t n) {
+    ring.hostDst[j] = static_cast<char*>(host) + off; // settled (copied out) before the slot is reused
     ring.pending[j] = n;
-  }
-  MX_CUDA_TRY(cudaEventRecord(timer->second, stream));
+    return check(cudaMemcpyAsync(ring.slot[j].data(), static_cast<const char*>(device) + off, n, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+  }));
   lane.stats.deviceToHostBytes += bytes;
   // The older slot first (next points at it after an even or odd number of pieces alike).
   MX_RETURN_IF_ERROR(settle(ring, ring.next));

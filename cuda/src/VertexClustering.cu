@@ -169,7 +169,7 @@ core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::Clust
   uint3 *dTri = at<uint3>(A, oTri), *dTriSel = at<uint3>(A, oTriSel);
   unsigned char* dKeep = at<unsigned char>(A, oKeep);
   int* dNumSel = at<int>(A, oNumSel);
-  void* dTemp = A.base() + oTemp;
+  void* dTemp = A.data() + oTemp;
   cudaStream_t s = lane.stream[0];
 
   MX_RETURN_IF_ERROR(upload(lane, s, dPos, in.positions.data(), 12 * n));
