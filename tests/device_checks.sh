@@ -56,7 +56,8 @@ MESHEXPORT_BENCH_SIZES=50 timeout 240 "$build/bench/mx_bench" --benchmark_min_ti
 
 echo "== summary"
 printf '%-12s %s\n' build "rc=$build_rc" conformance "rc=$conf_rc" engine-gpu "rc=$engine_rc"
-grep -E "SKIPPED|FAILED" "$out/conformance.log" | sort -u | head -20
+echo "conformance: $(grep -cE '^\[       OK \]' "$out/conformance.log") passed, $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$out/conformance.log") skipped"
+grep -E '^\[  (FAILED|SKIPPED) +\] .* \([0-9]+ ms\)$' "$out/conformance.log" "$out/engine-gpu.log" | head -20
 grep -hE "^BM_DeviceBandwidth" "$out/bench.txt" | head -1
 cat "$out/bench.txt" "$out/bench50.txt" 2>/dev/null | grep -E "^BM_(Partition|Cluster|Quantize|EndToEnd)" \
   | awk '{ line = sprintf("%-44s %9s %s", $1, $2, $3); for (i = 4; i <= NF; ++i) if ($i ~ /^(x_dev_floor|x_pcie_floor|device_ms|copy_ms)=/) line = line " " $i; print line }'
