@@ -979,6 +979,10 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
 Result<ExportResult> exportFile(const std::filesystem::path& input, const std::filesystem::path& outDir, const ExportOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   MX_RETURN_IF_ERROR(checkOutputFolder(outDir, options.overwrite));
+  if (options.config.device == DeviceChoice::Cuda) { // say so before a read that may take minutes
+    auto set = BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options.config));
+    if (!set) return set.status();
+  }
   core::ExportMetrics readMetrics;
   std::vector<std::string> warnings;
   core::Scene scene;

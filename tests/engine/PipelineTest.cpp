@@ -333,6 +333,10 @@ TEST(Pipeline, DeviceCudaWithoutAGpuIsAClearError) {
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), core::ErrorCode::DeviceUnavailable);
   EXPECT_FALSE(fs::exists(out));
+  // From a file: before the input is read (this one does not even exist).
+  auto f = engine::exportFile(out / "no-such-input.bim", out, o);
+  ASSERT_FALSE(f.isOk());
+  EXPECT_EQ(f.status().code(), core::ErrorCode::DeviceUnavailable) << f.status().toString();
 }
 
 TEST(Pipeline, CudaExportsTheCpuTilesAndSaysWhichBackendRan) {
