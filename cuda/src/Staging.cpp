@@ -102,6 +102,8 @@ Lane::~Lane() {
 }
 
 core::Status Lane::quiesce() {
+  stats = {};
+  copyTimersUsed = 0;
   for (cudaStream_t s : stream) MX_CUDA_TRY(cudaStreamSynchronize(s)); // idle unless a call failed
   for (StagingRing* ring : {&up, &down})
     for (int j = 0; j < 2; ++j) {
@@ -110,8 +112,6 @@ core::Status Lane::quiesce() {
       ring->hostDst[j] = nullptr; // a download that failed half-way: its destination may be gone
       ring->pending[j] = 0;
     }
-  copyTimersUsed = 0;
-  stats = {};
   return core::Status::ok();
 }
 
