@@ -63,7 +63,7 @@ struct CudaBackend::Impl {
       MX_CUDA_TRY(cudaSetDevice(0));
       size_t freeBytes = 0, totalBytes = 0;
       MX_CUDA_TRY(cudaMemGetInfo(&freeBytes, &totalBytes));
-      budgetBytes = uint64_t(double(freeBytes) * 0.8);
+      budgetBytes = uint64_t(double(freeBytes) * 0.8) / std::max(1u, options.share);
       if (options.deviceMemoryBytes) budgetBytes = std::min<uint64_t>(options.deviceMemoryBytes, freeBytes);
       const int n = options.lanes > 0 ? options.lanes : 4;
       laneBudget = budgetBytes / uint64_t(n);

@@ -26,6 +26,7 @@ std::unique_ptr<core::IComputeBackend> createBackend(std::string_view name, [[ma
     o.deviceMemoryBytes = options.deviceMemoryBytes;
     o.chunkItems = options.chunkItems;
     o.stagingBytes = options.stagingBytes;
+    o.share = options.deviceShare;
     return std::make_unique<cuda::CudaBackend>(o);
   }
 #endif

@@ -99,9 +99,10 @@ private:
   std::map<Stage, Record> _records;
 };
 
-BackendOptions backendOptions(const TilerConfig& config) {
+BackendOptions backendOptions(const ExportOptions& options) {
   BackendOptions o;
-  o.deviceMemoryBytes = uint64_t(config.deviceMemoryMB) << 20;
+  o.deviceMemoryBytes = uint64_t(options.config.deviceMemoryMB) << 20;
+  o.deviceShare = std::max(1u, options.deviceShare);
   return o;
 }
 
@@ -851,7 +852,7 @@ Status publish(const std::filesystem::path& tmp, const std::filesystem::path& ou
 } // namespace
 
 Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptions& options, core::ExportMetrics& metrics) {
-  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options.config)));
+  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
   StageRunner runner(backends);
   MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, options, metrics, runner));
   core::TileTree tree;
@@ -908,7 +909,7 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
   metrics.inputBytes = scene.byteSize();
   metrics.cpuLevel = options.cpuLevel == cpu::CpuLevel::Scalar ? "scalar" : cpu::simdTargetName();
 
-  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options.config)));
+  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
   if (backends.gpu()) metrics.gpuName = backends.gpu()->deviceName();
   StageRunner runner(backends);
   MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, options, metrics, runner, owned));
@@ -980,7 +981,7 @@ Result<ExportResult> exportFile(const std::filesystem::path& input, const std::f
   const auto start = std::chrono::steady_clock::now();
   MX_RETURN_IF_ERROR(checkOutputFolder(outDir, options.overwrite));
   if (options.config.device == DeviceChoice::Cuda) { // say so before a read that may take minutes
-    auto set = BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options.config));
+    auto set = BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options));
     if (!set) return set.status();
   }
   core::ExportMetrics readMetrics;

@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -30,7 +31,7 @@ constexpr const char* kUsage = R"(meshexport — tile meshes into streaming 3D T
 usage:
   meshexport tile INPUT -o OUTDIR [--type 3dtiles|cesium|imodel] [--device auto|cpu|cuda]
                   [--config KEY=VALUE]... [--metrics FILE.json] [--cpu-level scalar|simd]
-                  [--location LON,LAT[,HEIGHT]] [--force] [--quiet]
+                  [--location LON,LAT[,HEIGHT]] [--device-share N] [--force] [--quiet]
   meshexport inspect FILE.bim [--json]
                                   what the reader sees in an iModel: file facts and one record
                                   per spatial element (id, class, model, category, world range,
@@ -49,7 +50,9 @@ usage:
 INPUT is a glTF 2.0 file (.glb or .gltf). OUTDIR must not exist or be empty (--force replaces it);
 it appears only when the whole tileset was written and validated. --location places the
 scene's origin at a WGS84 longitude/latitude (degrees) and height (metres), x east, y north, z up
-(the input's own geolocation otherwise; none for glTF).
+(the input's own geolocation otherwise; none for glTF). --device-share N: N exports use the GPU at
+once (the service passes its worker count); without tilerConfig deviceMemoryMB each gets 1/N of
+80 % of the free device memory.
 )";
 
 int exitCode(core::ErrorCode code) {
@@ -122,6 +125,12 @@ int tile(const std::vector<std::string>& args) {
           lon > 180 || lat < -90 || lat > 90)
         return usage("--location must be LON,LAT[,HEIGHT] in degrees and metres, got \"" + v + "\"");
       options.location = engine::ecefAt(lon, lat, h);
+    } else if (a == "--device-share") {
+      if (!value(v)) return usage("--device-share needs a number");
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end != 0 || n < 1 || n > 256) return usage("--device-share must be a whole number from 1 to 256, got \"" + v + "\"");
+      options.deviceShare = unsigned(n);
     } else if (a == "--force") options.overwrite = true;
     else if (a == "--quiet" || a == "-q") quiet = true;
     else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
@@ -145,9 +154,9 @@ int tile(const std::vector<std::string>& args) {
       spdlog::info("{:<9} {:3.0f}%", stage, fraction * 100);
     };
   }
-  spdlog::info("tiling {} → {} (device={}, cpu={}, maxTrianglesPerTile={}, simplifier={})", input, output,
-               engine::toString(options.config.device), cpu::toString(options.cpuLevel), options.config.maxTrianglesPerTile,
-               engine::toString(options.config.simplifier));
+  spdlog::info("tiling {} → {} (device={}, deviceShare={}, cpu={}, maxTrianglesPerTile={}, simplifier={})", input, output,
+               engine::toString(options.config.device), options.deviceShare, cpu::toString(options.cpuLevel),
+               options.config.maxTrianglesPerTile, engine::toString(options.config.simplifier));
   auto result = engine::exportFile(input, output, options);
   if (!result) return fail(result.status());
   const core::ExportMetrics& m = result->metrics;

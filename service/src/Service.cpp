@@ -371,6 +371,10 @@ struct Service::Impl {
     std::vector<std::string> argv = {config.tilerPath.string(), "tile", rec->imodelPath, "-o", outDir.string(), "--force",
                                      "--type", rec->typeClass == "CESIUM" ? "cesium" : rec->typeClass == "IMODEL" ? "imodel" : "3dtiles", "--metrics",
                                      metricsFile.string()};
+    if (config.workers > 1) { // exports running at once share the GPU's memory
+      argv.push_back("--device-share");
+      argv.push_back(std::to_string(config.workers));
+    }
     if (!rec->tilerConfig.empty()) {
       const json cfg = json::parse(rec->tilerConfig, nullptr, false);
       if (cfg.is_array())

@@ -76,6 +76,15 @@ TEST(Cli, TilesAGlbAndWritesMetrics) {
   // A second run into the same folder refuses; --force replaces.
   EXPECT_EQ(run("tile " + sample().string() + " -o " + out.string()).code, 1);
   EXPECT_EQ(run("tile " + sample().string() + " -o " + out.string() + " --force -q").code, 0);
+  // --device-share (the service's worker count): a whole number from 1 to 256.
+  const CmdResult shared = run("tile " + sample().string() + " -o " + out.string() + " --force -q --device-share 3");
+  EXPECT_EQ(shared.code, 0) << shared.output;
+  EXPECT_NE(shared.output.find("deviceShare=3"), std::string::npos) << shared.output;
+  for (const char* bad : {"0", "257", "-1", "two", ""}) {
+    const CmdResult r2 = run("tile " + sample().string() + " -o " + out.string() + " --force --device-share '" + bad + "'");
+    EXPECT_EQ(r2.code, 2) << bad;
+    EXPECT_NE(r2.output.find("--device-share"), std::string::npos) << r2.output;
+  }
 }
 
 TEST(Cli, MalformedInputsFailCleanly) {

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <sstream>
 
 namespace mx::test {
 namespace {
@@ -56,6 +58,10 @@ TEST(ServiceTiles, SignedLinksServeEveryTile) {
   const std::string id = startExport(s, imodel, {{"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 3000}}})}});
   json e = s.waitDone(id);
   ASSERT_EQ(e["status"], "Complete") << e.dump();
+  // Two workers: the tiler is told that two exports share the GPU (each gets half its budget).
+  std::stringstream log;
+  log << std::ifstream(dir / "jobs" / id / "tiler.log").rdbuf();
+  EXPECT_NE(log.str().find("deviceShare=2"), std::string::npos) << log.str();
   const auto [base, query] = splitHref(e["_links"]["mesh"]["href"]);
   auto c = s.client();
   // As CesiumJS does: path + "/tileset.json", the link's query, plus its own v= parameter; as

@@ -38,8 +38,11 @@ core::Result<Bandwidth> measureBandwidth(size_t bytes, int repeats);
 
 /// How much of the device one backend may use and how it cuts work to fit. Zeros pick defaults.
 struct CudaOptions {
-  /// Device memory all lanes together may hold; 0: 80 % of the memory free at first use.
+  /// Device memory all lanes together may hold; 0: 80 % of the memory free at first use, divided
+  /// by `share`.
   uint64_t deviceMemoryBytes = 0;
+  /// Processes or exports that use the device at once (the service's workers).
+  unsigned share = 1;
   /// Most triangles (partition) or vertices (quantization) one device chunk holds; 0: as many as
   /// the lane's share of the budget allows. Tests set it small to run the chunked paths.
   size_t chunkItems = 0;

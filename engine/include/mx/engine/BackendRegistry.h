@@ -17,7 +17,8 @@ std::vector<std::string> compiledBackends();
 
 /// How a device backend may use its device (the CPU backends ignore it). Zeros pick defaults.
 struct BackendOptions {
-  uint64_t deviceMemoryBytes = 0;  ///< tilerConfig deviceMemoryMB; 0: 80 % of the free memory.
+  uint64_t deviceMemoryBytes = 0;  ///< tilerConfig deviceMemoryMB; 0: 80 % of the free memory / deviceShare.
+  unsigned deviceShare = 1;        ///< Exports sharing the device (ExportOptions::deviceShare).
   size_t chunkItems = 0;           ///< Cap on items per device chunk (tests force chunking with it).
   size_t stagingBytes = 0;         ///< Pinned staging slot size; 0: the backend's default.
 };
