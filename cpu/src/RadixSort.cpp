@@ -26,6 +26,16 @@ constexpr int kDigitBits = 8; // 256 output streams per pass: write-combining an
 constexpr size_t kBuckets = size_t(1) << kDigitBits;
 constexpr int kPasses = (32 + kDigitBits - 1) / kDigitBits;
 
+/// Splits packed (key << 32 | value) words into keys and values, on oneTBB threads.
+void unpackPairs(std::span<const uint64_t> packed, std::span<uint32_t> keys, std::span<uint32_t> values) {
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, packed.size(), kChunk), [&](const tbb::blocked_range<size_t>& r) {
+    for (size_t i = r.begin(); i < r.end(); ++i) {
+      keys[i] = uint32_t(packed[i] >> 32);
+      values[i] = uint32_t(packed[i]);
+    }
+  });
+}
+
 void radixSortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
   const size_t n = keys.size();
   if (n < 2) return;
@@ -80,12 +90,7 @@ void radixSortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
     });
     std::swap(src, dst);
   }
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kChunk), [&](const tbb::blocked_range<size_t>& r) {
-    for (size_t i = r.begin(); i < r.end(); ++i) {
-      keys[i] = uint32_t(src[i] >> 32);
-      values[i] = uint32_t(src[i]);
-    }
-  });
+  unpackPairs({src, n}, keys, values);
 }
 
 /// Merges sorted `a` and `b` (no equal elements across them) in `parts` pieces that run in
@@ -119,20 +124,12 @@ void sortPackedInto(std::span<uint64_t> packed, std::span<uint32_t> keys, std::s
 void mergeSortedRuns(std::span<uint64_t> packed, std::span<const size_t> runBounds, std::span<uint32_t> keys,
                      std::span<uint32_t> values) {
   const size_t n = packed.size();
-  auto unpack = [&](std::span<const uint64_t> from, size_t at) {
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, from.size(), kChunk), [&](const tbb::blocked_range<size_t>& r) {
-      for (size_t i = r.begin(); i < r.end(); ++i) {
-        keys[at + i] = uint32_t(from[i] >> 32);
-        values[at + i] = uint32_t(from[i]);
-      }
-    });
-  };
   // Drop empty runs; one run (or none) needs no merge.
   std::vector<size_t> bounds{0};
   for (size_t r = 1; r < runBounds.size(); ++r)
     if (runBounds[r] > bounds.back()) bounds.push_back(runBounds[r]);
   if (bounds.size() <= 2) {
-    unpack(packed, 0);
+    unpackPairs(packed, keys, values);
     return;
   }
   // Rounds of pairwise parallel merges until two runs are left (an odd run out is copied across);

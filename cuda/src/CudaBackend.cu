@@ -47,7 +47,6 @@ struct CudaBackend::Impl {
   core::Status initStatus;
   std::vector<std::unique_ptr<detail::Lane>> lanes;
   std::vector<detail::Lane*> idle;
-  std::vector<uint64_t> lanePeak;
   std::atomic<bool> healthy{true};
   std::string unhealthyReason;
   uint64_t budgetBytes = 0, laneBudget = 0;
@@ -73,7 +72,6 @@ struct CudaBackend::Impl {
         idle.push_back(lane.get());
         lanes.push_back(std::move(lane));
       }
-      lanePeak.assign(lanes.size(), 0);
       return core::Status::ok();
     }();
     if (!initStatus) disable(initStatus.message());
@@ -101,16 +99,14 @@ struct CudaBackend::Impl {
       lane = idle.back();
       idle.pop_back();
     }
+    const size_t peakBefore = lane->arena.peak();
     core::Status s = detail::isolated([&] { return call(*lane, fn); });
     std::lock_guard lock(mutex);
+    totals.peakBytes += lane->arena.peak() - peakBefore; // every lane's arena only grows
     totals.hostToDeviceBytes += lane->stats.hostToDeviceBytes;
     totals.deviceToHostBytes += lane->stats.deviceToHostBytes;
     totals.kernelMs += lane->stats.kernelMs;
     totals.copyMs += lane->stats.copyMs;
-    for (size_t i = 0; i < lanes.size(); ++i)
-      if (lanes[i].get() == lane) lanePeak[i] = lane->arena.peak();
-    totals.peakBytes = 0;
-    for (uint64_t p : lanePeak) totals.peakBytes += p;
     idle.push_back(lane);
     laneFreed.notify_one();
     if (!s && s.code() == core::ErrorCode::DeviceError && healthy) disable(s.message());

@@ -155,14 +155,6 @@ Status checkMesh(const core::Mesh& mesh, const core::Scene& scene, size_t index,
   return Status::ok();
 }
 
-/// How a source's normals and winding follow its transform (core::Cofactor3::normalMatrix).
-struct NormalMap {
-  core::Cofactor3 k;
-  std::array<double, 9> c;
-  explicit NormalMap(const core::Mat4d& m) : k(core::cofactor3(m)), c(k.normalMatrix()) {}
-  [[nodiscard]] bool flips() const { return k.det < 0; }
-};
-
 /// One flat run of the prepared arrays: a mesh, or a shared mesh placed by an instance.
 struct Source {
   const core::Mesh* mesh = nullptr;
@@ -204,15 +196,13 @@ Result<Prepared> prepare(const core::Scene& scene) {
     }
   });
   Aabb bounds;
-  size_t vtotal = 0, itotal = 0;
   std::vector<size_t> vbase(sources.size() + 1, 0), ibase(sources.size() + 1, 0);
   for (size_t s = 0; s < sources.size(); ++s) {
     bounds.extend(boxes[s]);
     vbase[s + 1] = vbase[s] + sources[s].mesh->positions.size();
     ibase[s + 1] = ibase[s] + sources[s].mesh->indices.size();
   }
-  vtotal = vbase.back();
-  itotal = ibase.back();
+  const size_t vtotal = vbase.back(), itotal = ibase.back();
   if (vtotal >= 0xFFFFFFFFull || itotal / 3 >= 0xFFFFFFFFull)
     return Status{ErrorCode::UnsupportedInput, "more than 2^32-1 vertices or triangles in one export"};
   out.center = bounds.empty() ? core::Vec3d{} : core::Vec3d{(bounds.min[0] + bounds.max[0]) / 2, (bounds.min[1] + bounds.max[1]) / 2, (bounds.min[2] + bounds.max[2]) / 2};
@@ -261,8 +251,9 @@ Result<Prepared> prepare(const core::Scene& scene) {
       dst[1] = float(p.y - out.center.y);
       dst[2] = float(p.z - out.center.z);
     }
-    const NormalMap nm(inst ? inst->transform : core::identityMatrix());
-    const bool flip = nm.flips();
+    // Winding and normals follow the instance transform (flipped winding when it mirrors).
+    const core::Cofactor3 cof = core::cofactor3(inst ? inst->transform : core::identityMatrix());
+    const bool flip = cof.det < 0;
     for (size_t i = 0; i < mesh.indices.size(); i += 3) {
       w.indices[ib + i] = uint32_t(vb + mesh.indices[i]);
       w.indices[ib + i + 1] = uint32_t(vb + mesh.indices[flip ? i + 2 : i + 1]);
@@ -273,9 +264,10 @@ Result<Prepared> prepare(const core::Scene& scene) {
       if (!inst) {
         std::copy(mesh.normals.begin(), mesh.normals.end(), normals.begin());
       } else {
+        const std::array<double, 9> c = cof.normalMatrix();
         for (size_t v = 0; v < mesh.positions.size(); ++v) {
           const float* n = &mesh.normals[3 * v];
-          for (int r = 0; r < 3; ++r) normals[3 * v + size_t(r)] = float(nm.c[size_t(3 * r)] * n[0] + nm.c[size_t(3 * r + 1)] * n[1] + nm.c[size_t(3 * r + 2)] * n[2]);
+          for (int r = 0; r < 3; ++r) normals[3 * v + size_t(r)] = float(c[size_t(3 * r)] * n[0] + c[size_t(3 * r + 1)] * n[1] + c[size_t(3 * r + 2)] * n[2]);
         }
       }
     } else {
@@ -878,21 +870,22 @@ Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptio
 }
 
 namespace {
+/// `backends` null: they are chosen once the scene has passed its checks.
 Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, const std::filesystem::path& outDir,
-                                const ExportOptions& options);
+                                const ExportOptions& options, const BackendSet* backends);
 }
 
 Result<ExportResult> exportScene(const core::Scene& scene, const std::filesystem::path& outDir, const ExportOptions& options) {
-  return exportImpl(scene, nullptr, outDir, options);
+  return exportImpl(scene, nullptr, outDir, options, nullptr);
 }
 
 Result<ExportResult> exportScene(core::Scene&& scene, const std::filesystem::path& outDir, const ExportOptions& options) {
-  return exportImpl(scene, &scene, outDir, options);
+  return exportImpl(scene, &scene, outDir, options, nullptr);
 }
 
 namespace {
 Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, const std::filesystem::path& outDir,
-                                const ExportOptions& options) {
+                                const ExportOptions& options, const BackendSet* backendsIn) {
   const auto start = std::chrono::steady_clock::now();
   ExportResult result;
   core::ExportMetrics& metrics = result.metrics;
@@ -909,7 +902,12 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
   metrics.inputBytes = scene.byteSize();
   metrics.cpuLevel = options.cpuLevel == cpu::CpuLevel::Scalar ? "scalar" : cpu::simdTargetName();
 
-  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
+  std::optional<BackendSet> created;
+  if (!backendsIn) {
+    MX_ASSIGN_OR_RETURN(BackendSet set, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
+    created.emplace(std::move(set));
+  }
+  const BackendSet& backends = backendsIn ? *backendsIn : *created;
   if (backends.gpu()) metrics.gpuName = backends.gpu()->deviceName();
   StageRunner runner(backends);
   MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, options, metrics, runner, owned));
@@ -980,10 +978,8 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
 Result<ExportResult> exportFile(const std::filesystem::path& input, const std::filesystem::path& outDir, const ExportOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   MX_RETURN_IF_ERROR(checkOutputFolder(outDir, options.overwrite));
-  if (options.config.device == DeviceChoice::Cuda) { // say so before a read that may take minutes
-    auto set = BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options));
-    if (!set) return set.status();
-  }
+  // The backends first: device=cuda without a usable GPU says so before a read that may take minutes.
+  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
   core::ExportMetrics readMetrics;
   std::vector<std::string> warnings;
   core::Scene scene;
@@ -996,7 +992,7 @@ Result<ExportResult> exportFile(const std::filesystem::path& input, const std::f
     scene = std::move(r).value();
     timer.stage().itemsOut = scene.triangleCount();
   }
-  MX_ASSIGN_OR_RETURN(ExportResult result, exportScene(std::move(scene), outDir, options));
+  MX_ASSIGN_OR_RETURN(ExportResult result, exportImpl(scene, &scene, outDir, options, &backends));
   result.metrics.stages.insert(result.metrics.stages.begin(), readMetrics.stages.begin(), readMetrics.stages.end());
   result.metrics.warnings.insert(result.metrics.warnings.begin(), warnings.begin(), warnings.end());
   result.metrics.wallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

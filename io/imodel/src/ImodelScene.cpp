@@ -727,7 +727,7 @@ struct SymbologyEvent {
 struct MaterialEvent { uint64_t material = 0; };
 struct PieceEvent {
   LocalMesh mesh;                    ///< In the walked stream's coordinates.
-  double area = 0;                   ///< Of `mesh`, in those coordinates.
+  double area = 0;                   ///< Of `mesh`, in those coordinates (a part's pieces only).
 };
 struct SkipEvent { std::string kind; };
 struct InstanceEvent {
@@ -938,14 +938,15 @@ private:
     return Status::ok();
   }
 
-  /// Records a tessellated primitive (nothing when it has no triangles).
-  static Status piece(LocalMesh&& local, std::vector<Event>& events) {
+  /// Records a tessellated primitive (nothing when it has no triangles). Only a part's pieces
+  /// (depth > 0) are measured here; replay measures the element's own in world coordinates.
+  static Status piece(LocalMesh&& local, std::vector<Event>& events, int depth) {
     if (local.indices.empty()) return Status::ok();
     for (const Vec3d& p : local.points)
       if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
         return imodelFail(ImodelError::Corrupt, "geometry with NaN or infinite coordinates");
     PieceEvent e;
-    for (size_t t = 0; t < local.indices.size(); t += 3)
+    for (size_t t = 0; depth > 0 && t < local.indices.size(); t += 3)
       e.area += triangleArea(local.points[local.indices[t]], local.points[local.indices[t + 1]], local.points[local.indices[t + 2]]);
     e.mesh = std::move(local);
     events.emplace_back(std::move(e));
@@ -1088,7 +1089,7 @@ private:
         default: MX_RETURN_IF_ERROR(unsupported(skippedName(g->type()), events, depth)); break;
         }
 
-        MX_RETURN_IF_ERROR(piece(std::move(local), events));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events, depth));
         break;
       }
       case 5: {
@@ -1100,7 +1101,7 @@ private:
         if (r.outer.size() > 1 && core::length(r.outer.front() - r.outer.back()) < 1e-9) r.outer.pop_back();
         LocalMesh local;
         if (r.outer.size() >= 3) meshRegion(r, local);
-        MX_RETURN_IF_ERROR(piece(std::move(local), events));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events, depth));
         break;
       }
       case 7: {
@@ -1112,7 +1113,7 @@ private:
         if (fullSweep(a->sweep())) r.discCenter = v(*a->center());
         LocalMesh local;
         if (r.outer.size() >= 3) meshRegion(r, local);
-        MX_RETURN_IF_ERROR(piece(std::move(local), events));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events, depth));
         break;
       }
       case 8: {
@@ -1123,7 +1124,7 @@ private:
         MX_RETURN_IF_ERROR(regionsOf(*cv, _o, regions));
         LocalMesh local;
         for (const Region& r : regions) meshRegion(r, local);
-        MX_RETURN_IF_ERROR(piece(std::move(local), events));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events, depth));
         break;
       }
       case 6: events.emplace_back(SkipEvent{"2D geometry (not meshed)"}); break;
@@ -1135,7 +1136,7 @@ private:
         if (s->trimmed()) { MX_RETURN_IF_ERROR(unsupported("BsplineSurface (trimmed)", events, depth)); break; }
         LocalMesh local;
         MX_RETURN_IF_ERROR(meshBsplineSurface(*s, _o, local));
-        MX_RETURN_IF_ERROR(piece(std::move(local), events));
+        MX_RETURN_IF_ERROR(piece(std::move(local), events, depth));
         break;
       }
       case 22: MX_RETURN_IF_ERROR(unsupported("TextString", events, depth)); break;
@@ -1166,7 +1167,7 @@ private:
     d.capped = 1;
     LocalMesh local;
     tessellateBox(d, local);
-    return piece(std::move(local), events);
+    return piece(std::move(local), events, depth);
   }
 
   static std::string skippedName(uint8_t type) {
