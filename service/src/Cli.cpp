@@ -7,6 +7,7 @@
 #include <mx/engine/Pipeline.h>
 #include <mx/engine/TilerConfig.h>
 #include <mx/service/Config.h>
+#include <mx/service/DataDir.h>
 #include <mx/service/ImodelStore.h>
 #include <mx/service/Service.h>
 
@@ -43,6 +44,14 @@ usage:
   meshexport imodels add FILE.bim [--data-dir DIR]
                                   register an iModel with a service's data folder
   meshexport imodels list [--data-dir DIR]
+  meshexport store check [--data-dir DIR]
+                                  check the job store (SQLite quick_check, schema) and that its
+                                  rows, the export folders and their manifests agree; exit 0 when
+                                  they do, 8 otherwise
+  meshexport store recover [--data-dir DIR]
+                                  rebuild the job store from the exports' manifests: a damaged
+                                  store is moved aside (jobs.db.damaged-TIME), never deleted; rows
+                                  already there stay (the service must be stopped)
   meshexport config-keys          list the tilerConfig keys
   meshexport backends             list compiled backends and whether they can run here
   meshexport --version
@@ -65,6 +74,9 @@ int exitCode(core::ErrorCode code) {
   case core::ErrorCode::ValidationFailed: return 5;
   case core::ErrorCode::DeviceUnavailable: return 6;
   case core::ErrorCode::Cancelled: return 7;
+  case core::ErrorCode::DataLoss: return 8;
+  case core::ErrorCode::Unavailable: return 9;
+  case core::ErrorCode::StorageFull: return 10;
   default: return 1;
   }
 }
@@ -292,6 +304,56 @@ int imodels(const std::vector<std::string>& args) {
   return rc;
 }
 
+std::filesystem::path dataDirArgument(const std::vector<std::string>& args, size_t from, std::vector<std::string>& rest,
+                                      std::string& error) {
+  std::filesystem::path dataDir = "meshexport-data";
+  if (const char* env = std::getenv("MESHEXPORT_DATA_DIR"); env && *env) dataDir = env;
+  for (size_t i = from; i < args.size(); ++i) {
+    if (args[i] == "--data-dir") {
+      if (i + 1 >= args.size()) error = "--data-dir needs a folder";
+      else dataDir = args[++i];
+    } else if (!args[i].empty() && args[i][0] == '-') error = "unknown option " + args[i];
+    else rest.push_back(args[i]);
+  }
+  return dataDir;
+}
+
+int store(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "check" && args[0] != "recover")) return usage("store needs check or recover");
+  std::vector<std::string> rest;
+  std::string error;
+  const service::DataDir dir{dataDirArgument(args, 1, rest, error)};
+  if (!error.empty()) return usage(error);
+  if (!rest.empty()) return usage("unexpected argument " + rest[0]);
+  if (!std::filesystem::is_directory(dir.root)) {
+    spdlog::error("{} is not a data folder", dir.root.string());
+    return 2;
+  }
+  // The data folder's lock: never beside a running service.
+  auto lock = service::DataDirLock::acquire(dir.root);
+  if (!lock) {
+    spdlog::error("{}", lock.status().message());
+    return exitCode(lock.status().code());
+  }
+  if (args[0] == "check") {
+    const auto report = service::checkStore(dir);
+    std::printf("store   %s\n", report.store ? "ok" : report.store.message().c_str());
+    std::printf("rows    %lld\n", static_cast<long long>(report.rows));
+    for (const auto& p : report.problems) std::printf("problem %s\n", p.c_str());
+    std::printf("%s\n", report.ok() ? "consistent" : "NOT consistent: `meshexport store recover` rebuilds the store from the manifests");
+    return report.ok() ? 0 : 8;
+  }
+  auto report = service::recoverStore(dir);
+  if (!report) {
+    spdlog::error("{}", report.status().message());
+    return exitCode(report.status().code());
+  }
+  for (const auto& n : report->notes) std::printf("%s\n", n.c_str());
+  std::printf("rows kept %lld, restored from manifests %lld\n", static_cast<long long>(report->rowsKept),
+              static_cast<long long>(report->rowsRestored));
+  return 0;
+}
+
 int tilerKeys() {
   for (const auto& k : engine::tilerConfigKeys())
     std::printf("%-20s %-8s default %-8s %s\n    %s\n", std::string(k.name).c_str(), std::string(k.type).c_str(),
@@ -330,6 +392,7 @@ int runCli(int argc, const char* const* argv) {
     if (cmd == "inspect") return inspect(args);
     if (cmd == "serve") return serve(args);
     if (cmd == "imodels") return imodels(args);
+    if (cmd == "store") return store(args);
     if (cmd == "config-keys") return tilerKeys();
     if (cmd == "backends") return backends();
     if (cmd == "--version" || cmd == "version") { std::printf("meshexport %s\n", MESHEXPORT_VERSION); return 0; }

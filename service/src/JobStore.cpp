@@ -37,6 +37,8 @@ const char* const kMigrations[] = {
        CREATE INDEX exports_by_status ON exports(status, created_ms);)",
     // 2: the iMdl major version of IMODEL exports (0 for 3D Tiles), for the tileVersion filter.
     R"(ALTER TABLE exports ADD COLUMN tile_major INTEGER NOT NULL DEFAULT 0;)",
+    // 3: the store says it is meshexport's (a file of another application is never taken over).
+    R"(PRAGMA application_id = 1297631810;)",
 };
 
 constexpr const char* kColumns =
@@ -111,16 +113,65 @@ std::string formatUtc(int64_t unixMs) {
   return buf;
 }
 
-core::Result<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file) {
-  auto impl = std::make_unique<Impl>();
-  MX_ASSIGN_OR_RETURN(impl->db, Db::openReadWrite(file.string()));
-  MX_RETURN_IF_ERROR(impl->db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
-  MX_ASSIGN_OR_RETURN(auto v, impl->db.queryInt("PRAGMA user_version"));
-  int64_t version = v.value_or(0);
+namespace {
+
+/// What a store must hold to be opened, read without changing anything. DataLoss when it is not
+/// a meshexport store, is damaged or lacks its schema; UnsupportedInput when it is newer.
+Status verifyOpen(const Db& db, const std::string& name, int64_t& version, bool full = false) {
+  auto damaged = [&](const std::string& why) { return Status{ErrorCode::DataLoss, name + " " + why}; };
+  // quick_check reads every page (a zeroed or truncated page, a bad header); it answers "ok".
+  auto check = db.prepare(full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)");
+  if (!check) return damaged("cannot be read as a SQLite database (" + check.status().message() + ")");
+  std::string problems;
+  while (true) {
+    const StepResult r = check->step();
+    if (r == StepResult::Done) break;
+    if (r == StepResult::Error) return damaged("is damaged (" + check->error().message() + ")");
+    const std::string line = check->getText(0);
+    if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+  }
+  if (!problems.empty()) return damaged("fails its integrity check: " + problems);
+  auto v = db.queryInt("PRAGMA user_version");
+  auto app = db.queryInt("PRAGMA application_id");
+  if (!v || !app) return damaged("cannot be read (" + (v ? app.status() : v.status()).message() + ")");
+  version = v->value_or(0);
+  const int64_t appId = app->value_or(0);
+  if (appId != 0 && appId != JobStore::kApplicationId)
+    return damaged("belongs to another application (application_id " + std::to_string(appId) + ")");
+  if (version <= 0) return damaged("was not created by meshexport (it has no schema version)");
   const int64_t known = int64_t(std::size(kMigrations));
   if (version > known)
-    return Status{ErrorCode::UnsupportedInput, file.string() + " has schema version " + std::to_string(version) +
+    return Status{ErrorCode::UnsupportedInput, name + " has schema version " + std::to_string(version) +
                                                    ", newer than this meshexport knows (" + std::to_string(known) + ")"};
+  if (!db.tableExists("exports")) return damaged("lacks its schema (no exports table)");
+  return Status::ok();
+}
+
+} // namespace
+
+Status JobStore::verify(const std::filesystem::path& file, bool full) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return Status{ErrorCode::DataLoss, file.string() + " does not exist"};
+  if (std::filesystem::file_size(file, ec) == 0) return Status{ErrorCode::DataLoss, file.string() + " is empty"};
+  auto db = Db::openReadWrite(file.string());
+  if (!db) return Status{ErrorCode::DataLoss, file.string() + " cannot be opened (" + db.status().message() + ")"};
+  int64_t version = 0;
+  return verifyOpen(*db, file.string(), version, full);
+}
+
+core::Result<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file, Create create) {
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(file, ec);
+  const bool empty = !exists || std::filesystem::file_size(file, ec) == 0;
+  if (empty && create == Create::Never)
+    return Status{ErrorCode::DataLoss, file.string() + (exists ? " is empty" : " does not exist") +
+                                           ", and no new store is made here (exports may exist that it should list)"};
+  auto impl = std::make_unique<Impl>();
+  MX_ASSIGN_OR_RETURN(impl->db, Db::openReadWrite(file.string()));
+  int64_t version = 0;
+  if (!empty) MX_RETURN_IF_ERROR(verifyOpen(impl->db, file.string(), version));
+  MX_RETURN_IF_ERROR(impl->db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  const int64_t known = int64_t(std::size(kMigrations));
   for (; version < known; ++version) {
     MX_RETURN_IF_ERROR(impl->db.exec("BEGIN IMMEDIATE"));
     Status s = impl->db.exec(kMigrations[version]);
@@ -209,11 +260,18 @@ Status JobStore::setStatus(const std::string& id, const std::string& status, con
   return Status::ok();
 }
 
-bool JobStore::remove(const std::string& id) {
+Status JobStore::remove(const std::string& id) {
   std::lock_guard lock(_impl->mutex);
-  auto s = _impl->db.prepare("DELETE FROM exports WHERE id = ?");
-  if (!s || !s->bind(1, id) || s->step() != StepResult::Done) return false;
-  return _impl->db.changes() > 0;
+  MX_ASSIGN_OR_RETURN(auto s, _impl->db.prepare("DELETE FROM exports WHERE id = ?"));
+  MX_RETURN_IF_ERROR(s.bind(1, id));
+  if (s.step() != StepResult::Done) return s.error();
+  if (_impl->db.changes() == 0) return Status{ErrorCode::InvalidArgument, "no export " + id};
+  return Status::ok();
+}
+
+std::vector<ExportRecord> JobStore::all() {
+  std::lock_guard lock(_impl->mutex);
+  return _impl->query(std::string("SELECT ") + kColumns + " FROM exports ORDER BY created_ms", {});
 }
 
 int64_t JobStore::requeueInProgress() {

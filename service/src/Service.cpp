@@ -4,6 +4,7 @@
 #include "ChildProcess.h"
 
 #include <mx/service/Auth.h>
+#include <mx/service/DataDir.h>
 #include <mx/service/ImodelStore.h>
 #include <mx/service/JobStore.h>
 #include <mx/io/ImdlWriter.h>
@@ -50,15 +51,6 @@ std::string newUuid() {
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
 }
 
-bool isUuidLike(const std::string& s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) { if (s[i] != '-') return false; }
-    else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
-
 std::string urlEncode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -78,6 +70,20 @@ void sendJson(httplib::Response& res, int status, const json& body) {
 void sendError(httplib::Response& res, int status, std::string_view code, std::string_view message,
                const std::vector<ErrorDetail>& details = {}) {
   sendJson(res, status, errorBody(code, message, details));
+}
+
+/// A failure of the server's own storage as a response: never the internal message (it names
+/// paths), only the condition. StorageFull → 507, Unavailable → 503 with Retry-After, else 500.
+void sendStatusError(httplib::Response& res, const Status& s, std::string_view what) {
+  switch (s.code()) {
+  case ErrorCode::StorageFull:
+    return sendError(res, 507, "InsufficientStorage", std::string(what) + " The server's storage is full.");
+  case ErrorCode::Unavailable:
+    res.set_header("Retry-After", "5");
+    return sendError(res, 503, "ServiceUnavailable", std::string(what) + " The job store is busy; try again.");
+  default:
+    return sendError(res, 500, "InternalServerError", std::string(what) + " The server failed to store the change.");
+  }
 }
 
 std::string contentTypeFor(const fs::path& p) {
@@ -242,6 +248,8 @@ thread_local std::chrono::steady_clock::time_point tRequestStart;
 
 struct Service::Impl {
   ServiceConfig config;
+  DataDir dir;
+  DataDirLock dirLock;                     ///< This process owns dataDir while it runs.
   std::string secret;
   std::unique_ptr<JobStore> store;
   std::unique_ptr<ImodelStore> imodels;
@@ -281,20 +289,57 @@ struct Service::Impl {
     fs::remove_all(jobsDir() / id, ec);
   }
 
-  /// Deletes an export: a running one is cancelled (its worker removes the files once the tiler
-  /// is gone), a queued one simply disappears.
-  void deleteExport(const std::string& id) {
-    bool isRunning = false;
+  /// Changes an export's status in the store, then in its manifest (a manifest that cannot be
+  /// written is logged: the store stays the truth while it is sound).
+  Status updateStatus(const std::string& id, const std::string& status, const std::string& error = "",
+                      const std::string& stats = "") {
+    Status s = store->setStatus(id, status, error, stats);
+    if (!s) {
+      spdlog::error("export {}: cannot record status {}: {}", id, status, s.message());
+      return s;
+    }
+    if (auto r = store->get(id)) {
+      std::error_code ec;
+      if (fs::is_directory(jobsDir() / id, ec))
+        if (Status m = writeManifest(dir, *r); !m) spdlog::warn("export {}: manifest not updated: {}", id, m.message());
+    }
+    return s;
+  }
+
+  /// Deletes an export so that a row never outlives its files: the files are first moved into
+  /// DATA/trash (a rename needs no space), then the row is removed. When that fails the files are
+  /// put back and the error returned: nothing changed. Once the row is gone, a running export is
+  /// cancelled, a queued one dropped, and the trash emptied (a restart finishes what is left).
+  Status deleteExport(const std::string& id) {
+    std::error_code ec;
+    const fs::path trash = dir.trash() / (id + "." + uniqueSuffix());
+    fs::create_directories(trash, ec);
+    if (ec) return Status{ErrorCode::IoError, "cannot make " + trash.string() + ": " + ec.message()};
+    std::vector<std::pair<fs::path, fs::path>> moved;
+    for (const auto& [from, to] : {std::pair{exportsDir() / id, trash / "exports"}, std::pair{jobsDir() / id, trash / "jobs"}}) {
+      if (!fs::exists(from, ec)) continue;
+      fs::rename(from, to, ec);
+      if (ec) {
+        const Status err{ErrorCode::IoError, "cannot move " + from.string() + " aside: " + ec.message()};
+        for (const auto& [f, t] : moved) fs::rename(t, f, ec);
+        fs::remove_all(trash, ec);
+        return err;
+      }
+      moved.emplace_back(from, to);
+    }
+    if (Status s = store->remove(id); !s) {
+      for (const auto& [f, t] : moved) fs::rename(t, f, ec);
+      fs::remove_all(trash, ec);
+      return s;
+    }
     {
       std::lock_guard lock(mutex);
-      if (running.count(id)) {
-        cancelled.insert(id);
-        isRunning = true;
-      }
+      if (running.count(id)) cancelled.insert(id);
       queue.erase(std::remove(queue.begin(), queue.end(), id), queue.end());
     }
-    store->remove(id);
-    if (!isRunning) removeFiles(id);
+    fs::remove_all(trash, ec);
+    if (ec) spdlog::warn("export {} deleted; its files stay in {} until the next start: {}", id, trash.string(), ec.message());
+    return Status::ok();
   }
 
   void applyRetention(const ExportRecord& r) {
@@ -302,8 +347,8 @@ struct Service::Impl {
     for (size_t i = size_t(config.keepPerImodel); i < history.size(); ++i) {
       const auto& old = history[i];
       if (old.status != "Complete" && old.status != "Invalid") continue;
-      spdlog::info("export {} evicted (keepPerImodel={})", old.id, config.keepPerImodel);
-      deleteExport(old.id);
+      if (Status s = deleteExport(old.id); !s) spdlog::warn("export {} not evicted: {}", old.id, s.message());
+      else spdlog::info("export {} evicted (keepPerImodel={})", old.id, config.keepPerImodel);
     }
   }
 
@@ -314,9 +359,9 @@ struct Service::Impl {
     uint64_t raw = 0, compressed = 0, files = 0;
     // One walk: every file's size and gzip size, summed per child of the export folder (by name).
     std::map<std::string, uint64_t> bytesByChild;
-    const fs::path dir = exportsDir() / r.id;
-    for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      uint64_t& child = bytesByChild[it->path().lexically_relative(dir).begin()->string()];
+    const fs::path folder = exportsDir() / r.id;
+    for (fs::recursive_directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+      uint64_t& child = bytesByChild[it->path().lexically_relative(folder).begin()->string()];
       if (!it->is_regular_file(ec)) continue;
       const uint64_t size = it->file_size(ec);
       raw += size;
@@ -335,7 +380,7 @@ struct Service::Impl {
     stats["startTime"] = formatUtc(startMs);
     stats["duration"] = durationMs;
     struct statvfs vfs{};
-    if (statvfs(dir.c_str(), &vfs) == 0) {
+    if (statvfs(folder.c_str(), &vfs) == 0) {
       stats["diskSize"] = uint64_t(vfs.f_blocks) * vfs.f_frsize;
       stats["freeDiskSpace"] = uint64_t(vfs.f_bavail) * vfs.f_frsize;
     }
@@ -351,7 +396,7 @@ struct Service::Impl {
     const int64_t startMs = JobStore::nowMs();
     const auto t0 = std::chrono::steady_clock::now();
     auto finish = [&](const std::string& status, const std::string& error, const json& stats) {
-      (void)store->setStatus(id, status, error, stats.is_null() ? std::string() : stats.dump());
+      (void)updateStatus(id, status, error, stats.is_null() ? std::string() : stats.dump());
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       metrics.exportFinished(status, seconds);
       if (status == "Invalid") spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
@@ -362,7 +407,7 @@ struct Service::Impl {
       finish("Invalid", "The iModel file of this export is no longer available.", {});
       return;
     }
-    (void)store->setStatus(id, "InProgress");
+    (void)updateStatus(id, "InProgress");
     spdlog::info("export {} InProgress ({} changeset {} → {})", id, rec->iModelId, rec->changesetIndex, rec->exportType);
     const fs::path jobDir = jobsDir() / id, outDir = exportsDir() / id, metricsFile = jobDir / "metrics.json";
     fs::create_directories(jobDir, ec);
@@ -411,7 +456,7 @@ struct Service::Impl {
     if (o.kind == ChildOutcome::Kind::Stopped) {
       // Shutting down: the next start runs it again.
       fs::remove_all(outDir, ec);
-      (void)store->setStatus(id, "NotStarted");
+      (void)updateStatus(id, "NotStarted");
       spdlog::info("export {} re-queued for the next start", id);
       return;
     }
@@ -473,7 +518,7 @@ struct Service::Impl {
         runExport(id);
       } catch (const std::exception& e) {
         spdlog::error("export {}: internal error: {}", id, e.what());
-        (void)store->setStatus(id, "Invalid", std::string("Internal error: ") + e.what());
+        (void)updateStatus(id, "Invalid", std::string("Internal error: ") + e.what());
       }
       std::lock_guard lock(mutex);
       running.erase(id);
@@ -578,8 +623,8 @@ struct Service::Impl {
     }
     auto rec = createExport(who->subject, *model, sr.exportType, sr.typeClass, cfg);
     if (!rec) {
-      sendError(res, 500, "InternalServerError", rec.status().message());
-      return;
+      spdlog::error("cannot create an export: {}", rec.status().message());
+      return sendStatusError(res, rec.status(), "Cannot create export job.");
     }
     res.set_header("Location", base + "/mesh-export/" + rec->id);
     sendJson(res, 202, {{"export", exportJson(*rec, true, false)}});
@@ -600,7 +645,16 @@ struct Service::Impl {
     r.imodelPath = model.path.string();
     r.tileMajor = typeClass == "IMODEL" ? int64_t(io::kImdlMajor) : 0;
     r.createdMs = r.modifiedMs = JobStore::nowMs();
-    MX_RETURN_IF_ERROR(store->insert(r));
+    // The manifest first, then the row: a row never exists that a recovery could not rebuild.
+    std::error_code ec;
+    fs::create_directories(jobsDir() / r.id, ec);
+    if (ec) return Status{ErrorCode::IoError, "cannot make the job folder of " + r.id + ": " + ec.message()};
+    Status s = writeManifest(dir, r);
+    if (s) s = store->insert(r);
+    if (!s) {
+      fs::remove_all(jobsDir() / r.id, ec);
+      return s;
+    }
     spdlog::info("export {} NotStarted: {} changeset {} → {} for {}", r.id, r.iModelId, r.changesetIndex, type, subject);
     enqueue(r.id);
     applyRetention(r);
@@ -706,7 +760,10 @@ struct Service::Impl {
     if (!who) return;
     auto r = visibleExport(req.matches[1], *who);
     if (!r) return sendError(res, 404, "ExportNotFound", "Requested export is not available.");
-    deleteExport(r->id);
+    if (Status s = deleteExport(r->id); !s) {
+      spdlog::error("DELETE of export {} failed, nothing changed: {}", r->id, s.message());
+      return sendStatusError(res, s, "The export was not deleted.");
+    }
     spdlog::info("export {} deleted by {}", r->id, who->subject);
     res.status = 204;
   }
@@ -893,8 +950,12 @@ core::Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   std::unique_ptr<Service> s(new Service());
   Impl& m = *s->_impl;
   m.config = std::move(config);
+  m.dir.root = m.config.dataDir;
   std::error_code ec;
-  for (const fs::path& d : {m.config.dataDir, m.config.dataDir / "imodels", m.exportsDir(), m.jobsDir()}) {
+  fs::create_directories(m.config.dataDir, ec);
+  if (ec) return Status{ErrorCode::IoError, "cannot create " + m.config.dataDir.string() + ": " + ec.message()};
+  MX_ASSIGN_OR_RETURN(m.dirLock, DataDirLock::acquire(m.config.dataDir));
+  for (const fs::path& d : {m.dir.imodels(), m.exportsDir(), m.jobsDir()}) {
     fs::create_directories(d, ec);
     if (ec) return Status{ErrorCode::IoError, "cannot create " + d.string() + ": " + ec.message()};
   }
@@ -911,21 +972,30 @@ core::Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
       fs::permissions(keyFile, fs::perms::owner_read | fs::perms::owner_write, ec);
     }
   }
-  MX_ASSIGN_OR_RETURN(m.store, JobStore::open(m.config.dataDir / "jobs.db"));
+  // A new store only where no export exists that it would have to list: a store lost or emptied
+  // under existing exports is an operator's matter (`meshexport store recover`), never a reset.
+  {
+    auto opened = JobStore::open(m.dir.store(), m.dir.holdsExports() ? JobStore::Create::Never : JobStore::Create::IfMissing);
+    if (!opened) {
+      Status st = opened.status();
+      if (st.code() == ErrorCode::DataLoss)
+        st = Status{ErrorCode::DataLoss, st.message() + ". Nothing was changed. `meshexport store check --data-dir " +
+                                             m.config.dataDir.string() + "` shows what is there; `meshexport store recover` " +
+                                             "rebuilds the store from the exports' manifests (a damaged store is moved aside)."};
+      return st;
+    }
+    m.store = std::move(*opened);
+  }
   auto auth = Authenticator::create(m.config);
   if (!auth) return auth.status();
   m.auth.emplace(std::move(*auth));
   m.limiter = std::make_unique<RateLimiter>(m.config.rateLimitPerSecond, m.config.rateLimitBurst);
   m.imodels = std::make_unique<ImodelStore>(m.config.dataDir / "imodels");
   for (const auto& p : m.imodels->rescan()) spdlog::warn("skipped {}", p);
-  // A previous run that stopped (or crashed) mid-export: run those again, and drop any folder
-  // that is not a completed export (half-written output, deleted exports).
+  // A previous run that stopped (or crashed) mid-export: run those again; finish or undo
+  // interrupted DELETEs; folders the store cannot account for go to quarantine, never away.
   if (const int64_t n = m.store->requeueInProgress(); n > 0) spdlog::info("{} export(s) left InProgress re-queued", n);
-  for (fs::directory_iterator it(m.exportsDir(), ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    auto r = isUuidLike(name) ? m.store->get(name) : std::nullopt;
-    if (!r || r->status != "Complete") fs::remove_all(it->path(), ec);
-  }
+  for (const auto& line : reconcileFolders(m.dir, *m.store).log) spdlog::warn("{}", line);
   for (const auto& id : m.store->idsWithStatus("NotStarted")) m.queue.push_back(id);
   return s;
 }

@@ -627,9 +627,9 @@ TEST(ServiceStore, MigratesAnOlderStoreAndRefusesANewerOne) {
     sqlite3_close(h);
   }
   {
-    auto store = service::JobStore::open(db);
+    auto store = service::JobStore::open(db, service::JobStore::Create::Never);
     ASSERT_TRUE(store) << store.status().toString();
-    EXPECT_EQ((*store)->version(), 2);
+    EXPECT_EQ((*store)->version(), 3);
     auto r = (*store)->get("e1");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, "Complete");
@@ -641,7 +641,7 @@ TEST(ServiceStore, MigratesAnOlderStoreAndRefusesANewerOne) {
     sqlite3_exec(h, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
     sqlite3_close(h);
   }
-  auto newer = service::JobStore::open(db);
+  auto newer = service::JobStore::open(db, service::JobStore::Create::Never);
   ASSERT_FALSE(newer);
   EXPECT_NE(newer.status().message().find("newer than this meshexport"), std::string::npos);
 }

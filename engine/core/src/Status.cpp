@@ -16,6 +16,9 @@ std::string_view toString(ErrorCode code) noexcept {
   case ErrorCode::OutOfMemory: return "out-of-memory";
   case ErrorCode::ValidationFailed: return "validation-failed";
   case ErrorCode::Cancelled: return "cancelled";
+  case ErrorCode::StorageFull: return "storage-full";
+  case ErrorCode::Unavailable: return "unavailable";
+  case ErrorCode::DataLoss: return "data-loss";
   case ErrorCode::Internal: return "internal";
   }
   return "unknown";

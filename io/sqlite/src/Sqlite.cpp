@@ -12,7 +12,10 @@ using core::Status;
 Status statusFromSqlite(int rc, sqlite3* db, std::string_view context) {
   const int primary = rc & 0xFF;
   const std::string text = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  const ErrorCode code = (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) ? ErrorCode::MalformedInput : ErrorCode::IoError;
+  const ErrorCode code = (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) ? ErrorCode::MalformedInput
+                         : primary == SQLITE_FULL                                ? ErrorCode::StorageFull
+                         : (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)  ? ErrorCode::Unavailable
+                                                                                 : ErrorCode::IoError;
   return {code, std::string(context) + ": " + text};
 }
 

@@ -40,7 +40,18 @@ struct ExportQuery {
 
 class JobStore {
 public:
-  static core::Result<std::unique_ptr<JobStore>> open(const std::filesystem::path& file);
+  /// PRAGMA application_id of a meshexport store ("MXJB").
+  static constexpr int64_t kApplicationId = 0x4D584A42;
+  /// Whether open() may make a new store where the file is missing or empty.
+  enum class Create { IfMissing, Never };
+
+  /// Opens a store, making it when allowed. An existing file must pass SQLite's quick_check,
+  /// carry a schema version and the exports table, and not belong to another application;
+  /// otherwise DataLoss (nothing is changed). A newer schema is UnsupportedInput.
+  static core::Result<std::unique_ptr<JobStore>> open(const std::filesystem::path& file, Create create);
+  /// The checks open() makes on an existing store (quick_check), without migrating or creating
+  /// anything; `full` runs integrity_check instead (indexes against rows too).
+  static core::Status verify(const std::filesystem::path& file, bool full = false);
 
   /// Schema version after migrations.
   [[nodiscard]] int64_t version() const;
@@ -55,7 +66,11 @@ public:
                                        const std::string* tilerConfig);
   core::Status setStatus(const std::string& id, const std::string& status, const std::string& error = "",
                          const std::string& stats = "");
-  bool remove(const std::string& id);
+  /// Removes a row: InvalidArgument when there is none; StorageFull / Unavailable / IoError when
+  /// the store cannot be written (the row is then still there).
+  core::Status remove(const std::string& id);
+  /// Every row, oldest first (store check and recover).
+  std::vector<ExportRecord> all();
   /// InProgress → NotStarted (after a crash or a shutdown); returns how many.
   int64_t requeueInProgress();
   /// Ids in a status, oldest first.

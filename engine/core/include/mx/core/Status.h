@@ -19,6 +19,9 @@ enum class ErrorCode {
   OutOfMemory,       ///< An allocation or a configured memory budget was exceeded.
   ValidationFailed,  ///< The written output did not pass the tileset validator.
   Cancelled,         ///< The caller's CancelToken was triggered.
+  StorageFull,       ///< A write failed because the disk (or a quota) is full.
+  Unavailable,       ///< A shared resource is busy or locked; the same call may succeed later.
+  DataLoss,          ///< Stored state is damaged or cannot be accounted for; an operator must look.
   Internal,          ///< A bug: an invariant did not hold.
 };
 

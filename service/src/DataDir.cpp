@@ -1,0 +1,313 @@
+#include <mx/service/DataDir.h>
+
+#include <mx/service/Auth.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace mx::service {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+using core::Status;
+using nlohmann::json;
+
+namespace {
+
+bool isUuid(const std::string& s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+std::string utcStamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+Status ioStatus(int err, const std::string& what) {
+  const ErrorCode code = (err == ENOSPC || err == EDQUOT) ? ErrorCode::StorageFull : ErrorCode::IoError;
+  return Status{code, what + ": " + std::strerror(err)};
+}
+
+json recordJson(const ExportRecord& r) {
+  return {{"manifestVersion", 1}, {"id", r.id}, {"subject", r.subject}, {"iModelId", r.iModelId},
+          {"changesetId", r.changesetId}, {"changesetIndex", r.changesetIndex}, {"exportType", r.exportType},
+          {"typeClass", r.typeClass}, {"tilerConfig", r.tilerConfig}, {"displayName", r.displayName},
+          {"status", r.status}, {"error", r.error}, {"stats", r.stats}, {"imodelPath", r.imodelPath},
+          {"createdMs", r.createdMs}, {"modifiedMs", r.modifiedMs}, {"tileMajor", r.tileMajor}};
+}
+
+/// Moves `from` to DATA/quarantine/<name>.<stamp>.<rand>; returns the log line.
+std::string quarantine(const DataDir& dir, const fs::path& from, const std::string& why) {
+  std::error_code ec;
+  fs::create_directories(dir.quarantine(), ec);
+  const fs::path to = dir.quarantine() / (from.filename().string() + "." + utcStamp() + "." + uniqueSuffix());
+  fs::rename(from, to, ec);
+  if (ec) return "could not quarantine " + from.string() + " (" + why + "): " + ec.message() + "; left where it is";
+  return "quarantined " + from.string() + " (" + why + ") → " + to.string();
+}
+
+} // namespace
+
+std::string uniqueSuffix() { return randomHex(4); }
+
+bool DataDir::holdsExports() const {
+  std::error_code ec;
+  for (fs::directory_iterator it(exports(), ec), end; !ec && it != end; it.increment(ec))
+    if (isUuid(it->path().filename().string())) return true;
+  ec.clear();
+  for (fs::directory_iterator it(jobs(), ec), end; !ec && it != end; it.increment(ec))
+    if (fs::exists(it->path() / "manifest.json")) return true;
+  return false;
+}
+
+// ---- lock --------------------------------------------------------------------------------------
+core::Result<DataDirLock> DataDirLock::acquire(const fs::path& dataDir) {
+  const fs::path file = dataDir / "service.lock";
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return ioStatus(errno, "cannot open " + file.string());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      return Status{ErrorCode::Unavailable, "another meshexport process (pid " + std::string(buf, size_t(std::max<ssize_t>(n, 0))) +
+                                                ") holds " + file.string() + "; one process owns a data folder at a time"};
+    return ioStatus(err, "cannot lock " + file.string());
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+    // The lock holds without the pid; only the message of a second process is poorer.
+  }
+  DataDirLock l;
+  l._fd = fd;
+  return l;
+}
+DataDirLock::DataDirLock(DataDirLock&& o) noexcept : _fd(std::exchange(o._fd, -1)) {}
+DataDirLock& DataDirLock::operator=(DataDirLock&& o) noexcept {
+  if (this != &o) {
+    if (_fd >= 0) ::close(_fd);
+    _fd = std::exchange(o._fd, -1);
+  }
+  return *this;
+}
+DataDirLock::~DataDirLock() {
+  if (_fd >= 0) ::close(_fd);
+}
+
+// ---- files -------------------------------------------------------------------------------------
+Status writeFileAtomic(const fs::path& file, const std::string& content) {
+  const fs::path temp = file.parent_path() / ("." + file.filename().string() + "." + uniqueSuffix() + ".tmp");
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ioStatus(errno, "cannot write " + file.string());
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return ioStatus(err, "cannot write " + file.string());
+    }
+    done += size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return ioStatus(err, "cannot write " + file.string());
+  }
+  if (::rename(temp.c_str(), file.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return ioStatus(err, "cannot write " + file.string());
+  }
+  return Status::ok();
+}
+
+Status writeManifest(const DataDir& dir, const ExportRecord& r) {
+  std::error_code ec;
+  if (!fs::is_directory(dir.jobs() / r.id, ec))
+    return Status{ErrorCode::IoError, "the job folder of export " + r.id + " is gone"};
+  return writeFileAtomic(dir.manifest(r.id), recordJson(r).dump(1) + "\n");
+}
+
+core::Result<ExportRecord> readManifest(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) return Status{ErrorCode::IoError, "cannot read " + file.string()};
+  const json j = json::parse(in, nullptr, false);
+  if (!j.is_object() || j.value("manifestVersion", 0) != 1)
+    return Status{ErrorCode::MalformedInput, file.string() + " is not an export manifest"};
+  ExportRecord r;
+  try {
+    r.id = j.at("id").get<std::string>();
+    r.subject = j.at("subject").get<std::string>();
+    r.iModelId = j.at("iModelId").get<std::string>();
+    r.changesetId = j.at("changesetId").get<std::string>();
+    r.changesetIndex = j.at("changesetIndex").get<int64_t>();
+    r.exportType = j.at("exportType").get<std::string>();
+    r.typeClass = j.at("typeClass").get<std::string>();
+    r.tilerConfig = j.at("tilerConfig").get<std::string>();
+    r.displayName = j.at("displayName").get<std::string>();
+    r.status = j.at("status").get<std::string>();
+    r.error = j.at("error").get<std::string>();
+    r.stats = j.at("stats").get<std::string>();
+    r.imodelPath = j.at("imodelPath").get<std::string>();
+    r.createdMs = j.at("createdMs").get<int64_t>();
+    r.modifiedMs = j.at("modifiedMs").get<int64_t>();
+    r.tileMajor = j.at("tileMajor").get<int64_t>();
+  } catch (const json::exception& e) {
+    return Status{ErrorCode::MalformedInput, file.string() + ": " + e.what()};
+  }
+  if (!isUuid(r.id) || file.parent_path().filename() != r.id)
+    return Status{ErrorCode::MalformedInput, file.string() + " names another export (" + r.id + ")"};
+  static const std::set<std::string> kStatuses{"NotStarted", "InProgress", "Complete", "Invalid"};
+  if (!kStatuses.count(r.status)) return Status{ErrorCode::MalformedInput, file.string() + ": unknown status " + r.status};
+  return r;
+}
+
+// ---- check and recover ---------------------------------------------------------------------------
+StoreReport checkStore(const DataDir& dir) {
+  StoreReport report;
+  report.store = JobStore::verify(dir.store(), true);
+  std::map<std::string, ExportRecord> rows;
+  if (report.store) {
+    auto store = JobStore::open(dir.store(), JobStore::Create::Never);
+    if (!store) report.store = store.status();
+    else
+      for (auto& r : (*store)->all()) rows.emplace(r.id, std::move(r));
+  }
+  report.rows = int64_t(rows.size());
+  std::error_code ec;
+  for (const auto& [id, r] : rows)
+    if (r.status == "Complete" && !fs::exists(dir.exports() / id / "tileset.json", ec))
+      report.problems.push_back("export " + id + " is Complete but its files are missing");
+  for (fs::directory_iterator it(dir.exports(), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!isUuid(name)) continue;
+    auto r = rows.find(name);
+    if (r == rows.end()) report.problems.push_back("folder exports/" + name + " has no row in the store");
+    else if (r->second.status != "Complete")
+      report.problems.push_back("folder exports/" + name + " belongs to an export that is " + r->second.status);
+  }
+  ec.clear();
+  for (fs::directory_iterator it(dir.jobs(), ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path m = it->path() / "manifest.json";
+    if (!fs::exists(m)) continue;
+    auto rec = readManifest(m);
+    if (!rec) report.problems.push_back(rec.status().message());
+    else if (!rows.count(rec->id)) report.problems.push_back("manifest of export " + rec->id + " (" + rec->status + ") has no row in the store");
+  }
+  return report;
+}
+
+core::Result<RecoverReport> recoverStore(const DataDir& dir) {
+  RecoverReport report;
+  const Status sound = JobStore::verify(dir.store());
+  if (!sound && sound.code() == ErrorCode::UnsupportedInput) return sound;
+  std::error_code ec;
+  if (!sound && fs::exists(dir.store(), ec)) {
+    const std::string aside = dir.store().string() + ".damaged-" + utcStamp();
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      const fs::path from = dir.store().string() + suffix;
+      if (!fs::exists(from, ec)) continue;
+      fs::rename(from, aside + suffix, ec);
+      if (ec) return Status{ErrorCode::IoError, "cannot move " + from.string() + " aside: " + ec.message()};
+    }
+    report.movedAside = aside;
+    report.notes.push_back("the store was unusable (" + sound.message() + "); moved to " + aside);
+  }
+  MX_ASSIGN_OR_RETURN(auto store, JobStore::open(dir.store(), JobStore::Create::IfMissing));
+  std::set<std::string> present;
+  for (const auto& r : store->all()) present.insert(r.id);
+  report.rowsKept = int64_t(present.size());
+  for (fs::directory_iterator it(dir.jobs(), ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path m = it->path() / "manifest.json";
+    if (!fs::exists(m)) continue;
+    auto rec = readManifest(m);
+    if (!rec) {
+      report.notes.push_back("skipped " + rec.status().message());
+      continue;
+    }
+    if (present.count(rec->id)) continue;
+    ExportRecord r = std::move(*rec);
+    if (r.status == "InProgress") r.status = "NotStarted";
+    if (r.status == "Complete" && !fs::exists(dir.exports() / r.id / "tileset.json", ec)) {
+      r.status = "Invalid";
+      r.error = "The export's files were lost.";
+      report.notes.push_back("export " + r.id + " was Complete but its files are missing: restored as Invalid");
+    }
+    MX_RETURN_IF_ERROR(store->insert(r));
+    (void)writeManifest(dir, r);
+    ++report.rowsRestored;
+  }
+  return report;
+}
+
+// ---- start-up reconciliation ---------------------------------------------------------------------
+ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store) {
+  ReconcileReport report;
+  std::error_code ec;
+  // Interrupted DELETEs: DATA/trash/ID.RAND/{exports,jobs}.
+  for (fs::directory_iterator it(dir.trash(), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const std::string id = name.substr(0, name.find('.'));
+    std::error_code e2;
+    if (isUuid(id) && store.get(id)) {
+      // The row was never removed: the DELETE failed after moving the files; put them back.
+      for (const auto& [sub, target] : {std::pair{"exports", dir.exports() / id}, std::pair{"jobs", dir.jobs() / id}})
+        if (fs::exists(it->path() / sub, e2) && !fs::exists(target, e2)) fs::rename(it->path() / sub, target, e2);
+      report.log.push_back("restored the files of export " + id + " from an unfinished DELETE (its row is still there)");
+    } else {
+      report.log.push_back("finished an interrupted DELETE of " + name);
+    }
+    fs::remove_all(it->path(), e2);
+  }
+  ec.clear();
+  std::vector<fs::path> entries;
+  for (fs::directory_iterator it(dir.exports(), ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
+  for (const fs::path& p : entries) {
+    const std::string name = p.filename().string();
+    // ID, or the tiler's temporary siblings .ID.tmp-PID-N / .ID.old-PID-N.
+    const bool temp = name.size() > 38 && name[0] == '.' && name[37] == '.';
+    const std::string id = temp ? name.substr(1, 36) : name;
+    if (!isUuid(id)) {
+      report.log.push_back("left " + p.string() + " alone: not an export folder");
+      continue;
+    }
+    const auto r = store.get(id);
+    if (r && r->status == "Complete" && !temp) continue;
+    if (r && (r->status == "NotStarted" || r->status == "InProgress")) {
+      // Half-written output of an export the store runs again: it is rebuilt from scratch.
+      std::error_code e2;
+      fs::remove_all(p, e2);
+      report.log.push_back("removed the partial output " + p.string() + " of export " + id + " (" + r->status + ", runs again)");
+      continue;
+    }
+    report.log.push_back(quarantine(dir, p, r ? "its export is " + r->status : "no row in the store accounts for it"));
+  }
+  return report;
+}
+
+} // namespace mx::service
