@@ -2,6 +2,7 @@
 
 #include "Api.h"
 #include "ChildProcess.h"
+#include "HttpServer.h"
 
 #include <mx/service/Auth.h>
 #include <mx/service/DataDir.h>
@@ -256,7 +257,7 @@ struct Service::Impl {
   std::optional<Authenticator> auth;
   std::unique_ptr<RateLimiter> limiter;
   Metrics metrics;
-  httplib::Server http;
+  std::unique_ptr<HttpServer> http;
   std::thread httpThread;
   std::vector<std::thread> workers;
   int boundPort = 0;
@@ -855,21 +856,29 @@ struct Service::Impl {
   }
 
   void setupRoutes() {
-    http.new_task_queue = [n = config.httpThreads] { return new httplib::ThreadPool(size_t(n)); };
-    http.set_payload_max_length(size_t(std::max(config.maxUploadBytes, config.maxRequestBytes)));
-    http.set_keep_alive_max_count(1000);
-    http.set_keep_alive_timeout(2);
-    http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    HttpLimits limits;
+    limits.threads = config.httpThreads;
+    limits.maxHeaderBytes = size_t(config.maxHeaderBytes);
+    limits.headerTimeoutMs = int(config.headerTimeoutSeconds * 1000);
+    limits.keepAliveTimeoutMs = int(config.keepAliveTimeoutSeconds * 1000);
+    limits.keepAliveMaxRequests = config.keepAliveMaxRequests;
+    limits.maxConnections = config.maxConnections;
+    limits.maxConnectionsPerIp = config.maxConnectionsPerIp;
+    limits.readTimeoutMs = int(config.readTimeoutSeconds * 1000);
+    limits.minBodyBytesPerSecond = config.minBodyBytesPerSecond;
+    http = std::make_unique<HttpServer>(limits);
+    http->set_payload_max_length(size_t(std::max(config.maxUploadBytes, config.maxRequestBytes)));
+    http->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
       tRequestStart = std::chrono::steady_clock::now();
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    http.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    http->set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
       const std::string origin = req.get_header_value("Origin");
       res.set_header("Access-Control-Allow-Origin", origin.empty() ? "*" : origin);
       if (!origin.empty()) res.set_header("Vary", "Origin");
       res.set_header("Access-Control-Expose-Headers", "Retry-After, ETag, Location, Content-Range, Content-Length");
     });
-    http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    http->set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return;
       if (res.status == 404)
         sendJson(res, 404, {{"error", {{"code", "ResourceNotFound"},
@@ -884,13 +893,13 @@ struct Service::Impl {
       else if (res.status >= 400)
         sendError(res, res.status, "Error", "The request failed with status " + std::to_string(res.status) + ".");
     });
-    http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    http->set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
       std::string what = "unknown";
       try { std::rethrow_exception(ep); } catch (const std::exception& e) { what = e.what(); } catch (...) {}
       spdlog::error("{} {}: internal error: {}", req.method, req.path, what);
       sendError(res, 500, "InternalServerError", "The server failed to handle the request.");
     });
-    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    http->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tRequestStart).count();
       const std::string route = routeOf(req.path);
       metrics.request(route, req.method, res.status, seconds);
@@ -898,7 +907,7 @@ struct Service::Impl {
       spdlog::info("{} {} {} {} {:.1f} ms", req.remote_addr, req.method, req.path, res.status, seconds * 1e3);
     });
 
-    http.Options(R"(.*)", [](const httplib::Request& req, httplib::Response& res) {
+    http->Options(R"(.*)", [](const httplib::Request& req, httplib::Response& res) {
       res.status = 204;
       res.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS");
       const std::string asked = req.get_header_value("Access-Control-Request-Headers");
@@ -906,22 +915,22 @@ struct Service::Impl {
                      asked.empty() ? "Authorization, Accept, Prefer, Content-Type, SessionId, x-api-host-and-root" : asked);
       res.set_header("Access-Control-Max-Age", "600");
     });
-    http.Post(R"(/mesh-export/?)", [this](const httplib::Request& req, httplib::Response& res,
+    http->Post(R"(/mesh-export/?)", [this](const httplib::Request& req, httplib::Response& res,
                                           const httplib::ContentReader& reader) { startExport(req, res, reader); });
-    http.Get(R"(/mesh-export/?)", [this](const httplib::Request& req, httplib::Response& res) { listExports(req, res); });
-    http.Get(R"(/mesh-export/([^/]+)/?)", [this](const httplib::Request& req, httplib::Response& res) { getExport(req, res); });
-    http.Delete(R"(/mesh-export/([^/]+)/?)",
+    http->Get(R"(/mesh-export/?)", [this](const httplib::Request& req, httplib::Response& res) { listExports(req, res); });
+    http->Get(R"(/mesh-export/([^/]+)/?)", [this](const httplib::Request& req, httplib::Response& res) { getExport(req, res); });
+    http->Delete(R"(/mesh-export/([^/]+)/?)",
                 [this](const httplib::Request& req, httplib::Response& res) { deleteExportRoute(req, res); });
-    http.Get(R"(/tiles/([^/]+)/(.*))", [this](const httplib::Request& req, httplib::Response& res) { serveTile(req, res); });
-    http.Post(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res,
+    http->Get(R"(/tiles/([^/]+)/(.*))", [this](const httplib::Request& req, httplib::Response& res) { serveTile(req, res); });
+    http->Post(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& reader) { uploadImodel(req, res, reader); });
-    http.Get(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res) {
+    http->Get(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Access::Read)) return;
       json list = json::array();
       for (const auto& e : imodels->list()) list.push_back(imodelJson(e));
       sendJson(res, 200, {{"iModels", std::move(list)}});
     });
-    http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    http->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
       size_t queued, active;
       {
         std::lock_guard lock(mutex);
@@ -930,7 +939,7 @@ struct Service::Impl {
       }
       sendJson(res, 200, {{"status", "ok"}, {"queued", queued}, {"running", active}, {"workers", config.workers}});
     });
-    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    http->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       size_t queued, active;
       {
         std::lock_guard lock(mutex);
@@ -1004,23 +1013,12 @@ Status Service::start() {
   Impl& m = *_impl;
   if (m.started) return Status{ErrorCode::InvalidArgument, "the service is already started"};
   m.setupRoutes();
-  // httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once gets SYNs
-  // dropped and retried a second later. Keep the socket and listen again with the system maximum.
-  int listenFd = -1;
-  m.http.set_socket_options([&listenFd](int fd) {
-    httplib::default_socket_options(fd);
-    listenFd = fd;
-  });
-  if (m.config.port == 0) m.boundPort = m.http.bind_to_any_port(m.config.host);
-  else m.boundPort = m.http.bind_to_port(m.config.host, m.config.port) ? m.config.port : -1;
-  if (m.boundPort <= 0)
-    return Status{ErrorCode::IoError, "cannot listen on " + m.config.host + ":" + std::to_string(m.config.port)};
-  if (listenFd >= 0) ::listen(listenFd, SOMAXCONN);
+  MX_ASSIGN_OR_RETURN(m.boundPort, m.http->bindAndListen(m.config.host, m.config.port));
   m.base = m.config.publicUrl.empty()
                ? "http://" + (m.config.host == "0.0.0.0" ? std::string("127.0.0.1") : m.config.host) + ":" + std::to_string(m.boundPort)
                : m.config.publicUrl;
   m.started = true;
-  m.httpThread = std::thread([&m] { m.http.listen_after_bind(); });
+  m.httpThread = std::thread([&m] { m.http->serve(); });
   for (int i = 0; i < m.config.workers; ++i) m.workers.emplace_back([&m] { m.workerLoop(); });
   spdlog::info("meshexport serving {} (data {}, {} worker(s), {} queued)", m.base, m.config.dataDir.string(),
                m.config.workers, m.queue.size());
@@ -1031,7 +1029,7 @@ void Service::stop() {
   Impl& m = *_impl;
   if (!m.started || m.stopped) return;
   m.stopped = true;
-  m.http.stop();
+  m.http->shutdown();
   if (m.httpThread.joinable()) m.httpThread.join();
   {
     std::lock_guard lock(m.mutex);

@@ -267,5 +267,181 @@ TEST(ServiceHardening, ARestartFinishesOrUndoesAnInterruptedDelete) {
   EXPECT_TRUE(fs::is_empty(dir / "trash"));
 }
 
+
+// ---- 5. Slow and greedy clients cost a socket, never a worker ----------------------------------------
+
+namespace {
+
+int connectTo(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void sendAll(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    const ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    done += size_t(n);
+  }
+}
+
+/// Everything the server sends until it closes (or `timeoutMs`).
+std::string readUntilClosed(int fd, int timeoutMs) {
+  timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  char buf[4096];
+  while (true) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+} // namespace
+
+TEST(ServiceHardening, SlowHeadersNeverStarveTheWorkers) {
+  const fs::path dir = freshDir("slowloris");
+  TestService s(dir, [](service::ServiceConfig& c) {
+    c.httpThreads = 8;
+    c.headerTimeoutSeconds = 2;
+  });
+  // 24 connections (3× the workers) that send their headers a byte at a time.
+  std::vector<int> slow;
+  for (int i = 0; i < 24; ++i) {
+    const int fd = connectTo(s.svc->port());
+    ASSERT_GE(fd, 0);
+    sendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    slow.push_back(fd);
+  }
+  std::atomic<bool> trickle{true};
+  std::thread t([&] {
+    while (trickle) {
+      for (int fd : slow) sendAll(fd, "X");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  // /healthz answers at once, again and again, while they trickle.
+  for (int i = 0; i < 10; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto c = s.client();
+    c.set_read_timeout(3);
+    auto r = c.Get("/healthz");
+    ASSERT_TRUE(r) << "healthz unanswerable during the attack";
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(msSince(t0), 1000);
+  }
+  // The slow ones are answered 408 and closed once their headers are past due.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string first = readUntilClosed(slow[0], 5000);
+  trickle = false;
+  t.join();
+  EXPECT_LT(msSince(t0), 4000);
+  EXPECT_EQ(first.rfind("HTTP/1.1 408", 0), 0u) << first;
+  for (int fd : slow) ::close(fd);
+}
+
+TEST(ServiceHardening, OversizedHeadersGet431AndCostNoMemory) {
+  const fs::path dir = freshDir("bigheaders");
+  TestService s(dir);
+  const int fd = connectTo(s.svc->port());
+  std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 2000; ++i) req += "X-Pad-" + std::to_string(i) + ": " + std::string(100, 'a') + "\r\n";
+  req += "\r\n";
+  std::thread sender([&] { sendAll(fd, req); });
+  const std::string got = readUntilClosed(fd, 5000);
+  sender.join();
+  ::close(fd);
+  EXPECT_EQ(got.rfind("HTTP/1.1 431", 0), 0u) << got.substr(0, 200);
+  // 16 KiB of headers is the default limit: just under it is fine.
+  auto c = s.client();
+  httplib::Headers h;
+  for (int i = 0; i < 100; ++i) h.emplace("X-Pad-" + std::to_string(i), std::string(100, 'a'));
+  auto r = c.Get("/healthz", h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(ServiceHardening, ConnectionsPerAddressAreCapped) {
+  const fs::path dir = freshDir("percap");
+  TestService s(dir, [](service::ServiceConfig& c) { c.maxConnectionsPerIp = 4; });
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) held.push_back(connectTo(s.svc->port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int extra = connectTo(s.svc->port());
+  const std::string got = readUntilClosed(extra, 3000);
+  ::close(extra);
+  EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got;
+  EXPECT_NE(got.find("TooManyConnections"), std::string::npos);
+  for (int fd : held) ::close(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto r = s.client().Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(ServiceHardening, KeepAliveHasLimits) {
+  const fs::path dir = freshDir("keepalive");
+  TestService s(dir, [](service::ServiceConfig& c) {
+    c.keepAliveMaxRequests = 3;
+    c.keepAliveTimeoutSeconds = 1;
+  });
+  const int fd = connectTo(s.svc->port());
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  sendAll(fd, get + get + get + get); // pipelined: the third answer closes the connection
+  const std::string got = readUntilClosed(fd, 3000);
+  ::close(fd);
+  size_t responses = 0;
+  for (size_t p = got.find("HTTP/1.1 200"); p != std::string::npos; p = got.find("HTTP/1.1 200", p + 1)) ++responses;
+  EXPECT_EQ(responses, 3u) << got;
+  EXPECT_NE(got.find("Connection: close"), std::string::npos);
+  // An idle keep-alive connection is closed after keepAliveTimeoutSeconds.
+  const int idle = connectTo(s.svc->port());
+  sendAll(idle, get);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string one = readUntilClosed(idle, 5000);
+  ::close(idle);
+  EXPECT_EQ(one.rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_LT(msSince(t0), 3000);
+}
+
+// ---- 7. A reused connection answers as fast as a new one ----------------------------------------------
+
+TEST(ServiceHardening, KeepAliveRequestsAreNotDelayed) {
+  const fs::path dir = freshDir("nodelay");
+  const std::string imodel = addImodel(dir);
+  TestService s(dir);
+  const std::string id = startExport(s, imodel);
+  ASSERT_EQ(s.waitDone(id)["status"], "Complete");
+  // Before: headers and body left in two writes without TCP_NODELAY, and a reused connection
+  // waited for the delayed ACK (≈ 40 ms) on every response. Medians are far apart.
+  auto c = s.client();
+  c.set_keep_alive(true);
+  std::vector<double> ms;
+  for (int i = 0; i < 21; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = c.Get("/mesh-export/" + id, TestService::auth());
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    ms.push_back(msSince(t0));
+  }
+  std::sort(ms.begin(), ms.end());
+  EXPECT_LT(ms[ms.size() / 2], 25.0) << "median of a keep-alive request";
+}
+
 } // namespace
 } // namespace mx::test

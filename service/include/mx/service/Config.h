@@ -36,14 +36,22 @@ struct ServiceConfig {
   double rateLimitBurst = 200;
 
   int workers = 2;                       ///< Exports running at once.
-  int httpThreads = 64;                  ///< A keep-alive connection holds one while open.
+  int httpThreads = 64;                  ///< Workers answering requests (idle connections hold none).
+  int64_t maxHeaderBytes = 16384;        ///< Request line + headers; 431 beyond.
+  double headerTimeoutSeconds = 10;      ///< A request's headers must arrive whole within this; 408.
+  double keepAliveTimeoutSeconds = 15;   ///< Idle keep-alive connections are closed after this.
+  int keepAliveMaxRequests = 1000;       ///< Requests per connection.
+  int maxConnections = 4096;             ///< Open connections in all; 503 beyond.
+  int maxConnectionsPerIp = 128;         ///< Open connections per client address; 503 beyond.
+  double readTimeoutSeconds = 10;        ///< Each read of a request body.
+  int64_t minBodyBytesPerSecond = 1024;  ///< Slower bodies are dropped once readTimeout has passed.
   std::filesystem::path tilerPath;       ///< Default: this executable.
   int64_t exportTimeoutSeconds = 3600;
   int64_t exportMemoryBytes = 0;         ///< Peak RSS of a tiler child; 0 = 3/4 of physical memory.
   bool autoGenerate = true;              ///< A list with iModelId + exportType starts a missing export.
   int keepPerImodel = 5;                 ///< Newest exports kept per subject, iModel and type.
   int64_t maxRequestBytes = 1 << 20;     ///< JSON bodies.
-  int64_t maxUploadBytes = int64_t(8) << 30;
+  int64_t maxUploadBytes = int64_t(1) << 30;
   int64_t shutdownGraceSeconds = 10;     ///< Running exports get this long to finish, then re-queue.
 };
 
