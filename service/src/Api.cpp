@@ -136,4 +136,40 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
   return details;
 }
 
+std::string redactPaths(std::string_view m) {
+  auto isStop = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == '(' || c == ')' || c == ',' || c == ';' ||
+           c == '`';
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < m.size()) {
+    const bool tokenStart = i == 0 || isStop(m[i - 1]) || m[i - 1] == '=';
+    if (m[i] == '/' && tokenStart) {
+      size_t end = i;
+      while (end < m.size() && !isStop(m[end]) && !(m[end] == ':' && (end + 1 == m.size() || m[end + 1] == ' '))) ++end;
+      std::string_view token = m.substr(i, end - i);
+      while (token.size() > 1 && token.back() == '/') token.remove_suffix(1);
+      if (token.find('/', 1) != std::string_view::npos) {
+        out += token.substr(token.rfind('/') + 1);
+        i = end;
+        continue;
+      }
+    }
+    out += m[i++];
+  }
+  return out;
+}
+
+bool validHostAndRoot(std::string_view v) {
+  if (v.empty() || v.size() > 2048) return false;
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7F || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' || c == '`' || c == '{' ||
+        c == '|' || c == '}')
+      return false;
+  }
+  return true;
+}
+
 } // namespace mx::service

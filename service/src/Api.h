@@ -32,6 +32,14 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
 /// filters when `lenient`); nullopt otherwise.
 std::optional<std::string> exportTypeClass(std::string_view type, bool lenient);
 
+/// A message fit for a response body: every absolute path in it ("/srv/data/imodels/x.bim")
+/// becomes its last component ("x.bim"). Server paths belong in logs only.
+std::string redactPaths(std::string_view message);
+
+/// Whether an `x-api-host-and-root` header is a plain [scheme://]host[:port][/path] in printable
+/// ASCII (no spaces, quotes, angle brackets, control or non-ASCII bytes).
+bool validHostAndRoot(std::string_view value);
+
 /// { "error": { code, message, [target], [details] } }.
 nlohmann::json errorBody(std::string_view code, std::string_view message, const std::vector<ErrorDetail>& details = {});
 

@@ -285,7 +285,7 @@ bool Authenticator::authenticate(std::string_view header, Access access, int64_t
   if (token.empty()) return fail("The Bearer token is empty.");
 
   if (auto it = _impl->devTokens.find(token); it != _impl->devTokens.end()) {
-    who.subject = it->second;
+    who.subject = devSubject(it->second);
     return true;
   }
   const size_t d1 = token.find('.'), d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
@@ -349,8 +349,15 @@ bool Authenticator::authenticate(std::string_view header, Access access, int64_t
   if (!hasScope(claims, access)) return fail("The token lacks the itwin-platform scope.");
   auto sub = claims.find("sub");
   if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty()) return fail("The token has no subject (sub).");
-  who.subject = sub->get<std::string>();
+  const auto iss = claims.find("iss");
+  who.subject = jwtSubject(iss != claims.end() && iss->is_string() ? iss->get<std::string>() : std::string(), sub->get<std::string>());
   return true;
+}
+
+std::string devSubject(const std::string& name) { return "dev:" + name; }
+
+std::string jwtSubject(const std::string& issuer, const std::string& sub) {
+  return "jwt:" + std::to_string(issuer.size()) + ":" + issuer + sub;
 }
 
 } // namespace mx::service

@@ -2,15 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
 #include <thread>
-
-extern char** environ;
 
 namespace mx::service {
 
@@ -30,29 +29,40 @@ ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesyste
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  // Own process group (a kill reaches a wrapper's children too; the terminal's Ctrl-C does not),
-  // default signal dispositions and an empty mask whatever the service thread blocked.
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    out.message = "cannot start " + argv[0] + ": " + std::strerror(rc);
+  // Everything the child needs is prepared here: after fork() only async-signal-safe calls.
+  const int logFd = ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (logFd < 0) {
+    out.message = "cannot open the tiler log: " + std::string(std::strerror(errno));
+    return out;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Own process group (a kill reaches a wrapper's children too; the terminal's Ctrl-C does not).
+    ::setpgid(0, 0);
+    // Die with the service; a service killed between fork() and here is caught by the check.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    // Default dispositions and an empty mask, whatever the service thread blocked.
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+    sigset_t empty;
+    sigemptyset(&empty);
+    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+    const int devNull = ::open("/dev/null", O_RDONLY);
+    if (devNull < 0 || ::dup2(devNull, 0) < 0 || ::dup2(logFd, 1) < 0 || ::dup2(logFd, 2) < 0) ::_exit(127);
+    if (limits.inheritFd >= 0 && ::dup2(limits.inheritFd, 3) < 0) ::_exit(127);
+    ::execv(args[0], args.data());
+    const char msg[] = "meshexport: cannot start the tiler\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  ::close(logFd);
+  // Both sides set the group: whichever runs first, a kill of the group reaches the child.
+  if (pid > 0) ::setpgid(pid, pid);
+  if (pid < 0) {
+    out.message = "cannot start " + argv[0] + ": " + std::strerror(errno);
     return out;
   }
   if (onStart) onStart(pid);
@@ -84,9 +94,55 @@ ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesyste
       }
       if (std::chrono::steady_clock::now() - start > limits.timeout) killedFor = ChildOutcome::Kind::TimedOut;
       if (stop && stop()) killedFor = ChildOutcome::Kind::Stopped;
-      if (killedFor != ChildOutcome::Kind::Exited) kill(-pid, SIGKILL);
+      if (killedFor != ChildOutcome::Kind::Exited) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+core::Result<JobLock> JobLock::acquire(const std::filesystem::path& file, std::chrono::milliseconds wait) {
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return core::Status{core::ErrorCode::IoError, "cannot open " + file.string() + ": " + std::strerror(errno)};
+  JobLock lock;
+  lock._fd = fd;
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return lock;
+  // An earlier run's tiler still holds it (its service was killed): end that tiler first.
+  char buf[32] = {};
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  const int holder = n > 0 ? std::atoi(buf) : 0;
+  if (holder > 1) {
+    ::kill(-holder, SIGKILL);
+    ::kill(holder, SIGKILL);
+  }
+  const auto end = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < end) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return lock;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return core::Status{core::ErrorCode::Unavailable,
+                      "another tiler (pid " + std::to_string(holder) + ") still runs this export and did not stop"};
+}
+
+JobLock::JobLock(JobLock&& o) noexcept : _fd(std::exchange(o._fd, -1)) {}
+JobLock& JobLock::operator=(JobLock&& o) noexcept {
+  if (this != &o) {
+    if (_fd >= 0) ::close(_fd);
+    _fd = std::exchange(o._fd, -1);
+  }
+  return *this;
+}
+JobLock::~JobLock() {
+  if (_fd >= 0) ::close(_fd);
+}
+
+void JobLock::setPid(int pid) const {
+  const std::string text = std::to_string(pid) + "\n";
+  if (::ftruncate(_fd, 0) != 0 || ::pwrite(_fd, text.data(), text.size(), 0) != ssize_t(text.size())) {
+    // Only the kill of an orphan needs the pid; the lock itself holds without it.
   }
 }
 

@@ -1,6 +1,9 @@
 #pragma once
-// Running the tiler as a child process: posix_spawn into its own process group with stdout and
-// stderr in a log file, watched for time, memory and cancellation.
+// Running the tiler as a child process: fork + exec into its own process group with stdout and
+// stderr in a log file, watched for time, memory and cancellation. The child dies with the
+// service (PR_SET_PDEATHSIG, and a check right after the fork for a parent already gone).
+#include <mx/core/Result.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +17,7 @@ namespace mx::service {
 struct ChildLimits {
   std::chrono::milliseconds timeout{3600 * 1000};
   int64_t memoryBytes = 0;  ///< Peak resident set of the child; 0 = none.
+  int inheritFd = -1;       ///< Passed to the child as descriptor 3 (e.g. a held job lock); -1 none.
 };
 
 struct ChildOutcome {
@@ -27,6 +31,26 @@ struct ChildOutcome {
 /// and a true answer kills the child's process group (Stopped).
 ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesystem::path& logFile, const ChildLimits& limits,
                       const std::function<void(int)>& onStart, const std::function<bool()>& stop);
+
+/// A job's lock (DATA/jobs/ID/tiler.lock): an flock held by the service while it runs the job's
+/// tiler and by the tiler itself (inherited as descriptor 3), so it outlives a killed service
+/// exactly as long as an orphaned tiler does. The file names the tiler's pid.
+class JobLock {
+public:
+  /// Takes the lock. When an orphaned tiler of an earlier run still holds it, that tiler's
+  /// process group is killed and the lock awaited up to `wait`. Unavailable when it stays held.
+  static core::Result<JobLock> acquire(const std::filesystem::path& file, std::chrono::milliseconds wait);
+  JobLock() = default;
+  JobLock(JobLock&& o) noexcept;
+  JobLock& operator=(JobLock&& o) noexcept;
+  ~JobLock();
+  [[nodiscard]] int fd() const { return _fd; }
+  /// Records the tiler's pid in the file.
+  void setPid(int pid) const;
+
+private:
+  int _fd = -1;
+};
 
 /// The last non-empty line of a text file (for error messages), at most 500 characters.
 std::string lastLine(const std::filesystem::path& file);

@@ -77,6 +77,7 @@ int exitCode(core::ErrorCode code) {
   case core::ErrorCode::DataLoss: return 8;
   case core::ErrorCode::Unavailable: return 9;
   case core::ErrorCode::StorageFull: return 10;
+  case core::ErrorCode::AlreadyExists: return 11;
   default: return 1;
   }
 }
@@ -283,7 +284,7 @@ int imodels(const std::vector<std::string>& args) {
   service::ImodelStore store(dataDir / "imodels");
   if (args[0] == "list") {
     for (const auto& p : store.rescan()) spdlog::warn("skipped {}", p);
-    for (const auto& e : store.list())
+    for (const auto& e : store.listAll())
       std::printf("%s  changeset %-4lld %-42s %s  (%s)\n", e.iModelId.c_str(), static_cast<long long>(e.changesetIndex),
                   e.changesetId.empty() ? "-" : e.changesetId.c_str(), e.name.c_str(), e.path.filename().c_str());
     return 0;

@@ -116,6 +116,12 @@ const std::vector<Key>& table() {
        [](ServiceConfig& c, std::string_view v) { return parseInt("maxRequestBytes", v, c.maxRequestBytes, 1024, int64_t(1) << 30); }},
       {"maxUploadBytes", "largest iModel upload (413 beyond; default 1 GiB)",
        [](ServiceConfig& c, std::string_view v) { return parseInt("maxUploadBytes", v, c.maxUploadBytes, 1024, INT64_MAX); }},
+      {"imodelUploadScope", "subject: an uploaded iModel is seen by its uploader only; shared: by every subject",
+       [](ServiceConfig& c, std::string_view v) {
+         if (v != "subject" && v != "shared") return bad("imodelUploadScope", v, "must be subject or shared");
+         c.imodelUploadScope = v;
+         return Status::ok();
+       }},
       {"shutdownGraceSeconds", "on shutdown, running exports get this long before they are re-queued",
        [](ServiceConfig& c, std::string_view v) { return parseInt("shutdownGraceSeconds", v, c.shutdownGraceSeconds, 0, 86400); }},
   };

@@ -533,7 +533,8 @@ void HttpServer::answer(Conn c, size_t headerBytes, int64_t bodyBytes) {
   if (keep) {
     c.deadline = Clock::now() + std::chrono::milliseconds(_limits.keepAliveTimeoutMs);
   } else {
-    if (!ok) {
+    if (!ok || stream.consumedExactly()) {
+      // Nothing of this request is left unread: close now.
       closeConn(c);
       return;
     }

@@ -32,7 +32,7 @@ struct HttpLimits {
   int keepAliveTimeoutMs = 15000;        ///< An idle keep-alive connection is closed after this.
   int keepAliveMaxRequests = 1000;       ///< Requests per connection, then it is closed.
   int maxConnections = 4096;             ///< Open connections in all: 503 beyond.
-  int maxConnectionsPerIp = 128;         ///< Open connections per client address: 503 beyond.
+  int maxConnectionsPerIp = 256;         ///< Open connections per client address: 503 beyond.
   int readTimeoutMs = 10000;             ///< Each read of a request body.
   int writeTimeoutMs = 30000;            ///< Each write of a response.
   int64_t minBodyBytesPerSecond = 1024;  ///< A body slower than this (after readTimeout) is dropped.

@@ -1,8 +1,16 @@
 #include <mx/service/ImodelStore.h>
 
 #include <mx/io/ImodelReader.h>
+#include <mx/io/Sqlite.h>
 
+#include <openssl/sha.h>
+
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 
 namespace mx::service {
 
@@ -13,6 +21,38 @@ using core::Status;
 namespace {
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// SQLite's quick_check over every page: a truncated or damaged file fails here, where opening
+/// it (which reads a few pages) would not.
+Status soundSqlite(const fs::path& file) {
+  auto db = io::sqlite::Db::openReadOnlyImmutable(file.string());
+  if (!db) return Status{ErrorCode::MalformedInput, "not a readable SQLite file"};
+  auto check = db->prepare("PRAGMA quick_check(5)");
+  if (!check) return Status{ErrorCode::MalformedInput, "not a readable SQLite file (" + check.status().message() + ")"};
+  std::string problems;
+  while (true) {
+    const auto r = check->step();
+    if (r == io::sqlite::StepResult::Done) break;
+    if (r == io::sqlite::StepResult::Error) return Status{ErrorCode::MalformedInput, "damaged (" + check->error().message() + ")"};
+    const std::string line = check->getText(0);
+    if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+  }
+  if (!problems.empty()) return Status{ErrorCode::MalformedInput, "damaged (SQLite quick_check: " + problems + ")"};
+  return Status::ok();
+}
+
+bool sameBytes(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  if (fs::file_size(a, ec) != fs::file_size(b, ec) || ec) return false;
+  std::ifstream x(a, std::ios::binary), y(b, std::ios::binary);
+  std::vector<char> bx(1 << 16), by(1 << 16);
+  while (x && y) {
+    x.read(bx.data(), std::streamsize(bx.size()));
+    y.read(by.data(), std::streamsize(by.size()));
+    if (x.gcount() != y.gcount() || std::memcmp(bx.data(), by.data(), size_t(x.gcount())) != 0) return false;
+  }
+  return x.eof() && y.eof();
 }
 
 core::Result<ImodelEntry> describe(const fs::path& file) {
@@ -38,13 +78,22 @@ std::vector<std::string> ImodelStore::rescan() {
   return rescanLocked();
 }
 
-std::vector<std::string> ImodelStore::rescanLocked() {
-  std::vector<std::string> problems;
-  _lastScanMs = nowMs();
+std::string ImodelStore::ownerKey(const std::string& subject) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(subject.data()), subject.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+void ImodelStore::scanFolder(const fs::path& folder, const std::string& owner, std::map<fs::path, Cached>& next,
+                             std::vector<std::string>& problems) {
   std::error_code ec;
-  fs::create_directories(_dir, ec);
-  std::map<fs::path, Cached> next;
-  for (fs::directory_iterator it(_dir, ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
     const fs::path p = it->path();
     if (p.extension() != ".bim" || !it->is_regular_file(ec)) continue;
     const auto mtime = it->last_write_time(ec);
@@ -56,48 +105,70 @@ std::vector<std::string> ImodelStore::rescanLocked() {
     }
     Cached c{mtime, size, std::nullopt};
     auto d = describe(p);
-    if (d) c.entry = std::move(*d);
-    else problems.push_back(p.filename().string() + ": " + d.status().message());
+    if (d) {
+      c.entry = std::move(*d);
+      c.entry->owner = owner;
+    } else {
+      problems.push_back(p.filename().string() + ": " + d.status().message());
+    }
     next.emplace(p, std::move(c));
   }
+}
+
+std::vector<std::string> ImodelStore::rescanLocked() {
+  std::vector<std::string> problems;
+  _lastScanMs = nowMs();
+  std::error_code ec;
+  fs::create_directories(_dir, ec);
+  std::map<fs::path, Cached> next;
+  scanFolder(_dir, "", next, problems);
+  for (fs::directory_iterator it(_dir / "owners", ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec)) scanFolder(it->path(), it->path().filename().string(), next, problems);
   _files = std::move(next);
   return problems;
 }
 
-std::optional<ImodelEntry> ImodelStore::findLocked(const std::string& iModelId, const std::string& changesetId) const {
+std::optional<ImodelEntry> ImodelStore::findLocked(const std::string& iModelId, const std::string& changesetId,
+                                                   const std::string& owner) const {
   std::optional<ImodelEntry> best;
+  auto better = [&](const ImodelEntry& e) {
+    if (!best) return true;
+    if (changesetId.empty() && e.changesetIndex != best->changesetIndex) return e.changesetIndex > best->changesetIndex;
+    return !e.owner.empty() && best->owner.empty(); // the subject's own before the shared file
+  };
   for (const auto& [path, c] : _files) {
     if (!c.entry || c.entry->iModelId != iModelId) continue;
-    if (!changesetId.empty()) {
-      if (c.entry->changesetId == changesetId) return c.entry;
-      continue;
-    }
-    if (!best || c.entry->changesetIndex > best->changesetIndex) best = c.entry;
+    if (!c.entry->owner.empty() && c.entry->owner != owner) continue;
+    if (!changesetId.empty() && c.entry->changesetId != changesetId) continue;
+    if (better(*c.entry)) best = c.entry;
   }
   return best;
 }
 
-std::optional<ImodelEntry> ImodelStore::find(const std::string& iModelId, const std::string& changesetId) {
+std::optional<ImodelEntry> ImodelStore::find(const std::string& iModelId, const std::string& changesetId, const std::string& owner) {
   std::lock_guard lock(_mutex);
-  auto e = findLocked(iModelId, changesetId);
-  if (e && changesetId.empty()) {
-    // "Latest" must see a newer changeset dropped into the folder since the last scan.
-    if (nowMs() - _lastScanMs > 1000) {
-      rescanLocked();
-      e = findLocked(iModelId, changesetId);
-    }
-    return e;
-  }
-  if (!e && nowMs() - _lastScanMs > 1000) {
+  auto e = findLocked(iModelId, changesetId, owner);
+  // "Latest" must see a newer changeset dropped into the folder since the last scan; a miss may
+  // be a file added since.
+  if ((!e || changesetId.empty()) && nowMs() - _lastScanMs > 1000) {
     rescanLocked();
-    e = findLocked(iModelId, changesetId);
+    e = findLocked(iModelId, changesetId, owner);
   }
   return e;
 }
 
-bool ImodelStore::knows(const std::string& iModelId) { return find(iModelId, "").has_value(); }
+bool ImodelStore::knows(const std::string& iModelId, const std::string& owner) { return find(iModelId, "", owner).has_value(); }
 
-std::vector<ImodelEntry> ImodelStore::list() {
+std::vector<ImodelEntry> ImodelStore::list(const std::string& owner) {
+  std::lock_guard lock(_mutex);
+  rescanLocked();
+  std::vector<ImodelEntry> out;
+  for (const auto& [p, c] : _files)
+    if (c.entry && (c.entry->owner.empty() || c.entry->owner == owner)) out.push_back(*c.entry);
+  return out;
+}
+
+std::vector<ImodelEntry> ImodelStore::listAll() {
   std::lock_guard lock(_mutex);
   rescanLocked();
   std::vector<ImodelEntry> out;
@@ -106,26 +177,48 @@ std::vector<ImodelEntry> ImodelStore::list() {
   return out;
 }
 
-core::Result<ImodelEntry> ImodelStore::add(const fs::path& file, bool move) {
+core::Result<ImodelEntry> ImodelStore::add(const fs::path& file, bool move, const std::string& owner) {
+  MX_RETURN_IF_ERROR(soundSqlite(file));
   MX_ASSIGN_OR_RETURN(ImodelEntry e, describe(file));
   std::lock_guard lock(_mutex);
   std::error_code ec;
-  fs::create_directories(_dir, ec);
-  const fs::path target = _dir / (e.iModelId + "@" + std::to_string(e.changesetIndex) + ".bim");
-  const fs::path temp = _dir / (".add-" + e.iModelId + ".tmp");
+  const fs::path scope = owner.empty() ? _dir : _dir / "owners" / owner;
+  fs::create_directories(scope, ec);
+  if (ec) return Status{ErrorCode::IoError, "cannot create " + scope.string() + ": " + ec.message()};
+  const fs::path target = scope / (e.iModelId + "@" + std::to_string(e.changesetIndex) + ".bim");
+  if (fs::exists(target, ec)) {
+    if (!sameBytes(file, target))
+      return Status{ErrorCode::AlreadyExists, "changeset " + std::to_string(e.changesetIndex) + " of iModel " + e.iModelId +
+                                                  " is already stored with other content; a changeset's bytes never change"};
+    if (move) fs::remove(file, ec);
+    e.path = target;
+    e.owner = owner;
+    e.size = fs::file_size(target, ec);
+    return e;
+  }
+  const fs::path temp = scope / (".add-" + e.iModelId + "-" + std::to_string(::getpid()) + ".tmp");
   if (move) fs::rename(file, temp, ec);
   if (!move || ec) {
     ec.clear();
     fs::copy_file(file, temp, fs::copy_options::overwrite_existing, ec);
   }
-  if (ec) return Status{ErrorCode::IoError, "cannot store " + file.string() + ": " + ec.message()};
-  fs::rename(temp, target, ec);
   if (ec) {
+    const ErrorCode code = ec.value() == ENOSPC || ec.value() == EDQUOT ? ErrorCode::StorageFull : ErrorCode::IoError;
+    const std::string why = ec.message();
     fs::remove(temp, ec);
-    return Status{ErrorCode::IoError, "cannot store " + target.string() + ": " + ec.message()};
+    return Status{code, "cannot store " + file.string() + ": " + why};
   }
+  // link() never replaces: two writers of one name cannot both win.
+  if (::link(temp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    fs::remove(temp, ec);
+    if (err == EEXIST) return Status{ErrorCode::AlreadyExists, target.filename().string() + " was stored meanwhile"};
+    return Status{err == ENOSPC ? ErrorCode::StorageFull : ErrorCode::IoError, "cannot store " + target.string() + ": " + std::strerror(err)};
+  }
+  fs::remove(temp, ec);
   if (move) fs::remove(file, ec);
   e.path = target;
+  e.owner = owner;
   rescanLocked();
   return e;
 }

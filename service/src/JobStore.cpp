@@ -307,4 +307,22 @@ std::vector<ExportRecord> JobStore::history(const std::string& subject, const st
                       {subject, iModelId, typeClass});
 }
 
+std::vector<std::string> JobStore::legacySubjects() {
+  std::lock_guard lock(_impl->mutex);
+  std::vector<std::string> out;
+  auto s = _impl->db.prepare("SELECT DISTINCT subject FROM exports WHERE subject NOT LIKE 'dev:%' AND subject NOT LIKE 'jwt:%'");
+  if (!s) return out;
+  while (s->step() == StepResult::Row) out.push_back(s->getText(0));
+  return out;
+}
+
+Status JobStore::renameSubject(const std::string& from, const std::string& to) {
+  std::lock_guard lock(_impl->mutex);
+  MX_ASSIGN_OR_RETURN(auto s, _impl->db.prepare("UPDATE exports SET subject = ? WHERE subject = ?"));
+  MX_RETURN_IF_ERROR(s.bind(1, to));
+  MX_RETURN_IF_ERROR(s.bind(2, from));
+  if (s.step() != StepResult::Done) return s.error();
+  return Status::ok();
+}
+
 } // namespace mx::service

@@ -15,7 +15,9 @@
 #include <spdlog/spdlog.h>
 #include <zlib.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 
@@ -65,7 +67,8 @@ std::string urlEncode(std::string_view s) {
 
 void sendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Text from files and stores (iModel names, tiler messages) may not be UTF-8: replaced, never thrown.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void sendError(httplib::Response& res, int status, std::string_view code, std::string_view message,
@@ -431,9 +434,17 @@ struct Service::Impl {
                          (v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "true" : "false") : v.dump()));
         }
     }
+    // One tiler per export at a time, across restarts: an orphan of a killed service is ended first.
+    auto jobLock = JobLock::acquire(jobDir / "tiler.lock", std::chrono::seconds(10));
+    if (!jobLock) {
+      spdlog::error("export {}: {}", id, jobLock.status().message());
+      (void)updateStatus(id, "NotStarted");
+      return;
+    }
     ChildLimits limits;
     limits.timeout = std::chrono::seconds(config.exportTimeoutSeconds);
     limits.memoryBytes = config.exportMemoryBytes;
+    limits.inheritFd = jobLock->fd();
     auto isCancelled = [&] {
       std::lock_guard lock(mutex);
       return cancelled.count(id) > 0;
@@ -441,6 +452,7 @@ struct Service::Impl {
     const ChildOutcome o = runChild(
         argv, jobDir / "tiler.log", limits,
         [&](int pid) {
+          jobLock->setPid(pid);
           std::lock_guard lock(mutex);
           running[id] = pid;
         },
@@ -548,7 +560,7 @@ struct Service::Impl {
       json s = json::parse(r.stats, nullptr, false);
       if (!s.is_discarded()) e["stats"] = std::move(s);
     }
-    if (!r.error.empty()) e["error"] = r.error;
+    if (!r.error.empty()) e["error"] = redactPaths(r.error);
     if (r.status == "Complete") e["_links"] = {{"mesh", {{"href", meshLink(r, cdn)}}}};
     return e;
   }
@@ -591,27 +603,22 @@ struct Service::Impl {
   }
 
   void startExport(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-    std::string body;
-    const bool fits = readBody(req, reader, config.maxRequestBytes, body);
+    // Who first: a body is read only for a caller who may send it, and only up to its limit.
     auto who = authorize(req, res, Access::Modify);
     if (!who) return;
-    if (!fits) {
-      res.set_header("Connection", "close");
-      sendError(res, 422, "InvalidMeshExportRequest", "Cannot create export job.",
-                {{"InvalidRequestBody", "The request body is larger than " + std::to_string(config.maxRequestBytes) + " bytes.",
-                  "body"}});
-      return;
-    }
+    if (declaredLength(req) > config.maxRequestBytes) return payloadTooLarge(res, config.maxRequestBytes);
+    std::string body;
+    if (!readBody(req, reader, config.maxRequestBytes, body)) return payloadTooLarge(res, config.maxRequestBytes);
     StartRequest sr;
     auto details = parseStartExport(body, sr);
     if (!details.empty()) {
       sendError(res, 422, "InvalidMeshExportRequest", "Cannot create export job.", details);
       return;
     }
-    auto model = imodels->find(sr.iModelId, sr.changesetId);
+    auto model = imodels->find(sr.iModelId, sr.changesetId, ImodelStore::ownerKey(who->subject));
     if (!model) {
       sendError(res, 404, "IModelNotFound", "Requested iModel is not available.",
-                sr.changesetId.empty() || !imodels->knows(sr.iModelId)
+                sr.changesetId.empty() || !imodels->knows(sr.iModelId, ImodelStore::ownerKey(who->subject))
                     ? std::vector<ErrorDetail>{}
                     : std::vector<ErrorDetail>{{"ChangesetNotFound", "Changeset " + sr.changesetId + " of this iModel is not available.", "changesetId"}});
       return;
@@ -709,7 +716,7 @@ struct Service::Impl {
     // CesiumJS never starts an export: listing an iModel and type is how one appears.
     const bool readable = q.typeClass != "IMODEL" || q.maxTileMajor < 0 || int64_t(io::kImdlMajor) <= q.maxTileMajor;
     if (config.autoGenerate && readable && !q.iModelId.empty() && !q.typeClass.empty()) {
-      if (auto model = imodels->find(q.iModelId, q.changesetId);
+      if (auto model = imodels->find(q.iModelId, q.changesetId, ImodelStore::ownerKey(who->subject));
           model && !store->findSame(who->subject, model->iModelId, model->changesetId, q.typeClass, nullptr)) {
         std::lock_guard lock(autoMutex); // two pollers must not start two exports
         if (!store->findSame(who->subject, model->iModelId, model->changesetId, q.typeClass, nullptr)) {
@@ -818,36 +825,86 @@ struct Service::Impl {
     res.status = -1; // lets httplib answer a Range with 206
   }
 
+  /// Content-Length as sent (-1 when absent or chunked).
+  static int64_t declaredLength(const httplib::Request& req) {
+    if (!req.has_header("Content-Length")) return -1;
+    const std::string v = req.get_header_value("Content-Length");
+    int64_t n = -1;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    return ec == std::errc() && p == v.data() + v.size() ? n : -1;
+  }
+
+  static void payloadTooLarge(httplib::Response& res, int64_t limit) {
+    res.set_header("Connection", "close"); // the rest of the body is not read
+    sendError(res, 413, "PayloadTooLarge", "The request body is larger than this server accepts (" + std::to_string(limit) + " bytes).");
+  }
+
   void uploadImodel(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    // Authenticated and within the limit before a byte of the body is read.
     auto who = authorize(req, res, Access::Modify);
+    if (!who) return res.set_header("Connection", "close");
+    if (declaredLength(req) > config.maxUploadBytes) return payloadTooLarge(res, config.maxUploadBytes);
     std::error_code ec;
     fs::create_directories(imodels->dir(), ec);
     const fs::path temp = imodels->dir() / (".upload-" + randomHex(8) + ".tmp");
-    bool over = false;
-    {
-      std::ofstream out(temp, std::ios::binary);
-      int64_t total = 0;
-      reader([&](const char* data, size_t len) {
-        total += int64_t(len);
-        if (total > config.maxUploadBytes) { over = true; return false; }
-        if (who) out.write(data, std::streamsize(len));
-        return true;
-      });
-    }
-    if (!who) { fs::remove(temp, ec); return; }
-    if (over) {
-      fs::remove(temp, ec);
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      const int err = errno;
+      spdlog::error("upload: cannot create {}: {}", temp.string(), std::strerror(err));
       res.set_header("Connection", "close");
-      return sendError(res, 422, "InvalidIModel", "Cannot add the iModel.",
-                       {{"InvalidRequestBody", "The upload is larger than " + std::to_string(config.maxUploadBytes) + " bytes.", "body"}});
+      return sendStatusError(res, Status{err == ENOSPC || err == EDQUOT ? ErrorCode::StorageFull : ErrorCode::IoError, ""},
+                             "The iModel was not added.");
     }
-    auto added = imodels->add(temp, true);
-    fs::remove(temp, ec);
-    if (!added)
+    // Streamed to disk as it arrives; never held in memory whole.
+    int64_t total = 0;
+    bool over = false;
+    int writeError = 0;
+    const bool complete = reader([&](const char* data, size_t len) {
+      total += int64_t(len);
+      if (total > config.maxUploadBytes) return !(over = true);
+      while (len > 0) {
+        const ssize_t n = ::write(fd, data, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return !(writeError = n < 0 ? errno : EIO);
+        data += n;
+        len -= size_t(n);
+      }
+      return true;
+    });
+    if (!writeError && ::fsync(fd) != 0) writeError = errno;
+    ::close(fd);
+    auto discard = [&] { fs::remove(temp, ec); };
+    if (over) return discard(), payloadTooLarge(res, config.maxUploadBytes);
+    if (writeError) {
+      discard();
+      spdlog::error("upload by {}: write failed: {}", who->subject, std::strerror(writeError));
+      res.set_header("Connection", "close");
+      return sendStatusError(res, Status{writeError == ENOSPC || writeError == EDQUOT ? ErrorCode::StorageFull : ErrorCode::IoError, ""},
+                             "The iModel was not added.");
+    }
+    if (!complete) return discard(), sendError(res, 400, "BadRequest", "The upload ended before its body was complete.");
+    auto added = imodels->add(temp, true, uploadScope(*who));
+    discard();
+    if (!added) {
+      const Status& st = added.status();
+      spdlog::warn("upload by {} refused: {}", who->subject, st.message());
+      if (st.code() == ErrorCode::StorageFull || st.code() == ErrorCode::Unavailable || st.code() == ErrorCode::IoError)
+        return sendStatusError(res, st, "The iModel was not added.");
+      if (st.code() == ErrorCode::AlreadyExists)
+        return sendError(res, 409, "IModelChangesetExists", "Cannot add the iModel.",
+                         {{"ChangesetExists", redactPaths(st.message()), "body"}});
+      std::string why = st.message();
+      for (size_t p; (p = why.find(temp.string())) != std::string::npos;) why.replace(p, temp.string().size(), "the upload");
       return sendError(res, 422, "InvalidIModel", "Cannot add the iModel.",
-                       {{"InvalidRequestBody", "The upload is not a readable iModel: " + added.status().message(), "body"}});
+                       {{"InvalidRequestBody", "The upload is not a readable iModel: " + redactPaths(why), "body"}});
+    }
     spdlog::info("iModel {} changeset {} ({}) uploaded by {}", added->iModelId, added->changesetIndex, added->name, who->subject);
     sendJson(res, 201, {{"iModel", imodelJson(*added)}});
+  }
+
+  /// Where a subject's uploads go: its own scope, or the shared one when the operator says so.
+  std::string uploadScope(const Principal& who) const {
+    return config.imodelUploadScope == "shared" ? std::string() : ImodelStore::ownerKey(who.subject);
   }
 
   static json imodelJson(const ImodelEntry& e) {
@@ -868,8 +925,20 @@ struct Service::Impl {
     limits.minBodyBytesPerSecond = config.minBodyBytesPerSecond;
     http = std::make_unique<HttpServer>(limits);
     http->set_payload_max_length(size_t(std::max(config.maxUploadBytes, config.maxRequestBytes)));
-    http->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    http->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
       tRequestStart = std::chrono::steady_clock::now();
+      // A body of unknown length would be read until the client closes: ask for a length instead.
+      if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") && !req.has_header("Content-Length") &&
+          !req.has_header("Transfer-Encoding")) {
+        res.set_header("Connection", "close");
+        sendError(res, 411, "LengthRequired", "A request body needs a Content-Length (or chunked Transfer-Encoding).");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (req.has_header("x-api-host-and-root") && !validHostAndRoot(req.get_header_value("x-api-host-and-root"))) {
+        sendError(res, 400, "InvalidHeader", "The x-api-host-and-root header is not a valid host and path.",
+                  {{"InvalidHeader", "Expected [scheme://]host[:port][/path] in printable ASCII.", "x-api-host-and-root"}});
+        return httplib::Server::HandlerResponse::Handled;
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     http->set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -925,9 +994,10 @@ struct Service::Impl {
     http->Post(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& reader) { uploadImodel(req, res, reader); });
     http->Get(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res) {
-      if (!authorize(req, res, Access::Read)) return;
+      auto who = authorize(req, res, Access::Read);
+      if (!who) return;
       json list = json::array();
-      for (const auto& e : imodels->list()) list.push_back(imodelJson(e));
+      for (const auto& e : imodels->list(ImodelStore::ownerKey(who->subject))) list.push_back(imodelJson(e));
       sendJson(res, 200, {{"iModels", std::move(list)}});
     });
     http->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
@@ -1003,6 +1073,20 @@ core::Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   for (const auto& p : m.imodels->rescan()) spdlog::warn("skipped {}", p);
   // A previous run that stopped (or crashed) mid-export: run those again; finish or undo
   // interrupted DELETEs; folders the store cannot account for go to quarantine, never away.
+  // Rows from before subjects were namespaced: a configured development subject keeps its
+  // exports; otherwise the configured issuer's subject does. Without either they stay unseen.
+  for (const auto& legacy : m.store->legacySubjects()) {
+    std::string to;
+    for (const auto& t : m.config.devTokens)
+      if (t.subject == legacy) to = devSubject(legacy);
+    if (to.empty() && !m.config.issuer.empty()) to = jwtSubject(m.config.issuer, legacy);
+    if (to.empty()) {
+      spdlog::warn("exports of subject \"{}\" predate issuer namespaces and match no dev token or issuer: nobody sees them", legacy);
+      continue;
+    }
+    if (Status st = m.store->renameSubject(legacy, to); !st) return st;
+    spdlog::info("exports of subject \"{}\" now belong to {}", legacy, to);
+  }
   if (const int64_t n = m.store->requeueInProgress(); n > 0) spdlog::info("{} export(s) left InProgress re-queued", n);
   for (const auto& line : reconcileFolders(m.dir, *m.store).log) spdlog::warn("{}", line);
   for (const auto& id : m.store->idsWithStatus("NotStarted")) m.queue.push_back(id);

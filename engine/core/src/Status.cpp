@@ -19,6 +19,7 @@ std::string_view toString(ErrorCode code) noexcept {
   case ErrorCode::StorageFull: return "storage-full";
   case ErrorCode::Unavailable: return "unavailable";
   case ErrorCode::DataLoss: return "data-loss";
+  case ErrorCode::AlreadyExists: return "already-exists";
   case ErrorCode::Internal: return "internal";
   }
   return "unknown";

@@ -13,8 +13,15 @@
 namespace mx::service {
 
 struct Principal {
+  /// Who, namespaced by where the identity comes from, so that equal names from two issuers are
+  /// two subjects: devSubject() for development tokens, jwtSubject() for JWTs.
   std::string subject;
 };
+
+/// "dev:NAME": a development token's subject.
+std::string devSubject(const std::string& name);
+/// "jwt:LEN:ISSsub": a JWT's subject under its issuer (length-prefixed: no two pairs collide).
+std::string jwtSubject(const std::string& issuer, const std::string& sub);
 
 /// A 401: code HeaderNotFound (no Authorization header) or InvalidAuthorizationToken.
 struct AuthFailure {

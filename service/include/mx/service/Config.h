@@ -42,7 +42,7 @@ struct ServiceConfig {
   double keepAliveTimeoutSeconds = 15;   ///< Idle keep-alive connections are closed after this.
   int keepAliveMaxRequests = 1000;       ///< Requests per connection.
   int maxConnections = 4096;             ///< Open connections in all; 503 beyond.
-  int maxConnectionsPerIp = 128;         ///< Open connections per client address; 503 beyond.
+  int maxConnectionsPerIp = 256;         ///< Open connections per client address; 503 beyond.
   double readTimeoutSeconds = 10;        ///< Each read of a request body.
   int64_t minBodyBytesPerSecond = 1024;  ///< Slower bodies are dropped once readTimeout has passed.
   std::filesystem::path tilerPath;       ///< Default: this executable.
@@ -52,6 +52,7 @@ struct ServiceConfig {
   int keepPerImodel = 5;                 ///< Newest exports kept per subject, iModel and type.
   int64_t maxRequestBytes = 1 << 20;     ///< JSON bodies.
   int64_t maxUploadBytes = int64_t(1) << 30;
+  std::string imodelUploadScope = "subject"; ///< "subject": uploads belong to their uploader; "shared": to everyone.
   int64_t shutdownGraceSeconds = 10;     ///< Running exports get this long to finish, then re-queue.
 };
 

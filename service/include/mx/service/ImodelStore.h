@@ -1,6 +1,9 @@
 #pragma once
 // The iModels a service can export: .bim files under DATA/imodels, identified by what each file
 // says (DbGuid = iModel id, parent changeset id and index), found at start and again on demand.
+// Two scopes: DATA/imodels/*.bim is shared (placed by the operator: `meshexport imodels add`),
+// DATA/imodels/owners/KEY/*.bim belongs to one subject (its uploads; KEY = ownerKey(subject)). A
+// subject sees the shared files and its own. A changeset's bytes never change once stored.
 #include <mx/core/Result.h>
 
 #include <cstdint>
@@ -20,6 +23,7 @@ struct ImodelEntry {
   int64_t changesetIndex = 0;
   std::filesystem::path path;
   uint64_t size = 0;
+  std::string owner;           ///< "" shared; else ownerKey() of the subject that uploaded it.
 };
 
 class ImodelStore {
@@ -30,15 +34,24 @@ public:
   /// are not iModels are skipped and reported in the returned list of "file: why".
   std::vector<std::string> rescan();
 
-  /// The given changeset ("" = the latest: highest index) of an iModel. On a miss the folder is
-  /// rescanned (at most once a second) and the lookup retried.
-  std::optional<ImodelEntry> find(const std::string& iModelId, const std::string& changesetId);
-  [[nodiscard]] bool knows(const std::string& iModelId);
-  std::vector<ImodelEntry> list();
+  /// The owner key of a subject: the first 32 hex digits of SHA-256(subject).
+  static std::string ownerKey(const std::string& subject);
 
-  /// Checks that `file` is an iModel (ImodelFile::open) and moves (or copies) it into the folder
-  /// as "<iModelId>@<changesetIndex>.bim". An iModel + changeset already present is replaced.
-  core::Result<ImodelEntry> add(const std::filesystem::path& file, bool move);
+  /// The given changeset ("" = the latest: highest index) of an iModel, as `owner` sees it (the
+  /// shared files and its own; its own first). On a miss the folder is rescanned (at most once a
+  /// second) and the lookup retried.
+  std::optional<ImodelEntry> find(const std::string& iModelId, const std::string& changesetId, const std::string& owner = "");
+  [[nodiscard]] bool knows(const std::string& iModelId, const std::string& owner = "");
+  /// What `owner` sees.
+  std::vector<ImodelEntry> list(const std::string& owner = "");
+  /// Every file, every scope (the command line).
+  std::vector<ImodelEntry> listAll();
+
+  /// Checks that `file` is a sound iModel (SQLite quick_check, then ImodelFile::open) and moves
+  /// (or copies) it into `owner`'s scope as "<iModelId>@<changesetIndex>.bim". The same bytes
+  /// already there return that entry; other bytes under the same name are AlreadyExists (a
+  /// changeset's bytes never change). A full disk is StorageFull.
+  core::Result<ImodelEntry> add(const std::filesystem::path& file, bool move, const std::string& owner = "");
 
   [[nodiscard]] const std::filesystem::path& dir() const { return _dir; }
 
@@ -49,7 +62,10 @@ private:
     std::optional<ImodelEntry> entry;  ///< nullopt: not an iModel.
   };
   std::vector<std::string> rescanLocked();
-  std::optional<ImodelEntry> findLocked(const std::string& iModelId, const std::string& changesetId) const;
+  std::optional<ImodelEntry> findLocked(const std::string& iModelId, const std::string& changesetId,
+                                        const std::string& owner) const;
+  void scanFolder(const std::filesystem::path& folder, const std::string& owner, std::map<std::filesystem::path, Cached>& next,
+                  std::vector<std::string>& problems);
 
   std::filesystem::path _dir;
   std::mutex _mutex;

@@ -69,6 +69,9 @@ public:
   /// Removes a row: InvalidArgument when there is none; StorageFull / Unavailable / IoError when
   /// the store cannot be written (the row is then still there).
   core::Status remove(const std::string& id);
+  /// Subjects written before subjects were namespaced by issuer (no "dev:" / "jwt:" prefix).
+  std::vector<std::string> legacySubjects();
+  core::Status renameSubject(const std::string& from, const std::string& to);
   /// Every row, oldest first (store check and recover).
   std::vector<ExportRecord> all();
   /// InProgress → NotStarted (after a crash or a shutdown); returns how many.

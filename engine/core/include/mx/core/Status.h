@@ -22,6 +22,7 @@ enum class ErrorCode {
   StorageFull,       ///< A write failed because the disk (or a quota) is full.
   Unavailable,       ///< A shared resource is busy or locked; the same call may succeed later.
   DataLoss,          ///< Stored state is damaged or cannot be accounted for; an operator must look.
+  AlreadyExists,     ///< The thing to create exists already, with other content.
   Internal,          ///< A bug: an invariant did not hold.
 };
 
