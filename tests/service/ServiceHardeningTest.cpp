@@ -12,6 +12,8 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
@@ -441,6 +443,388 @@ TEST(ServiceHardening, KeepAliveRequestsAreNotDelayed) {
   }
   std::sort(ms.begin(), ms.end());
   EXPECT_LT(ms[ms.size() / 2], 25.0) << "median of a keep-alive request";
+}
+
+
+// ---- 3. An upload never replaces another subject's iModel ----------------------------------------------
+
+namespace {
+
+std::string fileBytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+/// A copy of a fixture with other bytes but the same iModel and changeset (a header field changed).
+fs::path sameIModelOtherBytes(const fs::path& dir, const char* name) {
+  const fs::path p = dir / ("other-" + std::string(name));
+  fs::copy_file(fixture(name), p, fs::copy_options::overwrite_existing);
+  sqlite3* h = nullptr;
+  sqlite3_open(p.c_str(), &h);
+  sqlite3_exec(h, "PRAGMA user_version = 4242", nullptr, nullptr, nullptr);
+  sqlite3_close(h);
+  return p;
+}
+
+} // namespace
+
+TEST(ServiceHardening, UploadsBelongToTheirUploaderAndChangesetsAreImmutable) {
+  const fs::path dir = freshDir("owners");
+  TestService s(dir);
+  auto c = s.client();
+  const std::string bytes = fileBytes(fixture("primitives.bim"));
+  auto a = c.Post("/imodels", TestService::auth(kDevToken), bytes, "application/octet-stream");
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->status, 201) << a->body;
+  const std::string id = body(a)["iModel"]["id"];
+  // B does not see A's upload, cannot export it …
+  EXPECT_TRUE(body(c.Get("/imodels", TestService::auth(kOtherToken)))["iModels"].empty());
+  auto denied = s.post({{"iModelId", id}}, kOtherToken);
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 404);
+  // … and B's upload of an iModel with the same id and changeset is B's own: A's file stays.
+  const fs::path aFile = dir / "imodels" / "owners" / service::ImodelStore::ownerKey(service::devSubject("dev")) / (id + "@0.bim");
+  ASSERT_TRUE(fs::exists(aFile));
+  const auto aTime = fs::last_write_time(aFile);
+  const std::string other = fileBytes(sameIModelOtherBytes(dir, "primitives.bim"));
+  ASSERT_NE(other, bytes);
+  auto b = c.Post("/imodels", TestService::auth(kOtherToken), other, "application/octet-stream");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->status, 201) << b->body;
+  EXPECT_EQ(fileBytes(aFile), bytes);
+  EXPECT_EQ(fs::last_write_time(aFile), aTime);
+  const std::string ea = startExport(s, id), eb = startExport(s, id, json::object(), kOtherToken);
+  EXPECT_EQ(s.waitDone(ea)["status"], "Complete");
+  // A changeset's bytes never change: A's other bytes under the same name are refused, the same
+  // bytes again are fine.
+  auto again = c.Post("/imodels", TestService::auth(kDevToken), other, "application/octet-stream");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409) << again->body;
+  EXPECT_EQ(fileBytes(aFile), bytes);
+  auto same = c.Post("/imodels", TestService::auth(kDevToken), bytes, "application/octet-stream");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 201);
+  // The operator's shared folder is immutable too.
+  std::string out;
+  EXPECT_EQ(runCli("imodels add '" + fixture("small.bim").string() + "' --data-dir '" + dir.string() + "'", &out), 0) << out;
+  EXPECT_EQ(runCli("imodels add '" + sameIModelOtherBytes(dir, "small.bim").string() + "' --data-dir '" + dir.string() + "'", &out), 11)
+      << out;
+}
+
+// ---- 4. Subjects are namespaced by issuer ----------------------------------------------------------------
+
+TEST(ServiceHardening, EqualSubjectsFromTwoIssuersAreTwoSubjects) {
+  const fs::path dir = freshDir("issuers");
+  const std::string imodel = addImodel(dir);
+  TestKey key = TestKey::rsa("k1");
+  const fs::path jwks = dir / "jwks.json";
+  std::ofstream(jwks) << json{{"keys", json::array({key.jwk()})}}.dump();
+  TestService s(dir, [&](service::ServiceConfig& c) {
+    c.jwksFile = jwks;
+    c.devTokens = {{kDevToken, "u1"}};
+  });
+  const std::string mine = startExport(s, imodel);
+  ASSERT_FALSE(mine.empty());
+  const std::string jwt = key.sign(claimsFor("u1"));
+  auto list = body(s.client().Get("/mesh-export/", TestService::auth(jwt)));
+  ASSERT_TRUE(list.contains("exports")) << list.dump();
+  EXPECT_TRUE(list["exports"].empty()) << list.dump();
+  EXPECT_TRUE(s.getExport(mine, jwt).is_null());
+  auto del = s.client().Delete("/mesh-export/" + mine, TestService::auth(jwt));
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 404);
+  EXPECT_EQ(s.getExport(mine)["id"], mine);
+}
+
+TEST(ServiceHardening, ExportsFromBeforeNamespacesKeepTheirOwner) {
+  const fs::path dir = freshDir("legacy-subject");
+  const std::string imodel = addImodel(dir);
+  std::string id;
+  {
+    TestService s(dir);
+    id = startExport(s, imodel);
+    ASSERT_EQ(s.waitDone(id)["status"], "Complete");
+  }
+  {
+    sqlite3* h = nullptr;
+    sqlite3_open((dir / "jobs.db").c_str(), &h);
+    sqlite3_exec(h, "UPDATE exports SET subject = 'dev'", nullptr, nullptr, nullptr); // as an older release wrote it
+    sqlite3_close(h);
+  }
+  TestService s(dir);
+  EXPECT_EQ(s.getExport(id)["status"], "Complete");
+}
+
+// ---- 6. An upload is authenticated and sized before its body is read ------------------------------------
+
+TEST(ServiceHardening, UploadBodiesAreNotReadBeforeAuthAndSize) {
+  const fs::path dir = freshDir("upload-limits");
+  TestService s(dir, [](service::ServiceConfig& c) { c.maxUploadBytes = 1 << 20; });
+  const std::string huge = "POST /imodels HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                           "Content-Length: 300000000\r\n";
+  auto answerFor = [&](const std::string& head) {
+    const int fd = connectTo(s.svc->port());
+    sendAll(fd, head + "\r\n" + std::string(64 * 1024, 'x'));
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string got = readUntilClosed(fd, 5000);
+    const double ms = msSince(t0);
+    ::close(fd);
+    EXPECT_LT(ms, 3000) << "the server waited for the body";
+    return got;
+  };
+  // 300 MB announced without a token: 401 at once, the connection closed.
+  const std::string noAuth = answerFor(huge);
+  EXPECT_EQ(noAuth.rfind("HTTP/1.1 401", 0), 0u) << noAuth.substr(0, 300);
+  // With a token, over the limit: 413 at once.
+  const std::string tooBig = answerFor(huge + "Authorization: Bearer " + kDevToken + "\r\n");
+  EXPECT_EQ(tooBig.rfind("HTTP/1.1 413", 0), 0u) << tooBig.substr(0, 300);
+  EXPECT_NE(tooBig.find("PayloadTooLarge"), std::string::npos);
+  // Chunked past the limit: 413 too, and nothing left behind.
+  auto c = s.client();
+  size_t sent = 0;
+  auto r = c.Post(
+      "/imodels", TestService::auth(),
+      [&](size_t, httplib::DataSink& sink) {
+        if (sent >= (4u << 20)) return sink.done(), true;
+        const std::string chunk(64 * 1024, 'y');
+        sent += chunk.size();
+        return sink.write(chunk.data(), chunk.size());
+      },
+      "application/octet-stream");
+  if (r) {
+    EXPECT_EQ(r->status, 413) << r->body;
+  }
+  for (const auto& e : fs::recursive_directory_iterator(dir / "imodels")) EXPECT_FALSE(e.is_regular_file()) << e.path();
+  // A JSON body over maxRequestBytes is 413 as well.
+  auto big = s.client().Post("/mesh-export/", TestService::auth(), "{\"pad\":\"" + std::string(2 << 20, 'x') + "\"}",
+                             "application/json");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  // A POST without Content-Length gets 411 at once, not a 5 s wait and a 400.
+  const int fd = connectTo(s.svc->port());
+  sendAll(fd, "POST /mesh-export/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(kDevToken) + "\r\n\r\n{}");
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string got = readUntilClosed(fd, 8000);
+  ::close(fd);
+  EXPECT_LT(msSince(t0), 2000);
+  EXPECT_EQ(got.rfind("HTTP/1.1 411", 0), 0u) << got;
+}
+
+// ---- 8. Bytes that are not UTF-8 never make a 500 ----------------------------------------------------------
+
+TEST(ServiceHardening, InvalidUtf8IsRefusedOrEscapedNever500) {
+  const fs::path dir = freshDir("utf8");
+  const std::string imodel = addImodel(dir);
+  TestService s(dir);
+  const std::string id = startExport(s, imodel);
+  ASSERT_EQ(s.waitDone(id)["status"], "Complete");
+  auto bad = s.client().Get("/mesh-export/?$top=1", TestService::auth(kDevToken, {{"x-api-host-and-root", "host\xff/root"}}));
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_EQ(body(bad)["error"]["code"], "InvalidHeader");
+  auto good = s.client().Get("/mesh-export/?$top=1", TestService::auth(kDevToken, {{"x-api-host-and-root", "api.example.com/root"}}));
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->status, 200);
+  // Text from files and stores that is not UTF-8 (an iModel's name) is escaped, not a 500.
+  {
+    sqlite3* h = nullptr;
+    sqlite3_open((dir / "jobs.db").c_str(), &h);
+    sqlite3_exec(h, "UPDATE exports SET display_name = CAST(X'4142FF43' AS TEXT), error = CAST(X'FE' AS TEXT)", nullptr, nullptr, nullptr);
+    sqlite3_close(h);
+  }
+  auto list = s.client().Get("/mesh-export/", TestService::auth(kDevToken, {{"Prefer", "return=representation"}}));
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200) << list->body;
+  EXPECT_TRUE(json::accept(list->body));
+}
+
+// ---- 9. Tilers die with the service, and never run twice --------------------------------------------------
+
+namespace {
+
+bool alive(int pid) { return ::kill(pid, 0) == 0; }
+
+bool waitUntil(const std::function<bool()>& f, int ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return f();
+}
+
+int tilerPid(const fs::path& dir, const std::string& id) {
+  std::ifstream in(dir / "jobs" / id / "tiler.lock");
+  int pid = 0;
+  in >> pid;
+  return pid;
+}
+
+} // namespace
+
+TEST(ServiceHardening, KillingTheServiceKillsItsTilerAndARestartRunsItOnce) {
+  const fs::path dir = freshDir("orphan");
+  const std::string imodel = addImodel(dir);
+  const fs::path slow = slowTiler(dir, 30);
+  const int port = [] { // a free port for the child service
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return int(ntohs(a.sin_port));
+  }();
+  const pid_t service = ::fork();
+  if (service == 0) {
+    const std::string p = std::to_string(port);
+    ::execl(MESHEXPORT_BINARY, MESHEXPORT_BINARY, "serve", "--port", p.c_str(), "--data-dir", dir.c_str(), "--dev-token", kDevToken,
+            "--tiler-path", slow.c_str(), "--workers", "1", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  httplib::Client c("127.0.0.1", port);
+  ASSERT_TRUE(waitUntil([&] { return bool(c.Get("/healthz")); }, 10000));
+  auto r = c.Post("/mesh-export/", TestService::auth(), json{{"iModelId", imodel}}.dump(), "application/json");
+  ASSERT_TRUE(r && r->status == 202);
+  const std::string id = body(r)["export"]["id"];
+  ASSERT_TRUE(waitUntil([&] { return tilerPid(dir, id) > 0; }, 10000));
+  const int tiler = tilerPid(dir, id);
+  ASSERT_TRUE(alive(tiler));
+  ::kill(service, SIGKILL);
+  ::waitpid(service, nullptr, 0);
+  // The tiler goes with it (PR_SET_PDEATHSIG), not 30 s later.
+  EXPECT_TRUE(waitUntil([&] { return !alive(tiler); }, 2000)) << "orphaned tiler " << tiler << " still runs";
+  ::kill(-tiler, SIGKILL); // the test cleans up whatever happens
+
+  // An orphan that holds the job's lock (as one of an older release would) is ended before the
+  // export runs again: never two tilers of one export.
+  const pid_t holder = ::fork();
+  if (holder == 0) {
+    ::setpgid(0, 0);
+    const int fd = ::open((dir / "jobs" / id / "tiler.lock").c_str(), O_RDWR);
+    ::flock(fd, LOCK_EX);
+    const std::string me = std::to_string(::getpid());
+    (void)!::ftruncate(fd, 0);
+    (void)!::pwrite(fd, me.data(), me.size(), 0);
+    ::pause();
+    ::_exit(0);
+  }
+  ASSERT_TRUE(waitUntil([&] { return tilerPid(dir, id) == holder; }, 5000));
+  TestService s(dir);
+  EXPECT_EQ(s.waitDone(id)["status"], "Complete");
+  int status = 0;
+  EXPECT_EQ(::waitpid(holder, &status, WNOHANG), holder) << "the old lock holder still runs";
+  EXPECT_TRUE(WIFSIGNALED(status));
+}
+
+// ---- 10. Status codes that name the condition, and no server paths -----------------------------------------
+
+TEST(ServiceHardening, ErrorsNameNoServerPathAndTruncatedIModelsAreRefused) {
+  const fs::path dir = freshDir("paths");
+  const std::string imodel = addImodel(dir);
+  const fs::path failing = dir / "failing-tiler.sh";
+  std::ofstream(failing) << "#!/bin/sh\necho \"cannot read " << (dir / "imodels" / "x.bim").string() << ": no such file\" >&2\nexit 3\n";
+  fs::permissions(failing, fs::perms::owner_all);
+  TestService s(dir, [&](service::ServiceConfig& c) { c.tilerPath = failing; });
+  json e = s.waitDone(startExport(s, imodel));
+  ASSERT_EQ(e["status"], "Invalid");
+  EXPECT_EQ(e["error"].get<std::string>().find(dir.string()), std::string::npos) << e["error"];
+  EXPECT_NE(e["error"].get<std::string>().find("x.bim"), std::string::npos) << e["error"];
+  // demo.bim less its last 504 bytes opens, but is not whole: refused with 422, no path in it.
+  std::string bytes = fileBytes(fixture("demo.bim"));
+  bytes.resize(bytes.size() - 504);
+  auto r = s.client().Post("/imodels", TestService::auth(), bytes, "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  EXPECT_EQ(r->body.find(dir.string()), std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find(".upload-"), std::string::npos) << r->body;
+}
+
+namespace {
+
+/// A tmpfs of `bytes` at `dir` (root only, as on CI); unmounted when destroyed.
+class Tmpfs {
+public:
+  Tmpfs(const fs::path& dir, size_t bytes) : _dir(dir) {
+    fs::create_directories(dir);
+    _ok = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, ("size=" + std::to_string(bytes)).c_str()) == 0;
+  }
+  ~Tmpfs() {
+    if (_ok) ::umount2(_dir.c_str(), MNT_DETACH);
+  }
+  [[nodiscard]] bool ok() const { return _ok; }
+
+private:
+  fs::path _dir;
+  bool _ok = false;
+};
+
+void fillDisk(const fs::path& file) {
+  std::ofstream out(file, std::ios::binary);
+  const std::string block(1 << 16, 'f');
+  while (out.write(block.data(), std::streamsize(block.size()))) {}
+  out.close();
+  // Whatever is left in smaller pieces.
+  const int fd = ::open(file.c_str(), O_WRONLY | O_APPEND);
+  char b = 'f';
+  while (::write(fd, &b, 1) == 1) {}
+  ::close(fd);
+}
+
+} // namespace
+
+TEST(ServiceHardening, AFullDiskAnswers507AndLosesNothing) {
+  const fs::path dir = freshDir("fulldisk");
+  Tmpfs tmpfs(dir, 24u << 20);
+  if (!tmpfs.ok()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): the full-disk case is not checked";
+  const std::string imodel = addImodel(dir);
+  const std::string demo = fileBytes(fixture("demo.bim"));
+  std::string id;
+  {
+    TestService s(dir);
+    id = startExport(s, imodel);
+    ASSERT_EQ(s.waitDone(id)["status"], "Complete");
+    fillDisk(dir / "filler");
+    struct statvfs v{};
+    ::statvfs(dir.c_str(), &v);
+    ASSERT_LT(uint64_t(v.f_bavail) * v.f_frsize, 4096u);
+    // New exports until the store refuses: then 507, never 500.
+    int status = 202;
+    for (int i = 0; i < 200 && status == 202; ++i) {
+      auto r = s.post({{"iModelId", imodel}, {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 1000 + i}}})}});
+      ASSERT_TRUE(r);
+      status = r->status;
+      if (status != 202) {
+        EXPECT_EQ(body(r)["error"]["code"], "InsufficientStorage") << r->body;
+        EXPECT_EQ(r->body.find(dir.string()), std::string::npos);
+      }
+    }
+    EXPECT_EQ(status, 507);
+    auto up = s.client().Post("/imodels", TestService::auth(), demo, "application/octet-stream");
+    ASSERT_TRUE(up);
+    EXPECT_EQ(up->status, 507) << up->body;
+    // DELETE: the row and the files go together, or neither.
+    auto del = s.client().Delete("/mesh-export/" + id, TestService::auth());
+    ASSERT_TRUE(del);
+    EXPECT_TRUE(del->status == 204 || del->status == 507 || del->status == 503) << del->status << " " << del->body;
+    json e = s.getExport(id);
+    if (del->status == 204) {
+      EXPECT_TRUE(e.is_null());
+      EXPECT_FALSE(fs::exists(dir / "exports" / id));
+    } else {
+      EXPECT_EQ(tileStatus(s, e), 200);
+    }
+  }
+  fs::remove(dir / "filler");
+  TestService s(dir);
+  json e = s.getExport(id);
+  if (e.is_object()) {
+    EXPECT_EQ(tileStatus(s, e), 200) << "a row without its files after a restart";
+  } else {
+    EXPECT_FALSE(fs::exists(dir / "exports" / id));
+  }
 }
 
 } // namespace
