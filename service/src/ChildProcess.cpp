@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,47 +102,22 @@ ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesyste
   }
 }
 
-core::Result<JobLock> JobLock::acquire(const std::filesystem::path& file, std::chrono::milliseconds wait) {
-  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return core::Status{core::ErrorCode::IoError, "cannot open " + file.string() + ": " + std::strerror(errno)};
-  JobLock lock;
-  lock._fd = fd;
-  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return lock;
+core::Result<PidLock> lockJob(const std::filesystem::path& file, std::chrono::milliseconds wait) {
+  MX_ASSIGN_OR_RETURN(PidLock lock, PidLock::open(file));
+  if (lock.tryLock()) return lock;
   // An earlier run's tiler still holds it (its service was killed): end that tiler first.
-  char buf[32] = {};
-  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-  const int holder = n > 0 ? std::atoi(buf) : 0;
+  const int holder = lock.holder();
   if (holder > 1) {
     ::kill(-holder, SIGKILL);
     ::kill(holder, SIGKILL);
   }
   const auto end = std::chrono::steady_clock::now() + wait;
   while (std::chrono::steady_clock::now() < end) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return lock;
+    if (lock.tryLock()) return lock;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return core::Status{core::ErrorCode::Unavailable,
                       "another tiler (pid " + std::to_string(holder) + ") still runs this export and did not stop"};
-}
-
-JobLock::JobLock(JobLock&& o) noexcept : _fd(std::exchange(o._fd, -1)) {}
-JobLock& JobLock::operator=(JobLock&& o) noexcept {
-  if (this != &o) {
-    if (_fd >= 0) ::close(_fd);
-    _fd = std::exchange(o._fd, -1);
-  }
-  return *this;
-}
-JobLock::~JobLock() {
-  if (_fd >= 0) ::close(_fd);
-}
-
-void JobLock::setPid(int pid) const {
-  const std::string text = std::to_string(pid) + "\n";
-  if (::ftruncate(_fd, 0) != 0 || ::pwrite(_fd, text.data(), text.size(), 0) != ssize_t(text.size())) {
-    // Only the kill of an orphan needs the pid; the lock itself holds without it.
-  }
 }
 
 std::string lastLine(const std::filesystem::path& file) {

@@ -3,6 +3,7 @@
 // stderr in a log file, watched for time, memory and cancellation. The child dies with the
 // service (PR_SET_PDEATHSIG, and a check right after the fork for a parent already gone).
 #include <mx/core/Result.h>
+#include <mx/service/DataDir.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,25 +33,12 @@ struct ChildOutcome {
 ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesystem::path& logFile, const ChildLimits& limits,
                       const std::function<void(int)>& onStart, const std::function<bool()>& stop);
 
-/// A job's lock (DATA/jobs/ID/tiler.lock): an flock held by the service while it runs the job's
-/// tiler and by the tiler itself (inherited as descriptor 3), so it outlives a killed service
-/// exactly as long as an orphaned tiler does. The file names the tiler's pid.
-class JobLock {
-public:
-  /// Takes the lock. When an orphaned tiler of an earlier run still holds it, that tiler's
-  /// process group is killed and the lock awaited up to `wait`. Unavailable when it stays held.
-  static core::Result<JobLock> acquire(const std::filesystem::path& file, std::chrono::milliseconds wait);
-  JobLock() = default;
-  JobLock(JobLock&& o) noexcept;
-  JobLock& operator=(JobLock&& o) noexcept;
-  ~JobLock();
-  [[nodiscard]] int fd() const { return _fd; }
-  /// Records the tiler's pid in the file.
-  void setPid(int pid) const;
-
-private:
-  int _fd = -1;
-};
+/// A job's lock (DATA/jobs/ID/tiler.lock): held by the service while it runs the job's tiler
+/// and by the tiler itself (pass fd() as ChildLimits::inheritFd), so it outlives a killed service
+/// exactly as long as an orphaned tiler does; the file names the tiler's pid. When an earlier
+/// run's tiler still holds it, that tiler's process group is killed and the lock awaited up to
+/// `wait`: Unavailable when it stays held.
+core::Result<PidLock> lockJob(const std::filesystem::path& file, std::chrono::milliseconds wait);
 
 /// The last non-empty line of a text file (for error messages), at most 500 characters.
 std::string lastLine(const std::filesystem::path& file);

@@ -331,7 +331,7 @@ int store(const std::vector<std::string>& args) {
     return 2;
   }
   // The data folder's lock: never beside a running service.
-  auto lock = service::DataDirLock::acquire(dir.root);
+  auto lock = service::lockDataDir(dir.root);
   if (!lock) {
     spdlog::error("{}", lock.status().message());
     return exitCode(lock.status().code());

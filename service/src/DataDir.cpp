@@ -81,39 +81,46 @@ bool DataDir::holdsExports() const {
   return false;
 }
 
-// ---- lock --------------------------------------------------------------------------------------
-core::Result<DataDirLock> DataDirLock::acquire(const fs::path& dataDir) {
-  const fs::path file = dataDir / "service.lock";
+// ---- locks ------------------------------------------------------------------------------------
+core::Result<PidLock> PidLock::open(const fs::path& file) {
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return ioStatus(errno, "cannot open " + file.string());
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    char buf[32] = {};
-    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    ::close(fd);
-    if (err == EWOULDBLOCK)
-      return Status{ErrorCode::Unavailable, "another meshexport process (pid " + std::string(buf, size_t(std::max<ssize_t>(n, 0))) +
-                                                ") holds " + file.string() + "; one process owns a data folder at a time"};
-    return ioStatus(err, "cannot lock " + file.string());
-  }
-  const std::string pid = std::to_string(::getpid());
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
-    // The lock holds without the pid; only the message of a second process is poorer.
-  }
-  DataDirLock l;
+  PidLock l;
   l._fd = fd;
   return l;
 }
-DataDirLock::DataDirLock(DataDirLock&& o) noexcept : _fd(std::exchange(o._fd, -1)) {}
-DataDirLock& DataDirLock::operator=(DataDirLock&& o) noexcept {
+bool PidLock::tryLock() const { return ::flock(_fd, LOCK_EX | LOCK_NB) == 0; }
+int PidLock::holder() const {
+  char buf[32] = {};
+  const ssize_t n = ::pread(_fd, buf, sizeof buf - 1, 0);
+  return n > 0 ? std::atoi(buf) : 0;
+}
+void PidLock::setPid(int pid) const {
+  const std::string text = std::to_string(pid) + "\n";
+  if (::ftruncate(_fd, 0) != 0 || ::pwrite(_fd, text.data(), text.size(), 0) != ssize_t(text.size())) {
+    // Only messages and the kill of an orphan use the pid; the lock holds without it.
+  }
+}
+PidLock::PidLock(PidLock&& o) noexcept : _fd(std::exchange(o._fd, -1)) {}
+PidLock& PidLock::operator=(PidLock&& o) noexcept {
   if (this != &o) {
     if (_fd >= 0) ::close(_fd);
     _fd = std::exchange(o._fd, -1);
   }
   return *this;
 }
-DataDirLock::~DataDirLock() {
+PidLock::~PidLock() {
   if (_fd >= 0) ::close(_fd);
+}
+
+core::Result<PidLock> lockDataDir(const fs::path& dataDir) {
+  const fs::path file = dataDir / "service.lock";
+  MX_ASSIGN_OR_RETURN(PidLock lock, PidLock::open(file));
+  if (!lock.tryLock())
+    return Status{ErrorCode::Unavailable, "another meshexport process (pid " + std::to_string(lock.holder()) + ") holds " +
+                                              file.string() + "; one process owns a data folder at a time"};
+  lock.setPid(::getpid());
+  return lock;
 }
 
 // ---- files -------------------------------------------------------------------------------------

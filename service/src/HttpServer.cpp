@@ -327,6 +327,8 @@ void HttpServer::reject(int fd, int status, const char* code, const char* messag
 }
 
 void HttpServer::accept() {
+  // Called with _mutex held: the loop never lets go of it between handing a connection to a
+  // worker and removing it from epoll and _waiting (a fast worker could hand it back meanwhile).
   while (true) {
     sockaddr_storage a{};
     socklen_t len = sizeof a;
@@ -348,11 +350,14 @@ void HttpServer::accept() {
     }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::lock_guard lock(_mutex);
     int& perIp = _perIp[buf];
     if (int(_open.load()) >= _limits.maxConnections || perIp >= _limits.maxConnectionsPerIp) {
       if (perIp == 0) _perIp.erase(buf);
+      ++_refusals.tooMany;
       reject(fd, 503, "TooManyConnections", "Too many open connections; try again.");
+      // Drop what the client sent already, so the close is a FIN after the answer, not a reset.
+      char sink[16384];
+      while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {}
       ::close(fd);
       continue;
     }
@@ -380,17 +385,7 @@ void HttpServer::closeConn(const Conn& c) {
 
 void HttpServer::onReadable(Conn& c) {
   // Called with _mutex held; the connection stays in _waiting until it is handed off or closed.
-  if (c.lingering) {
-    char sink[16384];
-    while (true) {
-      const ssize_t n = ::recv(c.fd, sink, sizeof sink, 0);
-      if (n > 0) continue;
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      break;
-    }
-    return mark(c, Action::Close);
-  }
+  if (c.lingering) return drain(c);
   std::string& buf = _peek;
   buf.resize(_limits.maxHeaderBytes + 1);
   ssize_t n;
@@ -412,8 +407,9 @@ void HttpServer::onReadable(Conn& c) {
   }
   if (headerBytes == 0) {
     if (size_t(n) > _limits.maxHeaderBytes) {
+      ++_refusals.headersTooLarge;
       reject(c.fd, 431, "RequestHeaderFieldsTooLarge", "The request line and headers are too large.");
-      mark(c, Action::Close);
+      linger(c);
     }
     return;
   }
@@ -430,18 +426,52 @@ void HttpServer::onReadable(Conn& c) {
     if (okHeaders) bodyBytes = std::stoll(length);
   }
   if (!okHeaders || (hasEncoding && hasLength)) {
+    ++_refusals.badFraming;
     reject(c.fd, 400, "BadRequest", "The request's Content-Length or Transfer-Encoding is malformed.");
-    return mark(c, Action::Close);
+    return linger(c);
   }
   _ready.push_back(Ready{c, headerBytes, bodyBytes});
   mark(c, Action::HandOff);
   _cv.notify_one();
 }
 
+void HttpServer::linger(Conn& c) {
+  // Answered and closing while the client may still be sending: stop writing, read and drop what
+  // comes for a moment, so the client reads the answer instead of a reset.
+  ::shutdown(c.fd, SHUT_WR);
+  c.lingering = true;
+  c.deadline = Clock::now() + std::chrono::milliseconds(kLingerMs);
+  drain(c);
+}
+
+void HttpServer::drain(Conn& c) {
+  char sink[16384];
+  while (true) {
+    const ssize_t n = ::recv(c.fd, sink, sizeof sink, 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    break;
+  }
+  mark(c, Action::Close);
+}
+
 void HttpServer::mark(Conn& c, Action a) {
   if (c.action != Action::None) return;
   c.action = a;
   _touched.push_back(c.fd);
+}
+
+void HttpServer::settle(std::vector<Conn>& closing) {
+  // With _mutex held: connections handed to a worker or to be closed leave epoll and _waiting.
+  for (int fd : _touched) {
+    auto it = _waiting.find(fd);
+    if (it == _waiting.end() || it->second.action == Action::None) continue;
+    ::epoll_ctl(_epollFd, EPOLL_CTL_DEL, fd, nullptr);
+    if (it->second.action == Action::Close) closing.push_back(it->second);
+    _waiting.erase(it);
+  }
+  _touched.clear();
 }
 
 void HttpServer::loop() {
@@ -454,9 +484,7 @@ void HttpServer::loop() {
     for (int i = 0; i < n; ++i) {
       const int fd = events[size_t(i)].data.fd;
       if (fd == _listenFd) {
-        lock.unlock();
         accept();
-        lock.lock();
       } else if (fd == _wakeFd) {
         uint64_t v;
         while (::read(_wakeFd, &v, sizeof v) > 0) {}
@@ -464,6 +492,8 @@ void HttpServer::loop() {
         onReadable(it->second);
       }
     }
+    std::vector<Conn> closing;
+    settle(closing);
     // Connections back from workers wait here for their next request (or drain a lingering close).
     for (Conn& c : _returned) {
       c.action = Action::None;
@@ -479,19 +509,16 @@ void HttpServer::loop() {
       lastSweep = now;
       for (auto& [fd, c] : _waiting) {
         if (now < c.deadline || c.action != Action::None) continue;
-        if (!c.idle && !c.lingering) reject(fd, 408, "RequestTimeout", "The request's headers did not arrive in time.");
+        if (!c.idle && !c.lingering) {
+          ++_refusals.headerTimeout;
+          reject(fd, 408, "RequestTimeout", "The request's headers did not arrive in time.");
+          linger(c);
+          if (c.action == Action::None) continue; // draining: closed at EOF or at the linger deadline
+        }
         mark(c, Action::Close);
       }
     }
-    std::vector<Conn> closing;
-    for (int fd : _touched) {
-      auto it = _waiting.find(fd);
-      if (it == _waiting.end()) continue;
-      ::epoll_ctl(_epollFd, EPOLL_CTL_DEL, fd, nullptr);
-      if (it->second.action == Action::Close) closing.push_back(it->second);
-      _waiting.erase(it);
-    }
-    _touched.clear();
+    settle(closing);
     lock.unlock();
     for (const Conn& c : closing) closeConn(c);
   }

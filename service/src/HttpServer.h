@@ -50,8 +50,14 @@ public:
   /// Stops accepting, lets requests in workers finish, closes the rest. Any thread.
   void shutdown();
 
-  /// Open connections now (tests, /healthz).
+  /// Open connections now.
   [[nodiscard]] size_t connections() const { return _open.load(); }
+  /// Connections answered by the server itself and closed, by reason (/metrics):
+  /// too_many_connections (503), header_timeout (408), headers_too_large (431), bad_framing (400).
+  struct Refusals {
+    std::atomic<int64_t> tooMany{0}, headerTimeout{0}, headersTooLarge{0}, badFraming{0};
+  };
+  [[nodiscard]] const Refusals& refusals() const { return _refusals; }
 
   /// Installs the access logger (the hook also notes a response that closes its connection).
   HttpServer& set_logger(httplib::Logger logger);
@@ -76,11 +82,15 @@ private:
   void closeConn(const Conn& c);
   void reject(int fd, int status, const char* code, const char* message);
   void mark(Conn& c, Action a);
+  void linger(Conn& c);
+  void drain(Conn& c);
+  void settle(std::vector<Conn>& closing);
 
   HttpLimits _limits;
   int _listenFd = -1, _epollFd = -1, _wakeFd = -1;
   std::atomic<bool> _stopping{false};
   std::atomic<size_t> _open{0};
+  Refusals _refusals;
 
   std::mutex _mutex;                     ///< Guards everything below.
   std::map<int, Conn> _waiting;          ///< fd → connection held by the event loop.

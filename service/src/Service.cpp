@@ -253,7 +253,7 @@ thread_local std::chrono::steady_clock::time_point tRequestStart;
 struct Service::Impl {
   ServiceConfig config;
   DataDir dir;
-  DataDirLock dirLock;                     ///< This process owns dataDir while it runs.
+  PidLock dirLock;                         ///< This process owns dataDir while it runs.
   std::string secret;
   std::unique_ptr<JobStore> store;
   std::unique_ptr<ImodelStore> imodels;
@@ -435,7 +435,7 @@ struct Service::Impl {
         }
     }
     // One tiler per export at a time, across restarts: an orphan of a killed service is ended first.
-    auto jobLock = JobLock::acquire(jobDir / "tiler.lock", std::chrono::seconds(10));
+    auto jobLock = lockJob(jobDir / "tiler.lock", std::chrono::seconds(10));
     if (!jobLock) {
       spdlog::error("export {}: {}", id, jobLock.status().message());
       (void)updateStatus(id, "NotStarted");
@@ -1016,7 +1016,18 @@ struct Service::Impl {
         queued = queue.size();
         active = running.size();
       }
-      res.set_content(metrics.render(store->countsByStatus(), queued, active), "text/plain; version=0.0.4");
+      std::ostringstream conn;
+      const auto& refused = http->refusals();
+      conn << "# HELP meshexport_http_connections Open HTTP connections.\n# TYPE meshexport_http_connections gauge\n"
+           << "meshexport_http_connections " << http->connections() << "\n"
+           << "# HELP meshexport_http_connections_refused_total Connections the server answered itself and closed, by reason.\n"
+           << "# TYPE meshexport_http_connections_refused_total counter\n";
+      for (const auto& [reason, n] : {std::pair{"too_many_connections", refused.tooMany.load()},
+                                      std::pair{"header_timeout", refused.headerTimeout.load()},
+                                      std::pair{"headers_too_large", refused.headersTooLarge.load()},
+                                      std::pair{"bad_framing", refused.badFraming.load()}})
+        conn << "meshexport_http_connections_refused_total{reason=\"" << reason << "\"} " << n << "\n";
+      res.set_content(metrics.render(store->countsByStatus(), queued, active) + conn.str(), "text/plain; version=0.0.4");
     });
   }
 };
@@ -1033,7 +1044,7 @@ core::Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   std::error_code ec;
   fs::create_directories(m.config.dataDir, ec);
   if (ec) return Status{ErrorCode::IoError, "cannot create " + m.config.dataDir.string() + ": " + ec.message()};
-  MX_ASSIGN_OR_RETURN(m.dirLock, DataDirLock::acquire(m.config.dataDir));
+  MX_ASSIGN_OR_RETURN(m.dirLock, lockDataDir(m.config.dataDir));
   for (const fs::path& d : {m.dir.imodels(), m.exportsDir(), m.jobsDir()}) {
     fs::create_directories(d, ec);
     if (ec) return Status{ErrorCode::IoError, "cannot create " + d.string() + ": " + ec.message()};

@@ -63,6 +63,23 @@ int runCli(const std::string& args, std::string* output = nullptr) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/// Runs SQL on a database file from outside the service (as another writer, or a careless hand).
+void sqlExec(const fs::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(h);
+  sqlite3_close(h);
+}
+
+/// A data folder with small.bim and one Complete 3DTILES export of it; returns the export id.
+std::string oneCompleteExport(const fs::path& dir) {
+  const std::string imodel = addImodel(dir);
+  TestService s(dir);
+  const std::string id = startExport(s, imodel);
+  EXPECT_EQ(s.waitDone(id)["status"], "Complete");
+  return id;
+}
+
 std::set<std::string> exportFolders(const fs::path& dir) {
   std::set<std::string> out;
   for (const auto& e : fs::directory_iterator(dir / "exports")) out.insert(e.path().filename().string());
@@ -113,22 +130,13 @@ const Damage kDamages[] = {
     {"emptied", [](const fs::path& db) { std::ofstream(db, std::ios::trunc); }},
     {"removed", [](const fs::path& db) { fs::remove(db); }},
     {"second page zeroed", [](const fs::path& db) { writeAt(db, 4096, std::string(4096, '\0')); }},
-    {"table dropped",
-     [](const fs::path& db) {
-       sqlite3* h = nullptr;
-       sqlite3_open(db.c_str(), &h);
-       sqlite3_exec(h, "DROP TABLE exports", nullptr, nullptr, nullptr);
-       sqlite3_close(h);
-     }},
+    {"table dropped", [](const fs::path& db) { sqlExec(db, "DROP TABLE exports"); }},
     {"200 random bytes in the header", [](const fs::path& db) { writeAt(db, 0, randomBytes(200, 1)); }},
     {"200 random bytes in a page", [](const fs::path& db) { writeAt(db, 8000, randomBytes(200, 2)); }},
     {"another application's database",
      [](const fs::path& db) {
        fs::remove(db);
-       sqlite3* h = nullptr;
-       sqlite3_open(db.c_str(), &h);
-       sqlite3_exec(h, "CREATE TABLE notes(x); PRAGMA user_version = 7; PRAGMA application_id = 42;", nullptr, nullptr, nullptr);
-       sqlite3_close(h);
+       sqlExec(db, "CREATE TABLE notes(x); PRAGMA user_version = 7; PRAGMA application_id = 42;");
      }},
 };
 
@@ -203,12 +211,9 @@ TEST(ServiceHardening, OneProcessOwnsADataFolder) {
 
 TEST(ServiceHardening, DeleteThatCannotWriteTheStoreKeepsTheExportWhole) {
   const fs::path dir = freshDir("delete-busy");
-  const std::string imodel = addImodel(dir);
-  std::string id;
+  const std::string id = oneCompleteExport(dir);
   {
     TestService s(dir);
-    id = startExport(s, imodel);
-    ASSERT_EQ(s.waitDone(id)["status"], "Complete");
     // Another writer holds the store: the DELETE cannot remove the row.
     sqlite3* h = nullptr;
     ASSERT_EQ(sqlite3_open((dir / "jobs.db").c_str(), &h), SQLITE_OK);
@@ -352,7 +357,7 @@ TEST(ServiceHardening, SlowHeadersNeverStarveTheWorkers) {
   std::string first = readUntilClosed(slow[0], 5000);
   trickle = false;
   t.join();
-  EXPECT_LT(msSince(t0), 4000);
+  EXPECT_LT(msSince(t0), 6000); // 2 s of header time, then at most 2 s of lingering close
   EXPECT_EQ(first.rfind("HTTP/1.1 408", 0), 0u) << first;
   for (int fd : slow) ::close(fd);
 }
@@ -391,9 +396,11 @@ TEST(ServiceHardening, ConnectionsPerAddressAreCapped) {
   EXPECT_NE(got.find("TooManyConnections"), std::string::npos);
   for (int fd : held) ::close(fd);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  auto r = s.client().Get("/healthz");
+  auto r = s.client().Get("/metrics");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("meshexport_http_connections_refused_total{reason=\"too_many_connections\"} 1"), std::string::npos)
+      << r->body;
 }
 
 TEST(ServiceHardening, KeepAliveHasLimits) {
@@ -419,6 +426,29 @@ TEST(ServiceHardening, KeepAliveHasLimits) {
   ::close(idle);
   EXPECT_EQ(one.rfind("HTTP/1.1 200", 0), 0u);
   EXPECT_LT(msSince(t0), 3000);
+}
+
+TEST(ServiceHardening, ManyClientsWithAndWithoutKeepAliveLoseNoRequest) {
+  // Found by the soak benchmark: a connection handed to a worker while the event loop accepted
+  // others could come back before it had left epoll, and its next request was never read.
+  const fs::path dir = freshDir("manyclients");
+  TestService s(dir);
+  std::atomic<int> lost{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 16; ++t)
+    clients.emplace_back([&, t] {
+      auto keep = s.client();
+      keep.set_keep_alive(true);
+      keep.set_read_timeout(3);
+      for (int i = 0; i < 400; ++i) {
+        auto fresh = s.client();
+        fresh.set_read_timeout(3);
+        auto r = (t % 2 ? keep : fresh).Get("/healthz");
+        if (!r || r->status != 200) ++lost;
+      }
+    });
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(lost.load(), 0);
 }
 
 // ---- 7. A reused connection answers as fast as a new one ----------------------------------------------
@@ -459,10 +489,7 @@ std::string fileBytes(const fs::path& p) {
 fs::path sameIModelOtherBytes(const fs::path& dir, const char* name) {
   const fs::path p = dir / ("other-" + std::string(name));
   fs::copy_file(fixture(name), p, fs::copy_options::overwrite_existing);
-  sqlite3* h = nullptr;
-  sqlite3_open(p.c_str(), &h);
-  sqlite3_exec(h, "PRAGMA user_version = 4242", nullptr, nullptr, nullptr);
-  sqlite3_close(h);
+  sqlExec(p, "PRAGMA user_version = 4242");
   return p;
 }
 
@@ -538,19 +565,8 @@ TEST(ServiceHardening, EqualSubjectsFromTwoIssuersAreTwoSubjects) {
 
 TEST(ServiceHardening, ExportsFromBeforeNamespacesKeepTheirOwner) {
   const fs::path dir = freshDir("legacy-subject");
-  const std::string imodel = addImodel(dir);
-  std::string id;
-  {
-    TestService s(dir);
-    id = startExport(s, imodel);
-    ASSERT_EQ(s.waitDone(id)["status"], "Complete");
-  }
-  {
-    sqlite3* h = nullptr;
-    sqlite3_open((dir / "jobs.db").c_str(), &h);
-    sqlite3_exec(h, "UPDATE exports SET subject = 'dev'", nullptr, nullptr, nullptr); // as an older release wrote it
-    sqlite3_close(h);
-  }
+  const std::string id = oneCompleteExport(dir);
+  sqlExec(dir / "jobs.db", "UPDATE exports SET subject = 'dev'"); // as an older release wrote it
   TestService s(dir);
   EXPECT_EQ(s.getExport(id)["status"], "Complete");
 }
@@ -626,12 +642,7 @@ TEST(ServiceHardening, InvalidUtf8IsRefusedOrEscapedNever500) {
   ASSERT_TRUE(good);
   EXPECT_EQ(good->status, 200);
   // Text from files and stores that is not UTF-8 (an iModel's name) is escaped, not a 500.
-  {
-    sqlite3* h = nullptr;
-    sqlite3_open((dir / "jobs.db").c_str(), &h);
-    sqlite3_exec(h, "UPDATE exports SET display_name = CAST(X'4142FF43' AS TEXT), error = CAST(X'FE' AS TEXT)", nullptr, nullptr, nullptr);
-    sqlite3_close(h);
-  }
+  sqlExec(dir / "jobs.db", "UPDATE exports SET display_name = CAST(X'4142FF43' AS TEXT), error = CAST(X'FE' AS TEXT)");
   auto list = s.client().Get("/mesh-export/", TestService::auth(kDevToken, {{"Prefer", "return=representation"}}));
   ASSERT_TRUE(list);
   EXPECT_EQ(list->status, 200) << list->body;

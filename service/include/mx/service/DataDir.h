@@ -32,21 +32,34 @@ struct DataDir {
   [[nodiscard]] bool holdsExports() const;
 };
 
-/// An exclusive flock on DATA/service.lock (close-on-exec: tiler children never hold it).
-class DataDirLock {
+/// An exclusive flock on a file that names its holder's pid (close-on-exec: children get it
+/// only when handed its descriptor). DATA/service.lock: the one process that owns a data folder.
+/// DATA/jobs/ID/tiler.lock: the one tiler that runs an export (ChildProcess.h).
+class PidLock {
 public:
-  /// Unavailable (naming the holder's pid) when another process holds it.
-  static core::Result<DataDirLock> acquire(const std::filesystem::path& dataDir);
-  DataDirLock() = default;
-  DataDirLock(DataDirLock&& o) noexcept;
-  DataDirLock& operator=(DataDirLock&& o) noexcept;
-  DataDirLock(const DataDirLock&) = delete;
-  DataDirLock& operator=(const DataDirLock&) = delete;
-  ~DataDirLock();
+  /// Opens (creating) `file` without locking it.
+  static core::Result<PidLock> open(const std::filesystem::path& file);
+  /// Takes the lock now, or fails.
+  [[nodiscard]] bool tryLock() const;
+  /// The pid the file names (0 when none).
+  [[nodiscard]] int holder() const;
+  /// Writes `pid` into the file (the lock holds whether or not this succeeds).
+  void setPid(int pid) const;
+  [[nodiscard]] int fd() const { return _fd; }
+
+  PidLock() = default;
+  PidLock(PidLock&& o) noexcept;
+  PidLock& operator=(PidLock&& o) noexcept;
+  PidLock(const PidLock&) = delete;
+  PidLock& operator=(const PidLock&) = delete;
+  ~PidLock();
 
 private:
   int _fd = -1;
 };
+
+/// DATA/service.lock, held: Unavailable (naming the holder's pid) when another process owns DATA.
+core::Result<PidLock> lockDataDir(const std::filesystem::path& dataDir);
 
 /// Writes `content` to `file` through a temporary sibling, fsync and rename: readers see the
 /// old or the new file, never a part. ENOSPC/EDQUOT → StorageFull. The folder must exist.
