@@ -276,6 +276,14 @@ core::Result<RecoverReport> recoverStore(const DataDir& dir) {
 ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store) {
   ReconcileReport report;
   std::error_code ec;
+  // Rows from before manifests existed get one, so that a recovery can rebuild them too.
+  int64_t backfilled = 0;
+  for (const auto& r : store.all()) {
+    if (fs::exists(dir.manifest(r.id), ec)) continue;
+    fs::create_directories(dir.jobs() / r.id, ec);
+    if (writeManifest(dir, r)) ++backfilled;
+  }
+  if (backfilled > 0) report.log.push_back("wrote the manifests of " + std::to_string(backfilled) + " export(s) that had none");
   // Interrupted DELETEs: DATA/trash/ID.RAND/{exports,jobs}.
   for (fs::directory_iterator it(dir.trash(), ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();

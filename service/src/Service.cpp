@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -317,14 +318,18 @@ struct Service::Impl {
   Status deleteExport(const std::string& id) {
     std::error_code ec;
     const fs::path trash = dir.trash() / (id + "." + uniqueSuffix());
+    auto fsError = [](const std::error_code& e, const std::string& what) {
+      const bool full = e.value() == ENOSPC || e.value() == EDQUOT;
+      return Status{full ? ErrorCode::StorageFull : ErrorCode::IoError, what + ": " + e.message()};
+    };
     fs::create_directories(trash, ec);
-    if (ec) return Status{ErrorCode::IoError, "cannot make " + trash.string() + ": " + ec.message()};
+    if (ec) return fsError(ec, "cannot make " + trash.string());
     std::vector<std::pair<fs::path, fs::path>> moved;
     for (const auto& [from, to] : {std::pair{exportsDir() / id, trash / "exports"}, std::pair{jobsDir() / id, trash / "jobs"}}) {
       if (!fs::exists(from, ec)) continue;
       fs::rename(from, to, ec);
       if (ec) {
-        const Status err{ErrorCode::IoError, "cannot move " + from.string() + " aside: " + ec.message()};
+        const Status err = fsError(ec, "cannot move " + from.string() + " aside");
         for (const auto& [f, t] : moved) fs::rename(t, f, ec);
         fs::remove_all(trash, ec);
         return err;

@@ -197,6 +197,21 @@ TEST(ServiceHardening, FoldersTheStoreCannotAccountForAreQuarantinedNotDeleted) 
   for (const auto& id : ids) EXPECT_EQ(s.getExport(id)["status"], "Complete");
 }
 
+TEST(ServiceHardening, ExportsFromBeforeManifestsGetOneAndCanBeRecovered) {
+  const fs::path dir = freshDir("backfill");
+  const std::string id = oneCompleteExport(dir);
+  fs::remove(dir / "jobs" / id / "manifest.json"); // as an older release left it
+  { TestService s(dir); }
+  ASSERT_TRUE(fs::exists(dir / "jobs" / id / "manifest.json"));
+  std::ofstream(dir / "jobs.db", std::ios::trunc);
+  std::string out;
+  ASSERT_EQ(runCli("store recover --data-dir '" + dir.string() + "'", &out), 0) << out;
+  TestService s(dir);
+  json e = s.getExport(id);
+  EXPECT_EQ(e["status"], "Complete");
+  EXPECT_EQ(tileStatus(s, e), 200);
+}
+
 TEST(ServiceHardening, OneProcessOwnsADataFolder) {
   const fs::path dir = freshDir("owner");
   TestService s(dir);
@@ -362,7 +377,7 @@ TEST(ServiceHardening, SlowHeadersNeverStarveTheWorkers) {
   for (int fd : slow) ::close(fd);
 }
 
-TEST(ServiceHardening, OversizedHeadersGet431AndCostNoMemory) {
+TEST(ServiceHardening, OversizedHeadersAreRefusedWith431) {
   const fs::path dir = freshDir("bigheaders");
   TestService s(dir);
   const int fd = connectTo(s.svc->port());

@@ -91,6 +91,7 @@ struct RecoverReport {
 core::Result<RecoverReport> recoverStore(const DataDir& dir);
 
 /// What a service does with the folders when it starts, once its store is open:
+/// - a row without a manifest (written by an older release) gets one;
 /// - a DELETE that was interrupted is finished (its row is gone) or undone (its row is there);
 /// - a folder under exports/ that is not a Complete export's: a half-written output of an export
 ///   the store will run again is removed; anything else is moved to quarantine/, never deleted.
