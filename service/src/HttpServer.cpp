@@ -29,6 +29,10 @@ thread_local bool tResponseCloses = false;
 
 constexpr size_t kCoalesceBytes = 256 * 1024;
 constexpr int kLingerMs = 2000;
+/// A body up to this size is awaited whole by the event loop (as the headers are), so small
+/// requests never reach a worker half-sent; larger ones (uploads) go to a worker after the
+/// headers, where the handler checks the caller before reading.
+constexpr size_t kSmallBodyBytes = 16 * 1024;
 
 std::string_view reason(int status) {
   switch (status) {
@@ -387,7 +391,7 @@ void HttpServer::onReadable(Conn& c) {
   // Called with _mutex held; the connection stays in _waiting until it is handed off or closed.
   if (c.lingering) return drain(c);
   std::string& buf = _peek;
-  buf.resize(_limits.maxHeaderBytes + 1);
+  buf.resize(_limits.maxHeaderBytes + kSmallBodyBytes + 1);
   ssize_t n;
   do n = ::recv(c.fd, buf.data(), buf.size(), MSG_PEEK);
   while (n < 0 && errno == EINTR);
@@ -405,7 +409,7 @@ void HttpServer::onReadable(Conn& c) {
     end = seen.find("\n\n");
     headerBytes = end == std::string_view::npos ? 0 : end + 2;
   }
-  if (headerBytes == 0) {
+  if (headerBytes == 0 || headerBytes > _limits.maxHeaderBytes + 4) {
     if (size_t(n) > _limits.maxHeaderBytes) {
       ++_refusals.headersTooLarge;
       reject(c.fd, 431, "RequestHeaderFieldsTooLarge", "The request line and headers are too large.");
@@ -430,6 +434,8 @@ void HttpServer::onReadable(Conn& c) {
     reject(c.fd, 400, "BadRequest", "The request's Content-Length or Transfer-Encoding is malformed.");
     return linger(c);
   }
+  if (bodyBytes > 0 && size_t(bodyBytes) <= kSmallBodyBytes && size_t(n) < headerBytes + size_t(bodyBytes))
+    return; // the rest of a small body: awaited here, within the same deadline
   _ready.push_back(Ready{c, headerBytes, bodyBytes});
   mark(c, Action::HandOff);
   _cv.notify_one();

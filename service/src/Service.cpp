@@ -939,6 +939,15 @@ struct Service::Impl {
         sendError(res, 411, "LengthRequired", "A request body needs a Content-Length (or chunked Transfer-Encoding).");
         return httplib::Server::HandlerResponse::Handled;
       }
+      // Only the two uploads take a body; any other request that brings one is refused before it
+      // is read (cpp-httplib would read it whole, unauthenticated, before routing).
+      const bool takesBody = req.method == "POST" && (req.path == "/mesh-export" || req.path == "/mesh-export/" ||
+                                                      req.path == "/imodels" || req.path == "/imodels/");
+      if (!takesBody && (req.has_header("Transfer-Encoding") || declaredLength(req) > 0)) {
+        res.set_header("Connection", "close");
+        sendError(res, 413, "PayloadTooLarge", "This request takes no body.");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (req.has_header("x-api-host-and-root") && !validHostAndRoot(req.get_header_value("x-api-host-and-root"))) {
         sendError(res, 400, "InvalidHeader", "The x-api-host-and-root header is not a valid host and path.",
                   {{"InvalidHeader", "Expected [scheme://]host[:port][/path] in printable ASCII.", "x-api-host-and-root"}});

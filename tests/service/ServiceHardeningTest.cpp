@@ -377,6 +377,49 @@ TEST(ServiceHardening, SlowHeadersNeverStarveTheWorkers) {
   for (int fd : slow) ::close(fd);
 }
 
+TEST(ServiceHardening, SlowBodiesNeverStarveTheWorkers) {
+  const fs::path dir = freshDir("slowbody");
+  TestService s(dir, [](service::ServiceConfig& c) {
+    c.httpThreads = 8;
+    c.headerTimeoutSeconds = 3;
+  });
+  // 12 small JSON bodies of an authenticated caller sent a byte at a time (awaited whole by the
+  // event loop, like headers),
+  // and 12 bodies to routes that take none (refused before a byte is read).
+  std::vector<int> slow;
+  for (int i = 0; i < 24; ++i) {
+    const int fd = connectTo(s.svc->port());
+    ASSERT_GE(fd, 0);
+    sendAll(fd, i % 2 ? "POST /mesh-export/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(kDevToken) +
+                          "\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n{"
+                      : "DELETE /mesh-export/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{");
+    slow.push_back(fd);
+  }
+  std::atomic<bool> trickle{true};
+  std::thread t([&] {
+    while (trickle) {
+      for (int fd : slow) sendAll(fd, " ");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  for (int i = 0; i < 10; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto c = s.client();
+    c.set_read_timeout(3);
+    auto r = c.Get("/healthz");
+    ASSERT_TRUE(r) << "healthz unanswerable while bodies trickle";
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(msSince(t0), 1000);
+  }
+  const std::string noBody = readUntilClosed(slow[0], 5000);
+  const std::string small = readUntilClosed(slow[1], 8000);
+  trickle = false;
+  t.join();
+  for (int fd : slow) ::close(fd);
+  EXPECT_EQ(noBody.rfind("HTTP/1.1 413", 0), 0u) << noBody;
+  EXPECT_EQ(small.rfind("HTTP/1.1 408", 0), 0u) << small;
+}
+
 TEST(ServiceHardening, OversizedHeadersAreRefusedWith431) {
   const fs::path dir = freshDir("bigheaders");
   TestService s(dir);
