@@ -53,7 +53,7 @@ json recordJson(const ExportRecord& r) {
   return {{"manifestVersion", 1}, {"id", r.id}, {"subject", r.subject}, {"iModelId", r.iModelId},
           {"changesetId", r.changesetId}, {"changesetIndex", r.changesetIndex}, {"exportType", r.exportType},
           {"typeClass", r.typeClass}, {"tilerConfig", r.tilerConfig}, {"displayName", r.displayName},
-          {"status", r.status}, {"error", r.error}, {"stats", r.stats}, {"imodelPath", r.imodelPath},
+          {"status", toString(r.status)}, {"error", r.error}, {"stats", r.stats}, {"imodelPath", r.imodelPath},
           {"createdMs", r.createdMs}, {"modifiedMs", r.modifiedMs}, {"tileMajor", r.tileMajor}};
 }
 
@@ -177,7 +177,9 @@ core::Result<ExportRecord> readManifest(const fs::path& file) {
     r.typeClass = j.at("typeClass").get<std::string>();
     r.tilerConfig = j.at("tilerConfig").get<std::string>();
     r.displayName = j.at("displayName").get<std::string>();
-    r.status = j.at("status").get<std::string>();
+    const auto status = parseExportStatus(j.at("status").get<std::string>());
+    if (!status) return Status{ErrorCode::MalformedInput, file.string() + ": unknown status " + j.at("status").dump()};
+    r.status = *status;
     r.error = j.at("error").get<std::string>();
     r.stats = j.at("stats").get<std::string>();
     r.imodelPath = j.at("imodelPath").get<std::string>();
@@ -189,8 +191,6 @@ core::Result<ExportRecord> readManifest(const fs::path& file) {
   }
   if (!isUuid(r.id) || file.parent_path().filename() != r.id)
     return Status{ErrorCode::MalformedInput, file.string() + " names another export (" + r.id + ")"};
-  static const std::set<std::string> kStatuses{"NotStarted", "InProgress", "Complete", "Invalid"};
-  if (!kStatuses.count(r.status)) return Status{ErrorCode::MalformedInput, file.string() + ": unknown status " + r.status};
   return r;
 }
 
@@ -208,15 +208,15 @@ StoreReport checkStore(const DataDir& dir) {
   report.rows = int64_t(rows.size());
   std::error_code ec;
   for (const auto& [id, r] : rows)
-    if (r.status == "Complete" && !fs::exists(dir.exports() / id / "tileset.json", ec))
+    if (r.status == ExportStatus::Complete && !fs::exists(dir.exports() / id / "tileset.json", ec))
       report.problems.push_back("export " + id + " is Complete but its files are missing");
   for (fs::directory_iterator it(dir.exports(), ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (!isUuid(name)) continue;
     auto r = rows.find(name);
     if (r == rows.end()) report.problems.push_back("folder exports/" + name + " has no row in the store");
-    else if (r->second.status != "Complete")
-      report.problems.push_back("folder exports/" + name + " belongs to an export that is " + r->second.status);
+    else if (r->second.status != ExportStatus::Complete)
+      report.problems.push_back("folder exports/" + name + " belongs to an export that is " + toString(r->second.status));
   }
   ec.clear();
   for (fs::directory_iterator it(dir.jobs(), ec), end; !ec && it != end; it.increment(ec)) {
@@ -224,7 +224,7 @@ StoreReport checkStore(const DataDir& dir) {
     if (!fs::exists(m)) continue;
     auto rec = readManifest(m);
     if (!rec) report.problems.push_back(rec.status().message());
-    else if (!rows.count(rec->id)) report.problems.push_back("manifest of export " + rec->id + " (" + rec->status + ") has no row in the store");
+    else if (!rows.count(rec->id)) report.problems.push_back("manifest of export " + rec->id + " (" + toString(rec->status) + ") has no row in the store");
   }
   return report;
 }
@@ -259,9 +259,9 @@ core::Result<RecoverReport> recoverStore(const DataDir& dir) {
     }
     if (present.count(rec->id)) continue;
     ExportRecord r = std::move(*rec);
-    if (r.status == "InProgress") r.status = "NotStarted";
-    if (r.status == "Complete" && !fs::exists(dir.exports() / r.id / "tileset.json", ec)) {
-      r.status = "Invalid";
+    if (r.status == ExportStatus::InProgress) r.status = ExportStatus::NotStarted;
+    if (r.status == ExportStatus::Complete && !fs::exists(dir.exports() / r.id / "tileset.json", ec)) {
+      r.status = ExportStatus::Invalid;
       r.error = "The export's files were lost.";
       report.notes.push_back("export " + r.id + " was Complete but its files are missing: restored as Invalid");
     }
@@ -312,15 +312,15 @@ ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store) {
       continue;
     }
     const auto r = store.get(id);
-    if (r && r->status == "Complete" && !temp) continue;
-    if (r && (r->status == "NotStarted" || r->status == "InProgress")) {
+    if (r && r->status == ExportStatus::Complete && !temp) continue;
+    if (r && (r->status == ExportStatus::NotStarted || r->status == ExportStatus::InProgress)) {
       // Half-written output of an export the store runs again: it is rebuilt from scratch.
       std::error_code e2;
       fs::remove_all(p, e2);
-      report.log.push_back("removed the partial output " + p.string() + " of export " + id + " (" + r->status + ", runs again)");
+      report.log.push_back("removed the partial output " + p.string() + " of export " + id + " (" + toString(r->status) + ", runs again)");
       continue;
     }
-    report.log.push_back(quarantine(dir, p, r ? "its export is " + r->status : "no row in the store accounts for it"));
+    report.log.push_back(quarantine(dir, p, r ? "its export is " + toString(r->status) : "no row in the store accounts for it"));
   }
   return report;
 }

@@ -56,10 +56,13 @@ ExportRecord readRow(const io::sqlite::Statement& s) {
   r.typeClass = s.getText(6);
   r.tilerConfig = s.getText(7);
   r.displayName = s.getText(8);
-  r.status = s.getText(9);
+  // A status no release wrote (a damaged row) reads as Invalid, with the reason.
+  const std::string status = s.getText(9);
+  r.status = parseExportStatus(status).value_or(ExportStatus::Invalid);
   r.error = s.getText(10);
   r.stats = s.getText(11);
   r.imodelPath = s.getText(12);
+  if (!parseExportStatus(status) && r.error.empty()) r.error = "The stored status of this export is unreadable.";
   r.createdMs = s.getInt64(13);
   r.modifiedMs = s.getInt64(14);
   r.tileMajor = s.getInt64(15);
@@ -102,6 +105,22 @@ int64_t JobStore::nowMs() {
     const int64_t next = now > prev ? now : prev + 1;
     if (last.compare_exchange_weak(prev, next)) return next;
   }
+}
+
+std::string toString(ExportStatus status) {
+  switch (status) {
+  case ExportStatus::NotStarted: return "NotStarted";
+  case ExportStatus::InProgress: return "InProgress";
+  case ExportStatus::Complete: return "Complete";
+  case ExportStatus::Invalid: return "Invalid";
+  }
+  return "Invalid";
+}
+
+std::optional<ExportStatus> parseExportStatus(std::string_view name) {
+  for (ExportStatus s : {ExportStatus::NotStarted, ExportStatus::InProgress, ExportStatus::Complete, ExportStatus::Invalid})
+    if (name == toString(s)) return s;
+  return std::nullopt;
 }
 
 std::string formatUtc(int64_t unixMs) {
@@ -193,7 +212,8 @@ Status JobStore::insert(const ExportRecord& r) {
   int i = 1;
   for (const std::string* t : {&r.id, &r.subject, &r.iModelId, &r.changesetId}) MX_RETURN_IF_ERROR(s.bind(i++, *t));
   MX_RETURN_IF_ERROR(s.bind(i++, r.changesetIndex));
-  for (const std::string* t : {&r.exportType, &r.typeClass, &r.tilerConfig, &r.displayName, &r.status, &r.error, &r.stats,
+  const std::string status = toString(r.status);
+  for (const std::string* t : {&r.exportType, &r.typeClass, &r.tilerConfig, &r.displayName, &status, &r.error, &r.stats,
                                &r.imodelPath})
     MX_RETURN_IF_ERROR(s.bind(i++, *t));
   MX_RETURN_IF_ERROR(s.bind(i++, r.createdMs));
@@ -244,13 +264,13 @@ std::optional<ExportRecord> JobStore::findSame(const std::string& subject, const
   return rows.front();
 }
 
-Status JobStore::setStatus(const std::string& id, const std::string& status, const std::string& error,
+Status JobStore::setStatus(const std::string& id, ExportStatus status, const std::string& error,
                            const std::string& stats) {
   std::lock_guard lock(_impl->mutex);
   MX_ASSIGN_OR_RETURN(auto s, _impl->db.prepare(
                                   "UPDATE exports SET status = ?, error = ?, stats = CASE WHEN ? = '' THEN stats ELSE ? END,"
                                   " modified_ms = ? WHERE id = ?"));
-  MX_RETURN_IF_ERROR(s.bind(1, status));
+  MX_RETURN_IF_ERROR(s.bind(1, toString(status)));
   MX_RETURN_IF_ERROR(s.bind(2, error));
   MX_RETURN_IF_ERROR(s.bind(3, stats));
   MX_RETURN_IF_ERROR(s.bind(4, stats));
@@ -281,11 +301,11 @@ int64_t JobStore::requeueInProgress() {
   return _impl->db.changes();
 }
 
-std::vector<std::string> JobStore::idsWithStatus(const std::string& status) {
+std::vector<std::string> JobStore::idsWithStatus(ExportStatus status) {
   std::lock_guard lock(_impl->mutex);
   std::vector<std::string> out;
   for (auto& r : _impl->query(std::string("SELECT ") + kColumns + " FROM exports WHERE status = ? ORDER BY created_ms",
-                              {status}))
+                              {toString(status)}))
     out.push_back(r.id);
   return out;
 }

@@ -3,6 +3,8 @@
 #include "Api.h"
 #include "ChildProcess.h"
 #include "HttpServer.h"
+#include "RateLimiter.h"
+#include "ServiceMetrics.h"
 
 #include <mx/service/Auth.h>
 #include <mx/service/DataDir.h>
@@ -144,100 +146,6 @@ bool safeRelativePath(const std::string& rel) {
   return true;
 }
 
-/// Per-subject token buckets.
-class RateLimiter {
-public:
-  RateLimiter(double perSecond, double burst) : _rate(perSecond), _burst(burst) {}
-  /// 0 when allowed, else whole seconds until a token is available.
-  int64_t take(const std::string& subject) {
-    if (_rate <= 0) return 0;
-    const auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(_mutex);
-    if (_buckets.size() > 100000) _buckets.clear();
-    auto [it, fresh] = _buckets.try_emplace(subject, Bucket{_burst, now});
-    Bucket& b = it->second;
-    if (!fresh) {
-      b.tokens = std::min(_burst, b.tokens + std::chrono::duration<double>(now - b.last).count() * _rate);
-      b.last = now;
-    }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return std::max<int64_t>(1, int64_t(std::ceil((1 - b.tokens) / _rate)));
-  }
-
-private:
-  struct Bucket {
-    double tokens;
-    std::chrono::steady_clock::time_point last;
-  };
-  double _rate, _burst;
-  std::mutex _mutex;
-  std::map<std::string, Bucket> _buckets;
-};
-
-/// Prometheus counters.
-class Metrics {
-public:
-  void request(const std::string& route, const std::string& method, int status, double seconds) {
-    std::lock_guard lock(_mutex);
-    ++_requests[{route, method, status}];
-    _latencySum[route] += seconds;
-    ++_latencyCount[route];
-  }
-  void exportFinished(const std::string& status, double seconds) {
-    std::lock_guard lock(_mutex);
-    ++_finished[status];
-    for (size_t i = 0; i < kBuckets.size(); ++i)
-      if (seconds <= kBuckets[i]) ++_durationBuckets[i];
-    ++_durationCount;
-    _durationSum += seconds;
-  }
-  std::string render(const std::map<std::string, int64_t>& exportsByStatus, size_t queued, size_t running) {
-    std::lock_guard lock(_mutex);
-    std::ostringstream o;
-    o << "# HELP meshexport_http_requests_total HTTP requests by route, method and status.\n"
-         "# TYPE meshexport_http_requests_total counter\n";
-    for (const auto& [k, n] : _requests)
-      o << "meshexport_http_requests_total{route=\"" << std::get<0>(k) << "\",method=\"" << std::get<1>(k) << "\",status=\""
-        << std::get<2>(k) << "\"} " << n << "\n";
-    o << "# HELP meshexport_http_request_seconds Time spent answering requests, by route.\n"
-         "# TYPE meshexport_http_request_seconds summary\n";
-    for (const auto& [r, s] : _latencySum)
-      o << "meshexport_http_request_seconds_sum{route=\"" << r << "\"} " << s << "\n"
-        << "meshexport_http_request_seconds_count{route=\"" << r << "\"} " << _latencyCount[r] << "\n";
-    o << "# HELP meshexport_exports Exports in the store by status.\n# TYPE meshexport_exports gauge\n";
-    for (const auto& [s, n] : exportsByStatus) o << "meshexport_exports{status=\"" << s << "\"} " << n << "\n";
-    o << "# HELP meshexport_queue_length Exports waiting for a worker.\n# TYPE meshexport_queue_length gauge\n"
-      << "meshexport_queue_length " << queued << "\n"
-      << "# HELP meshexport_exports_running Exports running now.\n# TYPE meshexport_exports_running gauge\n"
-      << "meshexport_exports_running " << running << "\n";
-    o << "# HELP meshexport_exports_finished_total Exports finished by this process, by outcome.\n"
-         "# TYPE meshexport_exports_finished_total counter\n";
-    for (const auto& [s, n] : _finished) o << "meshexport_exports_finished_total{status=\"" << s << "\"} " << n << "\n";
-    o << "# HELP meshexport_export_duration_seconds Wall time of finished exports.\n"
-         "# TYPE meshexport_export_duration_seconds histogram\n";
-    for (size_t i = 0; i < kBuckets.size(); ++i)
-      o << "meshexport_export_duration_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << _durationBuckets[i] << "\n";
-    o << "meshexport_export_duration_seconds_bucket{le=\"+Inf\"} " << _durationCount << "\n"
-      << "meshexport_export_duration_seconds_sum " << _durationSum << "\n"
-      << "meshexport_export_duration_seconds_count " << _durationCount << "\n";
-    return o.str();
-  }
-
-private:
-  static constexpr std::array<double, 8> kBuckets{1, 5, 15, 60, 300, 900, 1800, 3600};
-  std::mutex _mutex;
-  std::map<std::tuple<std::string, std::string, int>, int64_t> _requests;
-  std::map<std::string, double> _latencySum;
-  std::map<std::string, int64_t> _latencyCount;
-  std::map<std::string, int64_t> _finished;
-  std::array<int64_t, kBuckets.size()> _durationBuckets{};
-  int64_t _durationCount = 0;
-  double _durationSum = 0;
-};
-
 std::string routeOf(const std::string& path) {
   if (path == "/mesh-export" || path == "/mesh-export/") return "/mesh-export/";
   if (path.rfind("/mesh-export/", 0) == 0) return "/mesh-export/{id}";
@@ -260,7 +168,7 @@ struct Service::Impl {
   std::unique_ptr<ImodelStore> imodels;
   std::optional<Authenticator> auth;
   std::unique_ptr<RateLimiter> limiter;
-  Metrics metrics;
+  ServiceMetrics metrics;
   std::unique_ptr<HttpServer> http;
   std::thread httpThread;
   std::vector<std::thread> workers;
@@ -296,11 +204,11 @@ struct Service::Impl {
 
   /// Changes an export's status in the store, then in its manifest (a manifest that cannot be
   /// written is logged: the store stays the truth while it is sound).
-  Status updateStatus(const std::string& id, const std::string& status, const std::string& error = "",
+  Status updateStatus(const std::string& id, ExportStatus status, const std::string& error = "",
                       const std::string& stats = "") {
     Status s = store->setStatus(id, status, error, stats);
     if (!s) {
-      spdlog::error("export {}: cannot record status {}: {}", id, status, s.message());
+      spdlog::error("export {}: cannot record status {}: {}", id, toString(status), s.message());
       return s;
     }
     if (auto r = store->get(id)) {
@@ -355,7 +263,7 @@ struct Service::Impl {
     auto history = store->history(r.subject, r.iModelId, r.typeClass);
     for (size_t i = size_t(config.keepPerImodel); i < history.size(); ++i) {
       const auto& old = history[i];
-      if (old.status != "Complete" && old.status != "Invalid") continue;
+      if (old.status != ExportStatus::Complete && old.status != ExportStatus::Invalid) continue;
       if (Status s = deleteExport(old.id); !s) spdlog::warn("export {} not evicted: {}", old.id, s.message());
       else spdlog::info("export {} evicted (keepPerImodel={})", old.id, config.keepPerImodel);
     }
@@ -401,22 +309,22 @@ struct Service::Impl {
 
   void runExport(const std::string& id) {
     auto rec = store->get(id);
-    if (!rec || rec->status != "NotStarted") return;
+    if (!rec || rec->status != ExportStatus::NotStarted) return;
     const int64_t startMs = JobStore::nowMs();
     const auto t0 = std::chrono::steady_clock::now();
-    auto finish = [&](const std::string& status, const std::string& error, const json& stats) {
+    auto finish = [&](ExportStatus status, const std::string& error, const json& stats) {
       (void)updateStatus(id, status, error, stats.is_null() ? std::string() : stats.dump());
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      metrics.exportFinished(status, seconds);
-      if (status == "Invalid") spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
-      else spdlog::info("export {} {} in {:.1f} s", id, status, seconds);
+      metrics.exportFinished(toString(status), seconds);
+      if (status == ExportStatus::Invalid) spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
+      else spdlog::info("export {} {} in {:.1f} s", id, toString(status), seconds);
     };
     std::error_code ec;
     if (!fs::exists(rec->imodelPath, ec)) {
-      finish("Invalid", "The iModel file of this export is no longer available.", {});
+      finish(ExportStatus::Invalid, "The iModel file of this export is no longer available.", {});
       return;
     }
-    (void)updateStatus(id, "InProgress");
+    (void)updateStatus(id, ExportStatus::InProgress);
     spdlog::info("export {} InProgress ({} changeset {} → {})", id, rec->iModelId, rec->changesetIndex, rec->exportType);
     const fs::path jobDir = jobsDir() / id, outDir = exportsDir() / id, metricsFile = jobDir / "metrics.json";
     fs::create_directories(jobDir, ec);
@@ -443,7 +351,7 @@ struct Service::Impl {
     auto jobLock = lockJob(jobDir / "tiler.lock", std::chrono::seconds(10));
     if (!jobLock) {
       spdlog::error("export {}: {}", id, jobLock.status().message());
-      (void)updateStatus(id, "NotStarted");
+      (void)updateStatus(id, ExportStatus::NotStarted);
       return;
     }
     ChildLimits limits;
@@ -474,7 +382,7 @@ struct Service::Impl {
     if (o.kind == ChildOutcome::Kind::Stopped) {
       // Shutting down: the next start runs it again.
       fs::remove_all(outDir, ec);
-      (void)updateStatus(id, "NotStarted");
+      (void)updateStatus(id, ExportStatus::NotStarted);
       spdlog::info("export {} re-queued for the next start", id);
       return;
     }
@@ -513,12 +421,12 @@ struct Service::Impl {
     }
     if (!error.empty()) {
       fs::remove_all(outDir, ec);
-      finish("Invalid", error, {});
+      finish(ExportStatus::Invalid, error, {});
       return;
     }
     json m = tilerJson.is_object() && tilerJson.contains("metrics") ? tilerJson["metrics"] : json();
     if (m.is_object()) m["tilerPeakRssBytes"] = o.peakRssBytes;
-    finish("Complete", "", computeStats(*rec, startMs, durationMs, m));
+    finish(ExportStatus::Complete, "", computeStats(*rec, startMs, durationMs, m));
   }
 
   void workerLoop() {
@@ -536,7 +444,7 @@ struct Service::Impl {
         runExport(id);
       } catch (const std::exception& e) {
         spdlog::error("export {}: internal error: {}", id, e.what());
-        (void)updateStatus(id, "Invalid", std::string("Internal error: ") + e.what());
+        (void)updateStatus(id, ExportStatus::Invalid, std::string("Internal error: ") + e.what());
       }
       std::lock_guard lock(mutex);
       running.erase(id);
@@ -552,7 +460,7 @@ struct Service::Impl {
   }
 
   json exportJson(const ExportRecord& r, bool full, bool cdn) const {
-    json e = {{"id", r.id}, {"displayName", r.displayName}, {"status", r.status}, {"lastModified", formatUtc(r.modifiedMs)}};
+    json e = {{"id", r.id}, {"displayName", r.displayName}, {"status", toString(r.status)}, {"lastModified", formatUtc(r.modifiedMs)}};
     if (!full) return e;
     json req = {{"iModelId", r.iModelId}, {"contextId", ""}, {"iTwinId", ""}, {"changesetId", r.changesetId},
                 {"changesetIndex", std::to_string(r.changesetIndex)}, {"exportType", r.exportType}};
@@ -566,7 +474,7 @@ struct Service::Impl {
       if (!s.is_discarded()) e["stats"] = std::move(s);
     }
     if (!r.error.empty()) e["error"] = redactPaths(r.error);
-    if (r.status == "Complete") e["_links"] = {{"mesh", {{"href", meshLink(r, cdn)}}}};
+    if (r.status == ExportStatus::Complete) e["_links"] = {{"mesh", {{"href", meshLink(r, cdn)}}}};
     return e;
   }
 
@@ -793,7 +701,7 @@ struct Service::Impl {
     }
     if (!safeRelativePath(rel)) return sendError(res, 404, "FileNotFound", "The requested file is not part of this export.");
     auto r = store->get(id);
-    if (!r || r->status != "Complete") return sendError(res, 404, "ExportNotFound", "Requested export is not available.");
+    if (!r || r->status != ExportStatus::Complete) return sendError(res, 404, "ExportNotFound", "Requested export is not available.");
     const fs::path root = exportsDir() / id;
     const fs::path file = root / rel;
     std::error_code ec;
@@ -1114,7 +1022,7 @@ core::Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   }
   if (const int64_t n = m.store->requeueInProgress(); n > 0) spdlog::info("{} export(s) left InProgress re-queued", n);
   for (const auto& line : reconcileFolders(m.dir, *m.store).log) spdlog::warn("{}", line);
-  for (const auto& id : m.store->idsWithStatus("NotStarted")) m.queue.push_back(id);
+  for (const auto& id : m.store->idsWithStatus(ExportStatus::NotStarted)) m.queue.push_back(id);
   return s;
 }
 

@@ -634,7 +634,7 @@ TEST(ServiceStore, MigratesAnOlderStoreAndRefusesANewerOne) {
     EXPECT_EQ((*store)->version(), 3);
     auto r = (*store)->get("e1");
     ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, "Complete");
+    EXPECT_EQ(r->status, service::ExportStatus::Complete);
     EXPECT_EQ(r->tileMajor, 0);
   }
   {

@@ -293,7 +293,7 @@ TEST(ServiceLifecycle, RestartLosesNothing) {
     // A crash (no graceful stop) leaves InProgress rows and half-written folders behind.
     auto store = service::JobStore::open(dir / "jobs.db", service::JobStore::Create::Never);
     ASSERT_TRUE(store);
-    ASSERT_TRUE((*store)->setStatus(queued, "InProgress"));
+    ASSERT_TRUE((*store)->setStatus(queued, service::ExportStatus::InProgress));
     fs::create_directories(dir / "exports" / queued);
     std::ofstream(dir / "exports" / queued / "0-0.glb") << "partial";
   }

@@ -10,9 +10,18 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mx::service {
+
+/// An export's state: NotStarted → InProgress → Complete | Invalid (InProgress → NotStarted when
+/// a run is interrupted and queued again). Stored and sent as its name.
+enum class ExportStatus { NotStarted, InProgress, Complete, Invalid };
+/// "NotStarted", "InProgress", "Complete", "Invalid".
+std::string toString(ExportStatus status);
+/// The status a name stands for; nullopt for any other text.
+std::optional<ExportStatus> parseExportStatus(std::string_view name);
 
 struct ExportRecord {
   std::string id;
@@ -22,7 +31,7 @@ struct ExportRecord {
   std::string typeClass;           ///< exportType upper-cased ("3DTiles" → "3DTILES").
   std::string tilerConfig;         ///< Canonical JSON array as sent ("" when absent).
   std::string displayName;
-  std::string status = "NotStarted";
+  ExportStatus status = ExportStatus::NotStarted;
   std::string error;
   std::string stats;               ///< JSON object ("" when none yet).
   std::string imodelPath;
@@ -64,7 +73,7 @@ public:
   std::optional<ExportRecord> findSame(const std::string& subject, const std::string& iModelId,
                                        const std::string& changesetId, const std::string& typeClass,
                                        const std::string* tilerConfig);
-  core::Status setStatus(const std::string& id, const std::string& status, const std::string& error = "",
+  core::Status setStatus(const std::string& id, ExportStatus status, const std::string& error = "",
                          const std::string& stats = "");
   /// Removes a row: InvalidArgument when there is none; StorageFull / Unavailable / IoError when
   /// the store cannot be written (the row is then still there).
@@ -77,7 +86,7 @@ public:
   /// InProgress → NotStarted (after a crash or a shutdown); returns how many.
   int64_t requeueInProgress();
   /// Ids in a status, oldest first.
-  std::vector<std::string> idsWithStatus(const std::string& status);
+  std::vector<std::string> idsWithStatus(ExportStatus status);
   std::map<std::string, int64_t> countsByStatus();
   /// Ids of `subject`'s exports of an iModel and type class, newest first.
   std::vector<ExportRecord> history(const std::string& subject, const std::string& iModelId, const std::string& typeClass);
