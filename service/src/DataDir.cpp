@@ -1,6 +1,7 @@
 #include <mx/service/DataDir.h>
 
 #include <mx/service/Auth.h>
+#include <mx/service/SqliteJobStore.h>
 
 #include <nlohmann/json.hpp>
 
@@ -197,10 +198,10 @@ core::Result<ExportRecord> readManifest(const fs::path& file) {
 // ---- check and recover ---------------------------------------------------------------------------
 StoreReport checkStore(const DataDir& dir) {
   StoreReport report;
-  report.store = JobStore::verify(dir.store(), true);
+  report.store = SqliteJobStore::verify(dir.store(), true);
   std::map<std::string, ExportRecord> rows;
   if (report.store) {
-    auto store = JobStore::open(dir.store(), JobStore::Create::Never);
+    auto store = SqliteJobStore::open(dir.store(), SqliteJobStore::Create::Never);
     if (!store) report.store = store.status();
     else
       for (auto& r : (*store)->all()) rows.emplace(r.id, std::move(r));
@@ -231,7 +232,7 @@ StoreReport checkStore(const DataDir& dir) {
 
 core::Result<RecoverReport> recoverStore(const DataDir& dir) {
   RecoverReport report;
-  const Status sound = JobStore::verify(dir.store());
+  const Status sound = SqliteJobStore::verify(dir.store());
   if (!sound && sound.code() == ErrorCode::UnsupportedInput) return sound;
   std::error_code ec;
   if (!sound && fs::exists(dir.store(), ec)) {
@@ -245,7 +246,7 @@ core::Result<RecoverReport> recoverStore(const DataDir& dir) {
     report.movedAside = aside;
     report.notes.push_back("the store was unusable (" + sound.message() + "); moved to " + aside);
   }
-  MX_ASSIGN_OR_RETURN(auto store, JobStore::open(dir.store(), JobStore::Create::IfMissing));
+  MX_ASSIGN_OR_RETURN(auto store, SqliteJobStore::open(dir.store(), SqliteJobStore::Create::IfMissing));
   std::set<std::string> present;
   for (const auto& r : store->all()) present.insert(r.id);
   report.rowsKept = int64_t(present.size());

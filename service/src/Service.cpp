@@ -10,6 +10,7 @@
 #include <mx/service/DataDir.h>
 #include <mx/service/ImodelStore.h>
 #include <mx/service/JobStore.h>
+#include <mx/service/SqliteJobStore.h>
 #include <mx/io/ImdlWriter.h>
 
 #include <httplib.h>
@@ -987,7 +988,7 @@ core::Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   // A new store only where no export exists that it would have to list: a store lost or emptied
   // under existing exports is an operator's matter (`meshexport store recover`), never a reset.
   {
-    auto opened = JobStore::open(m.dir.store(), m.dir.holdsExports() ? JobStore::Create::Never : JobStore::Create::IfMissing);
+    auto opened = SqliteJobStore::open(m.dir.store(), m.dir.holdsExports() ? SqliteJobStore::Create::Never : SqliteJobStore::Create::IfMissing);
     if (!opened) {
       Status st = opened.status();
       if (st.code() == ErrorCode::DataLoss)

@@ -5,6 +5,7 @@
 #include <mx/service/Config.h>
 #include <mx/service/ImodelStore.h>
 #include <mx/service/JobStore.h>
+#include <mx/service/SqliteJobStore.h>
 
 #include <sqlite3.h>
 
@@ -629,7 +630,7 @@ TEST(ServiceStore, MigratesAnOlderStoreAndRefusesANewerOne) {
     sqlite3_close(h);
   }
   {
-    auto store = service::JobStore::open(db, service::JobStore::Create::Never);
+    auto store = service::SqliteJobStore::open(db, service::SqliteJobStore::Create::Never);
     ASSERT_TRUE(store) << store.status().toString();
     EXPECT_EQ((*store)->version(), 3);
     auto r = (*store)->get("e1");
@@ -643,7 +644,7 @@ TEST(ServiceStore, MigratesAnOlderStoreAndRefusesANewerOne) {
     sqlite3_exec(h, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
     sqlite3_close(h);
   }
-  auto newer = service::JobStore::open(db, service::JobStore::Create::Never);
+  auto newer = service::SqliteJobStore::open(db, service::SqliteJobStore::Create::Never);
   ASSERT_FALSE(newer);
   EXPECT_NE(newer.status().message().find("newer than this meshexport"), std::string::npos);
 }

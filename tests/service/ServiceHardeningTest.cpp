@@ -6,6 +6,7 @@
 #include <mx/service/DataDir.h>
 #include <mx/service/ImodelStore.h>
 #include <mx/service/JobStore.h>
+#include <mx/service/SqliteJobStore.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -276,7 +277,7 @@ TEST(ServiceHardening, ARestartFinishesOrUndoesAnInterruptedDelete) {
     fs::rename(dir / "jobs" / id, dir / "trash" / (id + ".x") / "jobs");
   }
   {
-    auto store = service::JobStore::open(dir / "jobs.db", service::JobStore::Create::Never);
+    auto store = service::SqliteJobStore::open(dir / "jobs.db", service::SqliteJobStore::Create::Never);
     ASSERT_TRUE(store);
     ASSERT_TRUE((*store)->remove(gone));
   }

@@ -4,6 +4,7 @@
 
 #include <mx/service/ImodelStore.h>
 #include <mx/service/JobStore.h>
+#include <mx/service/SqliteJobStore.h>
 
 #include <signal.h>
 #include <zlib.h>
@@ -291,7 +292,7 @@ TEST(ServiceLifecycle, RestartLosesNothing) {
   }
   {
     // A crash (no graceful stop) leaves InProgress rows and half-written folders behind.
-    auto store = service::JobStore::open(dir / "jobs.db", service::JobStore::Create::Never);
+    auto store = service::SqliteJobStore::open(dir / "jobs.db", service::SqliteJobStore::Create::Never);
     ASSERT_TRUE(store);
     ASSERT_TRUE((*store)->setStatus(queued, service::ExportStatus::InProgress));
     fs::create_directories(dir / "exports" / queued);

@@ -72,7 +72,7 @@ core::Result<ExportRecord> readManifest(const std::filesystem::path& file);
 
 /// What `store check` finds: the store's own state and every disagreement with the folders.
 struct StoreReport {
-  core::Status store;                   ///< JobStore::verify.
+  core::Status store;                   ///< SqliteJobStore::verify.
   int64_t rows = 0;
   std::vector<std::string> problems;    ///< One line each; empty when consistent.
   [[nodiscard]] bool ok() const { return store.isOk() && problems.empty(); }

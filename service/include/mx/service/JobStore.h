@@ -1,6 +1,6 @@
 #pragma once
-// The export jobs: one SQLite database (WAL, numbered migrations in PRAGMA user_version). Every
-// method takes the store's mutex, so one connection serves every thread.
+// The export jobs: the records, their states, and the JobStore interface (SqliteJobStore.h is
+// the SQLite implementation).
 #include <mx/core/Result.h>
 
 #include <cstdint>
@@ -47,60 +47,43 @@ struct ExportQuery {
   int64_t skip = 0, top = 100;
 };
 
+/// Where exports are kept: the interface every store implements (SQLite today: SqliteJobStore;
+/// a store shared by several processes next). Each call is one transaction of its own, safe to
+/// make from any thread; errors come back as values, never thrown.
 class JobStore {
 public:
-  /// PRAGMA application_id of a meshexport store ("MXJB").
-  static constexpr int64_t kApplicationId = 0x4D584A42;
-  /// Whether open() may make a new store where the file is missing or empty.
-  enum class Create { IfMissing, Never };
+  virtual ~JobStore() = default;
 
-  /// Opens a store, making it when allowed. An existing file must pass SQLite's quick_check,
-  /// carry a schema version and the exports table, and not belong to another application;
-  /// otherwise DataLoss (nothing is changed). A newer schema is UnsupportedInput.
-  static core::Result<std::unique_ptr<JobStore>> open(const std::filesystem::path& file, Create create);
-  /// The checks open() makes on an existing store (quick_check), without migrating or creating
-  /// anything; `full` runs integrity_check instead (indexes against rows too).
-  static core::Status verify(const std::filesystem::path& file, bool full = false);
-
-  /// Schema version after migrations.
-  [[nodiscard]] int64_t version() const;
-
-  core::Status insert(const ExportRecord& record);
-  std::optional<ExportRecord> get(const std::string& id);
+  virtual core::Status insert(const ExportRecord& record) = 0;
+  virtual std::optional<ExportRecord> get(const std::string& id) = 0;
   /// One page and the total number of matches.
-  std::vector<ExportRecord> list(const ExportQuery& query, int64_t& total);
+  virtual std::vector<ExportRecord> list(const ExportQuery& query, int64_t& total) = 0;
   /// The newest export of `subject` with the same request that is not Invalid.
-  std::optional<ExportRecord> findSame(const std::string& subject, const std::string& iModelId,
-                                       const std::string& changesetId, const std::string& typeClass,
-                                       const std::string* tilerConfig);
-  core::Status setStatus(const std::string& id, ExportStatus status, const std::string& error = "",
-                         const std::string& stats = "");
+  virtual std::optional<ExportRecord> findSame(const std::string& subject, const std::string& iModelId,
+                                               const std::string& changesetId, const std::string& typeClass,
+                                               const std::string* tilerConfig) = 0;
+  /// Sets status and error; `stats` replaces the stats unless empty.
+  virtual core::Status setStatus(const std::string& id, ExportStatus status, const std::string& error = "",
+                                 const std::string& stats = "") = 0;
   /// Removes a row: InvalidArgument when there is none; StorageFull / Unavailable / IoError when
   /// the store cannot be written (the row is then still there).
-  core::Status remove(const std::string& id);
+  virtual core::Status remove(const std::string& id) = 0;
   /// Subjects written before subjects were namespaced by issuer (no "dev:" / "jwt:" prefix).
-  std::vector<std::string> legacySubjects();
-  core::Status renameSubject(const std::string& from, const std::string& to);
+  virtual std::vector<std::string> legacySubjects() = 0;
+  virtual core::Status renameSubject(const std::string& from, const std::string& to) = 0;
   /// Every row, oldest first (store check and recover).
-  std::vector<ExportRecord> all();
+  virtual std::vector<ExportRecord> all() = 0;
   /// InProgress → NotStarted (after a crash or a shutdown); returns how many.
-  int64_t requeueInProgress();
+  virtual int64_t requeueInProgress() = 0;
   /// Ids in a status, oldest first.
-  std::vector<std::string> idsWithStatus(ExportStatus status);
-  std::map<std::string, int64_t> countsByStatus();
-  /// Ids of `subject`'s exports of an iModel and type class, newest first.
-  std::vector<ExportRecord> history(const std::string& subject, const std::string& iModelId, const std::string& typeClass);
+  virtual std::vector<std::string> idsWithStatus(ExportStatus status) = 0;
+  virtual std::map<std::string, int64_t> countsByStatus() = 0;
+  /// `subject`'s exports of an iModel and type class, newest first.
+  virtual std::vector<ExportRecord> history(const std::string& subject, const std::string& iModelId,
+                                            const std::string& typeClass) = 0;
 
   /// Milliseconds since the epoch, strictly increasing within this process (ordering ties).
   static int64_t nowMs();
-
-private:
-  struct Impl;
-  explicit JobStore(std::unique_ptr<Impl> impl);
-public:
-  ~JobStore();
-private:
-  std::unique_ptr<Impl> _impl;
 };
 
 /// "2025-03-14T09:26:53Z".
