@@ -220,19 +220,28 @@ StoreReport checkStore(const DataDir& dir) {
       report.problems.push_back("folder exports/" + name + " belongs to an export that is " + toString(r->second.status));
   }
   ec.clear();
+  size_t quarantined = 0;
+  for (fs::directory_iterator it(dir.quarantine(), ec), end; !ec && it != end; it.increment(ec)) ++quarantined;
+  if (quarantined > 0)
+    report.problems.push_back(std::to_string(quarantined) + " folder(s) in quarantine/ that no row accounted for: look at them");
+  ec.clear();
   for (fs::directory_iterator it(dir.jobs(), ec), end; !ec && it != end; it.increment(ec)) {
     const fs::path m = it->path() / "manifest.json";
     if (!fs::exists(m)) continue;
     auto rec = readManifest(m);
     if (!rec) report.problems.push_back(rec.status().message());
     else if (!rows.count(rec->id)) report.problems.push_back("manifest of export " + rec->id + " (" + toString(rec->status) + ") has no row in the store");
+    else if (rows.at(rec->id).status != rec->status)
+      report.problems.push_back("export " + rec->id + ": the store says " + toString(rows.at(rec->id).status) + ", its manifest " +
+                                toString(rec->status));
   }
   return report;
 }
 
 core::Result<RecoverReport> recoverStore(const DataDir& dir) {
   RecoverReport report;
-  const Status sound = SqliteJobStore::verify(dir.store());
+  // integrity_check, not quick_check: a row whose bytes were damaged disagrees with its indexes.
+  const Status sound = SqliteJobStore::verify(dir.store(), true);
   if (!sound && sound.code() == ErrorCode::UnsupportedInput) return sound;
   std::error_code ec;
   if (!sound && fs::exists(dir.store(), ec)) {
@@ -261,6 +270,17 @@ core::Result<RecoverReport> recoverStore(const DataDir& dir) {
     if (present.count(rec->id)) continue;
     ExportRecord r = std::move(*rec);
     if (r.status == ExportStatus::InProgress) r.status = ExportStatus::NotStarted;
+    if (r.status == ExportStatus::Complete && !fs::exists(dir.exports() / r.id, ec)) {
+      // A service that met the damaged store may have quarantined the files: bring them back.
+      std::error_code e2;
+      for (fs::directory_iterator q(dir.quarantine(), e2), qend; !e2 && q != qend; q.increment(e2)) {
+        const std::string name = q->path().filename().string();
+        if (name.rfind(r.id + ".", 0) != 0 || !fs::exists(q->path() / "tileset.json", e2)) continue;
+        fs::rename(q->path(), dir.exports() / r.id, e2);
+        if (!e2) report.notes.push_back("export " + r.id + ": files brought back from " + q->path().string());
+        break;
+      }
+    }
     if (r.status == ExportStatus::Complete && !fs::exists(dir.exports() / r.id / "tileset.json", ec)) {
       r.status = ExportStatus::Invalid;
       r.error = "The export's files were lost.";

@@ -85,9 +85,11 @@ struct RecoverReport {
   int64_t rowsKept = 0, rowsRestored = 0;
   std::vector<std::string> notes;
 };
-/// Rebuilds the store from the manifests: a damaged or missing store is moved aside (never
-/// deleted) and a new one made; every manifest whose row is missing is inserted (InProgress
-/// becomes NotStarted; Complete without its files becomes Invalid). Rows already present stay.
+/// Rebuilds the store from the manifests: a damaged (integrity_check) or missing store is moved
+/// aside (never deleted) and a new one made; every manifest whose row is missing is inserted
+/// (InProgress becomes NotStarted; a Complete export's files are taken back from quarantine/
+/// when a service put them there; Complete without its files becomes Invalid). Rows already
+/// present in a sound store stay.
 core::Result<RecoverReport> recoverStore(const DataDir& dir);
 
 /// What a service does with the folders when it starts, once its store is open:
