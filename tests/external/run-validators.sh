@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Tiles generated inputs with several configurations and runs the external validators (Khronos
 # gltf-validator, 3D Tiles and glTF JSON schemas) over every produced tileset.
-# usage: run-validators.sh MESHEXPORT MESHEXPORT_GEN SCHEMA_DIR WORK_DIR
+# usage: run-validators.sh MESHEXPORT MESHEXPORT_GEN SCHEMA_DIR WORK_DIR (SCHEMA_DIR may be absent)
 set -euo pipefail
 meshexport=$1 gen=$2 schemas=$3 work=$4
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 node_dir="$here/../node"
 if [ ! -d "$schemas/3d-tiles" ]; then
-  echo "schemas not found at $schemas (set MESHEXPORT_SCHEMA_DIR)"; exit 1
+  # A bare clone has no schemas beside it: the JSON schema checks skip visibly, gltf-validator runs.
+  echo "SKIP JSON schema checks: no schemas at $schemas (set MESHEXPORT_SCHEMA_DIR); gltf-validator still runs"
+  schemas=""
 fi
 if [ ! -d "$node_dir/node_modules/gltf-validator" ]; then
   echo "npm packages missing: run scripts/install-deps.sh (npm ci in tests/node)"; exit 1

@@ -3,7 +3,9 @@
 //  - every .glb through Khronos gltf-validator (0 errors required; EXT_mesh_features and
 //    EXT_structural_metadata are reported as unsupported by it, so the glTF JSON and those
 //    extension objects are also checked against their JSON schemas with ajv).
-// usage: node validate-tileset.mjs TILESET_DIR SCHEMA_DIR
+// usage: node validate-tileset.mjs TILESET_DIR [SCHEMA_DIR]
+// Without SCHEMA_DIR (a bare clone has no schemas beside it) the JSON schema checks are skipped,
+// said so on one line; gltf-validator runs in every case.
 // Exits 0 when everything is valid, 1 otherwise; prints one line per problem and a summary.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,10 +13,11 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import validator from 'gltf-validator';
 
 const [dir, schemaDir] = process.argv.slice(2);
-if (!dir || !schemaDir) {
-  console.error('usage: node validate-tileset.mjs TILESET_DIR SCHEMA_DIR');
+if (!dir) {
+  console.error('usage: node validate-tileset.mjs TILESET_DIR [SCHEMA_DIR]');
   process.exit(2);
 }
+const haveSchemas = Boolean(schemaDir) && fs.existsSync(path.join(schemaDir, '3d-tiles', 'schema'));
 
 function listJson(root) {
   const out = [];
@@ -50,20 +53,23 @@ const problems = [];
 const fmt = (errors) => errors.slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
 
 // tileset.json
-const tilesSchemas = path.join(schemaDir, '3d-tiles', 'schema');
-const tilesAjv = makeAjv('https://schemas.meshexport.local/3d-tiles/', [tilesSchemas]);
 const tileset = JSON.parse(fs.readFileSync(path.join(dir, 'tileset.json'), 'utf8'));
-const validateTileset = tilesAjv.getSchema('https://schemas.meshexport.local/3d-tiles/tileset.schema.json');
-if (!validateTileset(tileset)) problems.push(`tileset.json: schema: ${fmt(validateTileset.errors)}`);
-
-// glTF core and extension schemas: each extension gets a namespace holding the core files too,
-// because the extension schemas refer to core files by bare name.
-const gltfCore = path.join(schemaDir, 'gltf', 'schema');
-const coreAjv = makeAjv('https://schemas.meshexport.local/gltf/', [gltfCore]);
+let coreAjv = null;
 const extAjv = {};
-for (const ext of ['EXT_mesh_features', 'EXT_structural_metadata', 'EXT_meshopt_compression']) {
-  const base = `https://schemas.meshexport.local/${ext}/`;
-  extAjv[ext] = { ajv: makeAjv(base, [gltfCore, path.join(schemaDir, 'gltf', 'extensions', ext)]), base };
+if (haveSchemas) {
+  const tilesAjv = makeAjv('https://schemas.meshexport.local/3d-tiles/', [path.join(schemaDir, '3d-tiles', 'schema')]);
+  const validateTileset = tilesAjv.getSchema('https://schemas.meshexport.local/3d-tiles/tileset.schema.json');
+  if (!validateTileset(tileset)) problems.push(`tileset.json: schema: ${fmt(validateTileset.errors)}`);
+  // glTF core and extension schemas: each extension gets a namespace holding the core files too,
+  // because the extension schemas refer to core files by bare name.
+  const gltfCore = path.join(schemaDir, 'gltf', 'schema');
+  coreAjv = makeAjv('https://schemas.meshexport.local/gltf/', [gltfCore]);
+  for (const ext of ['EXT_mesh_features', 'EXT_structural_metadata', 'EXT_meshopt_compression']) {
+    const base = `https://schemas.meshexport.local/${ext}/`;
+    extAjv[ext] = { ajv: makeAjv(base, [gltfCore, path.join(schemaDir, 'gltf', 'extensions', ext)]), base };
+  }
+} else {
+  console.log(`SKIP JSON schema checks: no 3D Tiles / glTF schemas at "${schemaDir ?? ''}" (gltf-validator still runs)`);
 }
 function checkExt(ext, file, obj, where, name) {
   const v = extAjv[ext].ajv.getSchema(extAjv[ext].base + file);
@@ -80,6 +86,7 @@ for (const name of glbs) {
     const msgs = report.issues.messages.filter((m) => m.severity === 0).slice(0, 5).map((m) => `${m.code} ${m.pointer ?? ''} ${m.message}`);
     problems.push(`${name}: gltf-validator: ${report.issues.numErrors} errors: ${msgs.join('; ')}`);
   }
+  if (!haveSchemas) continue;
   const jsonLength = new DataView(bytes.buffer).getUint32(12, true);
   const gltf = JSON.parse(new TextDecoder().decode(bytes.subarray(20, 20 + jsonLength)));
   const vcore = coreAjv.getSchema('https://schemas.meshexport.local/gltf/glTF.schema.json');
