@@ -45,11 +45,6 @@ std::string utcStamp() {
   return buf;
 }
 
-Status ioStatus(int err, const std::string& what) {
-  const ErrorCode code = (err == ENOSPC || err == EDQUOT) ? ErrorCode::StorageFull : ErrorCode::IoError;
-  return Status{code, what + ": " + std::strerror(err)};
-}
-
 json recordJson(const ExportRecord& r) {
   return {{"manifestVersion", 1}, {"id", r.id}, {"subject", r.subject}, {"iModelId", r.iModelId},
           {"changesetId", r.changesetId}, {"changesetIndex", r.changesetIndex}, {"exportType", r.exportType},
@@ -72,6 +67,11 @@ std::string quarantine(const DataDir& dir, const fs::path& from, const std::stri
 
 std::string uniqueSuffix() { return randomHex(4); }
 
+Status statusFromErrno(int err, const std::string& what) {
+  const ErrorCode code = (err == ENOSPC || err == EDQUOT) ? ErrorCode::StorageFull : ErrorCode::IoError;
+  return Status{code, what + ": " + std::strerror(err)};
+}
+
 bool DataDir::holdsExports() const {
   std::error_code ec;
   for (fs::directory_iterator it(exports(), ec), end; !ec && it != end; it.increment(ec))
@@ -85,7 +85,7 @@ bool DataDir::holdsExports() const {
 // ---- locks ------------------------------------------------------------------------------------
 core::Result<PidLock> PidLock::open(const fs::path& file) {
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return ioStatus(errno, "cannot open " + file.string());
+  if (fd < 0) return statusFromErrno(errno, "cannot open " + file.string());
   PidLock l;
   l._fd = fd;
   return l;
@@ -128,7 +128,7 @@ core::Result<PidLock> lockDataDir(const fs::path& dataDir) {
 Status writeFileAtomic(const fs::path& file, const std::string& content) {
   const fs::path temp = file.parent_path() / ("." + file.filename().string() + "." + uniqueSuffix() + ".tmp");
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ioStatus(errno, "cannot write " + file.string());
+  if (fd < 0) return statusFromErrno(errno, "cannot write " + file.string());
   size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
@@ -137,19 +137,19 @@ Status writeFileAtomic(const fs::path& file, const std::string& content) {
       const int err = n < 0 ? errno : EIO;
       ::close(fd);
       ::unlink(temp.c_str());
-      return ioStatus(err, "cannot write " + file.string());
+      return statusFromErrno(err, "cannot write " + file.string());
     }
     done += size_t(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const int err = errno;
     ::unlink(temp.c_str());
-    return ioStatus(err, "cannot write " + file.string());
+    return statusFromErrno(err, "cannot write " + file.string());
   }
   if (::rename(temp.c_str(), file.c_str()) != 0) {
     const int err = errno;
     ::unlink(temp.c_str());
-    return ioStatus(err, "cannot write " + file.string());
+    return statusFromErrno(err, "cannot write " + file.string());
   }
   return Status::ok();
 }
@@ -193,6 +193,40 @@ core::Result<ExportRecord> readManifest(const fs::path& file) {
   if (!isUuid(r.id) || file.parent_path().filename() != r.id)
     return Status{ErrorCode::MalformedInput, file.string() + " names another export (" + r.id + ")"};
   return r;
+}
+
+// ---- DELETE's trash ------------------------------------------------------------------------------
+core::Result<TrashedExport> moveToTrash(const DataDir& dir, const std::string& id) {
+  TrashedExport t;
+  t._folder = dir.trash() / (id + "." + uniqueSuffix());
+  std::error_code ec;
+  fs::create_directories(t._folder, ec);
+  if (ec) return statusFromErrno(ec.value(), "cannot make " + t._folder.string());
+  for (const auto& [from, to] : {std::pair{dir.exports() / id, t._folder / "exports"}, std::pair{dir.jobs() / id, t._folder / "jobs"}}) {
+    if (!fs::exists(from, ec)) continue;
+    fs::rename(from, to, ec);
+    if (ec) {
+      const Status failed = statusFromErrno(ec.value(), "cannot move " + from.string() + " aside");
+      t.restore();
+      return failed;
+    }
+    t._moved.emplace_back(from, to);
+  }
+  return t;
+}
+
+void TrashedExport::restore() {
+  std::error_code ec;
+  for (const auto& [from, to] : _moved) fs::rename(to, from, ec);
+  _moved.clear();
+  fs::remove_all(_folder, ec);
+}
+
+Status TrashedExport::empty() {
+  std::error_code ec;
+  fs::remove_all(_folder, ec);
+  if (ec) return statusFromErrno(ec.value(), "its files stay in " + _folder.string());
+  return Status::ok();
 }
 
 // ---- check and recover ---------------------------------------------------------------------------

@@ -44,6 +44,21 @@ std::string_view reason(int status) {
   }
 }
 
+/// "127.0.0.1" / "::1" and the port of a socket address.
+std::string addressOf(const sockaddr_storage& a, int& port) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET6) {
+    const auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
+    ::inet_ntop(AF_INET6, &in->sin6_addr, buf, sizeof buf);
+    port = ntohs(in->sin6_port);
+  } else {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    port = ntohs(in->sin_port);
+  }
+  return buf;
+}
+
 bool waitFor(int fd, short events, int timeoutMs) {
   pollfd p{fd, events, 0};
   while (true) {
@@ -149,19 +164,8 @@ public:
   void get_local_ip_and_port(std::string& ip, int& port) const override {
     sockaddr_storage a{};
     socklen_t len = sizeof a;
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (::getsockname(_fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-      if (a.ss_family == AF_INET) {
-        const auto* in = reinterpret_cast<sockaddr_in*>(&a);
-        ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-        port = ntohs(in->sin_port);
-      } else if (a.ss_family == AF_INET6) {
-        const auto* in = reinterpret_cast<sockaddr_in6*>(&a);
-        ::inet_ntop(AF_INET6, &in->sin6_addr, buf, sizeof buf);
-        port = ntohs(in->sin6_port);
-      }
-    }
-    ip = buf;
+    ip.clear();
+    if (::getsockname(_fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) ip = addressOf(a, port);
   }
   // httplib refuses descriptors past FD_SETSIZE (it would select() on them); nothing here does.
   socket_t socket() const override { return _fd < FD_SETSIZE ? _fd : 0; }
@@ -341,17 +345,8 @@ void HttpServer::accept() {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return; // EAGAIN, or EMFILE: the backlog waits for the next round
     }
-    char buf[INET6_ADDRSTRLEN] = {};
     int port = 0;
-    if (a.ss_family == AF_INET6) {
-      const auto* in = reinterpret_cast<sockaddr_in6*>(&a);
-      ::inet_ntop(AF_INET6, &in->sin6_addr, buf, sizeof buf);
-      port = ntohs(in->sin6_port);
-    } else {
-      const auto* in = reinterpret_cast<sockaddr_in*>(&a);
-      ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-      port = ntohs(in->sin_port);
-    }
+    const std::string buf = addressOf(a, port);
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     int& perIp = _perIp[buf];

@@ -2,6 +2,7 @@
 
 #include <mx/io/ImodelReader.h>
 #include <mx/io/Sqlite.h>
+#include <mx/service/DataDir.h>
 
 #include <openssl/sha.h>
 
@@ -203,17 +204,16 @@ core::Result<ImodelEntry> ImodelStore::add(const fs::path& file, bool move, cons
     fs::copy_file(file, temp, fs::copy_options::overwrite_existing, ec);
   }
   if (ec) {
-    const ErrorCode code = ec.value() == ENOSPC || ec.value() == EDQUOT ? ErrorCode::StorageFull : ErrorCode::IoError;
-    const std::string why = ec.message();
+    const Status failed = statusFromErrno(ec.value(), "cannot store " + file.string());
     fs::remove(temp, ec);
-    return Status{code, "cannot store " + file.string() + ": " + why};
+    return failed;
   }
   // link() never replaces: two writers of one name cannot both win.
   if (::link(temp.c_str(), target.c_str()) != 0) {
     const int err = errno;
     fs::remove(temp, ec);
     if (err == EEXIST) return Status{ErrorCode::AlreadyExists, target.filename().string() + " was stored meanwhile"};
-    return Status{err == ENOSPC ? ErrorCode::StorageFull : ErrorCode::IoError, "cannot store " + target.string() + ": " + std::strerror(err)};
+    return statusFromErrno(err, "cannot store " + target.string());
   }
   fs::remove(temp, ec);
   if (move) fs::remove(file, ec);

@@ -225,29 +225,9 @@ struct Service::Impl {
   /// put back and the error returned: nothing changed. Once the row is gone, a running export is
   /// cancelled, a queued one dropped, and the trash emptied (a restart finishes what is left).
   Status deleteExport(const std::string& id) {
-    std::error_code ec;
-    const fs::path trash = dir.trash() / (id + "." + uniqueSuffix());
-    auto fsError = [](const std::error_code& e, const std::string& what) {
-      const bool full = e.value() == ENOSPC || e.value() == EDQUOT;
-      return Status{full ? ErrorCode::StorageFull : ErrorCode::IoError, what + ": " + e.message()};
-    };
-    fs::create_directories(trash, ec);
-    if (ec) return fsError(ec, "cannot make " + trash.string());
-    std::vector<std::pair<fs::path, fs::path>> moved;
-    for (const auto& [from, to] : {std::pair{exportsDir() / id, trash / "exports"}, std::pair{jobsDir() / id, trash / "jobs"}}) {
-      if (!fs::exists(from, ec)) continue;
-      fs::rename(from, to, ec);
-      if (ec) {
-        const Status err = fsError(ec, "cannot move " + from.string() + " aside");
-        for (const auto& [f, t] : moved) fs::rename(t, f, ec);
-        fs::remove_all(trash, ec);
-        return err;
-      }
-      moved.emplace_back(from, to);
-    }
+    MX_ASSIGN_OR_RETURN(TrashedExport trashed, moveToTrash(dir, id));
     if (Status s = store->remove(id); !s) {
-      for (const auto& [f, t] : moved) fs::rename(t, f, ec);
-      fs::remove_all(trash, ec);
+      trashed.restore();
       return s;
     }
     {
@@ -255,8 +235,7 @@ struct Service::Impl {
       if (running.count(id)) cancelled.insert(id);
       queue.erase(std::remove(queue.begin(), queue.end(), id), queue.end());
     }
-    fs::remove_all(trash, ec);
-    if (ec) spdlog::warn("export {} deleted; its files stay in {} until the next start: {}", id, trash.string(), ec.message());
+    if (Status s = trashed.empty(); !s) spdlog::warn("export {} deleted; {} (finished at the next start)", id, s.message());
     return Status::ok();
   }
 
@@ -763,11 +742,10 @@ struct Service::Impl {
     const fs::path temp = imodels->dir() / (".upload-" + randomHex(8) + ".tmp");
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-      const int err = errno;
-      spdlog::error("upload: cannot create {}: {}", temp.string(), std::strerror(err));
+      const Status failed = statusFromErrno(errno, "upload: cannot create " + temp.string());
+      spdlog::error("{}", failed.message());
       res.set_header("Connection", "close");
-      return sendStatusError(res, Status{err == ENOSPC || err == EDQUOT ? ErrorCode::StorageFull : ErrorCode::IoError, ""},
-                             "The iModel was not added.");
+      return sendStatusError(res, failed, "The iModel was not added.");
     }
     // Streamed to disk as it arrives; never held in memory whole.
     int64_t total = 0;
@@ -791,10 +769,10 @@ struct Service::Impl {
     if (over) return discard(), payloadTooLarge(res, config.maxUploadBytes);
     if (writeError) {
       discard();
-      spdlog::error("upload by {}: write failed: {}", who->subject, std::strerror(writeError));
+      const Status failed = statusFromErrno(writeError, "upload by " + who->subject + ": write failed");
+      spdlog::error("{}", failed.message());
       res.set_header("Connection", "close");
-      return sendStatusError(res, Status{writeError == ENOSPC || writeError == EDQUOT ? ErrorCode::StorageFull : ErrorCode::IoError, ""},
-                             "The iModel was not added.");
+      return sendStatusError(res, failed, "The iModel was not added.");
     }
     if (!complete) return discard(), sendError(res, 400, "BadRequest", "The upload ended before its body was complete.");
     auto added = imodels->add(temp, true, uploadScope(*who));

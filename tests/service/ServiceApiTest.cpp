@@ -29,8 +29,6 @@ Data makeData(const std::string& name, bool withDemo = false) {
   return d;
 }
 
-json body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
-
 void expectJsonError(const httplib::Result& r, int status, const std::string& code) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, status) << r->body;

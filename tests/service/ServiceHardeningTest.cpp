@@ -29,22 +29,6 @@
 namespace mx::test {
 namespace {
 
-json body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
-
-std::string addImodel(const fs::path& dir, const char* name = "small.bim") {
-  service::ImodelStore store(dir / "imodels");
-  return store.add(fixture(name), false)->iModelId;
-}
-
-std::string startExport(const TestService& s, const std::string& imodel, const json& extra = json::object(),
-                        const std::string& token = kDevToken) {
-  json b = {{"iModelId", imodel}};
-  b.update(extra);
-  auto r = s.post(b, token);
-  EXPECT_TRUE(r && r->status == 202) << (r ? r->body : "no response");
-  return r && r->status == 202 ? body(r)["export"]["id"].get<std::string>() : "";
-}
-
 int tileStatus(const TestService& s, const json& e) {
   if (!e.contains("_links")) return 0;
   const auto [base, query] = splitHref(e["_links"]["mesh"]["href"].get<std::string>());
@@ -373,6 +357,19 @@ double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// /healthz answers within a second, ten times in a row.
+void expectHealthzAnswersAtOnce(const TestService& s) {
+  for (int i = 0; i < 10; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto c = s.client();
+    c.set_read_timeout(3);
+    auto r = c.Get("/healthz");
+    ASSERT_TRUE(r) << "healthz unanswerable while slow clients hold connections";
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(msSince(t0), 1000);
+  }
+}
+
 } // namespace
 
 TEST(ServiceHardening, SlowHeadersNeverStarveTheWorkers) {
@@ -397,15 +394,7 @@ TEST(ServiceHardening, SlowHeadersNeverStarveTheWorkers) {
     }
   });
   // /healthz answers at once, again and again, while they trickle.
-  for (int i = 0; i < 10; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    auto c = s.client();
-    c.set_read_timeout(3);
-    auto r = c.Get("/healthz");
-    ASSERT_TRUE(r) << "healthz unanswerable during the attack";
-    EXPECT_EQ(r->status, 200);
-    EXPECT_LT(msSince(t0), 1000);
-  }
+  expectHealthzAnswersAtOnce(s);
   // The slow ones are answered 408 and closed once their headers are past due.
   const auto t0 = std::chrono::steady_clock::now();
   std::string first = readUntilClosed(slow[0], 5000);
@@ -441,15 +430,7 @@ TEST(ServiceHardening, SlowBodiesNeverStarveTheWorkers) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   });
-  for (int i = 0; i < 10; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    auto c = s.client();
-    c.set_read_timeout(3);
-    auto r = c.Get("/healthz");
-    ASSERT_TRUE(r) << "healthz unanswerable while bodies trickle";
-    EXPECT_EQ(r->status, 200);
-    EXPECT_LT(msSince(t0), 1000);
-  }
+  expectHealthzAnswersAtOnce(s);
   const std::string noBody = readUntilClosed(slow[0], 5000);
   const std::string small = readUntilClosed(slow[1], 8000);
   trickle = false;

@@ -17,21 +17,6 @@
 namespace mx::test {
 namespace {
 
-json body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
-
-std::string addImodel(const fs::path& dir, const char* name = "small.bim") {
-  service::ImodelStore store(dir / "imodels");
-  return store.add(fixture(name), false)->iModelId;
-}
-
-std::string startExport(const TestService& s, const std::string& imodel, const json& extra = json::object()) {
-  json b = {{"iModelId", imodel}};
-  b.update(extra);
-  auto r = s.post(b);
-  EXPECT_TRUE(r && r->status == 202) << (r ? r->body : "no response");
-  return r ? body(r)["export"]["id"].get<std::string>() : "";
-}
-
 void collectContentUris(const json& tile, std::vector<std::string>& out) {
   if (tile.contains("content")) out.push_back(tile["content"]["uri"]);
   if (tile.contains("children"))

@@ -2,6 +2,7 @@
 // Helpers of the service suites: a service on an ephemeral loopback port over a temporary data
 // folder, an HTTP client, and real RS256/ES256 JWTs signed with OpenSSL keys made per test run.
 #include <mx/service/Auth.h>
+#include <mx/service/ImodelStore.h>
 #include <mx/service/Service.h>
 
 #include <gtest/gtest.h>
@@ -200,6 +201,25 @@ public:
   service::ServiceConfig config;
   std::unique_ptr<service::Service> svc;
 };
+
+/// A response body as JSON (discarded when it is not JSON, null when there was no response).
+inline json body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
+
+/// Registers a fixture iModel in a data folder's shared scope; returns its id.
+inline std::string addImodel(const fs::path& dir, const char* name = "small.bim") {
+  service::ImodelStore store(dir / "imodels");
+  return store.add(fixture(name), false)->iModelId;
+}
+
+/// Starts an export (202 expected) and returns its id ("" otherwise).
+inline std::string startExport(const TestService& s, const std::string& imodel, const json& extra = json::object(),
+                               const std::string& token = kDevToken) {
+  json b = {{"iModelId", imodel}};
+  b.update(extra);
+  auto r = s.post(b, token);
+  EXPECT_TRUE(r && r->status == 202) << (r ? r->body : "no response");
+  return r && r->status == 202 ? body(r)["export"]["id"].get<std::string>() : "";
+}
 
 /// Splits a mesh href into path and query, as clients do.
 inline std::pair<std::string, std::string> splitHref(const std::string& href) {

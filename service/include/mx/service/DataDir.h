@@ -70,6 +70,21 @@ core::Status writeFileAtomic(const std::filesystem::path& file, const std::strin
 core::Status writeManifest(const DataDir& dir, const ExportRecord& record);
 core::Result<ExportRecord> readManifest(const std::filesystem::path& file);
 
+/// An export's files (exports/ID and jobs/ID) moved into DATA/trash/ID.RAND by renames, which
+/// need no space: the first half of a DELETE. restore() puts them back (the row could not go),
+/// empty() removes them (the row is gone); a restart finishes either (reconcileFolders).
+class TrashedExport {
+public:
+  void restore();
+  core::Status empty();
+
+private:
+  friend core::Result<TrashedExport> moveToTrash(const DataDir& dir, const std::string& id);
+  std::filesystem::path _folder;
+  std::vector<std::pair<std::filesystem::path, std::filesystem::path>> _moved; ///< from → to
+};
+core::Result<TrashedExport> moveToTrash(const DataDir& dir, const std::string& id);
+
 /// What `store check` finds: the store's own state and every disagreement with the folders.
 struct StoreReport {
   core::Status store;                   ///< SqliteJobStore::verify.
@@ -101,6 +116,9 @@ struct ReconcileReport {
   std::vector<std::string> log;         ///< One line per action, for the service's log.
 };
 ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store);
+
+/// A failed file operation as a Status: ENOSPC/EDQUOT → StorageFull (507 over HTTP), else IoError.
+core::Status statusFromErrno(int err, const std::string& what);
 
 /// A fresh random suffix for trash and quarantine names.
 std::string uniqueSuffix();
