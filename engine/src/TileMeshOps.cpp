@@ -1,0 +1,146 @@
+#include "TileMeshOps.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+namespace mx::engine {
+
+using core::TileMesh;
+
+void accumulateNormals(std::span<const float> positions, std::span<const uint32_t> indices, std::span<float> normals) {
+  for (size_t t = 0; t + 2 < indices.size(); t += 3) {
+    const float* a = &positions[3 * size_t(indices[t])];
+    const float* b = &positions[3 * size_t(indices[t + 1])];
+    const float* c = &positions[3 * size_t(indices[t + 2])];
+    const float u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, v[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+    const float n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+    for (int k = 0; k < 3; ++k)
+      for (int a2 = 0; a2 < 3; ++a2) normals[3 * size_t(indices[t + size_t(k)]) + size_t(a2)] += n[a2];
+  }
+}
+
+void normalize(std::span<float> normals) {
+  for (size_t i = 0; i + 2 < normals.size(); i += 3) {
+    const float len = std::sqrt(normals[i] * normals[i] + normals[i + 1] * normals[i + 1] + normals[i + 2] * normals[i + 2]);
+    if (len > 0) { normals[i] /= len; normals[i + 1] /= len; normals[i + 2] /= len; }
+    else { normals[i] = 0; normals[i + 1] = 0; normals[i + 2] = 1; }
+  }
+}
+
+/// A leaf's triangles with its vertices compacted in first-use order. The global → local map (an
+/// open-addressing table) and the vertex scratch arrays are kept per thread and reused from leaf
+/// to leaf — only the slots a leaf used are cleared — so leaves do not allocate, fault in and fill
+/// fresh tables; the leaf's own arrays are allocated once at their final size.
+TileMesh gatherLeaf(const TileMesh& all, std::span<const uint32_t> triangles) {
+  struct Scratch {
+    std::vector<uint64_t> slots; // global id << 32 | local id; ~0 = free
+    std::vector<uint32_t> used;
+    std::vector<float> positions, normals;
+    std::vector<uint32_t> classes;
+  };
+  thread_local Scratch sc;
+  // At most 3 new vertices per triangle: 4 slots per triangle keep the load at most 3/4.
+  const size_t capacity = std::bit_ceil(std::max<size_t>(16, triangles.size() * 4));
+  if (sc.slots.size() < capacity) sc.slots.assign(capacity, ~0ull);
+  const size_t maxVertices = triangles.size() * 3;
+  if (sc.classes.size() < maxVertices) {
+    sc.positions.resize(3 * maxVertices);
+    sc.normals.resize(3 * maxVertices);
+    sc.classes.resize(maxVertices);
+  }
+  uint64_t* slots = sc.slots.data();
+  const size_t mask = capacity - 1; // the first `capacity` slots serve this leaf, all free
+  sc.used.clear();
+  TileMesh m;
+  m.indices.resize(triangles.size() * 3);
+  uint32_t count = 0;
+  size_t k = 0;
+  auto hashOf = [mask](uint32_t g) { return size_t((uint64_t(g) * 0x9E3779B97F4A7C15ull) >> 40) & mask; };
+  // The loop is bound by cache misses (triangles come in Morton order, their corners and the
+  // table slots are scattered): the corners 16 triangles ahead and the slots of those 8 ahead are
+  // prefetched.
+  constexpr size_t kAheadCorners = 16, kAheadSlots = 8;
+  const size_t n = triangles.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAheadCorners < n) __builtin_prefetch(&all.indices[3 * size_t(triangles[i + kAheadCorners])]);
+    if (i + kAheadSlots < n) {
+      const uint32_t* ahead = &all.indices[3 * size_t(triangles[i + kAheadSlots])];
+      for (int c = 0; c < 3; ++c) __builtin_prefetch(&slots[hashOf(ahead[c])]);
+    }
+    const uint32_t t = triangles[i];
+    for (int c = 0; c < 3; ++c) {
+      const uint32_t g = all.indices[3 * size_t(t) + size_t(c)];
+      size_t h = hashOf(g);
+      while (slots[h] != ~0ull && uint32_t(slots[h] >> 32) != g) h = (h + 1) & mask;
+      if (slots[h] == ~0ull) {
+        slots[h] = uint64_t(g) << 32 | count;
+        sc.used.push_back(uint32_t(h));
+        std::memcpy(&sc.positions[3 * size_t(count)], &all.positions[3 * size_t(g)], 3 * sizeof(float));
+        std::memcpy(&sc.normals[3 * size_t(count)], &all.normals[3 * size_t(g)], 3 * sizeof(float));
+        sc.classes[count] = all.classes[g];
+        ++count;
+      }
+      m.indices[k++] = uint32_t(slots[h]);
+    }
+  }
+  for (uint32_t h : sc.used) slots[h] = ~0ull;
+  m.positions.assign(sc.positions.begin(), sc.positions.begin() + std::ptrdiff_t(3 * size_t(count)));
+  m.normals.assign(sc.normals.begin(), sc.normals.begin() + std::ptrdiff_t(3 * size_t(count)));
+  m.classes.assign(sc.classes.begin(), sc.classes.begin() + std::ptrdiff_t(count));
+  if (maxVertices > (size_t(1) << 20)) sc = {}; // huge tiles (a large maxTrianglesPerTile): do not keep ~100 MB a thread
+  return m;
+}
+
+TileMesh concatenate(const std::vector<const TileMesh*>& parts) {
+  TileMesh u;
+  size_t v = 0, i = 0;
+  for (const TileMesh* p : parts) { v += p->vertexCount(); i += p->indices.size(); }
+  u.positions.reserve(3 * v); u.normals.reserve(3 * v); u.classes.reserve(v); u.indices.reserve(i);
+  for (const TileMesh* p : parts) {
+    const uint32_t base = uint32_t(u.vertexCount());
+    u.positions.insert(u.positions.end(), p->positions.begin(), p->positions.end());
+    u.normals.insert(u.normals.end(), p->normals.begin(), p->normals.end());
+    u.classes.insert(u.classes.end(), p->classes.begin(), p->classes.end());
+    for (uint32_t idx : p->indices) u.indices.push_back(base + idx);
+  }
+  return u;
+}
+
+/// Removes vertices no triangle uses (keeps first-use order of the remaining ones stable).
+void compact(TileMesh& m) {
+  std::vector<uint32_t> remap(m.vertexCount(), ~0u);
+  uint32_t next = 0;
+  std::vector<uint32_t> order;
+  for (uint32_t& idx : m.indices) {
+    if (remap[idx] == ~0u) { remap[idx] = next++; order.push_back(idx); }
+    idx = remap[idx];
+  }
+  TileMesh c;
+  c.positions.resize(3 * order.size()); c.normals.resize(3 * order.size()); c.classes.resize(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    for (int a = 0; a < 3; ++a) {
+      c.positions[3 * i + size_t(a)] = m.positions[3 * size_t(order[i]) + size_t(a)];
+      c.normals[3 * i + size_t(a)] = m.normals[3 * size_t(order[i]) + size_t(a)];
+    }
+    c.classes[i] = m.classes[order[i]];
+  }
+  c.indices = std::move(m.indices);
+  m = std::move(c);
+}
+
+double surfaceArea(const TileMesh& m) {
+  double area = 0;
+  for (size_t t = 0; t + 2 < m.indices.size(); t += 3) {
+    const float* a = &m.positions[3 * size_t(m.indices[t])];
+    const float* b = &m.positions[3 * size_t(m.indices[t + 1])];
+    const float* c = &m.positions[3 * size_t(m.indices[t + 2])];
+    const double u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, v[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+    const double n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+    area += 0.5 * std::sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+  }
+  return area;
+}
+
+} // namespace mx::engine
