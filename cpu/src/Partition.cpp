@@ -2,9 +2,11 @@
 // contiguous ranges of the sorted triangles (Karras 2012, "Maximizing parallelism in the
 // construction of BVHs, octrees and k-d trees": a range splits where its highest differing
 // Morton bit flips). Deterministic: ties are ordered by triangle id.
-#include "ScalarKernels.h"
 #include "SimdKernels.h"
 
+#include <mx/core/Bvh.h>
+#include <mx/core/GridMath.h>
+#include <mx/core/StageChecks.h>
 #include <mx/cpu/Algorithms.h>
 
 #include <tbb/blocked_range.h>
@@ -82,93 +84,15 @@ void mortonCodes(CpuLevel level, std::span<const float> x, std::span<const float
       return;
     }
     for (size_t i = r.begin(); i < r.end(); ++i)
-      codes[i] = detail::morton3(detail::gridCoord(x[i], origin[0], scale[0], 1023.0f),
-                                 detail::gridCoord(y[i], origin[1], scale[1], 1023.0f),
-                                 detail::gridCoord(z[i], origin[2], scale[2], 1023.0f));
+      codes[i] = core::morton3(core::gridCoord(x[i], origin[0], scale[0], 1023.0f),
+                                 core::gridCoord(y[i], origin[1], scale[1], 1023.0f),
+                                 core::gridCoord(z[i], origin[2], scale[2], 1023.0f));
   });
-}
-
-Status buildBvh(CpuLevel /*level*/, std::span<const float> positions, std::span<const uint32_t> indices,
-                uint32_t maxTrianglesPerLeaf, core::PartitionOutput& out) {
-  if (maxTrianglesPerLeaf == 0) return {ErrorCode::InvalidArgument, "maxTrianglesPerLeaf must be >= 1"};
-  const auto& codes = out.codes;
-  const size_t n = out.order.size();
-  out.nodes.clear();
-  if (n == 0) return Status::ok();
-
-  // Top-down split in pre-order (explicit stack: right pushed first so the left subtree follows
-  // its parent directly). `parent` links are patched when a child is emitted.
-  struct Pending { uint32_t begin, end; int32_t parent; bool isLeft; };
-  std::vector<Pending> stack{{0, uint32_t(n), -1, false}};
-  while (!stack.empty()) {
-    Pending p = stack.back();
-    stack.pop_back();
-    const int32_t self = int32_t(out.nodes.size());
-    core::BvhNode node;
-    node.begin = p.begin;
-    node.end = p.end;
-    out.nodes.push_back(node);
-    if (p.parent >= 0) (p.isLeft ? out.nodes[p.parent].left : out.nodes[p.parent].right) = self;
-    if (p.end - p.begin <= maxTrianglesPerLeaf) continue;
-    uint32_t split;
-    const uint32_t first = codes[p.begin], last = codes[p.end - 1];
-    if (first == last) {
-      split = p.begin + (p.end - p.begin) / 2;
-    } else {
-      const uint32_t bit = 31u - uint32_t(std::countl_zero(first ^ last));
-      const uint32_t mask = 1u << bit;
-      split = uint32_t(std::partition_point(codes.begin() + p.begin, codes.begin() + p.end,
-                                            [mask](uint32_t c) { return (c & mask) == 0; }) -
-                       codes.begin());
-    }
-    stack.push_back({split, p.end, self, false});
-    stack.push_back({p.begin, split, self, true});
-  }
-
-  // Leaf bounds from their triangles' vertices, then parents from children (children follow
-  // their parents in pre-order, so a reverse sweep sees children first).
-  std::vector<uint32_t> leaves;
-  for (uint32_t i = 0; i < out.nodes.size(); ++i)
-    if (out.nodes[i].isLeaf()) leaves.push_back(i);
-  tbb::parallel_for(size_t(0), leaves.size(), [&](size_t k) {
-    core::BvhNode& node = out.nodes[leaves[k]];
-    Aabbf box;
-    for (uint32_t i = node.begin; i < node.end; ++i) {
-      const uint32_t t = out.order[i];
-      for (int c = 0; c < 3; ++c) {
-        const float* v = &positions[3 * size_t(indices[3 * size_t(t) + c])];
-        box.extend(v[0], v[1], v[2]);
-      }
-    }
-    node.bounds = box;
-  });
-  for (size_t i = out.nodes.size(); i-- > 0;) {
-    core::BvhNode& node = out.nodes[i];
-    if (node.isLeaf()) continue;
-    node.bounds = out.nodes[node.left].bounds;
-    node.bounds.extend(out.nodes[node.right].bounds);
-  }
-  return Status::ok();
 }
 
 Status partition(CpuLevel level, const core::PartitionInput& in, core::PartitionOutput& out) {
-  if (in.maxTrianglesPerLeaf == 0) return {ErrorCode::InvalidArgument, "maxTrianglesPerLeaf must be >= 1"};
-  if (in.indices.size() % 3 != 0 || in.positions.size() % 3 != 0)
-    return {ErrorCode::InvalidArgument, "positions and indices must come in triples"};
+  MX_RETURN_IF_ERROR(core::validate(in));
   const size_t t = in.indices.size() / 3;
-  if (t > 0xFFFFFFFEu) return {ErrorCode::InvalidArgument, "more than 2^32-2 triangles"};
-  const size_t v = in.positions.size() / 3;
-  // The largest index, found on every core (an index past the vertices is the error to name).
-  const size_t indexChunks = (in.indices.size() + kGrain - 1) / kGrain;
-  std::vector<uint32_t> chunkMax(indexChunks, 0);
-  tbb::parallel_for(size_t(0), indexChunks, [&](size_t c) {
-    const auto part = in.indices.subspan(c * kGrain, std::min(kGrain, in.indices.size() - c * kGrain));
-    chunkMax[c] = *std::max_element(part.begin(), part.end());
-  });
-  const uint32_t maxIndex = chunkMax.empty() ? 0 : *std::max_element(chunkMax.begin(), chunkMax.end());
-  if (!in.indices.empty() && maxIndex >= v)
-    return {ErrorCode::MalformedInput, "triangle index " + std::to_string(maxIndex) + " >= vertex count " + std::to_string(v)};
-
   // Centroids are computed per chunk into a per-thread buffer twice (once for their bounds, once
   // for their codes) instead of being stored: three arrays of t floats would be allocated,
   // faulted in and streamed through memory for nothing else. Same numbers as the three steps.
@@ -198,7 +122,7 @@ Status partition(CpuLevel level, const core::PartitionInput& in, core::Partition
     std::iota(out.order.begin() + std::ptrdiff_t(c * kGrain), out.order.begin() + std::ptrdiff_t(c * kGrain + x.size()), uint32_t(c * kGrain));
   });
   sortPairs(level, out.codes, out.order);
-  return buildBvh(level, in.positions, in.indices, in.maxTrianglesPerLeaf, out);
+  return core::buildBvh(in.positions, in.indices, in.maxTrianglesPerLeaf, out);
 }
 
 } // namespace mx::cpu

@@ -1,7 +1,8 @@
 // KHR_mesh_quantization: positions become unsigned 16-bit integers on a grid spanning the tile's
 // box (the glTF node's scale/translation undo it); normals become normalized signed bytes.
 // Rounding to nearest makes the error at most half a grid step per axis.
-#include "ScalarKernels.h"
+#include <mx/core/GridMath.h>
+#include <mx/core/StageChecks.h>
 #include "SimdKernels.h"
 
 #include <mx/cpu/Algorithms.h>
@@ -15,10 +16,8 @@ using core::ErrorCode;
 using core::Status;
 
 Status quantize(CpuLevel level, const core::QuantizeInput& in, core::QuantizeOutput& out) {
+  MX_RETURN_IF_ERROR(core::validate(in));
   const size_t n = in.positions.size() / 3;
-  if (in.positions.size() % 3 != 0) return {ErrorCode::InvalidArgument, "positions must come in triples"};
-  if (!in.normals.empty() && in.normals.size() != in.positions.size())
-    return {ErrorCode::InvalidArgument, "normals must be empty or one per position"};
   float origin[3], inv[3];
   for (int a = 0; a < 3; ++a) {
     origin[a] = in.box.min[a];
@@ -37,10 +36,10 @@ Status quantize(CpuLevel level, const core::QuantizeInput& in, core::QuantizeOut
       return;
     }
     for (size_t i = b; i < r.end(); ++i) {
-      for (int a = 0; a < 3; ++a) out.positions[4 * i + a] = detail::quantizeUnorm16(in.positions[3 * i + a], origin[a], inv[a]);
+      for (int a = 0; a < 3; ++a) out.positions[4 * i + a] = core::quantizeUnorm16(in.positions[3 * i + a], origin[a], inv[a]);
       out.positions[4 * i + 3] = 0;
       if (in.normals.empty()) continue;
-      for (int a = 0; a < 3; ++a) out.normals[4 * i + a] = detail::quantizeSnorm8(in.normals[3 * i + a]);
+      for (int a = 0; a < 3; ++a) out.normals[4 * i + a] = core::quantizeSnorm8(in.normals[3 * i + a]);
       out.normals[4 * i + 3] = 0;
     }
   });

@@ -2,7 +2,7 @@
 // Each loop's tail uses the scalar formulas of ScalarKernels.h, so results are bit-identical to
 // the scalar reference.
 #include "SimdKernels.h"
-#include "ScalarKernels.h"
+#include <mx/core/GridMath.h>
 
 #include <cfloat>
 
@@ -79,9 +79,9 @@ void MortonCodes(const float* HWY_RESTRICT x, const float* HWY_RESTRICT y,
     hn::StoreU(code, du, codes + i);
   }
   for (; i < n; ++i)
-    codes[i] = detail::morton3(detail::gridCoord(x[i], origin[0], scale[0], 1023.0f),
-                               detail::gridCoord(y[i], origin[1], scale[1], 1023.0f),
-                               detail::gridCoord(z[i], origin[2], scale[2], 1023.0f));
+    codes[i] = core::morton3(core::gridCoord(x[i], origin[0], scale[0], 1023.0f),
+                               core::gridCoord(y[i], origin[1], scale[1], 1023.0f),
+                               core::gridCoord(z[i], origin[2], scale[2], 1023.0f));
 }
 
 void CellCodes(const float* HWY_RESTRICT xyz, size_t n, const float* origin, float invCell,
@@ -104,9 +104,9 @@ void CellCodes(const float* HWY_RESTRICT xyz, size_t n, const float* origin, flo
                du, codes + i);
   }
   for (; i < n; ++i)
-    codes[i] = detail::packCell(detail::gridCoord(xyz[3 * i], origin[0], invCell, 1023.0f),
-                                detail::gridCoord(xyz[3 * i + 1], origin[1], invCell, 1023.0f),
-                                detail::gridCoord(xyz[3 * i + 2], origin[2], invCell, 1023.0f));
+    codes[i] = core::packCell(core::gridCoord(xyz[3 * i], origin[0], invCell, 1023.0f),
+                                core::gridCoord(xyz[3 * i + 1], origin[1], invCell, 1023.0f),
+                                core::gridCoord(xyz[3 * i + 2], origin[2], invCell, 1023.0f));
 }
 
 void QuantizePositions(const float* HWY_RESTRICT xyz, size_t n, const float* origin,
@@ -134,7 +134,7 @@ void QuantizePositions(const float* HWY_RESTRICT xyz, size_t n, const float* ori
     }
   }
   for (; i < n; ++i) {
-    for (int a = 0; a < 3; ++a) out4[4 * i + a] = detail::quantizeUnorm16(xyz[3 * i + a], origin[a], inv[a]);
+    for (int a = 0; a < 3; ++a) out4[4 * i + a] = core::quantizeUnorm16(xyz[3 * i + a], origin[a], inv[a]);
     out4[4 * i + 3] = 0;
   }
 }
@@ -160,7 +160,7 @@ void QuantizeNormals(const float* HWY_RESTRICT xyz, size_t n, int8_t* HWY_RESTRI
     }
   }
   for (; i < n; ++i) {
-    for (int a = 0; a < 3; ++a) out4[4 * i + a] = detail::quantizeSnorm8(xyz[3 * i + a]);
+    for (int a = 0; a < 3; ++a) out4[4 * i + a] = core::quantizeSnorm8(xyz[3 * i + a]);
     out4[4 * i + 3] = 0;
   }
 }

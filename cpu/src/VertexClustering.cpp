@@ -3,7 +3,8 @@
 // into their mean, drop triangles that collapse. Cells are numbered by first occurrence in vertex
 // order (an open-addressing hash table), which makes the output independent of hashing and equal
 // to the canonical relabelling a sort-based (GPU) implementation produces.
-#include "ScalarKernels.h"
+#include <mx/core/GridMath.h>
+#include <mx/core/StageChecks.h>
 #include "SimdKernels.h"
 
 #include <mx/cpu/Algorithms.h>
@@ -33,21 +34,15 @@ void cellCodes(CpuLevel level, std::span<const float> positions, const core::Aab
       return;
     }
     for (size_t i = r.begin(); i < r.end(); ++i)
-      codes[i] = detail::packCell(detail::gridCoord(positions[3 * i], origin[0], inv, 1023.0f),
-                                  detail::gridCoord(positions[3 * i + 1], origin[1], inv, 1023.0f),
-                                  detail::gridCoord(positions[3 * i + 2], origin[2], inv, 1023.0f));
+      codes[i] = core::packCell(core::gridCoord(positions[3 * i], origin[0], inv, 1023.0f),
+                                  core::gridCoord(positions[3 * i + 1], origin[1], inv, 1023.0f),
+                                  core::gridCoord(positions[3 * i + 2], origin[2], inv, 1023.0f));
   });
 }
 
 Status clusterVertices(CpuLevel level, const core::ClusterInput& in, core::ClusterOutput& out) {
+  MX_RETURN_IF_ERROR(core::validate(in));
   const size_t n = in.positions.size() / 3;
-  if (in.positions.size() % 3 != 0 || in.indices.size() % 3 != 0)
-    return {ErrorCode::InvalidArgument, "positions and indices must come in triples"};
-  if (in.classes.size() != n) return {ErrorCode::InvalidArgument, "one class per vertex is required"};
-  if (!(in.cellSize > 0) || !std::isfinite(in.cellSize))
-    return {ErrorCode::InvalidArgument, "cellSize must be positive and finite"};
-  if (n > 0 && in.bounds.maxExtent() / in.cellSize > float(core::kMaxClusterGrid) * 1.0001f)
-    return {ErrorCode::InvalidArgument, "cellSize too small: the grid exceeds 1024 cells per axis"};
 
   out.remap.assign(n, 0);
   out.positions.clear();
@@ -138,8 +133,6 @@ Status clusterVertices(CpuLevel level, const core::ClusterInput& in, core::Clust
   out.indices.reserve(in.indices.size());
   for (size_t t = 0; t + 2 < in.indices.size(); t += 3) {
     const uint32_t a = in.indices[t], b = in.indices[t + 1], c = in.indices[t + 2];
-    if (a >= n || b >= n || c >= n)
-      return {ErrorCode::MalformedInput, "triangle index out of range in clustering input"};
     const uint32_t ra = out.remap[a], rb = out.remap[b], rc = out.remap[c];
     if (ra != rb && rb != rc && ra != rc) out.indices.insert(out.indices.end(), {ra, rb, rc});
   }

@@ -1,16 +1,18 @@
 // Partition on the GPU: triangle centroids and their bounds (cub::DeviceReduce), 30-bit Morton
 // codes, cub::DeviceRadixSort::SortPairs (stable, so ties keep triangle-id order), then the BVH over
-// the sorted codes with the CPU's split rule (cpu::buildBvh: the splits are a few binary searches;
+// the sorted codes with the CPU's split rule (core::buildBvh: the splits are a few binary searches;
 // node bounds are a host pass over the leaves). Exact: order, codes and nodes equal cpu-scalar's.
 // Chunked when the input exceeds the lane's budget: positions stay on the device, triangles go in
 // chunks that alternate between the lane's two streams (the next chunk's upload and centroids
 // overlap this chunk's sort), twice: once for the bounds of every centroid, once for the codes; each
-// chunk is sorted on the device and the sorted runs are merged on the host (cpu::mergeSortedRuns).
+// chunk is sorted on the device and the sorted runs are merged on the host (core::mergeSortedRuns).
 // One chunk (the usual case) sorts everything on the device and merges nothing.
 #include "CudaCommon.cuh"
-#include "GridMath.cuh"
 
-#include <mx/cpu/Algorithms.h>
+#include <mx/core/Bvh.h>
+#include <mx/core/GridMath.h>
+#include <mx/core/SortedRuns.h>
+#include <mx/core/StageChecks.h>
 
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_reduce.cuh>
@@ -36,8 +38,8 @@ __global__ void mortonKernel(const float* __restrict__ cx, const float* __restri
                              size_t t, uint32_t firstId, float3 origin, float3 scale, uint32_t* __restrict__ codes,
                              uint32_t* __restrict__ ids) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < t; i += size_t(gridDim.x) * blockDim.x) {
-    codes[i] = morton3(gridCoord(cx[i], origin.x, scale.x, 1023.0f), gridCoord(cy[i], origin.y, scale.y, 1023.0f),
-                       gridCoord(cz[i], origin.z, scale.z, 1023.0f));
+    codes[i] = core::morton3(core::gridCoord(cx[i], origin.x, scale.x, 1023.0f), core::gridCoord(cy[i], origin.y, scale.y, 1023.0f),
+                       core::gridCoord(cz[i], origin.z, scale.z, 1023.0f));
     ids[i] = firstId + uint32_t(i);
   }
 }
@@ -60,12 +62,8 @@ struct Slot {
 } // namespace
 
 core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::PartitionInput& in, core::PartitionOutput& out) {
-  if (in.maxTrianglesPerLeaf == 0) return {core::ErrorCode::InvalidArgument, "maxTrianglesPerLeaf must be >= 1"};
-  if (in.indices.size() % 3 != 0 || in.positions.size() % 3 != 0)
-    return {core::ErrorCode::InvalidArgument, "positions and indices must come in triples"};
+  MX_RETURN_IF_ERROR(core::validate(in));
   const size_t t = in.indices.size() / 3, v = in.positions.size() / 3;
-  for (uint32_t i : in.indices)
-    if (i >= v) return {core::ErrorCode::MalformedInput, "triangle index " + std::to_string(i) + " >= vertex count " + std::to_string(v)};
   out.order.clear();
   out.codes.clear();
   out.nodes.clear();
@@ -179,9 +177,9 @@ core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::Part
     }
     std::vector<size_t> runs(K + 1);
     for (size_t k = 0; k <= K; ++k) runs[k] = std::min(t, plan.begin(k));
-    cpu::mergeSortedRuns(packed, runs, out.codes, out.order);
+    core::mergeSortedRuns(packed, runs, out.codes, out.order);
   }
-  return cpu::buildBvh(cpu::CpuLevel::Simd, in.positions, in.indices, in.maxTrianglesPerLeaf, out);
+  return core::buildBvh(in.positions, in.indices, in.maxTrianglesPerLeaf, out);
 }
 
 } // namespace mx::cuda::detail

@@ -1,9 +1,10 @@
-// Quantization on the GPU: one thread per vertex, the CPU reference's formulas (GridMath.cuh).
+// Quantization on the GPU: one thread per vertex, the CPU reference's formulas (mx/core/GridMath.h).
 // Exact: output equals cpu-scalar bit for bit. Large inputs go in chunks that alternate between
 // the lane's two streams: chunk k + 1's upload and kernel are enqueued before chunk k is read back,
 // so the copies in both directions overlap the kernels.
 #include "CudaCommon.cuh"
-#include "GridMath.cuh"
+#include <mx/core/GridMath.h>
+#include <mx/core/StageChecks.h>
 
 namespace mx::cuda::detail {
 
@@ -12,14 +13,14 @@ namespace {
 __global__ void quantizeKernel(const float* __restrict__ pos, const float* __restrict__ nrm, size_t n, float3 origin,
                                float3 inv, uint16_t* __restrict__ qpos, int8_t* __restrict__ qnrm) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    qpos[4 * i] = quantizeUnorm16(pos[3 * i], origin.x, inv.x);
-    qpos[4 * i + 1] = quantizeUnorm16(pos[3 * i + 1], origin.y, inv.y);
-    qpos[4 * i + 2] = quantizeUnorm16(pos[3 * i + 2], origin.z, inv.z);
+    qpos[4 * i] = core::quantizeUnorm16(pos[3 * i], origin.x, inv.x);
+    qpos[4 * i + 1] = core::quantizeUnorm16(pos[3 * i + 1], origin.y, inv.y);
+    qpos[4 * i + 2] = core::quantizeUnorm16(pos[3 * i + 2], origin.z, inv.z);
     qpos[4 * i + 3] = 0;
     if (nrm) {
-      qnrm[4 * i] = quantizeSnorm8(nrm[3 * i]);
-      qnrm[4 * i + 1] = quantizeSnorm8(nrm[3 * i + 1]);
-      qnrm[4 * i + 2] = quantizeSnorm8(nrm[3 * i + 2]);
+      qnrm[4 * i] = core::quantizeSnorm8(nrm[3 * i]);
+      qnrm[4 * i + 1] = core::quantizeSnorm8(nrm[3 * i + 1]);
+      qnrm[4 * i + 2] = core::quantizeSnorm8(nrm[3 * i + 2]);
       qnrm[4 * i + 3] = 0;
     }
   }
@@ -29,9 +30,7 @@ __global__ void quantizeKernel(const float* __restrict__ pos, const float* __res
 
 core::Status quantizeDevice(Lane& lane, const ChunkPlan& plan, const core::QuantizeInput& in, core::QuantizeOutput& out) {
   const size_t n = in.positions.size() / 3;
-  if (in.positions.size() % 3 != 0) return {core::ErrorCode::InvalidArgument, "positions must come in triples"};
-  if (!in.normals.empty() && in.normals.size() != in.positions.size())
-    return {core::ErrorCode::InvalidArgument, "normals must be empty or one per position"};
+  MX_RETURN_IF_ERROR(core::validate(in));
   float origin[3], inv[3];
   for (int a = 0; a < 3; ++a) { // the same host arithmetic as the CPU backend
     origin[a] = in.box.min[a];

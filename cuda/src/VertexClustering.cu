@@ -8,7 +8,8 @@
 // float64 sums by rounding only (the conformance suite's kClusterMeanTolerance). Deterministic
 // run to run (no atomics).
 #include "CudaCommon.cuh"
-#include "GridMath.cuh"
+#include <mx/core/GridMath.h>
+#include <mx/core/StageChecks.h>
 
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_reduce.cuh>
@@ -28,8 +29,8 @@ namespace {
 __global__ void keysKernel(const float* __restrict__ pos, const uint32_t* __restrict__ cls, size_t n, float3 origin,
                            float inv, uint64_t* __restrict__ keys, uint32_t* __restrict__ ids) {
   MX_GRID_STRIDE(i, n) {
-    const uint32_t cell = morton3(gridCoord(pos[3 * i], origin.x, inv, 1023.0f), gridCoord(pos[3 * i + 1], origin.y, inv, 1023.0f),
-                                  gridCoord(pos[3 * i + 2], origin.z, inv, 1023.0f));
+    const uint32_t cell = core::morton3(core::gridCoord(pos[3 * i], origin.x, inv, 1023.0f), core::gridCoord(pos[3 * i + 1], origin.y, inv, 1023.0f),
+                                  core::gridCoord(pos[3 * i + 2], origin.z, inv, 1023.0f));
     keys[i] = uint64_t(cell) << 32 | cls[i];
     ids[i] = uint32_t(i);
   }
@@ -107,15 +108,7 @@ __global__ void triangleKernel(const uint32_t* __restrict__ idx, const uint32_t*
 
 core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::ClusterOutput& out) {
   const size_t n = in.positions.size() / 3, t = in.indices.size() / 3;
-  if (in.positions.size() % 3 != 0 || in.indices.size() % 3 != 0)
-    return {core::ErrorCode::InvalidArgument, "positions and indices must come in triples"};
-  if (in.classes.size() != n) return {core::ErrorCode::InvalidArgument, "one class per vertex is required"};
-  if (!(in.cellSize > 0) || !std::isfinite(in.cellSize))
-    return {core::ErrorCode::InvalidArgument, "cellSize must be positive and finite"};
-  if (n > 0 && in.bounds.maxExtent() / in.cellSize > float(core::kMaxClusterGrid) * 1.0001f)
-    return {core::ErrorCode::InvalidArgument, "cellSize too small: the grid exceeds 1024 cells per axis"};
-  for (uint32_t i : in.indices)
-    if (i >= n) return {core::ErrorCode::MalformedInput, "triangle index out of range in clustering input"};
+  MX_RETURN_IF_ERROR(core::validate(in));
   out.remap.assign(n, 0);
   out.positions.clear();
   out.classes.clear();

@@ -1,4 +1,5 @@
 // Invariants of each CPU algorithm, at both levels (scalar reference and Highway SIMD).
+#include <mx/core/SortedRuns.h>
 #include <mx/cpu/Algorithms.h>
 #include <mx/cpu/CpuBackend.h>
 #include <mx/datasets/Generators.h>
@@ -120,7 +121,7 @@ TEST(MergeSortedRuns, MergesAnyNumberOfRunsOfAnySize) {
       std::vector<uint64_t> work = packed;
       std::vector<uint32_t> keys(n), values(n);
       tbb::task_arena arena(threads);
-      arena.execute([&] { cpu::mergeSortedRuns(work, bounds, keys, values); });
+      arena.execute([&] { core::mergeSortedRuns(work, bounds, keys, values); });
       for (size_t i = 0; i < n; ++i) {
         ASSERT_EQ(keys[i], uint32_t(ref[i] >> 32)) << i << " threads=" << threads;
         ASSERT_EQ(values[i], uint32_t(ref[i])) << i << " threads=" << threads;

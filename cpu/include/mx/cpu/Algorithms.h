@@ -29,22 +29,7 @@ void mortonCodes(CpuLevel level, std::span<const float> x, std::span<const float
 /// the values of equal keys are ascending, as they are for the index arrays the engine sorts.
 void sortPairs(CpuLevel level, std::span<uint32_t> keys, std::span<uint32_t> values);
 
-/// Merges the sorted runs packed[runBounds[r], runBounds[r + 1]) of distinct words into one sorted
-/// sequence and writes it split: keys[i] = word >> 32, values[i] = low 32 bits. `runBounds` starts
-/// at 0, ends at packed.size() and never decreases (empty runs are allowed); `packed` is
-/// clobbered. Pairwise merges on oneTBB threads; the result does not depend on the thread count.
-/// The CUDA backend merges the runs it sorted chunk by chunk with it.
-void mergeSortedRuns(std::span<uint64_t> packed, std::span<const size_t> runBounds, std::span<uint32_t> keys,
-                     std::span<uint32_t> values);
-
-/// Builds the binary BVH over Morton-sorted triangles: a range splits at the highest bit in
-/// which its first and last codes differ (at the middle when all codes are equal) until it holds
-/// at most maxTrianglesPerLeaf triangles. Fills out.nodes; out.order and out.codes must be set.
-core::Status buildBvh(CpuLevel level, std::span<const float> positions,
-                      std::span<const uint32_t> indices, uint32_t maxTrianglesPerLeaf,
-                      core::PartitionOutput& out);
-
-/// Morton codes + sort + BVH: the whole partition stage.
+/// Morton codes + sort + BVH (core::buildBvh): the whole partition stage.
 core::Status partition(CpuLevel level, const core::PartitionInput& in, core::PartitionOutput& out);
 
 /// Grid cell key of every vertex for vertex clustering: the 30-bit Morton code of its cell

@@ -1,0 +1,179 @@
+#include "ExportWorker.h"
+
+#include "Files.h"
+
+#include <spdlog/spdlog.h>
+
+#include <sys/statvfs.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace mx::service {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+void ExportWorker::loop() {
+  while (auto id = _jobs.next()) {
+    try {
+      run(*id);
+    } catch (const std::exception& e) {
+      spdlog::error("export {}: internal error: {}", *id, e.what());
+      (void)_jobs.updateStatus(*id, ExportStatus::Invalid, std::string("Internal error: ") + e.what());
+    }
+    _jobs.finishRun(*id);
+  }
+}
+
+std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec) const {
+  const fs::path jobDir = _dir.jobs() / rec.id;
+  std::vector<std::string> argv = {_config.tilerPath.string(), "tile", rec.imodelPath, "-o", (_dir.exports() / rec.id).string(), "--force",
+                                   "--type", rec.typeClass == "CESIUM" ? "cesium" : rec.typeClass == "IMODEL" ? "imodel" : "3dtiles", "--metrics",
+                                   (jobDir / "metrics.json").string()};
+  if (_config.workers > 1) { // exports running at once share the GPU's memory
+    argv.push_back("--device-share");
+    argv.push_back(std::to_string(_config.workers));
+  }
+  if (!rec.tilerConfig.empty()) {
+    const json cfg = json::parse(rec.tilerConfig, nullptr, false);
+    if (cfg.is_array())
+      for (const auto& item : cfg) {
+        const json& v = item["value"];
+        argv.push_back("--config");
+        argv.push_back(item["key"].get<std::string>() + "=" +
+                       (v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "true" : "false") : v.dump()));
+      }
+  }
+  return argv;
+}
+
+/// Why a finished tiler's export is Invalid ("" when it is Complete).
+std::string ExportWorker::failureOf(const ChildOutcome& o, const json& tilerJson, const std::string& id) const {
+  std::error_code ec;
+  switch (o.kind) {
+  case ChildOutcome::Kind::SpawnFailed: return o.message;
+  case ChildOutcome::Kind::TimedOut:
+    return "The export took longer than " + std::to_string(_config.exportTimeoutSeconds) + " s and was stopped.";
+  case ChildOutcome::Kind::OutOfMemory:
+    return "The export needed more than " + std::to_string(_config.exportMemoryBytes) + " bytes (peak seen " +
+           std::to_string(o.peakRssBytes) + ") and was stopped.";
+  case ChildOutcome::Kind::Signalled:
+    return "The tiler was killed by signal " + std::to_string(o.code) + " (" + strsignal(o.code) + ").";
+  case ChildOutcome::Kind::Exited: {
+    if (o.code == 0)
+      return fs::exists(_dir.exports() / id / "tileset.json", ec) ? "" : "The tiler finished without writing tileset.json.";
+    std::string error;
+    if (tilerJson.is_object() && tilerJson.contains("error") && tilerJson["error"].is_object())
+      error = tilerJson["error"].value("message", "");
+    if (error.empty()) error = lastLine(_dir.jobs() / id / "tiler.log");
+    if (error.empty()) error = "The tiler failed with exit code " + std::to_string(o.code) + ".";
+    return error;
+  }
+  default: return "";
+  }
+}
+
+void ExportWorker::run(const std::string& id) {
+  auto rec = _jobs.get(id);
+  if (!rec || rec->status != ExportStatus::NotStarted) return;
+  const int64_t startMs = JobStore::nowMs();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto finish = [&](ExportStatus status, const std::string& error, const json& stats) {
+    (void)_jobs.updateStatus(id, status, error, stats.is_null() ? std::string() : stats.dump());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    _metrics.exportFinished(toString(status), seconds);
+    if (status == ExportStatus::Invalid) spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
+    else spdlog::info("export {} {} in {:.1f} s", id, toString(status), seconds);
+  };
+  std::error_code ec;
+  if (!fs::exists(rec->imodelPath, ec)) return finish(ExportStatus::Invalid, "The iModel file of this export is no longer available.", {});
+  (void)_jobs.updateStatus(id, ExportStatus::InProgress);
+  spdlog::info("export {} InProgress ({} changeset {} → {})", id, rec->iModelId, rec->changesetIndex, rec->exportType);
+  const fs::path jobDir = _dir.jobs() / id, outDir = _dir.exports() / id, metricsFile = jobDir / "metrics.json";
+  fs::create_directories(jobDir, ec);
+  fs::remove_all(outDir, ec);
+  fs::remove(metricsFile, ec);
+  // One tiler per export at a time, across restarts: an orphan of a killed service is ended first.
+  auto jobLock = lockJob(jobDir / "tiler.lock", std::chrono::seconds(10));
+  if (!jobLock) {
+    spdlog::error("export {}: {}", id, jobLock.status().message());
+    (void)_jobs.updateStatus(id, ExportStatus::NotStarted);
+    return;
+  }
+  ChildLimits limits;
+  limits.timeout = std::chrono::seconds(_config.exportTimeoutSeconds);
+  limits.memoryBytes = _config.exportMemoryBytes;
+  limits.inheritFd = jobLock->fd();
+  const ChildOutcome o = runChild(
+      tilerArguments(*rec), jobDir / "tiler.log", limits,
+      [&](int pid) {
+        jobLock->setPid(pid);
+        _jobs.setPid(id, pid);
+      },
+      [&] { return _jobs.shouldStop(id); });
+  if (_jobs.finishRun(id)) return spdlog::info("export {} cancelled and deleted", id);
+  if (o.kind == ChildOutcome::Kind::Stopped) {
+    // Shutting down: the next start runs it again.
+    fs::remove_all(outDir, ec);
+    (void)_jobs.updateStatus(id, ExportStatus::NotStarted);
+    spdlog::info("export {} re-queued for the next start", id);
+    return;
+  }
+  json tilerJson;
+  {
+    std::ifstream in(metricsFile);
+    if (in) tilerJson = json::parse(in, nullptr, false);
+    if (tilerJson.is_discarded()) tilerJson = json();
+  }
+  const int64_t durationMs = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  if (const std::string error = failureOf(o, tilerJson, id); !error.empty()) {
+    fs::remove_all(outDir, ec);
+    return finish(ExportStatus::Invalid, error, {});
+  }
+  json m = tilerJson.is_object() && tilerJson.contains("metrics") ? tilerJson["metrics"] : json();
+  if (m.is_object()) m["tilerPeakRssBytes"] = o.peakRssBytes;
+  finish(ExportStatus::Complete, "", computeStats(*rec, startMs, durationMs, m));
+}
+
+json ExportWorker::computeStats(const ExportRecord& r, int64_t startMs, int64_t durationMs, const json& tilerMetrics) const {
+  json stats;
+  std::error_code ec;
+  stats["iModelSize"] = fs::exists(r.imodelPath, ec) ? fs::file_size(r.imodelPath, ec) : 0;
+  uint64_t raw = 0, compressed = 0, files = 0;
+  // One walk: every file's size and gzip size, summed per child of the export folder (by name).
+  std::map<std::string, uint64_t> bytesByChild;
+  const fs::path folder = _dir.exports() / r.id;
+  for (fs::recursive_directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    uint64_t& child = bytesByChild[it->path().lexically_relative(folder).begin()->string()];
+    if (!it->is_regular_file(ec)) continue;
+    const uint64_t size = it->file_size(ec);
+    raw += size;
+    child += size;
+    ++files;
+    std::string content, packed;
+    if (readFile(it->path(), content) && gzipString(content, packed, 1)) compressed += std::min<uint64_t>(packed.size(), size);
+    else compressed += size;
+  }
+  const std::vector<std::pair<std::string, uint64_t>> children(bytesByChild.begin(), bytesByChild.end());
+  json structure = json::array();
+  for (size_t i = 0; i < children.size() && i < 100; ++i)
+    structure.push_back({{"name", children[i].first}, {"size", children[i].second}});
+  stats["rawSize"] = raw;
+  stats["compressedSize"] = compressed;
+  stats["startTime"] = formatUtc(startMs);
+  stats["duration"] = durationMs;
+  struct statvfs vfs{};
+  if (statvfs(folder.c_str(), &vfs) == 0) {
+    stats["diskSize"] = uint64_t(vfs.f_blocks) * vfs.f_frsize;
+    stats["freeDiskSpace"] = uint64_t(vfs.f_bavail) * vfs.f_frsize;
+  }
+  stats["exportDirSize"] = raw;
+  stats["exportDirStructure"] = {{"files", files}, {"children", structure}, {"omitted", children.size() > 100 ? children.size() - 100 : 0}};
+  if (!tilerMetrics.is_null()) stats["metrics"] = tilerMetrics;
+  return stats;
+}
+
+} // namespace mx::service

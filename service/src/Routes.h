@@ -1,0 +1,65 @@
+#pragma once
+// The HTTP side of the service: routes that parse requests and format responses, nothing more.
+// The rules live in JobService; errors go out through one table (HttpErrors.h).
+//   Routes.cpp        installs the handlers: framing checks before routing (411, 413 for bodies
+//                     where none is taken, the x-api-host-and-root header), CORS, the error and
+//                     exception handlers, the access log and request metrics, /healthz, /metrics
+//   ExportRoutes.cpp  POST/GET /mesh-export/, GET/DELETE /mesh-export/{id}: authentication and
+//                     rate limit, query parameters, the Export JSON with its signed link
+//   FileRoutes.cpp    GET /tiles/{id}/* (signed links, ETag, gzip, ranges); POST/GET /imodels
+#include "HttpServer.h"
+#include "JobService.h"
+#include "RateLimiter.h"
+#include "ServiceMetrics.h"
+
+#include <mx/service/Auth.h>
+#include <mx/service/Config.h>
+#include <mx/service/ImodelStore.h>
+#include <mx/service/JobStore.h>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+namespace mx::service {
+
+struct Routes {
+  const ServiceConfig& config;
+  JobService& jobs;
+  JobStore& store;
+  ImodelStore& imodels;
+  Authenticator& auth;
+  RateLimiter& limiter;
+  ServiceMetrics& metrics;
+  const std::string& secret;
+  const std::string& base; ///< The public URL; set once the server is bound.
+
+  void install(HttpServer& http);
+
+  // ExportRoutes.cpp
+  /// Authenticates and rate-limits; on failure the response is written and nullopt returned.
+  std::optional<Principal> authorize(const httplib::Request& req, httplib::Response& res, Access access);
+  void startExport(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
+  void listExports(const httplib::Request& req, httplib::Response& res);
+  void getExport(const httplib::Request& req, httplib::Response& res);
+  void deleteExport(const httplib::Request& req, httplib::Response& res);
+  [[nodiscard]] nlohmann::json exportJson(const ExportRecord& r, bool full, bool cdn) const;
+  [[nodiscard]] std::string meshLink(const ExportRecord& r, bool cdn) const;
+
+  // FileRoutes.cpp
+  void serveTile(const httplib::Request& req, httplib::Response& res);
+  void uploadImodel(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
+  void listImodels(const httplib::Request& req, httplib::Response& res);
+  /// Where a subject's uploads go: its own scope, or the shared one when the operator says so.
+  [[nodiscard]] std::string uploadScope(const Principal& who) const;
+};
+
+/// Unix seconds now.
+int64_t unixNow();
+
+/// Content-Length as sent (-1 when absent or chunked).
+int64_t declaredLength(const httplib::Request& req);
+
+} // namespace mx::service
