@@ -310,30 +310,31 @@ Result<std::vector<GeometryOp>> parseGeometryStream(std::span<const uint8_t> in)
 }
 
 std::string_view opCodeName(uint32_t op) noexcept {
-  switch (op) {
-  case 1: return "Header";
-  case 2: return "SubGraphicRange";
-  case 3: return "GeometryPartInstance";
-  case 4: return "BasicSymbology";
-  case 5: return "PointPrimitive";
-  case 6: return "PointPrimitive2d";
-  case 7: return "ArcPrimitive";
-  case 8: return "CurveVector";
-  case 9: return "Polyface";
-  case 10: return "CurvePrimitive";
-  case 11: return "SolidPrimitive";
-  case 12: return "BsplineSurface";
-  case 19: return "AreaFill";
-  case 20: return "Pattern";
-  case 21: return "Material";
-  case 22: return "TextString";
-  case 23: return "LineStyleModifiers";
-  case 25: return "ParasolidBRep";
-  case 26: return "BRepPolyface";
-  case 27: return "BRepCurveVector";
-  case 28: return "Image";
-  default: return "Unknown";
+  using Op = GeometryOpCode;
+  switch (Op(op)) {
+  case Op::Header: return "Header";
+  case Op::SubGraphicRange: return "SubGraphicRange";
+  case Op::PartInstance: return "GeometryPartInstance";
+  case Op::BasicSymbology: return "BasicSymbology";
+  case Op::PointPrimitive: return "PointPrimitive";
+  case Op::PointPrimitive2d: return "PointPrimitive2d";
+  case Op::ArcPrimitive: return "ArcPrimitive";
+  case Op::CurveVector: return "CurveVector";
+  case Op::Polyface: return "Polyface";
+  case Op::CurvePrimitive: return "CurvePrimitive";
+  case Op::SolidPrimitive: return "SolidPrimitive";
+  case Op::BsplineSurface: return "BsplineSurface";
+  case Op::AreaFill: return "AreaFill";
+  case Op::Pattern: return "Pattern";
+  case Op::Material: return "Material";
+  case Op::TextString: return "TextString";
+  case Op::LineStyleModifiers: return "LineStyleModifiers";
+  case Op::ParasolidBRep: return "ParasolidBRep";
+  case Op::BRepPolyface: return "BRepPolyface";
+  case Op::BRepCurveVector: return "BRepCurveVector";
+  case Op::Image: return "Image";
   }
+  return "Unknown";
 }
 
 } // namespace mx::io

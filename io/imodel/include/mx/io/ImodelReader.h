@@ -135,8 +135,34 @@ inline constexpr size_t kMaxGeometryStreamBytes = size_t(256) << 20;
 core::Result<std::vector<uint8_t>> inflateGeometryBlob(std::span<const uint8_t> blob,
                                                       size_t maxBytes = kMaxGeometryStreamBytes);
 
+/// GeometryStream operation codes (format doc section 7; iTwin.js' OpCode). Values not listed
+/// (fills, patterns, line styles, deprecated codes) carry no geometry.
+enum class GeometryOpCode : uint32_t {
+  Header = 1,
+  SubGraphicRange = 2,
+  PartInstance = 3,
+  BasicSymbology = 4,
+  PointPrimitive = 5,
+  PointPrimitive2d = 6,
+  ArcPrimitive = 7,
+  CurveVector = 8,
+  Polyface = 9,
+  CurvePrimitive = 10,
+  SolidPrimitive = 11,
+  BsplineSurface = 12,
+  AreaFill = 19,
+  Pattern = 20,
+  Material = 21,
+  TextString = 22,
+  LineStyleModifiers = 23,
+  ParasolidBRep = 25,
+  BRepPolyface = 26,
+  BRepCurveVector = 27,
+  Image = 28,
+};
+
 struct GeometryOp {
-  uint32_t opCode = 0;
+  uint32_t opCode = 0;            ///< A GeometryOpCode, or a code this reader does not know.
   std::span<const uint8_t> data;  ///< Points into the inflated buffer.
 };
 

@@ -1,0 +1,77 @@
+#pragma once
+// Tessellation of GeometryStream primitives into triangles, with iTwin.js exportGraphics' stroke
+// rules (format doc section 9): 4 · ceil((π/2)/angleTolerance) segments per circle (tightened by
+// chordTolerance), at most kMaxCircleSegments, at most kMaxPrimitivePoints points a primitive.
+//   Solids.cpp    boxes, spheres and ellipsoids, cones and cylinders, torus pipes, polyfaces
+//   Regions.cpp   planar regions (loops, holes, discs), extrusions, rotational and ruled sweeps
+//   Bsplines.cpp  B-spline curves in loops and untrimmed B-spline surfaces (our grid rule)
+// Inputs are flatbuffer tables already verified; meshes are in the stream's local coordinates.
+#include "GeometryFlatbuffers.h"
+#include "ImodelImpl.h"
+
+#include <mx/core/Math.h>
+
+#include <optional>
+#include <vector>
+
+namespace mx::io::geometry {
+
+using core::Status;
+using core::Vec3d;
+
+/// Triangles in element-local (or part-local) coordinates.
+struct LocalMesh {
+  std::vector<Vec3d> points;
+  std::vector<uint32_t> indices;
+  uint32_t add(Vec3d p) { points.push_back(p); return uint32_t(points.size() - 1); }
+  void tri(uint32_t a, uint32_t b, uint32_t c) { indices.insert(indices.end(), {a, b, c}); }
+};
+
+inline Vec3d toVec3(const fb::DPoint3d& p) { return {p.x, p.y, p.z}; }
+inline Vec3d cross(Vec3d a, Vec3d b) { return {a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x}; }
+inline double triangleArea(Vec3d a, Vec3d b, Vec3d c) { return 0.5 * core::length(cross(b - a, c - a)); }
+
+// ---- Solids.cpp ------------------------------------------------------------------------------------
+/// Segments for a full circle of radius r (exportGraphics: per 90° ceil((π/2)/a)).
+int circleSegments(double radius, const TessellationOptions& o);
+/// Refuses a primitive whose tessellation would exceed the per-primitive point budget (a hostile
+/// or absurd stream must not make us allocate without bound).
+Status withinBudget(size_t points, const char* what);
+/// A disc (fan around an added centre vertex) over an existing ring.
+void fan(LocalMesh& m, Vec3d center, const std::vector<uint32_t>& ring, bool flip);
+void tessellateBox(const fb::BoxDetail& d, LocalMesh& m);
+void tessellateSphere(const fb::SphereDetail& d, const TessellationOptions& o, LocalMesh& m);
+void tessellateCone(const fb::ConeDetail& d, const TessellationOptions& o, LocalMesh& m);
+void tessellateTorus(const fb::TorusDetail& d, const TessellationOptions& o, LocalMesh& m);
+Status tessellatePolyface(const fb::Polyface& p, LocalMesh& m);
+/// Every number of a solid's detail is finite and its radii are not negative.
+bool finiteDetail(const fb::VariantGeometry& g);
+
+// ---- Regions.cpp -----------------------------------------------------------------------------------
+/// Points of an elliptic arc: start to start + sweep, segments scaled from the full-circle count.
+std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o);
+bool fullSweep(double sweep);
+
+/// One planar area: an outer loop, holes, and, for a lone full ellipse, its centre (discs are
+/// fans around the centre, as exportGraphics makes them).
+struct Region {
+  std::vector<Vec3d> outer;
+  std::vector<std::vector<Vec3d>> holes;
+  std::optional<Vec3d> discCenter;
+};
+
+/// Appends points to a loop, skipping repeats.
+void appendPoints(std::vector<Vec3d>& loop, const std::vector<Vec3d>& pts);
+/// The closed regions of a curve vector (boundary type 2 outer, 3 inner, 4 parity, 5 union).
+Status regionsOf(const fb::CurveVector& cv, const TessellationOptions& o, std::vector<Region>& out);
+/// Triangulates a region (Triangulator.h), optionally offset and with flipped winding.
+void meshRegion(const Region& r, LocalMesh& m, Vec3d offset = {}, bool flip = false);
+Status meshExtrusion(const fb::DgnExtrusion& e, const TessellationOptions& o, LocalMesh& m);
+Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOptions& o, LocalMesh& m);
+Status meshRuledSweep(const fb::DgnRuledSweep& r, const TessellationOptions& o, LocalMesh& m);
+
+// ---- Bsplines.cpp ----------------------------------------------------------------------------------
+Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out);
+Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions& o, LocalMesh& m);
+
+} // namespace mx::io::geometry
