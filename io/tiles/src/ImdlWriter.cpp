@@ -87,25 +87,23 @@ struct Primitive {
   std::unordered_map<uint32_t, uint32_t> colorIndex;
 };
 
-} // namespace
+/// The multi-model feature table: each model's features contiguous (stable within a model).
+struct FeatureTable {
+  std::vector<uint8_t> bytes;
+  std::vector<uint32_t> newIndex;   ///< Content feature → table row.
+  uint32_t numElements = 0;         ///< Distinct element ids.
+};
 
-core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double tolerance) {
-  const size_t nv = c.vertexCount(), nt = c.indices.size() / 3;
-  if (c.features.empty() || nt == 0) return Status{ErrorCode::InvalidArgument, "iMdl tile without features or triangles"};
-  if (c.features.size() >= (1u << 24)) return Status{ErrorCode::UnsupportedInput, "more than 2^24 features in one tile"};
-  const Decoded d = decode(c);
-  const bool lit = !d.nrm.empty();
-  const uint32_t rgbaPerVertex = lit ? 4 : 3;
-
-  // Feature table order: each model's features contiguous (stable within a model).
+FeatureTable buildFeatureTable(const TileContent& c) {
+  FeatureTable ft;
   std::vector<uint32_t> order(c.features.size());
   std::iota(order.begin(), order.end(), 0u);
   std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return c.features[a].model < c.features[b].model; });
-  std::vector<uint32_t> newIndex(c.features.size());
-  for (uint32_t i = 0; i < order.size(); ++i) newIndex[order[i]] = i;
+  ft.newIndex.resize(c.features.size());
+  for (uint32_t i = 0; i < order.size(); ++i) ft.newIndex[order[i]] = i;
   std::vector<uint64_t> subCategories;
   std::unordered_map<uint64_t, uint32_t> subIndex;
-  std::vector<uint8_t> table;
+  std::vector<uint8_t>& table = ft.bytes;
   putU32(table, 0);                         // length, patched below
   putU32(table, 0);                         // numSubCategories, patched below
   putU32(table, uint32_t(c.features.size()));
@@ -119,9 +117,9 @@ core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double toler
     putU32(table, (0u << 24) | it->second);   // geometry class Primary
     elements.push_back(f.element);
   }
-  for (uint64_t s : subCategories) {
-    putU32(table, uint32_t(s));
-    putU32(table, uint32_t(s >> 32));
+  for (uint64_t sc : subCategories) {
+    putU32(table, uint32_t(sc));
+    putU32(table, uint32_t(sc >> 32));
   }
   for (uint32_t i = 0; i < order.size(); ++i) {
     const uint64_t model = c.features[order[i]].model;
@@ -136,9 +134,13 @@ core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double toler
   const uint32_t numSub = uint32_t(subCategories.size());
   std::memcpy(table.data() + 4, &numSub, 4);
   std::sort(elements.begin(), elements.end());
-  const uint32_t numElements = uint32_t(std::unique(elements.begin(), elements.end()) - elements.begin());
+  ft.numElements = uint32_t(std::unique(elements.begin(), elements.end()) - elements.begin());
+  return ft;
+}
 
-  // Primitives: opaque first, then translucent; each fits the lookup texture and 2^16 colours.
+/// Primitives: opaque first, then translucent; each fits the lookup texture and 2^16 colours.
+std::vector<Primitive> splitPrimitives(const TileContent& c, uint32_t rgbaPerVertex) {
+  const size_t nt = c.indices.size() / 3;
   const uint64_t maxRgba = uint64_t(kImdlMaxTextureDim) * kImdlMaxTextureDim;
   std::vector<Primitive> prims;
   for (int pass = 0; pass < 2; ++pass) {
@@ -170,98 +172,163 @@ core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double toler
     }
     flush();
   }
+  return prims;
+}
 
+/// What the writer shares across the primitives of one tile.
+struct TileData {
+  const TileContent& c;
+  const Decoded& d;
+  const std::vector<uint32_t>& newIndex;
+  uint32_t rgbaPerVertex;
+  bool lit;
+};
+
+/// One vertex of the lookup texture: quantized position, colour index, feature index, normal.
+void putVertex(const TileData& t, uint32_t v, uint32_t colorIndex, const double lo[3], const double scale[3], uint8_t* o) {
+  for (int a = 0; a < 3; ++a) {
+    const double q = std::floor(std::clamp(0.5 + (t.d.pos[3 * v + a] - lo[a]) * scale[a], 0.0, 65535.0));
+    const auto u = uint16_t(q);
+    o[2 * a] = uint8_t(u);
+    o[2 * a + 1] = uint8_t(u >> 8);
+  }
+  o[6] = uint8_t(colorIndex);
+  o[7] = uint8_t(colorIndex >> 8);
+  const uint32_t fi = t.newIndex[t.c.featureIds[v]];
+  o[8] = uint8_t(fi);
+  o[9] = uint8_t(fi >> 8);
+  o[10] = uint8_t(fi >> 16);
+  o[11] = 0;
+  if (t.lit) {
+    const uint16_t oct = imdl::octEncode(t.d.nrm[3 * v], t.d.nrm[3 * v + 1], t.d.nrm[3 * v + 2]);
+    o[12] = uint8_t(oct);
+    o[13] = uint8_t(oct >> 8);
+  }
+}
+
+/// The colour table after the vertices (premultiplied RGBA); whether any colour is translucent.
+bool putColors(const Primitive& pr, uint32_t numColors, uint8_t* colorOut) {
+  bool anyTranslucentColor = false;
+  for (size_t k = 0; k < numColors; ++k) {
+    const uint32_t col = pr.colors[k];
+    const uint32_t alpha = 255 - (col >> 24);
+    if (alpha < 255) anyTranslucentColor = true;
+    if (alpha == 0) continue;
+    for (int ch = 0; ch < 3; ++ch)
+      colorOut[4 * k + size_t(ch)] = uint8_t(std::floor(double((col >> (8 * ch)) & 255) * alpha / 255.0 + 0.5));
+    colorOut[4 * k + 3] = uint8_t(alpha);
+  }
+  return anyTranslucentColor;
+}
+
+/// Primitive `p`: its vertex table and indices into `bin`, its views and material, and its JSON.
+json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vector<uint8_t>& bin, json& views, json& materials,
+                    double rangeLo[3], double rangeHi[3]) {
+  double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
+  for (uint32_t v : pr.vertices)
+    for (int a = 0; a < 3; ++a) {
+      lo[a] = std::min(lo[a], t.d.pos[3 * v + a]);
+      hi[a] = std::max(hi[a], t.d.pos[3 * v + a]);
+    }
+  double scale[3];
+  for (int a = 0; a < 3; ++a) {
+    scale[a] = hi[a] > lo[a] ? 65535.0 / (hi[a] - lo[a]) : 0.0;
+    rangeLo[a] = std::min(rangeLo[a], lo[a]);
+    rangeHi[a] = std::max(rangeHi[a], hi[a]);
+  }
+  const bool uniform = pr.colors.size() == 1;
+  const uint32_t numColors = uniform ? 0 : uint32_t(pr.colors.size());
+  const uint64_t nRgba = uint64_t(pr.vertices.size()) * t.rgbaPerVertex + numColors;
+  uint32_t width, height;
+  imdl::tableDimensions(nRgba, t.rgbaPerVertex, kImdlMaxTextureDim, width, height);
+  const size_t tableBytes = size_t(width) * height * 4;
+  const size_t vertexOffset = bin.size();
+  bin.resize(vertexOffset + tableBytes, 0);
+  uint8_t* out = bin.data() + vertexOffset;
+  for (size_t lv = 0; lv < pr.vertices.size(); ++lv) {
+    const uint32_t v = pr.vertices[lv];
+    putVertex(t, v, uniform ? 0 : pr.colorIndex.at(tbgrOf(t.c.colors[v])), lo, scale, out + lv * t.rgbaPerVertex * 4);
+  }
+  const bool anyTranslucentColor = putColors(pr, numColors, out + pr.vertices.size() * t.rgbaPerVertex * 4);
+  pad4(bin);
+  const size_t indexOffset = bin.size();
+  for (uint32_t i : pr.indices) {
+    bin.push_back(uint8_t(i));
+    bin.push_back(uint8_t(i >> 8));
+    bin.push_back(uint8_t(i >> 16));
+  }
+  const size_t indexBytes = bin.size() - indexOffset;
+  pad4(bin);
+  const std::string vId = "bvVertex" + std::to_string(p), iId = "bvIndices" + std::to_string(p), mId = "M" + std::to_string(p);
+  views[vId] = {{"byteOffset", vertexOffset}, {"byteLength", tableBytes}};
+  views[iId] = {{"byteOffset", indexOffset}, {"byteLength", indexBytes}};
+  const uint32_t fill = pr.colors.front();
+  materials[mId] = {{"type", 0}, {"fillColor", fill}, {"lineColor", fill}, {"lineWidth", 1}, {"linePixels", 0},
+                    {"fillFlags", 0}, {"ignoreLighting", false}};
+  json vertices = {{"bufferView", vId},
+                   {"count", pr.vertices.size()},
+                   {"numRgbaPerVertex", t.rgbaPerVertex},
+                   {"width", width},
+                   {"height", height},
+                   {"hasTranslucency", uniform ? (fill >> 24) != 0 : anyTranslucentColor},
+                   {"featureIndexType", 2},
+                   {"params", {{"decodedMin", {lo[0], lo[1], lo[2]}}, {"decodedMax", {hi[0], hi[1], hi[2]}}}}};
+  if (uniform) vertices["uniformColor"] = fill;
+  else vertices["numColors"] = numColors;
+  return {{"type", 0},
+          {"material", mId},
+          {"isPlanar", false},
+          {"vertices", std::move(vertices)},
+          {"surface", {{"type", t.lit ? 1 : 0}, {"indices", iId}}}};
+}
+
+/// The iMdl container: header (ranges, tolerance, element count), feature table, then the glTF
+/// v1-style chunk of JSON and binary.
+core::Result<std::vector<uint8_t>> imdlContainer(const FeatureTable& ft, const std::string& text, const std::vector<uint8_t>& bin,
+                                                 const double rangeLo[3], const double rangeHi[3], double tolerance) {
+  std::vector<uint8_t> out;
+  const size_t total = imdl::kHeaderLength + ft.bytes.size() + imdl::kGltfHeaderLength + text.size() + bin.size();
+  if (total > 0xFFFFFFFFull) return Status{ErrorCode::UnsupportedInput, "iMdl tile larger than 4 GiB"};
+  out.reserve(total);
+  putU32(out, imdl::kMagic);
+  putU32(out, (kImdlMajor << 16) | kImdlMinor);
+  putU32(out, imdl::kHeaderLength);
+  putU32(out, imdl::kFlagMultiModelFeatureTable);
+  for (int a = 0; a < 3; ++a) putF64(out, rangeLo[a]);
+  for (int a = 0; a < 3; ++a) putF64(out, rangeHi[a]);
+  putF64(out, tolerance);
+  putU32(out, ft.numElements);
+  putU32(out, 0);
+  putU32(out, uint32_t(total));
+  putU32(out, 0);
+  out.insert(out.end(), ft.bytes.begin(), ft.bytes.end());
+  putU32(out, imdl::kGltfMagic);
+  putU32(out, 1);
+  putU32(out, uint32_t(imdl::kGltfHeaderLength + text.size() + bin.size()));
+  putU32(out, uint32_t(text.size()));
+  putU32(out, 0);
+  out.insert(out.end(), text.begin(), text.end());
+  out.insert(out.end(), bin.begin(), bin.end());
+  return out;
+}
+
+} // namespace
+
+core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double tolerance) {
+  const size_t nt = c.indices.size() / 3;
+  if (c.features.empty() || nt == 0) return Status{ErrorCode::InvalidArgument, "iMdl tile without features or triangles"};
+  if (c.features.size() >= (1u << 24)) return Status{ErrorCode::UnsupportedInput, "more than 2^24 features in one tile"};
+  const Decoded d = decode(c);
+  const bool lit = !d.nrm.empty();
+  const uint32_t rgbaPerVertex = lit ? 4 : 3;
+  const FeatureTable ft = buildFeatureTable(c);
+  const std::vector<Primitive> prims = splitPrimitives(c, rgbaPerVertex);
+
+  const TileData t{c, d, ft.newIndex, rgbaPerVertex, lit};
   std::vector<uint8_t> bin;
   json primitives = json::array(), views = json::object(), materials = json::object();
   double rangeLo[3] = {1e300, 1e300, 1e300}, rangeHi[3] = {-1e300, -1e300, -1e300};
-  for (size_t p = 0; p < prims.size(); ++p) {
-    const Primitive& pr = prims[p];
-    double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
-    for (uint32_t v : pr.vertices)
-      for (int a = 0; a < 3; ++a) {
-        lo[a] = std::min(lo[a], d.pos[3 * v + a]);
-        hi[a] = std::max(hi[a], d.pos[3 * v + a]);
-      }
-    double scale[3];
-    for (int a = 0; a < 3; ++a) {
-      scale[a] = hi[a] > lo[a] ? 65535.0 / (hi[a] - lo[a]) : 0.0;
-      rangeLo[a] = std::min(rangeLo[a], lo[a]);
-      rangeHi[a] = std::max(rangeHi[a], hi[a]);
-    }
-    const bool uniform = pr.colors.size() == 1;
-    const uint32_t numColors = uniform ? 0 : uint32_t(pr.colors.size());
-    const uint64_t nRgba = uint64_t(pr.vertices.size()) * rgbaPerVertex + numColors;
-    uint32_t width, height;
-    imdl::tableDimensions(nRgba, rgbaPerVertex, kImdlMaxTextureDim, width, height);
-    const size_t tableBytes = size_t(width) * height * 4;
-    const size_t vertexOffset = bin.size();
-    bin.resize(vertexOffset + tableBytes, 0);
-    uint8_t* out = bin.data() + vertexOffset;
-    bool anyTranslucentColor = false;
-    for (size_t lv = 0; lv < pr.vertices.size(); ++lv) {
-      const uint32_t v = pr.vertices[lv];
-      uint8_t* o = out + lv * rgbaPerVertex * 4;
-      for (int a = 0; a < 3; ++a) {
-        const double q = std::floor(std::clamp(0.5 + (d.pos[3 * v + a] - lo[a]) * scale[a], 0.0, 65535.0));
-        const auto u = uint16_t(q);
-        o[2 * a] = uint8_t(u);
-        o[2 * a + 1] = uint8_t(u >> 8);
-      }
-      const uint32_t ci = uniform ? 0 : pr.colorIndex.at(tbgrOf(c.colors[v]));
-      o[6] = uint8_t(ci);
-      o[7] = uint8_t(ci >> 8);
-      const uint32_t fi = newIndex[c.featureIds[v]];
-      o[8] = uint8_t(fi);
-      o[9] = uint8_t(fi >> 8);
-      o[10] = uint8_t(fi >> 16);
-      o[11] = 0;
-      if (lit) {
-        const uint16_t oct = imdl::octEncode(d.nrm[3 * v], d.nrm[3 * v + 1], d.nrm[3 * v + 2]);
-        o[12] = uint8_t(oct);
-        o[13] = uint8_t(oct >> 8);
-      }
-    }
-    uint8_t* colorOut = out + pr.vertices.size() * rgbaPerVertex * 4;
-    for (size_t k = 0; k < numColors; ++k) {
-      const uint32_t col = pr.colors[k];
-      const uint32_t alpha = 255 - (col >> 24);
-      if (alpha < 255) anyTranslucentColor = true;
-      if (alpha == 0) continue;
-      for (int ch = 0; ch < 3; ++ch)
-        colorOut[4 * k + size_t(ch)] = uint8_t(std::floor(double((col >> (8 * ch)) & 255) * alpha / 255.0 + 0.5));
-      colorOut[4 * k + 3] = uint8_t(alpha);
-    }
-    pad4(bin);
-    const size_t indexOffset = bin.size();
-    for (uint32_t i : pr.indices) {
-      bin.push_back(uint8_t(i));
-      bin.push_back(uint8_t(i >> 8));
-      bin.push_back(uint8_t(i >> 16));
-    }
-    const size_t indexBytes = bin.size() - indexOffset;
-    pad4(bin);
-    const std::string vId = "bvVertex" + std::to_string(p), iId = "bvIndices" + std::to_string(p), mId = "M" + std::to_string(p);
-    views[vId] = {{"byteOffset", vertexOffset}, {"byteLength", tableBytes}};
-    views[iId] = {{"byteOffset", indexOffset}, {"byteLength", indexBytes}};
-    const uint32_t fill = pr.colors.front();
-    materials[mId] = {{"type", 0}, {"fillColor", fill}, {"lineColor", fill}, {"lineWidth", 1}, {"linePixels", 0},
-                      {"fillFlags", 0}, {"ignoreLighting", false}};
-    json vertices = {{"bufferView", vId},
-                     {"count", pr.vertices.size()},
-                     {"numRgbaPerVertex", rgbaPerVertex},
-                     {"width", width},
-                     {"height", height},
-                     {"hasTranslucency", uniform ? (fill >> 24) != 0 : anyTranslucentColor},
-                     {"featureIndexType", 2},
-                     {"params", {{"decodedMin", {lo[0], lo[1], lo[2]}}, {"decodedMax", {hi[0], hi[1], hi[2]}}}}};
-    if (uniform) vertices["uniformColor"] = fill;
-    else vertices["numColors"] = numColors;
-    primitives.push_back({{"type", 0},
-                          {"material", mId},
-                          {"isPlanar", false},
-                          {"vertices", std::move(vertices)},
-                          {"surface", {{"type", lit ? 1 : 0}, {"indices", iId}}}});
-  }
+  for (size_t p = 0; p < prims.size(); ++p) primitives.push_back(writePrimitive(t, prims[p], p, bin, views, materials, rangeLo, rangeHi));
   const json doc = {{"scene", "defaultScene"},
                     {"scenes", {{"defaultScene", {{"nodes", {"Node_Root"}}}}}},
                     {"nodes", {{"Node_Root", "Mesh_Root"}}},
@@ -270,32 +337,7 @@ core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double toler
                     {"materials", std::move(materials)}};
   std::string text = doc.dump();
   while (text.size() % 4) text.push_back(' ');
-
-  std::vector<uint8_t> out;
-  const size_t total = imdl::kHeaderLength + table.size() + imdl::kGltfHeaderLength + text.size() + bin.size();
-  if (total > 0xFFFFFFFFull) return Status{ErrorCode::UnsupportedInput, "iMdl tile larger than 4 GiB"};
-  out.reserve(total);
-  putU32(out, imdl::kMagic);
-  putU32(out, (kImdlMajor << 16) | kImdlMinor);
-  putU32(out, imdl::kHeaderLength);
-  putU32(out, imdl::kFlagMultiModelFeatureTable);
-  for (double v : rangeLo) putF64(out, v);
-  for (double v : rangeHi) putF64(out, v);
-  putF64(out, tolerance);
-  putU32(out, numElements);
-  putU32(out, 0);
-  putU32(out, uint32_t(total));
-  putU32(out, 0);
-  out.insert(out.end(), table.begin(), table.end());
-  putU32(out, imdl::kGltfMagic);
-  putU32(out, 1);
-  putU32(out, uint32_t(imdl::kGltfHeaderLength + text.size() + bin.size()));
-  putU32(out, uint32_t(text.size()));
-  putU32(out, 0);
-  out.insert(out.end(), text.begin(), text.end());
-  out.insert(out.end(), bin.begin(), bin.end());
-  (void)nv;
-  return out;
+  return imdlContainer(ft, text, bin, rangeLo, rangeHi, tolerance);
 }
 
 std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& generator) {

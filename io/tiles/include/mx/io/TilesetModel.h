@@ -55,4 +55,15 @@ struct TilesetModel {
   double geometricError = 0;        ///< Tileset-level geometricError.
 };
 
+struct WriteOptions {
+  ExportType type = ExportType::ThreeDTiles;
+  bool meshoptCompression = false;  ///< EXT_meshopt_compression on vertex and index data.
+  std::string generator = "meshexport";
+};
+
+struct WriteReport {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
 } // namespace mx::io
