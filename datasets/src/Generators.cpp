@@ -1,6 +1,6 @@
 #include <mx/datasets/Generators.h>
 
-#include <tiny_gltf.h>
+#include <mx/io/GlbWriter.h>
 
 #include <cmath>
 #include <cstring>
@@ -169,83 +169,28 @@ Scene makeBenchmarkScene(uint64_t triangles, uint64_t seed) {
 }
 
 std::vector<uint8_t> sceneToGlb(const Scene& scene) {
-  tinygltf::Model model;
-  model.asset.version = "2.0";
-  model.asset.generator = "meshexport datasets";
-  tinygltf::Buffer buffer;
-  std::vector<unsigned char>& data = buffer.data;
-  auto append = [&](const void* p, size_t n) {
-    while (data.size() % 4) data.push_back(0);
-    const size_t off = data.size();
-    data.resize(off + n);
-    std::memcpy(data.data() + off, p, n);
-    return off;
-  };
-  for (const auto& mat : scene.materials) {
-    tinygltf::Material m;
-    m.pbrMetallicRoughness.baseColorFactor = {mat.r / 255.0, mat.g / 255.0, mat.b / 255.0, mat.a / 255.0};
-    if (mat.a < 255) m.alphaMode = "BLEND";
-    model.materials.push_back(m);
-  }
-  // One node per feature; meshes are split by feature so each node carries one feature.
-  std::map<uint32_t, tinygltf::Mesh> byFeature;
+  // One glb node holding every mesh, written by the tiler's own glb writer: positions as float32
+  // in the glTF frame (y up), each vertex's colour (COLOR_0) and feature (EXT_mesh_features into
+  // a table of the scene's element, model and sub-category ids), which the glTF reader reads back.
+  io::TileContent c;
+  c.quantized = false;
+  for (const core::Feature& f : scene.features) c.features.push_back({f.elementId, f.modelId, f.subCategoryId});
   for (const Mesh& mesh : scene.meshes) {
-    std::map<uint32_t, std::vector<uint32_t>> trisByFeature;
-    for (size_t t = 0; t + 2 < mesh.indices.size(); t += 3) trisByFeature[mesh.featureIds[mesh.indices[t]]].push_back(uint32_t(t));
-    for (const auto& [feature, tris] : trisByFeature) {
-      std::map<uint32_t, uint32_t> remap;
-      std::vector<float> pos;
-      std::vector<uint32_t> idx;
-      float mn[3] = {1e30f, 1e30f, 1e30f}, mx[3] = {-1e30f, -1e30f, -1e30f};
-      for (uint32_t t : tris)
-        for (int k = 0; k < 3; ++k) {
-          const uint32_t v = mesh.indices[t + uint32_t(k)];
-          auto [it, added] = remap.try_emplace(v, uint32_t(remap.size()));
-          if (added) {
-            const Vec3d p = mesh.positions[v];
-            const float g[3] = {float(p.x), float(p.z), float(-p.y)}; // z-up → y-up
-            for (int a = 0; a < 3; ++a) { pos.push_back(g[a]); mn[a] = std::min(mn[a], g[a]); mx[a] = std::max(mx[a], g[a]); }
-          }
-          idx.push_back(it->second);
-        }
-      tinygltf::BufferView pv, iv;
-      pv.buffer = 0; pv.byteOffset = append(pos.data(), pos.size() * 4); pv.byteLength = pos.size() * 4; pv.target = TINYGLTF_TARGET_ARRAY_BUFFER;
-      iv.buffer = 0; iv.byteOffset = append(idx.data(), idx.size() * 4); iv.byteLength = idx.size() * 4; iv.target = TINYGLTF_TARGET_ELEMENT_ARRAY_BUFFER;
-      model.bufferViews.push_back(pv);
-      model.bufferViews.push_back(iv);
-      tinygltf::Accessor pa, ia;
-      pa.bufferView = int(model.bufferViews.size() - 2); pa.componentType = TINYGLTF_COMPONENT_TYPE_FLOAT; pa.count = pos.size() / 3;
-      pa.type = TINYGLTF_TYPE_VEC3; pa.minValues = {mn[0], mn[1], mn[2]}; pa.maxValues = {mx[0], mx[1], mx[2]};
-      ia.bufferView = int(model.bufferViews.size() - 1); ia.componentType = TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT; ia.count = idx.size();
-      ia.type = TINYGLTF_TYPE_SCALAR;
-      model.accessors.push_back(pa);
-      model.accessors.push_back(ia);
-      tinygltf::Primitive prim;
-      prim.attributes["POSITION"] = int(model.accessors.size() - 2);
-      prim.indices = int(model.accessors.size() - 1);
-      prim.material = int(mesh.material);
-      prim.mode = TINYGLTF_MODE_TRIANGLES;
-      byFeature[feature].primitives.push_back(prim);
+    const uint32_t base = uint32_t(c.vertexCount());
+    const core::Material& m = scene.materials[mesh.material];
+    const uint32_t rgba = uint32_t(m.r) | uint32_t(m.g) << 8 | uint32_t(m.b) << 16 | uint32_t(m.a) << 24;
+    for (size_t v = 0; v < mesh.positions.size(); ++v) {
+      const Vec3d p = mesh.positions[v];
+      c.positions.insert(c.positions.end(), {float(p.x), float(p.z), float(-p.y)}); // z-up → y-up
+      c.colors.push_back(rgba);
+      c.featureIds.push_back(mesh.featureIds[v]);
     }
+    for (uint32_t i : mesh.indices) c.indices.push_back(base + i);
   }
-  model.buffers.push_back(std::move(buffer));
-  tinygltf::Scene gscene;
-  for (auto& [feature, mesh] : byFeature) {
-    mesh.name = scene.features[feature].label;
-    model.meshes.push_back(mesh);
-    tinygltf::Node node;
-    node.mesh = int(model.meshes.size() - 1);
-    node.name = scene.features[feature].label;
-    model.nodes.push_back(node);
-    gscene.nodes.push_back(int(model.nodes.size() - 1));
-  }
-  model.scenes.push_back(gscene);
-  model.defaultScene = 0;
-  std::ostringstream out;
-  tinygltf::TinyGLTF writer;
-  writer.WriteGltfSceneToStream(&model, out, false, true);
-  const std::string s = out.str();
-  return {s.begin(), s.end()};
+  io::WriteOptions options;
+  options.generator = "meshexport datasets";
+  auto glb = io::encodeGlb(c, options);
+  return glb ? std::move(glb).value() : std::vector<uint8_t>();
 }
 
 } // namespace mx::datasets

@@ -1,6 +1,7 @@
 // glTF input: what is read (transforms, strips, fans, features, materials) and every kind of
 // malformed input giving a clear error instead of a crash.
 #include <mx/datasets/Generators.h>
+#include <mx/io/GlbWriter.h>
 #include <mx/io/GltfReader.h>
 
 #include <gtest/gtest.h>
@@ -10,6 +11,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
+#include <tuple>
 
 using namespace mx;
 using nlohmann::json;
@@ -97,6 +101,68 @@ TEST(GltfReader, RoundTripsGeneratedCity) {
     EXPECT_NEAR(a.max[k], b.max[k], 1e-3);
   }
   EXPECT_GE(r->materials.size(), 2u);
+  // Element, model and sub-category ids survive the glb (EXT_mesh_features + EXT_structural_metadata).
+  std::set<std::tuple<uint64_t, uint64_t, uint64_t>> want, got;
+  for (const auto& f : city.features) want.insert({f.elementId, f.modelId, f.subCategoryId});
+  for (const auto& f : r->features) got.insert({f.elementId, f.modelId, f.subCategoryId});
+  EXPECT_EQ(got, want);
+}
+
+TEST(GltfReader, ReadsBackATileWithItsFeaturesAndColours) {
+  // A quantized tile as the writer makes it: two features, an opaque and a translucent colour.
+  io::TileContent c;
+  c.quantized = true;
+  c.translation = {10, 20, 30};
+  c.scale = {0.5, 0.5, 0.5};
+  c.positionsQ = {0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 4, 0, 0, 0, 6, 0, 0, 0, 4, 2, 0, 0};
+  c.colors = {0xFF0000FFu, 0xFF0000FFu, 0xFF0000FFu, 0x8000FF00u, 0x8000FF00u, 0x8000FF00u};
+  c.featureIds = {0, 0, 0, 1, 1, 1};
+  c.indices = {0, 1, 2, 3, 4, 5};
+  c.features = {{0x2000000000001ull, 0x21, 0x31}, {0x2000000000002ull, 0x22, 0x32}};
+  auto glb = io::encodeGlb(c, {});
+  ASSERT_TRUE(glb.isOk()) << glb.status().toString();
+  auto r = io::readGltfFromMemory(*glb, true);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ(r->triangleCount(), 2u);
+  ASSERT_EQ(r->features.size(), 2u); // the table's features only: no feature for the node itself
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> ids;
+  for (const auto& f : r->features) ids[f.elementId] = {f.modelId, f.subCategoryId};
+  using Ids = std::pair<uint64_t, uint64_t>;
+  EXPECT_EQ(ids[0x2000000000001ull], Ids(0x21, 0x31));
+  EXPECT_EQ(ids[0x2000000000002ull], Ids(0x22, 0x32));
+  // Each mesh keeps one colour and one feature: red opaque, green at alpha 0x80.
+  std::set<std::tuple<int, int, int, int, uint64_t>> meshes;
+  for (const auto& m : r->meshes) {
+    const core::Material& mat = r->materials[m.material];
+    for (uint32_t f : m.featureIds) meshes.insert({mat.r, mat.g, mat.b, mat.a, r->features[f].elementId});
+  }
+  const std::set<std::tuple<int, int, int, int, uint64_t>> want = {{255, 0, 0, 255, 0x2000000000001ull},
+                                                                   {0, 255, 0, 128, 0x2000000000002ull}};
+  EXPECT_EQ(meshes, want);
+  // Dequantized through the node's translation and scale, then y-up → z-up: glTF (10, 20, 30) + q/2.
+  core::Aabb b;
+  for (const auto& m : r->meshes) for (const auto& p : m.positions) b.extend(p.x, p.y, p.z);
+  EXPECT_DOUBLE_EQ(b.min[0], 10);
+  EXPECT_DOUBLE_EQ(b.max[0], 13);
+  EXPECT_DOUBLE_EQ(b.min[2], 20); // glTF y
+  EXPECT_DOUBLE_EQ(b.max[2], 21);
+  EXPECT_DOUBLE_EQ(b.min[1], -30); // -glTF z (all 0 here)
+}
+
+TEST(GltfReader, FeatureIdsPastTheirTableAreMalformed) {
+  Doc d = quadDoc(4, {0, 1, 2, 0, 2, 3});
+  const int ids = d.accessor(std::vector<float>{0, 0, 0, 5}, 5126, "SCALAR", 4);
+  const int col = d.accessor(std::vector<uint64_t>{7, 8}, 5125, "SCALAR", 4); // 16 bytes: two UINT64
+  d.j["meshes"][0]["primitives"][0]["attributes"]["_FEATURE_ID_0"] = ids;
+  d.j["meshes"][0]["primitives"][0]["extensions"] = {
+      {"EXT_mesh_features", {{"featureIds", {{{"featureCount", 2}, {"attribute", 0}, {"propertyTable", 0}}}}}}};
+  const json element = {{"values", d.j["accessors"][col]["bufferView"]}};
+  const json table = {{"class", "feature"}, {"count", 2}, {"properties", {{"element", element}}}};
+  d.j["extensions"] = {{"EXT_structural_metadata", {{"propertyTables", json::array({table})}}}};
+  auto r = d.read();
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::MalformedInput);
+  EXPECT_NE(r.status().message().find("past its property table"), std::string::npos) << r.status().message();
 }
 
 TEST(GltfReader, StripsAndFansBecomeTriangles) {

@@ -1,5 +1,8 @@
 // Every accessor is bounds-checked against its bufferView and buffer before a byte is read, so a
 // hostile file can make the reader return an error but never read out of bounds.
+#include "Accessor.h"
+#include "Features.h"
+
 #include <mx/io/GltfReader.h>
 
 #include <tiny_gltf.h>
@@ -22,78 +25,11 @@ using core::Result;
 using core::Scene;
 using core::Status;
 
+using namespace gltf;
+
 namespace {
 
 constexpr int kMaxNodeDepth = 256;
-
-Status malformed(std::string msg) { return {ErrorCode::MalformedInput, std::move(msg)}; }
-
-/// A checked view of an accessor: element i, component c as double (normalized when asked).
-class AccessorView {
-public:
-  static Result<AccessorView> make(const tinygltf::Model& m, int index, const std::string& what) {
-    if (index < 0 || size_t(index) >= m.accessors.size())
-      return malformed(what + ": accessor " + std::to_string(index) + " does not exist");
-    const tinygltf::Accessor& a = m.accessors[size_t(index)];
-    const std::string name = what + " (accessor " + std::to_string(index) + ")";
-    if (a.sparse.isSparse) return Status{ErrorCode::UnsupportedInput, name + ": sparse accessors are not supported"};
-    AccessorView v;
-    v._accessor = &a;
-    v._components = tinygltf::GetNumComponentsInType(uint32_t(a.type));
-    v._componentSize = tinygltf::GetComponentSizeInBytes(uint32_t(a.componentType));
-    if (v._components <= 0 || v._componentSize <= 0) return malformed(name + ": bad type or componentType");
-    if (a.count == 0) return v;
-    if (a.bufferView < 0 || size_t(a.bufferView) >= m.bufferViews.size())
-      return malformed(name + ": bufferView " + std::to_string(a.bufferView) + " does not exist");
-    const tinygltf::BufferView& bv = m.bufferViews[size_t(a.bufferView)];
-    if (bv.buffer < 0 || size_t(bv.buffer) >= m.buffers.size())
-      return malformed(name + ": buffer " + std::to_string(bv.buffer) + " does not exist");
-    const tinygltf::Buffer& buf = m.buffers[size_t(bv.buffer)];
-    const size_t elementSize = size_t(v._components) * size_t(v._componentSize);
-    v._stride = bv.byteStride ? bv.byteStride : elementSize;
-    if (v._stride < elementSize) return malformed(name + ": byteStride smaller than an element");
-    const size_t need = a.byteOffset + v._stride * (a.count - 1) + elementSize;
-    if (bv.byteOffset > buf.data.size() || bv.byteLength > buf.data.size() - bv.byteOffset)
-      return malformed(name + ": bufferView exceeds its buffer (buffer missing or truncated?)");
-    if (need > bv.byteLength) return malformed(name + ": accessor exceeds its bufferView");
-    v._data = buf.data.data() + bv.byteOffset + a.byteOffset;
-    return v;
-  }
-
-  [[nodiscard]] size_t count() const { return _accessor->count; }
-  [[nodiscard]] int components() const { return _components; }
-  [[nodiscard]] int type() const { return _accessor->type; }
-  [[nodiscard]] int componentType() const { return _accessor->componentType; }
-
-  [[nodiscard]] double get(size_t i, int c) const {
-    const uint8_t* p = _data + i * _stride + size_t(c) * size_t(_componentSize);
-    const bool norm = _accessor->normalized;
-    switch (_accessor->componentType) {
-    case TINYGLTF_COMPONENT_TYPE_FLOAT: { float f; std::memcpy(&f, p, 4); return f; }
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE: return norm ? p[0] / 255.0 : p[0];
-    case TINYGLTF_COMPONENT_TYPE_BYTE: { int8_t s; std::memcpy(&s, p, 1); return norm ? std::max(s / 127.0, -1.0) : s; }
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT: { uint16_t s; std::memcpy(&s, p, 2); return norm ? s / 65535.0 : s; }
-    case TINYGLTF_COMPONENT_TYPE_SHORT: { int16_t s; std::memcpy(&s, p, 2); return norm ? std::max(s / 32767.0, -1.0) : s; }
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT: { uint32_t s; std::memcpy(&s, p, 4); return s; }
-    default: return 0;
-    }
-  }
-  [[nodiscard]] uint32_t getIndex(size_t i) const {
-    const uint8_t* p = _data + i * _stride;
-    switch (_accessor->componentType) {
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE: return p[0];
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT: { uint16_t s; std::memcpy(&s, p, 2); return s; }
-    default: { uint32_t s; std::memcpy(&s, p, 4); return s; }
-    }
-  }
-
-private:
-  const tinygltf::Accessor* _accessor = nullptr;
-  const uint8_t* _data = nullptr;
-  size_t _stride = 0;
-  int _components = 0;
-  int _componentSize = 0;
-};
 
 Mat4d localMatrix(const tinygltf::Node& n) {
   if (n.matrix.size() == 16) {
@@ -125,9 +61,9 @@ bool finite(const Mat4d& m) {
   return true;
 }
 
-class SceneBuilder {
+class GltfSceneBuilder {
 public:
-  explicit SceneBuilder(const tinygltf::Model& model) : _m(model) {}
+  explicit GltfSceneBuilder(const tinygltf::Model& model) : _m(model) {}
 
   Result<Scene> build() {
     for (const std::string& ext : _m.extensionsRequired) {
@@ -154,6 +90,7 @@ public:
       for (size_t i = 0; i < _m.nodes.size(); ++i)
         if (!isChild[i]) roots.push_back(int(i));
     }
+    MX_ASSIGN_OR_RETURN(_tables, readPropertyTables(_m));
     _uses.assign(_m.meshes.size(), 0);
     for (const auto& n : _m.nodes)
       if (n.mesh >= 0 && size_t(n.mesh) < _uses.size()) ++_uses[size_t(n.mesh)];
@@ -174,41 +111,133 @@ private:
     const tinygltf::Node& node = _m.nodes[size_t(index)];
     const Mat4d world = core::multiply(parent, localMatrix(node));
     if (!finite(world)) return malformed("node " + std::to_string(index) + ": transform is not finite");
-    if (node.mesh >= 0) {
-      if (size_t(node.mesh) >= _m.meshes.size()) return malformed("node " + std::to_string(index) + ": mesh " + std::to_string(node.mesh) + " does not exist");
+    if (node.mesh >= 0) MX_RETURN_IF_ERROR(visitMesh(index, node, world));
+    for (int c : node.children) MX_RETURN_IF_ERROR(visit(c, world, depth + 1));
+    _onPath.erase(index);
+    return Status::ok();
+  }
+
+  /// A node's mesh: each primitive's triangles in world coordinates, or, for a mesh several nodes
+  /// use (without per-vertex colours or features), one shared mesh placed by an instance.
+  Status visitMesh(int index, const tinygltf::Node& node, const Mat4d& world) {
+    if (size_t(node.mesh) >= _m.meshes.size()) return malformed("node " + std::to_string(index) + ": mesh " + std::to_string(node.mesh) + " does not exist");
+    // The node's own feature, made when a vertex first needs it (EXT_mesh_features may name them all).
+    std::optional<uint32_t> nodeFeature;
+    auto featureOfNode = [&] {
+      if (nodeFeature) return *nodeFeature;
       core::Feature f;
       f.elementId = uint64_t(index) + 1;
       f.className = "glTF:Node";
       f.label = node.name.empty() ? "node " + std::to_string(index) : node.name;
       _scene.features.push_back(std::move(f));
-      const uint32_t feature = uint32_t(_scene.features.size() - 1);
-      const auto& mesh = _m.meshes[size_t(node.mesh)];
-      // A mesh several nodes use is read once, in its own coordinates, and placed by instances.
-      const bool shared = _uses[size_t(node.mesh)] > 1;
-      for (size_t p = 0; p < mesh.primitives.size(); ++p) {
-        auto context = [&] { return "node " + std::to_string(index) + " mesh " + std::to_string(node.mesh) + " primitive " + std::to_string(p); };
-        if (shared) {
-          auto [it, added] = _shared.try_emplace({node.mesh, p}, std::nullopt);
-          if (added) {
-            auto m = primitiveMesh(mesh.primitives[p], core::identityMatrix(), 0);
-            if (!m) return Status(m.status()).withContext(context());
-            if (*m) {
-              (*m)->featureIds.clear();
-              _scene.sharedMeshes.push_back(std::move(**m));
-              it->second = uint32_t(_scene.sharedMeshes.size() - 1);
-            }
+      return *(nodeFeature = uint32_t(_scene.features.size() - 1));
+    };
+    const auto& mesh = _m.meshes[size_t(node.mesh)];
+    for (size_t p = 0; p < mesh.primitives.size(); ++p) {
+      const tinygltf::Primitive& prim = mesh.primitives[p];
+      auto context = [&] { return "node " + std::to_string(index) + " mesh " + std::to_string(node.mesh) + " primitive " + std::to_string(p); };
+      const bool perVertex = prim.attributes.count("COLOR_0") || prim.extensions.count("EXT_mesh_features");
+      if (_uses[size_t(node.mesh)] > 1 && !perVertex) {
+        auto [it, added] = _shared.try_emplace({node.mesh, p}, std::nullopt);
+        if (added) {
+          auto m = primitiveMesh(prim, core::identityMatrix());
+          if (!m) return Status(m.status()).withContext(context());
+          if (*m) {
+            (*m)->featureIds.clear();
+            _scene.sharedMeshes.push_back(std::move(**m));
+            it->second = uint32_t(_scene.sharedMeshes.size() - 1);
           }
-          if (it->second) _scene.instances.push_back({*it->second, world, feature, material(mesh.primitives[p].material)});
-          continue;
         }
-        auto m = primitiveMesh(mesh.primitives[p], world, feature);
-        if (!m) return Status(m.status()).withContext(context());
-        if (*m) _scene.meshes.push_back(std::move(**m));
+        if (it->second) _scene.instances.push_back({*it->second, world, featureOfNode(), material(prim.material)});
+        continue;
       }
+      auto m = primitiveMesh(prim, world);
+      if (!m) return Status(m.status()).withContext(context());
+      if (*m) MX_RETURN_IF_ERROR(addMeshes(prim, std::move(**m), featureOfNode).withContext(context()));
     }
-    for (int c : node.children) MX_RETURN_IF_ERROR(visit(c, world, depth + 1));
-    _onPath.erase(index);
     return Status::ok();
+  }
+
+  /// The scene feature of a property table row: one per element id (per row without an element
+  /// column), shared by every primitive that names it.
+  uint32_t tableFeature(size_t table, uint32_t row) {
+    const PropertyTable& t = _tables[table];
+    const uint64_t key = t.element.empty() ? (uint64_t(table) << 32 | row) : t.element[row];
+    auto [it, added] = _tableFeatures.try_emplace({t.element.empty(), key}, uint32_t(_scene.features.size()));
+    if (added) {
+      core::Feature f;
+      f.elementId = t.element.empty() ? uint64_t(row) + 1 : t.element[row];
+      f.modelId = t.model.empty() ? 0 : t.model[row];
+      f.subCategoryId = t.subcategory.empty() ? 0 : t.subcategory[row];
+      f.className = "glTF:EXT_mesh_features";
+      f.label = "feature " + std::to_string(f.elementId);
+      _scene.features.push_back(std::move(f));
+    }
+    return it->second;
+  }
+
+  /// A primitive's mesh into the scene: features per vertex (EXT_mesh_features, else the node's),
+  /// and with COLOR_0 one mesh per colour (baseColorFactor × the colour of a triangle's first corner).
+  template <typename NodeFeature>
+  Status addMeshes(const tinygltf::Primitive& prim, core::Mesh&& mesh, NodeFeature&& featureOfNode) {
+    const size_t vcount = mesh.positions.size();
+    MX_ASSIGN_OR_RETURN(auto features, readVertexFeatures(_m, prim, vcount, _tables));
+    if (features) {
+      mesh.featureIds.resize(vcount);
+      for (size_t v = 0; v < vcount; ++v)
+        mesh.featureIds[v] = features->rows[v] == features->nullId ? featureOfNode() : tableFeature(features->table, features->rows[v]);
+    } else {
+      mesh.featureIds.assign(vcount, featureOfNode());
+    }
+    MX_ASSIGN_OR_RETURN(auto colors, readVertexColors(_m, prim, vcount));
+    if (!colors) {
+      _scene.meshes.push_back(std::move(mesh));
+      return Status::ok();
+    }
+    std::array<double, 4> factor = {1, 1, 1, 1};
+    if (prim.material >= 0 && size_t(prim.material) < _m.materials.size()) {
+      const auto& f = _m.materials[size_t(prim.material)].pbrMetallicRoughness.baseColorFactor;
+      if (f.size() == 4) factor = {f[0], f[1], f[2], f[3]};
+    }
+    auto to8 = [](double v) { return uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255.0)); };
+    std::map<uint32_t, std::vector<uint32_t>> byColor; // rgba → triangles (first-corner colour)
+    std::vector<uint32_t> colorOrder;
+    for (size_t t = 0; t + 2 < mesh.indices.size(); t += 3) {
+      const auto& c = (*colors)[mesh.indices[t]];
+      const core::Material mat{to8(factor[0] * c[0]), to8(factor[1] * c[1]), to8(factor[2] * c[2]), to8(factor[3] * c[3])};
+      const uint32_t key = uint32_t(mat.r) | uint32_t(mat.g) << 8 | uint32_t(mat.b) << 16 | uint32_t(mat.a) << 24;
+      auto [it, added] = byColor.try_emplace(key);
+      if (added) colorOrder.push_back(key);
+      it->second.push_back(uint32_t(t));
+    }
+    for (uint32_t key : colorOrder) _scene.meshes.push_back(subMesh(mesh, byColor[key], materialOf({uint8_t(key), uint8_t(key >> 8), uint8_t(key >> 16), uint8_t(key >> 24)})));
+    return Status::ok();
+  }
+
+  /// The triangles `tris` (first index of each) of `mesh` with their vertices compacted.
+  static core::Mesh subMesh(const core::Mesh& mesh, const std::vector<uint32_t>& tris, uint32_t material) {
+    core::Mesh out;
+    out.material = material;
+    std::unordered_map<uint32_t, uint32_t> local;
+    for (uint32_t t : tris)
+      for (uint32_t k = 0; k < 3; ++k) {
+        const uint32_t v = mesh.indices[t + k];
+        auto [it, added] = local.try_emplace(v, uint32_t(out.positions.size()));
+        if (added) {
+          out.positions.push_back(mesh.positions[v]);
+          out.featureIds.push_back(mesh.featureIds[v]);
+          if (!mesh.normals.empty()) out.normals.insert(out.normals.end(), &mesh.normals[3 * size_t(v)], &mesh.normals[3 * size_t(v)] + 3);
+        }
+        out.indices.push_back(it->second);
+      }
+    return out;
+  }
+
+  uint32_t materialOf(const core::Material& mat) {
+    for (size_t i = 0; i < _scene.materials.size(); ++i)
+      if (_scene.materials[i] == mat) return uint32_t(i);
+    _scene.materials.push_back(mat);
+    return uint32_t(_scene.materials.size() - 1);
   }
 
   uint32_t material(int index) {
@@ -218,15 +247,12 @@ private:
       auto to8 = [](double v) { return uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255.0)); };
       if (f.size() == 4) mat = {to8(f[0]), to8(f[1]), to8(f[2]), to8(f[3])};
     }
-    for (size_t i = 0; i < _scene.materials.size(); ++i)
-      if (_scene.materials[i] == mat) return uint32_t(i);
-    _scene.materials.push_back(mat);
-    return uint32_t(_scene.materials.size() - 1);
+    return materialOf(mat);
   }
 
   /// A primitive's triangles in world coordinates (`world` applied); nothing for point and line
   /// primitives (counted) and primitives without triangles.
-  Result<std::optional<core::Mesh>> primitiveMesh(const tinygltf::Primitive& prim, const Mat4d& world, uint32_t feature) {
+  Result<std::optional<core::Mesh>> primitiveMesh(const tinygltf::Primitive& prim, const Mat4d& world) {
     if (prim.mode != TINYGLTF_MODE_TRIANGLES && prim.mode != TINYGLTF_MODE_TRIANGLE_STRIP &&
         prim.mode != TINYGLTF_MODE_TRIANGLE_FAN && prim.mode != -1) {
       ++_skippedPrimitives;
@@ -300,7 +326,7 @@ private:
       for (size_t i = 0; i < raw.size(); i += 3) emit(raw[i], raw[i + 1], raw[i + 2]);
     }
     if (mesh.indices.empty()) return std::optional<core::Mesh>();
-    mesh.featureIds.assign(vcount, feature);
+    mesh.featureIds.assign(vcount, 0); // set by addMeshes
     return std::optional<core::Mesh>(std::move(mesh));
   }
 
@@ -309,6 +335,8 @@ private:
   std::vector<uint32_t> _uses;  ///< Per glTF mesh: how many nodes use it.
   std::map<std::pair<int, size_t>, std::optional<uint32_t>> _shared; ///< (mesh, primitive) → shared mesh
   std::set<int> _onPath;
+  std::vector<PropertyTable> _tables;                               ///< EXT_structural_metadata
+  std::map<std::pair<bool, uint64_t>, uint32_t> _tableFeatures;     ///< (no element column, key) → feature
   size_t _skippedPrimitives = 0;
 };
 
@@ -318,7 +346,7 @@ bool skipImage(tinygltf::Image*, const int, std::string*, std::string*, int, int
 
 Result<Scene> fromModel(bool ok, const tinygltf::Model& model, const std::string& err) {
   if (!ok) return malformed("glTF could not be parsed: " + (err.empty() ? std::string("unknown error") : err));
-  return SceneBuilder(model).build();
+  return GltfSceneBuilder(model).build();
 }
 
 } // namespace

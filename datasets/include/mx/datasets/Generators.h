@@ -36,8 +36,10 @@ FlatMesh flatten(const core::Scene& scene);
 /// Appends `b`'s meshes, shared meshes, instances, features and materials to `a`.
 void merge(core::Scene& a, const core::Scene& b);
 
-/// The scene as a binary glTF (y up, one node per feature), written with tinygltf. Test fixture
-/// authoring only (plain meshes; instances are not written): tiles are written by io/tiles.
+/// The scene as a binary glTF written by io::encodeGlb (the tiler's glb writer): one node, y up,
+/// float32 positions, per-vertex colours (COLOR_0) and features (EXT_mesh_features into the
+/// scene's element, model and sub-category ids), which the glTF reader reads back. Plain meshes
+/// only (instances are not written); empty when the scene has no triangles.
 std::vector<uint8_t> sceneToGlb(const core::Scene& scene);
 
 } // namespace mx::datasets

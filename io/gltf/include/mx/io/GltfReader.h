@@ -1,7 +1,10 @@
 #pragma once
 // glTF 2.0 input (.glb / .gltf) → Scene, through tinygltf. Node transforms are applied; each glTF
-// node that has a mesh becomes one feature; TRIANGLES, TRIANGLE_STRIP and TRIANGLE_FAN primitives
-// are read (points and lines are skipped with a warning). glTF is y-up; the scene is z-up
+// node that has a mesh becomes one feature (element id = node index + 1), unless EXT_mesh_features
+// and an EXT_structural_metadata table of UINT64 element/model/subcategory ids name the features
+// per vertex (meshexport's own tiles: they read back with their ids); COLOR_0 is kept as colours
+// (× baseColorFactor). TRIANGLES, TRIANGLE_STRIP and TRIANGLE_FAN primitives are read (points and
+// lines are skipped with a warning). glTF is y-up; the scene is z-up
 // (x, y, z)glTF → (x, -z, y)scene, the rotation 3D Tiles clients apply to glTF content.
 #include <mx/core/Result.h>
 #include <mx/core/Scene.h>

@@ -1,0 +1,99 @@
+#pragma once
+// Private to io/gltf: bounds-checked accessor reads. Every accessor is checked against its
+// bufferView and buffer before a byte is read, so a hostile file can make the reader return an
+// error but never read out of bounds.
+#include <mx/core/Result.h>
+
+#include <tiny_gltf.h>
+
+#include <algorithm>
+#include <cstring>
+#include <span>
+#include <string>
+
+namespace mx::io::gltf {
+
+using core::ErrorCode;
+using core::Result;
+using core::Status;
+
+inline Status malformed(std::string msg) { return {ErrorCode::MalformedInput, std::move(msg)}; }
+
+/// A checked view of an accessor: element i, component c as double (normalized when asked).
+class AccessorView {
+public:
+  static Result<AccessorView> make(const tinygltf::Model& m, int index, const std::string& what) {
+    if (index < 0 || size_t(index) >= m.accessors.size())
+      return malformed(what + ": accessor " + std::to_string(index) + " does not exist");
+    const tinygltf::Accessor& a = m.accessors[size_t(index)];
+    const std::string name = what + " (accessor " + std::to_string(index) + ")";
+    if (a.sparse.isSparse) return Status{ErrorCode::UnsupportedInput, name + ": sparse accessors are not supported"};
+    AccessorView v;
+    v._accessor = &a;
+    v._components = tinygltf::GetNumComponentsInType(uint32_t(a.type));
+    v._componentSize = tinygltf::GetComponentSizeInBytes(uint32_t(a.componentType));
+    if (v._components <= 0 || v._componentSize <= 0) return malformed(name + ": bad type or componentType");
+    if (a.count == 0) return v;
+    if (a.bufferView < 0 || size_t(a.bufferView) >= m.bufferViews.size())
+      return malformed(name + ": bufferView " + std::to_string(a.bufferView) + " does not exist");
+    const tinygltf::BufferView& bv = m.bufferViews[size_t(a.bufferView)];
+    if (bv.buffer < 0 || size_t(bv.buffer) >= m.buffers.size())
+      return malformed(name + ": buffer " + std::to_string(bv.buffer) + " does not exist");
+    const tinygltf::Buffer& buf = m.buffers[size_t(bv.buffer)];
+    const size_t elementSize = size_t(v._components) * size_t(v._componentSize);
+    v._stride = bv.byteStride ? bv.byteStride : elementSize;
+    if (v._stride < elementSize) return malformed(name + ": byteStride smaller than an element");
+    const size_t need = a.byteOffset + v._stride * (a.count - 1) + elementSize;
+    if (bv.byteOffset > buf.data.size() || bv.byteLength > buf.data.size() - bv.byteOffset)
+      return malformed(name + ": bufferView exceeds its buffer (buffer missing or truncated?)");
+    if (need > bv.byteLength) return malformed(name + ": accessor exceeds its bufferView");
+    v._data = buf.data.data() + bv.byteOffset + a.byteOffset;
+    return v;
+  }
+
+  [[nodiscard]] size_t count() const { return _accessor->count; }
+  [[nodiscard]] int components() const { return _components; }
+  [[nodiscard]] int type() const { return _accessor->type; }
+  [[nodiscard]] int componentType() const { return _accessor->componentType; }
+
+  [[nodiscard]] double get(size_t i, int c) const {
+    const uint8_t* p = _data + i * _stride + size_t(c) * size_t(_componentSize);
+    const bool norm = _accessor->normalized;
+    switch (_accessor->componentType) {
+    case TINYGLTF_COMPONENT_TYPE_FLOAT: { float f; std::memcpy(&f, p, 4); return f; }
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE: return norm ? p[0] / 255.0 : p[0];
+    case TINYGLTF_COMPONENT_TYPE_BYTE: { int8_t s; std::memcpy(&s, p, 1); return norm ? std::max(s / 127.0, -1.0) : s; }
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT: { uint16_t s; std::memcpy(&s, p, 2); return norm ? s / 65535.0 : s; }
+    case TINYGLTF_COMPONENT_TYPE_SHORT: { int16_t s; std::memcpy(&s, p, 2); return norm ? std::max(s / 32767.0, -1.0) : s; }
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT: { uint32_t s; std::memcpy(&s, p, 4); return s; }
+    default: return 0;
+    }
+  }
+  [[nodiscard]] uint32_t getIndex(size_t i) const {
+    const uint8_t* p = _data + i * _stride;
+    switch (_accessor->componentType) {
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE: return p[0];
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT: { uint16_t s; std::memcpy(&s, p, 2); return s; }
+    default: { uint32_t s; std::memcpy(&s, p, 4); return s; }
+    }
+  }
+
+private:
+  const tinygltf::Accessor* _accessor = nullptr;
+  const uint8_t* _data = nullptr;
+  size_t _stride = 0;
+  int _components = 0;
+  int _componentSize = 0;
+};
+
+/// The bytes of bufferView `index`, checked against its buffer; empty on any problem.
+inline std::span<const uint8_t> bufferViewBytes(const tinygltf::Model& m, int index) {
+  if (index < 0 || size_t(index) >= m.bufferViews.size()) return {};
+  const tinygltf::BufferView& bv = m.bufferViews[size_t(index)];
+  if (bv.buffer < 0 || size_t(bv.buffer) >= m.buffers.size()) return {};
+  const auto& data = m.buffers[size_t(bv.buffer)].data;
+  if (bv.byteOffset > data.size() || bv.byteLength > data.size() - bv.byteOffset) return {};
+  return {data.data() + bv.byteOffset, bv.byteLength};
+}
+
+} // namespace mx::io::gltf

@@ -1,0 +1,43 @@
+#pragma once
+// Per-vertex data the glTF reader takes beyond positions and normals:
+//   EXT_structural_metadata  property tables; the UINT64 columns `element`, `model` and
+//                            `subcategory` (what meshexport's own tiles carry) name the features
+//   EXT_mesh_features        a primitive's featureIds[0] with an `attribute` (_FEATURE_ID_n) and a
+//                            `propertyTable`: each vertex's row in that table
+//   COLOR_0                  per-vertex colour (VEC3 or VEC4; float or normalized integers)
+// So a glb tile meshexport wrote reads back with its element ids and colours.
+#include "Accessor.h"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace mx::io::gltf {
+
+/// One property table: `count` rows; a column is empty when the table lacks it.
+struct PropertyTable {
+  size_t count = 0;
+  std::vector<uint64_t> element, model, subcategory;
+};
+
+/// Every property table of EXT_structural_metadata (none without the extension). A UINT64 column
+/// whose bufferView is missing or shorter than count × 8 bytes is MalformedInput.
+Result<std::vector<PropertyTable>> readPropertyTables(const tinygltf::Model& m);
+
+struct VertexFeatures {
+  size_t table = 0;                ///< Index into the property tables.
+  std::vector<uint32_t> rows;      ///< Per vertex.
+  std::optional<uint32_t> nullId;  ///< Rows with this value belong to no feature.
+};
+
+/// The primitive's EXT_mesh_features featureIds[0] when it names an attribute and a property
+/// table; nullopt when the primitive has none. Rows past the table are MalformedInput.
+Result<std::optional<VertexFeatures>> readVertexFeatures(const tinygltf::Model& m, const tinygltf::Primitive& prim,
+                                                         size_t vertexCount, const std::vector<PropertyTable>& tables);
+
+/// COLOR_0 as linear RGBA in [0, 1] per vertex (alpha 1 for VEC3); nullopt when absent.
+Result<std::optional<std::vector<std::array<double, 4>>>> readVertexColors(const tinygltf::Model& m, const tinygltf::Primitive& prim,
+                                                                           size_t vertexCount);
+
+} // namespace mx::io::gltf
