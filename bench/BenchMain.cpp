@@ -42,13 +42,20 @@ const Input& input(int millions) {
 
 std::unique_ptr<core::IComputeBackend> backendOrSkip(benchmark::State& state, const char* name) {
   auto b = engine::createBackend(name);
-  if (!b) { state.SkipWithError("backend not compiled in"); return nullptr; }
-  if (!b->isAvailable()) { state.SkipWithError(b->unavailableReason().c_str()); return nullptr; }
+  if (!b) {
+    state.SkipWithError("backend not compiled in");
+    return nullptr;
+  }
+  if (!b->isAvailable()) {
+    state.SkipWithError(b->unavailableReason().c_str());
+    return nullptr;
+  }
   return b;
 }
 
 void setRate(benchmark::State& state, size_t triangles) {
-  state.counters["tri/s"] = benchmark::Counter(double(triangles) * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["tri/s"] =
+      benchmark::Counter(double(triangles) * double(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["triangles"] = double(triangles);
 }
 
@@ -94,8 +101,7 @@ void setDevice(benchmark::State& state, const core::IComputeBackend& b, const co
 /// Wall seconds of a benchmark loop body, summed (for the floors above).
 struct WallClock {
   double seconds = 0;
-  template <typename Fn>
-  auto operator()(Fn&& fn) {
+  template <typename Fn> auto operator()(Fn&& fn) {
     const auto t0 = std::chrono::steady_clock::now();
     auto r = fn();
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -130,7 +136,10 @@ void BM_Partition(benchmark::State& state, const char* backendName) {
   WallClock wall;
   for (auto _ : state) {
     auto s = wall([&] { return b->partition({in.positions, in.indices, 32768}, out); });
-    if (!s) { state.SkipWithError(s.toString().c_str()); return; }
+    if (!s) {
+      state.SkipWithError(s.toString().c_str());
+      return;
+    }
     benchmark::DoNotOptimize(out.nodes.data());
   }
   setRate(state, in.triangles());
@@ -177,13 +186,19 @@ void BM_Cluster(benchmark::State& state, const char* backendName) {
   const auto device0 = b->memoryStats();
   WallClock wall;
   for (auto _ : state) {
-    auto s = wall([&] { return b->clusterVertices({in.positions, in.classes, in.indices, in.bounds, reductionCell(in)}, out); });
-    if (!s) { state.SkipWithError(s.toString().c_str()); return; }
+    auto s = wall([&] {
+      return b->clusterVertices({in.positions, in.classes, in.indices, in.bounds, reductionCell(in)}, out);
+    });
+    if (!s) {
+      state.SkipWithError(s.toString().c_str());
+      return;
+    }
     benchmark::DoNotOptimize(out.indices.data());
   }
   setRate(state, in.triangles());
   setDevice(state, *b, device0,
-            20.0 * double(in.vertices()) + 12.0 * double(in.triangles()) + 16.0 * double(out.classes.size()) + 4.0 * double(out.indices.size()),
+            20.0 * double(in.vertices()) + 12.0 * double(in.triangles()) + 16.0 * double(out.classes.size()) +
+                4.0 * double(out.indices.size()),
             wall.seconds);
   state.counters["out_tris"] = double(out.indices.size() / 3);
 }
@@ -197,10 +212,14 @@ void BM_Quantize(benchmark::State& state, const char* backendName) {
   WallClock wall;
   for (auto _ : state) {
     auto s = wall([&] { return b->quantize({in.positions, {}, in.bounds}, out); });
-    if (!s) { state.SkipWithError(s.toString().c_str()); return; }
+    if (!s) {
+      state.SkipWithError(s.toString().c_str());
+      return;
+    }
     benchmark::DoNotOptimize(out.positions.data());
   }
-  state.counters["vert/s"] = benchmark::Counter(double(in.vertices()) * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["vert/s"] =
+      benchmark::Counter(double(in.vertices()) * double(state.iterations()), benchmark::Counter::kIsRate);
   setDevice(state, *b, device0, 20.0 * double(in.vertices()), wall.seconds);
 }
 
@@ -240,14 +259,20 @@ void BM_EndToEnd(benchmark::State& state, const char* device) {
   const Input& in = input(int(state.range(0)));
   engine::ExportOptions o;
   auto cfg = engine::parseTilerConfig({{"device", device}});
-  if (!cfg) { state.SkipWithError(cfg.status().toString().c_str()); return; }
+  if (!cfg) {
+    state.SkipWithError(cfg.status().toString().c_str());
+    return;
+  }
   o.config = *cfg;
   o.overwrite = true;
   const auto dir = std::filesystem::temp_directory_path() / ("mx-bench-" + std::to_string(getpid()));
   core::ExportMetrics last;
   for (auto _ : state) {
     auto r = engine::exportScene(in.scene, dir, o);
-    if (!r) { state.SkipWithError(r.status().toString().c_str()); return; }
+    if (!r) {
+      state.SkipWithError(r.status().toString().c_str());
+      return;
+    }
     last = r->metrics;
   }
   std::filesystem::remove_all(dir);
@@ -260,7 +285,9 @@ void BM_EndToEnd(benchmark::State& state, const char* device) {
   // The end-to-end floor: the PCIe time of the input mesh and the written tiles.
   const engine::DeviceBandwidth& bw = std::string_view(device) == "cuda" ? bandwidth() : engine::DeviceBandwidth{};
   if (bw.hostToDeviceGBps > 0 && bw.deviceToHostGBps > 0) {
-    const double floorMs = (double(in.scene.byteSize()) / (bw.hostToDeviceGBps * 1e9) + double(last.outputBytes) / (bw.deviceToHostGBps * 1e9)) * 1e3;
+    const double floorMs = (double(in.scene.byteSize()) / (bw.hostToDeviceGBps * 1e9) +
+                            double(last.outputBytes) / (bw.deviceToHostGBps * 1e9)) *
+                           1e3;
     state.counters["pcie_floor_ms"] = floorMs;
     state.counters["x_pcie_floor"] = last.wallMs / floorMs;
     state.counters["h2d_MB"] = double(last.hostToDeviceBytes) / 1e6;

@@ -9,10 +9,10 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -76,9 +76,11 @@ public:
     pid = ::fork();
     if (pid == 0) {
       const std::string p = std::to_string(port), log = (dir / "service.log").string();
-      if (std::freopen(log.c_str(), "w", stderr) == nullptr || std::freopen("/dev/null", "w", stdout) == nullptr) ::_exit(127);
+      if (std::freopen(log.c_str(), "w", stderr) == nullptr || std::freopen("/dev/null", "w", stdout) == nullptr)
+        ::_exit(127);
       ::execl(binary(), binary(), "serve", "--port", p.c_str(), "--data-dir", dir.c_str(), "--dev-token", kToken,
-              "--rate-limit-per-second", "0", "--workers", "3", "--keep-per-imodel", "100000", static_cast<char*>(nullptr));
+              "--rate-limit-per-second", "0", "--workers", "3", "--keep-per-imodel", "100000",
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 500; ++i) {
@@ -98,7 +100,8 @@ public:
   /// Starts an export and returns its id ("" on failure).
   std::string start(int variant) const {
     httplib::Client c("127.0.0.1", port);
-    const json b = {{"iModelId", imodel}, {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 1000 + variant}}})}};
+    const json b = {{"iModelId", imodel},
+                    {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 1000 + variant}}})}};
     auto r = c.Post("/mesh-export/", auth(), b.dump(), "application/json");
     if (!r || r->status != 202) return "";
     const json j = json::parse(r->body, nullptr, false);
@@ -177,7 +180,8 @@ void BM_Soak(benchmark::State& state) {
             httplib::Client c("127.0.0.1", svc.port);
             c.Delete("/mesh-export/" + *it, auth()); // the store stays small; deletes are part of the load
             it = running.erase(it);
-          } else ++it;
+          } else
+            ++it;
         }
         rssPeak = std::max<int64_t>(rssPeak.load(), rssBytes(svc.pid));
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -202,8 +206,7 @@ void BM_Soak(benchmark::State& state) {
             ++noAnswer, ++errors;
             std::lock_guard lock(statusMutex);
             ++badStatus[-int(r.error()) - (keepAlive ? 100 : 0)];
-          }
-          else if (r->status != 200) {
+          } else if (r->status != 200) {
             ++errors;
             std::lock_guard lock(statusMutex);
             ++badStatus[r->status];

@@ -22,6 +22,8 @@ if [ $tests = 1 ]; then
   # already have them from another source (NodeSource's nodejs bundles npm), so only the
   # commands are checked.
   dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || missing+=(chromium)
+  # clang-format: scripts/check-style.sh (the house style, checked by scripts/test.sh).
+  dpkg-query -W -f='${Status}' clang-format 2>/dev/null | grep -q "install ok installed" || missing+=(clang-format)
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi

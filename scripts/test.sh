@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is needed, then
+# Runs every test: installs what is needed, checks the house style (scripts/check-style.sh:
+# clang-format, files of at most 600 lines), then
 #  1. the default build (CUDA compiled when nvcc is found; CUDA cases skip visibly without a GPU)
 #     with -Werror, and the whole ctest suite (unit, conformance, CLI, external validators);
 #  2. a build with MESHEXPORT_CUDA=OFF (proves the build without nvcc) and its conformance and
@@ -10,6 +11,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/scripts/install-deps.sh"
 jobs="$(nproc)"
+
+echo "== style =="
+bash "$here/scripts/check-style.sh"
 
 echo "== 1/4 default build (MESHEXPORT_CUDA=AUTO) =="
 BUILD_DIR="$here/build/ci" bash "$here/scripts/build.sh" -DMESHEXPORT_WERROR=ON -DMESHEXPORT_BUILD_BENCH=ON

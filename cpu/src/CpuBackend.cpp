@@ -3,9 +3,7 @@
 
 namespace mx::cpu {
 
-std::string_view CpuBackend::name() const {
-  return _level == CpuLevel::Scalar ? "cpu-scalar" : "cpu-simd";
-}
+std::string_view CpuBackend::name() const { return _level == CpuLevel::Scalar ? "cpu-scalar" : "cpu-simd"; }
 
 std::string CpuBackend::deviceName() const {
   return _level == CpuLevel::Scalar ? std::string("scalar") : simdTargetName();

@@ -7,9 +7,7 @@
 
 namespace mx::cpu {
 
-std::string_view toString(CpuLevel level) noexcept {
-  return level == CpuLevel::Scalar ? "scalar" : "simd";
-}
+std::string_view toString(CpuLevel level) noexcept { return level == CpuLevel::Scalar ? "scalar" : "simd"; }
 
 std::optional<CpuLevel> parseCpuLevel(std::string_view text) noexcept {
   if (text == "scalar") return CpuLevel::Scalar;

@@ -30,8 +30,8 @@ namespace {
 constexpr size_t kGrain = 1 << 15;
 }
 
-void triangleCentroids(std::span<const float> positions, std::span<const uint32_t> indices,
-                       std::span<float> cx, std::span<float> cy, std::span<float> cz) {
+void triangleCentroids(std::span<const float> positions, std::span<const uint32_t> indices, std::span<float> cx,
+                       std::span<float> cy, std::span<float> cz) {
   const size_t t = indices.size() / 3;
   tbb::parallel_for(tbb::blocked_range<size_t>(0, t, kGrain), [&](const tbb::blocked_range<size_t>& r) {
     constexpr float kThird = 1.0f / 3.0f;
@@ -46,8 +46,7 @@ void triangleCentroids(std::span<const float> positions, std::span<const uint32_
   });
 }
 
-Aabbf boundsOf(CpuLevel level, std::span<const float> x, std::span<const float> y,
-               std::span<const float> z) {
+Aabbf boundsOf(CpuLevel level, std::span<const float> x, std::span<const float> y, std::span<const float> z) {
   Aabbf box;
   const size_t n = x.size();
   if (n == 0) return box;
@@ -68,8 +67,8 @@ Aabbf boundsOf(CpuLevel level, std::span<const float> x, std::span<const float> 
   return box;
 }
 
-void mortonCodes(CpuLevel level, std::span<const float> x, std::span<const float> y,
-                 std::span<const float> z, const Aabbf& bounds, std::span<uint32_t> codes) {
+void mortonCodes(CpuLevel level, std::span<const float> x, std::span<const float> y, std::span<const float> z,
+                 const Aabbf& bounds, std::span<uint32_t> codes) {
   const size_t n = x.size();
   float origin[3], scale[3];
   for (int a = 0; a < 3; ++a) {
@@ -79,14 +78,14 @@ void mortonCodes(CpuLevel level, std::span<const float> x, std::span<const float
   }
   tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kGrain), [&](const tbb::blocked_range<size_t>& r) {
     if (level == CpuLevel::Simd) {
-      simd::mortonCodes(x.data() + r.begin(), y.data() + r.begin(), z.data() + r.begin(), r.size(),
-                        origin, scale, codes.data() + r.begin());
+      simd::mortonCodes(x.data() + r.begin(), y.data() + r.begin(), z.data() + r.begin(), r.size(), origin, scale,
+                        codes.data() + r.begin());
       return;
     }
     for (size_t i = r.begin(); i < r.end(); ++i)
       codes[i] = core::morton3(core::gridCoord(x[i], origin[0], scale[0], 1023.0f),
-                                 core::gridCoord(y[i], origin[1], scale[1], 1023.0f),
-                                 core::gridCoord(z[i], origin[2], scale[2], 1023.0f));
+                               core::gridCoord(y[i], origin[1], scale[1], 1023.0f),
+                               core::gridCoord(z[i], origin[2], scale[2], 1023.0f));
   });
 }
 
@@ -106,7 +105,8 @@ Status partition(CpuLevel level, const core::PartitionInput& in, core::Partition
     const size_t lo = c * kGrain, n = std::min(t, lo + kGrain) - lo;
     triangleCentroids(in.positions, in.indices.subspan(3 * lo, 3 * n), std::span(b.x).first(n), std::span(b.y).first(n),
                       std::span(b.z).first(n));
-    return std::tuple{std::span<const float>(b.x).first(n), std::span<const float>(b.y).first(n), std::span<const float>(b.z).first(n)};
+    return std::tuple{std::span<const float>(b.x).first(n), std::span<const float>(b.y).first(n),
+                      std::span<const float>(b.z).first(n)};
   };
   std::vector<Aabbf> partial(chunks);
   tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
@@ -115,11 +115,13 @@ Status partition(CpuLevel level, const core::PartitionInput& in, core::Partition
   });
   Aabbf bounds;
   for (const Aabbf& b : partial) bounds.extend(b);
-  tbb::parallel_invoke([&] { out.codes.resize(t); }, [&] { out.order.resize(t); }); // fresh pages, faulted in on two threads
+  tbb::parallel_invoke([&] { out.codes.resize(t); },
+                       [&] { out.order.resize(t); }); // fresh pages, faulted in on two threads
   tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
     const auto [x, y, z] = centroidsOf(c);
     mortonCodes(level, x, y, z, bounds, std::span(out.codes).subspan(c * kGrain, x.size()));
-    std::iota(out.order.begin() + std::ptrdiff_t(c * kGrain), out.order.begin() + std::ptrdiff_t(c * kGrain + x.size()), uint32_t(c * kGrain));
+    std::iota(out.order.begin() + std::ptrdiff_t(c * kGrain), out.order.begin() + std::ptrdiff_t(c * kGrain + x.size()),
+              uint32_t(c * kGrain));
   });
   sortPairs(level, out.codes, out.order);
   return core::buildBvh(in.positions, in.indices, in.maxTrianglesPerLeaf, out);

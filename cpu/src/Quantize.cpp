@@ -1,9 +1,9 @@
 // KHR_mesh_quantization: positions become unsigned 16-bit integers on a grid spanning the tile's
 // box (the glTF node's scale/translation undo it); normals become normalized signed bytes.
 // Rounding to nearest makes the error at most half a grid step per axis.
+#include "SimdKernels.h"
 #include <mx/core/GridMath.h>
 #include <mx/core/StageChecks.h>
-#include "SimdKernels.h"
 
 #include <mx/cpu/Algorithms.h>
 
@@ -36,7 +36,8 @@ Status quantize(CpuLevel level, const core::QuantizeInput& in, core::QuantizeOut
       return;
     }
     for (size_t i = b; i < r.end(); ++i) {
-      for (int a = 0; a < 3; ++a) out.positions[4 * i + a] = core::quantizeUnorm16(in.positions[3 * i + a], origin[a], inv[a]);
+      for (int a = 0; a < 3; ++a)
+        out.positions[4 * i + a] = core::quantizeUnorm16(in.positions[3 * i + a], origin[a], inv[a]);
       out.positions[4 * i + 3] = 0;
       if (in.normals.empty()) continue;
       for (int a = 0; a < 3; ++a) out.normals[4 * i + a] = core::quantizeSnorm8(in.normals[3 * i + a]);

@@ -47,7 +47,10 @@ void radixSortPairs(std::span<uint32_t> keys, std::span<uint32_t> values) {
     ranges[c] = {any, all};
   });
   uint32_t any = 0, all = ~0u;
-  for (const auto& r : ranges) { any |= r[0]; all &= r[1]; }
+  for (const auto& r : ranges) {
+    any |= r[0];
+    all &= r[1];
+  }
   const uint32_t varying = any & ~all;
 
   uint64_t* src = a.data();
@@ -93,7 +96,8 @@ void sortPackedInto(std::span<uint64_t> packed, std::span<uint32_t> keys, std::s
   const size_t slices = std::bit_floor(std::clamp<size_t>(n >> 20, 1, threads));
   std::vector<size_t> bounds(slices + 1);
   for (size_t s = 0; s <= slices; ++s) bounds[s] = n * s / slices;
-  tbb::parallel_for(size_t(0), slices, [&](size_t s) { simd::sortU64(packed.data() + bounds[s], bounds[s + 1] - bounds[s]); });
+  tbb::parallel_for(size_t(0), slices,
+                    [&](size_t s) { simd::sortU64(packed.data() + bounds[s], bounds[s + 1] - bounds[s]); });
   core::mergeSortedRuns(packed, bounds, keys, values);
 }
 

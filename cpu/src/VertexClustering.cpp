@@ -3,9 +3,9 @@
 // into their mean, drop triangles that collapse. Cells are numbered by first occurrence in vertex
 // order (an open-addressing hash table), which makes the output independent of hashing and equal
 // to the canonical relabelling a sort-based (GPU) implementation produces.
+#include "SimdKernels.h"
 #include <mx/core/GridMath.h>
 #include <mx/core/StageChecks.h>
-#include "SimdKernels.h"
 
 #include <mx/cpu/Algorithms.h>
 
@@ -22,8 +22,8 @@ namespace mx::cpu {
 using core::ErrorCode;
 using core::Status;
 
-void cellCodes(CpuLevel level, std::span<const float> positions, const core::Aabbf& bounds,
-               float cellSize, std::span<uint32_t> codes) {
+void cellCodes(CpuLevel level, std::span<const float> positions, const core::Aabbf& bounds, float cellSize,
+               std::span<uint32_t> codes) {
   const size_t n = positions.size() / 3;
   const float origin[3] = {bounds.min[0], bounds.min[1], bounds.min[2]};
   const float inv = 1.0f / cellSize;
@@ -35,8 +35,8 @@ void cellCodes(CpuLevel level, std::span<const float> positions, const core::Aab
     }
     for (size_t i = r.begin(); i < r.end(); ++i)
       codes[i] = core::packCell(core::gridCoord(positions[3 * i], origin[0], inv, 1023.0f),
-                                  core::gridCoord(positions[3 * i + 1], origin[1], inv, 1023.0f),
-                                  core::gridCoord(positions[3 * i + 2], origin[2], inv, 1023.0f));
+                                core::gridCoord(positions[3 * i + 1], origin[1], inv, 1023.0f),
+                                core::gridCoord(positions[3 * i + 2], origin[2], inv, 1023.0f));
   });
 }
 
@@ -57,7 +57,10 @@ Status clusterVertices(CpuLevel level, const core::ClusterInput& in, core::Clust
   // Cell ids by first occurrence: a small direct-mapped cache of recent keys in front of an
   // open-addressing table (key = cell << 32 | class; ~0 never occurs since cells < 2^30) that
   // grows at half load. Meshes list nearby vertices together, so most lookups hit the cache.
-  struct Slot { uint64_t key; uint32_t id; };
+  struct Slot {
+    uint64_t key;
+    uint32_t id;
+  };
   constexpr uint64_t kEmpty = ~uint64_t(0);
   unsigned bits = std::max(6u, unsigned(std::bit_width(n / 4)));
   std::vector<Slot> table(size_t(1) << bits, Slot{kEmpty, 0});

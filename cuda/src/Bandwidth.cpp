@@ -34,7 +34,8 @@ struct Held {
 
 core::Result<Bandwidth> measureBandwidth(size_t bytes, int repeats) {
   if (probeDevices().deviceCount <= 0) return core::Status{core::ErrorCode::DeviceUnavailable, "no CUDA device"};
-  if (bytes == 0 || repeats <= 0) return core::Status{core::ErrorCode::InvalidArgument, "bytes and repeats must be positive"};
+  if (bytes == 0 || repeats <= 0)
+    return core::Status{core::ErrorCode::InvalidArgument, "bytes and repeats must be positive"};
   Held h;
   MX_CUDA_TRY(cudaSetDevice(0));
   MX_CUDA_TRY(cudaStreamCreateWithFlags(&h.stream, cudaStreamNonBlocking));

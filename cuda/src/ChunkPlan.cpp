@@ -48,6 +48,8 @@ uint64_t partitionBytes(size_t vertices, const ChunkPlan& plan) {
 
 uint64_t quantizeBytes(const ChunkPlan& plan) { return kQuantizeFixed + slots(plan) * kQuantizePerVertex * plan.chunk; }
 
-uint64_t clusterBytes(size_t vertices, size_t triangles) { return 180 * uint64_t(vertices) + 40 * uint64_t(triangles) + 64 * kMiB; }
+uint64_t clusterBytes(size_t vertices, size_t triangles) {
+  return 180 * uint64_t(vertices) + 40 * uint64_t(triangles) + 64 * kMiB;
+}
 
 } // namespace mx::cuda

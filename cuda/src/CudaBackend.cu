@@ -88,12 +88,12 @@ struct CudaBackend::Impl {
   /// One call on a free lane (waiting for one when all are busy). A DeviceError (sticky for the
   /// context: an illegal address, a launch failure) disables the backend for the process; the
   /// engine re-runs the stage on the CPU.
-  template <typename Fn>
-  core::Status run(Fn&& fn) {
+  template <typename Fn> core::Status run(Fn&& fn) {
     detail::Lane* lane = nullptr;
     {
       std::unique_lock lock(mutex);
-      if (!healthy) return {core::ErrorCode::DeviceUnavailable, "cuda backend disabled after an earlier error: " + unhealthyReason};
+      if (!healthy)
+        return {core::ErrorCode::DeviceUnavailable, "cuda backend disabled after an earlier error: " + unhealthyReason};
       MX_RETURN_IF_ERROR(init());
       laneFreed.wait(lock, [&] { return !idle.empty(); });
       lane = idle.back();
@@ -113,8 +113,7 @@ struct CudaBackend::Impl {
     return s;
   }
 
-  template <typename Fn>
-  core::Status call(detail::Lane& lane, Fn& fn) {
+  template <typename Fn> core::Status call(detail::Lane& lane, Fn& fn) {
     MX_RETURN_IF_ERROR(lane.quiesce());
     MX_CUDA_TRY(cudaEventRecord(lane.start, lane.stream[0]));
     MX_CUDA_TRY(cudaStreamWaitEvent(lane.stream[1], lane.start, 0));
@@ -156,9 +155,12 @@ bool CudaBackend::supports(core::Stage stage, const core::MeshStats& stats) cons
   if (!_impl->init()) return false;
   const uint64_t budget = _impl->laneBudget;
   switch (stage) {
-  case core::Stage::Partition: return planPartition(stats.vertices, stats.triangles, budget, _impl->options.chunkItems).chunk > 0;
-  case core::Stage::Cluster: return clusterBytes(stats.vertices, stats.triangles) <= budget;
-  case core::Stage::Quantize: return planQuantize(stats.vertices, budget, _impl->options.chunkItems).chunk > 0;
+  case core::Stage::Partition:
+    return planPartition(stats.vertices, stats.triangles, budget, _impl->options.chunkItems).chunk > 0;
+  case core::Stage::Cluster:
+    return clusterBytes(stats.vertices, stats.triangles) <= budget;
+  case core::Stage::Quantize:
+    return planQuantize(stats.vertices, budget, _impl->options.chunkItems).chunk > 0;
   }
   return false;
 }
@@ -172,7 +174,8 @@ core::Status tooLarge(const char* stage, uint64_t budget) {
 
 core::Status CudaBackend::partition(const core::PartitionInput& in, core::PartitionOutput& out) {
   return _impl->run([&](detail::Lane& lane) {
-    const ChunkPlan plan = planPartition(in.positions.size() / 3, in.indices.size() / 3, _impl->laneBudget, _impl->options.chunkItems);
+    const ChunkPlan plan =
+        planPartition(in.positions.size() / 3, in.indices.size() / 3, _impl->laneBudget, _impl->options.chunkItems);
     if (plan.chunk == 0) return tooLarge("partition", _impl->laneBudget);
     return detail::partitionDevice(lane, plan, in, out);
   });

@@ -21,7 +21,8 @@ namespace mx::cuda::detail {
 
 inline core::Status check(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return core::Status::ok();
-  const core::ErrorCode code = e == cudaErrorMemoryAllocation ? core::ErrorCode::OutOfMemory : core::ErrorCode::DeviceError;
+  const core::ErrorCode code =
+      e == cudaErrorMemoryAllocation ? core::ErrorCode::OutOfMemory : core::ErrorCode::DeviceError;
   return {code, std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")"};
 }
 
@@ -33,17 +34,22 @@ inline cudaError_t pinnedAlloc(void** p, size_t bytes) { return cudaHostAlloc(p,
 inline cudaError_t pinnedFree(void* p) { return cudaFreeHost(p); }
 
 /// One allocation that only grows: reserve() replaces it when it is too small.
-template <cudaError_t (*Alloc)(void**, size_t), cudaError_t (*Release)(void*)>
-class GrowingBlock {
+template <cudaError_t (*Alloc)(void**, size_t), cudaError_t (*Release)(void*)> class GrowingBlock {
 public:
   GrowingBlock() = default;
   GrowingBlock(const GrowingBlock&) = delete;
   GrowingBlock& operator=(const GrowingBlock&) = delete;
-  ~GrowingBlock() { if (_data) Release(_data); }
+  ~GrowingBlock() {
+    if (_data) Release(_data);
+  }
 
   core::Status reserve(size_t bytes) {
     if (bytes <= _capacity) return core::Status::ok();
-    if (_data) { Release(_data); _data = nullptr; _capacity = 0; }
+    if (_data) {
+      Release(_data);
+      _data = nullptr;
+      _capacity = 0;
+    }
     MX_RETURN_IF_ERROR(check(Alloc(&_data, bytes), ("allocating " + std::to_string(bytes) + " bytes").c_str()));
     _capacity = bytes;
     if (bytes > _peak) _peak = bytes;
@@ -67,8 +73,7 @@ using PinnedBuffer = GrowingBlock<pinnedAlloc, pinnedFree>;
 /// Offsets of a call's buffers inside the arena (256-byte aligned).
 class Layout {
 public:
-  template <typename T>
-  size_t add(size_t count) {
+  template <typename T> size_t add(size_t count) {
     const size_t at = (_size + 255) / 256 * 256;
     _size = at + count * sizeof(T);
     return at;
@@ -79,17 +84,14 @@ private:
   size_t _size = 0;
 };
 
-template <typename T>
-T* at(DeviceArena& arena, size_t offset) {
-  return reinterpret_cast<T*>(arena.data() + offset);
-}
+template <typename T> T* at(DeviceArena& arena, size_t offset) { return reinterpret_cast<T*>(arena.data() + offset); }
 
 /// Two pinned slots: the host fills (or empties) one while the DMA engine works on the other.
 struct StagingRing {
   PinnedBuffer slot[2];
-  cudaEvent_t done[2] = {nullptr, nullptr};  ///< Recorded after the slot's last copy.
-  bool busy[2] = {false, false};             ///< A copy may still use the slot.
-  char* hostDst[2] = {nullptr, nullptr};     ///< Downloads: where the slot's bytes go.
+  cudaEvent_t done[2] = {nullptr, nullptr}; ///< Recorded after the slot's last copy.
+  bool busy[2] = {false, false};            ///< A copy may still use the slot.
+  char* hostDst[2] = {nullptr, nullptr};    ///< Downloads: where the slot's bytes go.
   size_t pending[2] = {0, 0};
   int next = 0;
 };
@@ -136,8 +138,10 @@ inline unsigned gridFor(size_t n) {
   return unsigned(blocks == 0 ? 1 : (blocks > 65535 * 16 ? 65535 * 16 : blocks));
 }
 
-core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::PartitionInput& in, core::PartitionOutput& out);
+core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::PartitionInput& in,
+                             core::PartitionOutput& out);
 core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::ClusterOutput& out);
-core::Status quantizeDevice(Lane& lane, const ChunkPlan& plan, const core::QuantizeInput& in, core::QuantizeOutput& out);
+core::Status quantizeDevice(Lane& lane, const ChunkPlan& plan, const core::QuantizeInput& in,
+                            core::QuantizeOutput& out);
 
 } // namespace mx::cuda::detail

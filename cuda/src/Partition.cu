@@ -38,8 +38,9 @@ __global__ void mortonKernel(const float* __restrict__ cx, const float* __restri
                              size_t t, uint32_t firstId, float3 origin, float3 scale, uint32_t* __restrict__ codes,
                              uint32_t* __restrict__ ids) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < t; i += size_t(gridDim.x) * blockDim.x) {
-    codes[i] = core::morton3(core::gridCoord(cx[i], origin.x, scale.x, 1023.0f), core::gridCoord(cy[i], origin.y, scale.y, 1023.0f),
-                       core::gridCoord(cz[i], origin.z, scale.z, 1023.0f));
+    codes[i] = core::morton3(core::gridCoord(cx[i], origin.x, scale.x, 1023.0f),
+                             core::gridCoord(cy[i], origin.y, scale.y, 1023.0f),
+                             core::gridCoord(cz[i], origin.z, scale.z, 1023.0f));
     ids[i] = firstId + uint32_t(i);
   }
 }
@@ -61,7 +62,8 @@ struct Slot {
 
 } // namespace
 
-core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::PartitionInput& in, core::PartitionOutput& out) {
+core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::PartitionInput& in,
+                             core::PartitionOutput& out) {
   MX_RETURN_IF_ERROR(core::validate(in));
   const size_t t = in.indices.size() / 3, v = in.positions.size() / 3;
   out.order.clear();
@@ -72,12 +74,15 @@ core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::Part
 
   // Temp storage sizes first (CUB shape), then one arena layout for the whole call.
   size_t tempBytes = 0, b = 0;
-  MX_CUDA_TRY(cub::DeviceReduce::Min(nullptr, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), C, lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceReduce::Min(nullptr, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), C,
+                                     lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceReduce::Max(nullptr, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), C, lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceReduce::Max(nullptr, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), C,
+                                     lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, b, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
-                                              static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), C, 0, 30, lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, b, static_cast<const uint32_t*>(nullptr),
+                                              static_cast<uint32_t*>(nullptr), static_cast<const uint32_t*>(nullptr),
+                                              static_cast<uint32_t*>(nullptr), C, 0, 30, lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
   Layout layout;
   const size_t oPos = layout.add<float>(3 * v), oBounds = layout.add<float>(6 * K);
@@ -95,9 +100,10 @@ core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::Part
   float* dBounds = at<float>(A, oBounds);
   Slot slot[2] = {};
   for (size_t j = 0; j < slots; ++j)
-    slot[j] = {at<uint32_t>(A, o[j][0]), at<float>(A, o[j][1]), at<float>(A, o[j][2]), at<float>(A, o[j][3]),
-               at<uint32_t>(A, o[j][4]), at<uint32_t>(A, o[j][5]), at<uint32_t>(A, o[j][6]), at<uint32_t>(A, o[j][7]),
-               at<unsigned long long>(A, o[j][8]), A.data() + o[j][9]};
+    slot[j] = {at<uint32_t>(A, o[j][0]), at<float>(A, o[j][1]),    at<float>(A, o[j][2]),
+               at<float>(A, o[j][3]),    at<uint32_t>(A, o[j][4]), at<uint32_t>(A, o[j][5]),
+               at<uint32_t>(A, o[j][6]), at<uint32_t>(A, o[j][7]), at<unsigned long long>(A, o[j][8]),
+               A.data() + o[j][9]};
 
   MX_RETURN_IF_ERROR(upload(lane, lane.stream[0], dPos, in.positions.data(), 12 * v));
   MX_CUDA_TRY(cudaEventRecord(lane.ready, lane.stream[0]));
@@ -130,7 +136,8 @@ core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::Part
   MX_CUDA_TRY(cudaEventRecord(lane.joined, lane.stream[1]));
   MX_CUDA_TRY(cudaStreamWaitEvent(lane.stream[0], lane.joined, 0));
   std::vector<float> chunkBounds(6 * K);
-  MX_RETURN_IF_ERROR(download(lane, lane.stream[0], chunkBounds.data(), dBounds, 4 * chunkBounds.size())); // read-back: the grid is host arithmetic
+  MX_RETURN_IF_ERROR(download(lane, lane.stream[0], chunkBounds.data(), dBounds,
+                              4 * chunkBounds.size())); // read-back: the grid is host arithmetic
   float bounds[6] = {chunkBounds[0], chunkBounds[1], chunkBounds[2], chunkBounds[3], chunkBounds[4], chunkBounds[5]};
   for (size_t k = 1; k < K; ++k)
     for (int a = 0; a < 3; ++a) {
@@ -150,7 +157,8 @@ core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::Part
     const Slot& S = slot[k % 2];
     cudaStream_t st = lane.stream[k % 2];
     const size_t n = plan.size(k, t);
-    mortonKernel<<<gridFor(n), 256, 0, st>>>(S.cx, S.cy, S.cz, n, uint32_t(plan.begin(k)), make_float3(origin[0], origin[1], origin[2]),
+    mortonKernel<<<gridFor(n), 256, 0, st>>>(S.cx, S.cy, S.cz, n, uint32_t(plan.begin(k)),
+                                             make_float3(origin[0], origin[1], origin[2]),
                                              make_float3(scale[0], scale[1], scale[2]), S.codes, S.ids);
     MX_CUDA_TRY(cudaGetLastError());
     size_t bytes = tempBytes;
@@ -173,7 +181,8 @@ core::Status partitionDevice(Lane& lane, const ChunkPlan& plan, const core::Part
     MX_RETURN_IF_ERROR(sortChunk(0));
     for (size_t k = 0; k < K; ++k) {
       if (k + 1 < K) MX_RETURN_IF_ERROR(sortChunk(k + 1));
-      MX_RETURN_IF_ERROR(download(lane, lane.stream[k % 2], packed.data() + plan.begin(k), slot[k % 2].packed, 8 * plan.size(k, t)));
+      MX_RETURN_IF_ERROR(
+          download(lane, lane.stream[k % 2], packed.data() + plan.begin(k), slot[k % 2].packed, 8 * plan.size(k, t)));
     }
     std::vector<size_t> runs(K + 1);
     for (size_t k = 0; k <= K; ++k) runs[k] = std::min(t, plan.begin(k));

@@ -28,7 +28,8 @@ __global__ void quantizeKernel(const float* __restrict__ pos, const float* __res
 
 } // namespace
 
-core::Status quantizeDevice(Lane& lane, const ChunkPlan& plan, const core::QuantizeInput& in, core::QuantizeOutput& out) {
+core::Status quantizeDevice(Lane& lane, const ChunkPlan& plan, const core::QuantizeInput& in,
+                            core::QuantizeOutput& out) {
   const size_t n = in.positions.size() / 3;
   MX_RETURN_IF_ERROR(core::validate(in));
   float origin[3], inv[3];
@@ -70,8 +71,11 @@ core::Status quantizeDevice(Lane& lane, const ChunkPlan& plan, const core::Quant
   for (size_t k = 0; k < K; ++k) {
     if (k + 1 < K) MX_RETURN_IF_ERROR(enqueue(k + 1));
     const size_t j = k % 2, first = plan.begin(k), m = plan.size(k, n);
-    MX_RETURN_IF_ERROR(download(lane, lane.stream[j], out.positions.data() + 4 * first, at<uint16_t>(lane.arena, o[j][2]), 8 * m));
-    if (normals) MX_RETURN_IF_ERROR(download(lane, lane.stream[j], out.normals.data() + 4 * first, at<int8_t>(lane.arena, o[j][3]), 4 * m));
+    MX_RETURN_IF_ERROR(
+        download(lane, lane.stream[j], out.positions.data() + 4 * first, at<uint16_t>(lane.arena, o[j][2]), 8 * m));
+    if (normals)
+      MX_RETURN_IF_ERROR(
+          download(lane, lane.stream[j], out.normals.data() + 4 * first, at<int8_t>(lane.arena, o[j][3]), 4 * m));
   }
   return core::Status::ok();
 }

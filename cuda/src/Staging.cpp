@@ -146,7 +146,9 @@ core::Status upload(Lane& lane, cudaStream_t stream, void* device, const void* h
   StagingRing& ring = lane.up;
   MX_RETURN_IF_ERROR(staged(lane, ring, stream, bytes, [&](int j, size_t off, size_t n) {
     hostCopy(ring.slot[j].data(), static_cast<const char*>(host) + off, n);
-    return check(cudaMemcpyAsync(static_cast<char*>(device) + off, ring.slot[j].data(), n, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+    return check(
+        cudaMemcpyAsync(static_cast<char*>(device) + off, ring.slot[j].data(), n, cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync");
   }));
   lane.stats.hostToDeviceBytes += bytes;
   return core::Status::ok();
@@ -158,7 +160,9 @@ core::Status download(Lane& lane, cudaStream_t stream, void* host, const void* d
   MX_RETURN_IF_ERROR(staged(lane, ring, stream, bytes, [&](int j, size_t off, size_t n) {
     ring.hostDst[j] = static_cast<char*>(host) + off; // settled (copied out) before the slot is reused
     ring.pending[j] = n;
-    return check(cudaMemcpyAsync(ring.slot[j].data(), static_cast<const char*>(device) + off, n, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+    return check(
+        cudaMemcpyAsync(ring.slot[j].data(), static_cast<const char*>(device) + off, n, cudaMemcpyDeviceToHost, stream),
+        "cudaMemcpyAsync");
   }));
   lane.stats.deviceToHostBytes += bytes;
   // The older slot first (next points at it after an even or odd number of pieces alike).

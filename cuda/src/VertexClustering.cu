@@ -24,13 +24,15 @@ namespace mx::cuda::detail {
 
 namespace {
 
-#define MX_GRID_STRIDE(i, n) for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < (n); i += size_t(gridDim.x) * blockDim.x)
+#define MX_GRID_STRIDE(i, n)                                                                                           \
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < (n); i += size_t(gridDim.x) * blockDim.x)
 
 __global__ void keysKernel(const float* __restrict__ pos, const uint32_t* __restrict__ cls, size_t n, float3 origin,
                            float inv, uint64_t* __restrict__ keys, uint32_t* __restrict__ ids) {
   MX_GRID_STRIDE(i, n) {
-    const uint32_t cell = core::morton3(core::gridCoord(pos[3 * i], origin.x, inv, 1023.0f), core::gridCoord(pos[3 * i + 1], origin.y, inv, 1023.0f),
-                                  core::gridCoord(pos[3 * i + 2], origin.z, inv, 1023.0f));
+    const uint32_t cell = core::morton3(core::gridCoord(pos[3 * i], origin.x, inv, 1023.0f),
+                                        core::gridCoord(pos[3 * i + 1], origin.y, inv, 1023.0f),
+                                        core::gridCoord(pos[3 * i + 2], origin.z, inv, 1023.0f));
     keys[i] = uint64_t(cell) << 32 | cls[i];
     ids[i] = uint32_t(i);
   }
@@ -72,10 +74,10 @@ __global__ void remapKernel(const uint32_t* __restrict__ ids, const uint32_t* __
   }
 }
 
-__global__ void meanKernel(const double* __restrict__ sumX, const double* __restrict__ sumY, const double* __restrict__ sumZ,
-                           const uint32_t* __restrict__ segStart, const uint32_t* __restrict__ newId,
-                           const uint64_t* __restrict__ segKey, size_t cells, float* __restrict__ mean,
-                           uint32_t* __restrict__ cellClass) {
+__global__ void meanKernel(const double* __restrict__ sumX, const double* __restrict__ sumY,
+                           const double* __restrict__ sumZ, const uint32_t* __restrict__ segStart,
+                           const uint32_t* __restrict__ newId, const uint64_t* __restrict__ segKey, size_t cells,
+                           float* __restrict__ mean, uint32_t* __restrict__ cellClass) {
   MX_GRID_STRIDE(s, cells) {
     const uint32_t id = newId[s];
     const uint32_t count = segStart[s + 1] - segStart[s];
@@ -118,33 +120,42 @@ core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::Clust
 
   // Temp storage of every CUB call, then one layout (CUB shape: query, then run).
   size_t tempBytes = 0, b = 0;
-  MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, b, static_cast<const uint64_t*>(nullptr), static_cast<uint64_t*>(nullptr),
-                                              static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, 0, 62, lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, b, static_cast<const uint64_t*>(nullptr),
+                                              static_cast<uint64_t*>(nullptr), static_cast<const uint32_t*>(nullptr),
+                                              static_cast<uint32_t*>(nullptr), n, 0, 62, lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, b, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
-                                              static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, 0, 32, lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, b, static_cast<const uint32_t*>(nullptr),
+                                              static_cast<uint32_t*>(nullptr), static_cast<const uint32_t*>(nullptr),
+                                              static_cast<uint32_t*>(nullptr), n, 0, 32, lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceScan::InclusiveSum(nullptr, b, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr), n, lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceScan::InclusiveSum(nullptr, b, static_cast<const uint32_t*>(nullptr),
+                                            static_cast<uint32_t*>(nullptr), n, lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceSegmentedReduce::Sum(nullptr, b, static_cast<const double*>(nullptr), static_cast<double*>(nullptr), n,
-                                              static_cast<const uint32_t*>(nullptr), static_cast<const uint32_t*>(nullptr), lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceSegmentedReduce::Sum(nullptr, b, static_cast<const double*>(nullptr),
+                                              static_cast<double*>(nullptr), n, static_cast<const uint32_t*>(nullptr),
+                                              static_cast<const uint32_t*>(nullptr), lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceReduce::Max(nullptr, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), n, lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceReduce::Max(nullptr, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), n,
+                                     lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
-  MX_CUDA_TRY(cub::DeviceSelect::Flagged(nullptr, b, static_cast<const uint3*>(nullptr), static_cast<const unsigned char*>(nullptr),
-                                         static_cast<uint3*>(nullptr), static_cast<int*>(nullptr), std::max<size_t>(t, 1), lane.stream[0]));
+  MX_CUDA_TRY(cub::DeviceSelect::Flagged(nullptr, b, static_cast<const uint3*>(nullptr),
+                                         static_cast<const unsigned char*>(nullptr), static_cast<uint3*>(nullptr),
+                                         static_cast<int*>(nullptr), std::max<size_t>(t, 1), lane.stream[0]));
   tempBytes = std::max(tempBytes, b);
 
   Layout L;
   const size_t oPos = L.add<float>(3 * n), oCls = L.add<uint32_t>(n), oIdx = L.add<uint32_t>(3 * t);
-  const size_t oKeys = L.add<uint64_t>(n), oIds = L.add<uint32_t>(n), oKeysS = L.add<uint64_t>(n), oIdsS = L.add<uint32_t>(n);
+  const size_t oKeys = L.add<uint64_t>(n), oIds = L.add<uint32_t>(n), oKeysS = L.add<uint64_t>(n),
+               oIdsS = L.add<uint32_t>(n);
   const size_t oHead = L.add<uint32_t>(n), oSegIncl = L.add<uint32_t>(n), oSegStart = L.add<uint32_t>(n + 1);
   const size_t oFirst = L.add<uint32_t>(n), oSegKey = L.add<uint64_t>(n), oSegIota = L.add<uint32_t>(n);
   const size_t oFirstS = L.add<uint32_t>(n), oSegByFirst = L.add<uint32_t>(n), oNewId = L.add<uint32_t>(n);
   const size_t oRemap = L.add<uint32_t>(n), oSx = L.add<double>(n), oSy = L.add<double>(n), oSz = L.add<double>(n);
   const size_t oSumX = L.add<double>(n), oSumY = L.add<double>(n), oSumZ = L.add<double>(n);
-  const size_t oMean = L.add<float>(3 * n), oCellCls = L.add<uint32_t>(n), oDisp = L.add<float>(n), oMaxDisp = L.add<float>(1);
-  const size_t oTri = L.add<uint3>(t), oKeep = L.add<unsigned char>(t), oTriSel = L.add<uint3>(t), oNumSel = L.add<int>(1);
+  const size_t oMean = L.add<float>(3 * n), oCellCls = L.add<uint32_t>(n), oDisp = L.add<float>(n),
+               oMaxDisp = L.add<float>(1);
+  const size_t oTri = L.add<uint3>(t), oKeep = L.add<unsigned char>(t), oTriSel = L.add<uint3>(t),
+               oNumSel = L.add<int>(1);
   const size_t oTemp = L.add<char>(tempBytes);
   MX_RETURN_IF_ERROR(lane.arena.reserve(L.size()));
   DeviceArena& A = lane.arena;
@@ -153,8 +164,10 @@ core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::Clust
   uint32_t* dIdx = at<uint32_t>(A, oIdx);
   uint64_t *dKeys = at<uint64_t>(A, oKeys), *dKeysS = at<uint64_t>(A, oKeysS), *dSegKey = at<uint64_t>(A, oSegKey);
   uint32_t *dIds = at<uint32_t>(A, oIds), *dIdsS = at<uint32_t>(A, oIdsS), *dHead = at<uint32_t>(A, oHead);
-  uint32_t *dSegIncl = at<uint32_t>(A, oSegIncl), *dSegStart = at<uint32_t>(A, oSegStart), *dFirst = at<uint32_t>(A, oFirst);
-  uint32_t *dSegIota = at<uint32_t>(A, oSegIota), *dFirstS = at<uint32_t>(A, oFirstS), *dSegByFirst = at<uint32_t>(A, oSegByFirst);
+  uint32_t *dSegIncl = at<uint32_t>(A, oSegIncl), *dSegStart = at<uint32_t>(A, oSegStart),
+           *dFirst = at<uint32_t>(A, oFirst);
+  uint32_t *dSegIota = at<uint32_t>(A, oSegIota), *dFirstS = at<uint32_t>(A, oFirstS),
+           *dSegByFirst = at<uint32_t>(A, oSegByFirst);
   uint32_t *dNewId = at<uint32_t>(A, oNewId), *dRemap = at<uint32_t>(A, oRemap), *dCellCls = at<uint32_t>(A, oCellCls);
   double *dSx = at<double>(A, oSx), *dSy = at<double>(A, oSy), *dSz = at<double>(A, oSz);
   double *dSumX = at<double>(A, oSumX), *dSumY = at<double>(A, oSumY), *dSumZ = at<double>(A, oSumZ);
@@ -170,7 +183,8 @@ core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::Clust
   MX_RETURN_IF_ERROR(upload(lane, s, dIdx, in.indices.data(), 12 * t));
 
   const float inv = 1.0f / in.cellSize; // the same host arithmetic as cpu::cellCodes
-  keysKernel<<<gridFor(n), 256, 0, s>>>(dPos, dCls, n, make_float3(in.bounds.min[0], in.bounds.min[1], in.bounds.min[2]), inv, dKeys, dIds);
+  keysKernel<<<gridFor(n), 256, 0, s>>>(
+      dPos, dCls, n, make_float3(in.bounds.min[0], in.bounds.min[1], in.bounds.min[2]), inv, dKeys, dIds);
   MX_CUDA_TRY(cudaGetLastError());
   b = tempBytes;
   MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(dTemp, b, dKeys, dKeysS, dIds, dIdsS, n, 0, 62, s));
@@ -181,7 +195,8 @@ core::Status clusterDevice(Lane& lane, const core::ClusterInput& in, core::Clust
   uint32_t cells = 0;
   MX_CUDA_TRY(cudaMemcpyAsync(&cells, dSegIncl + n - 1, 4, cudaMemcpyDeviceToHost, s));
   MX_CUDA_TRY(cudaStreamSynchronize(s)); // the cell count sizes the launches below
-  segmentKernel<<<gridFor(n), 256, 0, s>>>(dHead, dSegIncl, dKeysS, dIdsS, n, cells, dSegStart, dFirst, dSegKey, dSegIota);
+  segmentKernel<<<gridFor(n), 256, 0, s>>>(dHead, dSegIncl, dKeysS, dIdsS, n, cells, dSegStart, dFirst, dSegKey,
+                                           dSegIota);
   MX_CUDA_TRY(cudaGetLastError());
   b = tempBytes;
   MX_CUDA_TRY(cub::DeviceRadixSort::SortPairs(dTemp, b, dFirst, dFirstS, dSegIota, dSegByFirst, cells, 0, 32, s));

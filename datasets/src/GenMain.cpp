@@ -16,20 +16,36 @@ int main(int argc, char** argv) {
   uint64_t triangles = 100000, seed = 1;
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
-    if (k == "--triangles") triangles = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (k == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
-    else { std::fprintf(stderr, "unknown option %s\n", k.c_str()); return 2; }
+    if (k == "--triangles")
+      triangles = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (k == "--seed")
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
   }
   mx::core::Scene scene;
-  if (kind == "city") scene = mx::datasets::makeCity(uint32_t(triangles / 162), 4, seed);
-  else if (kind == "terrain") scene = mx::datasets::makeTerrain(uint32_t(std::sqrt(triangles / 2.0)));
-  else if (kind == "soup") scene = mx::datasets::makeSoup(uint32_t(triangles), seed);
-  else if (kind == "bench") scene = mx::datasets::makeBenchmarkScene(triangles, seed);
-  else { std::fprintf(stderr, "unknown kind %s\n", kind.c_str()); return 2; }
+  if (kind == "city")
+    scene = mx::datasets::makeCity(uint32_t(triangles / 162), 4, seed);
+  else if (kind == "terrain")
+    scene = mx::datasets::makeTerrain(uint32_t(std::sqrt(triangles / 2.0)));
+  else if (kind == "soup")
+    scene = mx::datasets::makeSoup(uint32_t(triangles), seed);
+  else if (kind == "bench")
+    scene = mx::datasets::makeBenchmarkScene(triangles, seed);
+  else {
+    std::fprintf(stderr, "unknown kind %s\n", kind.c_str());
+    return 2;
+  }
   const auto bytes = mx::datasets::sceneToGlb(scene);
   std::ofstream f(out, std::ios::binary);
   f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  if (!f) { std::fprintf(stderr, "cannot write %s\n", out.c_str()); return 1; }
-  std::fprintf(stderr, "%s: %zu triangles, %zu features, %zu bytes\n", out.c_str(), scene.triangleCount(), scene.features.size(), bytes.size());
+  if (!f) {
+    std::fprintf(stderr, "cannot write %s\n", out.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "%s: %zu triangles, %zu features, %zu bytes\n", out.c_str(), scene.triangleCount(),
+               scene.features.size(), bytes.size());
   return 0;
 }

@@ -80,7 +80,8 @@ Scene makeCity(uint32_t buildings, uint32_t facadeSplits, uint64_t seed, Vec3d o
     const uint8_t shade = uint8_t(120 + 120 * u01(rng));
     const bool glass = u01(rng) < 0.1;
     core::Material mat{shade, uint8_t(shade * 0.9), uint8_t(glass ? 255 : shade * 0.8), uint8_t(glass ? 140 : 255)};
-    s.features.push_back({0x1000 + i, 0x20, 0x30, uint64_t(0x40 + (h > 30 ? 1 : 0)), "Generic:Building", "building " + std::to_string(i)});
+    s.features.push_back({0x1000 + i, 0x20, 0x30, uint64_t(0x40 + (h > 30 ? 1 : 0)), "Generic:Building",
+                          "building " + std::to_string(i)});
     Mesh m;
     m.material = addMaterial(s, mat);
     const Vec3d p = origin + Vec3d{x, y, 0};

@@ -17,7 +17,8 @@ std::vector<std::string> compiledBackends() {
   return names;
 }
 
-std::unique_ptr<core::IComputeBackend> createBackend(std::string_view name, [[maybe_unused]] const BackendOptions& options) {
+std::unique_ptr<core::IComputeBackend> createBackend(std::string_view name,
+                                                     [[maybe_unused]] const BackendOptions& options) {
   if (name == "cpu-scalar") return std::make_unique<cpu::CpuBackend>(cpu::CpuLevel::Scalar);
   if (name == "cpu-simd") return std::make_unique<cpu::CpuBackend>(cpu::CpuLevel::Simd);
 #if MESHEXPORT_HAS_CUDA
@@ -42,7 +43,8 @@ core::Result<DeviceBandwidth> measureDeviceBandwidth([[maybe_unused]] size_t byt
 #endif
 }
 
-core::Result<BackendSet> BackendSet::create(DeviceChoice device, cpu::CpuLevel cpuLevel, const BackendOptions& options) {
+core::Result<BackendSet> BackendSet::create(DeviceChoice device, cpu::CpuLevel cpuLevel,
+                                            const BackendOptions& options) {
   BackendSet set;
   set._cpu = std::make_unique<cpu::CpuBackend>(cpuLevel);
   if (device == DeviceChoice::Cpu) {
@@ -65,7 +67,8 @@ core::Result<BackendSet> BackendSet::create(DeviceChoice device, cpu::CpuLevel c
 BackendSet::Choice BackendSet::choose(core::Stage stage, const core::MeshStats& stats) const {
   if (!_gpu) return {_cpu.get(), _gpuReason};
   if (!_gpu->supports(stage, stats))
-    return {_cpu.get(), "cuda does not support " + std::string(core::toString(stage)) + " for this input (it exceeds the device memory budget)"};
+    return {_cpu.get(), "cuda does not support " + std::string(core::toString(stage)) +
+                            " for this input (it exceeds the device memory budget)"};
   return {_gpu.get(), "CUDA device present"};
 }
 

@@ -23,7 +23,8 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
               {"changeset", {{"id", f.changesetId}, {"index", f.changesetIndex}}},
               {"profile", f.profileVersion},
               {"projectExtents", f.projectExtents ? range(*f.projectExtents) : json()},
-              {"ecefLocation", f.ecef ? json{{"origin", vec(f.ecef->origin)}, {"xVector", vec(f.ecef->xVector)},
+              {"ecefLocation", f.ecef ? json{{"origin", vec(f.ecef->origin)},
+                                             {"xVector", vec(f.ecef->xVector)},
                                              {"yVector", vec(f.ecef->yVector)}}
                                       : json()}};
   // One pass over the file: readScene decodes every stream once and reports, per element, the
@@ -33,8 +34,11 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
   std::map<std::string, uint64_t> totals;
   uint64_t decodeErrors = 0;
   for (const io::ElementRecord& e : scene.records) {
-    json rec = {{"id", io::formatId64(e.id)}, {"classFullName", e.className}, {"model", io::formatId64(e.model)},
-                {"category", io::formatId64(e.category)}, {"range", e.worldRange.empty() ? json() : range(e.worldRange)}};
+    json rec = {{"id", io::formatId64(e.id)},
+                {"classFullName", e.className},
+                {"model", io::formatId64(e.model)},
+                {"category", io::formatId64(e.category)},
+                {"range", e.worldRange.empty() ? json() : range(e.worldRange)}};
     if (!e.userLabel.empty()) rec["userLabel"] = e.userLabel;
     if (auto st = scene.elements.find(e.id); st != scene.elements.end()) {
       const io::ElementGeometryStats& g = st->second;
@@ -54,8 +58,11 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
   out["elements"] = std::move(list);
   uint64_t triangles = 0;
   for (const auto& [id, st] : scene.elements) triangles += st.triangles;
-  out["summary"] = {{"elements", scene.records.size()}, {"ops", totals}, {"geometryErrors", decodeErrors},
-                    {"triangles", triangles}, {"skipped", scene.skipped}};
+  out["summary"] = {{"elements", scene.records.size()},
+                    {"ops", totals},
+                    {"geometryErrors", decodeErrors},
+                    {"triangles", triangles},
+                    {"skipped", scene.skipped}};
   return out;
 }
 

@@ -27,7 +27,10 @@ std::vector<TileBuild> collapseBvh(const core::PartitionOutput& part) {
       std::vector<int32_t> next;
       for (int32_t f : frontier) {
         const auto& n = part.nodes[size_t(f)];
-        if (n.isLeaf()) { next.push_back(f); continue; }
+        if (n.isLeaf()) {
+          next.push_back(f);
+          continue;
+        }
         next.push_back(n.left);
         next.push_back(n.right);
       }
@@ -112,7 +115,8 @@ Status runLod(TileMesh&& mesh, core::PartitionOutput&& part, const ExportOptions
   runner.describe(core::Stage::Cluster, timer.stage());
   runner.recordDevice(timer.stage(), device0);
   if (options.config.simplifier == Simplifier::Quadric) {
-    timer.stage().backend = "cpu (meshoptimizer)" + (timer.stage().backend == "-" ? std::string() : "+" + timer.stage().backend);
+    timer.stage().backend =
+        "cpu (meshoptimizer)" + (timer.stage().backend == "-" ? std::string() : "+" + timer.stage().backend);
     timer.stage().reason = "simplifier=quadric runs meshopt_simplify on the CPU";
   }
   timer.stage().itemsIn = metrics.stages.back().itemsIn; // triangles partitioned

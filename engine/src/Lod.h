@@ -31,8 +31,8 @@ struct TileBuild {
   uint32_t level = 0;
   std::vector<uint32_t> children;
   core::TileMesh mesh;
-  double error = 0;     ///< Metres, before geometricErrorScale.
-  double cellSize = 0;  ///< Clustering cell of this tile's content (0 = full detail).
+  double error = 0;    ///< Metres, before geometricErrorScale.
+  double cellSize = 0; ///< Clustering cell of this tile's content (0 = full detail).
 };
 
 /// The tiles of the BVH, breadth first, without meshes (leaves keep their BVH node).

@@ -30,20 +30,32 @@ void recordProcessUsage(core::ExportMetrics& metrics) {
 nlohmann::json toJson(const core::ExportMetrics& m) {
   nlohmann::json stages = nlohmann::json::array();
   for (const auto& s : m.stages) {
-    nlohmann::json j = {{"name", s.name}, {"backend", s.backend}, {"reason", s.reason}, {"wallMs", s.wallMs},
+    nlohmann::json j = {{"name", s.name},       {"backend", s.backend},   {"reason", s.reason}, {"wallMs", s.wallMs},
                         {"itemsIn", s.itemsIn}, {"itemsOut", s.itemsOut}, {"bytes", s.bytes}};
     if (s.kernelMs > 0) j["kernelMs"] = s.kernelMs;
     if (s.copyMs > 0) j["copyMs"] = s.copyMs;
     stages.push_back(std::move(j));
   }
   return {{"stages", stages},
-          {"totals", {{"wallMs", m.wallMs}, {"cpuUserMs", m.cpuUserMs}, {"cpuSystemMs", m.cpuSystemMs},
-                      {"peakRssBytes", m.peakRssBytes}, {"cpuLevel", m.cpuLevel}, {"gpuName", m.gpuName},
-                      {"peakDeviceBytes", m.peakDeviceBytes}, {"hostToDeviceBytes", m.hostToDeviceBytes},
-                      {"deviceToHostBytes", m.deviceToHostBytes}}},
-          {"counts", {{"features", m.features}, {"trianglesIn", m.trianglesIn}, {"verticesIn", m.verticesIn},
-                      {"inputBytes", m.inputBytes}, {"trianglesPerLevel", m.trianglesPerLevel},
-                      {"tilesPerLevel", m.tilesPerLevel}, {"tiles", m.tiles}, {"outputBytes", m.outputBytes}}},
+          {"totals",
+           {{"wallMs", m.wallMs},
+            {"cpuUserMs", m.cpuUserMs},
+            {"cpuSystemMs", m.cpuSystemMs},
+            {"peakRssBytes", m.peakRssBytes},
+            {"cpuLevel", m.cpuLevel},
+            {"gpuName", m.gpuName},
+            {"peakDeviceBytes", m.peakDeviceBytes},
+            {"hostToDeviceBytes", m.hostToDeviceBytes},
+            {"deviceToHostBytes", m.deviceToHostBytes}}},
+          {"counts",
+           {{"features", m.features},
+            {"trianglesIn", m.trianglesIn},
+            {"verticesIn", m.verticesIn},
+            {"inputBytes", m.inputBytes},
+            {"trianglesPerLevel", m.trianglesPerLevel},
+            {"tilesPerLevel", m.tilesPerLevel},
+            {"tiles", m.tiles},
+            {"outputBytes", m.outputBytes}}},
           {"warnings", m.warnings}};
 }
 

@@ -22,7 +22,8 @@ namespace {
 fs::path temporarySibling(const fs::path& outDir, const char* tag) {
   static std::atomic<unsigned> counter{0};
   const auto parent = outDir.parent_path().empty() ? fs::path(".") : outDir.parent_path();
-  return parent / ("." + outDir.filename().string() + "." + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+  return parent / ("." + outDir.filename().string() + "." + tag + "-" + std::to_string(getpid()) + "-" +
+                   std::to_string(counter++));
 }
 
 } // namespace
@@ -45,7 +46,8 @@ core::Result<OutputFolder> OutputFolder::create(const fs::path& outDir) {
   return OutputFolder(outDir, tmp);
 }
 
-OutputFolder::OutputFolder(OutputFolder&& other) noexcept : _outDir(std::move(other._outDir)), _temp(std::move(other._temp)) {
+OutputFolder::OutputFolder(OutputFolder&& other) noexcept
+    : _outDir(std::move(other._outDir)), _temp(std::move(other._temp)) {
   other._temp.clear();
 }
 

@@ -34,7 +34,8 @@ public:
   void keepAsInvalid();
 
 private:
-  OutputFolder(std::filesystem::path outDir, std::filesystem::path temp) : _outDir(std::move(outDir)), _temp(std::move(temp)) {}
+  OutputFolder(std::filesystem::path outDir, std::filesystem::path temp)
+      : _outDir(std::move(outDir)), _temp(std::move(temp)) {}
   std::filesystem::path _outDir, _temp; ///< _temp empty once published (or moved from).
 };
 

@@ -49,7 +49,10 @@ Result<TreeWork> buildTree(const core::Scene& scene, const ExportOptions& option
 Aabb toDouble(const core::Aabbf& f) {
   Aabb b;
   if (f.empty()) return b;
-  for (int a = 0; a < 3; ++a) { b.min[a] = f.min[a]; b.max[a] = f.max[a]; }
+  for (int a = 0; a < 3; ++a) {
+    b.min[a] = f.min[a];
+    b.max[a] = f.max[a];
+  }
   return b;
 }
 
@@ -59,8 +62,9 @@ Status checkScene(const core::Scene& scene, const ExportOptions& options, core::
   if (options.type == io::ExportType::Imodel)
     for (const core::Feature& f : scene.features)
       if (f.modelId == 0)
-        return Status{ErrorCode::InvalidArgument,
-                      "exportType IMODEL needs an iModel input: every feature must belong to a model (this input has none)"};
+        return Status{
+            ErrorCode::InvalidArgument,
+            "exportType IMODEL needs an iModel input: every feature must belong to a model (this input has none)"};
   metrics.features = scene.features.size();
   metrics.trianglesIn = scene.triangleCount();
   metrics.verticesIn = scene.vertexCount();
@@ -88,7 +92,8 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
   MX_RETURN_IF_ERROR(checkScene(scene, options, metrics));
   std::optional<BackendSet> created;
   if (!backendsIn) {
-    MX_ASSIGN_OR_RETURN(BackendSet set, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
+    MX_ASSIGN_OR_RETURN(BackendSet set,
+                        BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
     created.emplace(std::move(set));
   }
   const BackendSet& backends = backendsIn ? *backendsIn : *created;
@@ -116,8 +121,10 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
 
 } // namespace
 
-Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptions& options, core::ExportMetrics& metrics) {
-  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
+Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptions& options,
+                                     core::ExportMetrics& metrics) {
+  MX_ASSIGN_OR_RETURN(BackendSet backends,
+                      BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
   StageRunner runner(backends);
   MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, options, metrics, runner));
   core::TileTree tree;
@@ -142,19 +149,23 @@ Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptio
   return tree;
 }
 
-Result<ExportResult> exportScene(const core::Scene& scene, const std::filesystem::path& outDir, const ExportOptions& options) {
+Result<ExportResult> exportScene(const core::Scene& scene, const std::filesystem::path& outDir,
+                                 const ExportOptions& options) {
   return exportImpl(scene, nullptr, outDir, options, nullptr);
 }
 
-Result<ExportResult> exportScene(core::Scene&& scene, const std::filesystem::path& outDir, const ExportOptions& options) {
+Result<ExportResult> exportScene(core::Scene&& scene, const std::filesystem::path& outDir,
+                                 const ExportOptions& options) {
   return exportImpl(scene, &scene, outDir, options, nullptr);
 }
 
-Result<ExportResult> exportFile(const std::filesystem::path& input, const std::filesystem::path& outDir, const ExportOptions& options) {
+Result<ExportResult> exportFile(const std::filesystem::path& input, const std::filesystem::path& outDir,
+                                const ExportOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   MX_RETURN_IF_ERROR(checkOutputFolder(outDir, options.overwrite));
   // The backends first: device=cuda without a usable GPU says so before a read that may take minutes.
-  MX_ASSIGN_OR_RETURN(BackendSet backends, BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
+  MX_ASSIGN_OR_RETURN(BackendSet backends,
+                      BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
   core::ExportMetrics readMetrics;
   std::vector<std::string> warnings;
   core::Scene scene;

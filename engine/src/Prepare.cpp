@@ -26,10 +26,12 @@ namespace {
 /// Checks one mesh's arrays; `shared` meshes take their feature and material from instances.
 Status checkMesh(const core::Mesh& mesh, const core::Scene& scene, size_t index, bool shared) {
   const auto fail = [&](const char* what) {
-    return Status{ErrorCode::MalformedInput, std::string(shared ? "shared mesh " : "mesh ") + std::to_string(index) + ": " + what};
+    return Status{ErrorCode::MalformedInput,
+                  std::string(shared ? "shared mesh " : "mesh ") + std::to_string(index) + ": " + what};
   };
   if (mesh.indices.size() % 3) return fail("index count is not a multiple of 3");
-  if (!mesh.normals.empty() && mesh.normals.size() != 3 * mesh.positions.size()) return fail("normals must be empty or 3 per position");
+  if (!mesh.normals.empty() && mesh.normals.size() != 3 * mesh.positions.size())
+    return fail("normals must be empty or 3 per position");
   if (!shared) {
     if (mesh.featureIds.size() != mesh.positions.size()) return fail("needs one feature id per position");
     if (mesh.material >= scene.materials.size()) return fail("material out of range");
@@ -56,7 +58,8 @@ Result<std::vector<Source>> sourcesOf(const core::Scene& scene) {
     const size_t nm = scene.meshes.size();
     std::vector<Status> checks(nm + scene.sharedMeshes.size());
     tbb::parallel_for(size_t(0), checks.size(), [&](size_t m) {
-      checks[m] = m < nm ? checkMesh(scene.meshes[m], scene, m, false) : checkMesh(scene.sharedMeshes[m - nm], scene, m - nm, true);
+      checks[m] = m < nm ? checkMesh(scene.meshes[m], scene, m, false)
+                         : checkMesh(scene.sharedMeshes[m - nm], scene, m - nm, true);
     });
     for (Status& c : checks) MX_RETURN_IF_ERROR(std::move(c));
   }
@@ -66,9 +69,12 @@ Result<std::vector<Source>> sourcesOf(const core::Scene& scene) {
   for (size_t i = 0; i < scene.instances.size(); ++i) {
     const core::MeshInstance& inst = scene.instances[i];
     const std::string at = "instance " + std::to_string(i);
-    if (inst.mesh >= scene.sharedMeshes.size()) return Status{ErrorCode::MalformedInput, at + ": shared mesh out of range"};
-    if (inst.feature >= scene.features.size()) return Status{ErrorCode::MalformedInput, at + ": feature id out of range"};
-    if (inst.material >= scene.materials.size()) return Status{ErrorCode::MalformedInput, at + ": material out of range"};
+    if (inst.mesh >= scene.sharedMeshes.size())
+      return Status{ErrorCode::MalformedInput, at + ": shared mesh out of range"};
+    if (inst.feature >= scene.features.size())
+      return Status{ErrorCode::MalformedInput, at + ": feature id out of range"};
+    if (inst.material >= scene.materials.size())
+      return Status{ErrorCode::MalformedInput, at + ": material out of range"};
     if (!std::all_of(inst.transform.begin(), inst.transform.end(), [](double x) { return std::isfinite(x); }))
       return Status{ErrorCode::MalformedInput, at + ": transform is NaN or infinite"};
     sources.push_back({&scene.sharedMeshes[inst.mesh], &inst});
@@ -109,7 +115,8 @@ Result<Layout> layoutOf(const std::vector<Source>& sources) {
 
 /// Source `s`'s positions (centred), indices (winding flipped where the transform mirrors) and
 /// normals (transformed, or accumulated and normalized) into the flat mesh.
-void fillSource(const std::vector<Source>& sources, size_t s, const Layout& layout, const core::Vec3d& center, TileMesh& w) {
+void fillSource(const std::vector<Source>& sources, size_t s, const Layout& layout, const core::Vec3d& center,
+                TileMesh& w) {
   const core::Mesh& mesh = *sources[s].mesh;
   const core::MeshInstance* inst = sources[s].instance;
   const size_t vb = layout.vbase[s], ib = layout.ibase[s];
@@ -136,7 +143,9 @@ void fillSource(const std::vector<Source>& sources, size_t s, const Layout& layo
       const std::array<double, 9> c = cof.normalMatrix();
       for (size_t v = 0; v < mesh.positions.size(); ++v) {
         const float* n = &mesh.normals[3 * v];
-        for (int r = 0; r < 3; ++r) normals[3 * v + size_t(r)] = float(c[size_t(3 * r)] * n[0] + c[size_t(3 * r + 1)] * n[1] + c[size_t(3 * r + 2)] * n[2]);
+        for (int r = 0; r < 3; ++r)
+          normals[3 * v + size_t(r)] =
+              float(c[size_t(3 * r)] * n[0] + c[size_t(3 * r + 1)] * n[1] + c[size_t(3 * r + 2)] * n[2]);
       }
     }
   } else {
@@ -155,7 +164,9 @@ Result<Prepared> prepare(const core::Scene& scene) {
   const std::vector<size_t>& vbase = layout.vbase;
   const size_t vtotal = vbase.back(), itotal = layout.ibase.back();
   Prepared out;
-  out.center = bounds.empty() ? core::Vec3d{} : core::Vec3d{(bounds.min[0] + bounds.max[0]) / 2, (bounds.min[1] + bounds.max[1]) / 2, (bounds.min[2] + bounds.max[2]) / 2};
+  out.center = bounds.empty() ? core::Vec3d{}
+                              : core::Vec3d{(bounds.min[0] + bounds.max[0]) / 2, (bounds.min[1] + bounds.max[1]) / 2,
+                                            (bounds.min[2] + bounds.max[2]) / 2};
   TileMesh& w = out.mesh;
   // Four fresh arrays (≈ 28 bytes per vertex + 12 per triangle): their pages are faulted in and
   // zeroed by whoever touches them first, so the four are sized on different threads.
@@ -178,14 +189,19 @@ Result<Prepared> prepare(const core::Scene& scene) {
     const Source& src = sources[s];
     const size_t n = src.mesh->positions.size();
     if (src.instance) {
-      if (n) std::fill_n(w.classes.begin() + std::ptrdiff_t(vbase[s]), n, classOf(src.instance->feature, rgbaOf(src.instance->material)));
+      if (n)
+        std::fill_n(w.classes.begin() + std::ptrdiff_t(vbase[s]), n,
+                    classOf(src.instance->feature, rgbaOf(src.instance->material)));
       continue;
     }
     const uint32_t rgba = rgbaOf(src.mesh->material);
     uint32_t lastFeature = ~0u, lastClass = 0;
     for (size_t v = 0; v < n; ++v) {
       const uint32_t f = src.mesh->featureIds[v];
-      if (f != lastFeature) { lastClass = classOf(f, rgba); lastFeature = f; }
+      if (f != lastFeature) {
+        lastClass = classOf(f, rgba);
+        lastFeature = f;
+      }
       w.classes[vbase[s] + v] = lastClass;
     }
   }
@@ -198,7 +214,11 @@ Result<Prepared> runPrepare(const core::Scene& scene, const ExportOptions& optio
   StageTimer timer(metrics, "prepare");
   progress(options, "prepare", 0);
   MX_ASSIGN_OR_RETURN(Prepared prepared, prepare(scene));
-  if (owned) { owned->meshes = {}; owned->sharedMeshes = {}; owned->instances = {}; }
+  if (owned) {
+    owned->meshes = {};
+    owned->sharedMeshes = {};
+    owned->instances = {};
+  }
   timer.stage().itemsIn = prepared.mesh.triangleCount();
   timer.stage().itemsOut = prepared.classes.size();
   return prepared;

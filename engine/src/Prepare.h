@@ -17,9 +17,9 @@
 namespace mx::engine {
 
 struct Prepared {
-  core::TileMesh mesh;                        ///< Every triangle, root frame.
+  core::TileMesh mesh; ///< Every triangle, root frame.
   std::vector<core::VertexClass> classes;
-  core::Vec3d center;                   ///< Root frame origin in scene coordinates.
+  core::Vec3d center; ///< Root frame origin in scene coordinates.
 };
 
 core::Result<Prepared> prepare(const core::Scene& scene);

@@ -26,7 +26,10 @@ Aabb padded(Aabb b) {
   if (b.empty()) return b;
   const double eps = 1e-6 * std::max(1.0, b.diagonal());
   for (int a = 0; a < 3; ++a)
-    if (b.max[a] - b.min[a] < 2 * eps) { b.min[a] -= eps; b.max[a] += eps; }
+    if (b.max[a] - b.min[a] < 2 * eps) {
+      b.min[a] -= eps;
+      b.max[a] += eps;
+    }
   return b;
 }
 
@@ -57,18 +60,26 @@ Status quantizeTile(TileMesh& m, const TreeWork& work, const core::Scene& scene,
   // Root frame (z up) → glTF frame (y up): (x, y, z) → (x, z, -y).
   std::vector<float> gpos(3 * vc), gnrm(3 * vc);
   for (size_t v = 0; v < vc; ++v) {
-    gpos[3 * v] = m.positions[3 * v]; gpos[3 * v + 1] = m.positions[3 * v + 2]; gpos[3 * v + 2] = -m.positions[3 * v + 1];
-    gnrm[3 * v] = m.normals[3 * v]; gnrm[3 * v + 1] = m.normals[3 * v + 2]; gnrm[3 * v + 2] = -m.normals[3 * v + 1];
+    gpos[3 * v] = m.positions[3 * v];
+    gpos[3 * v + 1] = m.positions[3 * v + 2];
+    gpos[3 * v + 2] = -m.positions[3 * v + 1];
+    gnrm[3 * v] = m.normals[3 * v];
+    gnrm[3 * v + 1] = m.normals[3 * v + 2];
+    gnrm[3 * v + 2] = -m.normals[3 * v + 1];
   }
   Aabbf gbox;
   for (size_t v = 0; v < vc; ++v) gbox.extend(gpos[3 * v], gpos[3 * v + 1], gpos[3 * v + 2]);
   core::QuantizeOutput q;
   core::QuantizeInput qin{gpos, gnrm, gbox};
-  MX_RETURN_IF_ERROR(runner.run(Stage::Quantize, {vc, m.triangleCount()}, [&](core::IComputeBackend& b) { return b.quantize(qin, q); }));
+  MX_RETURN_IF_ERROR(runner.run(Stage::Quantize, {vc, m.triangleCount()},
+                                [&](core::IComputeBackend& b) { return b.quantize(qin, q); }));
   c.quantized = cfg.quantizePositions;
   if (c.quantized) {
     c.positionsQ = std::move(q.positions);
-    for (int a = 0; a < 3; ++a) { c.translation[size_t(a)] = gbox.min[a]; c.scale[size_t(a)] = q.scale[size_t(a)]; }
+    for (int a = 0; a < 3; ++a) {
+      c.translation[size_t(a)] = gbox.min[a];
+      c.scale[size_t(a)] = q.scale[size_t(a)];
+    }
   } else {
     c.positions = std::move(gpos);
   }
@@ -113,7 +124,8 @@ void assembleNodes(const TreeWork& work, const std::vector<int32_t>& contentOf, 
   metrics.trianglesPerLevel.assign(levelCount.size(), 0);
   for (size_t i = 0; i < n; ++i) {
     ++metrics.tilesPerLevel[work.tiles[i].level];
-    if (contentOf[i] >= 0) metrics.trianglesPerLevel[work.tiles[i].level] += model.contents[size_t(contentOf[i])].indices.size() / 3;
+    if (contentOf[i] >= 0)
+      metrics.trianglesPerLevel[work.tiles[i].level] += model.contents[size_t(contentOf[i])].indices.size() / 3;
   }
   metrics.tiles = n;
 }
@@ -138,8 +150,8 @@ Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, co
   std::vector<Aabb> contentBoxes(n);
   tbb::parallel_for(size_t(0), n, [&](size_t i) {
     if (contentOf[i] < 0) return;
-    statuses[i] = quantizeTile(work.tiles[i].mesh, work, scene, options.config, runner, model.contents[size_t(contentOf[i])],
-                               contentBoxes[i]);
+    statuses[i] = quantizeTile(work.tiles[i].mesh, work, scene, options.config, runner,
+                               model.contents[size_t(contentOf[i])], contentBoxes[i]);
   });
   for (const Status& s : statuses) MX_RETURN_IF_ERROR(s);
   runner.describe(Stage::Quantize, timer.stage());

@@ -26,7 +26,8 @@ Result<core::Scene> readScene(const std::filesystem::path& input, const TilerCon
     Result<core::Scene> scene(std::move(is.scene));
     // Geometry we cannot mesh yet is reported, never silently dropped.
     for (const auto& [kind, count] : is.skipped)
-      scene.warnings().push_back(std::to_string(count) + " × " + kind + (kind.rfind("wire", 0) == 0 ? "" : ": not meshed yet"));
+      scene.warnings().push_back(std::to_string(count) + " × " + kind +
+                                 (kind.rfind("wire", 0) == 0 ? "" : ": not meshed yet"));
     for (const auto& [id, st] : is.elements)
       if (!st.error.empty()) scene.warnings().push_back("element " + io::formatId64(id) + " skipped: " + st.error);
     return scene;

@@ -33,7 +33,8 @@ Result<Simplified> clusterOnce(const TileMesh& u, const Aabbf& bounds, double ce
     for (int k = 0; k < 3; ++k) {
       const float* a = &out.positions[3 * size_t(r[k])];
       const float* b = &out.positions[3 * size_t(r[(k + 1) % 3])];
-      dropped2 = std::max(dropped2, double(a[0] - b[0]) * (a[0] - b[0]) + double(a[1] - b[1]) * (a[1] - b[1]) + double(a[2] - b[2]) * (a[2] - b[2]));
+      dropped2 = std::max(dropped2, double(a[0] - b[0]) * (a[0] - b[0]) + double(a[1] - b[1]) * (a[1] - b[1]) +
+                                        double(a[2] - b[2]) * (a[2] - b[2]));
     }
   }
   const double dropped = std::sqrt(dropped2);
@@ -75,8 +76,9 @@ Result<Simplified> simplifyQuadric(const TileMesh& u, double childCell, uint32_t
   if (u.triangleCount() > 0) {
     std::vector<uint32_t> dst(u.indices.size());
     float relError = 0;
-    const size_t n = meshopt_simplify(dst.data(), u.indices.data(), u.indices.size(), u.positions.data(), u.vertexCount(),
-                                      12, std::min<size_t>(u.indices.size(), size_t(target) * 3 / 2), 1.0f, 0, &relError);
+    const size_t n =
+        meshopt_simplify(dst.data(), u.indices.data(), u.indices.size(), u.positions.data(), u.vertexCount(), 12,
+                         std::min<size_t>(u.indices.size(), size_t(target) * 3 / 2), 1.0f, 0, &relError);
     dst.resize(n);
     s.error = double(relError) * double(meshopt_simplifyScale(u.positions.data(), u.vertexCount(), 12));
     s.mesh.indices = std::move(dst);

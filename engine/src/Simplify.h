@@ -21,7 +21,9 @@ struct Simplified {
   double cellSize = 0;
 };
 
-core::Result<Simplified> simplifyCluster(const core::TileMesh& u, double childCell, uint32_t target, StageRunner& runner);
-core::Result<Simplified> simplifyQuadric(const core::TileMesh& u, double childCell, uint32_t target, StageRunner& runner);
+core::Result<Simplified> simplifyCluster(const core::TileMesh& u, double childCell, uint32_t target,
+                                         StageRunner& runner);
+core::Result<Simplified> simplifyQuadric(const core::TileMesh& u, double childCell, uint32_t target,
+                                         StageRunner& runner);
 
 } // namespace mx::engine

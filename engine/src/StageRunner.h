@@ -24,14 +24,14 @@ class StageRunner {
 public:
   explicit StageRunner(const BackendSet& set) : _set(set) {}
 
-  template <typename Fn>
-  core::Status run(core::Stage stage, const core::MeshStats& stats, Fn&& fn) {
+  template <typename Fn> core::Status run(core::Stage stage, const core::MeshStats& stats, Fn&& fn) {
     BackendSet::Choice choice = _set.choose(stage, stats);
     core::Status s = fn(*choice.backend);
     if (!s && choice.backend != &_set.cpu() &&
         (s.code() == core::ErrorCode::DeviceError || s.code() == core::ErrorCode::DeviceUnavailable ||
          s.code() == core::ErrorCode::OutOfMemory)) {
-      choice = {&_set.cpu(), std::string(choice.backend->name()) + " failed (" + s.message() + "), fell back to the CPU"};
+      choice = {&_set.cpu(),
+                std::string(choice.backend->name()) + " failed (" + s.message() + "), fell back to the CPU"};
       s = fn(_set.cpu());
     }
     record(stage, choice);
@@ -44,12 +44,16 @@ public:
   [[nodiscard]] const BackendSet& set() const { return _set; }
 
   /// Device counters so far (zeros without a GPU); a stage records what changed while it ran.
-  [[nodiscard]] core::DeviceMemoryStats device() const { return _set.gpu() ? _set.gpu()->memoryStats() : core::DeviceMemoryStats{}; }
+  [[nodiscard]] core::DeviceMemoryStats device() const {
+    return _set.gpu() ? _set.gpu()->memoryStats() : core::DeviceMemoryStats{};
+  }
   void recordDevice(core::StageMetrics& m, const core::DeviceMemoryStats& before) const;
 
 private:
   void record(core::Stage stage, const BackendSet::Choice& choice);
-  struct Record { std::set<std::string> backends, reasons; };
+  struct Record {
+    std::set<std::string> backends, reasons;
+  };
   const BackendSet& _set;
   mutable std::mutex _mutex;
   std::map<core::Stage, Record> _records;

@@ -23,9 +23,17 @@ void accumulateNormals(std::span<const float> positions, std::span<const uint32_
 
 void normalize(std::span<float> normals) {
   for (size_t i = 0; i + 2 < normals.size(); i += 3) {
-    const float len = std::sqrt(normals[i] * normals[i] + normals[i + 1] * normals[i + 1] + normals[i + 2] * normals[i + 2]);
-    if (len > 0) { normals[i] /= len; normals[i + 1] /= len; normals[i + 2] /= len; }
-    else { normals[i] = 0; normals[i + 1] = 0; normals[i + 2] = 1; }
+    const float len =
+        std::sqrt(normals[i] * normals[i] + normals[i + 1] * normals[i + 1] + normals[i + 2] * normals[i + 2]);
+    if (len > 0) {
+      normals[i] /= len;
+      normals[i + 1] /= len;
+      normals[i + 2] /= len;
+    } else {
+      normals[i] = 0;
+      normals[i + 1] = 0;
+      normals[i + 2] = 1;
+    }
   }
 }
 
@@ -89,15 +97,22 @@ TileMesh gatherLeaf(const TileMesh& all, std::span<const uint32_t> triangles) {
   m.positions.assign(sc.positions.begin(), sc.positions.begin() + std::ptrdiff_t(3 * size_t(count)));
   m.normals.assign(sc.normals.begin(), sc.normals.begin() + std::ptrdiff_t(3 * size_t(count)));
   m.classes.assign(sc.classes.begin(), sc.classes.begin() + std::ptrdiff_t(count));
-  if (maxVertices > (size_t(1) << 20)) sc = {}; // huge tiles (a large maxTrianglesPerTile): do not keep ~100 MB a thread
+  if (maxVertices > (size_t(1) << 20))
+    sc = {}; // huge tiles (a large maxTrianglesPerTile): do not keep ~100 MB a thread
   return m;
 }
 
 TileMesh concatenate(const std::vector<const TileMesh*>& parts) {
   TileMesh u;
   size_t v = 0, i = 0;
-  for (const TileMesh* p : parts) { v += p->vertexCount(); i += p->indices.size(); }
-  u.positions.reserve(3 * v); u.normals.reserve(3 * v); u.classes.reserve(v); u.indices.reserve(i);
+  for (const TileMesh* p : parts) {
+    v += p->vertexCount();
+    i += p->indices.size();
+  }
+  u.positions.reserve(3 * v);
+  u.normals.reserve(3 * v);
+  u.classes.reserve(v);
+  u.indices.reserve(i);
   for (const TileMesh* p : parts) {
     const uint32_t base = uint32_t(u.vertexCount());
     u.positions.insert(u.positions.end(), p->positions.begin(), p->positions.end());
@@ -114,11 +129,16 @@ void compact(TileMesh& m) {
   uint32_t next = 0;
   std::vector<uint32_t> order;
   for (uint32_t& idx : m.indices) {
-    if (remap[idx] == ~0u) { remap[idx] = next++; order.push_back(idx); }
+    if (remap[idx] == ~0u) {
+      remap[idx] = next++;
+      order.push_back(idx);
+    }
     idx = remap[idx];
   }
   TileMesh c;
-  c.positions.resize(3 * order.size()); c.normals.resize(3 * order.size()); c.classes.resize(order.size());
+  c.positions.resize(3 * order.size());
+  c.normals.resize(3 * order.size());
+  c.classes.resize(order.size());
   for (size_t i = 0; i < order.size(); ++i) {
     for (int a = 0; a < 3; ++a) {
       c.positions[3 * i + size_t(a)] = m.positions[3 * size_t(order[i]) + size_t(a)];

@@ -15,9 +15,12 @@ std::string_view toString(Simplifier s) noexcept { return s == Simplifier::Clust
 
 std::string_view toString(DeviceChoice d) noexcept {
   switch (d) {
-  case DeviceChoice::Auto: return "auto";
-  case DeviceChoice::Cpu: return "cpu";
-  case DeviceChoice::Cuda: return "cuda";
+  case DeviceChoice::Auto:
+    return "auto";
+  case DeviceChoice::Cpu:
+    return "cpu";
+  case DeviceChoice::Cuda:
+    return "cuda";
   }
   return "auto";
 }
@@ -42,7 +45,8 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
        "iModel input: largest angle (radians) between facets when curved surfaces are tessellated; "
        "iTwin.js' default π/12 (24 segments per circle)."},
       {"chordTolerance", "number", "0", "0 .. 1000",
-       "iModel input: largest distance (metres) between a curve and its chords; 0 = off (iTwin.js' default). At most 1024 segments a circle."},
+       "iModel input: largest distance (metres) between a curve and its chords; 0 = off (iTwin.js' default). At most "
+       "1024 segments a circle."},
       {"unsupportedGeometry", "enum", "skip", "skip | box",
        "iModel input: what to do with geometry that cannot be meshed (Parasolid BReps, B-spline surfaces, "
        "text, images). Always counted in the export's warnings; box draws its "
@@ -61,13 +65,12 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
 namespace {
 
 Status bad(std::string_view key, std::string_view value, std::string_view expected) {
-  return {ErrorCode::InvalidArgument,
-          "tilerConfig " + std::string(key) + ": invalid value \"" + std::string(value) + "\" (expected " + std::string(expected) + ")"};
+  return {ErrorCode::InvalidArgument, "tilerConfig " + std::string(key) + ": invalid value \"" + std::string(value) +
+                                          "\" (expected " + std::string(expected) + ")"};
 }
 
 /// The whole of `text` as a number in [lo, hi] (finite), or nullopt.
-template <typename T>
-std::optional<T> parseNumber(std::string_view text, T lo, T hi) {
+template <typename T> std::optional<T> parseNumber(std::string_view text, T lo, T hi) {
   T v{};
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
@@ -78,8 +81,14 @@ std::optional<T> parseNumber(std::string_view text, T lo, T hi) {
 }
 
 bool parseBool(std::string_view v, bool& out) {
-  if (v == "true" || v == "1") { out = true; return true; }
-  if (v == "false" || v == "0") { out = false; return true; }
+  if (v == "true" || v == "1") {
+    out = true;
+    return true;
+  }
+  if (v == "false" || v == "0") {
+    out = false;
+    return true;
+  }
   return false;
 }
 
@@ -99,9 +108,12 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
     return Status::ok();
   }
   if (key == "simplifier") {
-    if (value == "cluster") config.simplifier = Simplifier::Cluster;
-    else if (value == "quadric") config.simplifier = Simplifier::Quadric;
-    else return bad(key, value, "cluster or quadric");
+    if (value == "cluster")
+      config.simplifier = Simplifier::Cluster;
+    else if (value == "quadric")
+      config.simplifier = Simplifier::Quadric;
+    else
+      return bad(key, value, "cluster or quadric");
     return Status::ok();
   }
   if (key == "quantizePositions") {
@@ -120,16 +132,23 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
     return Status::ok();
   }
   if (key == "unsupportedGeometry") {
-    if (value == "skip") config.boxForUnsupported = false;
-    else if (value == "box") config.boxForUnsupported = true;
-    else return bad(key, value, "skip or box");
+    if (value == "skip")
+      config.boxForUnsupported = false;
+    else if (value == "box")
+      config.boxForUnsupported = true;
+    else
+      return bad(key, value, "skip or box");
     return Status::ok();
   }
   if (key == "device") {
-    if (value == "auto") config.device = DeviceChoice::Auto;
-    else if (value == "cpu") config.device = DeviceChoice::Cpu;
-    else if (value == "cuda") config.device = DeviceChoice::Cuda;
-    else return bad(key, value, "auto, cpu or cuda");
+    if (value == "auto")
+      config.device = DeviceChoice::Auto;
+    else if (value == "cpu")
+      config.device = DeviceChoice::Cpu;
+    else if (value == "cuda")
+      config.device = DeviceChoice::Cuda;
+    else
+      return bad(key, value, "auto, cpu or cuda");
     return Status::ok();
   }
   if (key == "deviceMemoryMB") {
@@ -147,7 +166,8 @@ core::Result<TilerConfig> parseTilerConfig(const std::vector<std::pair<std::stri
   TilerConfig config;
   std::set<std::string> seen;
   for (const auto& [k, v] : pairs) {
-    if (!seen.insert(k).second) return Status{ErrorCode::InvalidArgument, "tilerConfig " + k + ": given more than once"};
+    if (!seen.insert(k).second)
+      return Status{ErrorCode::InvalidArgument, "tilerConfig " + k + ": given more than once"};
     MX_RETURN_IF_ERROR(applyTilerConfig(config, k, v));
   }
   return config;

@@ -63,14 +63,20 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
     if (k != "iModelId" && k != "changesetId" && k != "exportType" && k != "tilerConfig" && k != "lastModified")
       add("Unknown property \"" + k + "\".", k);
   }
-  if (auto it = j.find("iModelId"); it == j.end()) add("iModelId is required.", "iModelId");
-  else if (!it->is_string()) add("iModelId must be a string, not " + typeName(*it) + ".", "iModelId");
-  else if (it->get<std::string>().empty()) add("iModelId cannot be empty.", "iModelId");
-  else out.iModelId = it->get<std::string>();
+  if (auto it = j.find("iModelId"); it == j.end())
+    add("iModelId is required.", "iModelId");
+  else if (!it->is_string())
+    add("iModelId must be a string, not " + typeName(*it) + ".", "iModelId");
+  else if (it->get<std::string>().empty())
+    add("iModelId cannot be empty.", "iModelId");
+  else
+    out.iModelId = it->get<std::string>();
 
   if (auto it = j.find("changesetId"); it != j.end() && !it->is_null()) {
-    if (!it->is_string()) add("changesetId must be a string, not " + typeName(*it) + ".", "changesetId");
-    else out.changesetId = it->get<std::string>();
+    if (!it->is_string())
+      add("changesetId must be a string, not " + typeName(*it) + ".", "changesetId");
+    else
+      out.changesetId = it->get<std::string>();
   }
   if (auto it = j.find("exportType"); it != j.end()) {
     if (!it->is_string() || !exportTypeClass(it->get<std::string>(), false))
@@ -85,38 +91,58 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
       add("lastModified must be an RFC 3339 date-time string.", "lastModified");
   }
   if (auto it = j.find("tilerConfig"); it != j.end()) {
-    if (!it->is_array()) add("tilerConfig must be an array, not " + typeName(*it) + ".", "tilerConfig");
-    else if (it->empty()) add("tilerConfig must have at least 1 item.", "tilerConfig");
-    else if (it->size() > 100) add("tilerConfig must have at most 100 items.", "tilerConfig");
+    if (!it->is_array())
+      add("tilerConfig must be an array, not " + typeName(*it) + ".", "tilerConfig");
+    else if (it->empty())
+      add("tilerConfig must have at least 1 item.", "tilerConfig");
+    else if (it->size() > 100)
+      add("tilerConfig must have at most 100 items.", "tilerConfig");
     else {
       engine::TilerConfig probe;
       std::vector<std::string> seen;
       for (size_t i = 0; i < it->size(); ++i) {
         const nlohmann::json& item = (*it)[i];
         const std::string at = "tilerConfig[" + std::to_string(i) + "]";
-        if (!item.is_object()) { add(at + " must be an object {key, value}.", at); continue; }
+        if (!item.is_object()) {
+          add(at + " must be an object {key, value}.", at);
+          continue;
+        }
         for (auto p = item.begin(); p != item.end(); ++p)
           if (p.key() != "key" && p.key() != "value") add("Unknown property \"" + p.key() + "\".", at + "." + p.key());
         const auto key = item.find("key");
         const auto value = item.find("value");
         bool ok = true;
         std::string keyText, valueText;
-        if (key == item.end()) { add(at + ".key is required.", at + ".key"); ok = false; }
-        else if (!key->is_string()) { add(at + ".key must be a string.", at + ".key"); ok = false; }
-        else {
+        if (key == item.end()) {
+          add(at + ".key is required.", at + ".key");
+          ok = false;
+        } else if (!key->is_string()) {
+          add(at + ".key must be a string.", at + ".key");
+          ok = false;
+        } else {
           keyText = key->get<std::string>();
-          if (keyText.empty() || keyText.size() > 256) { add(at + ".key must have 1 to 256 characters.", at + ".key"); ok = false; }
+          if (keyText.empty() || keyText.size() > 256) {
+            add(at + ".key must have 1 to 256 characters.", at + ".key");
+            ok = false;
+          }
         }
-        if (value == item.end()) { add(at + ".value is required.", at + ".value"); ok = false; }
-        else if (value->is_string()) {
+        if (value == item.end()) {
+          add(at + ".value is required.", at + ".value");
+          ok = false;
+        } else if (value->is_string()) {
           valueText = value->get<std::string>();
           if (valueText.empty() || valueText.size() > 1000) {
             add(at + ".value must have 1 to 1000 characters.", at + ".value");
             ok = false;
           }
-        } else if (value->is_boolean()) valueText = value->get<bool>() ? "true" : "false";
-        else if (value->is_number()) valueText = value->dump();
-        else { add(at + ".value must be a string, a number or a boolean.", at + ".value"); ok = false; }
+        } else if (value->is_boolean())
+          valueText = value->get<bool>() ? "true" : "false";
+        else if (value->is_number())
+          valueText = value->dump();
+        else {
+          add(at + ".value must be a string, a number or a boolean.", at + ".value");
+          ok = false;
+        }
         if (!ok) continue;
         if (std::find(seen.begin(), seen.end(), keyText) != seen.end()) {
           add("tilerConfig key \"" + keyText + "\" appears more than once.", at + ".key");
@@ -138,8 +164,8 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
 
 std::string redactPaths(std::string_view m) {
   auto isStop = [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == '(' || c == ')' || c == ',' || c == ';' ||
-           c == '`';
+    return c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == '(' || c == ')' || c == ',' ||
+           c == ';' || c == '`';
   };
   std::string out;
   size_t i = 0;

@@ -18,10 +18,10 @@ struct ErrorDetail {
 
 struct StartRequest {
   std::string iModelId;
-  std::string changesetId;                 ///< "" = latest.
-  std::string exportType = "3DTiles";      ///< As sent.
+  std::string changesetId;            ///< "" = latest.
+  std::string exportType = "3DTiles"; ///< As sent.
   std::string typeClass = "3DTILES";
-  std::optional<nlohmann::json> tilerConfig;   ///< The array as sent.
+  std::optional<nlohmann::json> tilerConfig;                   ///< The array as sent.
   std::vector<std::pair<std::string, std::string>> tilerPairs; ///< key → value text for the tiler.
 };
 

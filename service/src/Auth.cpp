@@ -47,12 +47,18 @@ bool base64UrlDecode(std::string_view text, std::string& out) {
   int bits = 0;
   for (char c : text) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-') v = 62;
-    else if (c == '_') v = 63;
-    else return false;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '-')
+      v = 62;
+    else if (c == '_')
+      v = 63;
+    else
+      return false;
     acc = (acc << 6) | uint32_t(v);
     bits += 6;
     if (bits >= 8) {
@@ -66,8 +72,8 @@ bool base64UrlDecode(std::string_view text, std::string& out) {
 std::string hmacSha256Hex(std::string_view key, std::string_view message) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac,
-       &len);
+  HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
+       message.size(), mac, &len);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned i = 0; i < len; ++i) {
@@ -249,7 +255,8 @@ core::Result<Authenticator> Authenticator::create(const ServiceConfig& config) {
     };
     Jwk jwk{str("kid"), str("kty"), {}};
     std::string a1, a2;
-    if (jwk.kty == "RSA" && base64UrlDecode(str("n"), a1) && base64UrlDecode(str("e"), a2) && !a1.empty() && !a2.empty())
+    if (jwk.kty == "RSA" && base64UrlDecode(str("n"), a1) && base64UrlDecode(str("e"), a2) && !a1.empty() &&
+        !a2.empty())
       jwk.key = rsaKey(a1, a2);
     else if (jwk.kty == "EC" && str("crv") == "P-256" && base64UrlDecode(str("x"), a1) && base64UrlDecode(str("y"), a2))
       jwk.key = ecKey(a1, a2);
@@ -293,8 +300,8 @@ bool Authenticator::authenticate(std::string_view header, Access access, int64_t
     return fail("The token is neither a configured development token nor a JWT.");
   if (_impl->keys.empty()) return fail("This server accepts no JWTs (no JWKS configured).");
   std::string headerJson, payloadJson, sig;
-  if (!base64UrlDecode(token.substr(0, d1), headerJson) || !base64UrlDecode(token.substr(d1 + 1, d2 - d1 - 1), payloadJson) ||
-      !base64UrlDecode(token.substr(d2 + 1), sig))
+  if (!base64UrlDecode(token.substr(0, d1), headerJson) ||
+      !base64UrlDecode(token.substr(d1 + 1, d2 - d1 - 1), payloadJson) || !base64UrlDecode(token.substr(d2 + 1), sig))
     return fail("The token is not valid base64url.");
   const nlohmann::json h = nlohmann::json::parse(headerJson, nullptr, false);
   const nlohmann::json claims = nlohmann::json::parse(payloadJson, nullptr, false);
@@ -340,7 +347,8 @@ bool Authenticator::authenticate(std::string_view header, Access access, int64_t
   if (!_impl->audience.empty()) {
     bool found = false;
     if (auto it = claims.find("aud"); it != claims.end()) {
-      if (it->is_string()) found = it->get<std::string>() == _impl->audience;
+      if (it->is_string())
+        found = it->get<std::string>() == _impl->audience;
       else if (it->is_array())
         for (const auto& a : *it) found = found || (a.is_string() && a.get<std::string>() == _impl->audience);
     }
@@ -348,9 +356,11 @@ bool Authenticator::authenticate(std::string_view header, Access access, int64_t
   }
   if (!hasScope(claims, access)) return fail("The token lacks the itwin-platform scope.");
   auto sub = claims.find("sub");
-  if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty()) return fail("The token has no subject (sub).");
+  if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty())
+    return fail("The token has no subject (sub).");
   const auto iss = claims.find("iss");
-  who.subject = jwtSubject(iss != claims.end() && iss->is_string() ? iss->get<std::string>() : std::string(), sub->get<std::string>());
+  who.subject = jwtSubject(iss != claims.end() && iss->is_string() ? iss->get<std::string>() : std::string(),
+                           sub->get<std::string>());
   return true;
 }
 

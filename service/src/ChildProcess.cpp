@@ -22,8 +22,9 @@ int64_t residentBytes(int pid) {
 }
 } // namespace
 
-ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesystem::path& logFile, const ChildLimits& limits,
-                      const std::function<void(int)>& onStart, const std::function<bool()>& stop) {
+ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesystem::path& logFile,
+                      const ChildLimits& limits, const std::function<void(int)>& onStart,
+                      const std::function<bool()>& stop) {
   ChildOutcome out;
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -43,7 +44,7 @@ ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesyste
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     // Default dispositions and an empty mask, whatever the service thread blocked.
-    struct sigaction dfl{};
+    struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
     sigset_t empty;
@@ -75,9 +76,12 @@ ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesyste
     if (w == pid) {
       // Anything the tiler left in its group goes with it.
       kill(-pid, SIGKILL);
-      if (killedFor != ChildOutcome::Kind::Exited) out.kind = killedFor;
-      else if (WIFEXITED(status)) out.kind = ChildOutcome::Kind::Exited, out.code = WEXITSTATUS(status);
-      else out.kind = ChildOutcome::Kind::Signalled, out.code = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+      if (killedFor != ChildOutcome::Kind::Exited)
+        out.kind = killedFor;
+      else if (WIFEXITED(status))
+        out.kind = ChildOutcome::Kind::Exited, out.code = WEXITSTATUS(status);
+      else
+        out.kind = ChildOutcome::Kind::Signalled, out.code = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
       return out;
     }
     if (w < 0 && errno != EINTR) {

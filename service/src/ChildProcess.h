@@ -17,21 +17,22 @@ namespace mx::service {
 
 struct ChildLimits {
   std::chrono::milliseconds timeout{3600 * 1000};
-  int64_t memoryBytes = 0;  ///< Peak resident set of the child; 0 = none.
-  int inheritFd = -1;       ///< Passed to the child as descriptor 3 (e.g. a held job lock); -1 none.
+  int64_t memoryBytes = 0; ///< Peak resident set of the child; 0 = none.
+  int inheritFd = -1;      ///< Passed to the child as descriptor 3 (e.g. a held job lock); -1 none.
 };
 
 struct ChildOutcome {
   enum class Kind { Exited, Signalled, TimedOut, OutOfMemory, Stopped, SpawnFailed } kind = Kind::SpawnFailed;
-  int code = 0;             ///< Exit code, or the signal.
+  int code = 0; ///< Exit code, or the signal.
   int64_t peakRssBytes = 0;
-  std::string message;      ///< For SpawnFailed.
+  std::string message; ///< For SpawnFailed.
 };
 
 /// Runs argv[0] with argv; `onStart(pid)` is called once it runs; `stop()` is polled every 20 ms
 /// and a true answer kills the child's process group (Stopped).
-ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesystem::path& logFile, const ChildLimits& limits,
-                      const std::function<void(int)>& onStart, const std::function<bool()>& stop);
+ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesystem::path& logFile,
+                      const ChildLimits& limits, const std::function<void(int)>& onStart,
+                      const std::function<bool()>& stop);
 
 /// A job's lock (DATA/jobs/ID/tiler.lock): held by the service while it runs the job's tiler
 /// and by the tiler itself (pass fd() as ChildLimits::inheritFd), so it outlives a killed service

@@ -66,19 +66,30 @@ once (the service passes its worker count); without tilerConfig deviceMemoryMB e
 
 int exitCode(core::ErrorCode code) {
   switch (code) {
-  case core::ErrorCode::Ok: return 0;
+  case core::ErrorCode::Ok:
+    return 0;
   case core::ErrorCode::MalformedInput:
-  case core::ErrorCode::UnsupportedInput: return 3;
+  case core::ErrorCode::UnsupportedInput:
+    return 3;
   case core::ErrorCode::UnknownConfigKey:
-  case core::ErrorCode::InvalidArgument: return 4;
-  case core::ErrorCode::ValidationFailed: return 5;
-  case core::ErrorCode::DeviceUnavailable: return 6;
-  case core::ErrorCode::Cancelled: return 7;
-  case core::ErrorCode::DataLoss: return 8;
-  case core::ErrorCode::Unavailable: return 9;
-  case core::ErrorCode::StorageFull: return 10;
-  case core::ErrorCode::AlreadyExists: return 11;
-  default: return 1;
+  case core::ErrorCode::InvalidArgument:
+    return 4;
+  case core::ErrorCode::ValidationFailed:
+    return 5;
+  case core::ErrorCode::DeviceUnavailable:
+    return 6;
+  case core::ErrorCode::Cancelled:
+    return 7;
+  case core::ErrorCode::DataLoss:
+    return 8;
+  case core::ErrorCode::Unavailable:
+    return 9;
+  case core::ErrorCode::StorageFull:
+    return 10;
+  case core::ErrorCode::AlreadyExists:
+    return 11;
+  default:
+    return 1;
   }
 }
 
@@ -106,16 +117,22 @@ int tile(const std::vector<std::string>& args) {
       return true;
     };
     std::string v;
-    if (a == "-o" || a == "--output") { if (!value(output)) return usage(a + " needs a folder"); }
-    else if (a == "--metrics") { if (!value(metricsPath)) return usage("--metrics needs a file"); }
-    else if (a == "--type") {
+    if (a == "-o" || a == "--output") {
+      if (!value(output)) return usage(a + " needs a folder");
+    } else if (a == "--metrics") {
+      if (!value(metricsPath)) return usage("--metrics needs a file");
+    } else if (a == "--type") {
       if (!value(v)) return usage("--type needs a value");
       std::string t;
       for (char c : v) t += char(std::tolower(static_cast<unsigned char>(c)));
-      if (t == "3dtiles") options.type = io::ExportType::ThreeDTiles;
-      else if (t == "cesium") options.type = io::ExportType::Cesium;
-      else if (t == "imodel") options.type = io::ExportType::Imodel;
-      else return usage("--type must be 3dtiles, cesium or imodel");
+      if (t == "3dtiles")
+        options.type = io::ExportType::ThreeDTiles;
+      else if (t == "cesium")
+        options.type = io::ExportType::Cesium;
+      else if (t == "imodel")
+        options.type = io::ExportType::Imodel;
+      else
+        return usage("--type must be 3dtiles, cesium or imodel");
     } else if (a == "--device") {
       if (!value(v)) return usage("--device needs a value");
       config.emplace_back("device", v);
@@ -142,13 +159,19 @@ int tile(const std::vector<std::string>& args) {
       if (!value(v)) return usage("--device-share needs a number");
       char* end = nullptr;
       const unsigned long n = std::strtoul(v.c_str(), &end, 10);
-      if (v.empty() || *end != 0 || n < 1 || n > 256) return usage("--device-share must be a whole number from 1 to 256, got \"" + v + "\"");
+      if (v.empty() || *end != 0 || n < 1 || n > 256)
+        return usage("--device-share must be a whole number from 1 to 256, got \"" + v + "\"");
       options.deviceShare = unsigned(n);
-    } else if (a == "--force") options.overwrite = true;
-    else if (a == "--quiet" || a == "-q") quiet = true;
-    else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
-    else if (input.empty()) input = a;
-    else return usage("more than one input: " + input + ", " + a);
+    } else if (a == "--force")
+      options.overwrite = true;
+    else if (a == "--quiet" || a == "-q")
+      quiet = true;
+    else if (!a.empty() && a[0] == '-')
+      return usage("unknown option " + a);
+    else if (input.empty())
+      input = a;
+    else
+      return usage("more than one input: " + input + ", " + a);
   }
   if (input.empty()) return usage("tile needs an INPUT file");
   if (output.empty()) return usage("tile needs -o OUTDIR");
@@ -156,7 +179,8 @@ int tile(const std::vector<std::string>& args) {
   auto fail = [&](const core::Status& s) {
     spdlog::error("{}", s.toString());
     if (!metricsPath.empty())
-      writeJson(metricsPath, {{"status", "Invalid"}, {"error", {{"code", std::string(core::toString(s.code()))}, {"message", s.message()}}}});
+      writeJson(metricsPath, {{"status", "Invalid"},
+                              {"error", {{"code", std::string(core::toString(s.code()))}, {"message", s.message()}}}});
     return exitCode(s.code());
   };
   auto cfg = engine::parseTilerConfig(config);
@@ -167,21 +191,24 @@ int tile(const std::vector<std::string>& args) {
       spdlog::info("{:<9} {:3.0f}%", stage, fraction * 100);
     };
   }
-  spdlog::info("tiling {} → {} (device={}, deviceShare={}, cpu={}, maxTrianglesPerTile={}, simplifier={})", input, output,
-               engine::toString(options.config.device), options.deviceShare, cpu::toString(options.cpuLevel),
+  spdlog::info("tiling {} → {} (device={}, deviceShare={}, cpu={}, maxTrianglesPerTile={}, simplifier={})", input,
+               output, engine::toString(options.config.device), options.deviceShare, cpu::toString(options.cpuLevel),
                options.config.maxTrianglesPerTile, engine::toString(options.config.simplifier));
   auto result = engine::exportFile(input, output, options);
   if (!result) return fail(result.status());
   const core::ExportMetrics& m = result->metrics;
   for (const auto& w : m.warnings) spdlog::warn("{}", w);
-  for (const auto& s : m.stages)
-    spdlog::info("  {:<9} {:9.1f} ms  {:<11} {}", s.name, s.wallMs, s.backend, s.reason);
-  spdlog::info("{} triangles → {} tiles, {} levels, {:.1f} MB, peak RSS {:.0f} MB, {:.0f} ms",
-               m.trianglesIn, m.tiles, m.tilesPerLevel.size(), m.outputBytes / 1e6, m.peakRssBytes / 1e6, m.wallMs);
+  for (const auto& s : m.stages) spdlog::info("  {:<9} {:9.1f} ms  {:<11} {}", s.name, s.wallMs, s.backend, s.reason);
+  spdlog::info("{} triangles → {} tiles, {} levels, {:.1f} MB, peak RSS {:.0f} MB, {:.0f} ms", m.trianglesIn, m.tiles,
+               m.tilesPerLevel.size(), m.outputBytes / 1e6, m.peakRssBytes / 1e6, m.wallMs);
   if (!metricsPath.empty()) {
-    nlohmann::json j = {{"status", "Complete"}, {"metrics", engine::toJson(m)},
-                        {"validation", {{"errors", result->validation.errors.size()}, {"tiles", result->validation.tiles},
-                                        {"contents", result->validation.contents}, {"bytes", result->validation.bytes}}}};
+    nlohmann::json j = {{"status", "Complete"},
+                        {"metrics", engine::toJson(m)},
+                        {"validation",
+                         {{"errors", result->validation.errors.size()},
+                          {"tiles", result->validation.tiles},
+                          {"contents", result->validation.contents},
+                          {"bytes", result->validation.bytes}}}};
     if (!writeJson(metricsPath, j)) {
       spdlog::error("cannot write {}", metricsPath);
       return 1;
@@ -195,10 +222,14 @@ int inspect(const std::vector<std::string>& args) {
   std::string file;
   bool asJson = false;
   for (const auto& a : args) {
-    if (a == "--json") asJson = true;
-    else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
-    else if (file.empty()) file = a;
-    else return usage("inspect takes one file");
+    if (a == "--json")
+      asJson = true;
+    else if (!a.empty() && a[0] == '-')
+      return usage("unknown option " + a);
+    else if (file.empty())
+      file = a;
+    else
+      return usage("inspect takes one file");
   }
   if (file.empty()) return usage("inspect needs FILE.bim");
   auto r = engine::inspectImodel(file);
@@ -278,8 +309,10 @@ int imodels(const std::vector<std::string>& args) {
     if (args[i] == "--data-dir") {
       if (i + 1 >= args.size()) return usage("--data-dir needs a folder");
       dataDir = args[++i];
-    } else if (!args[i].empty() && args[i][0] == '-') return usage("unknown option " + args[i]);
-    else files.push_back(args[i]);
+    } else if (!args[i].empty() && args[i][0] == '-')
+      return usage("unknown option " + args[i]);
+    else
+      files.push_back(args[i]);
   }
   service::ImodelStore store(dataDir / "imodels");
   if (args[0] == "list") {
@@ -311,10 +344,14 @@ std::filesystem::path dataDirArgument(const std::vector<std::string>& args, size
   if (const char* env = std::getenv("MESHEXPORT_DATA_DIR"); env && *env) dataDir = env;
   for (size_t i = from; i < args.size(); ++i) {
     if (args[i] == "--data-dir") {
-      if (i + 1 >= args.size()) error = "--data-dir needs a folder";
-      else dataDir = args[++i];
-    } else if (!args[i].empty() && args[i][0] == '-') error = "unknown option " + args[i];
-    else rest.push_back(args[i]);
+      if (i + 1 >= args.size())
+        error = "--data-dir needs a folder";
+      else
+        dataDir = args[++i];
+    } else if (!args[i].empty() && args[i][0] == '-')
+      error = "unknown option " + args[i];
+    else
+      rest.push_back(args[i]);
   }
   return dataDir;
 }
@@ -341,7 +378,9 @@ int store(const std::vector<std::string>& args) {
     std::printf("store   %s\n", report.store ? "ok" : report.store.message().c_str());
     std::printf("rows    %lld\n", static_cast<long long>(report.rows));
     for (const auto& p : report.problems) std::printf("problem %s\n", p.c_str());
-    std::printf("%s\n", report.ok() ? "consistent" : "NOT consistent: `meshexport store recover` rebuilds the store from the manifests");
+    std::printf("%s\n", report.ok()
+                            ? "consistent"
+                            : "NOT consistent: `meshexport store recover` rebuilds the store from the manifests");
     return report.ok() ? 0 : 8;
   }
   auto report = service::recoverStore(dir);
@@ -358,7 +397,8 @@ int store(const std::vector<std::string>& args) {
 int tilerKeys() {
   for (const auto& k : engine::tilerConfigKeys())
     std::printf("%-20s %-8s default %-8s %s\n    %s\n", std::string(k.name).c_str(), std::string(k.type).c_str(),
-                std::string(k.defaultValue).c_str(), std::string(k.allowed).c_str(), std::string(k.description).c_str());
+                std::string(k.defaultValue).c_str(), std::string(k.allowed).c_str(),
+                std::string(k.description).c_str());
   return 0;
 }
 
@@ -396,8 +436,14 @@ int runCli(int argc, const char* const* argv) {
     if (cmd == "store") return store(args);
     if (cmd == "config-keys") return tilerKeys();
     if (cmd == "backends") return backends();
-    if (cmd == "--version" || cmd == "version") { std::printf("meshexport %s\n", MESHEXPORT_VERSION); return 0; }
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") { std::printf("%s", kUsage); return 0; }
+    if (cmd == "--version" || cmd == "version") {
+      std::printf("meshexport %s\n", MESHEXPORT_VERSION);
+      return 0;
+    }
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
   } catch (const std::exception& e) {
     // Library code returns Status; this is the last line of defence (e.g. std::bad_alloc).
     spdlog::error("internal error: {}", e.what());

@@ -17,11 +17,11 @@ using core::Status;
 namespace {
 
 Status bad(std::string_view key, std::string_view value, std::string_view why) {
-  return {ErrorCode::InvalidArgument, "config " + std::string(key) + "=\"" + std::string(value) + "\": " + std::string(why)};
+  return {ErrorCode::InvalidArgument,
+          "config " + std::string(key) + "=\"" + std::string(value) + "\": " + std::string(why)};
 }
 
-template <typename T>
-Status parseInt(std::string_view key, std::string_view v, T& dst, int64_t lo, int64_t hi) {
+template <typename T> Status parseInt(std::string_view key, std::string_view v, T& dst, int64_t lo, int64_t hi) {
   int64_t x = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
   if (ec != std::errc() || p != v.data() + v.size()) return bad(key, v, "not an integer");
@@ -40,9 +40,12 @@ Status parseDouble(std::string_view key, std::string_view v, double& dst, double
 }
 
 Status parseBool(std::string_view key, std::string_view v, bool& dst) {
-  if (v == "true" || v == "1" || v == "on" || v == "yes") dst = true;
-  else if (v == "false" || v == "0" || v == "off" || v == "no") dst = false;
-  else return bad(key, v, "not a boolean");
+  if (v == "true" || v == "1" || v == "on" || v == "yes")
+    dst = true;
+  else if (v == "false" || v == "0" || v == "off" || v == "no")
+    dst = false;
+  else
+    return bad(key, v, "not a boolean");
   return Status::ok();
 }
 
@@ -54,23 +57,52 @@ struct Key {
 
 const std::vector<Key>& table() {
   static const std::vector<Key> keys = {
-      {"host", "address to listen on", [](ServiceConfig& c, std::string_view v) { c.host = v; return Status::ok(); }},
+      {"host", "address to listen on",
+       [](ServiceConfig& c, std::string_view v) {
+         c.host = v;
+         return Status::ok();
+       }},
       {"port", "port to listen on (0 = any free port)",
        [](ServiceConfig& c, std::string_view v) { return parseInt("port", v, c.port, 0, 65535); }},
       {"dataDir", "folder of the job store, iModels (DATA/imodels) and exports (DATA/exports)",
-       [](ServiceConfig& c, std::string_view v) { c.dataDir = std::string(v); return Status::ok(); }},
+       [](ServiceConfig& c, std::string_view v) {
+         c.dataDir = std::string(v);
+         return Status::ok();
+       }},
       {"publicUrl", "base URL clients reach this server at (default http://HOST:PORT)",
-       [](ServiceConfig& c, std::string_view v) { c.publicUrl = v; return Status::ok(); }},
+       [](ServiceConfig& c, std::string_view v) {
+         c.publicUrl = v;
+         return Status::ok();
+       }},
       {"cdnUrl", "base URL for mesh links when a client asks cdn=1",
-       [](ServiceConfig& c, std::string_view v) { c.cdnUrl = v; return Status::ok(); }},
+       [](ServiceConfig& c, std::string_view v) {
+         c.cdnUrl = v;
+         return Status::ok();
+       }},
       {"signingSecret", "HMAC-SHA256 key of mesh links (default: kept in DATA/signing.key)",
-       [](ServiceConfig& c, std::string_view v) { c.signingSecret = v; return Status::ok(); }},
+       [](ServiceConfig& c, std::string_view v) {
+         c.signingSecret = v;
+         return Status::ok();
+       }},
       {"linkLifetimeSeconds", "lifetime of a mesh link",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("linkLifetimeSeconds", v, c.linkLifetimeSeconds, 1, 30LL * 86400); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("linkLifetimeSeconds", v, c.linkLifetimeSeconds, 1, 30LL * 86400);
+       }},
       {"jwksFile", "JWKS file with the RS256/ES256 keys that sign access tokens",
-       [](ServiceConfig& c, std::string_view v) { c.jwksFile = std::string(v); return Status::ok(); }},
-      {"issuer", "required token issuer (iss)", [](ServiceConfig& c, std::string_view v) { c.issuer = v; return Status::ok(); }},
-      {"audience", "required token audience (aud)", [](ServiceConfig& c, std::string_view v) { c.audience = v; return Status::ok(); }},
+       [](ServiceConfig& c, std::string_view v) {
+         c.jwksFile = std::string(v);
+         return Status::ok();
+       }},
+      {"issuer", "required token issuer (iss)",
+       [](ServiceConfig& c, std::string_view v) {
+         c.issuer = v;
+         return Status::ok();
+       }},
+      {"audience", "required token audience (aud)",
+       [](ServiceConfig& c, std::string_view v) {
+         c.audience = v;
+         return Status::ok();
+       }},
       {"leewaySeconds", "clock leeway for exp/nbf",
        [](ServiceConfig& c, std::string_view v) { return parseInt("leewaySeconds", v, c.leewaySeconds, 0, 600); }},
       {"devToken", "a static development token (subject \"dev\"); for scripts, never production",
@@ -80,42 +112,72 @@ const std::vector<Key>& table() {
          return Status::ok();
        }},
       {"rateLimitPerSecond", "requests per second per subject (token refill); 0 = no limit",
-       [](ServiceConfig& c, std::string_view v) { return parseDouble("rateLimitPerSecond", v, c.rateLimitPerSecond, 0, 1e6); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseDouble("rateLimitPerSecond", v, c.rateLimitPerSecond, 0, 1e6);
+       }},
       {"rateLimitBurst", "bucket size per subject",
        [](ServiceConfig& c, std::string_view v) { return parseDouble("rateLimitBurst", v, c.rateLimitBurst, 1, 1e7); }},
-      {"workers", "exports running at once", [](ServiceConfig& c, std::string_view v) { return parseInt("workers", v, c.workers, 1, 256); }},
+      {"workers", "exports running at once",
+       [](ServiceConfig& c, std::string_view v) { return parseInt("workers", v, c.workers, 1, 256); }},
       {"httpThreads", "HTTP worker threads (a request holds one while it is answered; idle connections hold none)",
        [](ServiceConfig& c, std::string_view v) { return parseInt("httpThreads", v, c.httpThreads, 1, 1024); }},
       {"maxHeaderBytes", "largest request line + headers (431 beyond)",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("maxHeaderBytes", v, c.maxHeaderBytes, 1024, 1 << 20); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("maxHeaderBytes", v, c.maxHeaderBytes, 1024, 1 << 20);
+       }},
       {"headerTimeoutSeconds", "a request's headers must arrive whole within this (408 beyond)",
-       [](ServiceConfig& c, std::string_view v) { return parseDouble("headerTimeoutSeconds", v, c.headerTimeoutSeconds, 0.1, 3600); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseDouble("headerTimeoutSeconds", v, c.headerTimeoutSeconds, 0.1, 3600);
+       }},
       {"keepAliveTimeoutSeconds", "an idle keep-alive connection is closed after this",
-       [](ServiceConfig& c, std::string_view v) { return parseDouble("keepAliveTimeoutSeconds", v, c.keepAliveTimeoutSeconds, 0.1, 3600); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseDouble("keepAliveTimeoutSeconds", v, c.keepAliveTimeoutSeconds, 0.1, 3600);
+       }},
       {"keepAliveMaxRequests", "requests per connection before it is closed",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("keepAliveMaxRequests", v, c.keepAliveMaxRequests, 1, 1000000); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("keepAliveMaxRequests", v, c.keepAliveMaxRequests, 1, 1000000);
+       }},
       {"maxConnections", "open connections in all (503 beyond)",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("maxConnections", v, c.maxConnections, 1, 1000000); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("maxConnections", v, c.maxConnections, 1, 1000000);
+       }},
       {"maxConnectionsPerIp", "open connections per client address (503 beyond)",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("maxConnectionsPerIp", v, c.maxConnectionsPerIp, 1, 1000000); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("maxConnectionsPerIp", v, c.maxConnectionsPerIp, 1, 1000000);
+       }},
       {"readTimeoutSeconds", "longest wait for each read of a request body",
-       [](ServiceConfig& c, std::string_view v) { return parseDouble("readTimeoutSeconds", v, c.readTimeoutSeconds, 0.1, 3600); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseDouble("readTimeoutSeconds", v, c.readTimeoutSeconds, 0.1, 3600);
+       }},
       {"minBodyBytesPerSecond", "a request body slower than this, once readTimeoutSeconds has passed, is dropped",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("minBodyBytesPerSecond", v, c.minBodyBytesPerSecond, 0, INT64_MAX); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("minBodyBytesPerSecond", v, c.minBodyBytesPerSecond, 0, INT64_MAX);
+       }},
       {"tilerPath", "the tiler executable (default: this meshexport)",
-       [](ServiceConfig& c, std::string_view v) { c.tilerPath = std::string(v); return Status::ok(); }},
+       [](ServiceConfig& c, std::string_view v) {
+         c.tilerPath = std::string(v);
+         return Status::ok();
+       }},
       {"exportTimeoutSeconds", "an export taking longer is killed and Invalid",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("exportTimeoutSeconds", v, c.exportTimeoutSeconds, 1, 7 * 86400); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("exportTimeoutSeconds", v, c.exportTimeoutSeconds, 1, 7 * 86400);
+       }},
       {"exportMemoryBytes", "peak RSS allowed to a tiler (0 = 3/4 of physical memory)",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("exportMemoryBytes", v, c.exportMemoryBytes, 0, INT64_MAX); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("exportMemoryBytes", v, c.exportMemoryBytes, 0, INT64_MAX);
+       }},
       {"autoGenerate", "a list with iModelId and exportType starts an export when none exists",
        [](ServiceConfig& c, std::string_view v) { return parseBool("autoGenerate", v, c.autoGenerate); }},
       {"keepPerImodel", "newest exports kept per subject, iModel and type (older finished ones are deleted)",
        [](ServiceConfig& c, std::string_view v) { return parseInt("keepPerImodel", v, c.keepPerImodel, 1, 100000); }},
       {"maxRequestBytes", "largest JSON request body",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("maxRequestBytes", v, c.maxRequestBytes, 1024, int64_t(1) << 30); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("maxRequestBytes", v, c.maxRequestBytes, 1024, int64_t(1) << 30);
+       }},
       {"maxUploadBytes", "largest iModel upload (413 beyond; default 1 GiB)",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("maxUploadBytes", v, c.maxUploadBytes, 1024, INT64_MAX); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("maxUploadBytes", v, c.maxUploadBytes, 1024, INT64_MAX);
+       }},
       {"imodelUploadScope", "subject: an uploaded iModel is seen by its uploader only; shared: by every subject",
        [](ServiceConfig& c, std::string_view v) {
          if (v != "subject" && v != "shared") return bad("imodelUploadScope", v, "must be subject or shared");
@@ -123,7 +185,9 @@ const std::vector<Key>& table() {
          return Status::ok();
        }},
       {"shutdownGraceSeconds", "on shutdown, running exports get this long before they are re-queued",
-       [](ServiceConfig& c, std::string_view v) { return parseInt("shutdownGraceSeconds", v, c.shutdownGraceSeconds, 0, 86400); }},
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("shutdownGraceSeconds", v, c.shutdownGraceSeconds, 0, 86400);
+       }},
   };
   return keys;
 }
@@ -140,8 +204,11 @@ std::string envName(std::string_view key) {
 std::string flagName(std::string_view key) {
   std::string out = "--";
   for (char c : key) {
-    if (std::isupper(static_cast<unsigned char>(c))) { out += '-'; out += char(std::tolower(static_cast<unsigned char>(c))); }
-    else out += c;
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      out += '-';
+      out += char(std::tolower(static_cast<unsigned char>(c)));
+    } else
+      out += c;
   }
   return out;
 }
@@ -170,7 +237,8 @@ Status loadConfigFile(ServiceConfig& config, const std::filesystem::path& file) 
       if (!it->is_array()) return {ErrorCode::InvalidArgument, file.string() + ": devTokens must be an array"};
       for (const auto& t : *it) {
         if (!t.is_object() || !t.contains("token") || !t["token"].is_string() || !t.contains("subject") ||
-            !t["subject"].is_string() || t["token"].get<std::string>().size() < 16 || t["subject"].get<std::string>().empty())
+            !t["subject"].is_string() || t["token"].get<std::string>().size() < 16 ||
+            t["subject"].get<std::string>().empty())
           return {ErrorCode::InvalidArgument,
                   file.string() + ": devTokens items are {\"token\": ≥16 characters, \"subject\": non-empty}"};
         config.devTokens.push_back({t["token"].get<std::string>(), t["subject"].get<std::string>()});
@@ -178,11 +246,16 @@ Status loadConfigFile(ServiceConfig& config, const std::filesystem::path& file) 
       continue;
     }
     std::string text;
-    if (it->is_string()) text = it->get<std::string>();
-    else if (it->is_boolean()) text = it->get<bool>() ? "true" : "false";
-    else if (it->is_number_integer()) text = std::to_string(it->get<int64_t>());
-    else if (it->is_number()) text = nlohmann::json(it->get<double>()).dump();
-    else return {ErrorCode::InvalidArgument, file.string() + ": \"" + it.key() + "\" must be a string, number or boolean"};
+    if (it->is_string())
+      text = it->get<std::string>();
+    else if (it->is_boolean())
+      text = it->get<bool>() ? "true" : "false";
+    else if (it->is_number_integer())
+      text = std::to_string(it->get<int64_t>());
+    else if (it->is_number())
+      text = nlohmann::json(it->get<double>()).dump();
+    else
+      return {ErrorCode::InvalidArgument, file.string() + ": \"" + it.key() + "\" must be a string, number or boolean"};
     Status s = setConfigValue(config, it.key(), text);
     if (!s) return s.withContext(file.string());
   }
@@ -201,7 +274,10 @@ Status loadConfigFlags(ServiceConfig& config, const std::vector<std::string>& ar
   for (size_t i = 0; i + 1 < args.size(); ++i)
     if (args[i] == "--config") MX_RETURN_IF_ERROR(loadConfigFile(config, args[i + 1]));
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--config") { ++i; continue; }
+    if (args[i] == "--config") {
+      ++i;
+      continue;
+    }
     bool matched = false;
     for (const auto& k : table()) {
       if (args[i] != flagName(k.name)) continue;

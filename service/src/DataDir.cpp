@@ -31,7 +31,8 @@ bool isUuid(const std::string& s) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (i == 8 || i == 13 || i == 18 || i == 23) {
       if (s[i] != '-') return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(s[i])))
+      return false;
   }
   return true;
 }
@@ -46,11 +47,23 @@ std::string utcStamp() {
 }
 
 json recordJson(const ExportRecord& r) {
-  return {{"manifestVersion", 1}, {"id", r.id}, {"subject", r.subject}, {"iModelId", r.iModelId},
-          {"changesetId", r.changesetId}, {"changesetIndex", r.changesetIndex}, {"exportType", r.exportType},
-          {"typeClass", r.typeClass}, {"tilerConfig", r.tilerConfig}, {"displayName", r.displayName},
-          {"status", toString(r.status)}, {"error", r.error}, {"stats", r.stats}, {"imodelPath", r.imodelPath},
-          {"createdMs", r.createdMs}, {"modifiedMs", r.modifiedMs}, {"tileMajor", r.tileMajor}};
+  return {{"manifestVersion", 1},
+          {"id", r.id},
+          {"subject", r.subject},
+          {"iModelId", r.iModelId},
+          {"changesetId", r.changesetId},
+          {"changesetIndex", r.changesetIndex},
+          {"exportType", r.exportType},
+          {"typeClass", r.typeClass},
+          {"tilerConfig", r.tilerConfig},
+          {"displayName", r.displayName},
+          {"status", toString(r.status)},
+          {"error", r.error},
+          {"stats", r.stats},
+          {"imodelPath", r.imodelPath},
+          {"createdMs", r.createdMs},
+          {"modifiedMs", r.modifiedMs},
+          {"tileMajor", r.tileMajor}};
 }
 
 /// Moves `from` to DATA/quarantine/<name>.<stamp>.<rand>; returns the log line.
@@ -118,8 +131,9 @@ core::Result<PidLock> lockDataDir(const fs::path& dataDir) {
   const fs::path file = dataDir / "service.lock";
   MX_ASSIGN_OR_RETURN(PidLock lock, PidLock::open(file));
   if (!lock.tryLock())
-    return Status{ErrorCode::Unavailable, "another meshexport process (pid " + std::to_string(lock.holder()) + ") holds " +
-                                              file.string() + "; one process owns a data folder at a time"};
+    return Status{ErrorCode::Unavailable, "another meshexport process (pid " + std::to_string(lock.holder()) +
+                                              ") holds " + file.string() +
+                                              "; one process owns a data folder at a time"};
   lock.setPid(::getpid());
   return lock;
 }
@@ -202,7 +216,8 @@ core::Result<TrashedExport> moveToTrash(const DataDir& dir, const std::string& i
   std::error_code ec;
   fs::create_directories(t._folder, ec);
   if (ec) return statusFromErrno(ec.value(), "cannot make " + t._folder.string());
-  for (const auto& [from, to] : {std::pair{dir.exports() / id, t._folder / "exports"}, std::pair{dir.jobs() / id, t._folder / "jobs"}}) {
+  for (const auto& [from, to] :
+       {std::pair{dir.exports() / id, t._folder / "exports"}, std::pair{dir.jobs() / id, t._folder / "jobs"}}) {
     if (!fs::exists(from, ec)) continue;
     fs::rename(from, to, ec);
     if (ec) {
@@ -236,7 +251,8 @@ StoreReport checkStore(const DataDir& dir) {
   std::map<std::string, ExportRecord> rows;
   if (report.store) {
     auto store = SqliteJobStore::open(dir.store(), SqliteJobStore::Create::Never);
-    if (!store) report.store = store.status();
+    if (!store)
+      report.store = store.status();
     else
       for (auto& r : (*store)->all()) rows.emplace(r.id, std::move(r));
   }
@@ -249,25 +265,31 @@ StoreReport checkStore(const DataDir& dir) {
     const std::string name = it->path().filename().string();
     if (!isUuid(name)) continue;
     auto r = rows.find(name);
-    if (r == rows.end()) report.problems.push_back("folder exports/" + name + " has no row in the store");
+    if (r == rows.end())
+      report.problems.push_back("folder exports/" + name + " has no row in the store");
     else if (r->second.status != ExportStatus::Complete)
-      report.problems.push_back("folder exports/" + name + " belongs to an export that is " + toString(r->second.status));
+      report.problems.push_back("folder exports/" + name + " belongs to an export that is " +
+                                toString(r->second.status));
   }
   ec.clear();
   size_t quarantined = 0;
   for (fs::directory_iterator it(dir.quarantine(), ec), end; !ec && it != end; it.increment(ec)) ++quarantined;
   if (quarantined > 0)
-    report.problems.push_back(std::to_string(quarantined) + " folder(s) in quarantine/ that no row accounted for: look at them");
+    report.problems.push_back(std::to_string(quarantined) +
+                              " folder(s) in quarantine/ that no row accounted for: look at them");
   ec.clear();
   for (fs::directory_iterator it(dir.jobs(), ec), end; !ec && it != end; it.increment(ec)) {
     const fs::path m = it->path() / "manifest.json";
     if (!fs::exists(m)) continue;
     auto rec = readManifest(m);
-    if (!rec) report.problems.push_back(rec.status().message());
-    else if (!rows.count(rec->id)) report.problems.push_back("manifest of export " + rec->id + " (" + toString(rec->status) + ") has no row in the store");
+    if (!rec)
+      report.problems.push_back(rec.status().message());
+    else if (!rows.count(rec->id))
+      report.problems.push_back("manifest of export " + rec->id + " (" + toString(rec->status) +
+                                ") has no row in the store");
     else if (rows.at(rec->id).status != rec->status)
-      report.problems.push_back("export " + rec->id + ": the store says " + toString(rows.at(rec->id).status) + ", its manifest " +
-                                toString(rec->status));
+      report.problems.push_back("export " + rec->id + ": the store says " + toString(rows.at(rec->id).status) +
+                                ", its manifest " + toString(rec->status));
   }
   return report;
 }
@@ -338,7 +360,8 @@ ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store) {
     fs::create_directories(dir.jobs() / r.id, ec);
     if (writeManifest(dir, r)) ++backfilled;
   }
-  if (backfilled > 0) report.log.push_back("wrote the manifests of " + std::to_string(backfilled) + " export(s) that had none");
+  if (backfilled > 0)
+    report.log.push_back("wrote the manifests of " + std::to_string(backfilled) + " export(s) that had none");
   // Interrupted DELETEs: DATA/trash/ID.RAND/{exports,jobs}.
   for (fs::directory_iterator it(dir.trash(), ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
@@ -348,7 +371,8 @@ ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store) {
       // The row was never removed: the DELETE failed after moving the files; put them back.
       for (const auto& [sub, target] : {std::pair{"exports", dir.exports() / id}, std::pair{"jobs", dir.jobs() / id}})
         if (fs::exists(it->path() / sub, e2) && !fs::exists(target, e2)) fs::rename(it->path() / sub, target, e2);
-      report.log.push_back("restored the files of export " + id + " from an unfinished DELETE (its row is still there)");
+      report.log.push_back("restored the files of export " + id +
+                           " from an unfinished DELETE (its row is still there)");
     } else {
       report.log.push_back("finished an interrupted DELETE of " + name);
     }
@@ -356,7 +380,8 @@ ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store) {
   }
   ec.clear();
   std::vector<fs::path> entries;
-  for (fs::directory_iterator it(dir.exports(), ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
+  for (fs::directory_iterator it(dir.exports(), ec), end; !ec && it != end; it.increment(ec))
+    entries.push_back(it->path());
   for (const fs::path& p : entries) {
     const std::string name = p.filename().string();
     // ID, or the tiler's temporary siblings .ID.tmp-PID-N / .ID.old-PID-N.
@@ -372,10 +397,12 @@ ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store) {
       // Half-written output of an export the store runs again: it is rebuilt from scratch.
       std::error_code e2;
       fs::remove_all(p, e2);
-      report.log.push_back("removed the partial output " + p.string() + " of export " + id + " (" + toString(r->status) + ", runs again)");
+      report.log.push_back("removed the partial output " + p.string() + " of export " + id + " (" +
+                           toString(r->status) + ", runs again)");
       continue;
     }
-    report.log.push_back(quarantine(dir, p, r ? "its export is " + toString(r->status) : "no row in the store accounts for it"));
+    report.log.push_back(
+        quarantine(dir, p, r ? "its export is " + toString(r->status) : "no row in the store accounts for it"));
   }
   return report;
 }

@@ -21,8 +21,13 @@ std::string urlEncode(std::string_view s) {
   std::string out;
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~' || c == '$' || c == ':') out += c;
-    else { out += '%'; out += kHex[u >> 4]; out += kHex[u & 15]; }
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~' || c == '$' || c == ':')
+      out += c;
+    else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
   }
   return out;
 }
@@ -53,10 +58,17 @@ std::string Routes::meshLink(const ExportRecord& r, bool cdn) const {
 }
 
 json Routes::exportJson(const ExportRecord& r, bool full, bool cdn) const {
-  json e = {{"id", r.id}, {"displayName", r.displayName}, {"status", toString(r.status)}, {"lastModified", formatUtc(r.modifiedMs)}};
+  json e = {{"id", r.id},
+            {"displayName", r.displayName},
+            {"status", toString(r.status)},
+            {"lastModified", formatUtc(r.modifiedMs)}};
   if (!full) return e;
-  json req = {{"iModelId", r.iModelId}, {"contextId", ""}, {"iTwinId", ""}, {"changesetId", r.changesetId},
-              {"changesetIndex", std::to_string(r.changesetIndex)}, {"exportType", r.exportType}};
+  json req = {{"iModelId", r.iModelId},
+              {"contextId", ""},
+              {"iTwinId", ""},
+              {"changesetId", r.changesetId},
+              {"changesetIndex", std::to_string(r.changesetIndex)},
+              {"exportType", r.exportType}};
   if (!r.tilerConfig.empty()) {
     json cfg = json::parse(r.tilerConfig, nullptr, false);
     if (!cfg.is_discarded()) req["tilerConfig"] = std::move(cfg);
@@ -75,8 +87,10 @@ std::optional<Principal> Routes::authorize(const httplib::Request& req, httplib:
   Principal who;
   AuthFailure why;
   if (!auth.authenticate(req.get_header_value("Authorization"), access, unixNow(), who, why)) {
-    if (why.code == "HeaderNotFound") sendError(res, ApiError::Unauthorized, why.message, {}, why.code);
-    else sendError(res, ApiError::Unauthorized, why.message, {{why.code, why.message, "Authorization"}}, why.code);
+    if (why.code == "HeaderNotFound")
+      sendError(res, ApiError::Unauthorized, why.message, {}, why.code);
+    else
+      sendError(res, ApiError::Unauthorized, why.message, {{why.code, why.message, "Authorization"}}, why.code);
     res.set_header("WWW-Authenticate", "Bearer");
     return std::nullopt;
   }
@@ -107,7 +121,9 @@ void Routes::startExport(const httplib::Request& req, httplib::Response& res, co
     sendError(res, ApiError::IModelNotFound, "Requested iModel is not available.",
               sr.changesetId.empty() || !imodels.knows(sr.iModelId, ImodelStore::ownerKey(who->subject))
                   ? std::vector<ErrorDetail>{}
-                  : std::vector<ErrorDetail>{{"ChangesetNotFound", "Changeset " + sr.changesetId + " of this iModel is not available.", "changesetId"}});
+                  : std::vector<ErrorDetail>{{"ChangesetNotFound",
+                                              "Changeset " + sr.changesetId + " of this iModel is not available.",
+                                              "changesetId"}});
     return;
   }
   auto created = jobs.create(who->subject, *model, sr);
@@ -145,9 +161,12 @@ void Routes::listExports(const httplib::Request& req, httplib::Response& res) {
     std::string o = req.get_param_value("$orderBy");
     for (auto& c : o) c = char(std::tolower(static_cast<unsigned char>(c)));
     o.erase(std::remove(o.begin(), o.end(), ' '), o.end());
-    if (o == "date:asc" || o == "date") q.order = ExportQuery::Order::DateAsc;
-    else if (o == "date:desc") q.order = ExportQuery::Order::DateDesc;
-    else details.push_back({"InvalidParameter", "$orderBy must be date:asc or date:desc.", "$orderBy"});
+    if (o == "date:asc" || o == "date")
+      q.order = ExportQuery::Order::DateAsc;
+    else if (o == "date:desc")
+      q.order = ExportQuery::Order::DateDesc;
+    else
+      details.push_back({"InvalidParameter", "$orderBy must be date:asc or date:desc.", "$orderBy"});
   }
   // frontend-tiles sends its newest readable iMdl major: never list an IMODEL export it cannot read.
   if (req.has_param("tileVersion")) q.maxTileMajor = intParam("tileVersion", -1, 0, 65535);
@@ -156,8 +175,11 @@ void Routes::listExports(const httplib::Request& req, httplib::Response& res) {
   const std::string type = req.get_param_value("exportType");
   if (!type.empty()) {
     auto c = exportTypeClass(type, true);
-    if (!c) details.push_back({"InvalidParameter", "exportType must be one of IMODEL, CESIUM, 3DTILES, 3DTiles.", "exportType"});
-    else q.typeClass = *c;
+    if (!c)
+      details.push_back(
+          {"InvalidParameter", "exportType must be one of IMODEL, CESIUM, 3DTILES, 3DTiles.", "exportType"});
+    else
+      q.typeClass = *c;
   }
   if (!details.empty()) {
     sendError(res, ApiError::InvalidMeshExportRequest, "Cannot list exports.", details);
@@ -172,8 +194,10 @@ void Routes::listExports(const httplib::Request& req, httplib::Response& res) {
 
   std::string root = req.get_header_value("x-api-host-and-root");
   while (!root.empty() && root.back() == '/') root.pop_back();
-  if (root.empty()) root = base;
-  else if (root.find("://") == std::string::npos) root = "https://" + root;
+  if (root.empty())
+    root = base;
+  else if (root.find("://") == std::string::npos)
+    root = "https://" + root;
   auto pageLink = [&](int64_t skip) {
     std::string url = root + "/mesh-export/?";
     for (const auto& [k, v] : req.params)

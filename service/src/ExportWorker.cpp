@@ -30,8 +30,17 @@ void ExportWorker::loop() {
 
 std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec) const {
   const fs::path jobDir = _dir.jobs() / rec.id;
-  std::vector<std::string> argv = {_config.tilerPath.string(), "tile", rec.imodelPath, "-o", (_dir.exports() / rec.id).string(), "--force",
-                                   "--type", rec.typeClass == "CESIUM" ? "cesium" : rec.typeClass == "IMODEL" ? "imodel" : "3dtiles", "--metrics",
+  std::vector<std::string> argv = {_config.tilerPath.string(),
+                                   "tile",
+                                   rec.imodelPath,
+                                   "-o",
+                                   (_dir.exports() / rec.id).string(),
+                                   "--force",
+                                   "--type",
+                                   rec.typeClass == "CESIUM"   ? "cesium"
+                                   : rec.typeClass == "IMODEL" ? "imodel"
+                                                               : "3dtiles",
+                                   "--metrics",
                                    (jobDir / "metrics.json").string()};
   if (_config.workers > 1) { // exports running at once share the GPU's memory
     argv.push_back("--device-share");
@@ -44,7 +53,9 @@ std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec) c
         const json& v = item["value"];
         argv.push_back("--config");
         argv.push_back(item["key"].get<std::string>() + "=" +
-                       (v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "true" : "false") : v.dump()));
+                       (v.is_string()    ? v.get<std::string>()
+                        : v.is_boolean() ? (v.get<bool>() ? "true" : "false")
+                                         : v.dump()));
       }
   }
   return argv;
@@ -54,7 +65,8 @@ std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec) c
 std::string ExportWorker::failureOf(const ChildOutcome& o, const json& tilerJson, const std::string& id) const {
   std::error_code ec;
   switch (o.kind) {
-  case ChildOutcome::Kind::SpawnFailed: return o.message;
+  case ChildOutcome::Kind::SpawnFailed:
+    return o.message;
   case ChildOutcome::Kind::TimedOut:
     return "The export took longer than " + std::to_string(_config.exportTimeoutSeconds) + " s and was stopped.";
   case ChildOutcome::Kind::OutOfMemory:
@@ -64,7 +76,8 @@ std::string ExportWorker::failureOf(const ChildOutcome& o, const json& tilerJson
     return "The tiler was killed by signal " + std::to_string(o.code) + " (" + strsignal(o.code) + ").";
   case ChildOutcome::Kind::Exited: {
     if (o.code == 0)
-      return fs::exists(_dir.exports() / id / "tileset.json", ec) ? "" : "The tiler finished without writing tileset.json.";
+      return fs::exists(_dir.exports() / id / "tileset.json", ec) ? ""
+                                                                  : "The tiler finished without writing tileset.json.";
     std::string error;
     if (tilerJson.is_object() && tilerJson.contains("error") && tilerJson["error"].is_object())
       error = tilerJson["error"].value("message", "");
@@ -72,7 +85,8 @@ std::string ExportWorker::failureOf(const ChildOutcome& o, const json& tilerJson
     if (error.empty()) error = "The tiler failed with exit code " + std::to_string(o.code) + ".";
     return error;
   }
-  default: return "";
+  default:
+    return "";
   }
 }
 
@@ -85,11 +99,14 @@ void ExportWorker::run(const std::string& id) {
     (void)_jobs.updateStatus(id, status, error, stats.is_null() ? std::string() : stats.dump());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     _metrics.exportFinished(toString(status), seconds);
-    if (status == ExportStatus::Invalid) spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
-    else spdlog::info("export {} {} in {:.1f} s", id, toString(status), seconds);
+    if (status == ExportStatus::Invalid)
+      spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
+    else
+      spdlog::info("export {} {} in {:.1f} s", id, toString(status), seconds);
   };
   std::error_code ec;
-  if (!fs::exists(rec->imodelPath, ec)) return finish(ExportStatus::Invalid, "The iModel file of this export is no longer available.", {});
+  if (!fs::exists(rec->imodelPath, ec))
+    return finish(ExportStatus::Invalid, "The iModel file of this export is no longer available.", {});
   (void)_jobs.updateStatus(id, ExportStatus::InProgress);
   spdlog::info("export {} InProgress ({} changeset {} → {})", id, rec->iModelId, rec->changesetIndex, rec->exportType);
   const fs::path jobDir = _dir.jobs() / id, outDir = _dir.exports() / id, metricsFile = jobDir / "metrics.json";
@@ -128,7 +145,8 @@ void ExportWorker::run(const std::string& id) {
     if (in) tilerJson = json::parse(in, nullptr, false);
     if (tilerJson.is_discarded()) tilerJson = json();
   }
-  const int64_t durationMs = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t durationMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   if (const std::string error = failureOf(o, tilerJson, id); !error.empty()) {
     fs::remove_all(outDir, ec);
     return finish(ExportStatus::Invalid, error, {});
@@ -138,7 +156,8 @@ void ExportWorker::run(const std::string& id) {
   finish(ExportStatus::Complete, "", computeStats(*rec, startMs, durationMs, m));
 }
 
-json ExportWorker::computeStats(const ExportRecord& r, int64_t startMs, int64_t durationMs, const json& tilerMetrics) const {
+json ExportWorker::computeStats(const ExportRecord& r, int64_t startMs, int64_t durationMs,
+                                const json& tilerMetrics) const {
   json stats;
   std::error_code ec;
   stats["iModelSize"] = fs::exists(r.imodelPath, ec) ? fs::file_size(r.imodelPath, ec) : 0;
@@ -154,8 +173,10 @@ json ExportWorker::computeStats(const ExportRecord& r, int64_t startMs, int64_t 
     child += size;
     ++files;
     std::string content, packed;
-    if (readFile(it->path(), content) && gzipString(content, packed, 1)) compressed += std::min<uint64_t>(packed.size(), size);
-    else compressed += size;
+    if (readFile(it->path(), content) && gzipString(content, packed, 1))
+      compressed += std::min<uint64_t>(packed.size(), size);
+    else
+      compressed += size;
   }
   const std::vector<std::pair<std::string, uint64_t>> children(bytesByChild.begin(), bytesByChild.end());
   json structure = json::array();
@@ -165,13 +186,14 @@ json ExportWorker::computeStats(const ExportRecord& r, int64_t startMs, int64_t 
   stats["compressedSize"] = compressed;
   stats["startTime"] = formatUtc(startMs);
   stats["duration"] = durationMs;
-  struct statvfs vfs{};
+  struct statvfs vfs {};
   if (statvfs(folder.c_str(), &vfs) == 0) {
     stats["diskSize"] = uint64_t(vfs.f_blocks) * vfs.f_frsize;
     stats["freeDiskSpace"] = uint64_t(vfs.f_bavail) * vfs.f_frsize;
   }
   stats["exportDirSize"] = raw;
-  stats["exportDirStructure"] = {{"files", files}, {"children", structure}, {"omitted", children.size() > 100 ? children.size() - 100 : 0}};
+  stats["exportDirStructure"] = {
+      {"files", files}, {"children", structure}, {"omitted", children.size() > 100 ? children.size() - 100 : 0}};
   if (!tilerMetrics.is_null()) stats["metrics"] = tilerMetrics;
   return stats;
 }

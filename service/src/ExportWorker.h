@@ -30,7 +30,8 @@ public:
 private:
   std::vector<std::string> tilerArguments(const ExportRecord& rec) const;
   std::string failureOf(const ChildOutcome& o, const nlohmann::json& tilerJson, const std::string& id) const;
-  nlohmann::json computeStats(const ExportRecord& r, int64_t startMs, int64_t durationMs, const nlohmann::json& tilerMetrics) const;
+  nlohmann::json computeStats(const ExportRecord& r, int64_t startMs, int64_t durationMs,
+                              const nlohmann::json& tilerMetrics) const;
 
   const ServiceConfig& _config;
   DataDir _dir;

@@ -23,8 +23,11 @@ using nlohmann::json;
 namespace {
 
 json imodelJson(const ImodelEntry& e) {
-  return {{"id", e.iModelId}, {"displayName", e.name}, {"changesetId", e.changesetId},
-          {"changesetIndex", std::to_string(e.changesetIndex)}, {"size", e.size}};
+  return {{"id", e.iModelId},
+          {"displayName", e.name},
+          {"changesetId", e.changesetId},
+          {"changesetIndex", std::to_string(e.changesetIndex)},
+          {"size", e.size}};
 }
 
 } // namespace
@@ -39,9 +42,11 @@ void Routes::serveTile(const httplib::Request& req, httplib::Response& res) {
                                                       : "The link's signature is not valid for this export.";
     return sendError(res, check == LinkCheck::Expired ? ApiError::LinkExpired : ApiError::InvalidSignature, why);
   }
-  if (!safeRelativePath(rel)) return sendError(res, ApiError::FileNotFound, "The requested file is not part of this export.");
+  if (!safeRelativePath(rel))
+    return sendError(res, ApiError::FileNotFound, "The requested file is not part of this export.");
   auto r = jobs.get(id);
-  if (!r || r->status != ExportStatus::Complete) return sendError(res, ApiError::ExportNotFound, "Requested export is not available.");
+  if (!r || r->status != ExportStatus::Complete)
+    return sendError(res, ApiError::ExportNotFound, "Requested export is not available.");
   const fs::path root = config.dataDir / "exports" / id;
   const fs::path file = root / rel;
   std::error_code ec;
@@ -120,7 +125,8 @@ void Routes::uploadImodel(const httplib::Request& req, httplib::Response& res, c
     res.set_header("Connection", "close");
     return sendStatusError(res, failed, "The iModel was not added.");
   }
-  if (!complete) return discard(), sendError(res, ApiError::BadRequest, "The upload ended before its body was complete.");
+  if (!complete)
+    return discard(), sendError(res, ApiError::BadRequest, "The upload ended before its body was complete.");
   auto added = imodels.add(temp, true, uploadScope(*who));
   discard();
   if (!added) {
@@ -132,11 +138,13 @@ void Routes::uploadImodel(const httplib::Request& req, httplib::Response& res, c
       return sendError(res, ApiError::IModelChangesetExists, "Cannot add the iModel.",
                        {{"ChangesetExists", redactPaths(st.message()), "body"}});
     std::string why = st.message();
-    for (size_t p; (p = why.find(temp.string())) != std::string::npos;) why.replace(p, temp.string().size(), "the upload");
+    for (size_t p; (p = why.find(temp.string())) != std::string::npos;)
+      why.replace(p, temp.string().size(), "the upload");
     return sendError(res, ApiError::InvalidIModel, "Cannot add the iModel.",
                      {{"InvalidRequestBody", "The upload is not a readable iModel: " + redactPaths(why), "body"}});
   }
-  spdlog::info("iModel {} changeset {} ({}) uploaded by {}", added->iModelId, added->changesetIndex, added->name, who->subject);
+  spdlog::info("iModel {} changeset {} ({}) uploaded by {}", added->iModelId, added->changesetIndex, added->name,
+               who->subject);
   sendJson(res, 201, {{"iModel", imodelJson(*added)}});
 }
 

@@ -9,34 +9,56 @@ using nlohmann::json;
 
 ApiErrorSpec specOf(ApiError error) {
   switch (error) {
-  case ApiError::BadRequest: return {400, "BadRequest"};
-  case ApiError::InvalidHeader: return {400, "InvalidHeader"};
-  case ApiError::Unauthorized: return {401, "Unauthorized"};
-  case ApiError::InvalidSignature: return {403, "InvalidSignature"};
-  case ApiError::LinkExpired: return {403, "LinkExpired"};
-  case ApiError::ResourceNotFound: return {404, "ResourceNotFound"};
-  case ApiError::ExportNotFound: return {404, "ExportNotFound"};
-  case ApiError::IModelNotFound: return {404, "IModelNotFound"};
-  case ApiError::FileNotFound: return {404, "FileNotFound"};
-  case ApiError::MethodNotAllowed: return {405, "MethodNotAllowed"};
-  case ApiError::IModelChangesetExists: return {409, "IModelChangesetExists"};
-  case ApiError::LengthRequired: return {411, "LengthRequired"};
-  case ApiError::PayloadTooLarge: return {413, "PayloadTooLarge"};
-  case ApiError::InvalidMeshExportRequest: return {422, "InvalidMeshExportRequest"};
-  case ApiError::InvalidIModel: return {422, "InvalidIModel"};
-  case ApiError::RateLimitExceeded: return {429, "RateLimitExceeded"};
-  case ApiError::InternalServerError: return {500, "InternalServerError"};
-  case ApiError::ServiceUnavailable: return {503, "ServiceUnavailable"};
-  case ApiError::InsufficientStorage: return {507, "InsufficientStorage"};
+  case ApiError::BadRequest:
+    return {400, "BadRequest"};
+  case ApiError::InvalidHeader:
+    return {400, "InvalidHeader"};
+  case ApiError::Unauthorized:
+    return {401, "Unauthorized"};
+  case ApiError::InvalidSignature:
+    return {403, "InvalidSignature"};
+  case ApiError::LinkExpired:
+    return {403, "LinkExpired"};
+  case ApiError::ResourceNotFound:
+    return {404, "ResourceNotFound"};
+  case ApiError::ExportNotFound:
+    return {404, "ExportNotFound"};
+  case ApiError::IModelNotFound:
+    return {404, "IModelNotFound"};
+  case ApiError::FileNotFound:
+    return {404, "FileNotFound"};
+  case ApiError::MethodNotAllowed:
+    return {405, "MethodNotAllowed"};
+  case ApiError::IModelChangesetExists:
+    return {409, "IModelChangesetExists"};
+  case ApiError::LengthRequired:
+    return {411, "LengthRequired"};
+  case ApiError::PayloadTooLarge:
+    return {413, "PayloadTooLarge"};
+  case ApiError::InvalidMeshExportRequest:
+    return {422, "InvalidMeshExportRequest"};
+  case ApiError::InvalidIModel:
+    return {422, "InvalidIModel"};
+  case ApiError::RateLimitExceeded:
+    return {429, "RateLimitExceeded"};
+  case ApiError::InternalServerError:
+    return {500, "InternalServerError"};
+  case ApiError::ServiceUnavailable:
+    return {503, "ServiceUnavailable"};
+  case ApiError::InsufficientStorage:
+    return {507, "InsufficientStorage"};
   }
   return {500, "InternalServerError"};
 }
 
 ApiError apiErrorOf(ErrorCode code) {
   switch (code) {
-  case ErrorCode::StorageFull: return ApiError::InsufficientStorage;
-  case ErrorCode::Unavailable: return ApiError::ServiceUnavailable;
-  default: return ApiError::InternalServerError;
+  case ErrorCode::StorageFull:
+    return ApiError::InsufficientStorage;
+  case ErrorCode::Unavailable:
+    return ApiError::ServiceUnavailable;
+  default:
+    return ApiError::InternalServerError;
   }
 }
 
@@ -46,8 +68,8 @@ void sendJson(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-void sendError(httplib::Response& res, ApiError error, std::string_view message, const std::vector<ErrorDetail>& details,
-               std::string_view code) {
+void sendError(httplib::Response& res, ApiError error, std::string_view message,
+               const std::vector<ErrorDetail>& details, std::string_view code) {
   const ApiErrorSpec spec = specOf(error);
   sendJson(res, spec.status, errorBody(code.empty() ? spec.code : code, message, details));
 }
@@ -55,11 +77,13 @@ void sendError(httplib::Response& res, ApiError error, std::string_view message,
 void sendStatusError(httplib::Response& res, const core::Status& s, std::string_view what) {
   const ApiError error = apiErrorOf(s.code());
   switch (error) {
-  case ApiError::InsufficientStorage: return sendError(res, error, std::string(what) + " The server's storage is full.");
+  case ApiError::InsufficientStorage:
+    return sendError(res, error, std::string(what) + " The server's storage is full.");
   case ApiError::ServiceUnavailable:
     res.set_header("Retry-After", "5");
     return sendError(res, error, std::string(what) + " The job store is busy; try again.");
-  default: return sendError(res, error, std::string(what) + " The server failed to store the change.");
+  default:
+    return sendError(res, error, std::string(what) + " The server failed to store the change.");
   }
 }
 

@@ -52,8 +52,8 @@ ApiError apiErrorOf(core::ErrorCode code);
 void sendJson(httplib::Response& res, int status, const nlohmann::json& body);
 
 /// The error's status and body; `code` replaces the table's code (Unauthorized only).
-void sendError(httplib::Response& res, ApiError error, std::string_view message, const std::vector<ErrorDetail>& details = {},
-               std::string_view code = {});
+void sendError(httplib::Response& res, ApiError error, std::string_view message,
+               const std::vector<ErrorDetail>& details = {}, std::string_view code = {});
 
 /// A storage failure as a response: `what` and the condition, never the internal message.
 /// ServiceUnavailable comes with Retry-After.

@@ -36,11 +36,16 @@ constexpr size_t kSmallBodyBytes = 16 * 1024;
 
 std::string_view reason(int status) {
   switch (status) {
-  case 400: return "Bad Request";
-  case 408: return "Request Timeout";
-  case 431: return "Request Header Fields Too Large";
-  case 503: return "Service Unavailable";
-  default: return "Error";
+  case 400:
+    return "Bad Request";
+  case 408:
+    return "Request Timeout";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return "Error";
   }
 }
 
@@ -356,7 +361,8 @@ void HttpServer::accept() {
       reject(fd, 503, "TooManyConnections", "Too many open connections; try again.");
       // Drop what the client sent already, so the close is a FIN after the answer, not a reset.
       char sink[16384];
-      while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {}
+      while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+      }
       ::close(fd);
       continue;
     }
@@ -418,7 +424,8 @@ void HttpServer::onReadable(Conn& c) {
   int64_t bodyBytes = 0;
   bool okHeaders = headerValue(block, "content-length", length, hasLength) &&
                    headerValue(block, "transfer-encoding", encoding, hasEncoding);
-  if (okHeaders && hasEncoding) bodyBytes = -1;
+  if (okHeaders && hasEncoding)
+    bodyBytes = -1;
   else if (okHeaders && hasLength) {
     okHeaders = !length.empty() && length.size() <= 18 &&
                 std::all_of(length.begin(), length.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
@@ -488,7 +495,8 @@ void HttpServer::loop() {
         accept();
       } else if (fd == _wakeFd) {
         uint64_t v;
-        while (::read(_wakeFd, &v, sizeof v) > 0) {}
+        while (::read(_wakeFd, &v, sizeof v) > 0) {
+        }
       } else if (auto it = _waiting.find(fd); it != _waiting.end()) {
         onReadable(it->second);
       }

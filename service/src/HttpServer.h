@@ -26,16 +26,16 @@
 namespace mx::service {
 
 struct HttpLimits {
-  int threads = 64;                      ///< Workers answering requests.
-  size_t maxHeaderBytes = 16 * 1024;     ///< Request line and headers: 431 beyond.
-  int headerTimeoutMs = 10000;           ///< From the connection's (or its last response's) first byte wait: 408 beyond.
-  int keepAliveTimeoutMs = 15000;        ///< An idle keep-alive connection is closed after this.
-  int keepAliveMaxRequests = 1000;       ///< Requests per connection, then it is closed.
-  int maxConnections = 4096;             ///< Open connections in all: 503 beyond.
-  int maxConnectionsPerIp = 256;         ///< Open connections per client address: 503 beyond.
-  int readTimeoutMs = 10000;             ///< Each read of a request body.
-  int writeTimeoutMs = 30000;            ///< Each write of a response.
-  int64_t minBodyBytesPerSecond = 1024;  ///< A body slower than this (after readTimeout) is dropped.
+  int threads = 64;                     ///< Workers answering requests.
+  size_t maxHeaderBytes = 16 * 1024;    ///< Request line and headers: 431 beyond.
+  int headerTimeoutMs = 10000;          ///< From the connection's (or its last response's) first byte wait: 408 beyond.
+  int keepAliveTimeoutMs = 15000;       ///< An idle keep-alive connection is closed after this.
+  int keepAliveMaxRequests = 1000;      ///< Requests per connection, then it is closed.
+  int maxConnections = 4096;            ///< Open connections in all: 503 beyond.
+  int maxConnectionsPerIp = 256;        ///< Open connections per client address: 503 beyond.
+  int readTimeoutMs = 10000;            ///< Each read of a request body.
+  int writeTimeoutMs = 30000;           ///< Each write of a response.
+  int64_t minBodyBytesPerSecond = 1024; ///< A body slower than this (after readTimeout) is dropped.
 };
 
 class HttpServer : public httplib::Server {
@@ -68,11 +68,11 @@ private:
     int fd = -1;
     std::string ip;
     int port = 0;
-    int served = 0;                      ///< Requests answered on this connection.
+    int served = 0; ///< Requests answered on this connection.
     std::chrono::steady_clock::time_point deadline;
-    bool idle = true;                    ///< No byte of the next request yet.
-    bool lingering = false;              ///< Answered and closing: input is read and dropped.
-    Action action = Action::None;        ///< What the event loop does with it next.
+    bool idle = true;             ///< No byte of the next request yet.
+    bool lingering = false;       ///< Answered and closing: input is read and dropped.
+    Action action = Action::None; ///< What the event loop does with it next.
   };
   void loop();
   void worker();
@@ -92,18 +92,18 @@ private:
   std::atomic<size_t> _open{0};
   Refusals _refusals;
 
-  std::mutex _mutex;                     ///< Guards everything below.
-  std::map<int, Conn> _waiting;          ///< fd → connection held by the event loop.
-  std::map<std::string, int> _perIp;     ///< Open connections per address.
+  std::mutex _mutex;                 ///< Guards everything below.
+  std::map<int, Conn> _waiting;      ///< fd → connection held by the event loop.
+  std::map<std::string, int> _perIp; ///< Open connections per address.
   struct Ready {
     Conn conn;
     size_t headerBytes;
-    int64_t bodyBytes;                   ///< Content-Length; -1 chunked.
+    int64_t bodyBytes; ///< Content-Length; -1 chunked.
   };
-  std::deque<Ready> _ready;              ///< Complete headers waiting for a worker.
-  std::vector<Conn> _returned;           ///< Keep-alive connections back from workers.
-  std::vector<int> _touched;             ///< Event loop: connections whose action was set.
-  std::string _peek;                     ///< Event loop: the peek buffer.
+  std::deque<Ready> _ready;    ///< Complete headers waiting for a worker.
+  std::vector<Conn> _returned; ///< Keep-alive connections back from workers.
+  std::vector<int> _touched;   ///< Event loop: connections whose action was set.
+  std::string _peek;           ///< Event loop: the peek buffer.
   std::condition_variable _cv;
   std::vector<std::thread> _workers;
 };

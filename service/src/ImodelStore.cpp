@@ -21,7 +21,8 @@ using core::Status;
 
 namespace {
 int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 /// SQLite's quick_check over every page: a truncated or damaged file fails here, where opening
@@ -35,7 +36,8 @@ Status soundSqlite(const fs::path& file) {
   while (true) {
     const auto r = check->step();
     if (r == io::sqlite::StepResult::Done) break;
-    if (r == io::sqlite::StepResult::Error) return Status{ErrorCode::MalformedInput, "damaged (" + check->error().message() + ")"};
+    if (r == io::sqlite::StepResult::Error)
+      return Status{ErrorCode::MalformedInput, "damaged (" + check->error().message() + ")"};
     const std::string line = check->getText(0);
     if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
   }
@@ -146,7 +148,8 @@ std::optional<ImodelEntry> ImodelStore::findLocked(const std::string& iModelId, 
   return best;
 }
 
-std::optional<ImodelEntry> ImodelStore::find(const std::string& iModelId, const std::string& changesetId, const std::string& owner) {
+std::optional<ImodelEntry> ImodelStore::find(const std::string& iModelId, const std::string& changesetId,
+                                             const std::string& owner) {
   std::lock_guard lock(_mutex);
   auto e = findLocked(iModelId, changesetId, owner);
   // "Latest" must see a newer changeset dropped into the folder since the last scan; a miss may
@@ -158,7 +161,9 @@ std::optional<ImodelEntry> ImodelStore::find(const std::string& iModelId, const 
   return e;
 }
 
-bool ImodelStore::knows(const std::string& iModelId, const std::string& owner) { return find(iModelId, "", owner).has_value(); }
+bool ImodelStore::knows(const std::string& iModelId, const std::string& owner) {
+  return find(iModelId, "", owner).has_value();
+}
 
 std::vector<ImodelEntry> ImodelStore::list(const std::string& owner) {
   std::lock_guard lock(_mutex);
@@ -189,8 +194,9 @@ core::Result<ImodelEntry> ImodelStore::add(const fs::path& file, bool move, cons
   const fs::path target = scope / (e.iModelId + "@" + std::to_string(e.changesetIndex) + ".bim");
   if (fs::exists(target, ec)) {
     if (!sameBytes(file, target))
-      return Status{ErrorCode::AlreadyExists, "changeset " + std::to_string(e.changesetIndex) + " of iModel " + e.iModelId +
-                                                  " is already stored with other content; a changeset's bytes never change"};
+      return Status{ErrorCode::AlreadyExists,
+                    "changeset " + std::to_string(e.changesetIndex) + " of iModel " + e.iModelId +
+                        " is already stored with other content; a changeset's bytes never change"};
     if (move) fs::remove(file, ec);
     e.path = target;
     e.owner = owner;

@@ -18,7 +18,7 @@ namespace {
 
 std::string newUuid() {
   std::string h = randomHex(16);
-  h[12] = '4';                                        // version 4
+  h[12] = '4';                                                 // version 4
   h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3]; // variant 10xx
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
 }
@@ -34,8 +34,9 @@ core::Result<JobService::Created> JobService::create(const std::string& subject,
   return Created{std::move(r), false};
 }
 
-core::Result<ExportRecord> JobService::insert(const std::string& subject, const ImodelEntry& model, const std::string& type,
-                                              const std::string& typeClass, const std::string& cfg) {
+core::Result<ExportRecord> JobService::insert(const std::string& subject, const ImodelEntry& model,
+                                              const std::string& type, const std::string& typeClass,
+                                              const std::string& cfg) {
   ExportRecord r;
   r.id = newUuid();
   r.subject = subject;
@@ -89,7 +90,8 @@ std::optional<ExportRecord> JobService::visible(const std::string& id, const std
   return r;
 }
 
-Status JobService::updateStatus(const std::string& id, ExportStatus status, const std::string& error, const std::string& stats) {
+Status JobService::updateStatus(const std::string& id, ExportStatus status, const std::string& error,
+                                const std::string& stats) {
   Status s = _store.setStatus(id, status, error, stats);
   if (!s) {
     spdlog::error("export {}: cannot record status {}: {}", id, toString(status), s.message());
@@ -119,7 +121,8 @@ Status JobService::remove(const std::string& id) {
     if (_running.count(id)) _cancelled.insert(id);
     _queue.erase(std::remove(_queue.begin(), _queue.end(), id), _queue.end());
   }
-  if (Status s = trashed.empty(); !s) spdlog::warn("export {} deleted; {} (finished at the next start)", id, s.message());
+  if (Status s = trashed.empty(); !s)
+    spdlog::warn("export {} deleted; {} (finished at the next start)", id, s.message());
   return Status::ok();
 }
 
@@ -128,8 +131,10 @@ void JobService::applyRetention(const ExportRecord& r) {
   for (size_t i = size_t(_config.keepPerImodel); i < history.size(); ++i) {
     const auto& old = history[i];
     if (old.status != ExportStatus::Complete && old.status != ExportStatus::Invalid) continue;
-    if (Status s = remove(old.id); !s) spdlog::warn("export {} not evicted: {}", old.id, s.message());
-    else spdlog::info("export {} evicted (keepPerImodel={})", old.id, _config.keepPerImodel);
+    if (Status s = remove(old.id); !s)
+      spdlog::warn("export {} not evicted: {}", old.id, s.message());
+    else
+      spdlog::info("export {} evicted (keepPerImodel={})", old.id, _config.keepPerImodel);
   }
 }
 

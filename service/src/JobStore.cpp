@@ -9,7 +9,8 @@ namespace mx::service {
 int64_t JobStore::nowMs() {
   static std::atomic<int64_t> last{0};
   int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   int64_t prev = last.load();
   while (true) {
     const int64_t next = now > prev ? now : prev + 1;
@@ -19,16 +20,21 @@ int64_t JobStore::nowMs() {
 
 std::string toString(ExportStatus status) {
   switch (status) {
-  case ExportStatus::NotStarted: return "NotStarted";
-  case ExportStatus::InProgress: return "InProgress";
-  case ExportStatus::Complete: return "Complete";
-  case ExportStatus::Invalid: return "Invalid";
+  case ExportStatus::NotStarted:
+    return "NotStarted";
+  case ExportStatus::InProgress:
+    return "InProgress";
+  case ExportStatus::Complete:
+    return "Complete";
+  case ExportStatus::Invalid:
+    return "Invalid";
   }
   return "Invalid";
 }
 
 std::optional<ExportStatus> parseExportStatus(std::string_view name) {
-  for (ExportStatus s : {ExportStatus::NotStarted, ExportStatus::InProgress, ExportStatus::Complete, ExportStatus::Invalid})
+  for (ExportStatus s :
+       {ExportStatus::NotStarted, ExportStatus::InProgress, ExportStatus::Complete, ExportStatus::Invalid})
     if (name == toString(s)) return s;
   return std::nullopt;
 }

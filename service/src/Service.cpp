@@ -72,13 +72,15 @@ core::Result<std::string> signingSecret(const ServiceConfig& config) {
 /// A new store only where no export exists that it would have to list: a store lost or emptied
 /// under existing exports is an operator's matter (`meshexport store recover`), never a reset.
 core::Result<std::unique_ptr<JobStore>> openStore(const ServiceConfig& config, const DataDir& dir) {
-  auto opened = SqliteJobStore::open(dir.store(), dir.holdsExports() ? SqliteJobStore::Create::Never : SqliteJobStore::Create::IfMissing);
+  auto opened = SqliteJobStore::open(dir.store(), dir.holdsExports() ? SqliteJobStore::Create::Never
+                                                                     : SqliteJobStore::Create::IfMissing);
   if (!opened) {
     Status st = opened.status();
     if (st.code() == ErrorCode::DataLoss)
-      st = Status{ErrorCode::DataLoss, st.message() + ". Nothing was changed. `meshexport store check --data-dir " +
-                                           config.dataDir.string() + "` shows what is there; `meshexport store recover` " +
-                                           "rebuilds the store from the exports' manifests (a damaged store is moved aside)."};
+      st = Status{ErrorCode::DataLoss,
+                  st.message() + ". Nothing was changed. `meshexport store check --data-dir " +
+                      config.dataDir.string() + "` shows what is there; `meshexport store recover` " +
+                      "rebuilds the store from the exports' manifests (a damaged store is moved aside)."};
     return st;
   }
   return std::unique_ptr<JobStore>(std::move(*opened));
@@ -93,7 +95,9 @@ Status migrateLegacySubjects(const ServiceConfig& config, JobStore& store) {
       if (t.subject == legacy) to = devSubject(legacy);
     if (to.empty() && !config.issuer.empty()) to = jwtSubject(config.issuer, legacy);
     if (to.empty()) {
-      spdlog::warn("exports of subject \"{}\" predate issuer namespaces and match no dev token or issuer: nobody sees them", legacy);
+      spdlog::warn(
+          "exports of subject \"{}\" predate issuer namespaces and match no dev token or issuer: nobody sees them",
+          legacy);
       continue;
     }
     MX_RETURN_IF_ERROR(store.renameSubject(legacy, to));
@@ -163,7 +167,8 @@ Status Service::start() {
   m.routes->install(*m.http);
   MX_ASSIGN_OR_RETURN(m.boundPort, m.http->bindAndListen(m.config.host, m.config.port));
   m.base = m.config.publicUrl.empty()
-               ? "http://" + (m.config.host == "0.0.0.0" ? std::string("127.0.0.1") : m.config.host) + ":" + std::to_string(m.boundPort)
+               ? "http://" + (m.config.host == "0.0.0.0" ? std::string("127.0.0.1") : m.config.host) + ":" +
+                     std::to_string(m.boundPort)
                : m.config.publicUrl;
   m.started = true;
   m.httpThread = std::thread([&m] { m.http->serve(); });

@@ -33,8 +33,8 @@ public:
     o << "# HELP meshexport_http_requests_total HTTP requests by route, method and status.\n"
          "# TYPE meshexport_http_requests_total counter\n";
     for (const auto& [k, n] : _requests)
-      o << "meshexport_http_requests_total{route=\"" << std::get<0>(k) << "\",method=\"" << std::get<1>(k) << "\",status=\""
-        << std::get<2>(k) << "\"} " << n << "\n";
+      o << "meshexport_http_requests_total{route=\"" << std::get<0>(k) << "\",method=\"" << std::get<1>(k)
+        << "\",status=\"" << std::get<2>(k) << "\"} " << n << "\n";
     o << "# HELP meshexport_http_request_seconds Time spent answering requests, by route.\n"
          "# TYPE meshexport_http_request_seconds summary\n";
     for (const auto& [r, s] : _latencySum)

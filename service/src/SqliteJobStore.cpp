@@ -2,7 +2,6 @@
 
 #include <mx/io/Sqlite.h>
 
-
 namespace mx::service {
 
 using core::ErrorCode;
@@ -122,7 +121,8 @@ Status verifyOpen(const Db& db, const std::string& name, int64_t& version, bool 
   const int64_t known = int64_t(std::size(kMigrations));
   if (version > known)
     return Status{ErrorCode::UnsupportedInput, name + " has schema version " + std::to_string(version) +
-                                                   ", newer than this meshexport knows (" + std::to_string(known) + ")"};
+                                                   ", newer than this meshexport knows (" + std::to_string(known) +
+                                                   ")"};
   if (!db.tableExists("exports")) return damaged("lacks its schema (no exports table)");
   return Status::ok();
 }
@@ -174,8 +174,8 @@ Status SqliteJobStore::insert(const ExportRecord& r) {
   for (const std::string* t : {&r.id, &r.subject, &r.iModelId, &r.changesetId}) MX_RETURN_IF_ERROR(s.bind(i++, *t));
   MX_RETURN_IF_ERROR(s.bind(i++, r.changesetIndex));
   const std::string status = toString(r.status);
-  for (const std::string* t : {&r.exportType, &r.typeClass, &r.tilerConfig, &r.displayName, &status, &r.error, &r.stats,
-                               &r.imodelPath})
+  for (const std::string* t :
+       {&r.exportType, &r.typeClass, &r.tilerConfig, &r.displayName, &status, &r.error, &r.stats, &r.imodelPath})
     MX_RETURN_IF_ERROR(s.bind(i++, *t));
   MX_RETURN_IF_ERROR(s.bind(i++, r.createdMs));
   MX_RETURN_IF_ERROR(s.bind(i++, r.modifiedMs));
@@ -195,42 +195,59 @@ std::vector<ExportRecord> SqliteJobStore::list(const ExportQuery& q, int64_t& to
   std::lock_guard lock(_impl->mutex);
   std::string where = " FROM exports WHERE subject = ?";
   std::vector<std::string> args{q.subject};
-  if (!q.iModelId.empty()) { where += " AND imodel_id = ?"; args.push_back(q.iModelId); }
-  if (!q.changesetId.empty()) { where += " AND changeset_id = ?"; args.push_back(q.changesetId); }
-  if (!q.typeClass.empty()) { where += " AND type_class = ?"; args.push_back(q.typeClass); }
-  if (q.maxTileMajor >= 0) { where += " AND tile_major <= ?"; args.push_back(std::to_string(q.maxTileMajor)); }
+  if (!q.iModelId.empty()) {
+    where += " AND imodel_id = ?";
+    args.push_back(q.iModelId);
+  }
+  if (!q.changesetId.empty()) {
+    where += " AND changeset_id = ?";
+    args.push_back(q.changesetId);
+  }
+  if (!q.typeClass.empty()) {
+    where += " AND type_class = ?";
+    args.push_back(q.typeClass);
+  }
+  if (q.maxTileMajor >= 0) {
+    where += " AND tile_major <= ?";
+    args.push_back(std::to_string(q.maxTileMajor));
+  }
   total = 0;
   if (auto s = _impl->db.prepare("SELECT COUNT(*)" + where)) {
     int i = 1;
     for (const auto& a : args) (void)s->bind(i++, a);
     if (s->step() == StepResult::Row) total = s->getInt64(0);
   }
-  const char* order = q.order == ExportQuery::Order::DateAsc    ? " ORDER BY modified_ms ASC, id ASC"
-                      : q.order == ExportQuery::Order::DateDesc ? " ORDER BY modified_ms DESC, id DESC"
-                                                                : " ORDER BY changeset_index DESC, modified_ms DESC, id DESC";
+  const char* order = q.order == ExportQuery::Order::DateAsc ? " ORDER BY modified_ms ASC, id ASC"
+                      : q.order == ExportQuery::Order::DateDesc
+                          ? " ORDER BY modified_ms DESC, id DESC"
+                          : " ORDER BY changeset_index DESC, modified_ms DESC, id DESC";
   return _impl->query(std::string("SELECT ") + kColumns + where + order, args, q.top, q.skip);
 }
 
 std::optional<ExportRecord> SqliteJobStore::findSame(const std::string& subject, const std::string& iModelId,
-                                               const std::string& changesetId, const std::string& typeClass,
-                                               const std::string* tilerConfig) {
+                                                     const std::string& changesetId, const std::string& typeClass,
+                                                     const std::string* tilerConfig) {
   std::lock_guard lock(_impl->mutex);
   std::string sql = std::string("SELECT ") + kColumns +
                     " FROM exports WHERE subject = ? AND imodel_id = ? AND changeset_id = ? AND type_class = ?"
                     " AND status != 'Invalid'";
   std::vector<std::string> args{subject, iModelId, changesetId, typeClass};
-  if (tilerConfig) { sql += " AND tiler_config = ?"; args.push_back(*tilerConfig); }
+  if (tilerConfig) {
+    sql += " AND tiler_config = ?";
+    args.push_back(*tilerConfig);
+  }
   auto rows = _impl->query(sql + " ORDER BY created_ms DESC", args, 1, 0);
   if (rows.empty()) return std::nullopt;
   return rows.front();
 }
 
 Status SqliteJobStore::setStatus(const std::string& id, ExportStatus status, const std::string& error,
-                           const std::string& stats) {
+                                 const std::string& stats) {
   std::lock_guard lock(_impl->mutex);
-  MX_ASSIGN_OR_RETURN(auto s, _impl->db.prepare(
-                                  "UPDATE exports SET status = ?, error = ?, stats = CASE WHEN ? = '' THEN stats ELSE ? END,"
-                                  " modified_ms = ? WHERE id = ?"));
+  MX_ASSIGN_OR_RETURN(
+      auto s,
+      _impl->db.prepare("UPDATE exports SET status = ?, error = ?, stats = CASE WHEN ? = '' THEN stats ELSE ? END,"
+                        " modified_ms = ? WHERE id = ?"));
   MX_RETURN_IF_ERROR(s.bind(1, toString(status)));
   MX_RETURN_IF_ERROR(s.bind(2, error));
   MX_RETURN_IF_ERROR(s.bind(3, stats));
@@ -281,17 +298,19 @@ std::map<std::string, int64_t> SqliteJobStore::countsByStatus() {
 }
 
 std::vector<ExportRecord> SqliteJobStore::history(const std::string& subject, const std::string& iModelId,
-                                            const std::string& typeClass) {
+                                                  const std::string& typeClass) {
   std::lock_guard lock(_impl->mutex);
-  return _impl->query(std::string("SELECT ") + kColumns +
-                          " FROM exports WHERE subject = ? AND imodel_id = ? AND type_class = ? ORDER BY created_ms DESC",
-                      {subject, iModelId, typeClass});
+  return _impl->query(
+      std::string("SELECT ") + kColumns +
+          " FROM exports WHERE subject = ? AND imodel_id = ? AND type_class = ? ORDER BY created_ms DESC",
+      {subject, iModelId, typeClass});
 }
 
 std::vector<std::string> SqliteJobStore::legacySubjects() {
   std::lock_guard lock(_impl->mutex);
   std::vector<std::string> out;
-  auto s = _impl->db.prepare("SELECT DISTINCT subject FROM exports WHERE subject NOT LIKE 'dev:%' AND subject NOT LIKE 'jwt:%'");
+  auto s = _impl->db.prepare(
+      "SELECT DISTINCT subject FROM exports WHERE subject NOT LIKE 'dev:%' AND subject NOT LIKE 'jwt:%'");
   if (!s) return out;
   while (s->step() == StepResult::Row) out.push_back(s->getText(0));
   return out;

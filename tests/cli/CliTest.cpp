@@ -52,10 +52,12 @@ TEST(Cli, TilesAGlbAndWritesMetrics) {
   const auto out = tmpDir() / "ok";
   fs::remove_all(out);
   const auto metrics = tmpDir() / "ok-metrics.json";
-  const CmdResult r = run(sample().string() + " -o " + out.string() + " --config maxTrianglesPerTile=2000 --metrics " + metrics.string());
+  const CmdResult r = run(sample().string() + " -o " + out.string() + " --config maxTrianglesPerTile=2000 --metrics " +
+                          metrics.string());
   // `tile` is the subcommand; without it the CLI must refuse.
   EXPECT_EQ(r.code, 2) << r.output;
-  const CmdResult t = run("tile " + sample().string() + " -o " + out.string() + " --config maxTrianglesPerTile=2000 --metrics " + metrics.string());
+  const CmdResult t = run("tile " + sample().string() + " -o " + out.string() +
+                          " --config maxTrianglesPerTile=2000 --metrics " + metrics.string());
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_NE(t.output.find((out / "tileset.json").string()), std::string::npos);
   EXPECT_NE(t.output.find("partition"), std::string::npos); // progress on stderr
@@ -81,7 +83,8 @@ TEST(Cli, TilesAGlbAndWritesMetrics) {
   EXPECT_EQ(shared.code, 0) << shared.output;
   EXPECT_NE(shared.output.find("deviceShare=3"), std::string::npos) << shared.output;
   for (const char* bad : {"0", "257", "-1", "two", ""}) {
-    const CmdResult r2 = run("tile " + sample().string() + " -o " + out.string() + " --force --device-share '" + bad + "'");
+    const CmdResult r2 =
+        run("tile " + sample().string() + " -o " + out.string() + " --force --device-share '" + bad + "'");
     EXPECT_EQ(r2.code, 2) << bad;
     EXPECT_NE(r2.output.find("--device-share"), std::string::npos) << r2.output;
   }
@@ -92,7 +95,8 @@ TEST(Cli, MalformedInputsFailCleanly) {
   std::vector<std::pair<std::string, std::vector<uint8_t>>> inputs;
   inputs.push_back({"truncated.glb", {good.begin(), good.begin() + std::ptrdiff_t(good.size() / 2)}});
   inputs.push_back({"empty.glb", {}});
-  inputs.push_back({"text.glb", {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '!', '!', '!', '!', '!', '!', '!', '!', '!', '!'}});
+  inputs.push_back({"text.glb", {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd',
+                                 '!', '!', '!', '!', '!', '!', '!', '!', '!', '!'}});
   std::string notJson = "{ \"asset\": ";
   inputs.push_back({"bad.gltf", {notJson.begin(), notJson.end()}});
   std::string noTriangles = R"({"asset":{"version":"2.0"},"scenes":[{"nodes":[]}]})";
@@ -114,7 +118,8 @@ TEST(Cli, MalformedInputsFailCleanly) {
   const CmdResult unknownType = run("tile " + sample().string() + " -o x --type gltf");
   EXPECT_EQ(unknownType.code, 2);
   // IMODEL tiles need models: a glTF scene has none, said before any work.
-  const CmdResult imodelFromGltf = run("tile " + sample().string() + " -o " + (tmpDir() / "never").string() + " --type imodel");
+  const CmdResult imodelFromGltf =
+      run("tile " + sample().string() + " -o " + (tmpDir() / "never").string() + " --type imodel");
   EXPECT_EQ(imodelFromGltf.code, 4);
   EXPECT_NE(imodelFromGltf.output.find("needs an iModel input"), std::string::npos) << imodelFromGltf.output;
 }
@@ -123,7 +128,8 @@ TEST(Cli, BadConfigNamesTheKey) {
   const auto out = tmpDir() / "cfg";
   fs::remove_all(out);
   const auto metrics = tmpDir() / "cfg-metrics.json";
-  CmdResult r = run("tile " + sample().string() + " -o " + out.string() + " --config maxTrianglesPerTiel=5 --metrics " + metrics.string());
+  CmdResult r = run("tile " + sample().string() + " -o " + out.string() + " --config maxTrianglesPerTiel=5 --metrics " +
+                    metrics.string());
   EXPECT_EQ(r.code, 4);
   EXPECT_NE(r.output.find("maxTrianglesPerTiel"), std::string::npos) << r.output;
   const json m = json::parse(std::ifstream(metrics));
@@ -138,7 +144,8 @@ TEST(Cli, BadConfigNamesTheKey) {
 TEST(Cli, ListsKeysAndBackends) {
   CmdResult r = run("config-keys");
   EXPECT_EQ(r.code, 0);
-  for (const char* key : {"maxTrianglesPerTile", "geometricErrorScale", "simplifier", "quantizePositions", "meshoptCompression", "device"})
+  for (const char* key : {"maxTrianglesPerTile", "geometricErrorScale", "simplifier", "quantizePositions",
+                          "meshoptCompression", "device"})
     EXPECT_NE(r.output.find(key), std::string::npos) << key;
   r = run("backends");
   EXPECT_EQ(r.code, 0);

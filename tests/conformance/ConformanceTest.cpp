@@ -44,7 +44,8 @@ std::vector<Case> cases() {
   out.push_back({"empty", {}, {}, {}});
   out.push_back({"one-triangle", {0, 0, 0, 1, 0, 0, 0, 1, 0}, {0, 0, 0}, {0, 1, 2}});
   // Degenerate: repeated vertices, zero-area triangles, every centroid equal.
-  out.push_back({"degenerate", {1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2}, {0, 0, 0, 0}, {0, 1, 2, 0, 0, 0, 3, 3, 3, 0, 1, 3}});
+  out.push_back(
+      {"degenerate", {1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2}, {0, 0, 0, 0}, {0, 1, 2, 0, 0, 0, 3, 3, 3, 0, 1, 3}});
   return out;
 }
 
@@ -86,7 +87,8 @@ std::string backendName(const ::testing::TestParamInfo<std::string>& info) {
 
 core::Aabbf boundsOf(const Case& c) {
   core::Aabbf b;
-  for (size_t i = 0; i + 2 < c.positions.size(); i += 3) b.extend(c.positions[i], c.positions[i + 1], c.positions[i + 2]);
+  for (size_t i = 0; i + 2 < c.positions.size(); i += 3)
+    b.extend(c.positions[i], c.positions[i + 1], c.positions[i + 2]);
   return b;
 }
 
@@ -187,14 +189,20 @@ TEST_P(BackendConformance, ConcurrentCallsEqualReference) {
   // The engine clusters and quantizes tiles from several threads at once; a backend must give
   // each call its own answer (the CUDA backend runs them on separate lanes and streams).
   std::vector<Case> inputs;
-  for (int seed = 0; seed < 6; ++seed) inputs.push_back(fromScene("soup-" + std::to_string(3001 + 977 * seed) + "-seed" + std::to_string(seed),
-                                                              datasets::makeSoup(uint32_t(3001 + 977 * seed), uint64_t(seed))));
-  struct Expected { core::ClusterOutput cluster; core::QuantizeOutput quantized; };
+  for (int seed = 0; seed < 6; ++seed)
+    inputs.push_back(fromScene("soup-" + std::to_string(3001 + 977 * seed) + "-seed" + std::to_string(seed),
+                               datasets::makeSoup(uint32_t(3001 + 977 * seed), uint64_t(seed))));
+  struct Expected {
+    core::ClusterOutput cluster;
+    core::QuantizeOutput quantized;
+  };
   std::vector<Expected> expected(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Case& c = inputs[i];
     const core::Aabbf b = boundsOf(c);
-    ASSERT_TRUE(reference.clusterVertices({c.positions, c.classes, c.indices, b, b.maxExtent() / 50}, expected[i].cluster).isOk());
+    ASSERT_TRUE(
+        reference.clusterVertices({c.positions, c.classes, c.indices, b, b.maxExtent() / 50}, expected[i].cluster)
+            .isOk());
     ASSERT_TRUE(reference.quantize({c.positions, {}, b}, expected[i].quantized).isOk());
     if (!backend->supports(core::Stage::Cluster, {c.positions.size() / 3, c.indices.size() / 3}) ||
         !backend->supports(core::Stage::Quantize, {c.positions.size() / 3, c.indices.size() / 3}))
@@ -213,7 +221,8 @@ TEST_P(BackendConformance, ConcurrentCallsEqualReference) {
         core::QuantizeOutput q;
         core::Status s = backend->clusterVertices({c.positions, c.classes, c.indices, b, b.maxExtent() / 50}, cl);
         if (s) s = backend->quantize({c.positions, {}, b}, q);
-        if (!s) failures[size_t(th)] = c.name + ": " + s.message();
+        if (!s)
+          failures[size_t(th)] = c.name + ": " + s.message();
         else if (cl.remap != expected[i].cluster.remap || cl.indices != expected[i].cluster.indices)
           failures[size_t(th)] = c.name + ": clustering differs from the reference";
         else if (q.positions != expected[i].quantized.positions)

@@ -22,9 +22,7 @@ using datasets::flatten;
 
 class CpuLevels : public ::testing::TestWithParam<CpuLevel> {};
 
-std::string levelName(const ::testing::TestParamInfo<CpuLevel>& info) {
-  return std::string(cpu::toString(info.param));
-}
+std::string levelName(const ::testing::TestParamInfo<CpuLevel>& info) { return std::string(cpu::toString(info.param)); }
 
 } // namespace
 
@@ -48,7 +46,11 @@ TEST_P(CpuLevels, MortonMatchesScalarOnOddSizes) {
   for (size_t n : {0u, 1u, 3u, 17u, 1000u, 65537u}) {
     SCOPED_TRACE("n=" + std::to_string(n) + " seed=7");
     std::vector<float> x(n), y(n), z(n);
-    for (size_t i = 0; i < n; ++i) { x[i] = u(rng); y[i] = u(rng); z[i] = u(rng); }
+    for (size_t i = 0; i < n; ++i) {
+      x[i] = u(rng);
+      y[i] = u(rng);
+      z[i] = u(rng);
+    }
     const core::Aabbf b = cpu::boundsOf(CpuLevel::Scalar, x, y, z);
     EXPECT_EQ(b, cpu::boundsOf(GetParam(), x, y, z));
     std::vector<uint32_t> ref(n), got(n);
@@ -103,9 +105,13 @@ TEST(MergeSortedRuns, MergesAnyNumberOfRunsOfAnySize) {
   // The CUDA backend sorts a partition chunk by chunk and merges the runs here: run counts that
   // are not powers of two, empty runs, one run, runs of one word, many equal keys.
   std::mt19937 rng(21);
-  const std::vector<std::vector<size_t>> shapes = {
-      {}, {5}, {0, 0, 7, 0}, {1, 1, 1}, {3, 0, 9, 1, 4}, {100000, 70001, 3, 250000, 1, 99999, 4097},
-      {1u << 20, (1u << 20) + 5, 12345}};
+  const std::vector<std::vector<size_t>> shapes = {{},
+                                                   {5},
+                                                   {0, 0, 7, 0},
+                                                   {1, 1, 1},
+                                                   {3, 0, 9, 1, 4},
+                                                   {100000, 70001, 3, 250000, 1, 99999, 4097},
+                                                   {1u << 20, (1u << 20) + 5, 12345}};
   for (const auto& shape : shapes) {
     size_t n = 0;
     std::vector<size_t> bounds{0};
@@ -221,8 +227,10 @@ TEST_P(CpuLevels, ClusteringNeverAddsTrianglesAndKeepsClassesApart) {
     for (size_t v = 0; v < out.remap.size(); ++v) {
       ASSERT_LT(out.remap[v], cells);
       EXPECT_EQ(out.classes[out.remap[v]], f.classes[v]); // a cell never mixes classes
-      if (out.remap[v] == nextNew) ++nextNew;             // first-occurrence numbering
-      else EXPECT_LT(out.remap[v], nextNew);
+      if (out.remap[v] == nextNew)
+        ++nextNew; // first-occurrence numbering
+      else
+        EXPECT_LT(out.remap[v], nextNew);
     }
     const float diag = cell * std::sqrt(3.0f);
     EXPECT_LE(out.maxDisplacement, diag * 1.0001f);
@@ -244,7 +252,8 @@ TEST_P(CpuLevels, ClusteringRejectsBadCellSizes) {
   EXPECT_EQ(cpu::clusterVertices(GetParam(), {p, c, i, b, 0.0f}, out).code(), core::ErrorCode::InvalidArgument);
   EXPECT_EQ(cpu::clusterVertices(GetParam(), {p, c, i, b, 0.01f}, out).code(), core::ErrorCode::InvalidArgument);
   std::vector<uint32_t> shortClasses{0};
-  EXPECT_EQ(cpu::clusterVertices(GetParam(), {p, shortClasses, i, b, 1.0f}, out).code(), core::ErrorCode::InvalidArgument);
+  EXPECT_EQ(cpu::clusterVertices(GetParam(), {p, shortClasses, i, b, 1.0f}, out).code(),
+            core::ErrorCode::InvalidArgument);
   EXPECT_TRUE(cpu::clusterVertices(GetParam(), {{}, {}, {}, b, 1.0f}, out).isOk());
 }
 

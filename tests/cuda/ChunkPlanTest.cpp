@@ -79,7 +79,7 @@ TEST(ChunkPlan, QuantizeOverlapsLargeInputsAndFitsTheBudget) {
 
 TEST(ChunkPlan, EmptyInputsNeedNoChunkAndClusteringIsSizedWhole) {
   EXPECT_EQ(planPartition(0, 0, kGiB, 0).chunks, 0u);
-  EXPECT_GT(planPartition(0, 0, kGiB, 0).chunk, 0u); // supported: nothing to do
+  EXPECT_GT(planPartition(0, 0, kGiB, 0).chunk, 0u);         // supported: nothing to do
   EXPECT_EQ(planPartition(100, 10, 32 * kMiB, 0).chunk, 0u); // under the fixed reserve
   EXPECT_GT(clusterBytes(1'000'000, 2'000'000), 180u * 1'000'000);
 }

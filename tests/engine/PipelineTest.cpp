@@ -72,7 +72,8 @@ TEST(Pipeline, ExportsAValidTilesetWithMetrics) {
   for (const auto& s : m.stages) {
     stages.insert(s.name);
     if (s.name == "partition" || s.name == "lod" || s.name == "quantize") {
-      EXPECT_TRUE(s.backend == "cpu-simd" || s.backend == "cuda" || s.backend == "cpu-scalar") << s.name << " " << s.backend;
+      EXPECT_TRUE(s.backend == "cpu-simd" || s.backend == "cuda" || s.backend == "cpu-scalar")
+          << s.name << " " << s.backend;
       EXPECT_FALSE(s.reason.empty()) << s.name;
     }
   }
@@ -146,7 +147,8 @@ TEST(Pipeline, InstancesExportLikeTheirExpandedMeshes) {
     core::Mesh out;
     for (const auto& p : src.positions) out.positions.push_back(core::transformPoint(m, p));
     for (size_t i = 0; i < src.indices.size(); i += 3)
-      out.indices.insert(out.indices.end(), {src.indices[i], src.indices[mirrored ? i + 2 : i + 1], src.indices[mirrored ? i + 1 : i + 2]});
+      out.indices.insert(out.indices.end(), {src.indices[i], src.indices[mirrored ? i + 2 : i + 1],
+                                             src.indices[mirrored ? i + 1 : i + 2]});
     for (size_t v = 0; 3 * v < src.normals.size(); ++v) { // directions: the rotation part only
       const float x = src.normals[3 * v], y = src.normals[3 * v + 1], z = src.normals[3 * v + 2];
       const float sx = float(m[0] == 0 ? 0 : (m[0] > 0 ? 1 : -1)), sy = float(m[4] == 0 ? 0 : (m[4] > 0 ? 1 : -1));
@@ -260,10 +262,10 @@ TEST(Pipeline, EcefLocationBecomesTheRootTransform) {
   const json t = json::parse(std::ifstream(out / "tileset.json"));
   const auto m = t["root"]["transform"];
   EXPECT_GT(std::abs(m[12].get<double>()), 1e6); // translation in ECEF metres
-  EXPECT_EQ(m[4].get<double>(), -0.76);           // second column = the y vector
+  EXPECT_EQ(m[4].get<double>(), -0.76);          // second column = the y vector
   EXPECT_EQ(m[5].get<double>(), 0.0);
   EXPECT_EQ(m[6].get<double>(), 0.65);
-  EXPECT_EQ(m[0].get<double>(), 0.0);             // first column = the x vector
+  EXPECT_EQ(m[0].get<double>(), 0.0); // first column = the x vector
   EXPECT_EQ(m[1].get<double>(), 1.0);
 }
 
@@ -351,7 +353,8 @@ TEST(Pipeline, CudaExportsTheCpuTilesAndSaysWhichBackendRan) {
   auto files = [](const fs::path& dir) {
     std::map<std::string, uintmax_t> sizes;
     for (const auto& e : fs::recursive_directory_iterator(dir))
-      if (e.is_regular_file() && e.path().extension() == ".glb") sizes[fs::relative(e.path(), dir).string()] = e.file_size();
+      if (e.is_regular_file() && e.path().extension() == ".glb")
+        sizes[fs::relative(e.path(), dir).string()] = e.file_size();
     return sizes;
   };
   auto cpuOptions = options();
@@ -387,7 +390,9 @@ TEST(Pipeline, CudaExportsTheCpuTilesAndSaysWhichBackendRan) {
 TEST(Pipeline, ProgressIsReported) {
   std::vector<std::string> stages;
   auto o = options();
-  o.progress = [&](std::string_view s, double) { if (stages.empty() || stages.back() != s) stages.emplace_back(s); };
+  o.progress = [&](std::string_view s, double) {
+    if (stages.empty() || stages.back() != s) stages.emplace_back(s);
+  };
   ASSERT_TRUE(engine::exportScene(datasets::makeCity(30, 2, 1), tmpDir("progress"), o).isOk());
   EXPECT_EQ(stages.front(), "prepare");
   EXPECT_EQ(stages.back(), "done");

@@ -10,8 +10,12 @@ TEST(TilerConfig, DefaultsAndValidValues) {
   ASSERT_TRUE(c.isOk());
   EXPECT_EQ(c->maxTrianglesPerTile, 32768u);
   EXPECT_TRUE(c->quantizePositions);
-  c = parseTilerConfig({{"maxTrianglesPerTile", "1000"}, {"geometricErrorScale", "2.5"}, {"simplifier", "quadric"},
-                        {"quantizePositions", "false"}, {"meshoptCompression", "true"}, {"device", "cpu"},
+  c = parseTilerConfig({{"maxTrianglesPerTile", "1000"},
+                        {"geometricErrorScale", "2.5"},
+                        {"simplifier", "quadric"},
+                        {"quantizePositions", "false"},
+                        {"meshoptCompression", "true"},
+                        {"device", "cpu"},
                         {"deviceMemoryMB", "2048"}});
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   EXPECT_EQ(c->maxTrianglesPerTile, 1000u);
@@ -24,7 +28,10 @@ TEST(TilerConfig, DefaultsAndValidValues) {
 }
 
 TEST(TilerConfig, ErrorsNameTheKey) {
-  struct Case { std::string key, value; core::ErrorCode code; };
+  struct Case {
+    std::string key, value;
+    core::ErrorCode code;
+  };
   for (const Case& k : std::vector<Case>{{"maxTriangles", "5", core::ErrorCode::UnknownConfigKey},
                                          {"maxTrianglesPerTile", "12", core::ErrorCode::InvalidArgument},
                                          {"maxTrianglesPerTile", "1e4", core::ErrorCode::InvalidArgument},

@@ -43,14 +43,16 @@ struct Doc {
   json j = {{"asset", {{"version", "2.0"}}}, {"accessors", json::array()}, {"bufferViews", json::array()}};
   std::vector<uint8_t> bin;
 
-  template <typename T>
-  int accessor(const std::vector<T>& data, int componentType, const char* type, size_t count) {
+  template <typename T> int accessor(const std::vector<T>& data, int componentType, const char* type, size_t count) {
     while (bin.size() % 4) bin.push_back(0);
     const size_t off = bin.size();
     bin.resize(off + data.size() * sizeof(T));
     std::memcpy(bin.data() + off, data.data(), data.size() * sizeof(T));
     j["bufferViews"].push_back({{"buffer", 0}, {"byteOffset", off}, {"byteLength", data.size() * sizeof(T)}});
-    j["accessors"].push_back({{"bufferView", j["bufferViews"].size() - 1}, {"componentType", componentType}, {"type", type}, {"count", count}});
+    j["accessors"].push_back({{"bufferView", j["bufferViews"].size() - 1},
+                              {"componentType", componentType},
+                              {"type", type},
+                              {"count", count}});
     return int(j["accessors"].size() - 1);
   }
   std::string text() {
@@ -94,8 +96,10 @@ TEST(GltfReader, RoundTripsGeneratedCity) {
   EXPECT_EQ(r->triangleCount(), city.triangleCount());
   EXPECT_EQ(r->features.size(), city.features.size()); // one feature per node
   core::Aabb a, b;
-  for (const auto& m : city.meshes) for (const auto& p : m.positions) a.extend(p.x, p.y, p.z);
-  for (const auto& m : r->meshes) for (const auto& p : m.positions) b.extend(p.x, p.y, p.z);
+  for (const auto& m : city.meshes)
+    for (const auto& p : m.positions) a.extend(p.x, p.y, p.z);
+  for (const auto& m : r->meshes)
+    for (const auto& p : m.positions) b.extend(p.x, p.y, p.z);
   for (int k = 0; k < 3; ++k) {
     EXPECT_NEAR(a.min[k], b.min[k], 1e-3); // z-up → y-up → z-up
     EXPECT_NEAR(a.max[k], b.max[k], 1e-3);
@@ -141,7 +145,8 @@ TEST(GltfReader, ReadsBackATileWithItsFeaturesAndColours) {
   EXPECT_EQ(meshes, want);
   // Dequantized through the node's translation and scale, then y-up → z-up: glTF (10, 20, 30) + q/2.
   core::Aabb b;
-  for (const auto& m : r->meshes) for (const auto& p : m.positions) b.extend(p.x, p.y, p.z);
+  for (const auto& m : r->meshes)
+    for (const auto& p : m.positions) b.extend(p.x, p.y, p.z);
   EXPECT_DOUBLE_EQ(b.min[0], 10);
   EXPECT_DOUBLE_EQ(b.max[0], 13);
   EXPECT_DOUBLE_EQ(b.min[2], 20); // glTF y
@@ -166,9 +171,9 @@ TEST(GltfReader, FeatureIdsPastTheirTableAreMalformed) {
 }
 
 TEST(GltfReader, StripsAndFansBecomeTriangles) {
-  for (auto [mode, idx, tris] : {std::tuple{4, std::vector<uint16_t>{0, 1, 2, 0, 2, 3}, 2},
-                                 std::tuple{5, std::vector<uint16_t>{0, 1, 3, 2}, 2},
-                                 std::tuple{6, std::vector<uint16_t>{0, 1, 2, 3}, 2}}) {
+  for (auto [mode, idx, tris] :
+       {std::tuple{4, std::vector<uint16_t>{0, 1, 2, 0, 2, 3}, 2}, std::tuple{5, std::vector<uint16_t>{0, 1, 3, 2}, 2},
+        std::tuple{6, std::vector<uint16_t>{0, 1, 2, 3}, 2}}) {
     SCOPED_TRACE("mode " + std::to_string(mode));
     auto r = quadDoc(mode, idx).read();
     ASSERT_TRUE(r.isOk()) << r.status().toString();
@@ -177,7 +182,8 @@ TEST(GltfReader, StripsAndFansBecomeTriangles) {
     // the scene's y=0 plane: all triangles must keep the winding of the first one.
     const auto& m = r->meshes[0];
     auto normalY = [&](size_t t) {
-      const auto a = m.positions[m.indices[3 * t]], b = m.positions[m.indices[3 * t + 1]], c = m.positions[m.indices[3 * t + 2]];
+      const auto a = m.positions[m.indices[3 * t]], b = m.positions[m.indices[3 * t + 1]],
+                 c = m.positions[m.indices[3 * t + 2]];
       const auto u = b - a, v = c - a;
       return u.z * v.x - u.x * v.z;
     };
@@ -266,7 +272,8 @@ TEST(GltfReader, MirroredNodesKeepNormalsOnTheFrontSide) {
   const core::Mesh& m = r->meshes[0];
   ASSERT_EQ(m.normals.size(), 3 * m.positions.size());
   for (size_t t = 0; t < m.indices.size(); t += 3) {
-    const core::Vec3d a = m.positions[m.indices[t]], b = m.positions[m.indices[t + 1]], c = m.positions[m.indices[t + 2]];
+    const core::Vec3d a = m.positions[m.indices[t]], b = m.positions[m.indices[t + 1]],
+                      c = m.positions[m.indices[t + 2]];
     const core::Vec3d u = b - a, v = c - a;
     const double face[3] = {u.y * v.z - u.z * v.y, u.z * v.x - u.x * v.z, u.x * v.y - u.y * v.x};
     for (int k = 0; k < 3; ++k) {
@@ -292,21 +299,58 @@ struct Bad {
 
 TEST(GltfReader, MalformedDocumentsGiveClearErrors) {
   const std::vector<Bad> bad = {
-      {"index out of range", [](Doc& d) { d = quadDoc(4, {0, 1, 9}); }, core::ErrorCode::MalformedInput, "out of range"},
-      {"NaN position", [](Doc& d) { d = quadDoc(4, {0, 1, 2}); float nan = std::nanf(""); std::memcpy(d.bin.data() + 4, &nan, 4); },
+      {"index out of range",
+       [](Doc& d) {
+         d = quadDoc(4, {0, 1, 9});
+       },
+       core::ErrorCode::MalformedInput, "out of range"},
+      {"NaN position",
+       [](Doc& d) {
+         d = quadDoc(4, {0, 1, 2});
+         float nan = std::nanf("");
+         std::memcpy(d.bin.data() + 4, &nan, 4);
+       },
        core::ErrorCode::MalformedInput, "NaN"},
-      {"infinite position", [](Doc& d) { d = quadDoc(4, {0, 1, 2}); float inf = INFINITY; std::memcpy(d.bin.data(), &inf, 4); },
+      {"infinite position",
+       [](Doc& d) {
+         d = quadDoc(4, {0, 1, 2});
+         float inf = INFINITY;
+         std::memcpy(d.bin.data(), &inf, 4);
+       },
        core::ErrorCode::MalformedInput, "NaN or infinite"},
-      {"accessor beyond its view", [](Doc& d) { d.j["accessors"][0]["count"] = 400; }, core::ErrorCode::MalformedInput, "exceeds"},
-      {"missing accessor", [](Doc& d) { d.j["meshes"][0]["primitives"][0]["attributes"]["POSITION"] = 42; }, core::ErrorCode::MalformedInput, "accessor"},
-      {"missing bufferView", [](Doc& d) { d.j["accessors"][0]["bufferView"] = 17; }, core::ErrorCode::MalformedInput, "bufferView"},
-      {"sparse accessor", [](Doc& d) { d.j["accessors"][0]["sparse"] = {{"count", 1}, {"indices", {{"bufferView", 1}, {"componentType", 5123}}}, {"values", {{"bufferView", 0}}}}; },
+      {"accessor beyond its view", [](Doc& d) { d.j["accessors"][0]["count"] = 400; }, core::ErrorCode::MalformedInput,
+       "exceeds"},
+      {"missing accessor", [](Doc& d) { d.j["meshes"][0]["primitives"][0]["attributes"]["POSITION"] = 42; },
+       core::ErrorCode::MalformedInput, "accessor"},
+      {"missing bufferView", [](Doc& d) { d.j["accessors"][0]["bufferView"] = 17; }, core::ErrorCode::MalformedInput,
+       "bufferView"},
+      {"sparse accessor",
+       [](Doc& d) {
+         d.j["accessors"][0]["sparse"] = {
+             {"count", 1}, {"indices", {{"bufferView", 1}, {"componentType", 5123}}}, {"values", {{"bufferView", 0}}}};
+       },
        core::ErrorCode::UnsupportedInput, "sparse"},
-      {"draco required", [](Doc& d) { d.j["extensionsUsed"] = {"KHR_draco_mesh_compression"}; d.j["extensionsRequired"] = {"KHR_draco_mesh_compression"}; },
+      {"draco required",
+       [](Doc& d) {
+         d.j["extensionsUsed"] = {"KHR_draco_mesh_compression"};
+         d.j["extensionsRequired"] = {"KHR_draco_mesh_compression"};
+       },
        core::ErrorCode::UnsupportedInput, "KHR_draco_mesh_compression"},
-      {"node cycle", [](Doc& d) { d.j["nodes"] = {{{"mesh", 0}, {"children", {1}}}, {{"children", {0}}}}; }, core::ErrorCode::MalformedInput, "cycle"},
-      {"missing node", [](Doc& d) { d.j["scenes"] = {{{"nodes", {5}}}}; }, core::ErrorCode::MalformedInput, "node 5"},
-      {"triangle count", [](Doc& d) { d = quadDoc(4, {0, 1, 2, 3}); }, core::ErrorCode::MalformedInput, "multiple of 3"},
+      {"node cycle",
+       [](Doc& d) {
+         d.j["nodes"] = {{{"mesh", 0}, {"children", {1}}}, {{"children", {0}}}};
+       },
+       core::ErrorCode::MalformedInput, "cycle"},
+      {"missing node",
+       [](Doc& d) {
+         d.j["scenes"] = {{{"nodes", {5}}}};
+       },
+       core::ErrorCode::MalformedInput, "node 5"},
+      {"triangle count",
+       [](Doc& d) {
+         d = quadDoc(4, {0, 1, 2, 3});
+       },
+       core::ErrorCode::MalformedInput, "multiple of 3"},
   };
   for (const Bad& b : bad) {
     SCOPED_TRACE(b.name);
@@ -328,7 +372,8 @@ TEST(GltfReader, NotJsonIsMalformed) {
 
 TEST(GltfReader, TruncatedGlbNeverCrashes) {
   const auto glb = datasets::sceneToGlb(datasets::makeCity(3, 1, 1));
-  for (size_t cut : {size_t(0), size_t(11), size_t(20), glb.size() / 3, glb.size() / 2, glb.size() - 4, glb.size() - 1}) {
+  for (size_t cut :
+       {size_t(0), size_t(11), size_t(20), glb.size() / 3, glb.size() / 2, glb.size() - 4, glb.size() - 1}) {
     SCOPED_TRACE("cut at " + std::to_string(cut) + " of " + std::to_string(glb.size()));
     auto r = io::readGltfFromMemory({glb.data(), cut}, true);
     ASSERT_FALSE(r.isOk());
@@ -378,7 +423,8 @@ TEST(GltfReader, NormalizedQuantizedPositionsAndMaterials) {
   const int pos = d.accessor(std::vector<uint16_t>{0, 0, 0, 0, 65535, 0, 0, 0, 65535, 65535, 0, 0}, 5123, "VEC3", 3);
   d.j["bufferViews"][0]["byteStride"] = 8;
   d.j["accessors"][0]["normalized"] = true;
-  d.j["meshes"] = json::array({{{"primitives", json::array({{{"attributes", {{"POSITION", pos}}}, {"material", 0}}})}}});
+  d.j["meshes"] =
+      json::array({{{"primitives", json::array({{{"attributes", {{"POSITION", pos}}}, {"material", 0}}})}}});
   d.j["materials"] = json::array({{{"pbrMetallicRoughness", {{"baseColorFactor", {1.0, 0.5, 0.0, 0.25}}}}}});
   d.j["nodes"] = json::array({{{"mesh", 0}}});
   d.j["extensionsUsed"] = {"KHR_mesh_quantization"};

@@ -41,7 +41,8 @@ TEST(ServiceTiles, SignedLinksServeEveryTile) {
   const fs::path dir = freshDir("tiles");
   const std::string imodel = addImodel(dir, "demo.bim");
   TestService s(dir);
-  const std::string id = startExport(s, imodel, {{"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 3000}}})}});
+  const std::string id =
+      startExport(s, imodel, {{"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 3000}}})}});
   json e = s.waitDone(id);
   ASSERT_EQ(e["status"], "Complete") << e.dump();
   // Two workers: the tiler is told that two exports share the GPU (each gets half its budget).
@@ -123,14 +124,14 @@ TEST(ServiceTiles, ForgedExpiredAndMisplacedLinksAreRefused) {
   const std::string sig = service::signMeshLink(kSecret, a, exp);
   std::string flipped = sig;
   flipped[10] = flipped[10] == '0' ? '1' : '0';
-  refused(baseA + "/tileset.json", "InvalidSignature");                                        // none
-  refused(baseA + "/tileset.json?exp=" + std::to_string(exp), "InvalidSignature");             // no sig
+  refused(baseA + "/tileset.json", "InvalidSignature");                            // none
+  refused(baseA + "/tileset.json?exp=" + std::to_string(exp), "InvalidSignature"); // no sig
   refused(baseA + "/tileset.json?exp=" + std::to_string(exp) + "&sig=" + flipped, "InvalidSignature");
   refused(baseA + "/tileset.json?exp=" + std::to_string(exp + 1) + "&sig=" + sig, "InvalidSignature"); // extended
   refused(baseA + "/tileset.json?exp=soon&sig=" + sig, "InvalidSignature");
-  refused(baseB + "/tileset.json?" + queryA, "InvalidSignature");                             // replayed elsewhere
-  refused(baseA + "/tileset.json?exp=" + std::to_string(exp) + "&sig=" +
-              service::signMeshLink("another-secret-0123456789abcdef", a, exp),
+  refused(baseB + "/tileset.json?" + queryA, "InvalidSignature"); // replayed elsewhere
+  refused(baseA + "/tileset.json?exp=" + std::to_string(exp) +
+              "&sig=" + service::signMeshLink("another-secret-0123456789abcdef", a, exp),
           "InvalidSignature");
   const int64_t past = unixNow() - 5;
   refused(baseA + "/tileset.json?exp=" + std::to_string(past) + "&sig=" + service::signMeshLink(kSecret, a, past),
@@ -138,8 +139,9 @@ TEST(ServiceTiles, ForgedExpiredAndMisplacedLinksAreRefused) {
   // Nothing outside the export folder, however the path is spelled.
   std::error_code ec;
   fs::create_symlink("/etc/passwd", dir / "exports" / a / "escape.json", ec);
-  for (const std::string& p : std::vector<std::string>{"/../../jobs.db", "/%2e%2e/%2e%2e/jobs.db", "/..%2f..%2fjobs.db", "/./tileset.json",
-                              "//etc/passwd", "/escape.json", "/", "/nope.glb", "/../" + b + "/tileset.json"}) {
+  for (const std::string& p :
+       std::vector<std::string>{"/../../jobs.db", "/%2e%2e/%2e%2e/jobs.db", "/..%2f..%2fjobs.db", "/./tileset.json",
+                                "//etc/passwd", "/escape.json", "/", "/nope.glb", "/../" + b + "/tileset.json"}) {
     SCOPED_TRACE(p);
     auto r = c.Get(baseA + p + "?" + queryA);
     ASSERT_TRUE(r);
@@ -177,7 +179,8 @@ TEST(ServiceLifecycle, DeleteCancelsARunningExportAndRemovesFiles) {
   EXPECT_EQ(del->status, 204);
   EXPECT_TRUE(del->body.empty());
   EXPECT_TRUE(s.getExport(id).is_null());
-  for (int i = 0; i < 200 && !s.svc->runningTilers().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && !s.svc->runningTilers().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_TRUE(s.svc->runningTilers().empty());
   EXPECT_NE(::kill(pids[0], 0), 0); // the child is gone
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -248,9 +251,12 @@ TEST(ServiceLifecycle, TimeoutAndTilerFailureAreReported) {
   const fs::path dir2 = freshDir("tilerfail");
   const std::string imodel2 = addImodel(dir2);
   TestService s(dir2);
-  json e = s.waitDone(startExport(s, imodel2, {{"tilerConfig", json::array({{{"key", "device"}, {"value", "cuda"}}})}}));
-  if (e["status"] == "Invalid") EXPECT_FALSE(e["error"].get<std::string>().empty());
-  else EXPECT_EQ(e["status"], "Complete"); // a machine with a GPU
+  json e =
+      s.waitDone(startExport(s, imodel2, {{"tilerConfig", json::array({{{"key", "device"}, {"value", "cuda"}}})}}));
+  if (e["status"] == "Invalid")
+    EXPECT_FALSE(e["error"].get<std::string>().empty());
+  else
+    EXPECT_EQ(e["status"], "Complete"); // a machine with a GPU
 }
 
 TEST(ServiceLifecycle, RestartLosesNothing) {
@@ -305,7 +311,8 @@ TEST(ServiceLifecycle, FiftyClientsListAndPollWhileExportsRun) {
   TestService s(dir); // default httpThreads (64), 2 workers
   std::vector<std::string> ids;
   for (int i = 0; i < 4; ++i)
-    ids.push_back(startExport(s, imodel, {{"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 2000 + 500 * i}}})}}));
+    ids.push_back(startExport(
+        s, imodel, {{"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 2000 + 500 * i}}})}}));
   std::atomic<int> errors{0};
   std::mutex mutex;
   std::vector<double> latencies;

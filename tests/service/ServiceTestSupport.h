@@ -59,8 +59,12 @@ public:
     BIGNUM *n = nullptr, *e = nullptr;
     EVP_PKEY_get_bn_param(k._key, OSSL_PKEY_PARAM_RSA_N, &n);
     EVP_PKEY_get_bn_param(k._key, OSSL_PKEY_PARAM_RSA_E, &e);
-    k._jwk = {{"kty", "RSA"}, {"kid", kid}, {"alg", "RS256"}, {"use", "sig"},
-              {"n", service::base64UrlEncode(bnToBytes(n))}, {"e", service::base64UrlEncode(bnToBytes(e))}};
+    k._jwk = {{"kty", "RSA"},
+              {"kid", kid},
+              {"alg", "RS256"},
+              {"use", "sig"},
+              {"n", service::base64UrlEncode(bnToBytes(n))},
+              {"e", service::base64UrlEncode(bnToBytes(e))}};
     BN_free(n);
     BN_free(e);
     return k;
@@ -74,11 +78,16 @@ public:
     size_t len = 0;
     EVP_PKEY_get_octet_string_param(k._key, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &len);
     const std::string point(reinterpret_cast<char*>(pub), len);
-    k._jwk = {{"kty", "EC"}, {"kid", kid}, {"crv", "P-256"}, {"alg", "ES256"},
-              {"x", service::base64UrlEncode(point.substr(1, 32))}, {"y", service::base64UrlEncode(point.substr(33, 32))}};
+    k._jwk = {{"kty", "EC"},
+              {"kid", kid},
+              {"crv", "P-256"},
+              {"alg", "ES256"},
+              {"x", service::base64UrlEncode(point.substr(1, 32))},
+              {"y", service::base64UrlEncode(point.substr(33, 32))}};
     return k;
   }
-  TestKey(TestKey&& o) noexcept : _key(std::exchange(o._key, nullptr)), _jwk(std::move(o._jwk)), _kid(o._kid), _alg(o._alg) {}
+  TestKey(TestKey&& o) noexcept
+      : _key(std::exchange(o._key, nullptr)), _jwk(std::move(o._jwk)), _kid(o._kid), _alg(o._alg) {}
   ~TestKey() { EVP_PKEY_free(_key); }
   const json& jwk() const { return _jwk; }
 
@@ -91,7 +100,8 @@ public:
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     size_t len = 0;
     EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, _key);
-    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(signingInput.data()), signingInput.size());
+    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(signingInput.data()),
+                   signingInput.size());
     std::string sig(len, '\0');
     EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
                    reinterpret_cast<const unsigned char*>(signingInput.data()), signingInput.size());
@@ -121,8 +131,8 @@ inline constexpr const char* kSecret = "test-signing-secret-0123456789abcdef";
 
 inline json claimsFor(const std::string& subject, int64_t expiresIn = 600) {
   const int64_t now = unixNow();
-  return {{"iss", kIssuer}, {"aud", kAudience}, {"sub", subject}, {"scope", "openid itwin-platform"},
-          {"iat", now}, {"nbf", now - 5}, {"exp", now + expiresIn}};
+  return {{"iss", kIssuer}, {"aud", kAudience}, {"sub", subject},        {"scope", "openid itwin-platform"},
+          {"iat", now},     {"nbf", now - 5},   {"exp", now + expiresIn}};
 }
 
 /// A shell script that waits, then runs the real tiler: makes exports last long enough to be
@@ -228,6 +238,31 @@ inline std::pair<std::string, std::string> splitHref(const std::string& href) {
   const auto scheme = path.find("://");
   path = path.substr(path.find('/', scheme + 3));
   return {path, q == std::string::npos ? "" : href.substr(q + 1)};
+}
+
+/// A data folder with small.bim (and optionally more) registered; returns the iModel ids.
+struct Data {
+  fs::path dir;
+  std::string small, demo;
+};
+
+inline Data makeData(const std::string& name, bool withDemo = false) {
+  Data d;
+  d.dir = freshDir(name);
+  service::ImodelStore store(d.dir / "imodels");
+  d.small = store.add(fixture("small.bim"), false)->iModelId;
+  if (withDemo) d.demo = store.add(fixture("demo.bim"), false)->iModelId;
+  return d;
+}
+
+inline void expectJsonError(const httplib::Result& r, int status, const std::string& code) {
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, status) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type").rfind("application/json", 0), 0u);
+  const json j = body(r);
+  ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+  EXPECT_EQ(j["error"]["code"], code) << r->body;
+  EXPECT_TRUE(j["error"]["message"].is_string());
 }
 
 } // namespace mx::test

@@ -81,31 +81,31 @@ TEST(ImdlWriter, HeaderAndMultiModelFeatureTable) {
   auto r = io::encodeImdl(content(), 0.25);
   ASSERT_TRUE(r) << r.status().toString();
   const auto& b = *r;
-  EXPECT_EQ(u32(b, 0), 0x6c644d69u);           // "iMdl"
-  EXPECT_EQ(u32(b, 4), 0x00250000u);           // 37.0
+  EXPECT_EQ(u32(b, 0), 0x6c644d69u); // "iMdl"
+  EXPECT_EQ(u32(b, 4), 0x00250000u); // 37.0
   EXPECT_EQ(u32(b, 8), 88u);
-  EXPECT_EQ(u32(b, 12), 16u);                  // MultiModelFeatureTable
-  EXPECT_DOUBLE_EQ(f64(b, 16), 0);             // contentRange.low: tile frame, z up
+  EXPECT_EQ(u32(b, 12), 16u);      // MultiModelFeatureTable
+  EXPECT_DOUBLE_EQ(f64(b, 16), 0); // contentRange.low: tile frame, z up
   EXPECT_DOUBLE_EQ(f64(b, 24), 0);
-  EXPECT_DOUBLE_EQ(f64(b, 40), 2);             // contentRange.high x
-  EXPECT_DOUBLE_EQ(f64(b, 48), 1);             // y = -glTF z
-  EXPECT_DOUBLE_EQ(f64(b, 64), 0.25);          // tolerance
-  EXPECT_EQ(u32(b, 72), 3u);                   // elements
-  EXPECT_EQ(u32(b, 80), b.size());             // tileLength
+  EXPECT_DOUBLE_EQ(f64(b, 40), 2);    // contentRange.high x
+  EXPECT_DOUBLE_EQ(f64(b, 48), 1);    // y = -glTF z
+  EXPECT_DOUBLE_EQ(f64(b, 64), 0.25); // tolerance
+  EXPECT_EQ(u32(b, 72), 3u);          // elements
+  EXPECT_EQ(u32(b, 80), b.size());    // tileLength
   // Feature table: features regrouped by model (0x1c first), sub-categories, model ranges.
   const uint32_t ft = 88;
   EXPECT_EQ(u32(b, ft) % 4, 0u);
   EXPECT_EQ(u32(b, ft + 8), 3u);
-  EXPECT_EQ(u32(b, ft + 4), 2u);               // two sub-categories
-  EXPECT_EQ(u32(b, ft + 12), 0x22u);           // feature 0: element 0x22 (model 0x1c)
-  EXPECT_EQ(u32(b, ft + 24), 1u);              // feature 1: element 0x20000000001 low word
-  EXPECT_EQ(u32(b, ft + 28), 0x200u);          //            high word
+  EXPECT_EQ(u32(b, ft + 4), 2u);      // two sub-categories
+  EXPECT_EQ(u32(b, ft + 12), 0x22u);  // feature 0: element 0x22 (model 0x1c)
+  EXPECT_EQ(u32(b, ft + 24), 1u);     // feature 1: element 0x20000000001 low word
+  EXPECT_EQ(u32(b, ft + 28), 0x200u); //            high word
   const uint32_t models = ft + 12 + 3 * 12 + 2 * 8;
-  EXPECT_EQ(u32(b, models), 0u);               // model 0x1c: last feature 0
+  EXPECT_EQ(u32(b, models), 0u); // model 0x1c: last feature 0
   EXPECT_EQ(u32(b, models + 4), 0x1cu);
-  EXPECT_EQ(u32(b, models + 12), 2u);          // model 0x1d: last feature 2
+  EXPECT_EQ(u32(b, models + 12), 2u); // model 0x1d: last feature 2
   EXPECT_EQ(u32(b, models + 16), 0x1du);
-  EXPECT_EQ(models + 24, ft + u32(b, ft));     // table length covers exactly that
+  EXPECT_EQ(models + 24, ft + u32(b, ft)); // table length covers exactly that
   EXPECT_TRUE(check(b).empty()) << check(b).front();
 }
 
@@ -113,17 +113,17 @@ TEST(ImdlWriter, GltfOneFramingAndPrimitives) {
   const auto b = *io::encodeImdl(content(), 0);
   const Parsed p = parse(b);
   const uint32_t g = 88 + p.ftLength;
-  EXPECT_EQ(u32(b, g), 0x46546c67u);           // "glTF"
+  EXPECT_EQ(u32(b, g), 0x46546c67u); // "glTF"
   EXPECT_EQ(u32(b, g + 4), 1u);
   EXPECT_EQ(u32(b, g + 8), b.size() - g);
   EXPECT_EQ(u32(b, g + 16), 0u);
   EXPECT_EQ(p.jsonLength % 4, 0u);
   EXPECT_EQ(p.doc["nodes"]["Node_Root"], "Mesh_Root");
   const json& prims = p.doc["meshes"]["Mesh_Root"]["primitives"];
-  ASSERT_EQ(prims.size(), 2u);                 // opaque, then translucent
+  ASSERT_EQ(prims.size(), 2u); // opaque, then translucent
   for (const auto& pr : prims) {
     EXPECT_TRUE(p.doc["materials"].contains(pr["material"].get<std::string>()));
-    EXPECT_EQ(pr["surface"]["type"], 1);       // lit
+    EXPECT_EQ(pr["surface"]["type"], 1); // lit
     EXPECT_EQ(pr["vertices"]["numRgbaPerVertex"], 4);
     EXPECT_EQ(pr["vertices"]["featureIndexType"], 2);
     for (const char* v : {"vertices", "surface"}) {
@@ -138,7 +138,8 @@ TEST(ImdlWriter, GltfOneFramingAndPrimitives) {
   EXPECT_EQ(opaque["count"], 3);
   EXPECT_EQ(opaque["width"], 3 * 4 + 2);
   EXPECT_FALSE(opaque["hasTranslucency"]);
-  const uint32_t vt = p.binOffset + p.doc["bufferViews"][opaque["bufferView"].get<std::string>()]["byteOffset"].get<uint32_t>();
+  const uint32_t vt =
+      p.binOffset + p.doc["bufferViews"][opaque["bufferView"].get<std::string>()]["byteOffset"].get<uint32_t>();
   // Vertex 0: q = (0, 65535, 0) in the primitive's range (glTF z = -1 is tile y = 1), red, the
   // feature of element 0x20000000001 (index 1 after regrouping), normal +z.
   EXPECT_EQ(b[vt + 0] | b[vt + 1] << 8, 0);
@@ -146,9 +147,9 @@ TEST(ImdlWriter, GltfOneFramingAndPrimitives) {
   EXPECT_EQ(b[vt + 8], 1);
   EXPECT_EQ(b[vt + 12] | b[vt + 13] << 8, (128 << 8) | 128); // oct(0, 0, 1)
   const uint32_t colors = vt + 3 * 16;
-  EXPECT_EQ(b[colors + 0], 255);               // red, opaque
+  EXPECT_EQ(b[colors + 0], 255); // red, opaque
   EXPECT_EQ(b[colors + 3], 255);
-  EXPECT_EQ(b[colors + 5], 255);               // green
+  EXPECT_EQ(b[colors + 5], 255); // green
   // Translucent primitive: one colour per vertex → a table with premultiplied alpha.
   const json& clear = prims[1]["vertices"];
   EXPECT_TRUE(clear["hasTranslucency"]);
@@ -160,7 +161,8 @@ TEST(ImdlWriter, OctNormalsFollowTheFormat) {
   auto b = *io::encodeImdl(c, 0);
   const Parsed p = parse(b);
   const json& v = p.doc["meshes"]["Mesh_Root"]["primitives"][0]["vertices"];
-  const uint32_t vt = p.binOffset + p.doc["bufferViews"][v["bufferView"].get<std::string>()]["byteOffset"].get<uint32_t>();
+  const uint32_t vt =
+      p.binOffset + p.doc["bufferViews"][v["bufferView"].get<std::string>()]["byteOffset"].get<uint32_t>();
   EXPECT_EQ(b[vt + 12], 128);
   EXPECT_EQ(b[vt + 13], 128);
   // −z folds: n = (0, 0, −1) → x'' = 1, y'' = 1 → 255, 255.
@@ -214,11 +216,14 @@ TEST(ImdlChecker, CatchesWhatWouldDecodeToAnEmptyTile) {
   EXPECT_TRUE(mentions(damaged([](auto& b) { b.push_back(0); }), "tileLength"));
   EXPECT_TRUE(mentions(damaged([](auto& b) { setU32(b, 88 + 12 + 36 + 16, 2); }), "increasing feature order"));
   EXPECT_TRUE(mentions(damaged([](auto& b) {
-    const Parsed p = parse(b);
-    const json& v = p.doc["meshes"]["Mesh_Root"]["primitives"][0]["vertices"];
-    const uint32_t vt = p.binOffset + p.doc["bufferViews"][v["bufferView"].get<std::string>()]["byteOffset"].get<uint32_t>();
-    b[vt + 8] = 9; // feature index 9 of 3
-  }), "feature index"));
+                         const Parsed p = parse(b);
+                         const json& v = p.doc["meshes"]["Mesh_Root"]["primitives"][0]["vertices"];
+                         const uint32_t vt =
+                             p.binOffset +
+                             p.doc["bufferViews"][v["bufferView"].get<std::string>()]["byteOffset"].get<uint32_t>();
+                         b[vt + 8] = 9; // feature index 9 of 3
+                       }),
+                       "feature index"));
   auto withDoc = [&](const std::function<void(json&)>& edit) {
     Parsed p = parse(good);
     edit(p.doc);
@@ -235,10 +240,16 @@ TEST(ImdlChecker, CatchesWhatWouldDecodeToAnEmptyTile) {
   EXPECT_TRUE(withDoc([](json&) {}).empty());
   EXPECT_TRUE(mentions(withDoc([](json& d) { d["nodes"].erase("Node_Root"); }), "Node_Root"));
   EXPECT_TRUE(mentions(withDoc([](json& d) { d["materials"].clear(); }), "material missing"));
-  EXPECT_TRUE(mentions(withDoc([](json& d) { d["meshes"]["Mesh_Root"]["primitives"][0]["vertices"]["width"] = 7; }), "table is"));
+  EXPECT_TRUE(mentions(withDoc([](json& d) { d["meshes"]["Mesh_Root"]["primitives"][0]["vertices"]["width"] = 7; }),
+                       "table is"));
   EXPECT_TRUE(mentions(withDoc([](json& d) { d["bufferViews"]["bvIndices0"]["byteOffset"] = 2; }), "aligned"));
-  EXPECT_TRUE(mentions(withDoc([](json& d) { d["meshes"]["Mesh_Root"]["primitives"][0]["vertices"]["featureIndexType"] = 1; }), "featureIndexType"));
-  EXPECT_TRUE(mentions(withDoc([](json& d) { d["meshes"]["Mesh_Root"]["primitives"][0]["vertices"]["params"]["decodedMax"] = {5, 5, 0}; }), "contentRange"));
+  EXPECT_TRUE(
+      mentions(withDoc([](json& d) { d["meshes"]["Mesh_Root"]["primitives"][0]["vertices"]["featureIndexType"] = 1; }),
+               "featureIndexType"));
+  EXPECT_TRUE(mentions(withDoc([](json& d) {
+                         d["meshes"]["Mesh_Root"]["primitives"][0]["vertices"]["params"]["decodedMax"] = {5, 5, 0};
+                       }),
+                       "contentRange"));
 }
 
 TEST(ImdlTileset, EnvelopeAndValidation) {
@@ -284,18 +295,21 @@ TEST(ImdlTileset, EnvelopeAndValidation) {
     std::ofstream(dir / "tileset.json") << t.dump();
     return r->errors;
   };
+  EXPECT_TRUE(mentions(withTileset([](json& j) { j["extensions"]["BENTLEY_BatchedTileSet"]["models"].erase("0x1c"); }),
+                       "not listed"));
   EXPECT_TRUE(mentions(withTileset([](json& j) {
-    j["extensions"]["BENTLEY_BatchedTileSet"]["models"].erase("0x1c");
-  }), "not listed"));
+                         auto& ms = j["extensions"]["BENTLEY_BatchedTileSet"]["models"];
+                         ms["0x1C"] = ms["0x1c"];
+                       }),
+                       "canonical"));
+  EXPECT_TRUE(mentions(
+      withTileset([](json& j) {
+        j["extensions"]["BENTLEY_BatchedTileSet"]["models"]["0x1c"] = {{"low", {0, 0, 0}}, {"high", {1, 1, 1}}};
+      }),
+      "extents"));
   EXPECT_TRUE(mentions(withTileset([](json& j) {
-    auto& ms = j["extensions"]["BENTLEY_BatchedTileSet"]["models"];
-    ms["0x1C"] = ms["0x1c"];
-  }), "canonical"));
-  EXPECT_TRUE(mentions(withTileset([](json& j) {
-    j["extensions"]["BENTLEY_BatchedTileSet"]["models"]["0x1c"] = {{"low", {0, 0, 0}}, {"high", {1, 1, 1}}};
-  }), "extents"));
-  EXPECT_TRUE(mentions(withTileset([](json& j) {
-    j["root"]["children"][0]["transform"] = {0, 1, 0, 0, -1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
-  }), "must be translations"));
+                         j["root"]["children"][0]["transform"] = {0, 1, 0, 0, -1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+                       }),
+                       "must be translations"));
   EXPECT_TRUE(mentions(withTileset([](json& j) { j["root"]["content"]["uri"] = "0-0.glb"; }), "is not .imdl"));
 }

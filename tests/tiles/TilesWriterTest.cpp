@@ -299,7 +299,8 @@ TEST_F(ValidatorCatches, AccessorProblems) {
   k["extensionsUsed"] = {"EXT_structural_metadata"};
   EXPECT_TRUE(mentions(validateOne(withJson(glb, k)), "not in extensionsUsed"));
   k = j;
-  k["extensions"]["EXT_structural_metadata"]["schema"]["classes"]["feature"]["properties"]["element"]["componentType"] = "UINT32";
+  k["extensions"]["EXT_structural_metadata"]["schema"]["classes"]["feature"]["properties"]["element"]["componentType"] =
+      "UINT32";
   EXPECT_TRUE(mentions(validateOne(withJson(glb, k)), "UINT64"));
 }
 

@@ -18,7 +18,11 @@ Status buildBvh(std::span<const float> positions, std::span<const uint32_t> indi
 
   // Top-down split in pre-order (explicit stack: right pushed first so the left subtree follows
   // its parent directly). `parent` links are patched when a child is emitted.
-  struct Pending { uint32_t begin, end; int32_t parent; bool isLeft; };
+  struct Pending {
+    uint32_t begin, end;
+    int32_t parent;
+    bool isLeft;
+  };
   std::vector<Pending> stack{{0, uint32_t(n), -1, false}};
   while (!stack.empty()) {
     Pending p = stack.back();

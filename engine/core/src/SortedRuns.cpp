@@ -55,7 +55,8 @@ void mergeSortedRuns(std::span<uint64_t> packed, std::span<const size_t> runBoun
     const size_t runs = bounds.size() - 1;
     std::vector<size_t> next{0};
     tbb::parallel_for(size_t(0), (runs + 1) / 2, [&](size_t pair) {
-      const size_t lo = bounds[2 * pair], mid = bounds[std::min(2 * pair + 1, runs)], hi = bounds[std::min(2 * pair + 2, runs)];
+      const size_t lo = bounds[2 * pair], mid = bounds[std::min(2 * pair + 1, runs)],
+                   hi = bounds[std::min(2 * pair + 2, runs)];
       if (mid == hi) {
         std::copy(src.begin() + std::ptrdiff_t(lo), src.begin() + std::ptrdiff_t(hi), dst.begin() + std::ptrdiff_t(lo));
         return;
@@ -70,13 +71,18 @@ void mergeSortedRuns(std::span<uint64_t> packed, std::span<const size_t> runBoun
     std::swap(src, dst);
   }
   const size_t mid = bounds[1];
-  parallelMerge(src.first(mid), src.subspan(mid), 8, [&](std::span<const uint64_t> a, std::span<const uint64_t> b, size_t at) {
-    size_t i = 0, j = 0, o = at;
-    auto put = [&](uint64_t x) { keys[o] = uint32_t(x >> 32); values[o] = uint32_t(x); ++o; };
-    while (i < a.size() && j < b.size()) put(b[j] < a[i] ? b[j++] : a[i++]);
-    while (i < a.size()) put(a[i++]);
-    while (j < b.size()) put(b[j++]);
-  });
+  parallelMerge(src.first(mid), src.subspan(mid), 8,
+                [&](std::span<const uint64_t> a, std::span<const uint64_t> b, size_t at) {
+                  size_t i = 0, j = 0, o = at;
+                  auto put = [&](uint64_t x) {
+                    keys[o] = uint32_t(x >> 32);
+                    values[o] = uint32_t(x);
+                    ++o;
+                  };
+                  while (i < a.size() && j < b.size()) put(b[j] < a[i] ? b[j++] : a[i++]);
+                  while (i < a.size()) put(a[i++]);
+                  while (j < b.size()) put(b[j++]);
+                });
 }
 
 } // namespace mx::core

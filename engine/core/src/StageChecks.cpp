@@ -33,7 +33,8 @@ Status validate(const PartitionInput& in) {
   const size_t v = in.positions.size() / 3;
   const uint32_t maxIndex = maxIndexOf(in.indices);
   if (!in.indices.empty() && maxIndex >= v)
-    return {ErrorCode::MalformedInput, "triangle index " + std::to_string(maxIndex) + " >= vertex count " + std::to_string(v)};
+    return {ErrorCode::MalformedInput,
+            "triangle index " + std::to_string(maxIndex) + " >= vertex count " + std::to_string(v)};
   return Status::ok();
 }
 

@@ -5,22 +5,38 @@ namespace mx::core {
 
 std::string_view toString(ErrorCode code) noexcept {
   switch (code) {
-  case ErrorCode::Ok: return "ok";
-  case ErrorCode::InvalidArgument: return "invalid-argument";
-  case ErrorCode::UnknownConfigKey: return "unknown-config-key";
-  case ErrorCode::MalformedInput: return "malformed-input";
-  case ErrorCode::UnsupportedInput: return "unsupported-input";
-  case ErrorCode::IoError: return "io-error";
-  case ErrorCode::DeviceUnavailable: return "device-unavailable";
-  case ErrorCode::DeviceError: return "device-error";
-  case ErrorCode::OutOfMemory: return "out-of-memory";
-  case ErrorCode::ValidationFailed: return "validation-failed";
-  case ErrorCode::Cancelled: return "cancelled";
-  case ErrorCode::StorageFull: return "storage-full";
-  case ErrorCode::Unavailable: return "unavailable";
-  case ErrorCode::DataLoss: return "data-loss";
-  case ErrorCode::AlreadyExists: return "already-exists";
-  case ErrorCode::Internal: return "internal";
+  case ErrorCode::Ok:
+    return "ok";
+  case ErrorCode::InvalidArgument:
+    return "invalid-argument";
+  case ErrorCode::UnknownConfigKey:
+    return "unknown-config-key";
+  case ErrorCode::MalformedInput:
+    return "malformed-input";
+  case ErrorCode::UnsupportedInput:
+    return "unsupported-input";
+  case ErrorCode::IoError:
+    return "io-error";
+  case ErrorCode::DeviceUnavailable:
+    return "device-unavailable";
+  case ErrorCode::DeviceError:
+    return "device-error";
+  case ErrorCode::OutOfMemory:
+    return "out-of-memory";
+  case ErrorCode::ValidationFailed:
+    return "validation-failed";
+  case ErrorCode::Cancelled:
+    return "cancelled";
+  case ErrorCode::StorageFull:
+    return "storage-full";
+  case ErrorCode::Unavailable:
+    return "unavailable";
+  case ErrorCode::DataLoss:
+    return "data-loss";
+  case ErrorCode::AlreadyExists:
+    return "already-exists";
+  case ErrorCode::Internal:
+    return "internal";
   }
   return "unknown";
 }
@@ -37,9 +53,12 @@ std::string Status::toString() const {
 
 std::string_view toString(Stage stage) noexcept {
   switch (stage) {
-  case Stage::Partition: return "partition";
-  case Stage::Cluster: return "cluster";
-  case Stage::Quantize: return "quantize";
+  case Stage::Partition:
+    return "partition";
+  case Stage::Cluster:
+    return "cluster";
+  case Stage::Quantize:
+    return "quantize";
   }
   return "unknown";
 }

@@ -60,21 +60,52 @@ public:
     const uint8_t* p = _data + i * _stride + size_t(c) * size_t(_componentSize);
     const bool norm = _accessor->normalized;
     switch (_accessor->componentType) {
-    case TINYGLTF_COMPONENT_TYPE_FLOAT: { float f; std::memcpy(&f, p, 4); return f; }
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE: return norm ? p[0] / 255.0 : p[0];
-    case TINYGLTF_COMPONENT_TYPE_BYTE: { int8_t s; std::memcpy(&s, p, 1); return norm ? std::max(s / 127.0, -1.0) : s; }
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT: { uint16_t s; std::memcpy(&s, p, 2); return norm ? s / 65535.0 : s; }
-    case TINYGLTF_COMPONENT_TYPE_SHORT: { int16_t s; std::memcpy(&s, p, 2); return norm ? std::max(s / 32767.0, -1.0) : s; }
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT: { uint32_t s; std::memcpy(&s, p, 4); return s; }
-    default: return 0;
+    case TINYGLTF_COMPONENT_TYPE_FLOAT: {
+      float f;
+      std::memcpy(&f, p, 4);
+      return f;
+    }
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE:
+      return norm ? p[0] / 255.0 : p[0];
+    case TINYGLTF_COMPONENT_TYPE_BYTE: {
+      int8_t s;
+      std::memcpy(&s, p, 1);
+      return norm ? std::max(s / 127.0, -1.0) : s;
+    }
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT: {
+      uint16_t s;
+      std::memcpy(&s, p, 2);
+      return norm ? s / 65535.0 : s;
+    }
+    case TINYGLTF_COMPONENT_TYPE_SHORT: {
+      int16_t s;
+      std::memcpy(&s, p, 2);
+      return norm ? std::max(s / 32767.0, -1.0) : s;
+    }
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT: {
+      uint32_t s;
+      std::memcpy(&s, p, 4);
+      return s;
+    }
+    default:
+      return 0;
     }
   }
   [[nodiscard]] uint32_t getIndex(size_t i) const {
     const uint8_t* p = _data + i * _stride;
     switch (_accessor->componentType) {
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE: return p[0];
-    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT: { uint16_t s; std::memcpy(&s, p, 2); return s; }
-    default: { uint32_t s; std::memcpy(&s, p, 4); return s; }
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE:
+      return p[0];
+    case TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT: {
+      uint16_t s;
+      std::memcpy(&s, p, 2);
+      return s;
+    }
+    default: {
+      uint32_t s;
+      std::memcpy(&s, p, 4);
+      return s;
+    }
     }
   }
 

@@ -64,26 +64,29 @@ Result<std::optional<VertexFeatures>> readVertexFeatures(const tinygltf::Model& 
   if (size_t(table) >= tables.size())
     return malformed("EXT_mesh_features propertyTable " + std::to_string(table) + " does not exist");
   auto it = prim.attributes.find("_FEATURE_ID_" + std::to_string(attribute));
-  if (it == prim.attributes.end()) return malformed("EXT_mesh_features attribute _FEATURE_ID_" + std::to_string(attribute) + " is missing");
+  if (it == prim.attributes.end())
+    return malformed("EXT_mesh_features attribute _FEATURE_ID_" + std::to_string(attribute) + " is missing");
   MX_ASSIGN_OR_RETURN(AccessorView view, AccessorView::make(m, it->second, it->first));
-  if (view.type() != TINYGLTF_TYPE_SCALAR || view.count() != vertexCount) return malformed(it->first + " is not SCALAR of POSITION's count");
+  if (view.type() != TINYGLTF_TYPE_SCALAR || view.count() != vertexCount)
+    return malformed(it->first + " is not SCALAR of POSITION's count");
   VertexFeatures vf;
   vf.table = size_t(table);
   if (const int n = intMember(first, "nullFeatureId", -1); n >= 0) vf.nullId = uint32_t(n);
   vf.rows.resize(vertexCount);
   for (size_t v = 0; v < vertexCount; ++v) {
     const double x = view.get(v, 0);
-    if (!(x >= 0) || x != std::floor(x) || x > double(UINT32_MAX)) return malformed(it->first + "[" + std::to_string(v) + "] is not a feature id");
+    if (!(x >= 0) || x != std::floor(x) || x > double(UINT32_MAX))
+      return malformed(it->first + "[" + std::to_string(v) + "] is not a feature id");
     vf.rows[v] = uint32_t(x);
     if (vf.rows[v] >= tables[vf.table].count && vf.rows[v] != vf.nullId)
-      return malformed(it->first + "[" + std::to_string(v) + "] = " + std::to_string(vf.rows[v]) + " is past its property table (" +
-                       std::to_string(tables[vf.table].count) + " rows)");
+      return malformed(it->first + "[" + std::to_string(v) + "] = " + std::to_string(vf.rows[v]) +
+                       " is past its property table (" + std::to_string(tables[vf.table].count) + " rows)");
   }
   return std::optional<VertexFeatures>(std::move(vf));
 }
 
-Result<std::optional<std::vector<std::array<double, 4>>>> readVertexColors(const tinygltf::Model& m, const tinygltf::Primitive& prim,
-                                                                           size_t vertexCount) {
+Result<std::optional<std::vector<std::array<double, 4>>>>
+readVertexColors(const tinygltf::Model& m, const tinygltf::Primitive& prim, size_t vertexCount) {
   auto it = prim.attributes.find("COLOR_0");
   if (it == prim.attributes.end()) return std::optional<std::vector<std::array<double, 4>>>();
   MX_ASSIGN_OR_RETURN(AccessorView view, AccessorView::make(m, it->second, "COLOR_0"));

@@ -26,9 +26,9 @@ struct PropertyTable {
 Result<std::vector<PropertyTable>> readPropertyTables(const tinygltf::Model& m);
 
 struct VertexFeatures {
-  size_t table = 0;                ///< Index into the property tables.
-  std::vector<uint32_t> rows;      ///< Per vertex.
-  std::optional<uint32_t> nullId;  ///< Rows with this value belong to no feature.
+  size_t table = 0;               ///< Index into the property tables.
+  std::vector<uint32_t> rows;     ///< Per vertex.
+  std::optional<uint32_t> nullId; ///< Rows with this value belong to no feature.
 };
 
 /// The primitive's EXT_mesh_features featureIds[0] when it names an attribute and a property
@@ -37,7 +37,7 @@ Result<std::optional<VertexFeatures>> readVertexFeatures(const tinygltf::Model& 
                                                          size_t vertexCount, const std::vector<PropertyTable>& tables);
 
 /// COLOR_0 as linear RGBA in [0, 1] per vertex (alpha 1 for VEC3); nullopt when absent.
-Result<std::optional<std::vector<std::array<double, 4>>>> readVertexColors(const tinygltf::Model& m, const tinygltf::Primitive& prim,
-                                                                           size_t vertexCount);
+Result<std::optional<std::vector<std::array<double, 4>>>>
+readVertexColors(const tinygltf::Model& m, const tinygltf::Primitive& prim, size_t vertexCount);
 
 } // namespace mx::io::gltf

@@ -41,15 +41,32 @@ Mat4d localMatrix(const tinygltf::Node& n) {
   const double ty = n.translation.size() == 3 ? n.translation[1] : 0;
   const double tz = n.translation.size() == 3 ? n.translation[2] : 0;
   double qx = 0, qy = 0, qz = 0, qw = 1;
-  if (n.rotation.size() == 4) { qx = n.rotation[0]; qy = n.rotation[1]; qz = n.rotation[2]; qw = n.rotation[3]; }
+  if (n.rotation.size() == 4) {
+    qx = n.rotation[0];
+    qy = n.rotation[1];
+    qz = n.rotation[2];
+    qw = n.rotation[3];
+  }
   const double sx = n.scale.size() == 3 ? n.scale[0] : 1;
   const double sy = n.scale.size() == 3 ? n.scale[1] : 1;
   const double sz = n.scale.size() == 3 ? n.scale[2] : 1;
   // Column-major T * R * S.
-  return {(1 - 2 * (qy * qy + qz * qz)) * sx, (2 * (qx * qy + qz * qw)) * sx, (2 * (qx * qz - qy * qw)) * sx, 0,
-          (2 * (qx * qy - qz * qw)) * sy, (1 - 2 * (qx * qx + qz * qz)) * sy, (2 * (qy * qz + qx * qw)) * sy, 0,
-          (2 * (qx * qz + qy * qw)) * sz, (2 * (qy * qz - qx * qw)) * sz, (1 - 2 * (qx * qx + qy * qy)) * sz, 0,
-          tx, ty, tz, 1};
+  return {(1 - 2 * (qy * qy + qz * qz)) * sx,
+          (2 * (qx * qy + qz * qw)) * sx,
+          (2 * (qx * qz - qy * qw)) * sx,
+          0,
+          (2 * (qx * qy - qz * qw)) * sy,
+          (1 - 2 * (qx * qx + qz * qz)) * sy,
+          (2 * (qy * qz + qx * qw)) * sy,
+          0,
+          (2 * (qx * qz + qy * qw)) * sz,
+          (2 * (qy * qz - qx * qw)) * sz,
+          (1 - 2 * (qx * qx + qy * qy)) * sz,
+          0,
+          tx,
+          ty,
+          tz,
+          1};
 }
 
 /// glTF y-up → scene z-up: (x, y, z) → (x, -z, y).
@@ -71,8 +88,8 @@ public:
       // textures or materials, which tiling ignores (the base colour factor is kept). Anything
       // else may change geometry we would misread (Draco, meshopt input): refused by name.
       static const std::set<std::string> kReadable = {"KHR_mesh_quantization", "KHR_texture_transform",
-                                                      "KHR_texture_basisu", "EXT_texture_webp", "EXT_texture_avif",
-                                                      "KHR_materials_variants"};
+                                                      "KHR_texture_basisu",    "EXT_texture_webp",
+                                                      "EXT_texture_avif",      "KHR_materials_variants"};
       const bool material = ext.rfind("KHR_materials_", 0) == 0;
       if (!kReadable.count(ext) && !material)
         return Status{ErrorCode::UnsupportedInput, "required glTF extension " + ext + " is not supported"};
@@ -107,7 +124,8 @@ private:
     if (index < 0 || size_t(index) >= _m.nodes.size())
       return malformed("node " + std::to_string(index) + " does not exist");
     if (depth > kMaxNodeDepth || !_onPath.insert(index).second)
-      return malformed("node " + std::to_string(index) + ": node hierarchy has a cycle or is deeper than " + std::to_string(kMaxNodeDepth));
+      return malformed("node " + std::to_string(index) + ": node hierarchy has a cycle or is deeper than " +
+                       std::to_string(kMaxNodeDepth));
     const tinygltf::Node& node = _m.nodes[size_t(index)];
     const Mat4d world = core::multiply(parent, localMatrix(node));
     if (!finite(world)) return malformed("node " + std::to_string(index) + ": transform is not finite");
@@ -120,7 +138,8 @@ private:
   /// A node's mesh: each primitive's triangles in world coordinates, or, for a mesh several nodes
   /// use (without per-vertex colours or features), one shared mesh placed by an instance.
   Status visitMesh(int index, const tinygltf::Node& node, const Mat4d& world) {
-    if (size_t(node.mesh) >= _m.meshes.size()) return malformed("node " + std::to_string(index) + ": mesh " + std::to_string(node.mesh) + " does not exist");
+    if (size_t(node.mesh) >= _m.meshes.size())
+      return malformed("node " + std::to_string(index) + ": mesh " + std::to_string(node.mesh) + " does not exist");
     // The node's own feature, made when a vertex first needs it (EXT_mesh_features may name them all).
     std::optional<uint32_t> nodeFeature;
     auto featureOfNode = [&] {
@@ -135,7 +154,10 @@ private:
     const auto& mesh = _m.meshes[size_t(node.mesh)];
     for (size_t p = 0; p < mesh.primitives.size(); ++p) {
       const tinygltf::Primitive& prim = mesh.primitives[p];
-      auto context = [&] { return "node " + std::to_string(index) + " mesh " + std::to_string(node.mesh) + " primitive " + std::to_string(p); };
+      auto context = [&] {
+        return "node " + std::to_string(index) + " mesh " + std::to_string(node.mesh) + " primitive " +
+               std::to_string(p);
+      };
       const bool perVertex = prim.attributes.count("COLOR_0") || prim.extensions.count("EXT_mesh_features");
       if (_uses[size_t(node.mesh)] > 1 && !perVertex) {
         auto [it, added] = _shared.try_emplace({node.mesh, p}, std::nullopt);
@@ -185,7 +207,8 @@ private:
     if (features) {
       mesh.featureIds.resize(vcount);
       for (size_t v = 0; v < vcount; ++v)
-        mesh.featureIds[v] = features->rows[v] == features->nullId ? featureOfNode() : tableFeature(features->table, features->rows[v]);
+        mesh.featureIds[v] =
+            features->rows[v] == features->nullId ? featureOfNode() : tableFeature(features->table, features->rows[v]);
     } else {
       mesh.featureIds.assign(vcount, featureOfNode());
     }
@@ -204,13 +227,16 @@ private:
     std::vector<uint32_t> colorOrder;
     for (size_t t = 0; t + 2 < mesh.indices.size(); t += 3) {
       const auto& c = (*colors)[mesh.indices[t]];
-      const core::Material mat{to8(factor[0] * c[0]), to8(factor[1] * c[1]), to8(factor[2] * c[2]), to8(factor[3] * c[3])};
+      const core::Material mat{to8(factor[0] * c[0]), to8(factor[1] * c[1]), to8(factor[2] * c[2]),
+                               to8(factor[3] * c[3])};
       const uint32_t key = uint32_t(mat.r) | uint32_t(mat.g) << 8 | uint32_t(mat.b) << 16 | uint32_t(mat.a) << 24;
       auto [it, added] = byColor.try_emplace(key);
       if (added) colorOrder.push_back(key);
       it->second.push_back(uint32_t(t));
     }
-    for (uint32_t key : colorOrder) _scene.meshes.push_back(subMesh(mesh, byColor[key], materialOf({uint8_t(key), uint8_t(key >> 8), uint8_t(key >> 16), uint8_t(key >> 24)})));
+    for (uint32_t key : colorOrder)
+      _scene.meshes.push_back(subMesh(
+          mesh, byColor[key], materialOf({uint8_t(key), uint8_t(key >> 8), uint8_t(key >> 16), uint8_t(key >> 24)})));
     return Status::ok();
   }
 
@@ -226,7 +252,8 @@ private:
         if (added) {
           out.positions.push_back(mesh.positions[v]);
           out.featureIds.push_back(mesh.featureIds[v]);
-          if (!mesh.normals.empty()) out.normals.insert(out.normals.end(), &mesh.normals[3 * size_t(v)], &mesh.normals[3 * size_t(v)] + 3);
+          if (!mesh.normals.empty())
+            out.normals.insert(out.normals.end(), &mesh.normals[3 * size_t(v)], &mesh.normals[3 * size_t(v)] + 3);
         }
         out.indices.push_back(it->second);
       }
@@ -279,7 +306,8 @@ private:
     }
     if (auto n = prim.attributes.find("NORMAL"); n != prim.attributes.end()) {
       MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_m, n->second, "NORMAL"));
-      if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != vcount) return malformed("NORMAL is not VEC3 of POSITION's count");
+      if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != vcount)
+        return malformed("NORMAL is not VEC3 of POSITION's count");
       // Normal matrix: inverse transpose of the upper 3x3 (the cofactor matrix without the sign of
       // the determinant; its scale is removed by normalising).
       const auto c = cof.normalMatrix();
@@ -290,22 +318,24 @@ private:
           return malformed("NORMAL[" + std::to_string(i) + "] is NaN or infinite");
         double r[3] = {c[0] * x + c[1] * y + c[2] * z, c[3] * x + c[4] * y + c[5] * z, c[6] * x + c[7] * y + c[8] * z};
         const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-        for (int k = 0; k < 3; ++k) mesh.normals[3 * i + size_t(k)] = len > 0 ? float(r[k] / len) : (k == 2 ? 1.0f : 0.0f);
+        for (int k = 0; k < 3; ++k)
+          mesh.normals[3 * i + size_t(k)] = len > 0 ? float(r[k] / len) : (k == 2 ? 1.0f : 0.0f);
       }
     }
 
     std::vector<uint32_t> raw;
     if (prim.indices >= 0) {
       MX_ASSIGN_OR_RETURN(AccessorView iv, AccessorView::make(_m, prim.indices, "indices"));
-      if (iv.type() != TINYGLTF_TYPE_SCALAR ||
-          (iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE && iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT &&
-           iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT))
+      if (iv.type() != TINYGLTF_TYPE_SCALAR || (iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE &&
+                                                iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT &&
+                                                iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT))
         return malformed("indices must be SCALAR unsigned byte, short or int");
       raw.resize(iv.count());
       for (size_t i = 0; i < raw.size(); ++i) {
         raw[i] = iv.getIndex(i);
         if (raw[i] >= vcount)
-          return malformed("index " + std::to_string(i) + " = " + std::to_string(raw[i]) + " is out of range (" + std::to_string(vcount) + " vertices)");
+          return malformed("index " + std::to_string(i) + " = " + std::to_string(raw[i]) + " is out of range (" +
+                           std::to_string(vcount) + " vertices)");
       }
     } else {
       raw.resize(vcount);
@@ -322,7 +352,8 @@ private:
     } else if (prim.mode == TINYGLTF_MODE_TRIANGLE_FAN) {
       for (size_t i = 1; i + 1 < raw.size(); ++i) emit(raw[0], raw[i], raw[i + 1]);
     } else {
-      if (raw.size() % 3 != 0) return malformed("TRIANGLES index count " + std::to_string(raw.size()) + " is not a multiple of 3");
+      if (raw.size() % 3 != 0)
+        return malformed("TRIANGLES index count " + std::to_string(raw.size()) + " is not a multiple of 3");
       for (size_t i = 0; i < raw.size(); i += 3) emit(raw[i], raw[i + 1], raw[i + 2]);
     }
     if (mesh.indices.empty()) return std::optional<core::Mesh>();
@@ -332,11 +363,11 @@ private:
 
   const tinygltf::Model& _m;
   Scene _scene;
-  std::vector<uint32_t> _uses;  ///< Per glTF mesh: how many nodes use it.
+  std::vector<uint32_t> _uses;                                       ///< Per glTF mesh: how many nodes use it.
   std::map<std::pair<int, size_t>, std::optional<uint32_t>> _shared; ///< (mesh, primitive) → shared mesh
   std::set<int> _onPath;
-  std::vector<PropertyTable> _tables;                               ///< EXT_structural_metadata
-  std::map<std::pair<bool, uint64_t>, uint32_t> _tableFeatures;     ///< (no element column, key) → feature
+  std::vector<PropertyTable> _tables;                           ///< EXT_structural_metadata
+  std::map<std::pair<bool, uint64_t>, uint32_t> _tableFeatures; ///< (no element column, key) → feature
   size_t _skippedPrimitives = 0;
 };
 

@@ -82,7 +82,8 @@ struct Poles {
 
 /// Reads `count` poles (3 doubles each, sizes already checked) and their weights; `what` names the
 /// geometry in the error when a pole is not finite or a weight is not positive.
-Result<Poles> readPoles(const flatbuffers::Vector<double>& xyz, const flatbuffers::Vector<double>* w, size_t count, const char* what) {
+Result<Poles> readPoles(const flatbuffers::Vector<double>& xyz, const flatbuffers::Vector<double>* w, size_t count,
+                        const char* what) {
   Poles p;
   p.rational = w && w->size() != 0;
   p.hom.resize(count);
@@ -92,7 +93,8 @@ Result<Poles> readPoles(const flatbuffers::Vector<double>& xyz, const flatbuffer
     p.hom[i] = {xyz.Get(uint32_t(3 * i)), xyz.Get(uint32_t(3 * i + 1)), xyz.Get(uint32_t(3 * i + 2))};
     if (p.rational) p.weights[i] = w->Get(uint32_t(i));
     const Vec3d& h = p.hom[i];
-    if (!std::isfinite(h.x) || !std::isfinite(h.y) || !std::isfinite(h.z) || !(p.weights[i] > 0) || !std::isfinite(p.weights[i]))
+    if (!std::isfinite(h.x) || !std::isfinite(h.y) || !std::isfinite(h.z) || !(p.weights[i] > 0) ||
+        !std::isfinite(p.weights[i]))
       return imodelFail(ImodelError::Corrupt, std::string(what) + " with a non-finite pole or a weight ≤ 0");
     p.cart[i] = h * (1 / p.weights[i]);
   }
@@ -110,7 +112,8 @@ Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& 
       knotsIn->size() != size_t(n + order) || (w && w->size() != 0 && w->size() != size_t(n)))
     return imodelFail(ImodelError::Corrupt, "B-spline curve whose order, poles, weights or knots do not match");
   const std::vector<double> knots(knotsIn->begin(), knotsIn->end());
-  if (!validKnots(knots)) return imodelFail(ImodelError::Corrupt, "B-spline curve knots are not finite and non-decreasing");
+  if (!validKnots(knots))
+    return imodelFail(ImodelError::Corrupt, "B-spline curve knots are not finite and non-decreasing");
   MX_ASSIGN_OR_RETURN(const Poles p, readPoles(*poles, w, size_t(n), "B-spline curve"));
   double basis[32];
   const std::vector<double> ts = gridParameters(p.cart, n, 1, true, knots, order, o, 0);
@@ -138,8 +141,8 @@ Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions
   const auto* ku_ = s.knotsU();
   const auto* kv_ = s.knotsV();
   const auto* w = s.weights();
-  if (!poles || poles->size() != size_t(3) * size_t(nu) * size_t(nv) || !ku_ || ku_->size() != size_t(nu + ku) || !kv_ ||
-      kv_->size() != size_t(nv + kv) || (w && w->size() != 0 && w->size() != size_t(nu) * size_t(nv)))
+  if (!poles || poles->size() != size_t(3) * size_t(nu) * size_t(nv) || !ku_ || ku_->size() != size_t(nu + ku) ||
+      !kv_ || kv_->size() != size_t(nv + kv) || (w && w->size() != 0 && w->size() != size_t(nu) * size_t(nv)))
     return imodelFail(ImodelError::Corrupt, "B-spline surface whose poles, weights or knots do not match its counts");
   std::vector<double> knotsU(ku_->begin(), ku_->end()), knotsV(kv_->begin(), kv_->end());
   if (!validKnots(knotsU) || !validKnots(knotsV))

@@ -44,7 +44,8 @@ Result<ElementGeometryStats> ElementDecoder::decodeBlob(std::span<const uint8_t>
 /// Returns an error only when the file cannot be read.
 Status ElementDecoder::element(const ElementRecord& e, ElementOut& out) {
   if (!_blobStmt) {
-    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT GeometryStream FROM bis_GeometricElement3d WHERE ElementId=?"));
+    MX_ASSIGN_OR_RETURN(sqlite::Statement s,
+                        _db->prepare("SELECT GeometryStream FROM bis_GeometricElement3d WHERE ElementId=?"));
     _blobStmt = std::move(s);
   }
   MX_RETURN_IF_ERROR(_blobStmt->reset());
@@ -74,7 +75,8 @@ Result<Appearance> ElementDecoder::appearance(uint64_t subCategory) {
   if (auto it = _appearances.find(subCategory); it != _appearances.end()) return it->second;
   Appearance a;
   if (_db && _columns.subCategory) {
-    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT " + _columns.subCategory->second + " FROM " + _columns.subCategory->first + " WHERE ElementId=?"));
+    MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT " + _columns.subCategory->second + " FROM " +
+                                                          _columns.subCategory->first + " WHERE ElementId=?"));
     MX_RETURN_IF_ERROR(s.bind(1, int64_t(subCategory)));
     if (s.step() == sqlite::StepResult::Row) {
       const json j = json::parse(s.getText(0), nullptr, false);
@@ -137,7 +139,7 @@ Result<std::pair<uint32_t, uint32_t>> ElementDecoder::resolve(const State& st) {
 /// stream (pieces are transformed to world meshes) and the part being placed otherwise (pieces
 /// become instances of its shared meshes, grouped by colour).
 Status ElementDecoder::replay(const std::vector<Event>& events, const Mat4d& transform, State& st, ElementOut& out,
-              const std::shared_ptr<const PartGeometry>& part) {
+                              const std::shared_ptr<const PartGeometry>& part) {
   std::map<uint32_t, std::vector<uint32_t>> groups; // rgba → piece event indices (parts)
   const double scale = part ? areaScale(transform) : 1;
   for (size_t k = 0; k < events.size(); ++k) {
@@ -179,7 +181,8 @@ void ElementDecoder::replayPiece(const PieceEvent& piece, uint32_t rgba, const M
   const size_t ibase = w.indices.size();
   w.points.resize(base + piece.mesh.points.size());
   w.indices.resize(ibase + piece.mesh.indices.size());
-  for (size_t k = 0; k < piece.mesh.points.size(); ++k) w.points[base + k] = core::transformPoint(transform, piece.mesh.points[k]);
+  for (size_t k = 0; k < piece.mesh.points.size(); ++k)
+    w.points[base + k] = core::transformPoint(transform, piece.mesh.points[k]);
   for (size_t k = 0; k < piece.mesh.indices.size(); ++k) w.indices[ibase + k] = base + piece.mesh.indices[k];
   for (size_t t = 0; t < piece.mesh.indices.size(); t += 3)
     out.stats.area += triangleArea(w.points[base + piece.mesh.indices[t]], w.points[base + piece.mesh.indices[t + 1]],

@@ -26,7 +26,7 @@ namespace mx::io {
 using geometry::LocalMesh;
 
 struct Appearance {
-  uint32_t color = 0;            ///< tbgr (T ignored)
+  uint32_t color = 0; ///< tbgr (T ignored)
   double transparency = 0;
   uint64_t material = 0;
   bool invisible = false;
@@ -47,16 +47,20 @@ struct RenderMaterial {
 struct PartGeometry;
 
 struct SymbologyEvent {
-  uint64_t subCategory = 0;          ///< 0 = keep the current one.
-  std::optional<uint32_t> color;     ///< tbgr override.
+  uint64_t subCategory = 0;      ///< 0 = keep the current one.
+  std::optional<uint32_t> color; ///< tbgr override.
   double transparency = 0;
 };
-struct MaterialEvent { uint64_t material = 0; };
-struct PieceEvent {
-  LocalMesh mesh;                    ///< In the walked stream's coordinates.
-  double area = 0;                   ///< Of `mesh`, in those coordinates (a part's pieces only).
+struct MaterialEvent {
+  uint64_t material = 0;
 };
-struct SkipEvent { std::string kind; };
+struct PieceEvent {
+  LocalMesh mesh;  ///< In the walked stream's coordinates.
+  double area = 0; ///< Of `mesh`, in those coordinates (a part's pieces only).
+};
+struct SkipEvent {
+  std::string kind;
+};
 struct InstanceEvent {
   std::shared_ptr<const PartGeometry> part;
   core::Mat4d transform = core::identityMatrix(); ///< Part → the walked stream's coordinates.
@@ -66,7 +70,7 @@ using Event = std::variant<SymbologyEvent, MaterialEvent, PieceEvent, SkipEvent,
 struct PartGeometry {
   uint64_t id = 0;
   std::vector<Event> events;
-  core::Status error;                      ///< Why the part's stream could not be decoded.
+  core::Status error; ///< Why the part's stream could not be decoded.
 };
 
 /// The symbology state machine's state (format doc section 8); it carries over across part
@@ -105,7 +109,8 @@ public:
   };
 
   /// `db` null: a lone blob (no sub-categories, materials or parts to look up).
-  ElementDecoder(const sqlite::Db* db, Columns columns, const TessellationOptions& o) : _db(db), _columns(std::move(columns)), _o(o) {}
+  ElementDecoder(const sqlite::Db* db, Columns columns, const TessellationOptions& o)
+      : _db(db), _columns(std::move(columns)), _o(o) {}
 
   /// The stats of one blob in its own coordinates (fuzzing, tests).
   core::Result<ElementGeometryStats> decodeBlob(std::span<const uint8_t> blob);

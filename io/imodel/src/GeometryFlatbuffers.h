@@ -19,17 +19,17 @@ constexpr flatbuffers::voffset_t field(int id) { return flatbuffers::voffset_t(4
 /// flatbuffers' Verifier checks a vector's 4-byte length field, not where 8-byte elements land:
 /// a buffer whose doubles or points are not 8-byte aligned is refused (the reader keeps every
 /// buffer 8-byte aligned in memory, and flatc-built buffers align them relative to their start).
-template <typename T>
-bool aligned8(const Vector<T>* vec) {
+template <typename T> bool aligned8(const Vector<T>* vec) {
   return !vec || reinterpret_cast<uintptr_t>(vec->Data()) % 8 == 0;
 }
 /// VerifyVector and aligned8 together, for vectors of doubles and points.
-template <typename T>
-bool verifyVector8(Verifier& v, const Vector<T>* vec) {
+template <typename T> bool verifyVector8(Verifier& v, const Vector<T>* vec) {
   return v.VerifyVector(vec) && aligned8(vec);
 }
 
-struct DPoint3d { double x, y, z; };
+struct DPoint3d {
+  double x, y, z;
+};
 struct BoxDetail {
   DPoint3d baseOrigin, topOrigin, vectorX, vectorY;
   double baseX, baseY, topX, topY;
@@ -84,7 +84,8 @@ struct MaterialOp : private Table {
   bool useMaterial() const { return GetField<uint8_t>(field(0), 0) != 0; }
   int64_t materialId() const { return GetField<int64_t>(field(1), 0); }
   bool Verify(Verifier& v) const {
-    return VerifyTableStart(v) && VerifyField<uint8_t>(v, field(0), 1) && VerifyField<int64_t>(v, field(1), 8) && v.EndTable();
+    return VerifyTableStart(v) && VerifyField<uint8_t>(v, field(0), 1) && VerifyField<int64_t>(v, field(1), 8) &&
+           v.EndTable();
   }
 };
 
@@ -93,8 +94,8 @@ struct PointPrimitive : private Table {
   const Vector<const DPoint3d*>* coords() const { return GetPointer<const Vector<const DPoint3d*>*>(field(0)); }
   int8_t boundary() const { return GetField<int8_t>(field(1), 0); }
   bool Verify(Verifier& v) const {
-    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, coords()) && VerifyField<int8_t>(v, field(1), 1) &&
-           v.EndTable();
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, coords()) &&
+           VerifyField<int8_t>(v, field(1), 1) && v.EndTable();
   }
 };
 /// ArcPrimitive (op 7): an elliptic arc; boundary 2 = the full ellipse as a filled disc.
@@ -107,20 +108,37 @@ struct ArcPrimitive : private Table {
   int8_t boundary() const { return GetField<int8_t>(field(5), 0); }
   bool Verify(Verifier& v) const {
     return VerifyTableStart(v) && VerifyField<DPoint3d>(v, field(0), 8) && VerifyField<DPoint3d>(v, field(1), 8) &&
-           VerifyField<DPoint3d>(v, field(2), 8) && VerifyField<double>(v, field(3), 8) && VerifyField<double>(v, field(4), 8) &&
-           VerifyField<int8_t>(v, field(5), 1) && v.EndTable();
+           VerifyField<DPoint3d>(v, field(2), 8) && VerifyField<double>(v, field(3), 8) &&
+           VerifyField<double>(v, field(4), 8) && VerifyField<int8_t>(v, field(5), 1) && v.EndTable();
   }
 };
 
 // ---- BGFB -------------------------------------------------------------------------------------
 
 enum GeometryType : uint8_t {
-  kLineSegment = 1, kEllipticArc = 2, kBsplineCurve = 3, kLineString = 4, kCurveVector = 5, kCone = 6, kSphere = 7, kTorusPipe = 8, kBox = 9,
-  kExtrusion = 10, kRotationalSweep = 11, kRuledSweep = 12, kPolyface = 13, kBsplineSurface = 14
+  kLineSegment = 1,
+  kEllipticArc = 2,
+  kBsplineCurve = 3,
+  kLineString = 4,
+  kCurveVector = 5,
+  kCone = 6,
+  kSphere = 7,
+  kTorusPipe = 8,
+  kBox = 9,
+  kExtrusion = 10,
+  kRotationalSweep = 11,
+  kRuledSweep = 12,
+  kPolyface = 13,
+  kBsplineSurface = 14
 };
 
-struct DSegment3d { DPoint3d p0, p1; };
-struct DEllipse3d { DPoint3d center, vector0, vector90; double start, sweep; };
+struct DSegment3d {
+  DPoint3d p0, p1;
+};
+struct DEllipse3d {
+  DPoint3d center, vector0, vector90;
+  double start, sweep;
+};
 static_assert(sizeof(DSegment3d) == 48 && sizeof(DEllipse3d) == 88);
 
 struct VariantGeometry;
@@ -137,17 +155,25 @@ struct CurveVector : private Table {
 
 struct LineSegment : private Table {
   const DSegment3d* segment() const { return GetStruct<const DSegment3d*>(field(0)); }
-  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<DSegment3d>(v, field(0), 8) && v.EndTable(); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyField<DSegment3d>(v, field(0), 8) && v.EndTable();
+  }
 };
 struct EllipticArc : private Table {
   const DEllipse3d* arc() const { return GetStruct<const DEllipse3d*>(field(0)); }
-  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<DEllipse3d>(v, field(0), 8) && v.EndTable(); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyField<DEllipse3d>(v, field(0), 8) && v.EndTable();
+  }
 };
 struct LineString : private Table {
   const Vector<double>* points() const { return GetPointer<const Vector<double>*>(field(0)); }
-  bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, points()) && v.EndTable(); }
+  bool Verify(Verifier& v) const {
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, points()) && v.EndTable();
+  }
 };
-struct DRay3d { DPoint3d origin, direction; };
+struct DRay3d {
+  DPoint3d origin, direction;
+};
 static_assert(sizeof(DRay3d) == 48);
 
 struct DgnRotationalSweep : private Table {
@@ -157,8 +183,8 @@ struct DgnRotationalSweep : private Table {
   bool capped() const { return GetField<uint8_t>(field(4), 0) != 0; }
   bool Verify(Verifier& v) const {
     return VerifyTableStart(v) && VerifyOffset(v, field(0)) && (!baseCurve() || baseCurve()->Verify(v)) &&
-           VerifyField<DRay3d>(v, field(1), 8) && VerifyField<double>(v, field(2), 8) && VerifyField<int32_t>(v, field(3), 4) &&
-           VerifyField<uint8_t>(v, field(4), 1) && v.EndTable();
+           VerifyField<DRay3d>(v, field(1), 8) && VerifyField<double>(v, field(2), 8) &&
+           VerifyField<int32_t>(v, field(3), 4) && VerifyField<uint8_t>(v, field(4), 1) && v.EndTable();
   }
 };
 
@@ -168,7 +194,8 @@ struct DgnRuledSweep : private Table {
   }
   bool capped() const { return GetField<uint8_t>(field(1), 0) != 0; }
   bool Verify(Verifier& v) const {
-    return VerifyTableStart(v) && VerifyOffset(v, field(0)) && (!curves() || (v.VerifyVector(curves()) && v.VerifyVectorOfTables(curves()))) &&
+    return VerifyTableStart(v) && VerifyOffset(v, field(0)) &&
+           (!curves() || (v.VerifyVector(curves()) && v.VerifyVectorOfTables(curves()))) &&
            VerifyField<uint8_t>(v, field(1), 1) && v.EndTable();
   }
 };
@@ -183,8 +210,7 @@ struct DgnExtrusion : private Table {
   }
 };
 
-template <typename Detail>
-struct DetailTable : private Table {
+template <typename Detail> struct DetailTable : private Table {
   const Detail* detail() const { return GetStruct<const Detail*>(field(0)); }
   bool Verify(Verifier& v) const { return VerifyTableStart(v) && VerifyField<Detail>(v, field(0), 8) && v.EndTable(); }
 };
@@ -196,8 +222,8 @@ struct Polyface : private Table {
   bool twoSided() const { return GetField<uint8_t>(field(13), 0) != 0; }
   bool Verify(Verifier& v) const {
     return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, point()) && VerifyOffset(v, field(5)) &&
-           v.VerifyVector(pointIndex()) && VerifyField<int32_t>(v, field(10), 4) && VerifyField<uint8_t>(v, field(13), 1) &&
-           v.EndTable();
+           v.VerifyVector(pointIndex()) && VerifyField<int32_t>(v, field(10), 4) &&
+           VerifyField<uint8_t>(v, field(13), 1) && v.EndTable();
   }
 };
 
@@ -210,8 +236,8 @@ struct BsplineCurve : private Table {
   const Vector<double>* knots() const { return GetPointer<const Vector<double>*>(field(4)); }
   bool Verify(Verifier& v) const {
     return VerifyTableStart(v) && VerifyField<int32_t>(v, field(0), 4) && VerifyField<uint8_t>(v, field(1), 1) &&
-           VerifyOffset(v, field(2)) && verifyVector8(v, poles()) && VerifyOffset(v, field(3)) && verifyVector8(v, weights()) &&
-           VerifyOffset(v, field(4)) && verifyVector8(v, knots()) && v.EndTable();
+           VerifyOffset(v, field(2)) && verifyVector8(v, poles()) && VerifyOffset(v, field(3)) &&
+           verifyVector8(v, weights()) && VerifyOffset(v, field(4)) && verifyVector8(v, knots()) && v.EndTable();
   }
 };
 
@@ -229,35 +255,64 @@ struct BsplineSurface : private Table {
   bool trimmed() const { return CheckField(field(11)); }
   bool Verify(Verifier& v) const {
     return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, poles()) && VerifyOffset(v, field(1)) &&
-           verifyVector8(v, weights()) && VerifyOffset(v, field(2)) && verifyVector8(v, knotsU()) && VerifyOffset(v, field(3)) &&
-           verifyVector8(v, knotsV()) && VerifyField<int32_t>(v, field(4), 4) && VerifyField<int32_t>(v, field(5), 4) &&
-           VerifyField<int32_t>(v, field(6), 4) && VerifyField<int32_t>(v, field(7), 4) && v.EndTable();
+           verifyVector8(v, weights()) && VerifyOffset(v, field(2)) && verifyVector8(v, knotsU()) &&
+           VerifyOffset(v, field(3)) && verifyVector8(v, knotsV()) && VerifyField<int32_t>(v, field(4), 4) &&
+           VerifyField<int32_t>(v, field(5), 4) && VerifyField<int32_t>(v, field(6), 4) &&
+           VerifyField<int32_t>(v, field(7), 4) && v.EndTable();
   }
 };
 
 struct VariantGeometry : private Table {
   uint8_t type() const { return GetField<uint8_t>(field(0), 0); }
-  template <typename T>
-  const T* as() const { return GetPointer<const T*>(field(1)); }
+  template <typename T> const T* as() const { return GetPointer<const T*>(field(1)); }
   bool Verify(Verifier& v) const {
     if (!VerifyTableStart(v) || !VerifyField<uint8_t>(v, field(0), 1) || !VerifyOffset(v, field(1))) return false;
     bool ok = true;
     switch (type()) { // members we read are verified; others are skipped unread
-    case kBox: ok = !as<DetailTable<BoxDetail>>() || as<DetailTable<BoxDetail>>()->Verify(v); break;
-    case kSphere: ok = !as<DetailTable<SphereDetail>>() || as<DetailTable<SphereDetail>>()->Verify(v); break;
-    case kCone: ok = !as<DetailTable<ConeDetail>>() || as<DetailTable<ConeDetail>>()->Verify(v); break;
-    case kTorusPipe: ok = !as<DetailTable<TorusDetail>>() || as<DetailTable<TorusDetail>>()->Verify(v); break;
-    case kPolyface: ok = !as<Polyface>() || as<Polyface>()->Verify(v); break;
-    case kCurveVector: ok = !as<CurveVector>() || as<CurveVector>()->Verify(v); break;
-    case kLineSegment: ok = !as<LineSegment>() || as<LineSegment>()->Verify(v); break;
-    case kEllipticArc: ok = !as<EllipticArc>() || as<EllipticArc>()->Verify(v); break;
-    case kLineString: ok = !as<LineString>() || as<LineString>()->Verify(v); break;
-    case kExtrusion: ok = !as<DgnExtrusion>() || as<DgnExtrusion>()->Verify(v); break;
-    case kRotationalSweep: ok = !as<DgnRotationalSweep>() || as<DgnRotationalSweep>()->Verify(v); break;
-    case kRuledSweep: ok = !as<DgnRuledSweep>() || as<DgnRuledSweep>()->Verify(v); break;
-    case kBsplineSurface: ok = !as<BsplineSurface>() || as<BsplineSurface>()->Verify(v); break;
-    case kBsplineCurve: ok = !as<BsplineCurve>() || as<BsplineCurve>()->Verify(v); break;
-    default: break;
+    case kBox:
+      ok = !as<DetailTable<BoxDetail>>() || as<DetailTable<BoxDetail>>()->Verify(v);
+      break;
+    case kSphere:
+      ok = !as<DetailTable<SphereDetail>>() || as<DetailTable<SphereDetail>>()->Verify(v);
+      break;
+    case kCone:
+      ok = !as<DetailTable<ConeDetail>>() || as<DetailTable<ConeDetail>>()->Verify(v);
+      break;
+    case kTorusPipe:
+      ok = !as<DetailTable<TorusDetail>>() || as<DetailTable<TorusDetail>>()->Verify(v);
+      break;
+    case kPolyface:
+      ok = !as<Polyface>() || as<Polyface>()->Verify(v);
+      break;
+    case kCurveVector:
+      ok = !as<CurveVector>() || as<CurveVector>()->Verify(v);
+      break;
+    case kLineSegment:
+      ok = !as<LineSegment>() || as<LineSegment>()->Verify(v);
+      break;
+    case kEllipticArc:
+      ok = !as<EllipticArc>() || as<EllipticArc>()->Verify(v);
+      break;
+    case kLineString:
+      ok = !as<LineString>() || as<LineString>()->Verify(v);
+      break;
+    case kExtrusion:
+      ok = !as<DgnExtrusion>() || as<DgnExtrusion>()->Verify(v);
+      break;
+    case kRotationalSweep:
+      ok = !as<DgnRotationalSweep>() || as<DgnRotationalSweep>()->Verify(v);
+      break;
+    case kRuledSweep:
+      ok = !as<DgnRuledSweep>() || as<DgnRuledSweep>()->Verify(v);
+      break;
+    case kBsplineSurface:
+      ok = !as<BsplineSurface>() || as<BsplineSurface>()->Verify(v);
+      break;
+    case kBsplineCurve:
+      ok = !as<BsplineCurve>() || as<BsplineCurve>()->Verify(v);
+      break;
+    default:
+      break;
     }
     return ok && v.EndTable();
   }

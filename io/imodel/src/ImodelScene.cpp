@@ -69,7 +69,8 @@ public:
 private:
   uint32_t material(uint32_t rgba) {
     auto [it, added] = _materials.try_emplace(rgba, uint32_t(_out.scene.materials.size()));
-    if (added) _out.scene.materials.push_back({uint8_t(rgba), uint8_t(rgba >> 8), uint8_t(rgba >> 16), uint8_t(rgba >> 24)});
+    if (added)
+      _out.scene.materials.push_back({uint8_t(rgba), uint8_t(rgba >> 8), uint8_t(rgba >> 16), uint8_t(rgba >> 24)});
     return it->second;
   }
 
@@ -96,9 +97,9 @@ Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationO
   };
   tbb::enumerable_thread_specific<std::unique_ptr<Worker>> workers;
   std::deque<ElementRecord> records;
-  std::deque<ElementOut> outs;              // one per element with geometry, in element order
-  std::vector<const ElementRecord*> todo;   // the same elements' records
-  std::deque<Status> failures;              // one per task
+  std::deque<ElementOut> outs;            // one per element with geometry, in element order
+  std::vector<const ElementRecord*> todo; // the same elements' records
+  std::deque<Status> failures;            // one per task
   std::vector<std::pair<const ElementRecord*, ElementOut*>> batch;
   tbb::task_group tasks;
   auto launch = [&] {
@@ -108,14 +109,20 @@ Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationO
       std::unique_ptr<Worker>& w = workers.local();
       if (!w) {
         auto db = sqlite::Db::openReadOnlyImmutable(file.path);
-        if (!db) { failure = imodelCorrupt(db.status()); return; }
+        if (!db) {
+          failure = imodelCorrupt(db.status());
+          return;
+        }
         w = std::make_unique<Worker>();
         w->db = std::move(db).value();
         w->decoder.emplace(&w->db, columns, options);
       }
       for (const auto& [record, out] : batch) {
         Status s = w->decoder->element(*record, *out);
-        if (!s) { failure = std::move(s); return; }
+        if (!s) {
+          failure = std::move(s);
+          return;
+        }
       }
     });
     batch.clear();

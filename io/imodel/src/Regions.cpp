@@ -13,7 +13,7 @@ using core::Result;
 /// Points of an elliptic arc: start to start + sweep, segments scaled from the full-circle count.
 std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o) {
   for (double x : {c.x, c.y, c.z, v0.x, v0.y, v0.z, v90.x, v90.y, v90.z, start, sweep})
-    if (!std::isfinite(x)) return {}; // a damaged arc draws nothing
+    if (!std::isfinite(x)) return {};             // a damaged arc draws nothing
   sweep = std::clamp(sweep, -2 * M_PI, 2 * M_PI); // more than a full turn draws nothing new
   const int n = circleSegments(std::max(core::length(v0), core::length(v90)), o);
   const int segs = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
@@ -32,9 +32,9 @@ void appendPoints(std::vector<Vec3d>& loop, const std::vector<Vec3d>& pts) {
     if (loop.empty() || core::length(loop.back() - q) > 1e-12) loop.push_back(q);
 }
 
-
 /// Strokes a loop (boundary type 2/3) or path (1) into points; the closing duplicate is dropped.
-Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std::vector<Vec3d>& loop, std::optional<Vec3d>* disc) {
+Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std::vector<Vec3d>& loop,
+                    std::optional<Vec3d>* disc) {
   const auto* curves = cv.curves();
   if (!curves) return Status::ok();
   for (uint32_t k = 0; k < curves->size(); ++k) {
@@ -47,7 +47,8 @@ Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std
     }
     case fb::kLineString: {
       const auto* pts = g->as<fb::LineString>() ? g->as<fb::LineString>()->points() : nullptr;
-      if (!pts || pts->size() % 3) return imodelFail(ImodelError::Corrupt, "line string point count is not a multiple of 3");
+      if (!pts || pts->size() % 3)
+        return imodelFail(ImodelError::Corrupt, "line string point count is not a multiple of 3");
       std::vector<Vec3d> q;
       for (uint32_t i = 0; i + 2 < pts->size(); i += 3) q.push_back({pts->Get(i), pts->Get(i + 1), pts->Get(i + 2)});
       appendPoints(loop, q);
@@ -57,7 +58,8 @@ Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std
       const auto* arc = g->as<fb::EllipticArc>() ? g->as<fb::EllipticArc>()->arc() : nullptr;
       if (!arc) break;
       if (disc && curves->size() == 1 && fullSweep(arc->sweep)) *disc = toVec3(arc->center);
-      appendPoints(loop, strokeArc(toVec3(arc->center), toVec3(arc->vector0), toVec3(arc->vector90), arc->start, arc->sweep, o));
+      appendPoints(
+          loop, strokeArc(toVec3(arc->center), toVec3(arc->vector0), toVec3(arc->vector90), arc->start, arc->sweep, o));
       break;
     }
     case fb::kBsplineCurve: {
@@ -68,7 +70,8 @@ Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std
       appendPoints(loop, q);
       break;
     }
-    default: return imodelFail(ImodelError::Corrupt, "unsupported curve type " + std::to_string(g->type()) + " in a loop");
+    default:
+      return imodelFail(ImodelError::Corrupt, "unsupported curve type " + std::to_string(g->type()) + " in a loop");
     }
   }
   if (loop.size() > 1 && core::length(loop.front() - loop.back()) < 1e-9) loop.pop_back();
@@ -100,8 +103,10 @@ Status regionsOf(const fb::CurveVector& cv, const TessellationOptions& o, std::v
       std::vector<Vec3d> loop;
       MX_RETURN_IF_ERROR(strokeCurves(child, o, loop, nullptr));
       if (loop.size() < 3) continue;
-      if (parity.outer.empty()) parity.outer = std::move(loop);
-      else parity.holes.push_back(std::move(loop));
+      if (parity.outer.empty())
+        parity.outer = std::move(loop);
+      else
+        parity.holes.push_back(std::move(loop));
     }
     if (type == 4 && parity.outer.size() >= 3) out.push_back(std::move(parity));
   }
@@ -120,16 +125,23 @@ void meshRegion(const Region& r, LocalMesh& m, Vec3d offset, bool flip) {
   std::vector<Vec3d> pts;
   std::vector<uint32_t> outer;
   std::vector<std::vector<uint32_t>> holes;
-  for (const Vec3d& q : r.outer) { outer.push_back(uint32_t(pts.size())); pts.push_back(q + offset); }
+  for (const Vec3d& q : r.outer) {
+    outer.push_back(uint32_t(pts.size()));
+    pts.push_back(q + offset);
+  }
   for (const auto& h : r.holes) {
     holes.emplace_back();
-    for (const Vec3d& q : h) { holes.back().push_back(uint32_t(pts.size())); pts.push_back(q + offset); }
+    for (const Vec3d& q : h) {
+      holes.back().push_back(uint32_t(pts.size()));
+      pts.push_back(q + offset);
+    }
   }
   const std::vector<uint32_t> tris = triangulatePolygon(pts, outer, holes);
   const uint32_t base = uint32_t(m.points.size());
   m.points.insert(m.points.end(), pts.begin(), pts.end());
   for (size_t t = 0; t + 2 < tris.size(); t += 3)
-    flip ? m.tri(base + tris[t], base + tris[t + 2], base + tris[t + 1]) : m.tri(base + tris[t], base + tris[t + 1], base + tris[t + 2]);
+    flip ? m.tri(base + tris[t], base + tris[t + 2], base + tris[t + 1])
+         : m.tri(base + tris[t], base + tris[t + 1], base + tris[t + 2]);
 }
 
 /// Walls along a loop (closed) or path, each edge a quad with its own vertices.
@@ -194,7 +206,8 @@ Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOp
   Vec3d dir = toVec3(axis->direction);
   const double len = core::length(dir);
   const double sweep = std::clamp(r.sweep(), -2 * M_PI, 2 * M_PI);
-  if (!(len > 0) || !std::isfinite(len) || !std::isfinite(sweep)) return imodelFail(ImodelError::Corrupt, "rotational sweep with a bad axis or angle");
+  if (!(len > 0) || !std::isfinite(len) || !std::isfinite(sweep))
+    return imodelFail(ImodelError::Corrupt, "rotational sweep with a bad axis or angle");
   dir = dir * (1 / len);
   Profile profile;
   MX_RETURN_IF_ERROR(profileOf(*base, o, profile));
@@ -229,8 +242,10 @@ Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOp
         const double t0 = sweep * j / steps, t1 = sweep * (j + 1) / steps;
         const Vec3d a0 = rotate(a, origin, dir, t0), a1 = rotate(a, origin, dir, t1);
         const Vec3d b0 = rotate(b, origin, dir, t0), b1 = rotate(b, origin, dir, t1);
-        if (aAxis) m.tri(m.add(a0), m.add(b0), m.add(b1));
-        else if (bAxis) m.tri(m.add(a0), m.add(b0), m.add(a1));
+        if (aAxis)
+          m.tri(m.add(a0), m.add(b0), m.add(b1));
+        else if (bAxis)
+          m.tri(m.add(a0), m.add(b0), m.add(a1));
         else {
           const uint32_t ia = m.add(a0), ib = m.add(b0), ic = m.add(b1), id = m.add(a1);
           m.tri(ia, ib, ic);
@@ -253,10 +268,10 @@ Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOp
   return Status::ok();
 }
 
-
 Status meshRuledSweep(const fb::DgnRuledSweep& r, const TessellationOptions& o, LocalMesh& m) {
   const auto* sections = r.curves();
-  if (!sections || sections->size() < 2) return imodelFail(ImodelError::Corrupt, "ruled sweep with fewer than two sections");
+  if (!sections || sections->size() < 2)
+    return imodelFail(ImodelError::Corrupt, "ruled sweep with fewer than two sections");
   std::vector<Profile> profiles(sections->size());
   for (uint32_t k = 0; k < sections->size(); ++k) MX_RETURN_IF_ERROR(profileOf(*sections->Get(k), o, profiles[k]));
   for (size_t k = 0; k + 1 < profiles.size(); ++k) {
@@ -272,11 +287,14 @@ Status meshRuledSweep(const fb::DgnRuledSweep& r, const TessellationOptions& o, 
       }
       return Status::ok();
     };
-    if (a.regions.size() != b.regions.size()) return imodelFail(ImodelError::Corrupt, "ruled sweep sections do not match");
+    if (a.regions.size() != b.regions.size())
+      return imodelFail(ImodelError::Corrupt, "ruled sweep sections do not match");
     for (size_t g = 0; g < a.regions.size(); ++g) {
       MX_RETURN_IF_ERROR(rule(a.regions[g].outer, b.regions[g].outer, true));
-      if (a.regions[g].holes.size() != b.regions[g].holes.size()) return imodelFail(ImodelError::Corrupt, "ruled sweep sections do not match");
-      for (size_t h = 0; h < a.regions[g].holes.size(); ++h) MX_RETURN_IF_ERROR(rule(a.regions[g].holes[h], b.regions[g].holes[h], true));
+      if (a.regions[g].holes.size() != b.regions[g].holes.size())
+        return imodelFail(ImodelError::Corrupt, "ruled sweep sections do not match");
+      for (size_t h = 0; h < a.regions[g].holes.size(); ++h)
+        MX_RETURN_IF_ERROR(rule(a.regions[g].holes[h], b.regions[g].holes[h], true));
     }
     if (a.path.size() >= 2) MX_RETURN_IF_ERROR(rule(a.path, b.path, false));
   }

@@ -23,14 +23,14 @@ Status piece(LocalMesh&& local, std::vector<Event>& events, int depth) {
       return imodelFail(ImodelError::Corrupt, "geometry with NaN or infinite coordinates");
   PieceEvent e;
   for (size_t t = 0; depth > 0 && t < local.indices.size(); t += 3)
-    e.area += triangleArea(local.points[local.indices[t]], local.points[local.indices[t + 1]], local.points[local.indices[t + 2]]);
+    e.area += triangleArea(local.points[local.indices[t]], local.points[local.indices[t + 1]],
+                           local.points[local.indices[t + 2]]);
   e.mesh = std::move(local);
   events.emplace_back(std::move(e));
   return Status::ok();
 }
 
-template <typename T>
-Result<const T*> verified(std::span<const uint8_t> data, const char* what) {
+template <typename T> Result<const T*> verified(std::span<const uint8_t> data, const char* what) {
   flatbuffers::Verifier verifier(data.data(), data.size());
   if (data.size() < 4 || !verifier.VerifyBuffer<T>(nullptr))
     return imodelFail(ImodelError::Corrupt, std::string(what) + " flatbuffer does not verify");
@@ -46,8 +46,10 @@ Result<const fb::VariantGeometry*> geometryUnion(const GeometryOp& op, const std
 
 std::string skippedName(uint8_t type) {
   switch (type) {
-  case 14: return "BsplineSurface";
-  default: return "geometry type " + std::to_string(type);
+  case 14:
+    return "BsplineSurface";
+  default:
+    return "geometry type " + std::to_string(type);
   }
 }
 
@@ -55,9 +57,11 @@ std::string skippedName(uint8_t type) {
 
 Result<std::vector<uint8_t>> ElementDecoder::partStream(uint64_t partId) {
   if (!_db || !_columns.part) return imodelFail(ImodelError::Corrupt, "no GeometryPart.GeometryStream column");
-  MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT " + _columns.part->second + " FROM " + _columns.part->first + " WHERE ElementId=?"));
+  MX_ASSIGN_OR_RETURN(sqlite::Statement s, _db->prepare("SELECT " + _columns.part->second + " FROM " +
+                                                        _columns.part->first + " WHERE ElementId=?"));
   MX_RETURN_IF_ERROR(s.bind(1, int64_t(partId)));
-  if (s.step() != sqlite::StepResult::Row) return imodelFail(ImodelError::Corrupt, "geometry part " + formatId64(partId) + " not found");
+  if (s.step() != sqlite::StepResult::Row)
+    return imodelFail(ImodelError::Corrupt, "geometry part " + formatId64(partId) + " not found");
   const auto b = s.getBlob(0);
   return std::vector<uint8_t>(b.begin(), b.end());
 }
@@ -92,7 +96,8 @@ Status ElementDecoder::walk(std::span<const uint8_t> blob, std::vector<Event>& e
   // Flatbuffer tables are read in place: their doubles must sit at 8-byte aligned addresses.
   // iTwin.js pads every op to 8 bytes; a stream that does not is copied so that they do.
   std::vector<uint64_t> aligned;
-  if (std::any_of(ops.begin(), ops.end(), [](const GeometryOp& op) { return reinterpret_cast<uintptr_t>(op.data.data()) % 8; })) {
+  if (std::any_of(ops.begin(), ops.end(),
+                  [](const GeometryOp& op) { return reinterpret_cast<uintptr_t>(op.data.data()) % 8; })) {
     size_t words = 0;
     for (const GeometryOp& op : ops) words += (op.data.size() + 7) / 8;
     aligned.resize(words);
@@ -110,7 +115,10 @@ Status ElementDecoder::walk(std::span<const uint8_t> blob, std::vector<Event>& e
     struct ClearRange {
       std::optional<core::Aabb>& r;
       bool& keep;
-      ~ClearRange() { if (!keep) r.reset(); keep = false; }
+      ~ClearRange() {
+        if (!keep) r.reset();
+        keep = false;
+      }
     } clearRange{_subGraphicRange, _keepRange}; // a SubGraphicRange applies to the next op only
     MX_RETURN_IF_ERROR(walkOp(op, events, depth));
   }
@@ -120,23 +128,41 @@ Status ElementDecoder::walk(std::span<const uint8_t> blob, std::vector<Event>& e
 Status ElementDecoder::walkOp(const GeometryOp& op, std::vector<Event>& events, int depth) {
   using Op = GeometryOpCode;
   switch (Op(op.opCode)) {
-  case Op::Header: return Status::ok();
-  case Op::SubGraphicRange: return onSubGraphicRange(op);
-  case Op::BasicSymbology: return onSymbology(op, events);
-  case Op::Material: return onMaterial(op, events);
-  case Op::PartInstance: return onPartInstance(op, events, depth);
+  case Op::Header:
+    return Status::ok();
+  case Op::SubGraphicRange:
+    return onSubGraphicRange(op);
+  case Op::BasicSymbology:
+    return onSymbology(op, events);
+  case Op::Material:
+    return onMaterial(op, events);
+  case Op::PartInstance:
+    return onPartInstance(op, events, depth);
   case Op::Polyface:
-  case Op::SolidPrimitive: return onGeometry(op, events, depth);
-  case Op::PointPrimitive: return onPoints(op, events, depth);
-  case Op::ArcPrimitive: return onArc(op, events, depth);
-  case Op::CurveVector: return onCurveVector(op, events, depth);
-  case Op::PointPrimitive2d: events.emplace_back(SkipEvent{"2D geometry (not meshed)"}); return Status::ok();
-  case Op::CurvePrimitive: events.emplace_back(SkipEvent{"wire (curve, not meshed)"}); return Status::ok();
-  case Op::BsplineSurface: return onBsplineSurface(op, events, depth);
-  case Op::TextString: return unsupported("TextString", events, depth);
-  case Op::ParasolidBRep: return unsupported("ParasolidBRep", events, depth);
-  case Op::Image: return unsupported("Image", events, depth);
-  default: return Status::ok(); // fill, pattern, line style, deprecated and unknown ops: no geometry
+  case Op::SolidPrimitive:
+    return onGeometry(op, events, depth);
+  case Op::PointPrimitive:
+    return onPoints(op, events, depth);
+  case Op::ArcPrimitive:
+    return onArc(op, events, depth);
+  case Op::CurveVector:
+    return onCurveVector(op, events, depth);
+  case Op::PointPrimitive2d:
+    events.emplace_back(SkipEvent{"2D geometry (not meshed)"});
+    return Status::ok();
+  case Op::CurvePrimitive:
+    events.emplace_back(SkipEvent{"wire (curve, not meshed)"});
+    return Status::ok();
+  case Op::BsplineSurface:
+    return onBsplineSurface(op, events, depth);
+  case Op::TextString:
+    return unsupported("TextString", events, depth);
+  case Op::ParasolidBRep:
+    return unsupported("ParasolidBRep", events, depth);
+  case Op::Image:
+    return unsupported("Image", events, depth);
+  default:
+    return Status::ok(); // fill, pattern, line style, deprecated and unknown ops: no geometry
   }
 }
 
@@ -173,7 +199,8 @@ Status ElementDecoder::onPartInstance(const GeometryOp& op, std::vector<Event>& 
   const fb::DPoint3d* o = p->origin();
   Mat4d instance = placementTransform(o ? toVec3(*o) : Vec3d{}, p->yaw(), p->pitch(), p->roll());
   const double scale = p->scale();
-  if (!(scale > 0) || !std::isfinite(scale)) return imodelFail(ImodelError::Corrupt, "part instance scale is not positive");
+  if (!(scale > 0) || !std::isfinite(scale))
+    return imodelFail(ImodelError::Corrupt, "part instance scale is not positive");
   for (int k : {0, 1, 2, 4, 5, 6, 8, 9, 10}) instance[size_t(k)] *= scale;
   MX_ASSIGN_OR_RETURN(std::shared_ptr<const PartGeometry> g, part(uint64_t(p->partId()), depth + 1));
   if (!g->error) return g->error;
@@ -186,24 +213,42 @@ Status ElementDecoder::onGeometry(const GeometryOp& op, std::vector<Event>& even
   MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, geometryUnion(op, "geometry"));
   if (g->as<fb::Polyface>() == nullptr) return imodelFail(ImodelError::Corrupt, "geometry union without its member");
   // Solid details are structs: a table without one is damaged.
-  const bool missingDetail =
-      (g->type() == fb::kBox && !g->as<fb::DetailTable<fb::BoxDetail>>()->detail()) ||
-      (g->type() == fb::kSphere && !g->as<fb::DetailTable<fb::SphereDetail>>()->detail()) ||
-      (g->type() == fb::kCone && !g->as<fb::DetailTable<fb::ConeDetail>>()->detail()) ||
-      (g->type() == fb::kTorusPipe && !g->as<fb::DetailTable<fb::TorusDetail>>()->detail());
+  const bool missingDetail = (g->type() == fb::kBox && !g->as<fb::DetailTable<fb::BoxDetail>>()->detail()) ||
+                             (g->type() == fb::kSphere && !g->as<fb::DetailTable<fb::SphereDetail>>()->detail()) ||
+                             (g->type() == fb::kCone && !g->as<fb::DetailTable<fb::ConeDetail>>()->detail()) ||
+                             (g->type() == fb::kTorusPipe && !g->as<fb::DetailTable<fb::TorusDetail>>()->detail());
   if (missingDetail) return imodelFail(ImodelError::Corrupt, "solid primitive without its detail");
-  if (!finiteDetail(*g)) return imodelFail(ImodelError::Corrupt, "solid primitive with NaN, infinite or negative sizes");
+  if (!finiteDetail(*g))
+    return imodelFail(ImodelError::Corrupt, "solid primitive with NaN, infinite or negative sizes");
   LocalMesh local;
   switch (g->type()) {
-  case fb::kPolyface: MX_RETURN_IF_ERROR(tessellatePolyface(*g->as<fb::Polyface>(), local)); break;
-  case fb::kBox: tessellateBox(*g->as<fb::DetailTable<fb::BoxDetail>>()->detail(), local); break;
-  case fb::kSphere: tessellateSphere(*g->as<fb::DetailTable<fb::SphereDetail>>()->detail(), _o, local); break;
-  case fb::kCone: tessellateCone(*g->as<fb::DetailTable<fb::ConeDetail>>()->detail(), _o, local); break;
-  case fb::kTorusPipe: tessellateTorus(*g->as<fb::DetailTable<fb::TorusDetail>>()->detail(), _o, local); break;
-  case fb::kExtrusion: MX_RETURN_IF_ERROR(meshExtrusion(*g->as<fb::DgnExtrusion>(), _o, local)); break;
-  case fb::kRotationalSweep: MX_RETURN_IF_ERROR(meshRotationalSweep(*g->as<fb::DgnRotationalSweep>(), _o, local)); break;
-  case fb::kRuledSweep: MX_RETURN_IF_ERROR(meshRuledSweep(*g->as<fb::DgnRuledSweep>(), _o, local)); break;
-  default: MX_RETURN_IF_ERROR(unsupported(skippedName(g->type()), events, depth)); break;
+  case fb::kPolyface:
+    MX_RETURN_IF_ERROR(tessellatePolyface(*g->as<fb::Polyface>(), local));
+    break;
+  case fb::kBox:
+    tessellateBox(*g->as<fb::DetailTable<fb::BoxDetail>>()->detail(), local);
+    break;
+  case fb::kSphere:
+    tessellateSphere(*g->as<fb::DetailTable<fb::SphereDetail>>()->detail(), _o, local);
+    break;
+  case fb::kCone:
+    tessellateCone(*g->as<fb::DetailTable<fb::ConeDetail>>()->detail(), _o, local);
+    break;
+  case fb::kTorusPipe:
+    tessellateTorus(*g->as<fb::DetailTable<fb::TorusDetail>>()->detail(), _o, local);
+    break;
+  case fb::kExtrusion:
+    MX_RETURN_IF_ERROR(meshExtrusion(*g->as<fb::DgnExtrusion>(), _o, local));
+    break;
+  case fb::kRotationalSweep:
+    MX_RETURN_IF_ERROR(meshRotationalSweep(*g->as<fb::DgnRotationalSweep>(), _o, local));
+    break;
+  case fb::kRuledSweep:
+    MX_RETURN_IF_ERROR(meshRuledSweep(*g->as<fb::DgnRuledSweep>(), _o, local));
+    break;
+  default:
+    MX_RETURN_IF_ERROR(unsupported(skippedName(g->type()), events, depth));
+    break;
   }
   return piece(std::move(local), events, depth);
 }

@@ -23,7 +23,10 @@ using core::Vec3d;
 struct LocalMesh {
   std::vector<Vec3d> points;
   std::vector<uint32_t> indices;
-  uint32_t add(Vec3d p) { points.push_back(p); return uint32_t(points.size() - 1); }
+  uint32_t add(Vec3d p) {
+    points.push_back(p);
+    return uint32_t(points.size() - 1);
+  }
   void tri(uint32_t a, uint32_t b, uint32_t c) { indices.insert(indices.end(), {a, b, c}); }
 };
 

@@ -10,7 +10,9 @@ using core::Vec3d;
 
 namespace {
 
-struct P2 { double x, y; };
+struct P2 {
+  double x, y;
+};
 
 /// Point-in-triangle tests one region may spend before the rest is fanned (well under a second).
 constexpr uint64_t kEarClippingWork = uint64_t(1) << 27;
@@ -28,7 +30,7 @@ double signedArea(const std::vector<P2>& p, const std::vector<uint32_t>& loop) {
 
 bool inTriangle(P2 a, P2 b, P2 c, P2 q) {
   const double d1 = cross(a, b, q), d2 = cross(b, c, q), d3 = cross(c, a, q);
-  const bool neg = d1 < 0 || d2 < 0 || d3 < 0, pos = d1 > 0 || d2 > 0 || d3 > 0;
+  const bool neg = d1 < 0 || d2 < 0 || d3<0, pos = d1> 0 || d2 > 0 || d3 > 0;
   return !(neg && pos);
 }
 
@@ -54,7 +56,10 @@ void bridge(const std::vector<P2>& p, std::vector<uint32_t>& poly, const std::ve
     double d = std::numeric_limits<double>::max();
     for (size_t i = 0; i < poly.size(); ++i) {
       const double e = std::hypot(p[poly[i]].x - m.x, p[poly[i]].y - m.y);
-      if (e < d) { d = e; bestI = i; }
+      if (e < d) {
+        d = e;
+        bestI = i;
+      }
     }
   } else {
     // A reflex vertex inside (m, hit, candidate) would block the view: take the one with the
@@ -69,7 +74,10 @@ void bridge(const std::vector<P2>& p, std::vector<uint32_t>& poly, const std::ve
       if (cross(prev, q, next) >= 0) continue; // convex
       if (!inTriangle(m, hit, cand, q)) continue;
       const double angle = std::atan2(std::abs(q.y - m.y), q.x - m.x);
-      if (angle < bestAngle) { bestAngle = angle; blocked = i; }
+      if (angle < bestAngle) {
+        bestAngle = angle;
+        blocked = i;
+      }
     }
     if (blocked != std::numeric_limits<size_t>::max()) bestI = blocked;
   }
@@ -114,7 +122,11 @@ std::vector<uint32_t> triangulatePolygon(const std::vector<Vec3d>& points, const
   for (auto& h : hs)
     if (signedArea(p, h) > 0) std::reverse(h.begin(), h.end());
   std::sort(hs.begin(), hs.end(), [&](const auto& a, const auto& b) {
-    auto maxX = [&](const auto& h) { double m = -1e300; for (uint32_t i : h) m = std::max(m, p[i].x); return m; };
+    auto maxX = [&](const auto& h) {
+      double m = -1e300;
+      for (uint32_t i : h) m = std::max(m, p[i].x);
+      return m;
+    };
     return maxX(a) > maxX(b);
   });
   for (const auto& h : hs)
@@ -143,7 +155,8 @@ std::vector<uint32_t> triangulatePolygon(const std::vector<Vec3d>& points, const
       for (size_t k = 0; k < v.size() && empty; ++k) {
         if (k == ip || k == i || k == in) continue;
         const P2 q = p[v[k]];
-        if ((q.x == a.x && q.y == a.y) || (q.x == b.x && q.y == b.y) || (q.x == c.x && q.y == c.y)) continue; // bridge twins
+        if ((q.x == a.x && q.y == a.y) || (q.x == b.x && q.y == b.y) || (q.x == c.x && q.y == c.y))
+          continue; // bridge twins
         if (inTriangle(a, b, c, q)) empty = false;
       }
       if (!empty) continue;

@@ -88,10 +88,14 @@ core::Result<Db> Db::openReadOnlyImmutable(const std::string& path) {
   // A URI needs '%', '?' and '#' escaped in the path.
   std::string uri = "file:";
   for (char c : path) {
-    if (c == '%') uri += "%25";
-    else if (c == '?') uri += "%3f";
-    else if (c == '#') uri += "%23";
-    else uri += c;
+    if (c == '%')
+      uri += "%25";
+    else if (c == '?')
+      uri += "%3f";
+    else if (c == '#')
+      uri += "%23";
+    else
+      uri += c;
   }
   uri += "?immutable=1";
   Db db;
@@ -102,8 +106,8 @@ core::Result<Db> Db::openReadOnlyImmutable(const std::string& path) {
 
 core::Result<Db> Db::openReadWrite(const std::string& path, int busyTimeoutMs) {
   Db db;
-  const int rc = sqlite3_open_v2(path.c_str(), &db._db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db._db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return statusFromSqlite(rc, db._db, "open " + path);
   sqlite3_busy_timeout(db._db, busyTimeoutMs);
   return db;
@@ -132,9 +136,12 @@ core::Result<Statement> Db::prepare(std::string_view sql) const {
 core::Result<std::optional<int64_t>> Db::queryInt(std::string_view sql) const {
   MX_ASSIGN_OR_RETURN(Statement s, prepare(sql));
   switch (s.step()) {
-  case StepResult::Row: return std::optional<int64_t>(s.getInt64(0));
-  case StepResult::Done: return std::optional<int64_t>();
-  default: return s.error();
+  case StepResult::Row:
+    return std::optional<int64_t>(s.getInt64(0));
+  case StepResult::Done:
+    return std::optional<int64_t>();
+  default:
+    return s.error();
   }
 }
 

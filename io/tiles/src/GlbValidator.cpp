@@ -23,14 +23,25 @@ using namespace check;
 
 namespace {
 
-uint32_t readU32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+uint32_t readU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 int componentSize(int type) {
   switch (type) {
-  case glb::kByte: case glb::kUnsignedByte: return 1;
-  case glb::kShort: case glb::kUnsignedShort: return 2;
-  case glb::kUnsignedInt: case glb::kFloat: return 4;
-  default: return 0;
+  case glb::kByte:
+  case glb::kUnsignedByte:
+    return 1;
+  case glb::kShort:
+  case glb::kUnsignedShort:
+    return 2;
+  case glb::kUnsignedInt:
+  case glb::kFloat:
+    return 4;
+  default:
+    return 0;
   }
 }
 
@@ -67,7 +78,8 @@ public:
     for (size_t n = 0; n < nodes.size(); ++n) {
       const json& node = nodes[n];
       if (!node.contains("mesh")) continue;
-      if (node.contains("children") && !node["children"].empty()) return fail("node " + std::to_string(n) + ": nested nodes are not expected");
+      if (node.contains("children") && !node["children"].empty())
+        return fail("node " + std::to_string(n) + ": nested nodes are not expected");
       Mat4d m = core::identityMatrix();
       if (node.contains("matrix")) {
         if (!numberArray(node["matrix"], 16)) return fail("node matrix must be 16 numbers");
@@ -95,7 +107,10 @@ public:
         local.extend(t.max[0], t.max[1], t.max[2]);
       }
     }
-    for (int a = 0; a < 3; ++a) { bounds[a] = local.min[a]; bounds[3 + a] = local.max[a]; }
+    for (int a = 0; a < 3; ++a) {
+      bounds[a] = local.min[a];
+      bounds[3 + a] = local.max[a];
+    }
     return true;
   }
 
@@ -109,22 +124,27 @@ private:
     if (_bytes.size() < 20) return fail("shorter than a glb header");
     if (readU32(_bytes.data()) != glb::kMagic) return fail("magic is not glTF");
     if (readU32(_bytes.data() + 4) != glb::kVersion) return fail("glb version is not 2");
-    if (readU32(_bytes.data() + 8) != _bytes.size()) return fail("header length " + std::to_string(readU32(_bytes.data() + 8)) + " != file size " + std::to_string(_bytes.size()));
+    if (readU32(_bytes.data() + 8) != _bytes.size())
+      return fail("header length " + std::to_string(readU32(_bytes.data() + 8)) + " != file size " +
+                  std::to_string(_bytes.size()));
     if (_bytes.size() % 4) return fail("file length is not a multiple of 4");
     const uint32_t jsonLen = readU32(_bytes.data() + 12);
     if (readU32(_bytes.data() + 16) != glb::kChunkJson) return fail("first chunk is not JSON");
-    if (jsonLen % 4 || 20 + size_t(jsonLen) > _bytes.size()) return fail("JSON chunk length is unaligned or exceeds the file");
+    if (jsonLen % 4 || 20 + size_t(jsonLen) > _bytes.size())
+      return fail("JSON chunk length is unaligned or exceeds the file");
     const size_t binHeader = 20 + size_t(jsonLen);
     if (binHeader < _bytes.size()) {
       if (binHeader + 8 > _bytes.size()) return fail("truncated BIN chunk header");
       const uint32_t binLen = readU32(_bytes.data() + binHeader);
       if (readU32(_bytes.data() + binHeader + 4) != glb::kChunkBin) return fail("second chunk is not BIN");
-      if (binLen % 4 || binHeader + 8 + size_t(binLen) != _bytes.size()) return fail("BIN chunk length is unaligned or does not end the file");
+      if (binLen % 4 || binHeader + 8 + size_t(binLen) != _bytes.size())
+        return fail("BIN chunk length is unaligned or does not end the file");
       _bin = _bytes.subspan(binHeader + 8, binLen);
     }
     _doc = json::parse(_bytes.begin() + 20, _bytes.begin() + 20 + jsonLen, nullptr, false);
     if (_doc.is_discarded() || !_doc.is_object()) return fail("JSON chunk does not parse");
-    if (!_doc.contains("asset") || _doc["asset"].value("version", "") != "2.0") return fail("asset.version must be \"2.0\"");
+    if (!_doc.contains("asset") || _doc["asset"].value("version", "") != "2.0")
+      return fail("asset.version must be \"2.0\"");
     return true;
   }
 
@@ -133,12 +153,15 @@ private:
     std::vector<size_t> bufferSizes;
     for (size_t i = 0; i < buffers.size(); ++i) {
       const json& b = buffers[i];
-      if (!b.contains("byteLength") || !b["byteLength"].is_number_unsigned()) return fail("buffers[" + std::to_string(i) + "].byteLength missing");
+      if (!b.contains("byteLength") || !b["byteLength"].is_number_unsigned())
+        return fail("buffers[" + std::to_string(i) + "].byteLength missing");
       const size_t len = b["byteLength"].get<size_t>();
       const bool fallback = b.contains("extensions") && b["extensions"].contains("EXT_meshopt_compression") &&
                             b["extensions"]["EXT_meshopt_compression"].value("fallback", false);
       if (i == 0 && !b.contains("uri")) {
-        if (len > _bin.size() || _bin.size() - len > 3) return fail("buffers[0].byteLength " + std::to_string(len) + " does not match the BIN chunk (" + std::to_string(_bin.size()) + ")");
+        if (len > _bin.size() || _bin.size() - len > 3)
+          return fail("buffers[0].byteLength " + std::to_string(len) + " does not match the BIN chunk (" +
+                      std::to_string(_bin.size()) + ")");
       } else if (!fallback) {
         return fail("buffers[" + std::to_string(i) + "] is external; content must be self-contained");
       }
@@ -149,10 +172,13 @@ private:
     for (size_t i = 0; i < views.size(); ++i) {
       const json& v = views[i];
       const std::string at = "bufferViews[" + std::to_string(i) + "]";
-      const size_t buffer = v.value("buffer", size_t(~0ull)), offset = v.value("byteOffset", size_t(0)), length = v.value("byteLength", size_t(0));
+      const size_t buffer = v.value("buffer", size_t(~0ull)), offset = v.value("byteOffset", size_t(0)),
+                   length = v.value("byteLength", size_t(0));
       if (buffer >= bufferSizes.size()) return fail(at + ": buffer out of range");
-      if (offset > bufferSizes[buffer] || length > bufferSizes[buffer] - offset) return fail(at + ": exceeds its buffer");
-      if (v.contains("byteStride") && (v["byteStride"].get<size_t>() % 4 || v["byteStride"].get<size_t>() < 4 || v["byteStride"].get<size_t>() > 252))
+      if (offset > bufferSizes[buffer] || length > bufferSizes[buffer] - offset)
+        return fail(at + ": exceeds its buffer");
+      if (v.contains("byteStride") && (v["byteStride"].get<size_t>() % 4 || v["byteStride"].get<size_t>() < 4 ||
+                                       v["byteStride"].get<size_t>() > 252))
         return fail(at + ": byteStride must be a multiple of 4 in [4, 252]");
       if (v.contains("extensions") && v["extensions"].contains("EXT_meshopt_compression")) {
         const json& e = v["extensions"]["EXT_meshopt_compression"];
@@ -165,9 +191,12 @@ private:
         out.resize(length);
         const std::string mode = e.value("mode", "");
         int rc;
-        if (mode == "ATTRIBUTES") rc = meshopt_decodeVertexBuffer(out.data(), count, stride, _bin.data() + cOff, cLen);
-        else if (mode == "TRIANGLES") rc = meshopt_decodeIndexBuffer(out.data(), count, stride, _bin.data() + cOff, cLen);
-        else return fail(at + ": unknown meshopt mode " + mode);
+        if (mode == "ATTRIBUTES")
+          rc = meshopt_decodeVertexBuffer(out.data(), count, stride, _bin.data() + cOff, cLen);
+        else if (mode == "TRIANGLES")
+          rc = meshopt_decodeIndexBuffer(out.data(), count, stride, _bin.data() + cOff, cLen);
+        else
+          return fail(at + ": unknown meshopt mode " + mode);
         if (rc != 0) return fail(at + ": meshopt data does not decode (" + std::to_string(rc) + ")");
         const std::string filter = e.value("filter", "NONE");
         if (filter == "OCTAHEDRAL") {
@@ -191,11 +220,14 @@ private:
     std::set<std::string> used;
     for (const auto& e : _doc.value("extensionsUsed", json::array())) used.insert(e.get<std::string>());
     for (const auto& e : _doc.value("extensionsRequired", json::array()))
-      if (!used.count(e.get<std::string>())) return fail("extensionsRequired " + e.get<std::string>() + " is not in extensionsUsed");
-    if (_compressed && !used.count("EXT_meshopt_compression")) return fail("EXT_meshopt_compression used but not declared");
+      if (!used.count(e.get<std::string>()))
+        return fail("extensionsRequired " + e.get<std::string>() + " is not in extensionsUsed");
+    if (_compressed && !used.count("EXT_meshopt_compression"))
+      return fail("EXT_meshopt_compression used but not declared");
     if (_compressed) {
       bool req = false;
-      for (const auto& e : _doc.value("extensionsRequired", json::array())) req |= e.get<std::string>() == "EXT_meshopt_compression";
+      for (const auto& e : _doc.value("extensionsRequired", json::array()))
+        req |= e.get<std::string>() == "EXT_meshopt_compression";
       if (!req) return fail("EXT_meshopt_compression without fallback data must be required");
     }
     const bool meta = _doc.contains("extensions") && _doc["extensions"].contains("EXT_structural_metadata");
@@ -238,8 +270,7 @@ private:
   }
 
   /// Calls f(element index, component, value) for every component, with one switch per call.
-  template <typename F>
-  static void forEach(const View& v, F&& f) {
+  template <typename F> static void forEach(const View& v, F&& f) {
     auto loop = [&](auto tag) {
       using T = decltype(tag);
       for (size_t i = 0; i < v.count; ++i) {
@@ -252,13 +283,26 @@ private:
       }
     };
     switch (v.ctype) {
-    case glb::kByte: loop(int8_t{}); break;
-    case glb::kUnsignedByte: loop(uint8_t{}); break;
-    case glb::kShort: loop(int16_t{}); break;
-    case glb::kUnsignedShort: loop(uint16_t{}); break;
-    case glb::kUnsignedInt: loop(uint32_t{}); break;
-    case glb::kFloat: loop(float{}); break;
-    default: break;
+    case glb::kByte:
+      loop(int8_t{});
+      break;
+    case glb::kUnsignedByte:
+      loop(uint8_t{});
+      break;
+    case glb::kShort:
+      loop(int16_t{});
+      break;
+    case glb::kUnsignedShort:
+      loop(uint16_t{});
+      break;
+    case glb::kUnsignedInt:
+      loop(uint32_t{});
+      break;
+    case glb::kFloat:
+      loop(float{});
+      break;
+    default:
+      break;
     }
   }
 
@@ -271,8 +315,10 @@ private:
     if (!accessor(posIndex, pos)) return false;
     const json* acc = pos.acc;
     if (acc->value("type", "") != "VEC3") return fail("POSITION must be VEC3");
-    if (pos.ctype != glb::kFloat && !_used.count("KHR_mesh_quantization")) return fail("quantized POSITION without KHR_mesh_quantization");
-    if (!acc->contains("min") || !acc->contains("max") || !numberArray((*acc)["min"], 3) || !numberArray((*acc)["max"], 3))
+    if (pos.ctype != glb::kFloat && !_used.count("KHR_mesh_quantization"))
+      return fail("quantized POSITION without KHR_mesh_quantization");
+    if (!acc->contains("min") || !acc->contains("max") || !numberArray((*acc)["min"], 3) ||
+        !numberArray((*acc)["max"], 3))
       return fail("POSITION min/max missing");
     const size_t vcount = pos.count;
     if (!_minMax.count(posIndex)) { // primitives sharing POSITION are checked once
@@ -297,18 +343,21 @@ private:
     if (!prim.contains("indices")) return fail("primitive without indices");
     View idx;
     if (!accessor(prim["indices"].get<size_t>(), idx)) return false;
-    if (idx.ctype != glb::kUnsignedShort && idx.ctype != glb::kUnsignedInt && idx.ctype != glb::kUnsignedByte) return fail("indices must be unsigned integers");
+    if (idx.ctype != glb::kUnsignedShort && idx.ctype != glb::kUnsignedInt && idx.ctype != glb::kUnsignedByte)
+      return fail("indices must be unsigned integers");
     if (idx.components != 1) return fail("indices must be SCALAR");
     if (idx.count % 3) return fail("index count not a multiple of 3");
     double maxIndex = 0;
     forEach(idx, [&](size_t, int, double x) { maxIndex = std::max(maxIndex, x); });
-    if (maxIndex >= double(vcount)) return fail("index " + std::to_string(uint64_t(maxIndex)) + " >= vertex count " + std::to_string(vcount));
+    if (maxIndex >= double(vcount))
+      return fail("index " + std::to_string(uint64_t(maxIndex)) + " >= vertex count " + std::to_string(vcount));
     triangles += idx.count / 3;
     return meshFeatures(prim, vcount);
   }
 
   bool meshFeatures(const json& prim, size_t vcount) {
-    if (!prim.contains("extensions") || !prim["extensions"].contains("EXT_mesh_features")) return fail("primitive without EXT_mesh_features");
+    if (!prim.contains("extensions") || !prim["extensions"].contains("EXT_mesh_features"))
+      return fail("primitive without EXT_mesh_features");
     if (!_used.count("EXT_mesh_features")) return fail("EXT_mesh_features used but not declared");
     const json& ids = prim["extensions"]["EXT_mesh_features"].value("featureIds", json::array());
     if (ids.empty()) return fail("EXT_mesh_features.featureIds is empty");
@@ -329,9 +378,14 @@ private:
         double bad = -1;
         bool ok = true;
         forEach(idView, [&](size_t, int, double v) {
-          if (ok && (v < 0 || v >= double(featureCount) || v != std::floor(v))) { ok = false; bad = v; }
+          if (ok && (v < 0 || v >= double(featureCount) || v != std::floor(v))) {
+            ok = false;
+            bad = v;
+          }
         });
-        if (!ok) return fail(attr + " value " + std::to_string(bad) + " outside [0, featureCount " + std::to_string(featureCount) + ")");
+        if (!ok)
+          return fail(attr + " value " + std::to_string(bad) + " outside [0, featureCount " +
+                      std::to_string(featureCount) + ")");
         _checkedIds.insert(key);
       }
       if (f.contains("propertyTable") && !propertyTable(f["propertyTable"].get<size_t>(), featureCount)) return false;
@@ -347,12 +401,15 @@ private:
     if (index >= tables.size()) return fail("propertyTable " + std::to_string(index) + " out of range");
     const json& table = tables[index];
     const size_t count = table.value("count", size_t(0));
-    if (count != featureCount) return fail("property table count " + std::to_string(count) + " != featureCount " + std::to_string(featureCount));
+    if (count != featureCount)
+      return fail("property table count " + std::to_string(count) + " != featureCount " + std::to_string(featureCount));
     const std::string cls = table.value("class", "");
-    if (!meta.contains("schema") || !meta["schema"]["classes"].contains(cls)) return fail("property table class " + cls + " not in the schema");
+    if (!meta.contains("schema") || !meta["schema"]["classes"].contains(cls))
+      return fail("property table class " + cls + " not in the schema");
     const json& props = meta["schema"]["classes"][cls].value("properties", json::object());
     for (const char* name : {"element", "model", "subcategory"}) {
-      if (!props.contains(name) || props[name].value("type", "") != "SCALAR" || props[name].value("componentType", "") != "UINT64")
+      if (!props.contains(name) || props[name].value("type", "") != "SCALAR" ||
+          props[name].value("componentType", "") != "UINT64")
         return fail(std::string("class property ") + name + " must be a UINT64 SCALAR");
       if (!table["properties"].contains(name)) return fail(std::string("property table lacks ") + name);
       const size_t view = table["properties"][name].value("values", size_t(~0ull));
@@ -369,10 +426,10 @@ private:
   std::vector<std::string>& _errors;
   std::span<const uint8_t> _bin;
   json _doc;
-  std::vector<std::span<const uint8_t>> _views;   // every view's bytes (decoded when compressed)
+  std::vector<std::span<const uint8_t>> _views;    // every view's bytes (decoded when compressed)
   std::map<size_t, std::vector<uint8_t>> _decoded; // owners of decoded views
-  std::map<size_t, std::array<double, 6>> _minMax;  // accessor → checked min/max (xyz)
-  std::map<size_t, size_t> _viewOffsets; // uncompressed views: offset in the BIN chunk
+  std::map<size_t, std::array<double, 6>> _minMax; // accessor → checked min/max (xyz)
+  std::map<size_t, size_t> _viewOffsets;           // uncompressed views: offset in the BIN chunk
   std::set<std::string> _used;
   std::set<std::pair<size_t, size_t>> _checkedIds; // (accessor, featureCount) already checked
   bool _compressed = false;

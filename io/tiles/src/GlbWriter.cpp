@@ -51,10 +51,12 @@ public:
       const size_t fallbackOffset = (_fallbackSize + 3) & ~size_t(3);
       _fallbackSize = fallbackOffset + size;
       const size_t extStride = stride ? stride : size / count;
-      json ext = {{"buffer", 0}, {"byteOffset", offset}, {"byteLength", enc.size()}, {"byteStride", extStride},
+      json ext = {{"buffer", 0},    {"byteOffset", offset}, {"byteLength", enc.size()}, {"byteStride", extStride},
                   {"count", count}, {"mode", meshoptMode}};
       if (filter) ext["filter"] = filter;
-      view = {{"buffer", 1}, {"byteOffset", fallbackOffset}, {"byteLength", size},
+      view = {{"buffer", 1},
+              {"byteOffset", fallbackOffset},
+              {"byteLength", size},
               {"extensions", {{"EXT_meshopt_compression", ext}}}};
     } else {
       const size_t offset = append(data, size, alignment);
@@ -115,8 +117,10 @@ Status checkContent(const TileContent& c) {
 /// POSITION: uint16 (quantized) or float32; min/max are required, in accessor units.
 int addPositions(GlbBuilder& b, const TileContent& c) {
   const size_t vcount = c.vertexCount();
-  double mn[3] = {std::numeric_limits<double>::max(), std::numeric_limits<double>::max(), std::numeric_limits<double>::max()};
-  double mx[3] = {std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest()};
+  double mn[3] = {std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),
+                  std::numeric_limits<double>::max()};
+  double mx[3] = {std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest(),
+                  std::numeric_limits<double>::lowest()};
   for (size_t v = 0; v < vcount; ++v)
     for (int a = 0; a < 3; ++a) {
       const double x = c.quantized ? double(c.positionsQ[4 * v + size_t(a)]) : double(c.positions[3 * v + size_t(a)]);
@@ -133,8 +137,11 @@ int addPositions(GlbBuilder& b, const TileContent& c) {
     view = b.addView(c.positions.data(), c.positions.size() * 4, 12, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
     acc = {{"componentType", glb::kFloat}};
   }
-  acc.update(json{{"bufferView", view}, {"count", vcount}, {"type", "VEC3"},
-                  {"min", {mn[0], mn[1], mn[2]}}, {"max", {mx[0], mx[1], mx[2]}}});
+  acc.update(json{{"bufferView", view},
+                  {"count", vcount},
+                  {"type", "VEC3"},
+                  {"min", {mn[0], mn[1], mn[2]}},
+                  {"max", {mx[0], mx[1], mx[2]}}});
   return b.addAccessor(acc);
 }
 
@@ -155,14 +162,19 @@ int addNormals(GlbBuilder& b, const TileContent& c, bool meshopt) {
   } else {
     view = b.addView(c.normalsQ.data(), c.normalsQ.size(), 4, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
   }
-  return b.addAccessor({{"bufferView", view}, {"componentType", glb::kByte}, {"normalized", true}, {"count", vcount}, {"type", "VEC3"}});
+  return b.addAccessor(
+      {{"bufferView", view}, {"componentType", glb::kByte}, {"normalized", true}, {"count", vcount}, {"type", "VEC3"}});
 }
 
 /// COLOR_0: RGBA8 normalized.
 int addColors(GlbBuilder& b, const TileContent& c) {
   const size_t vcount = c.vertexCount();
   const int view = b.addView(c.colors.data(), c.colors.size() * 4, 4, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
-  return b.addAccessor({{"bufferView", view}, {"componentType", glb::kUnsignedByte}, {"normalized", true}, {"count", vcount}, {"type", "VEC4"}});
+  return b.addAccessor({{"bufferView", view},
+                        {"componentType", glb::kUnsignedByte},
+                        {"normalized", true},
+                        {"count", vcount},
+                        {"type", "VEC4"}});
 }
 
 /// _FEATURE_ID_0: exact as FLOAT below 2^24, never quantized or normalized.
@@ -172,8 +184,12 @@ int addFeatureIds(GlbBuilder& b, const TileContent& c) {
   float maxId = 0;
   for (size_t v = 0; v < vcount; ++v) maxId = std::max(maxId, ids[v] = float(c.featureIds[v]));
   const int view = b.addView(ids.data(), ids.size() * 4, 4, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
-  return b.addAccessor({{"bufferView", view}, {"componentType", glb::kFloat}, {"count", vcount},
-                        {"type", "SCALAR"}, {"min", {0.0}}, {"max", {double(maxId)}}});
+  return b.addAccessor({{"bufferView", view},
+                        {"componentType", glb::kFloat},
+                        {"count", vcount},
+                        {"type", "SCALAR"},
+                        {"min", {0.0}},
+                        {"max", {double(maxId)}}});
 }
 
 /// Triangles split by transparency: one primitive per material (0 opaque, 1 blended).
@@ -186,7 +202,8 @@ json addPrimitives(GlbBuilder& b, const TileContent& c, const json& attributes, 
     groups[translucent].insert(groups[translucent].end(), {c.indices[t], c.indices[t + 1], c.indices[t + 2]});
   }
   const bool wide = vcount > 65535;
-  const json meshFeatures = {{"featureIds", {{{"featureCount", c.features.size()}, {"attribute", 0}, {"propertyTable", 0}}}}};
+  const json meshFeatures = {
+      {"featureIds", {{{"featureCount", c.features.size()}, {"attribute", 0}, {"propertyTable", 0}}}}};
   json primitives = json::array();
   for (int g = 0; g < 2; ++g) {
     if (groups[g].empty()) continue;
@@ -194,17 +211,22 @@ json addPrimitives(GlbBuilder& b, const TileContent& c, const json& attributes, 
     if (meshopt) {
       // meshopt's index codec reads 32-bit values; the decoded width (the extension's byteStride)
       // is the fallback view's size per index.
-      view = b.addView(groups[g].data(), groups[g].size() * (wide ? 4 : 2), 0, glb::kElementArrayBuffer, 4,
-                       "TRIANGLES", groups[g].size());
+      view = b.addView(groups[g].data(), groups[g].size() * (wide ? 4 : 2), 0, glb::kElementArrayBuffer, 4, "TRIANGLES",
+                       groups[g].size());
     } else if (wide) {
       view = b.addView(groups[g].data(), groups[g].size() * 4, 0, glb::kElementArrayBuffer, 4);
     } else {
       std::vector<uint16_t> narrow(groups[g].begin(), groups[g].end());
       view = b.addView(narrow.data(), narrow.size() * 2, 0, glb::kElementArrayBuffer, 4);
     }
-    const int acc = b.addAccessor({{"bufferView", view}, {"componentType", wide ? glb::kUnsignedInt : glb::kUnsignedShort},
-                                   {"count", groups[g].size()}, {"type", "SCALAR"}});
-    primitives.push_back({{"attributes", attributes}, {"indices", acc}, {"material", g}, {"mode", 4},
+    const int acc = b.addAccessor({{"bufferView", view},
+                                   {"componentType", wide ? glb::kUnsignedInt : glb::kUnsignedShort},
+                                   {"count", groups[g].size()},
+                                   {"type", "SCALAR"}});
+    primitives.push_back({{"attributes", attributes},
+                          {"indices", acc},
+                          {"material", g},
+                          {"mode", 4},
                           {"extensions", {{"EXT_mesh_features", meshFeatures}}}});
   }
   return primitives;
@@ -237,19 +259,27 @@ json document(const TileContent& c, const WriteOptions& options, GlbBuilder& b, 
     node["translation"] = {c.translation[0], c.translation[1], c.translation[2]};
     node["scale"] = {c.scale[0], c.scale[1], c.scale[2]};
   }
-  json material = {{"pbrMetallicRoughness", {{"baseColorFactor", {1.0, 1.0, 1.0, 1.0}}, {"metallicFactor", 0.0}, {"roughnessFactor", 1.0}}},
+  json material = {{"pbrMetallicRoughness",
+                    {{"baseColorFactor", {1.0, 1.0, 1.0, 1.0}}, {"metallicFactor", 0.0}, {"roughnessFactor", 1.0}}},
                    {"doubleSided", true}};
   json blended = material;
   blended["alphaMode"] = "BLEND";
 
   std::vector<std::string> used = {"EXT_mesh_features", "EXT_structural_metadata"};
   std::vector<std::string> required;
-  if (c.quantized || !c.normalsQ.empty()) { used.push_back("KHR_mesh_quantization"); required.push_back("KHR_mesh_quantization"); }
-  if (meshopt) { used.push_back("EXT_meshopt_compression"); required.push_back("EXT_meshopt_compression"); }
+  if (c.quantized || !c.normalsQ.empty()) {
+    used.push_back("KHR_mesh_quantization");
+    required.push_back("KHR_mesh_quantization");
+  }
+  if (meshopt) {
+    used.push_back("EXT_meshopt_compression");
+    required.push_back("EXT_meshopt_compression");
+  }
 
   json buffers = json::array({{{"byteLength", b.bin().size()}}});
   if (meshopt)
-    buffers.push_back({{"byteLength", b.fallbackSize()}, {"extensions", {{"EXT_meshopt_compression", {{"fallback", true}}}}}});
+    buffers.push_back(
+        {{"byteLength", b.fallbackSize()}, {"extensions", {{"EXT_meshopt_compression", {{"fallback", true}}}}}});
 
   json doc = {{"asset", {{"version", "2.0"}, {"generator", options.generator}}},
               {"extensionsUsed", used},

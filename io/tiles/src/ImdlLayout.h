@@ -6,15 +6,16 @@
 
 namespace mx::io::imdl {
 
-inline constexpr uint32_t kMagic = 0x6c644d69;      // "iMdl"
-inline constexpr uint32_t kGltfMagic = 0x46546c67;  // "glTF"
+inline constexpr uint32_t kMagic = 0x6c644d69;     // "iMdl"
+inline constexpr uint32_t kGltfMagic = 0x46546c67; // "glTF"
 inline constexpr uint32_t kHeaderLength = 88;
 inline constexpr uint32_t kGltfHeaderLength = 20;
 inline constexpr uint32_t kFlagMultiModelFeatureTable = 16;
 
 /// Lookup-texture size for nRgba texels: one row when it fits, else a near-square whose width is a
 /// multiple of rgbaPerVertex (a vertex never straddles two rows).
-inline void tableDimensions(uint64_t nRgba, uint32_t rgbaPerVertex, uint32_t maxDim, uint32_t& width, uint32_t& height) {
+inline void tableDimensions(uint64_t nRgba, uint32_t rgbaPerVertex, uint32_t maxDim, uint32_t& width,
+                            uint32_t& height) {
   if (nRgba <= maxDim) {
     width = uint32_t(std::max<uint64_t>(nRgba, 1));
     height = 1;

@@ -44,7 +44,8 @@ bool validateImdl(std::span<const uint8_t> bytes, const std::string& name, std::
   const uint32_t version = u32(b + 4);
   summary.major = version >> 16;
   if (summary.major == 0 || summary.major > kImdlMajor)
-    return fail("iMdl major " + std::to_string(summary.major) + " is not readable by iTwin.js 5 (≤ " + std::to_string(kImdlMajor) + ")");
+    return fail("iMdl major " + std::to_string(summary.major) + " is not readable by iTwin.js 5 (≤ " +
+                std::to_string(kImdlMajor) + ")");
   const uint32_t headerLength = u32(b + 8);
   if (headerLength != imdl::kHeaderLength) return fail("headerLength is " + std::to_string(headerLength) + ", not 88");
   if (!(u32(b + 12) & imdl::kFlagMultiModelFeatureTable)) return fail("flag MultiModelFeatureTable (16) is not set");
@@ -52,7 +53,8 @@ bool validateImdl(std::span<const uint8_t> bytes, const std::string& name, std::
     summary.contentLow[a] = f64(b + 16 + 8 * a);
     summary.contentHigh[a] = f64(b + 40 + 8 * a);
   }
-  if (u32(b + 80) != size) return fail("tileLength " + std::to_string(u32(b + 80)) + " is not the file size " + std::to_string(size));
+  if (u32(b + 80) != size)
+    return fail("tileLength " + std::to_string(u32(b + 80)) + " is not the file size " + std::to_string(size));
 
   // Feature table.
   const uint8_t* ft = b + headerLength;
@@ -70,15 +72,19 @@ bool validateImdl(std::span<const uint8_t> bytes, const std::string& name, std::
     const uint8_t* f = ft + 12 + 12 * size_t(i);
     featureElement[i] = uint64_t(u32(f)) | uint64_t(u32(f + 4)) << 32;
     const uint32_t packed = u32(f + 8);
-    if ((packed & 0xFFFFFF) >= numSub) return fail("feature " + std::to_string(i) + " names sub-category index " + std::to_string(packed & 0xFFFFFF) + " of " + std::to_string(numSub));
-    if ((packed >> 24) > 3) return fail("feature " + std::to_string(i) + " has geometry class " + std::to_string(packed >> 24));
+    if ((packed & 0xFFFFFF) >= numSub)
+      return fail("feature " + std::to_string(i) + " names sub-category index " + std::to_string(packed & 0xFFFFFF) +
+                  " of " + std::to_string(numSub));
+    if ((packed >> 24) > 3)
+      return fail("feature " + std::to_string(i) + " has geometry class " + std::to_string(packed >> 24));
   }
   const uint8_t* models = ft + 12 + 4 * fixedWords;
   int64_t previousLast = -1;
   for (uint64_t m = 0; m < numModels; ++m) {
     const uint32_t last = u32(models + 12 * m);
     const uint64_t id = uint64_t(u32(models + 12 * m + 4)) | uint64_t(u32(models + 12 * m + 8)) << 32;
-    if (int64_t(last) <= previousLast || last >= numFeatures) return fail("model entries are not in increasing feature order");
+    if (int64_t(last) <= previousLast || last >= numFeatures)
+      return fail("model entries are not in increasing feature order");
     if (id == 0) return fail("model entry with id 0");
     previousLast = last;
     summary.models.insert(id);
@@ -91,7 +97,8 @@ bool validateImdl(std::span<const uint8_t> bytes, const std::string& name, std::
   if (u32(g) != imdl::kGltfMagic) return fail("glTF section magic missing after the feature table");
   if (u32(g + 4) != 1 || u32(g + 16) != 0) return fail("glTF section is not glTF-1 framing (version 1, format 0)");
   const uint32_t jsonLength = u32(g + 12);
-  if (jsonLength % 4 || gOffset + imdl::kGltfHeaderLength + uint64_t(jsonLength) > size) return fail("JSON length out of range or unpadded");
+  if (jsonLength % 4 || gOffset + imdl::kGltfHeaderLength + uint64_t(jsonLength) > size)
+    return fail("JSON length out of range or unpadded");
   if (u32(g + 8) != size - gOffset) return fail("gltfLength does not reach the end of the tile");
   const size_t binOffset = gOffset + imdl::kGltfHeaderLength + jsonLength;
   const size_t binSize = size - binOffset;
@@ -127,23 +134,31 @@ bool validateImdl(std::span<const uint8_t> bytes, const std::string& name, std::
       const json& vx = pr.at("vertices");
       const json& sf = pr.at("surface");
       size_t vOff, vLen, iOff, iLen;
-      if (!view(vx.at("bufferView"), vOff, vLen, at + " vertices") || !view(sf.at("indices"), iOff, iLen, at + " indices")) return false;
-      const uint32_t count = vx.at("count"), rgba = vx.at("numRgbaPerVertex"), width = vx.at("width"), height = vx.at("height");
+      if (!view(vx.at("bufferView"), vOff, vLen, at + " vertices") ||
+          !view(sf.at("indices"), iOff, iLen, at + " indices"))
+        return false;
+      const uint32_t count = vx.at("count"), rgba = vx.at("numRgbaPerVertex"), width = vx.at("width"),
+                     height = vx.at("height");
       const int surfaceType = sf.at("type");
       if ((surfaceType == 1 && rgba != 4) || (surfaceType == 0 && rgba != 3) || surfaceType > 1)
-        return fail(at + ": surface type " + std::to_string(surfaceType) + " with " + std::to_string(rgba) + " RGBA per vertex");
+        return fail(at + ": surface type " + std::to_string(surfaceType) + " with " + std::to_string(rgba) +
+                    " RGBA per vertex");
       if (vx.at("featureIndexType") != 2) return fail(at + ": featureIndexType must be 2 (per vertex)");
       const uint32_t numColors = vx.value("numColors", 0u);
       const bool uniform = vx.contains("uniformColor");
       if (uniform == (numColors > 0)) return fail(at + ": needs exactly one of uniformColor and a colour table");
-      if (width > kImdlMaxTextureDim || height > kImdlMaxTextureDim) return fail(at + ": lookup texture larger than 2048");
+      if (width > kImdlMaxTextureDim || height > kImdlMaxTextureDim)
+        return fail(at + ": lookup texture larger than 2048");
       const uint64_t nRgba = uint64_t(count) * rgba + numColors;
       uint32_t ew, eh;
       imdl::tableDimensions(nRgba, rgba, kImdlMaxTextureDim, ew, eh);
-      if (ew != width || eh != height) return fail(at + ": table is " + std::to_string(width) + "x" + std::to_string(height) + ", expected " + std::to_string(ew) + "x" + std::to_string(eh));
+      if (ew != width || eh != height)
+        return fail(at + ": table is " + std::to_string(width) + "x" + std::to_string(height) + ", expected " +
+                    std::to_string(ew) + "x" + std::to_string(eh));
       if (vLen != size_t(width) * height * 4) return fail(at + ": vertex bufferView is not width·height·4 bytes");
       const json& params = vx.at("params");
-      if (!numbers(params.at("decodedMin"), 3) || !numbers(params.at("decodedMax"), 3)) return fail(at + ": quantization params missing");
+      if (!numbers(params.at("decodedMin"), 3) || !numbers(params.at("decodedMax"), 3))
+        return fail(at + ": quantization params missing");
       double pmin[3], pmax[3], step[3];
       for (int a = 0; a < 3; ++a) {
         pmin[a] = params["decodedMin"][a];
@@ -157,8 +172,10 @@ bool validateImdl(std::span<const uint8_t> bytes, const std::string& name, std::
         const uint8_t* o = vt + size_t(v) * rgba * 4;
         const uint32_t colorIndex = uint32_t(o[6]) | uint32_t(o[7]) << 8;
         const uint32_t feature = uint32_t(o[8]) | uint32_t(o[9]) << 8 | uint32_t(o[10]) << 16;
-        if (feature >= numFeatures) return fail(at + ": vertex " + std::to_string(v) + " has feature index " + std::to_string(feature));
-        if (!uniform && colorIndex >= numColors) return fail(at + ": vertex " + std::to_string(v) + " has colour index out of range");
+        if (feature >= numFeatures)
+          return fail(at + ": vertex " + std::to_string(v) + " has feature index " + std::to_string(feature));
+        if (!uniform && colorIndex >= numColors)
+          return fail(at + ": vertex " + std::to_string(v) + " has colour index out of range");
         for (int a = 0; a < 3; ++a) {
           const double x = pmin[a] + double(uint32_t(o[2 * a]) | uint32_t(o[2 * a + 1]) << 8) * step[a];
           lo[a] = std::min(lo[a], x);
@@ -171,7 +188,8 @@ bool validateImdl(std::span<const uint8_t> bytes, const std::string& name, std::
         for (size_t j = 0; j < 3; ++j) {
           const uint8_t* q = ix + 3 * (k + j);
           const uint32_t idx = uint32_t(q[0]) | uint32_t(q[1]) << 8 | uint32_t(q[2]) << 16;
-          if (idx >= count) return fail(at + ": index " + std::to_string(idx) + " ≥ vertex count " + std::to_string(count));
+          if (idx >= count)
+            return fail(at + ": index " + std::to_string(idx) + " ≥ vertex count " + std::to_string(count));
           if (j == 0) first = idx;
         }
         const uint8_t* o = vt + size_t(first) * rgba * 4;

@@ -40,15 +40,16 @@ void pad4(std::vector<uint8_t>& out, uint8_t fill = 0) {
 
 /// Vertex positions and normals of a content, in the tile frame (z up).
 struct Decoded {
-  std::vector<double> pos;   ///< 3 per vertex
-  std::vector<float> nrm;    ///< 3 per vertex, or empty
+  std::vector<double> pos; ///< 3 per vertex
+  std::vector<float> nrm;  ///< 3 per vertex, or empty
 };
 
 /// Vertex v of a content in the tile frame (z up): the glTF frame (y up) turned back.
 std::array<double, 3> tilePosition(const TileContent& c, size_t v) {
   double g[3];
   for (size_t a = 0; a < 3; ++a)
-    g[a] = c.quantized ? c.translation[a] + double(c.positionsQ[4 * v + a]) * c.scale[a] : double(c.positions[3 * v + a]);
+    g[a] =
+        c.quantized ? c.translation[a] + double(c.positionsQ[4 * v + a]) * c.scale[a] : double(c.positions[3 * v + a]);
   return {g[0], -g[2], g[1]};
 }
 
@@ -80,32 +81,33 @@ uint32_t tbgrOf(uint32_t rgba) {
 
 struct Primitive {
   bool translucent = false;
-  std::vector<uint32_t> vertices;                 ///< Content vertex ids.
-  std::unordered_map<uint32_t, uint32_t> local;   ///< Content vertex → local index.
-  std::vector<uint32_t> indices;                  ///< Local, 3 per triangle.
-  std::vector<uint32_t> colors;                   ///< Distinct tbgr, in first-use order.
+  std::vector<uint32_t> vertices;               ///< Content vertex ids.
+  std::unordered_map<uint32_t, uint32_t> local; ///< Content vertex → local index.
+  std::vector<uint32_t> indices;                ///< Local, 3 per triangle.
+  std::vector<uint32_t> colors;                 ///< Distinct tbgr, in first-use order.
   std::unordered_map<uint32_t, uint32_t> colorIndex;
 };
 
 /// The multi-model feature table: each model's features contiguous (stable within a model).
 struct FeatureTable {
   std::vector<uint8_t> bytes;
-  std::vector<uint32_t> newIndex;   ///< Content feature → table row.
-  uint32_t numElements = 0;         ///< Distinct element ids.
+  std::vector<uint32_t> newIndex; ///< Content feature → table row.
+  uint32_t numElements = 0;       ///< Distinct element ids.
 };
 
 FeatureTable buildFeatureTable(const TileContent& c) {
   FeatureTable ft;
   std::vector<uint32_t> order(c.features.size());
   std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return c.features[a].model < c.features[b].model; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return c.features[a].model < c.features[b].model; });
   ft.newIndex.resize(c.features.size());
   for (uint32_t i = 0; i < order.size(); ++i) ft.newIndex[order[i]] = i;
   std::vector<uint64_t> subCategories;
   std::unordered_map<uint64_t, uint32_t> subIndex;
   std::vector<uint8_t>& table = ft.bytes;
-  putU32(table, 0);                         // length, patched below
-  putU32(table, 0);                         // numSubCategories, patched below
+  putU32(table, 0); // length, patched below
+  putU32(table, 0); // numSubCategories, patched below
   putU32(table, uint32_t(c.features.size()));
   std::vector<uint64_t> elements;
   for (uint32_t i : order) {
@@ -114,7 +116,7 @@ FeatureTable buildFeatureTable(const TileContent& c) {
     if (added) subCategories.push_back(f.subcategory);
     putU32(table, uint32_t(f.element));
     putU32(table, uint32_t(f.element >> 32));
-    putU32(table, (0u << 24) | it->second);   // geometry class Primary
+    putU32(table, (0u << 24) | it->second); // geometry class Primary
     elements.push_back(f.element);
   }
   for (uint64_t sc : subCategories) {
@@ -153,7 +155,8 @@ std::vector<Primitive> splitPrimitives(const TileContent& c, uint32_t rgbaPerVer
     };
     for (size_t t = 0; t < nt; ++t) {
       const uint32_t* tri = &c.indices[3 * t];
-      const bool translucent = (c.colors[tri[0]] >> 24) < 255 || (c.colors[tri[1]] >> 24) < 255 || (c.colors[tri[2]] >> 24) < 255;
+      const bool translucent =
+          (c.colors[tri[0]] >> 24) < 255 || (c.colors[tri[1]] >> 24) < 255 || (c.colors[tri[2]] >> 24) < 255;
       if (translucent != (pass == 1)) continue;
       if ((uint64_t(cur.vertices.size()) + 3) * rgbaPerVertex + cur.colors.size() + 3 > maxRgba ||
           cur.colors.size() + 3 > 65536)
@@ -185,7 +188,8 @@ struct TileData {
 };
 
 /// One vertex of the lookup texture: quantized position, colour index, feature index, normal.
-void putVertex(const TileData& t, uint32_t v, uint32_t colorIndex, const double lo[3], const double scale[3], uint8_t* o) {
+void putVertex(const TileData& t, uint32_t v, uint32_t colorIndex, const double lo[3], const double scale[3],
+               uint8_t* o) {
   for (int a = 0; a < 3; ++a) {
     const double q = std::floor(std::clamp(0.5 + (t.d.pos[3 * v + a] - lo[a]) * scale[a], 0.0, 65535.0));
     const auto u = uint16_t(q);
@@ -222,8 +226,8 @@ bool putColors(const Primitive& pr, uint32_t numColors, uint8_t* colorOut) {
 }
 
 /// Primitive `p`: its vertex table and indices into `bin`, its views and material, and its JSON.
-json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vector<uint8_t>& bin, json& views, json& materials,
-                    double rangeLo[3], double rangeHi[3]) {
+json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vector<uint8_t>& bin, json& views,
+                    json& materials, double rangeLo[3], double rangeHi[3]) {
   double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
   for (uint32_t v : pr.vertices)
     for (int a = 0; a < 3; ++a) {
@@ -259,12 +263,13 @@ json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vecto
   }
   const size_t indexBytes = bin.size() - indexOffset;
   pad4(bin);
-  const std::string vId = "bvVertex" + std::to_string(p), iId = "bvIndices" + std::to_string(p), mId = "M" + std::to_string(p);
+  const std::string vId = "bvVertex" + std::to_string(p), iId = "bvIndices" + std::to_string(p),
+                    mId = "M" + std::to_string(p);
   views[vId] = {{"byteOffset", vertexOffset}, {"byteLength", tableBytes}};
   views[iId] = {{"byteOffset", indexOffset}, {"byteLength", indexBytes}};
   const uint32_t fill = pr.colors.front();
-  materials[mId] = {{"type", 0}, {"fillColor", fill}, {"lineColor", fill}, {"lineWidth", 1}, {"linePixels", 0},
-                    {"fillFlags", 0}, {"ignoreLighting", false}};
+  materials[mId] = {{"type", 0},       {"fillColor", fill}, {"lineColor", fill},      {"lineWidth", 1},
+                    {"linePixels", 0}, {"fillFlags", 0},    {"ignoreLighting", false}};
   json vertices = {{"bufferView", vId},
                    {"count", pr.vertices.size()},
                    {"numRgbaPerVertex", t.rgbaPerVertex},
@@ -273,8 +278,10 @@ json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vecto
                    {"hasTranslucency", uniform ? (fill >> 24) != 0 : anyTranslucentColor},
                    {"featureIndexType", 2},
                    {"params", {{"decodedMin", {lo[0], lo[1], lo[2]}}, {"decodedMax", {hi[0], hi[1], hi[2]}}}}};
-  if (uniform) vertices["uniformColor"] = fill;
-  else vertices["numColors"] = numColors;
+  if (uniform)
+    vertices["uniformColor"] = fill;
+  else
+    vertices["numColors"] = numColors;
   return {{"type", 0},
           {"material", mId},
           {"isPlanar", false},
@@ -284,8 +291,9 @@ json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vecto
 
 /// The iMdl container: header (ranges, tolerance, element count), feature table, then the glTF
 /// v1-style chunk of JSON and binary.
-core::Result<std::vector<uint8_t>> imdlContainer(const FeatureTable& ft, const std::string& text, const std::vector<uint8_t>& bin,
-                                                 const double rangeLo[3], const double rangeHi[3], double tolerance) {
+core::Result<std::vector<uint8_t>> imdlContainer(const FeatureTable& ft, const std::string& text,
+                                                 const std::vector<uint8_t>& bin, const double rangeLo[3],
+                                                 const double rangeHi[3], double tolerance) {
   std::vector<uint8_t> out;
   const size_t total = imdl::kHeaderLength + ft.bytes.size() + imdl::kGltfHeaderLength + text.size() + bin.size();
   if (total > 0xFFFFFFFFull) return Status{ErrorCode::UnsupportedInput, "iMdl tile larger than 4 GiB"};
@@ -316,8 +324,10 @@ core::Result<std::vector<uint8_t>> imdlContainer(const FeatureTable& ft, const s
 
 core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double tolerance) {
   const size_t nt = c.indices.size() / 3;
-  if (c.features.empty() || nt == 0) return Status{ErrorCode::InvalidArgument, "iMdl tile without features or triangles"};
-  if (c.features.size() >= (1u << 24)) return Status{ErrorCode::UnsupportedInput, "more than 2^24 features in one tile"};
+  if (c.features.empty() || nt == 0)
+    return Status{ErrorCode::InvalidArgument, "iMdl tile without features or triangles"};
+  if (c.features.size() >= (1u << 24))
+    return Status{ErrorCode::UnsupportedInput, "more than 2^24 features in one tile"};
   const Decoded d = decode(c);
   const bool lit = !d.nrm.empty();
   const uint32_t rgbaPerVertex = lit ? 4 : 3;
@@ -328,7 +338,8 @@ core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double toler
   std::vector<uint8_t> bin;
   json primitives = json::array(), views = json::object(), materials = json::object();
   double rangeLo[3] = {1e300, 1e300, 1e300}, rangeHi[3] = {-1e300, -1e300, -1e300};
-  for (size_t p = 0; p < prims.size(); ++p) primitives.push_back(writePrimitive(t, prims[p], p, bin, views, materials, rangeLo, rangeHi));
+  for (size_t p = 0; p < prims.size(); ++p)
+    primitives.push_back(writePrimitive(t, prims[p], p, bin, views, materials, rangeLo, rangeHi));
   const json doc = {{"scene", "defaultScene"},
                     {"scenes", {{"defaultScene", {{"nodes", {"Node_Root"}}}}}},
                     {"nodes", {{"Node_Root", "Mesh_Root"}}},
@@ -358,8 +369,10 @@ std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& 
   for (const auto& [id, box] : extents)
     models[canonicalId64(id)] = {{"extents", {{"low", box.min}, {"high", box.max}}}};
 
-  const json doc = {{"asset", {{"version", "1.1"}, {"generator", generator},
-                               {"tilesetVersion", std::to_string(kImdlMajor) + "." + std::to_string(kImdlMinor)}}},
+  const json doc = {{"asset",
+                     {{"version", "1.1"},
+                      {"generator", generator},
+                      {"tilesetVersion", std::to_string(kImdlMajor) + "." + std::to_string(kImdlMinor)}}},
                     {"geometricError", model.geometricError},
                     {"extensionsUsed", {"BENTLEY_BatchedTileSet"}},
                     {"extensions", {{"BENTLEY_BatchedTileSet", {{"models", std::move(models)}}}}},

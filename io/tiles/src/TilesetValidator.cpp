@@ -36,13 +36,20 @@ using namespace check;
 namespace {
 
 std::optional<Bounds> boxBounds(const json& bv, std::string& why) {
-  if (!bv.is_object()) { why = "boundingVolume missing"; return std::nullopt; }
+  if (!bv.is_object()) {
+    why = "boundingVolume missing";
+    return std::nullopt;
+  }
   if (bv.contains("box")) {
     const json& b = bv["box"];
-    if (!numberArray(b, 12)) { why = "box must be 12 finite numbers"; return std::nullopt; }
+    if (!numberArray(b, 12)) {
+      why = "box must be 12 finite numbers";
+      return std::nullopt;
+    }
     Bounds r;
     for (int a = 0; a < 3; ++a) {
-      const double h = std::abs(b[3 + a].get<double>()) + std::abs(b[6 + a].get<double>()) + std::abs(b[9 + a].get<double>());
+      const double h =
+          std::abs(b[3 + a].get<double>()) + std::abs(b[6 + a].get<double>()) + std::abs(b[9 + a].get<double>());
       r.min[a] = b[a].get<double>() - h;
       r.max[a] = b[a].get<double>() + h;
     }
@@ -50,9 +57,15 @@ std::optional<Bounds> boxBounds(const json& bv, std::string& why) {
   }
   if (bv.contains("sphere")) {
     const json& s = bv["sphere"];
-    if (!numberArray(s, 4) || s[3].get<double>() < 0) { why = "sphere must be 4 finite numbers, radius >= 0"; return std::nullopt; }
+    if (!numberArray(s, 4) || s[3].get<double>() < 0) {
+      why = "sphere must be 4 finite numbers, radius >= 0";
+      return std::nullopt;
+    }
     Bounds r;
-    for (int a = 0; a < 3; ++a) { r.min[a] = s[a].get<double>() - s[3].get<double>(); r.max[a] = s[a].get<double>() + s[3].get<double>(); }
+    for (int a = 0; a < 3; ++a) {
+      r.min[a] = s[a].get<double>() - s[3].get<double>();
+      r.max[a] = s[a].get<double>() + s[3].get<double>();
+    }
     return r;
   }
   why = "only box and sphere bounding volumes are written";
@@ -61,15 +74,15 @@ std::optional<Bounds> boxBounds(const json& bv, std::string& why) {
 
 bool relativeUri(const std::string& uri) {
   if (uri.empty() || uri[0] == '/' || uri[0] == '\\') return false;
-  if (uri.find("://") != std::string::npos || uri.find('?') != std::string::npos || uri.find('#') != std::string::npos) return false;
+  if (uri.find("://") != std::string::npos || uri.find('?') != std::string::npos || uri.find('#') != std::string::npos)
+    return false;
   if (uri.find("..") != std::string::npos || uri.find(':') != std::string::npos) return false;
   return true;
 }
 
-
 struct TileCheck {
   const json* tile;
-  Mat4d transform;     ///< Root frame → this tile's frame... composed ancestors' transforms.
+  Mat4d transform; ///< Root frame → this tile's frame... composed ancestors' transforms.
   double parentError;
   std::optional<Bounds> parentBounds;
   std::string path;
@@ -83,7 +96,7 @@ struct ContentJob {
   std::vector<std::string> errors;
   uint64_t bytes, triangles;
   bool read;
-  std::set<uint64_t> models = {};  ///< iMdl contents: model ids of the feature table.
+  std::set<uint64_t> models = {}; ///< iMdl contents: model ids of the feature table.
 };
 
 bool readWhole(const std::filesystem::path& p, std::vector<uint8_t>& out) {
@@ -100,13 +113,15 @@ void checkContent(const std::filesystem::path& dir, ContentJob& job);
 
 } // namespace
 
-
 namespace {
 Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, ValidationReport& report);
 
 void checkContent(const std::filesystem::path& dir, ContentJob& job) {
   std::vector<uint8_t> bytes;
-  if (!readWhole(dir / job.uri, bytes)) { job.errors.push_back(job.path + ": content " + job.uri + " does not exist"); return; }
+  if (!readWhole(dir / job.uri, bytes)) {
+    job.errors.push_back(job.path + ": content " + job.uri + " does not exist");
+    return;
+  }
   job.read = true;
   job.bytes = bytes.size();
   double cb[6];
@@ -133,11 +148,12 @@ void checkContent(const std::filesystem::path& dir, ContentJob& job) {
     contentBounds = transformBounds(core::multiply(job.frame, yUp), gltfBounds);
   }
   const double ceps = 1e-5 * std::max(1.0, job.tileBounds.diagonal());
-  if (!job.tileBounds.contains(contentBounds, ceps)) job.errors.push_back(job.path + ": content " + job.uri + " extends outside the tile's bounding volume");
+  if (!job.tileBounds.contains(contentBounds, ceps))
+    job.errors.push_back(job.path + ": content " + job.uri + " extends outside the tile's bounding volume");
   if (job.contentVolume && !job.contentVolume->contains(contentBounds, ceps))
     job.errors.push_back(job.path + ": content " + job.uri + " extends outside content.boundingVolume");
 }
-}
+} // namespace
 
 Result<ValidationReport> validateTileset(const std::filesystem::path& dir) {
   ValidationReport report;
@@ -158,25 +174,34 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
   report.bytes += text.size();
   const json doc = json::parse(text, nullptr, false);
   auto error = [&](const std::string& msg) { report.errors.push_back(msg); };
-  if (doc.is_discarded() || !doc.is_object()) { error("tileset.json: does not parse as a JSON object"); return report; }
+  if (doc.is_discarded() || !doc.is_object()) {
+    error("tileset.json: does not parse as a JSON object");
+    return report;
+  }
   const json& asset = doc.value("asset", json::object());
   const std::string version = asset.value("version", "");
   if (version != "1.0" && version != "1.1") error("tileset.json: asset.version must be \"1.0\" or \"1.1\"");
   if (!doc.contains("geometricError") || !doc["geometricError"].is_number() || doc["geometricError"].get<double>() < 0)
     error("tileset.json: top-level geometricError is required and must be >= 0");
-  if (!doc.contains("root") || !doc["root"].is_object()) { error("tileset.json: root tile missing"); return report; }
+  if (!doc.contains("root") || !doc["root"].is_object()) {
+    error("tileset.json: root tile missing");
+    return report;
+  }
   const json& root = doc["root"];
-  if (root.value("refine", "") != "REPLACE" && root.value("refine", "") != "ADD") error("root: refine must be \"ADD\" or \"REPLACE\"");
+  if (root.value("refine", "") != "REPLACE" && root.value("refine", "") != "ADD")
+    error("root: refine must be \"ADD\" or \"REPLACE\"");
   std::set<std::string> usedExt;
   for (const auto& e : doc.value("extensionsUsed", json::array())) usedExt.insert(e.get<std::string>());
   for (const auto& e : doc.value("extensionsRequired", json::array()))
-    if (!usedExt.count(e.get<std::string>())) error("tileset.json: extensionsRequired " + e.get<std::string>() + " not in extensionsUsed");
+    if (!usedExt.count(e.get<std::string>()))
+      error("tileset.json: extensionsRequired " + e.get<std::string>() + " not in extensionsUsed");
   // IMODEL tilesets (iMdl contents for @itwin/frontend-tiles): the BENTLEY_BatchedTileSet envelope.
   const bool batched = doc.contains("extensions") && doc["extensions"].is_object() &&
                        doc["extensions"].contains("BENTLEY_BatchedTileSet");
   std::set<uint64_t> listedModels;
   if (batched) {
-    if (!usedExt.count("BENTLEY_BatchedTileSet")) error("tileset.json: BENTLEY_BatchedTileSet is not in extensionsUsed");
+    if (!usedExt.count("BENTLEY_BatchedTileSet"))
+      error("tileset.json: BENTLEY_BatchedTileSet is not in extensionsUsed");
     const json& ext = doc["extensions"]["BENTLEY_BatchedTileSet"];
     if (!ext.is_object() || !ext.contains("models") || !ext["models"].is_object()) {
       error("tileset.json: extensions.BENTLEY_BatchedTileSet.models must be an object");
@@ -186,11 +211,14 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
         bool canonical = key.size() > 2 && key.size() <= 18 && key.rfind("0x", 0) == 0 && key[2] != '0';
         for (size_t i = 2; canonical && i < key.size(); ++i)
           canonical = (key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f');
-        if (!canonical) { error("tileset.json: model key \"" + key + "\" is not a canonical Id64 (frontend-tiles ignores it)"); continue; }
+        if (!canonical) {
+          error("tileset.json: model key \"" + key + "\" is not a canonical Id64 (frontend-tiles ignores it)");
+          continue;
+        }
         listedModels.insert(std::stoull(key.substr(2), nullptr, 16));
         const json& v = it.value();
-        if (!v.is_object() || !v.contains("extents") || !v["extents"].is_object() || !numberArray(v["extents"].value("low", json()), 3) ||
-            !numberArray(v["extents"].value("high", json()), 3)) {
+        if (!v.is_object() || !v.contains("extents") || !v["extents"].is_object() ||
+            !numberArray(v["extents"].value("low", json()), 3) || !numberArray(v["extents"].value("high", json()), 3)) {
           error("tileset.json: model " + key + " needs extents {low: [x,y,z], high: [x,y,z]}");
           continue;
         }
@@ -214,7 +242,10 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
     ++report.tiles;
     Mat4d m = tc.transform;
     if (t.contains("transform")) {
-      if (!numberArray(t["transform"], 16)) { error(tc.path + ": transform must be 16 finite numbers"); continue; }
+      if (!numberArray(t["transform"], 16)) {
+        error(tc.path + ": transform must be 16 finite numbers");
+        continue;
+      }
       Mat4d local;
       for (int i = 0; i < 16; ++i) local[size_t(i)] = t["transform"][i].get<double>();
       if (local[3] != 0 || local[7] != 0 || local[11] != 0 || local[15] != 1)
@@ -234,18 +265,29 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
       continue;
     }
     const double ge = t["geometricError"].get<double>();
-    if (ge > tc.parentError * (1 + 1e-12)) error(tc.path + ": geometricError " + std::to_string(ge) + " exceeds its parent's " + std::to_string(tc.parentError));
-    if (t.contains("refine") && t["refine"] != "ADD" && t["refine"] != "REPLACE") error(tc.path + ": refine must be ADD or REPLACE");
+    if (ge > tc.parentError * (1 + 1e-12))
+      error(tc.path + ": geometricError " + std::to_string(ge) + " exceeds its parent's " +
+            std::to_string(tc.parentError));
+    if (t.contains("refine") && t["refine"] != "ADD" && t["refine"] != "REPLACE")
+      error(tc.path + ": refine must be ADD or REPLACE");
     std::string why;
     auto bv = boxBounds(t.value("boundingVolume", json()), why);
-    if (!bv) { error(tc.path + ": " + why); continue; }
+    if (!bv) {
+      error(tc.path + ": " + why);
+      continue;
+    }
     const Bounds tileBounds = transformBounds(frame, *bv);
     const double eps = 1e-6 * std::max(1.0, tileBounds.diagonal());
-    if (tc.parentBounds && !tc.parentBounds->contains(tileBounds, eps)) error(tc.path + ": bounding volume is not inside its parent's");
+    if (tc.parentBounds && !tc.parentBounds->contains(tileBounds, eps))
+      error(tc.path + ": bounding volume is not inside its parent's");
     if (t.contains("content")) {
       const json& content = t["content"];
-      const std::string uri = content.contains("uri") && content["uri"].is_string() ? content["uri"].get<std::string>() : "";
-      if (!relativeUri(uri)) { error(tc.path + ": content uri \"" + uri + "\" is not a plain relative path"); continue; }
+      const std::string uri =
+          content.contains("uri") && content["uri"].is_string() ? content["uri"].get<std::string>() : "";
+      if (!relativeUri(uri)) {
+        error(tc.path + ": content uri \"" + uri + "\" is not a plain relative path");
+        continue;
+      }
       if (!seenUris.insert(uri).second) error(tc.path + ": content uri " + uri + " is used twice");
       const std::string suffix = batched ? ".imdl" : ".glb";
       if (uri.size() < suffix.size() || uri.substr(uri.size() - suffix.size()) != suffix) {
@@ -255,14 +297,19 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
       ContentJob job{tc.path, uri, tileBounds, frame, std::nullopt, {}, 0, 0, false};
       if (content.contains("boundingVolume")) {
         auto cbv = boxBounds(content["boundingVolume"], why);
-        if (!cbv) error(tc.path + ": content " + why);
-        else job.contentVolume = transformBounds(frame, *cbv);
+        if (!cbv)
+          error(tc.path + ": content " + why);
+        else
+          job.contentVolume = transformBounds(frame, *cbv);
       }
       jobs.push_back(std::move(job));
     }
     static const json kNoChildren = json::array();
     const json& children = t.contains("children") ? t["children"] : kNoChildren; // stack keeps pointers
-    if (!children.is_array()) { error(tc.path + ": children must be an array"); continue; }
+    if (!children.is_array()) {
+      error(tc.path + ": children must be an array");
+      continue;
+    }
     for (size_t i = children.size(); i-- > 0;)
       stack.push_back({&children[i], m, ge, tileBounds, tc.path + "/" + std::to_string(i)});
   }
@@ -276,7 +323,8 @@ Result<ValidationReport> validateTilesetImpl(const std::filesystem::path& dir, V
     if (job.read) ++report.contents;
     for (uint64_t m : job.models)
       if (!listedModels.count(m))
-        report.errors.push_back(job.uri + ": model " + canonicalId64(m) + " is not listed in BENTLEY_BatchedTileSet.models (frontend-tiles would not draw it)");
+        report.errors.push_back(job.uri + ": model " + canonicalId64(m) +
+                                " is not listed in BENTLEY_BatchedTileSet.models (frontend-tiles would not draw it)");
   }
   return report;
 }

@@ -48,8 +48,10 @@ json tileTreeJson(const TilesetModel& model) {
 
 std::string encodeTilesetJson(const TilesetModel& model, const WriteOptions& options) {
   json root = tileTreeJson(model);
-  json doc = {{"asset", {{"version", "1.1"}, {"generator", options.generator},
-                         {"tilesetVersion", options.type == ExportType::Cesium ? "CESIUM" : "3DTILES"}}},
+  json doc = {{"asset",
+               {{"version", "1.1"},
+                {"generator", options.generator},
+                {"tilesetVersion", options.type == ExportType::Cesium ? "CESIUM" : "3DTILES"}}},
               {"geometricError", model.geometricError},
               {"root", root}};
   return doc.dump(1);
@@ -66,7 +68,10 @@ Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesyste
     if (n.content < 0) return;
     auto bytes = options.type == ExportType::Imodel ? encodeImdl(model.contents[size_t(n.content)], n.geometricError)
                                                     : encodeGlb(model.contents[size_t(n.content)], options);
-    if (!bytes) { statuses[i] = Status(bytes.status()).withContext(n.uri); return; }
+    if (!bytes) {
+      statuses[i] = Status(bytes.status()).withContext(n.uri);
+      return;
+    }
     std::ofstream out(dir / n.uri, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(bytes->data()), std::streamsize(bytes->size()));
     if (!out) statuses[i] = {ErrorCode::IoError, "cannot write " + (dir / n.uri).string()};
@@ -74,10 +79,13 @@ Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesyste
   });
   for (size_t i = 0; i < statuses.size(); ++i) {
     if (!statuses[i]) return statuses[i];
-    if (model.nodes[i].content >= 0) { ++report.files; report.bytes += sizes[i]; }
+    if (model.nodes[i].content >= 0) {
+      ++report.files;
+      report.bytes += sizes[i];
+    }
   }
-  const std::string text =
-      options.type == ExportType::Imodel ? encodeImdlTilesetJson(model, options.generator) : encodeTilesetJson(model, options);
+  const std::string text = options.type == ExportType::Imodel ? encodeImdlTilesetJson(model, options.generator)
+                                                              : encodeTilesetJson(model, options);
   std::ofstream out(dir / "tileset.json", std::ios::binary | std::ios::trunc);
   out << text;
   if (!out) return Status{ErrorCode::IoError, "cannot write " + (dir / "tileset.json").string()};

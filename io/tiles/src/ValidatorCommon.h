@@ -19,7 +19,10 @@ struct Bounds {
   bool empty() const { return min[0] > max[0]; }
   void extend(double x, double y, double z) {
     const double p[3] = {x, y, z};
-    for (int a = 0; a < 3; ++a) { min[a] = std::min(min[a], p[a]); max[a] = std::max(max[a], p[a]); }
+    for (int a = 0; a < 3; ++a) {
+      min[a] = std::min(min[a], p[a]);
+      max[a] = std::max(max[a], p[a]);
+    }
   }
   double diagonal() const {
     if (empty()) return 0;

@@ -11,17 +11,16 @@
 namespace mx::cpu {
 
 /// Triangle centroids as three arrays (structure of arrays), each of size indices.size()/3.
-void triangleCentroids(std::span<const float> positions, std::span<const uint32_t> indices,
-                       std::span<float> cx, std::span<float> cy, std::span<float> cz);
+void triangleCentroids(std::span<const float> positions, std::span<const uint32_t> indices, std::span<float> cx,
+                       std::span<float> cy, std::span<float> cz);
 
 /// Bounds of points given as three equally sized arrays.
-core::Aabbf boundsOf(CpuLevel level, std::span<const float> x, std::span<const float> y,
-                     std::span<const float> z);
+core::Aabbf boundsOf(CpuLevel level, std::span<const float> x, std::span<const float> y, std::span<const float> z);
 
 /// 30-bit Morton codes (10 bits per axis, x highest) of points quantized on a 1024³ grid
 /// spanning `bounds`. All spans have the same size.
-void mortonCodes(CpuLevel level, std::span<const float> x, std::span<const float> y,
-                 std::span<const float> z, const core::Aabbf& bounds, std::span<uint32_t> codes);
+void mortonCodes(CpuLevel level, std::span<const float> x, std::span<const float> y, std::span<const float> z,
+                 const core::Aabbf& bounds, std::span<uint32_t> codes);
 
 /// Sorts `keys` ascending and applies the same permutation to `values`; equal keys keep their
 /// input order (stable). Scalar: LSD radix sort (TBB-parallel histograms and scatter);
@@ -34,8 +33,8 @@ core::Status partition(CpuLevel level, const core::PartitionInput& in, core::Par
 
 /// Grid cell key of every vertex for vertex clustering: the 30-bit Morton code of its cell
 /// (origin bounds.min, cell size `cellSize`, coordinates clamped to 0..1023).
-void cellCodes(CpuLevel level, std::span<const float> positions, const core::Aabbf& bounds,
-               float cellSize, std::span<uint32_t> codes);
+void cellCodes(CpuLevel level, std::span<const float> positions, const core::Aabbf& bounds, float cellSize,
+               std::span<uint32_t> codes);
 
 /// Vertex clustering: vertices of one class in one grid cell merge into their mean; triangles
 /// that become degenerate are dropped. Cells are numbered in order of first occurrence.

@@ -11,7 +11,9 @@ struct ChunkPlan {
   size_t chunk = 0;
   size_t chunks = 0;
   [[nodiscard]] size_t begin(size_t k) const { return k * chunk; }
-  [[nodiscard]] size_t size(size_t k, size_t total) const { return (k + 1) * chunk < total ? chunk : total - k * chunk; }
+  [[nodiscard]] size_t size(size_t k, size_t total) const {
+    return (k + 1) * chunk < total ? chunk : total - k * chunk;
+  }
 };
 
 /// Partition of `triangles` over `vertices`: positions stay on the device; one chunk (sorted on the

@@ -13,11 +13,11 @@ namespace mx::cuda {
 /// devices (cudaGetDeviceCount returns cudaErrorInsufficientDriver and leaves the count alone).
 struct DeviceProbe {
   int deviceCount = 0;
-  int errorCode = 0;          ///< cudaError_t of the probe, 0 on success.
-  std::string errorText;      ///< "CUDA driver version is insufficient …" when errorCode != 0.
-  std::string deviceName;     ///< Device 0, when present.
-  uint64_t totalMemory = 0;   ///< Device 0 global memory, bytes.
-  int driverVersion = 0;      ///< 0 when no driver is installed.
+  int errorCode = 0;        ///< cudaError_t of the probe, 0 on success.
+  std::string errorText;    ///< "CUDA driver version is insufficient …" when errorCode != 0.
+  std::string deviceName;   ///< Device 0, when present.
+  uint64_t totalMemory = 0; ///< Device 0 global memory, bytes.
+  int driverVersion = 0;    ///< 0 when no driver is installed.
   int runtimeVersion = 0;
 };
 
@@ -78,7 +78,7 @@ public:
   [[nodiscard]] core::DeviceMemoryStats memoryStats() const override;
 
 private:
-  struct Impl;                  // CUDA types stay out of this header
+  struct Impl; // CUDA types stay out of this header
   std::unique_ptr<Impl> _impl;
 };
 

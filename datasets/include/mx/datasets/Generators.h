@@ -24,9 +24,9 @@ core::Scene makeBenchmarkScene(uint64_t triangles, uint64_t seed);
 /// A scene as the flat float arrays the compute backends take (feature id as the vertex class).
 /// Plain meshes only: the generators make no shared meshes or instances.
 struct FlatMesh {
-  std::vector<float> positions;   ///< xyz per vertex.
-  std::vector<uint32_t> classes;  ///< Per vertex: the feature id.
-  std::vector<uint32_t> indices;  ///< 3 per triangle.
+  std::vector<float> positions;  ///< xyz per vertex.
+  std::vector<uint32_t> classes; ///< Per vertex: the feature id.
+  std::vector<uint32_t> indices; ///< 3 per triangle.
   core::Aabbf bounds;
   [[nodiscard]] size_t vertexCount() const { return positions.size() / 3; }
   [[nodiscard]] size_t triangleCount() const { return indices.size() / 3; }

@@ -17,10 +17,10 @@ std::vector<std::string> compiledBackends();
 
 /// How a device backend may use its device (the CPU backends ignore it). Zeros pick defaults.
 struct BackendOptions {
-  uint64_t deviceMemoryBytes = 0;  ///< tilerConfig deviceMemoryMB; 0: 80 % of the free memory / deviceShare.
-  unsigned deviceShare = 1;        ///< Exports sharing the device (ExportOptions::deviceShare).
-  size_t chunkItems = 0;           ///< Cap on items per device chunk (tests force chunking with it).
-  size_t stagingBytes = 0;         ///< Pinned staging slot size; 0: the backend's default.
+  uint64_t deviceMemoryBytes = 0; ///< tilerConfig deviceMemoryMB; 0: 80 % of the free memory / deviceShare.
+  unsigned deviceShare = 1;       ///< Exports sharing the device (ExportOptions::deviceShare).
+  size_t chunkItems = 0;          ///< Cap on items per device chunk (tests force chunking with it).
+  size_t stagingBytes = 0;        ///< Pinned staging slot size; 0: the backend's default.
 };
 
 /// A new instance of a compiled backend by name, or nullptr.
@@ -38,7 +38,8 @@ core::Result<DeviceBandwidth> measureDeviceBandwidth(size_t bytes = size_t(256) 
 class BackendSet {
 public:
   /// Fails with DeviceUnavailable when `device` is Cuda and no CUDA device can be used.
-  static core::Result<BackendSet> create(DeviceChoice device, cpu::CpuLevel cpuLevel, const BackendOptions& options = {});
+  static core::Result<BackendSet> create(DeviceChoice device, cpu::CpuLevel cpuLevel,
+                                         const BackendOptions& options = {});
 
   struct Choice {
     core::IComputeBackend* backend = nullptr;
@@ -52,7 +53,7 @@ public:
 private:
   std::unique_ptr<core::IComputeBackend> _cpu;
   std::unique_ptr<core::IComputeBackend> _gpu;
-  std::string _gpuReason;   ///< Why there is no GPU backend ("device=cpu requested", "no CUDA device: …").
+  std::string _gpuReason; ///< Why there is no GPU backend ("device=cpu requested", "no CUDA device: …").
 };
 
 } // namespace mx::engine

@@ -25,13 +25,13 @@ struct ExportOptions {
   io::ExportType type = io::ExportType::ThreeDTiles;
   TilerConfig config;
   cpu::CpuLevel cpuLevel = cpu::defaultCpuLevel();
-  bool overwrite = false;               ///< Replace an existing non-empty output folder.
+  bool overwrite = false; ///< Replace an existing non-empty output folder.
   /// Exports that may use the GPU at once (the service's workers): without tilerConfig
   /// deviceMemoryMB, this export's device budget is 1/deviceShare of 80 % of the free memory.
   unsigned deviceShare = 1;
   /// Places the scene on the earth (overrides the input's own EcefLocation); see ecefAt().
   std::optional<core::EcefLocation> location;
-  ProgressFn progress;                  ///< Optional.
+  ProgressFn progress; ///< Optional.
   const core::CancelToken* cancel = nullptr;
 };
 

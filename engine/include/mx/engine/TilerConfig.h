@@ -18,13 +18,13 @@ std::string_view toString(Simplifier s) noexcept;
 std::string_view toString(DeviceChoice d) noexcept;
 
 struct TilerConfig {
-  uint32_t maxTrianglesPerTile = 32768;  ///< Leaf size limit; parents are simplified to it.
-  double geometricErrorScale = 1.0;      ///< Multiplies every measured geometric error.
+  uint32_t maxTrianglesPerTile = 32768; ///< Leaf size limit; parents are simplified to it.
+  double geometricErrorScale = 1.0;     ///< Multiplies every measured geometric error.
   Simplifier simplifier = Simplifier::Cluster;
-  bool quantizePositions = true;         ///< uint16 positions (KHR_mesh_quantization).
-  bool meshoptCompression = false;       ///< EXT_meshopt_compression.
+  bool quantizePositions = true;   ///< uint16 positions (KHR_mesh_quantization).
+  bool meshoptCompression = false; ///< EXT_meshopt_compression.
   DeviceChoice device = DeviceChoice::Auto;
-  uint32_t deviceMemoryMB = 0;           ///< GPU memory an export may hold; 0 = 80 % of what is free.
+  uint32_t deviceMemoryMB = 0;                ///< GPU memory an export may hold; 0 = 80 % of what is free.
   double angleTolerance = 0.2617993877991494; ///< iModel tessellation, radians (π/12).
   double chordTolerance = 0;                  ///< iModel tessellation, metres (0 = off).
   bool boxForUnsupported = false;             ///< unsupportedGeometry=box.
@@ -33,9 +33,9 @@ struct TilerConfig {
 /// Documentation of one key, used by `meshexport config-keys` and docs/tiler-config.md.
 struct ConfigKeyInfo {
   std::string_view name;
-  std::string_view type;         ///< integer, number, boolean or enum.
+  std::string_view type; ///< integer, number, boolean or enum.
   std::string_view defaultValue;
-  std::string_view allowed;      ///< Range or values.
+  std::string_view allowed; ///< Range or values.
   std::string_view description;
 };
 

@@ -18,42 +18,42 @@ struct DevToken {
 
 struct ServiceConfig {
   std::string host = "127.0.0.1";
-  int port = 8080;                       ///< 0 = any free port (tests).
+  int port = 8080; ///< 0 = any free port (tests).
   std::filesystem::path dataDir = "meshexport-data";
-  std::string publicUrl;                 ///< Base of links; default http://HOST:PORT.
-  std::string cdnUrl;                    ///< Base used for mesh links when a client asks cdn=1.
-  std::string signingSecret;             ///< HMAC key of mesh links; default: DATA/signing.key.
+  std::string publicUrl;     ///< Base of links; default http://HOST:PORT.
+  std::string cdnUrl;        ///< Base used for mesh links when a client asks cdn=1.
+  std::string signingSecret; ///< HMAC key of mesh links; default: DATA/signing.key.
   int64_t linkLifetimeSeconds = 3600;
 
   // Authentication: JWTs checked against a JWKS file, and/or static development tokens.
   std::filesystem::path jwksFile;
-  std::string issuer;                    ///< Required "iss" when set.
-  std::string audience;                  ///< Required in "aud" when set.
+  std::string issuer;   ///< Required "iss" when set.
+  std::string audience; ///< Required in "aud" when set.
   int64_t leewaySeconds = 60;
   std::vector<DevToken> devTokens;
 
-  double rateLimitPerSecond = 50;        ///< Token refill per subject; 0 = no limit.
+  double rateLimitPerSecond = 50; ///< Token refill per subject; 0 = no limit.
   double rateLimitBurst = 200;
 
-  int workers = 2;                       ///< Exports running at once.
-  int httpThreads = 64;                  ///< Workers answering requests (idle connections hold none).
-  int64_t maxHeaderBytes = 16384;        ///< Request line + headers; 431 beyond.
-  double headerTimeoutSeconds = 10;      ///< A request's headers must arrive whole within this; 408.
-  double keepAliveTimeoutSeconds = 15;   ///< Idle keep-alive connections are closed after this.
-  int keepAliveMaxRequests = 1000;       ///< Requests per connection.
-  int maxConnections = 4096;             ///< Open connections in all; 503 beyond.
-  int maxConnectionsPerIp = 256;         ///< Open connections per client address; 503 beyond.
-  double readTimeoutSeconds = 10;        ///< Each read of a request body.
-  int64_t minBodyBytesPerSecond = 1024;  ///< Slower bodies are dropped once readTimeout has passed.
-  std::filesystem::path tilerPath;       ///< Default: this executable.
+  int workers = 2;                      ///< Exports running at once.
+  int httpThreads = 64;                 ///< Workers answering requests (idle connections hold none).
+  int64_t maxHeaderBytes = 16384;       ///< Request line + headers; 431 beyond.
+  double headerTimeoutSeconds = 10;     ///< A request's headers must arrive whole within this; 408.
+  double keepAliveTimeoutSeconds = 15;  ///< Idle keep-alive connections are closed after this.
+  int keepAliveMaxRequests = 1000;      ///< Requests per connection.
+  int maxConnections = 4096;            ///< Open connections in all; 503 beyond.
+  int maxConnectionsPerIp = 256;        ///< Open connections per client address; 503 beyond.
+  double readTimeoutSeconds = 10;       ///< Each read of a request body.
+  int64_t minBodyBytesPerSecond = 1024; ///< Slower bodies are dropped once readTimeout has passed.
+  std::filesystem::path tilerPath;      ///< Default: this executable.
   int64_t exportTimeoutSeconds = 3600;
-  int64_t exportMemoryBytes = 0;         ///< Peak RSS of a tiler child; 0 = 3/4 of physical memory.
-  bool autoGenerate = true;              ///< A list with iModelId + exportType starts a missing export.
-  int keepPerImodel = 5;                 ///< Newest exports kept per subject, iModel and type.
-  int64_t maxRequestBytes = 1 << 20;     ///< JSON bodies.
+  int64_t exportMemoryBytes = 0;     ///< Peak RSS of a tiler child; 0 = 3/4 of physical memory.
+  bool autoGenerate = true;          ///< A list with iModelId + exportType starts a missing export.
+  int keepPerImodel = 5;             ///< Newest exports kept per subject, iModel and type.
+  int64_t maxRequestBytes = 1 << 20; ///< JSON bodies.
   int64_t maxUploadBytes = int64_t(1) << 30;
   std::string imodelUploadScope = "subject"; ///< "subject": uploads belong to their uploader; "shared": to everyone.
-  int64_t shutdownGraceSeconds = 10;     ///< Running exports get this long to finish, then re-queue.
+  int64_t shutdownGraceSeconds = 10;         ///< Running exports get this long to finish, then re-queue.
 };
 
 /// What `keys()` documents (README, --help).

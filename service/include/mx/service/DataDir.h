@@ -87,16 +87,16 @@ core::Result<TrashedExport> moveToTrash(const DataDir& dir, const std::string& i
 
 /// What `store check` finds: the store's own state and every disagreement with the folders.
 struct StoreReport {
-  core::Status store;                   ///< SqliteJobStore::verify.
+  core::Status store; ///< SqliteJobStore::verify.
   int64_t rows = 0;
-  std::vector<std::string> problems;    ///< One line each; empty when consistent.
+  std::vector<std::string> problems; ///< One line each; empty when consistent.
   [[nodiscard]] bool ok() const { return store.isOk() && problems.empty(); }
 };
 StoreReport checkStore(const DataDir& dir);
 
 /// What `store recover` did.
 struct RecoverReport {
-  std::string movedAside;               ///< Where a damaged store went ("" when it was sound).
+  std::string movedAside; ///< Where a damaged store went ("" when it was sound).
   int64_t rowsKept = 0, rowsRestored = 0;
   std::vector<std::string> notes;
 };
@@ -113,7 +113,7 @@ core::Result<RecoverReport> recoverStore(const DataDir& dir);
 /// - a folder under exports/ that is not a Complete export's: a half-written output of an export
 ///   the store will run again is removed; anything else is moved to quarantine/, never deleted.
 struct ReconcileReport {
-  std::vector<std::string> log;         ///< One line per action, for the service's log.
+  std::vector<std::string> log; ///< One line per action, for the service's log.
 };
 ReconcileReport reconcileFolders(const DataDir& dir, JobStore& store);
 

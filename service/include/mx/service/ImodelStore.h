@@ -18,12 +18,12 @@ namespace mx::service {
 
 struct ImodelEntry {
   std::string iModelId;
-  std::string name;            ///< Root subject's name, the exports' displayName.
-  std::string changesetId;     ///< "" for a snapshot without changesets.
+  std::string name;        ///< Root subject's name, the exports' displayName.
+  std::string changesetId; ///< "" for a snapshot without changesets.
   int64_t changesetIndex = 0;
   std::filesystem::path path;
   uint64_t size = 0;
-  std::string owner;           ///< "" shared; else ownerKey() of the subject that uploaded it.
+  std::string owner; ///< "" shared; else ownerKey() of the subject that uploaded it.
 };
 
 class ImodelStore {
@@ -40,7 +40,8 @@ public:
   /// The given changeset ("" = the latest: highest index) of an iModel, as `owner` sees it (the
   /// shared files and its own; its own first). On a miss the folder is rescanned (at most once a
   /// second) and the lookup retried.
-  std::optional<ImodelEntry> find(const std::string& iModelId, const std::string& changesetId, const std::string& owner = "");
+  std::optional<ImodelEntry> find(const std::string& iModelId, const std::string& changesetId,
+                                  const std::string& owner = "");
   [[nodiscard]] bool knows(const std::string& iModelId, const std::string& owner = "");
   /// What `owner` sees.
   std::vector<ImodelEntry> list(const std::string& owner = "");
@@ -59,13 +60,13 @@ private:
   struct Cached {
     std::filesystem::file_time_type mtime;
     uint64_t size = 0;
-    std::optional<ImodelEntry> entry;  ///< nullopt: not an iModel.
+    std::optional<ImodelEntry> entry; ///< nullopt: not an iModel.
   };
   std::vector<std::string> rescanLocked();
   std::optional<ImodelEntry> findLocked(const std::string& iModelId, const std::string& changesetId,
                                         const std::string& owner) const;
-  void scanFolder(const std::filesystem::path& folder, const std::string& owner, std::map<std::filesystem::path, Cached>& next,
-                  std::vector<std::string>& problems);
+  void scanFolder(const std::filesystem::path& folder, const std::string& owner,
+                  std::map<std::filesystem::path, Cached>& next, std::vector<std::string>& problems);
 
   std::filesystem::path _dir;
   std::mutex _mutex;

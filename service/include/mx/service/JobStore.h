@@ -25,18 +25,18 @@ std::optional<ExportStatus> parseExportStatus(std::string_view name);
 
 struct ExportRecord {
   std::string id;
-  std::string subject;             ///< Who started it; only they see it.
+  std::string subject; ///< Who started it; only they see it.
   std::string iModelId, changesetId, exportType;
   int64_t changesetIndex = 0;
-  std::string typeClass;           ///< exportType upper-cased ("3DTiles" → "3DTILES").
-  std::string tilerConfig;         ///< Canonical JSON array as sent ("" when absent).
+  std::string typeClass;   ///< exportType upper-cased ("3DTiles" → "3DTILES").
+  std::string tilerConfig; ///< Canonical JSON array as sent ("" when absent).
   std::string displayName;
   ExportStatus status = ExportStatus::NotStarted;
   std::string error;
-  std::string stats;               ///< JSON object ("" when none yet).
+  std::string stats; ///< JSON object ("" when none yet).
   std::string imodelPath;
   int64_t createdMs = 0, modifiedMs = 0;
-  int64_t tileMajor = 0;           ///< iMdl major of IMODEL exports; 0 otherwise.
+  int64_t tileMajor = 0; ///< iMdl major of IMODEL exports; 0 otherwise.
 };
 
 struct ExportQuery {

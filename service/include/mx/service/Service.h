@@ -25,7 +25,7 @@ public:
   void stop();
 
   [[nodiscard]] int port() const;
-  [[nodiscard]] std::string baseUrl() const;     ///< The public URL (links are built on it).
+  [[nodiscard]] std::string baseUrl() const; ///< The public URL (links are built on it).
   [[nodiscard]] const ServiceConfig& config() const;
   /// Process ids of the tiler children now running (operators, tests).
   [[nodiscard]] std::vector<int> runningTilers() const;

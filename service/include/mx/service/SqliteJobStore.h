@@ -30,8 +30,9 @@ public:
   core::Status insert(const ExportRecord& record) override;
   std::optional<ExportRecord> get(const std::string& id) override;
   std::vector<ExportRecord> list(const ExportQuery& query, int64_t& total) override;
-  std::optional<ExportRecord> findSame(const std::string& subject, const std::string& iModelId, const std::string& changesetId,
-                                       const std::string& typeClass, const std::string* tilerConfig) override;
+  std::optional<ExportRecord> findSame(const std::string& subject, const std::string& iModelId,
+                                       const std::string& changesetId, const std::string& typeClass,
+                                       const std::string* tilerConfig) override;
   core::Status setStatus(const std::string& id, ExportStatus status, const std::string& error = "",
                          const std::string& stats = "") override;
   core::Status remove(const std::string& id) override;

@@ -8,15 +8,15 @@
 namespace mx::core {
 
 struct StageMetrics {
-  std::string name;        ///< read, partition, lod, quantize, write, validate.
-  std::string backend;     ///< cpu-simd, cpu-scalar, cuda, or "-" when not a compute stage.
-  std::string reason;      ///< Why this backend ran ("requested", "no CUDA device: …").
+  std::string name;    ///< read, partition, lod, quantize, write, validate.
+  std::string backend; ///< cpu-simd, cpu-scalar, cuda, or "-" when not a compute stage.
+  std::string reason;  ///< Why this backend ran ("requested", "no CUDA device: …").
   double wallMs = 0;
-  uint64_t itemsIn = 0;    ///< Triangles (or tiles for write/validate) in.
+  uint64_t itemsIn = 0; ///< Triangles (or tiles for write/validate) in.
   uint64_t itemsOut = 0;
-  uint64_t bytes = 0;      ///< Bytes produced (write) or processed.
-  double kernelMs = 0;     ///< Device time, when a device ran (its copies included).
-  double copyMs = 0;       ///< Of which host↔device copy spans (they overlap kernels).
+  uint64_t bytes = 0;  ///< Bytes produced (write) or processed.
+  double kernelMs = 0; ///< Device time, when a device ran (its copies included).
+  double copyMs = 0;   ///< Of which host↔device copy spans (they overlap kernels).
 };
 
 struct ExportMetrics {
@@ -25,8 +25,8 @@ struct ExportMetrics {
   double cpuUserMs = 0;
   double cpuSystemMs = 0;
   uint64_t peakRssBytes = 0;
-  std::string cpuLevel;             ///< SIMD target chosen (e.g. AVX3) or "scalar".
-  std::string gpuName;              ///< Empty when no GPU ran.
+  std::string cpuLevel; ///< SIMD target chosen (e.g. AVX3) or "scalar".
+  std::string gpuName;  ///< Empty when no GPU ran.
   uint64_t peakDeviceBytes = 0;
   uint64_t hostToDeviceBytes = 0;
   uint64_t deviceToHostBytes = 0;
@@ -34,7 +34,7 @@ struct ExportMetrics {
   uint64_t features = 0;
   uint64_t trianglesIn = 0;
   uint64_t verticesIn = 0;
-  uint64_t inputBytes = 0;          ///< Scene mesh bytes in host memory.
+  uint64_t inputBytes = 0; ///< Scene mesh bytes in host memory.
   std::vector<uint64_t> trianglesPerLevel;
   std::vector<uint64_t> tilesPerLevel;
   uint64_t tiles = 0;

@@ -20,18 +20,19 @@ struct Vec3d {
 inline double length(Vec3d v) { return std::sqrt(v.x * v.x + v.y * v.y + v.z * v.z); }
 
 /// Axis-aligned box; an empty box has min > max.
-template <typename T>
-struct BasicAabb {
-  std::array<T, 3> min{std::numeric_limits<T>::max(), std::numeric_limits<T>::max(),
-                       std::numeric_limits<T>::max()};
+template <typename T> struct BasicAabb {
+  std::array<T, 3> min{std::numeric_limits<T>::max(), std::numeric_limits<T>::max(), std::numeric_limits<T>::max()};
   std::array<T, 3> max{std::numeric_limits<T>::lowest(), std::numeric_limits<T>::lowest(),
                        std::numeric_limits<T>::lowest()};
 
   [[nodiscard]] bool empty() const { return min[0] > max[0] || min[1] > max[1] || min[2] > max[2]; }
   void extend(T x, T y, T z) {
-    min[0] = std::min(min[0], x); max[0] = std::max(max[0], x);
-    min[1] = std::min(min[1], y); max[1] = std::max(max[1], y);
-    min[2] = std::min(min[2], z); max[2] = std::max(max[2], z);
+    min[0] = std::min(min[0], x);
+    max[0] = std::max(max[0], x);
+    min[1] = std::min(min[1], y);
+    max[1] = std::max(max[1], y);
+    min[2] = std::min(min[2], z);
+    max[2] = std::max(max[2], z);
   }
   void extend(const BasicAabb& o) {
     for (int i = 0; i < 3; ++i) {
@@ -94,9 +95,11 @@ struct Cofactor3 {
 inline Cofactor3 cofactor3(const Mat4d& m) {
   auto a = [&](int r, int col) { return m[size_t(col * 4 + r)]; };
   Cofactor3 k;
-  k.c = {a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1), a(1, 2) * a(2, 0) - a(1, 0) * a(2, 2), a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0),
-         a(0, 2) * a(2, 1) - a(0, 1) * a(2, 2), a(0, 0) * a(2, 2) - a(0, 2) * a(2, 0), a(0, 1) * a(2, 0) - a(0, 0) * a(2, 1),
-         a(0, 1) * a(1, 2) - a(0, 2) * a(1, 1), a(0, 2) * a(1, 0) - a(0, 0) * a(1, 2), a(0, 0) * a(1, 1) - a(0, 1) * a(1, 0)};
+  k.c = {a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1), a(1, 2) * a(2, 0) - a(1, 0) * a(2, 2),
+         a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0), a(0, 2) * a(2, 1) - a(0, 1) * a(2, 2),
+         a(0, 0) * a(2, 2) - a(0, 2) * a(2, 0), a(0, 1) * a(2, 0) - a(0, 0) * a(2, 1),
+         a(0, 1) * a(1, 2) - a(0, 2) * a(1, 1), a(0, 2) * a(1, 0) - a(0, 0) * a(1, 2),
+         a(0, 0) * a(1, 1) - a(0, 1) * a(1, 0)};
   k.det = a(0, 0) * k.c[0] + a(0, 1) * k.c[1] + a(0, 2) * k.c[2];
   return k;
 }

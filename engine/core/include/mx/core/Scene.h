@@ -28,10 +28,10 @@ struct Material {
 /// An indexed triangle mesh in world coordinates (z up).
 struct Mesh {
   std::vector<Vec3d> positions;
-  std::vector<float> normals;        ///< Empty, or 3 floats per position (unit length).
-  std::vector<uint32_t> indices;     ///< 3 per triangle, each < positions.size().
-  std::vector<uint32_t> featureIds;  ///< One per position, each < Scene::features.size().
-  uint32_t material = 0;             ///< Index into Scene::materials.
+  std::vector<float> normals;       ///< Empty, or 3 floats per position (unit length).
+  std::vector<uint32_t> indices;    ///< 3 per triangle, each < positions.size().
+  std::vector<uint32_t> featureIds; ///< One per position, each < Scene::features.size().
+  uint32_t material = 0;            ///< Index into Scene::materials.
 
   [[nodiscard]] size_t triangleCount() const { return indices.size() / 3; }
 };
@@ -39,19 +39,19 @@ struct Mesh {
 /// Where the scene sits on the earth: the ECEF position of the scene origin and the rotation
 /// of the scene's axes (east-north-up when yaw/pitch/roll are 0), as iModels carry it.
 struct EcefLocation {
-  Vec3d origin;                 ///< ECEF metres.
-  Vec3d xVector{1, 0, 0};       ///< Scene x axis in ECEF.
-  Vec3d yVector{0, 1, 0};       ///< Scene y axis in ECEF.
+  Vec3d origin;           ///< ECEF metres.
+  Vec3d xVector{1, 0, 0}; ///< Scene x axis in ECEF.
+  Vec3d yVector{0, 1, 0}; ///< Scene y axis in ECEF.
 };
 
 /// One placement of a shared mesh (an iModel geometry part an element instances): the shared
 /// mesh's vertices, transformed to world, all belonging to one feature and drawn with one material.
 /// A transform that mirrors (negative determinant) keeps the triangles front-facing.
 struct MeshInstance {
-  uint32_t mesh = 0;                        ///< Index into Scene::sharedMeshes.
-  Mat4d transform = identityMatrix();       ///< Shared-mesh coordinates → world (affine).
-  uint32_t feature = 0;                     ///< Index into Scene::features.
-  uint32_t material = 0;                    ///< Index into Scene::materials.
+  uint32_t mesh = 0;                  ///< Index into Scene::sharedMeshes.
+  Mat4d transform = identityMatrix(); ///< Shared-mesh coordinates → world (affine).
+  uint32_t feature = 0;               ///< Index into Scene::features.
+  uint32_t material = 0;              ///< Index into Scene::materials.
 };
 
 struct Scene {

@@ -55,8 +55,8 @@ private:
 } // namespace mx::core
 
 /// Returns the Status of `expr` from the enclosing function when it is not ok.
-#define MX_RETURN_IF_ERROR(expr)                                                                   \
-  do {                                                                                             \
-    ::mx::core::Status mx_status_ = (expr);                                                        \
-    if (!mx_status_.isOk()) return mx_status_;                                                     \
+#define MX_RETURN_IF_ERROR(expr)                                                                                       \
+  do {                                                                                                                 \
+    ::mx::core::Status mx_status_ = (expr);                                                                            \
+    if (!mx_status_.isOk()) return mx_status_;                                                                         \
   } while (false)

@@ -12,23 +12,22 @@ namespace mx::core {
 /// Per-vertex appearance and identity class: a feature and a colour. Vertices of different
 /// classes are never merged by simplification.
 struct VertexClass {
-  uint32_t feature = 0;  ///< Index into Scene::features.
+  uint32_t feature = 0;        ///< Index into Scene::features.
   uint32_t rgba = 0xffffffffu; ///< r | g<<8 | b<<16 | a<<24.
   friend bool operator==(const VertexClass&, const VertexClass&) = default;
 };
 
 /// A tile's mesh in the tileset's root frame (z up), single precision.
 struct TileMesh {
-  std::vector<float> positions;      ///< xyz per vertex.
-  std::vector<float> normals;        ///< Empty or xyz per vertex.
-  std::vector<uint32_t> classes;     ///< Per vertex, index into TileTree::classes.
-  std::vector<uint32_t> indices;     ///< 3 per triangle.
+  std::vector<float> positions;  ///< xyz per vertex.
+  std::vector<float> normals;    ///< Empty or xyz per vertex.
+  std::vector<uint32_t> classes; ///< Per vertex, index into TileTree::classes.
+  std::vector<uint32_t> indices; ///< 3 per triangle.
   [[nodiscard]] size_t vertexCount() const { return positions.size() / 3; }
   [[nodiscard]] size_t triangleCount() const { return indices.size() / 3; }
   [[nodiscard]] Aabbf bounds() const {
     Aabbf b;
-    for (size_t i = 0; i + 2 < positions.size(); i += 3)
-      b.extend(positions[i], positions[i + 1], positions[i + 2]);
+    for (size_t i = 0; i + 2 < positions.size(); i += 3) b.extend(positions[i], positions[i + 1], positions[i + 2]);
     return b;
   }
 };
@@ -43,10 +42,10 @@ struct TileNode {
 };
 
 struct TileTree {
-  std::vector<TileNode> nodes;         ///< nodes[0] is the root when not empty.
+  std::vector<TileNode> nodes; ///< nodes[0] is the root when not empty.
   std::vector<VertexClass> classes;
   Mat4d rootTransform = identityMatrix(); ///< Root frame → world (ECEF or scene coordinates).
-  double geometricError = 0;           ///< Tileset-level error (nothing drawn).
+  double geometricError = 0;              ///< Tileset-level error (nothing drawn).
 };
 
 } // namespace mx::core

@@ -23,22 +23,22 @@ enum class ImodelError { NotSqlite, NotAnImodel, UnsupportedProfile, Corrupt };
 std::string_view toString(ImodelError e) noexcept; ///< "not-sqlite", "not-an-imodel", …
 
 struct ImodelFacts {
-  std::string iModelId;          ///< DbGuid as 8-4-4-4-12 lowercase hex.
-  std::string name;              ///< Root subject (element 1) CodeValue.
-  std::string changesetId;       ///< Empty for local snapshots.
+  std::string iModelId;    ///< DbGuid as 8-4-4-4-12 lowercase hex.
+  std::string name;        ///< Root subject (element 1) CodeValue.
+  std::string changesetId; ///< Empty for local snapshots.
   int64_t changesetIndex = 0;
   std::optional<core::Aabb> projectExtents;
-  std::optional<core::EcefLocation> ecef;   ///< Spatial → ECEF: origin + x/y axes.
-  std::string profileVersion;    ///< dgn_Db SchemaVersion "major.minor.sub1.sub2".
+  std::optional<core::EcefLocation> ecef; ///< Spatial → ECEF: origin + x/y axes.
+  std::string profileVersion;             ///< dgn_Db SchemaVersion "major.minor.sub1.sub2".
 };
 
 struct ElementRecord {
   uint64_t id = 0, model = 0, category = 0;
-  std::string className;         ///< "Schema:Class", e.g. "Generic:PhysicalObject".
+  std::string className; ///< "Schema:Class", e.g. "Generic:PhysicalObject".
   std::string codeValue, userLabel;
   core::Mat4d placement = core::identityMatrix(); ///< Local → world.
-  core::Aabb localBox;           ///< Element-aligned box (local coordinates).
-  core::Aabb worldRange;         ///< As iTwin.js computes it (section 3 of the format doc).
+  core::Aabb localBox;                            ///< Element-aligned box (local coordinates).
+  core::Aabb worldRange;                          ///< As iTwin.js computes it (section 3 of the format doc).
   bool hasGeometry = false;
 };
 
@@ -63,18 +63,18 @@ struct TessellationOptions {
 /// What the scene builder made of one element (the `inspect` record and the conformance data).
 struct ElementGeometryStats {
   uint64_t triangles = 0;
-  double area = 0;                              ///< Sum of triangle areas, world units².
-  std::vector<uint32_t> colors;                 ///< tbgr, as iTwin.js reports them (first use order).
-  std::map<std::string, uint64_t> skipped;      ///< Geometry ops not meshed, by kind.
-  std::map<std::string, uint64_t> ops;          ///< The element stream's operations, by name.
-  std::string error;                            ///< When the element's stream could not be decoded.
+  double area = 0;                         ///< Sum of triangle areas, world units².
+  std::vector<uint32_t> colors;            ///< tbgr, as iTwin.js reports them (first use order).
+  std::map<std::string, uint64_t> skipped; ///< Geometry ops not meshed, by kind.
+  std::map<std::string, uint64_t> ops;     ///< The element stream's operations, by name.
+  std::string error;                       ///< When the element's stream could not be decoded.
 };
 
 struct ImodelScene {
-  core::Scene scene;                            ///< One feature per spatial element with geometry.
-  std::vector<ElementRecord> records;           ///< Every spatial element, as spatialElements().
+  core::Scene scene;                  ///< One feature per spatial element with geometry.
+  std::vector<ElementRecord> records; ///< Every spatial element, as spatialElements().
   std::map<uint64_t, ElementGeometryStats> elements;
-  std::map<std::string, uint64_t> skipped;      ///< Totals over every element.
+  std::map<std::string, uint64_t> skipped; ///< Totals over every element.
 };
 
 class ImodelFile {
@@ -133,7 +133,7 @@ inline constexpr size_t kMaxGeometryStreamBytes = size_t(256) << 20;
 /// Undoes the BeSQLite "SnappyToBlob" wrapper: chunks of (uint16 size incl. itself, raw Snappy
 /// block), each inflating to at most 64 KiB. Errors name the chunk and byte offset.
 core::Result<std::vector<uint8_t>> inflateGeometryBlob(std::span<const uint8_t> blob,
-                                                      size_t maxBytes = kMaxGeometryStreamBytes);
+                                                       size_t maxBytes = kMaxGeometryStreamBytes);
 
 /// GeometryStream operation codes (format doc section 7; iTwin.js' OpCode). Values not listed
 /// (fills, patterns, line styles, deprecated codes) carry no geometry.
@@ -162,8 +162,8 @@ enum class GeometryOpCode : uint32_t {
 };
 
 struct GeometryOp {
-  uint32_t opCode = 0;            ///< A GeometryOpCode, or a code this reader does not know.
-  std::span<const uint8_t> data;  ///< Points into the inflated buffer.
+  uint32_t opCode = 0;           ///< A GeometryOpCode, or a code this reader does not know.
+  std::span<const uint8_t> data; ///< Points into the inflated buffer.
 };
 
 /// Checks the 8-byte header (signature 0x600, size) and splits the stream into operations.

@@ -24,7 +24,7 @@ public:
   Statement& operator=(Statement&&) noexcept;
   ~Statement();
 
-  core::Status bind(int index, int64_t value);           ///< 1-based, as in SQLite.
+  core::Status bind(int index, int64_t value); ///< 1-based, as in SQLite.
   core::Status bind(int index, std::string_view text);
   core::Status bind(int index, const char* text) { return bind(index, std::string_view(text)); }
   core::Status bindDouble(int index, double value);
@@ -37,7 +37,7 @@ public:
   [[nodiscard]] bool isNull(int col) const;
   [[nodiscard]] int64_t getInt64(int col) const;
   [[nodiscard]] double getDouble(int col) const;
-  [[nodiscard]] std::string getText(int col) const;       ///< Empty for NULL.
+  [[nodiscard]] std::string getText(int col) const;              ///< Empty for NULL.
   [[nodiscard]] std::span<const uint8_t> getBlob(int col) const; ///< Valid until the next step.
 
 private:

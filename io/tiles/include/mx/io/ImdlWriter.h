@@ -38,10 +38,10 @@ std::string canonicalId64(uint64_t id);
 /// What the checker learnt about a valid tile.
 struct ImdlSummary {
   double contentLow[3] = {0, 0, 0}, contentHigh[3] = {0, 0, 0}; ///< Header contentRange.
-  double bounds[6] = {0, 0, 0, 0, 0, 0};  ///< Decoded positions: min xyz, max xyz (tile frame).
+  double bounds[6] = {0, 0, 0, 0, 0, 0};                        ///< Decoded positions: min xyz, max xyz (tile frame).
   uint64_t triangles = 0;
   uint32_t major = 0;
-  std::set<uint64_t> models;              ///< Model ids of the feature table.
+  std::set<uint64_t> models;                     ///< Model ids of the feature table.
   std::map<uint64_t, uint64_t> elementTriangles; ///< Triangles per element id.
 };
 

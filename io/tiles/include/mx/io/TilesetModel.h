@@ -30,34 +30,34 @@ struct TileContent {
   std::vector<float> positions;
   std::array<double, 3> translation{0, 0, 0};
   std::array<double, 3> scale{1, 1, 1};
-  std::vector<int8_t> normalsQ;       ///< snorm8 x,y,z,0 per vertex, or empty.
-  std::vector<uint32_t> colors;       ///< RGBA8 per vertex (r in the low byte).
-  std::vector<uint32_t> featureIds;   ///< Per vertex, index into `features`.
-  std::vector<uint32_t> indices;      ///< 3 per triangle.
+  std::vector<int8_t> normalsQ;     ///< snorm8 x,y,z,0 per vertex, or empty.
+  std::vector<uint32_t> colors;     ///< RGBA8 per vertex (r in the low byte).
+  std::vector<uint32_t> featureIds; ///< Per vertex, index into `features`.
+  std::vector<uint32_t> indices;    ///< 3 per triangle.
   std::vector<FeatureRow> features;
 
   [[nodiscard]] size_t vertexCount() const { return featureIds.size(); }
 };
 
 struct TilesetNode {
-  core::Aabb box;                   ///< Root frame; encloses the content and every child.
+  core::Aabb box; ///< Root frame; encloses the content and every child.
   double geometricError = 0;
-  std::vector<uint32_t> children;   ///< Indices into TilesetModel::nodes.
-  int32_t content = -1;             ///< Index into TilesetModel::contents, -1 for none.
-  std::string uri;                  ///< "<level>-<index>.glb" when content >= 0.
-  core::Aabb contentBox;            ///< Tight bounds of the content, root frame.
+  std::vector<uint32_t> children; ///< Indices into TilesetModel::nodes.
+  int32_t content = -1;           ///< Index into TilesetModel::contents, -1 for none.
+  std::string uri;                ///< "<level>-<index>.glb" when content >= 0.
+  core::Aabb contentBox;          ///< Tight bounds of the content, root frame.
 };
 
 struct TilesetModel {
-  std::vector<TilesetNode> nodes;   ///< nodes[0] is the root.
+  std::vector<TilesetNode> nodes; ///< nodes[0] is the root.
   std::vector<TileContent> contents;
   core::Mat4d rootTransform = core::identityMatrix();
-  double geometricError = 0;        ///< Tileset-level geometricError.
+  double geometricError = 0; ///< Tileset-level geometricError.
 };
 
 struct WriteOptions {
   ExportType type = ExportType::ThreeDTiles;
-  bool meshoptCompression = false;  ///< EXT_meshopt_compression on vertex and index data.
+  bool meshoptCompression = false; ///< EXT_meshopt_compression on vertex and index data.
   std::string generator = "meshexport";
 };
 

@@ -15,7 +15,7 @@
 namespace mx::io {
 
 struct ValidationReport {
-  std::vector<std::string> errors;   ///< Each names the file and the rule ("1-3.glb: …").
+  std::vector<std::string> errors; ///< Each names the file and the rule ("1-3.glb: …").
   std::vector<std::string> warnings;
   uint64_t tiles = 0;
   uint64_t contents = 0;
