@@ -2,6 +2,8 @@
 
 #include <mx/engine/TilerConfig.h>
 
+#include <algorithm>
+#include <functional>
 #include <regex>
 
 namespace mx::service {
@@ -44,25 +46,83 @@ nlohmann::json errorBody(std::string_view code, std::string_view message, const 
   return {{"error", std::move(e)}};
 }
 
-std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& out) {
-  std::vector<ErrorDetail> details;
-  auto add = [&](std::string message, std::string target) {
-    details.push_back({"InvalidRequestBody", std::move(message), std::move(target)});
-  };
-  const nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-  if (j.is_discarded()) {
-    add("The request body is not valid JSON.", "body");
-    return details;
+namespace {
+
+using AddDetail = std::function<void(std::string message, std::string target)>;
+
+/// tilerConfig[i]'s key and value as text; false (with details) when either is malformed.
+bool configItemText(const nlohmann::json& item, const std::string& at, const AddDetail& add, std::string& keyText,
+                    std::string& valueText) {
+  for (auto p = item.begin(); p != item.end(); ++p)
+    if (p.key() != "key" && p.key() != "value") add("Unknown property \"" + p.key() + "\".", at + "." + p.key());
+  const auto key = item.find("key");
+  const auto value = item.find("value");
+  bool ok = true;
+  if (key == item.end()) {
+    add(at + ".key is required.", at + ".key");
+    ok = false;
+  } else if (!key->is_string()) {
+    add(at + ".key must be a string.", at + ".key");
+    ok = false;
+  } else {
+    keyText = key->get<std::string>();
+    if (keyText.empty() || keyText.size() > 256) {
+      add(at + ".key must have 1 to 256 characters.", at + ".key");
+      ok = false;
+    }
   }
-  if (!j.is_object()) {
-    add("The request body must be a JSON object, not " + typeName(j) + ".", "body");
-    return details;
+  if (value == item.end()) {
+    add(at + ".value is required.", at + ".value");
+    ok = false;
+  } else if (value->is_string()) {
+    valueText = value->get<std::string>();
+    if (valueText.empty() || valueText.size() > 1000) {
+      add(at + ".value must have 1 to 1000 characters.", at + ".value");
+      ok = false;
+    }
+  } else if (value->is_boolean())
+    valueText = value->get<bool>() ? "true" : "false";
+  else if (value->is_number())
+    valueText = value->dump();
+  else {
+    add(at + ".value must be a string, a number or a boolean.", at + ".value");
+    ok = false;
   }
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& k = it.key();
-    if (k != "iModelId" && k != "changesetId" && k != "exportType" && k != "tilerConfig" && k != "lastModified")
-      add("Unknown property \"" + k + "\".", k);
+  return ok;
+}
+
+/// tilerConfig: 1 to 100 {key, value} items, keys known to the tiler, values in range, no repeats.
+void parseTilerConfig(const nlohmann::json& cfg, const AddDetail& add, StartRequest& out) {
+  if (!cfg.is_array()) return add("tilerConfig must be an array, not " + typeName(cfg) + ".", "tilerConfig");
+  if (cfg.empty()) return add("tilerConfig must have at least 1 item.", "tilerConfig");
+  if (cfg.size() > 100) return add("tilerConfig must have at most 100 items.", "tilerConfig");
+  engine::TilerConfig probe;
+  std::vector<std::string> seen;
+  for (size_t i = 0; i < cfg.size(); ++i) {
+    const nlohmann::json& item = cfg[i];
+    const std::string at = "tilerConfig[" + std::to_string(i) + "]";
+    if (!item.is_object()) {
+      add(at + " must be an object {key, value}.", at);
+      continue;
+    }
+    std::string keyText, valueText;
+    if (!configItemText(item, at, add, keyText, valueText)) continue;
+    if (std::find(seen.begin(), seen.end(), keyText) != seen.end()) {
+      add("tilerConfig key \"" + keyText + "\" appears more than once.", at + ".key");
+      continue;
+    }
+    seen.push_back(keyText);
+    const core::Status s = engine::applyTilerConfig(probe, keyText, valueText);
+    if (!s) {
+      add(s.message(), s.code() == core::ErrorCode::UnknownConfigKey ? at + ".key" : at + ".value");
+      continue;
+    }
+    out.tilerPairs.emplace_back(keyText, valueText);
   }
+}
+
+/// iModelId, changesetId, exportType and lastModified.
+void parseRequestFields(const nlohmann::json& j, const AddDetail& add, StartRequest& out) {
   if (auto it = j.find("iModelId"); it == j.end())
     add("iModelId is required.", "iModelId");
   else if (!it->is_string())
@@ -71,7 +131,6 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
     add("iModelId cannot be empty.", "iModelId");
   else
     out.iModelId = it->get<std::string>();
-
   if (auto it = j.find("changesetId"); it != j.end() && !it->is_null()) {
     if (!it->is_string())
       add("changesetId must be a string, not " + typeName(*it) + ".", "changesetId");
@@ -90,74 +149,33 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
     if (!it->is_string() || !isDateTime(it->get<std::string>()))
       add("lastModified must be an RFC 3339 date-time string.", "lastModified");
   }
+}
+
+} // namespace
+
+std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& out) {
+  std::vector<ErrorDetail> details;
+  const AddDetail add = [&](std::string message, std::string target) {
+    details.push_back({"InvalidRequestBody", std::move(message), std::move(target)});
+  };
+  const nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+  if (j.is_discarded()) {
+    add("The request body is not valid JSON.", "body");
+    return details;
+  }
+  if (!j.is_object()) {
+    add("The request body must be a JSON object, not " + typeName(j) + ".", "body");
+    return details;
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    if (k != "iModelId" && k != "changesetId" && k != "exportType" && k != "tilerConfig" && k != "lastModified")
+      add("Unknown property \"" + k + "\".", k);
+  }
+  parseRequestFields(j, add, out);
   if (auto it = j.find("tilerConfig"); it != j.end()) {
-    if (!it->is_array())
-      add("tilerConfig must be an array, not " + typeName(*it) + ".", "tilerConfig");
-    else if (it->empty())
-      add("tilerConfig must have at least 1 item.", "tilerConfig");
-    else if (it->size() > 100)
-      add("tilerConfig must have at most 100 items.", "tilerConfig");
-    else {
-      engine::TilerConfig probe;
-      std::vector<std::string> seen;
-      for (size_t i = 0; i < it->size(); ++i) {
-        const nlohmann::json& item = (*it)[i];
-        const std::string at = "tilerConfig[" + std::to_string(i) + "]";
-        if (!item.is_object()) {
-          add(at + " must be an object {key, value}.", at);
-          continue;
-        }
-        for (auto p = item.begin(); p != item.end(); ++p)
-          if (p.key() != "key" && p.key() != "value") add("Unknown property \"" + p.key() + "\".", at + "." + p.key());
-        const auto key = item.find("key");
-        const auto value = item.find("value");
-        bool ok = true;
-        std::string keyText, valueText;
-        if (key == item.end()) {
-          add(at + ".key is required.", at + ".key");
-          ok = false;
-        } else if (!key->is_string()) {
-          add(at + ".key must be a string.", at + ".key");
-          ok = false;
-        } else {
-          keyText = key->get<std::string>();
-          if (keyText.empty() || keyText.size() > 256) {
-            add(at + ".key must have 1 to 256 characters.", at + ".key");
-            ok = false;
-          }
-        }
-        if (value == item.end()) {
-          add(at + ".value is required.", at + ".value");
-          ok = false;
-        } else if (value->is_string()) {
-          valueText = value->get<std::string>();
-          if (valueText.empty() || valueText.size() > 1000) {
-            add(at + ".value must have 1 to 1000 characters.", at + ".value");
-            ok = false;
-          }
-        } else if (value->is_boolean())
-          valueText = value->get<bool>() ? "true" : "false";
-        else if (value->is_number())
-          valueText = value->dump();
-        else {
-          add(at + ".value must be a string, a number or a boolean.", at + ".value");
-          ok = false;
-        }
-        if (!ok) continue;
-        if (std::find(seen.begin(), seen.end(), keyText) != seen.end()) {
-          add("tilerConfig key \"" + keyText + "\" appears more than once.", at + ".key");
-          continue;
-        }
-        seen.push_back(keyText);
-        const core::Status s = engine::applyTilerConfig(probe, keyText, valueText);
-        if (!s) {
-          add(s.message(), s.code() == core::ErrorCode::UnknownConfigKey ? at + ".key" : at + ".value");
-          continue;
-        }
-        out.tilerPairs.emplace_back(keyText, valueText);
-      }
-      if (details.empty()) out.tilerConfig = *it;
-    }
+    parseTilerConfig(*it, add, out);
+    if (details.empty()) out.tilerConfig = *it;
   }
   return details;
 }

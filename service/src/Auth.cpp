@@ -228,6 +228,11 @@ struct Authenticator::Impl {
   std::string issuer, audience;
   int64_t leeway = 60;
   std::map<std::string, std::string, std::less<>> devTokens; ///< token → subject
+
+  /// A JWT's claims when its signature verifies with a configured key: "" or why not.
+  [[nodiscard]] std::string verifiedClaims(std::string_view token, nlohmann::json& claims) const;
+  /// exp, nbf, iss, aud, scope and sub of verified claims: "" or why not.
+  [[nodiscard]] std::string checkClaims(const nlohmann::json& claims, Access access, int64_t now) const;
 };
 
 Authenticator::Authenticator() : _impl(std::make_unique<Impl>()) {}
@@ -268,6 +273,76 @@ core::Result<Authenticator> Authenticator::create(const ServiceConfig& config) {
   return a;
 }
 
+std::string Authenticator::Impl::verifiedClaims(std::string_view token, nlohmann::json& claims) const {
+  const size_t d1 = token.find('.'), d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
+    return "The token is neither a configured development token nor a JWT.";
+  if (keys.empty()) return "This server accepts no JWTs (no JWKS configured).";
+  std::string headerJson, payloadJson, sig;
+  if (!base64UrlDecode(token.substr(0, d1), headerJson) ||
+      !base64UrlDecode(token.substr(d1 + 1, d2 - d1 - 1), payloadJson) || !base64UrlDecode(token.substr(d2 + 1), sig))
+    return "The token is not valid base64url.";
+  const nlohmann::json h = nlohmann::json::parse(headerJson, nullptr, false);
+  claims = nlohmann::json::parse(payloadJson, nullptr, false);
+  if (!h.is_object() || !claims.is_object()) return "The token's header or payload is not a JSON object.";
+  const std::string alg = h.contains("alg") && h["alg"].is_string() ? h["alg"].get<std::string>() : "";
+  const std::string kid = h.contains("kid") && h["kid"].is_string() ? h["kid"].get<std::string>() : "";
+  const char* kty = alg == "RS256" ? "RSA" : alg == "ES256" ? "EC" : nullptr;
+  if (!kty) return "Token algorithm \"" + alg + "\" is not accepted (RS256, ES256).";
+  if (alg == "ES256") {
+    std::string der;
+    if (!rawEcdsaToDer(sig, der)) return "The ES256 signature is not 64 bytes.";
+    sig = std::move(der);
+  }
+  const std::string_view signedPart = token.substr(0, d2);
+  bool verified = false, keyFound = false;
+  for (const auto& k : keys) {
+    if (k.kty != kty || (!kid.empty() && k.kid != kid)) continue;
+    keyFound = true;
+    if (verifySignature(k.key.get(), signedPart, sig)) {
+      verified = true;
+      break;
+    }
+  }
+  if (!keyFound) return "No signing key \"" + kid + "\" for " + alg + ".";
+  if (!verified) return "The token signature is invalid.";
+  return "";
+}
+
+std::string Authenticator::Impl::checkClaims(const nlohmann::json& claims, Access access, int64_t now) const {
+  auto number = [&](const char* name, int64_t& out) {
+    auto it = claims.find(name);
+    if (it == claims.end()) return false;
+    if (!it->is_number()) return false;
+    out = it->is_number_integer() ? it->get<int64_t>() : int64_t(it->get<double>());
+    return true;
+  };
+  int64_t exp = 0, nbf = 0;
+  if (!number("exp", exp)) return "The token has no expiry (exp).";
+  if (now > exp + leeway) return "The token has expired.";
+  if (number("nbf", nbf) && now + leeway < nbf) return "The token is not valid yet (nbf).";
+  if (!issuer.empty()) {
+    auto it = claims.find("iss");
+    if (it == claims.end() || !it->is_string() || it->get<std::string>() != issuer)
+      return "The token was issued by the wrong issuer.";
+  }
+  if (!audience.empty()) {
+    bool found = false;
+    if (auto it = claims.find("aud"); it != claims.end()) {
+      if (it->is_string())
+        found = it->get<std::string>() == audience;
+      else if (it->is_array())
+        for (const auto& a : *it) found = found || (a.is_string() && a.get<std::string>() == audience);
+    }
+    if (!found) return "The token is not meant for this audience.";
+  }
+  if (!hasScope(claims, access)) return "The token lacks the itwin-platform scope.";
+  auto sub = claims.find("sub");
+  if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty())
+    return "The token has no subject (sub).";
+  return "";
+}
+
 bool Authenticator::authenticate(std::string_view header, Access access, int64_t now, Principal& who,
                                  AuthFailure& why) const {
   auto fail = [&](std::string message) {
@@ -290,77 +365,16 @@ bool Authenticator::authenticate(std::string_view header, Access access, int64_t
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   if (token.empty()) return fail("The Bearer token is empty.");
-
   if (auto it = _impl->devTokens.find(token); it != _impl->devTokens.end()) {
     who.subject = devSubject(it->second);
     return true;
   }
-  const size_t d1 = token.find('.'), d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
-  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
-    return fail("The token is neither a configured development token nor a JWT.");
-  if (_impl->keys.empty()) return fail("This server accepts no JWTs (no JWKS configured).");
-  std::string headerJson, payloadJson, sig;
-  if (!base64UrlDecode(token.substr(0, d1), headerJson) ||
-      !base64UrlDecode(token.substr(d1 + 1, d2 - d1 - 1), payloadJson) || !base64UrlDecode(token.substr(d2 + 1), sig))
-    return fail("The token is not valid base64url.");
-  const nlohmann::json h = nlohmann::json::parse(headerJson, nullptr, false);
-  const nlohmann::json claims = nlohmann::json::parse(payloadJson, nullptr, false);
-  if (!h.is_object() || !claims.is_object()) return fail("The token's header or payload is not a JSON object.");
-  const std::string alg = h.contains("alg") && h["alg"].is_string() ? h["alg"].get<std::string>() : "";
-  const std::string kid = h.contains("kid") && h["kid"].is_string() ? h["kid"].get<std::string>() : "";
-  const char* kty = alg == "RS256" ? "RSA" : alg == "ES256" ? "EC" : nullptr;
-  if (!kty) return fail("Token algorithm \"" + alg + "\" is not accepted (RS256, ES256).");
-  if (alg == "ES256") {
-    std::string der;
-    if (!rawEcdsaToDer(sig, der)) return fail("The ES256 signature is not 64 bytes.");
-    sig = std::move(der);
-  }
-  const std::string_view signedPart = token.substr(0, d2);
-  bool verified = false, keyFound = false;
-  for (const auto& k : _impl->keys) {
-    if (k.kty != kty || (!kid.empty() && k.kid != kid)) continue;
-    keyFound = true;
-    if (verifySignature(k.key.get(), signedPart, sig)) {
-      verified = true;
-      break;
-    }
-  }
-  if (!keyFound) return fail("No signing key \"" + kid + "\" for " + alg + ".");
-  if (!verified) return fail("The token signature is invalid.");
-
-  auto number = [&](const char* name, int64_t& out) {
-    auto it = claims.find(name);
-    if (it == claims.end()) return false;
-    if (!it->is_number()) return false;
-    out = it->is_number_integer() ? it->get<int64_t>() : int64_t(it->get<double>());
-    return true;
-  };
-  int64_t exp = 0, nbf = 0;
-  if (!number("exp", exp)) return fail("The token has no expiry (exp).");
-  if (now > exp + _impl->leeway) return fail("The token has expired.");
-  if (number("nbf", nbf) && now + _impl->leeway < nbf) return fail("The token is not valid yet (nbf).");
-  if (!_impl->issuer.empty()) {
-    auto it = claims.find("iss");
-    if (it == claims.end() || !it->is_string() || it->get<std::string>() != _impl->issuer)
-      return fail("The token was issued by the wrong issuer.");
-  }
-  if (!_impl->audience.empty()) {
-    bool found = false;
-    if (auto it = claims.find("aud"); it != claims.end()) {
-      if (it->is_string())
-        found = it->get<std::string>() == _impl->audience;
-      else if (it->is_array())
-        for (const auto& a : *it) found = found || (a.is_string() && a.get<std::string>() == _impl->audience);
-    }
-    if (!found) return fail("The token is not meant for this audience.");
-  }
-  if (!hasScope(claims, access)) return fail("The token lacks the itwin-platform scope.");
-  auto sub = claims.find("sub");
-  if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty())
-    return fail("The token has no subject (sub).");
+  nlohmann::json claims;
+  if (std::string bad = _impl->verifiedClaims(token, claims); !bad.empty()) return fail(std::move(bad));
+  if (std::string bad = _impl->checkClaims(claims, access, now); !bad.empty()) return fail(std::move(bad));
   const auto iss = claims.find("iss");
   who.subject = jwtSubject(iss != claims.end() && iss->is_string() ? iss->get<std::string>() : std::string(),
-                           sub->get<std::string>());
+                           claims["sub"].get<std::string>());
   return true;
 }
 

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -104,77 +105,100 @@ bool writeJson(const std::string& path, const nlohmann::json& j) {
   return bool(out);
 }
 
-int tile(const std::vector<std::string>& args) {
+struct TileArgs {
   std::string input, output, metricsPath;
   std::vector<std::pair<std::string, std::string>> config;
   engine::ExportOptions options;
   bool quiet = false;
+};
+
+/// What `tile` says when an option that takes a value comes last.
+const std::map<std::string, std::string> kTileOptionValue = {{"-o", "-o needs a folder"},
+                                                             {"--output", "--output needs a folder"},
+                                                             {"--metrics", "--metrics needs a file"},
+                                                             {"--type", "--type needs a value"},
+                                                             {"--device", "--device needs a value"},
+                                                             {"--config", "--config needs KEY=VALUE"},
+                                                             {"--cpu-level", "--cpu-level needs a value"},
+                                                             {"--location", "--location needs LON,LAT[,HEIGHT]"},
+                                                             {"--device-share", "--device-share needs a number"}};
+
+/// One option of `tile` with its value `v`: "" when taken, else why not (for usage()).
+std::string tileOption(const std::string& a, const std::string& v, TileArgs& t) {
+  if (a == "-o" || a == "--output") {
+    t.output = v;
+  } else if (a == "--metrics") {
+    t.metricsPath = v;
+  } else if (a == "--type") {
+    std::string type;
+    for (char c : v) type += char(std::tolower(static_cast<unsigned char>(c)));
+    if (type == "3dtiles")
+      t.options.type = io::ExportType::ThreeDTiles;
+    else if (type == "cesium")
+      t.options.type = io::ExportType::Cesium;
+    else if (type == "imodel")
+      t.options.type = io::ExportType::Imodel;
+    else
+      return "--type must be 3dtiles, cesium or imodel";
+  } else if (a == "--device") {
+    t.config.emplace_back("device", v);
+  } else if (a == "--config") {
+    const auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) return "--config needs KEY=VALUE, got \"" + v + "\"";
+    t.config.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+  } else if (a == "--cpu-level") {
+    auto level = cpu::parseCpuLevel(v);
+    if (!level) return "--cpu-level must be scalar or simd";
+    t.options.cpuLevel = *level;
+  } else if (a == "--location") {
+    double lon = 0, lat = 0, h = 0;
+    char extra = 0;
+    const int n = std::sscanf(v.c_str(), "%lf,%lf,%lf%c", &lon, &lat, &h, &extra);
+    if ((n != 2 && n != 3) || !std::isfinite(lon) || !std::isfinite(lat) || !std::isfinite(h) || lon < -180 ||
+        lon > 180 || lat < -90 || lat > 90)
+      return "--location must be LON,LAT[,HEIGHT] in degrees and metres, got \"" + v + "\"";
+    t.options.location = engine::ecefAt(lon, lat, h);
+  } else if (a == "--device-share") {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(v.c_str(), &end, 10);
+    if (v.empty() || *end != 0 || n < 1 || n > 256)
+      return "--device-share must be a whole number from 1 to 256, got \"" + v + "\"";
+    t.options.deviceShare = unsigned(n);
+  }
+  return "";
+}
+
+/// The arguments of `tile`: "" when they are whole, else why not (for usage()).
+std::string parseTileArgs(const std::vector<std::string>& args, TileArgs& t) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value = [&](std::string& dst) {
-      if (i + 1 >= args.size()) return false;
-      dst = args[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "-o" || a == "--output") {
-      if (!value(output)) return usage(a + " needs a folder");
-    } else if (a == "--metrics") {
-      if (!value(metricsPath)) return usage("--metrics needs a file");
-    } else if (a == "--type") {
-      if (!value(v)) return usage("--type needs a value");
-      std::string t;
-      for (char c : v) t += char(std::tolower(static_cast<unsigned char>(c)));
-      if (t == "3dtiles")
-        options.type = io::ExportType::ThreeDTiles;
-      else if (t == "cesium")
-        options.type = io::ExportType::Cesium;
-      else if (t == "imodel")
-        options.type = io::ExportType::Imodel;
-      else
-        return usage("--type must be 3dtiles, cesium or imodel");
-    } else if (a == "--device") {
-      if (!value(v)) return usage("--device needs a value");
-      config.emplace_back("device", v);
-    } else if (a == "--config") {
-      if (!value(v)) return usage("--config needs KEY=VALUE");
-      const auto eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) return usage("--config needs KEY=VALUE, got \"" + v + "\"");
-      config.emplace_back(v.substr(0, eq), v.substr(eq + 1));
-    } else if (a == "--cpu-level") {
-      if (!value(v)) return usage("--cpu-level needs a value");
-      auto level = cpu::parseCpuLevel(v);
-      if (!level) return usage("--cpu-level must be scalar or simd");
-      options.cpuLevel = *level;
-    } else if (a == "--location") {
-      if (!value(v)) return usage("--location needs LON,LAT[,HEIGHT]");
-      double lon = 0, lat = 0, h = 0;
-      char extra = 0;
-      const int n = std::sscanf(v.c_str(), "%lf,%lf,%lf%c", &lon, &lat, &h, &extra);
-      if ((n != 2 && n != 3) || !std::isfinite(lon) || !std::isfinite(lat) || !std::isfinite(h) || lon < -180 ||
-          lon > 180 || lat < -90 || lat > 90)
-        return usage("--location must be LON,LAT[,HEIGHT] in degrees and metres, got \"" + v + "\"");
-      options.location = engine::ecefAt(lon, lat, h);
-    } else if (a == "--device-share") {
-      if (!value(v)) return usage("--device-share needs a number");
-      char* end = nullptr;
-      const unsigned long n = std::strtoul(v.c_str(), &end, 10);
-      if (v.empty() || *end != 0 || n < 1 || n > 256)
-        return usage("--device-share must be a whole number from 1 to 256, got \"" + v + "\"");
-      options.deviceShare = unsigned(n);
-    } else if (a == "--force")
-      options.overwrite = true;
-    else if (a == "--quiet" || a == "-q")
-      quiet = true;
-    else if (!a.empty() && a[0] == '-')
-      return usage("unknown option " + a);
-    else if (input.empty())
-      input = a;
-    else
-      return usage("more than one input: " + input + ", " + a);
+    if (auto it = kTileOptionValue.find(a); it != kTileOptionValue.end()) {
+      if (i + 1 >= args.size()) return it->second;
+      if (std::string why = tileOption(a, args[++i], t); !why.empty()) return why;
+    } else if (a == "--force") {
+      t.options.overwrite = true;
+    } else if (a == "--quiet" || a == "-q") {
+      t.quiet = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return "unknown option " + a;
+    } else if (t.input.empty()) {
+      t.input = a;
+    } else {
+      return "more than one input: " + t.input + ", " + a;
+    }
   }
-  if (input.empty()) return usage("tile needs an INPUT file");
-  if (output.empty()) return usage("tile needs -o OUTDIR");
+  if (t.input.empty()) return "tile needs an INPUT file";
+  if (t.output.empty()) return "tile needs -o OUTDIR";
+  return "";
+}
+
+int tile(const std::vector<std::string>& args) {
+  TileArgs t;
+  if (std::string why = parseTileArgs(args, t); !why.empty()) return usage(why);
+  const std::string &input = t.input, &output = t.output, &metricsPath = t.metricsPath;
+  engine::ExportOptions& options = t.options;
+  const bool quiet = t.quiet;
+  const auto& config = t.config;
 
   auto fail = [&](const core::Status& s) {
     spdlog::error("{}", s.toString());

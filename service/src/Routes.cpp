@@ -24,6 +24,52 @@ std::string routeOf(const std::string& path) {
 
 thread_local std::chrono::steady_clock::time_point tRequestStart;
 
+/// Before routing: a body needs a length; only the two uploads take one (any other is refused
+/// before it is read: cpp-httplib would read it whole, unauthenticated); x-api-host-and-root must
+/// be a plain host and path.
+httplib::Server::HandlerResponse checkFraming(const httplib::Request& req, httplib::Response& res) {
+  tRequestStart = std::chrono::steady_clock::now();
+  // A body of unknown length would be read until the client closes: ask for a length instead.
+  if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") && !req.has_header("Content-Length") &&
+      !req.has_header("Transfer-Encoding")) {
+    res.set_header("Connection", "close");
+    sendError(res, ApiError::LengthRequired, "A request body needs a Content-Length (or chunked Transfer-Encoding).");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  // Only the two uploads take a body; any other request that brings one is refused before it
+  // is read (cpp-httplib would read it whole, unauthenticated, before routing).
+  const bool takesBody = req.method == "POST" && (req.path == "/mesh-export" || req.path == "/mesh-export/" ||
+                                                  req.path == "/imodels" || req.path == "/imodels/");
+  if (!takesBody && (req.has_header("Transfer-Encoding") || declaredLength(req) > 0)) {
+    res.set_header("Connection", "close");
+    sendError(res, ApiError::PayloadTooLarge, "This request takes no body.");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (req.has_header("x-api-host-and-root") && !validHostAndRoot(req.get_header_value("x-api-host-and-root"))) {
+    sendError(res, ApiError::InvalidHeader, "The x-api-host-and-root header is not a valid host and path.",
+              {{"InvalidHeader", "Expected [scheme://]host[:port][/path] in printable ASCII.", "x-api-host-and-root"}});
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  return httplib::Server::HandlerResponse::Unhandled;
+}
+
+/// A status httplib set itself (no route, bad request, body too large) as a JSON error.
+void answerUnhandled(const httplib::Request&, httplib::Response& res) {
+  if (!res.body.empty()) return;
+  if (res.status == 404)
+    sendError(res, ApiError::ResourceNotFound,
+              "The requested resource was not found. Verify the API URL and the Accept header.",
+              {{"OperationNotFound", "No such operation.", ""}});
+  else if (res.status == 413)
+    sendError(res, ApiError::PayloadTooLarge, "The request body is too large.");
+  else if (res.status == 400)
+    sendError(res, ApiError::BadRequest, "The request is malformed.");
+  else if (res.status == 405)
+    sendError(res, ApiError::MethodNotAllowed, "This method is not allowed on this resource.");
+  else if (res.status >= 400)
+    sendJson(res, res.status, errorBody("Error", "The request failed with status " + std::to_string(res.status) + "."));
+}
+
 } // namespace
 
 int64_t unixNow() {
@@ -39,54 +85,14 @@ int64_t declaredLength(const httplib::Request& req) {
 }
 
 void Routes::install(HttpServer& http) {
-  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    tRequestStart = std::chrono::steady_clock::now();
-    // A body of unknown length would be read until the client closes: ask for a length instead.
-    if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") && !req.has_header("Content-Length") &&
-        !req.has_header("Transfer-Encoding")) {
-      res.set_header("Connection", "close");
-      sendError(res, ApiError::LengthRequired, "A request body needs a Content-Length (or chunked Transfer-Encoding).");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    // Only the two uploads take a body; any other request that brings one is refused before it
-    // is read (cpp-httplib would read it whole, unauthenticated, before routing).
-    const bool takesBody = req.method == "POST" && (req.path == "/mesh-export" || req.path == "/mesh-export/" ||
-                                                    req.path == "/imodels" || req.path == "/imodels/");
-    if (!takesBody && (req.has_header("Transfer-Encoding") || declaredLength(req) > 0)) {
-      res.set_header("Connection", "close");
-      sendError(res, ApiError::PayloadTooLarge, "This request takes no body.");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (req.has_header("x-api-host-and-root") && !validHostAndRoot(req.get_header_value("x-api-host-and-root"))) {
-      sendError(
-          res, ApiError::InvalidHeader, "The x-api-host-and-root header is not a valid host and path.",
-          {{"InvalidHeader", "Expected [scheme://]host[:port][/path] in printable ASCII.", "x-api-host-and-root"}});
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  http.set_pre_routing_handler(checkFraming);
   http.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     const std::string origin = req.get_header_value("Origin");
     res.set_header("Access-Control-Allow-Origin", origin.empty() ? "*" : origin);
     if (!origin.empty()) res.set_header("Vary", "Origin");
     res.set_header("Access-Control-Expose-Headers", "Retry-After, ETag, Location, Content-Range, Content-Length");
   });
-  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 404)
-      sendError(res, ApiError::ResourceNotFound,
-                "The requested resource was not found. Verify the API URL and the Accept header.",
-                {{"OperationNotFound", "No such operation.", ""}});
-    else if (res.status == 413)
-      sendError(res, ApiError::PayloadTooLarge, "The request body is too large.");
-    else if (res.status == 400)
-      sendError(res, ApiError::BadRequest, "The request is malformed.");
-    else if (res.status == 405)
-      sendError(res, ApiError::MethodNotAllowed, "This method is not allowed on this resource.");
-    else if (res.status >= 400)
-      sendJson(res, res.status,
-               errorBody("Error", "The request failed with status " + std::to_string(res.status) + "."));
-  });
+  http.set_error_handler(answerUnhandled);
   http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unknown";
     try {
@@ -105,7 +111,10 @@ void Routes::install(HttpServer& http) {
     // The path only: link signatures stay out of logs.
     spdlog::info("{} {} {} {} {:.1f} ms", req.remote_addr, req.method, req.path, res.status, seconds * 1e3);
   });
+  installRoutes(http);
+}
 
+void Routes::installRoutes(HttpServer& http) {
   http.Options(R"(.*)", [](const httplib::Request& req, httplib::Response& res) {
     res.status = 204;
     res.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS");
@@ -131,22 +140,24 @@ void Routes::install(HttpServer& http) {
     const size_t queued = jobs.queued(), active = jobs.active();
     sendJson(res, 200, {{"status", "ok"}, {"queued", queued}, {"running", active}, {"workers", config.workers}});
   });
-  http.Get("/metrics", [this, &http](const httplib::Request&, httplib::Response& res) {
-    const size_t queued = jobs.queued(), active = jobs.active();
-    std::ostringstream conn;
-    const auto& refused = http.refusals();
-    conn << "# HELP meshexport_http_connections Open HTTP connections.\n# TYPE meshexport_http_connections gauge\n"
-         << "meshexport_http_connections " << http.connections() << "\n"
-         << "# HELP meshexport_http_connections_refused_total Connections the server answered itself and closed, by "
-            "reason.\n"
-         << "# TYPE meshexport_http_connections_refused_total counter\n";
-    for (const auto& [reason, n] : {std::pair{"too_many_connections", refused.tooMany.load()},
-                                    std::pair{"header_timeout", refused.headerTimeout.load()},
-                                    std::pair{"headers_too_large", refused.headersTooLarge.load()},
-                                    std::pair{"bad_framing", refused.badFraming.load()}})
-      conn << "meshexport_http_connections_refused_total{reason=\"" << reason << "\"} " << n << "\n";
-    res.set_content(metrics.render(store.countsByStatus(), queued, active) + conn.str(), "text/plain; version=0.0.4");
-  });
+  http.Get("/metrics", [this, &http](const httplib::Request&, httplib::Response& res) { serveMetrics(http, res); });
+}
+
+void Routes::serveMetrics(HttpServer& http, httplib::Response& res) {
+  const size_t queued = jobs.queued(), active = jobs.active();
+  std::ostringstream conn;
+  const auto& refused = http.refusals();
+  conn << "# HELP meshexport_http_connections Open HTTP connections.\n# TYPE meshexport_http_connections gauge\n"
+       << "meshexport_http_connections " << http.connections() << "\n"
+       << "# HELP meshexport_http_connections_refused_total Connections the server answered itself and closed, by "
+          "reason.\n"
+       << "# TYPE meshexport_http_connections_refused_total counter\n";
+  for (const auto& [reason, n] : {std::pair{"too_many_connections", refused.tooMany.load()},
+                                  std::pair{"header_timeout", refused.headerTimeout.load()},
+                                  std::pair{"headers_too_large", refused.headersTooLarge.load()},
+                                  std::pair{"bad_framing", refused.badFraming.load()}})
+    conn << "meshexport_http_connections_refused_total{reason=\"" << reason << "\"} " << n << "\n";
+  res.set_content(metrics.render(store.countsByStatus(), queued, active) + conn.str(), "text/plain; version=0.0.4");
 }
 
 } // namespace mx::service

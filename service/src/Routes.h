@@ -37,6 +37,8 @@ struct Routes {
   const std::string& base; ///< The public URL; set once the server is bound.
 
   void install(HttpServer& http);
+  void installRoutes(HttpServer& http);
+  void serveMetrics(HttpServer& http, httplib::Response& res);
 
   // ExportRoutes.cpp
   /// Authenticates and rate-limits; on failure the response is written and nullopt returned.

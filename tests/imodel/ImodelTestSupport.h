@@ -18,13 +18,11 @@
 #include <random>
 #include <set>
 
-
 namespace mx::test {
 
 using namespace mx;
 using nlohmann::json;
 namespace fs = std::filesystem;
-
 
 inline const fs::path kFixtures = fs::path(MESHEXPORT_SOURCE_DIR) / "datasets" / "imodel" / "fixtures";
 
@@ -35,7 +33,9 @@ inline fs::path tmpDir() {
   return p;
 }
 
-inline json reference(const std::string& name) { return json::parse(std::ifstream(kFixtures / (name + ".reference.json"))); }
+inline json reference(const std::string& name) {
+  return json::parse(std::ifstream(kFixtures / (name + ".reference.json")));
+}
 
 /// Relative-or-absolute closeness: |a-b| <= tol * max(1, |a|, |b|).
 inline void expectNear(double a, double b, double tol, const std::string& what) {
@@ -100,8 +100,8 @@ constexpr flatbuffers::voffset_t slot(int id) { return flatbuffers::voffset_t(4 
 
 /// A CurveVector op (code 8, "bg0001fb" + BGFB) holding one closed loop made of one B-spline
 /// curve, built field by field as iTwin.js writes them (format doc section 7).
-inline std::vector<uint8_t> bsplineLoopOp(int order, const std::vector<double>& poles, const std::vector<double>& weights,
-                                   const std::vector<double>& knots) {
+inline std::vector<uint8_t> bsplineLoopOp(int order, const std::vector<double>& poles,
+                                          const std::vector<double>& weights, const std::vector<double>& knots) {
   flatbuffers::FlatBufferBuilder b;
   const auto p = b.CreateVector(poles);
   const auto k = b.CreateVector(knots);

@@ -31,7 +31,6 @@ namespace {
 
 // ---- 3. An upload never replaces another subject's iModel ----------------------------------------------
 
-
 TEST(ServiceHardening, UploadsBelongToTheirUploaderAndChangesetsAreImmutable) {
   const fs::path dir = freshDir("owners");
   TestService s(dir);
@@ -193,7 +192,6 @@ TEST(ServiceHardening, InvalidUtf8IsRefusedOrEscapedNever500) {
   EXPECT_EQ(list->status, 200) << list->body;
   EXPECT_TRUE(json::accept(list->body));
 }
-
 
 TEST(ServiceHardening, ErrorsNameNoServerPathAndTruncatedIModelsAreRefused) {
   const fs::path dir = freshDir("paths");

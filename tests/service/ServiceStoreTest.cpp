@@ -216,7 +216,6 @@ TEST(ServiceHardening, ARestartFinishesOrUndoesAnInterruptedDelete) {
   EXPECT_TRUE(fs::is_empty(dir / "trash"));
 }
 
-
 // ---- 9. Tilers die with the service, and never run twice --------------------------------------------------
 
 namespace {
@@ -299,7 +298,6 @@ TEST(ServiceHardening, KillingTheServiceKillsItsTilerAndARestartRunsItOnce) {
 }
 
 // ---- 10. Status codes that name the condition, and no server paths -----------------------------------------
-
 
 namespace {
 

@@ -14,13 +14,15 @@ namespace {
 /// The largest index (0 for none), on every core: inputs reach hundreds of millions of indices.
 uint32_t maxIndexOf(std::span<const uint32_t> indices) {
   constexpr size_t kGrain = 1 << 15;
+  if (indices.size() <= kGrain) // a tile: one pass, no tasks
+    return indices.empty() ? 0 : *std::max_element(indices.begin(), indices.end());
   const size_t chunks = (indices.size() + kGrain - 1) / kGrain;
   std::vector<uint32_t> chunkMax(chunks, 0);
   tbb::parallel_for(size_t(0), chunks, [&](size_t c) {
     const auto part = indices.subspan(c * kGrain, std::min(kGrain, indices.size() - c * kGrain));
     chunkMax[c] = *std::max_element(part.begin(), part.end());
   });
-  return chunkMax.empty() ? 0 : *std::max_element(chunkMax.begin(), chunkMax.end());
+  return *std::max_element(chunkMax.begin(), chunkMax.end());
 }
 
 } // namespace

@@ -90,58 +90,39 @@ void bridge(const std::vector<P2>& p, std::vector<uint32_t>& poly, const std::ve
   poly.swap(merged);
 }
 
-} // namespace
-
-std::vector<uint32_t> triangulatePolygon(const std::vector<Vec3d>& points, const std::vector<uint32_t>& outer,
-                                         const std::vector<std::vector<uint32_t>>& holes) {
-  std::vector<uint32_t> out;
-  if (outer.size() < 3) return out;
-  for (const Vec3d& q : points)
-    if (!std::isfinite(q.x) || !std::isfinite(q.y) || !std::isfinite(q.z)) return out; // the caller reports it
-  // Newell normal of the outer loop, then an orthonormal basis of its plane.
+/// The points in an orthonormal basis of the outer loop's plane (Newell normal); false when the
+/// loop has no area. In this basis the outer loop is counter-clockwise.
+bool projectToPlane(const std::vector<Vec3d>& points, const std::vector<uint32_t>& outer, std::vector<P2>& p) {
   Vec3d n{0, 0, 0};
   for (size_t i = 0; i < outer.size(); ++i) {
     const Vec3d a = points[outer[i]], b = points[outer[(i + 1) % outer.size()]];
     n = n + Vec3d{(a.y - b.y) * (a.z + b.z), (a.z - b.z) * (a.x + b.x), (a.x - b.x) * (a.y + b.y)};
   }
   const double len = core::length(n);
-  if (len == 0) return out;
+  if (len == 0) return false;
   n = n * (1 / len);
   const Vec3d ref = std::abs(n.x) < 0.9 ? Vec3d{1, 0, 0} : Vec3d{0, 1, 0};
   Vec3d u{ref.y * n.z - ref.z * n.y, ref.z * n.x - ref.x * n.z, ref.x * n.y - ref.y * n.x};
   u = u * (1 / core::length(u));
   const Vec3d w{n.y * u.z - n.z * u.y, n.z * u.x - n.x * u.z, n.x * u.y - n.y * u.x};
-  std::vector<P2> p(points.size());
+  p.resize(points.size());
   for (size_t i = 0; i < points.size(); ++i) {
     const Vec3d q = points[i];
     p[i] = {q.x * u.x + q.y * u.y + q.z * u.z, q.x * w.x + q.y * w.y + q.z * w.z};
   }
-  // In this basis the outer loop is counter-clockwise (its Newell normal is n).
-  std::vector<uint32_t> poly = outer;
-  std::vector<std::vector<uint32_t>> hs = holes;
-  for (auto& h : hs)
-    if (signedArea(p, h) > 0) std::reverse(h.begin(), h.end());
-  std::sort(hs.begin(), hs.end(), [&](const auto& a, const auto& b) {
-    auto maxX = [&](const auto& h) {
-      double m = -1e300;
-      for (uint32_t i : h) m = std::max(m, p[i].x);
-      return m;
-    };
-    return maxX(a) > maxX(b);
-  });
-  for (const auto& h : hs)
-    if (h.size() >= 3) bridge(p, poly, h);
+  return true;
+}
 
-  // Ear clipping (O(n²) usually, O(n³) on hostile loops); a guard stops on degenerate input, and
-  // a work budget bounds the time: past it, the rest of the loop is fanned from its first vertex
-  // (exact for convex remainders; a loop that large and that contorted has no good answer).
-  std::vector<uint32_t> v = poly;
+/// Ear clipping (O(n²) usually, O(n³) on hostile loops); a guard stops on degenerate input, and
+/// a work budget bounds the time: past it, the rest of the loop is fanned from its first vertex
+/// (exact for convex remainders; a loop that large and that contorted has no good answer).
+void clipEars(const std::vector<P2>& p, std::vector<uint32_t> v, std::vector<uint32_t>& out) {
   size_t guard = 0;
   uint64_t work = 0;
   while (v.size() > 3 && guard < 2 * v.size() + 8) {
     if (work > kEarClippingWork) {
       for (size_t k = 1; k + 1 < v.size(); ++k) out.insert(out.end(), {v[0], v[k], v[k + 1]});
-      return out;
+      return;
     }
     bool clipped = false;
     for (size_t i = 0; i < v.size(); ++i) {
@@ -176,6 +157,33 @@ std::vector<uint32_t> triangulatePolygon(const std::vector<Vec3d>& points, const
     }
   }
   if (v.size() == 3 && cross(p[v[0]], p[v[1]], p[v[2]]) != 0) out.insert(out.end(), {v[0], v[1], v[2]});
+}
+
+} // namespace
+
+std::vector<uint32_t> triangulatePolygon(const std::vector<Vec3d>& points, const std::vector<uint32_t>& outer,
+                                         const std::vector<std::vector<uint32_t>>& holes) {
+  std::vector<uint32_t> out;
+  if (outer.size() < 3) return out;
+  for (const Vec3d& q : points)
+    if (!std::isfinite(q.x) || !std::isfinite(q.y) || !std::isfinite(q.z)) return out; // the caller reports it
+  std::vector<P2> p;
+  if (!projectToPlane(points, outer, p)) return out;
+  std::vector<uint32_t> poly = outer;
+  std::vector<std::vector<uint32_t>> hs = holes;
+  for (auto& h : hs)
+    if (signedArea(p, h) > 0) std::reverse(h.begin(), h.end());
+  std::sort(hs.begin(), hs.end(), [&](const auto& a, const auto& b) {
+    auto maxX = [&](const auto& h) {
+      double m = -1e300;
+      for (uint32_t i : h) m = std::max(m, p[i].x);
+      return m;
+    };
+    return maxX(a) > maxX(b);
+  });
+  for (const auto& h : hs)
+    if (h.size() >= 3) bridge(p, poly, h);
+  clipEars(p, std::move(poly), out);
   return out;
 }
 
