@@ -102,7 +102,7 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
 
   MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, options, metrics, runner, owned));
   MX_RETURN_IF_ERROR(checkCancel(options));
-  MX_ASSIGN_OR_RETURN(io::TilesetModel model, buildModel(work, scene, options, metrics, runner));
+  MX_ASSIGN_OR_RETURN(io::TilesetModel model, runQuantize(work, scene, options, metrics, runner));
   work = {};
   MX_RETURN_IF_ERROR(checkCancel(options));
   MX_ASSIGN_OR_RETURN(OutputFolder folder, OutputFolder::create(outDir));

@@ -132,8 +132,8 @@ void assembleNodes(const TreeWork& work, const std::vector<int32_t>& contentOf, 
 
 } // namespace
 
-Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, const ExportOptions& options,
-                                    core::ExportMetrics& metrics, StageRunner& runner) {
+Result<io::TilesetModel> runQuantize(TreeWork& work, const core::Scene& scene, const ExportOptions& options,
+                                     core::ExportMetrics& metrics, StageRunner& runner) {
   io::TilesetModel model;
   const size_t n = work.tiles.size();
   model.nodes.resize(n);

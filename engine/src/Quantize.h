@@ -26,8 +26,9 @@ struct TreeWork {
   core::Vec3d center;
 };
 
-/// quantize as a timed stage of an export (tile meshes are released as they are quantized).
-core::Result<io::TilesetModel> buildModel(TreeWork& work, const core::Scene& scene, const ExportOptions& options,
-                                          core::ExportMetrics& metrics, StageRunner& runner);
+/// quantize as a timed stage of an export (tile meshes are released as they are quantized), then the
+/// tileset nodes and root transform around the contents.
+core::Result<io::TilesetModel> runQuantize(TreeWork& work, const core::Scene& scene, const ExportOptions& options,
+                                           core::ExportMetrics& metrics, StageRunner& runner);
 
 } // namespace mx::engine
