@@ -24,7 +24,7 @@ void ExportWorker::loop() {
       spdlog::error("export {}: internal error: {}", *id, e.what());
       (void)_jobs.updateStatus(*id, ExportStatus::Invalid, std::string("Internal error: ") + e.what());
     }
-    _jobs.finishRun(*id);
+    if (_jobs.finishRun(*id)) spdlog::info("export {} cancelled and deleted", *id);
   }
 }
 
@@ -131,7 +131,7 @@ void ExportWorker::run(const std::string& id) {
         _jobs.setPid(id, pid);
       },
       [&] { return _jobs.shouldStop(id); });
-  if (_jobs.finishRun(id)) return spdlog::info("export {} cancelled and deleted", id);
+  if (_jobs.cancelled(id)) return; // DELETEd while it ran: the loop removes what is left
   if (o.kind == ChildOutcome::Kind::Stopped) {
     // Shutting down: the next start runs it again.
     fs::remove_all(outDir, ec);

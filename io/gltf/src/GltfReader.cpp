@@ -214,6 +214,7 @@ private:
     }
     MX_ASSIGN_OR_RETURN(auto colors, readVertexColors(_m, prim, vcount));
     if (!colors) {
+      mesh.material = material(prim.material);
       _scene.meshes.push_back(std::move(mesh));
       return Status::ok();
     }
@@ -278,7 +279,8 @@ private:
   }
 
   /// A primitive's triangles in world coordinates (`world` applied); nothing for point and line
-  /// primitives (counted) and primitives without triangles.
+  /// primitives (counted) and primitives without triangles. Features and the material are set by
+  /// addMeshes (or the instance, for a shared mesh).
   Result<std::optional<core::Mesh>> primitiveMesh(const tinygltf::Primitive& prim, const Mat4d& world) {
     if (prim.mode != TINYGLTF_MODE_TRIANGLES && prim.mode != TINYGLTF_MODE_TRIANGLE_STRIP &&
         prim.mode != TINYGLTF_MODE_TRIANGLE_FAN && prim.mode != -1) {
@@ -296,7 +298,6 @@ private:
 
     core::Mesh mesh;
     const core::Cofactor3 cof = core::cofactor3(world); // normals and winding follow the node transform
-    mesh.material = material(prim.material);
     mesh.positions.resize(vcount);
     for (size_t i = 0; i < vcount; ++i) {
       const core::Vec3d p{pos.get(i, 0), pos.get(i, 1), pos.get(i, 2)};
