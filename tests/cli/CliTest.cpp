@@ -40,9 +40,25 @@ void write(const fs::path& p, const std::vector<uint8_t>& b) {
   std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
+// Written once per test process (never reused from an earlier build's run: the generator changes).
 fs::path sample() {
-  const auto p = tmpDir() / "city.glb";
-  if (!fs::exists(p)) write(p, mx::datasets::sceneToGlb(mx::datasets::makeCity(80, 3, 4)));
+  static const fs::path p = [] {
+    const auto path = tmpDir() / "city.glb";
+    write(path, mx::datasets::sceneToGlb(mx::datasets::makeCity(80, 3, 4)));
+    return path;
+  }();
+  return p;
+}
+
+/// A glb whose features name elements but no models, as glTF from other tools does.
+fs::path sampleWithoutModels() {
+  static const fs::path p = [] {
+    const auto path = tmpDir() / "city-no-models.glb";
+    auto scene = mx::datasets::makeCity(80, 3, 4);
+    for (auto& f : scene.features) f.modelId = 0;
+    write(path, mx::datasets::sceneToGlb(scene));
+    return path;
+  }();
   return p;
 }
 
@@ -117,11 +133,26 @@ TEST(Cli, MalformedInputsFailCleanly) {
   EXPECT_NE(missing.output.find("/nonexistent/in.glb"), std::string::npos);
   const CmdResult unknownType = run("tile " + sample().string() + " -o x --type gltf");
   EXPECT_EQ(unknownType.code, 2);
-  // IMODEL tiles need models: a glTF scene has none, said before any work.
+  // IMODEL tiles need models: a glTF scene whose features carry none is refused before any work.
+  fs::remove_all(tmpDir() / "never");
   const CmdResult imodelFromGltf =
-      run("tile " + sample().string() + " -o " + (tmpDir() / "never").string() + " --type imodel");
-  EXPECT_EQ(imodelFromGltf.code, 4);
+      run("tile " + sampleWithoutModels().string() + " -o " + (tmpDir() / "never").string() + " --type imodel");
+  EXPECT_EQ(imodelFromGltf.code, 4) << imodelFromGltf.output;
   EXPECT_NE(imodelFromGltf.output.find("needs an iModel input"), std::string::npos) << imodelFromGltf.output;
+  EXPECT_FALSE(fs::exists(tmpDir() / "never"));
+}
+
+TEST(Cli, ImodelTilesFromAGlbThatCarriesModels) {
+  // meshexport's own glb keeps each feature's element, model and sub-category (EXT_structural_metadata),
+  // so it can be tiled again as IMODEL.
+  const auto out = tmpDir() / "imodel-from-glb";
+  fs::remove_all(out);
+  const CmdResult r = run("tile " + sample().string() + " -o " + out.string() + " --type imodel -q");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out / "tileset.json"));
+  bool imdl = false;
+  for (const auto& e : fs::recursive_directory_iterator(out)) imdl = imdl || e.path().extension() == ".imdl";
+  EXPECT_TRUE(imdl) << "no .imdl tile written";
 }
 
 TEST(Cli, BadConfigNamesTheKey) {
