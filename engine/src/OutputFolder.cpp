@@ -81,11 +81,12 @@ void OutputFolder::keepAsInvalid() {
   fs::rename(_temp, kept, ec);
 }
 
-Status writeStage(const OutputFolder& folder, const io::TilesetModel& model, const ExportOptions& options,
-                  core::ExportMetrics& metrics) {
+core::Result<io::WriteReport> writeStage(const OutputFolder& folder, const io::TilesetModel& model,
+                                         const ExportOptions& options, core::ExportMetrics& metrics) {
   io::WriteOptions wopts;
   wopts.type = options.type;
   wopts.meshoptCompression = options.config.meshoptCompression;
+  wopts.format = options.config.outputFormat;
   wopts.generator = "meshexport " MESHEXPORT_VERSION;
   StageTimer timer(metrics, "write");
   progress(options, "write", 0);
@@ -94,7 +95,7 @@ Status writeStage(const OutputFolder& folder, const io::TilesetModel& model, con
   timer.stage().itemsOut = report.files;
   timer.stage().bytes = report.bytes;
   metrics.outputBytes = report.bytes;
-  return Status::ok();
+  return report;
 }
 
 Status validateStage(OutputFolder& folder, const ExportOptions& options, ExportResult& result) {

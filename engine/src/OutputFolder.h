@@ -5,7 +5,8 @@
 //   OutputFolder       a temporary sibling `.<out>.tmp-<pid>-<n>` that the writer fills; removed
 //                      when the export fails; publish() renames it to the output (an existing
 //                      folder is moved aside first and removed after the rename)
-//   writeStage         io::writeTileset of the model into the temporary folder
+//   writeStage         io::writeTileset of the model into the temporary folder; the report names
+//                      the largest content (maxTileSize)
 //   validateStage      io::validateTileset of the folder; any error fails the export with
 //                      ValidationFailed (MESHEXPORT_KEEP_INVALID keeps the rejected folder)
 #include <mx/core/ExportMetrics.h>
@@ -39,8 +40,8 @@ private:
   std::filesystem::path _outDir, _temp; ///< _temp empty once published (or moved from).
 };
 
-core::Status writeStage(const OutputFolder& folder, const io::TilesetModel& model, const ExportOptions& options,
-                        core::ExportMetrics& metrics);
+core::Result<io::WriteReport> writeStage(const OutputFolder& folder, const io::TilesetModel& model,
+                                         const ExportOptions& options, core::ExportMetrics& metrics);
 
 core::Status validateStage(OutputFolder& folder, const ExportOptions& options, ExportResult& result);
 

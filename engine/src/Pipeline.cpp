@@ -4,7 +4,8 @@
 //   partition Partition.h       backend: Morton codes → sort → BVH (leaves ≤ maxTrianglesPerTile)
 //   lod       Lod.h/Simplify.h  BVH → tile tree; leaves full detail, parents simplified (backend)
 //   quantize  Quantize.h        backend: tile meshes → TilesetModel (uint16 positions, features)
-//   write     OutputFolder.h    io/tiles writer into a temporary folder
+//   write     OutputFolder.h    io/tiles writer into a temporary folder (maxTileSize: again from
+//                               prepare with fewer triangles a tile while a written tile is over)
 //   validate  OutputFolder.h    io/tiles validator; only a valid folder is published
 // StageRunner.h dispatches the backend stages and falls back to the CPU; Geolocation.h places
 // the tileset on the earth.
@@ -73,6 +74,22 @@ Status checkScene(const core::Scene& scene, const ExportOptions& options, core::
   return Status::ok();
 }
 
+/// The smaller maxTrianglesPerTile of the next maxTileSize attempt: the limit scaled by how far the
+/// largest tile is over (with a 10 % margin), at least one less, never under 64. A tile of 64
+/// triangles over the limit, or a 12th attempt, is an error that names the tile.
+Result<uint32_t> fewerTrianglesPerTile(const TilerConfig& config, const io::WriteReport& written, int tries) {
+  constexpr uint32_t kFewest = 64;
+  const uint64_t limit = uint64_t(config.maxTileSizeKiB) * 1024;
+  const uint32_t now = config.maxTrianglesPerTile;
+  if (now <= kFewest || tries >= 12)
+    return Status{ErrorCode::InvalidArgument,
+                  "tilerConfig maxTileSize " + std::to_string(config.maxTileSizeKiB) + " KiB cannot be met: " +
+                      written.largestContent + " is " + std::to_string(written.largestContentBytes) +
+                      " bytes with maxTrianglesPerTile " + std::to_string(now) + " (raise maxTileSize)"};
+  const double scaled = double(now) * double(limit) / double(written.largestContentBytes) * 0.9;
+  return std::max(kFewest, std::min(now - 1, uint32_t(std::max(0.0, scaled))));
+}
+
 void recordDeviceTotals(const BackendSet& backends, core::ExportMetrics& metrics) {
   if (!backends.gpu()) return;
   const core::DeviceMemoryStats d = backends.gpu()->memoryStats();
@@ -89,6 +106,7 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
   ExportResult result;
   core::ExportMetrics& metrics = result.metrics;
   MX_RETURN_IF_ERROR(checkOutputFolder(outDir, options.overwrite));
+  MX_RETURN_IF_ERROR(checkTilerConfig(options.config, options.type));
   MX_RETURN_IF_ERROR(checkScene(scene, options, metrics));
   std::optional<BackendSet> created;
   if (!backendsIn) {
@@ -100,17 +118,38 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
   if (backends.gpu()) metrics.gpuName = backends.gpu()->deviceName();
   StageRunner runner(backends);
 
-  MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, options, metrics, runner, owned));
-  MX_RETURN_IF_ERROR(checkCancel(options));
-  MX_ASSIGN_OR_RETURN(io::TilesetModel model, runQuantize(work, scene, options, metrics, runner));
-  work = {};
-  MX_RETURN_IF_ERROR(checkCancel(options));
-  MX_ASSIGN_OR_RETURN(OutputFolder folder, OutputFolder::create(outDir));
-  MX_RETURN_IF_ERROR(writeStage(folder, model, options, metrics));
-  model = {};
-  MX_RETURN_IF_ERROR(checkCancel(options));
-  MX_RETURN_IF_ERROR(validateStage(folder, options, result));
-  MX_RETURN_IF_ERROR(folder.publish());
+  // maxTileSize: tiled again with fewer triangles a tile while the largest written tile is over it
+  // (the scene is kept whole for that, so `owned` is not released).
+  const uint64_t maxTileBytes = uint64_t(options.config.maxTileSizeKiB) * 1024;
+  ExportOptions attempt = options;
+  const core::ExportMetrics before = metrics;
+  std::optional<OutputFolder> folder;
+  for (int tries = 1;; ++tries) {
+    MX_ASSIGN_OR_RETURN(TreeWork work, buildTree(scene, attempt, metrics, runner, maxTileBytes ? nullptr : owned));
+    MX_RETURN_IF_ERROR(checkCancel(options));
+    MX_ASSIGN_OR_RETURN(io::TilesetModel model, runQuantize(work, scene, attempt, metrics, runner));
+    work = {};
+    MX_RETURN_IF_ERROR(checkCancel(options));
+    folder.reset();
+    MX_ASSIGN_OR_RETURN(OutputFolder created, OutputFolder::create(outDir));
+    folder.emplace(std::move(created));
+    MX_ASSIGN_OR_RETURN(io::WriteReport written, writeStage(*folder, model, attempt, metrics));
+    model = {};
+    MX_RETURN_IF_ERROR(checkCancel(options));
+    if (!maxTileBytes || written.largestContentBytes <= maxTileBytes) break;
+    MX_ASSIGN_OR_RETURN(uint32_t fewer, fewerTrianglesPerTile(attempt.config, written, tries));
+    const std::string why =
+        "maxTileSize " + std::to_string(options.config.maxTileSizeKiB) + " KiB: " + written.largestContent + " was " +
+        std::to_string(written.largestContentBytes / 1024) + " KiB with maxTrianglesPerTile " +
+        std::to_string(attempt.config.maxTrianglesPerTile) + "; tiled again with " + std::to_string(fewer);
+    std::vector<std::string> warnings = std::move(metrics.warnings);
+    warnings.push_back(why);
+    metrics = before; // the stages of the discarded attempt are not this export's
+    metrics.warnings = std::move(warnings);
+    attempt.config.maxTrianglesPerTile = fewer;
+  }
+  MX_RETURN_IF_ERROR(validateStage(*folder, options, result));
+  MX_RETURN_IF_ERROR(folder->publish());
 
   progress(options, "done", 1);
   recordDeviceTotals(backends, metrics);

@@ -110,7 +110,9 @@ void assembleNodes(const TreeWork& work, const std::vector<int32_t>& contentOf, 
     node.content = contentOf[i];
     if (node.content >= 0) {
       node.uri = std::to_string(t.level) + "-" + std::to_string(indexInLevel) +
-                 (options.type == io::ExportType::Imodel ? ".imdl" : ".glb");
+                 (options.type == io::ExportType::Imodel                   ? ".imdl"
+                  : options.config.outputFormat == io::ContentFormat::B3dm ? ".b3dm"
+                                                                           : ".glb");
       node.contentBox = contentBoxes[i];
     }
   }

@@ -40,7 +40,18 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
        "Store positions as uint16 in the tile's box (KHR_mesh_quantization). False stores float32."},
       {"meshoptCompression", "boolean", "false", "true | false",
        "Compress vertex and index data with EXT_meshopt_compression (required extension; normals use the "
-       "octahedral filter)."},
+       "octahedral filter). 3DTILES and CESIUM only."},
+      {"enableCompression", "boolean", "false", "true | false",
+       "The Mesh Export API's name for meshoptCompression (the compressed geometry encoding); give one of the "
+       "two."},
+      {"maxTileSize", "integer", "0", "0 | 16 .. 1048576",
+       "Largest tile content file in KiB; 0 = no limit. Measured on the written files: when a tile is larger, "
+       "the export is tiled again with proportionally fewer triangles a tile (maxTrianglesPerTile lowered, at "
+       "least 64) until every tile fits, or fails naming the tile that cannot."},
+      {"outputFormat", "enum", "glb", "glb | b3dm",
+       "Tile content of 3DTILES and CESIUM exports: glb in a 3D Tiles 1.1 tileset (EXT_mesh_features, "
+       "EXT_structural_metadata), or b3dm (Batched 3D Model) in a 3D Tiles 1.0 tileset whose batch table "
+       "holds element, model and subcategory ids, for clients that read only 1.0. IMODEL exports write iMdl."},
       {"angleTolerance", "number", "0.2617993877991494", "0.01 .. 0.7853981633974483",
        "iModel input: largest angle (radians) between facets when curved surfaces are tessellated; "
        "iTwin.js' default π/12 (24 segments per circle)."},
@@ -120,7 +131,7 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
     if (!parseBool(value, config.quantizePositions)) return bad(key, value, "true or false");
     return Status::ok();
   }
-  if (key == "meshoptCompression") {
+  if (key == "meshoptCompression" || key == "enableCompression") {
     if (!parseBool(value, config.meshoptCompression)) return bad(key, value, "true or false");
     return Status::ok();
   }
@@ -151,6 +162,21 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
       return bad(key, value, "auto, cpu or cuda");
     return Status::ok();
   }
+  if (key == "maxTileSize") {
+    auto v = parseNumber<uint64_t>(value, 0, 1048576);
+    if (!v || (*v != 0 && *v < 16)) return bad(key, value, "0 or an integer number of KiB in 16 .. 1048576");
+    config.maxTileSizeKiB = uint32_t(*v);
+    return Status::ok();
+  }
+  if (key == "outputFormat") {
+    if (value == "glb")
+      config.outputFormat = io::ContentFormat::Glb;
+    else if (value == "b3dm")
+      config.outputFormat = io::ContentFormat::B3dm;
+    else
+      return bad(key, value, "glb or b3dm");
+    return Status::ok();
+  }
   if (key == "deviceMemoryMB") {
     auto v = parseNumber<uint64_t>(value, 0, 1048576);
     if (!v) return bad(key, value, "an integer number of MiB in 0 .. 1048576");
@@ -162,12 +188,32 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
   return {ErrorCode::UnknownConfigKey, "tilerConfig " + std::string(key) + ": unknown key (known keys: " + known + ")"};
 }
 
+std::string_view canonicalConfigKey(std::string_view key) noexcept {
+  return key == "enableCompression" ? std::string_view("meshoptCompression") : key;
+}
+
+Status checkTilerConfig(const TilerConfig& config, io::ExportType type) {
+  if (type != io::ExportType::Imodel) return Status::ok();
+  if (config.outputFormat == io::ContentFormat::B3dm)
+    return {ErrorCode::InvalidArgument, "tilerConfig outputFormat: b3dm is for 3DTILES and CESIUM exports; IMODEL "
+                                        "exports write iMdl tiles (leave outputFormat out or set it to glb)"};
+  if (config.meshoptCompression)
+    return {ErrorCode::InvalidArgument,
+            "tilerConfig meshoptCompression/enableCompression: iMdl tiles (IMODEL) have no compressed encoding; "
+            "the compressed geometry encoding is for 3DTILES and CESIUM exports"};
+  return Status::ok();
+}
+
 core::Result<TilerConfig> parseTilerConfig(const std::vector<std::pair<std::string, std::string>>& pairs) {
   TilerConfig config;
-  std::set<std::string> seen;
+  std::set<std::string, std::less<>> seen;
   for (const auto& [k, v] : pairs) {
-    if (!seen.insert(k).second)
-      return Status{ErrorCode::InvalidArgument, "tilerConfig " + k + ": given more than once"};
+    if (!seen.insert(std::string(canonicalConfigKey(k))).second)
+      return Status{ErrorCode::InvalidArgument,
+                    "tilerConfig " + k + ": given more than once" +
+                        (canonicalConfigKey(k) != k
+                             ? " (it is another name of " + std::string(canonicalConfigKey(k)) + ")"
+                             : std::string())};
     MX_RETURN_IF_ERROR(applyTilerConfig(config, k, v));
   }
   return config;

@@ -5,6 +5,8 @@
 #include <mx/engine/Metrics.h>
 #include <mx/engine/Pipeline.h>
 
+#include "PipelineTestSupport.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -19,43 +21,7 @@
 using namespace mx;
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-namespace {
-
-fs::path tmpDir(const std::string& name) {
-  const char* env = std::getenv("MESHEXPORT_TEST_TMP");
-  auto p = fs::path(env ? env : "/tmp") / "engine" / name;
-  fs::remove_all(p);
-  fs::create_directories(p.parent_path());
-  return p;
-}
-
-engine::ExportOptions options(uint32_t maxTris = 2000) {
-  engine::ExportOptions o;
-  o.config.maxTrianglesPerTile = maxTris;
-  o.config.device = engine::DeviceChoice::Auto;
-  return o;
-}
-
-const core::Scene& city() {
-  static const core::Scene s = [] {
-    core::Scene c = datasets::makeCity(150, 3, 21);
-    datasets::merge(c, datasets::makeTerrain(60, 600, {-20, -20, -5}));
-    return c;
-  }();
-  return s;
-}
-
-std::map<std::string, std::vector<char>> readAll(const fs::path& dir) {
-  std::map<std::string, std::vector<char>> out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::ifstream in(e.path(), std::ios::binary);
-    out[e.path().filename().string()] = {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-  return out;
-}
-
-} // namespace
+using namespace pipeline_test;
 
 TEST(Pipeline, ExportsAValidTilesetWithMetrics) {
   const auto out = tmpDir("valid");

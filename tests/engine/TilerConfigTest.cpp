@@ -64,3 +64,51 @@ TEST(TilerConfig, EveryKeyIsDocumentedAndAcceptsItsDefault) {
     EXPECT_TRUE(engine::applyTilerConfig(c, k.name, k.defaultValue).isOk());
   }
 }
+
+TEST(TilerConfig, TheSeedsKeys) {
+  // The Mesh Export API's own example: maxTileSize 128, enableCompression true, outputFormat glb.
+  auto c = parseTilerConfig({{"maxTileSize", "128"}, {"enableCompression", "true"}, {"outputFormat", "glb"}});
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  EXPECT_EQ(c->maxTileSizeKiB, 128u);
+  EXPECT_TRUE(c->meshoptCompression);
+  EXPECT_EQ(c->outputFormat, io::ContentFormat::Glb);
+  c = parseTilerConfig({{"outputFormat", "b3dm"}, {"maxTileSize", "0"}});
+  ASSERT_TRUE(c.isOk());
+  EXPECT_EQ(c->outputFormat, io::ContentFormat::B3dm);
+  EXPECT_EQ(c->maxTileSizeKiB, 0u);
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{{"maxTileSize", "8"},
+                                                                             {"maxTileSize", "1048577"},
+                                                                             {"maxTileSize", "-5"},
+                                                                             {"enableCompression", "yes"},
+                                                                             {"outputFormat", "gltf"},
+                                                                             {"outputFormat", "B3DM"}}) {
+    SCOPED_TRACE(k + "=" + v);
+    auto bad = parseTilerConfig({{k, v}});
+    ASSERT_FALSE(bad.isOk());
+    EXPECT_EQ(bad.status().code(), core::ErrorCode::InvalidArgument);
+    EXPECT_NE(bad.status().message().find(k), std::string::npos);
+  }
+  // Two names of one setting are one key given twice.
+  auto both = parseTilerConfig({{"meshoptCompression", "true"}, {"enableCompression", "true"}});
+  ASSERT_FALSE(both.isOk());
+  EXPECT_NE(both.status().message().find("another name of meshoptCompression"), std::string::npos)
+      << both.status().message();
+  EXPECT_EQ(engine::canonicalConfigKey("enableCompression"), "meshoptCompression");
+  EXPECT_EQ(engine::canonicalConfigKey("maxTileSize"), "maxTileSize");
+}
+
+TEST(TilerConfig, ChecksAgainstTheExportType) {
+  engine::TilerConfig c;
+  c.outputFormat = io::ContentFormat::B3dm;
+  EXPECT_TRUE(engine::checkTilerConfig(c, io::ExportType::ThreeDTiles).isOk());
+  EXPECT_TRUE(engine::checkTilerConfig(c, io::ExportType::Cesium).isOk());
+  auto s = engine::checkTilerConfig(c, io::ExportType::Imodel);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("outputFormat"), std::string::npos);
+  c = {};
+  c.meshoptCompression = true;
+  EXPECT_FALSE(engine::checkTilerConfig(c, io::ExportType::Imodel).isOk());
+  c = {};
+  c.maxTileSizeKiB = 64;
+  EXPECT_TRUE(engine::checkTilerConfig(c, io::ExportType::Imodel).isOk());
+}

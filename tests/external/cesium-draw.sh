@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CesiumJS draws what meshexport writes: tiles the bundled glTF sample (geolocated with --location)
+# CesiumJS draws what meshexport writes: tiles the bundled glTF sample (geolocated with --location;
+# as glb and as b3dm)
 # and the demo iModel (geolocated by its EcefLocation) and loads each in CesiumJS in headless
 # Chromium (tests/node/cesium-draw.mjs), keeping the screenshots.
 # usage: cesium-draw.sh MESHEXPORT WORK_DIR
@@ -12,5 +13,9 @@ rm -rf "$work"; mkdir -p "$work"
 "$meshexport" tile "$here/../../datasets/sample/city.glb" -o "$work/city" -q \
   --config maxTrianglesPerTile=8000 --location 7.4474,46.948,540
 timeout 300 node "$here/../node/cesium-draw.mjs" "$work/city" "$work/city.png"
+# outputFormat=b3dm: a 3D Tiles 1.0 tileset of b3dm tiles; picking reads the batch table's element.
+"$meshexport" tile "$here/../../datasets/sample/city.glb" -o "$work/city-b3dm" -q \
+  --config maxTrianglesPerTile=8000 --config outputFormat=b3dm --location 7.4474,46.948,540
+timeout 300 node "$here/../node/cesium-draw.mjs" "$work/city-b3dm" "$work/city-b3dm.png"
 "$meshexport" tile "$here/../../datasets/imodel/fixtures/demo.bim" -o "$work/demo" -q --config maxTrianglesPerTile=4000
 timeout 300 node "$here/../node/cesium-draw.mjs" "$work/demo" "$work/demo.png"

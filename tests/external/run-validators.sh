@@ -28,5 +28,7 @@ run meshopt "$work/bench.glb" --config maxTrianglesPerTile=8000 --config meshopt
 run float "$work/bench.glb" --config maxTrianglesPerTile=8000 --config quantizePositions=false
 run quadric "$work/bench.glb" --config maxTrianglesPerTile=20000 --config simplifier=quadric
 run cesium "$work/bench.glb" --type cesium --config maxTrianglesPerTile=30000
+run b3dm "$work/bench.glb" --config maxTrianglesPerTile=8000 --config outputFormat=b3dm
+run b3dm-meshopt "$work/bench.glb" --config outputFormat=b3dm --config enableCompression=true --config maxTileSize=128
 run soup "$work/soup.glb" --config maxTrianglesPerTile=500
 exit $fail

@@ -1,6 +1,7 @@
 // Runs the external validators over a tileset folder written by meshexport:
 //  - tileset.json against the 3D Tiles 1.1 JSON schemas (ajv, draft 2020-12);
-//  - every .glb through Khronos gltf-validator (0 errors required; EXT_mesh_features and
+//  - every .b3dm's header, and its feature and batch tables against the 3D Tiles schemas;
+//  - every .glb (and the glb in every .b3dm) through Khronos gltf-validator (0 errors required; EXT_mesh_features and
 //    EXT_structural_metadata are reported as unsupported by it, so the glTF JSON and those
 //    extension objects are also checked against their JSON schemas with ajv).
 // usage: node validate-tileset.mjs TILESET_DIR [SCHEMA_DIR]
@@ -76,10 +77,51 @@ function checkExt(ext, file, obj, where, name) {
   if (!v(obj)) problems.push(`${name}: ${where} ${ext}: ${fmt(v.errors)}`);
 }
 
-const glbs = fs.readdirSync(dir).filter((f) => f.endsWith('.glb')).sort();
+// b3dm (3D Tiles 1.0): the header's lengths, the feature and batch table JSON against the 3D Tiles
+// schemas, then the embedded glb like any other.
+let tilesAjvForTables = null;
+function b3dmGlb(name, file) {
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const magic = new TextDecoder().decode(file.subarray(0, 4));
+  if (magic !== 'b3dm' || dv.getUint32(4, true) !== 1 || dv.getUint32(8, true) !== file.byteLength) {
+    problems.push(`${name}: b3dm header (magic ${magic}, version ${dv.getUint32(4, true)}, byteLength ${dv.getUint32(8, true)} of ${file.byteLength})`);
+    return null;
+  }
+  const [ftJ, ftB, btJ, btB] = [12, 16, 20, 24].map((o) => dv.getUint32(o, true));
+  const glbStart = 28 + ftJ + ftB + btJ + btB;
+  if (glbStart % 8 !== 0) problems.push(`${name}: b3dm glb does not start on an 8-byte boundary`);
+  if (haveSchemas) {
+    tilesAjvForTables ??= makeAjv('https://schemas.meshexport.local/3d-tiles/', [path.join(schemaDir, '3d-tiles', 'schema')]);
+    const text = (o, n) => JSON.parse(new TextDecoder().decode(file.subarray(o, o + n)));
+    // featureTable.schema.json's catch-all oneOf matches an integer twice (GlobalPropertyInteger and
+    // GlobalPropertyNumber), so each b3dm semantic is checked against its own definition instead.
+    const base = 'https://schemas.meshexport.local/3d-tiles/TileFormats/featureTable.schema.json#/definitions/';
+    const ft = text(28, ftJ);
+    const semantics = { BATCH_LENGTH: 'globalPropertyInteger', RTC_CENTER: 'globalPropertyCartesian3' };
+    if (!('BATCH_LENGTH' in ft)) problems.push(`${name}: feature table lacks BATCH_LENGTH`);
+    for (const [k, v] of Object.entries(ft)) {
+      if (k === 'extensions' || k === 'extras') continue;
+      if (!semantics[k]) { problems.push(`${name}: feature table member ${k} is not a b3dm semantic`); continue; }
+      const vs = tilesAjvForTables.getSchema(base + semantics[k]);
+      if (!vs(v)) problems.push(`${name}: feature table ${k}: ${fmt(vs.errors)}`);
+    }
+    if (btJ > 0) {
+      const vbt = tilesAjvForTables.getSchema('https://schemas.meshexport.local/3d-tiles/TileFormats/batchTable.schema.json');
+      const bt = text(28 + ftJ + ftB, btJ);
+      if (!vbt(bt)) problems.push(`${name}: batch table schema: ${fmt(vbt.errors)}`);
+      for (const [k, v] of Object.entries(bt))
+        if (Array.isArray(v) && v.length !== ft.BATCH_LENGTH) problems.push(`${name}: batch table ${k} has ${v.length} values, BATCH_LENGTH ${ft.BATCH_LENGTH}`);
+    }
+  }
+  return file.subarray(glbStart);
+}
+
+const glbs = fs.readdirSync(dir).filter((f) => f.endsWith('.glb') || f.endsWith('.b3dm')).sort();
 let issuesTotal = 0;
 for (const name of glbs) {
-  const bytes = new Uint8Array(fs.readFileSync(path.join(dir, name)));
+  const file = new Uint8Array(fs.readFileSync(path.join(dir, name)));
+  const bytes = name.endsWith('.b3dm') ? b3dmGlb(name, file) : file;
+  if (!bytes) continue;
   const report = await validator.validateBytes(bytes, { maxIssues: 50, format: 'glb' });
   issuesTotal += report.issues.numErrors;
   if (report.issues.numErrors > 0) {
@@ -87,7 +129,7 @@ for (const name of glbs) {
     problems.push(`${name}: gltf-validator: ${report.issues.numErrors} errors: ${msgs.join('; ')}`);
   }
   if (!haveSchemas) continue;
-  const jsonLength = new DataView(bytes.buffer).getUint32(12, true);
+  const jsonLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
   const gltf = JSON.parse(new TextDecoder().decode(bytes.subarray(20, 20 + jsonLength)));
   const vcore = coreAjv.getSchema('https://schemas.meshexport.local/gltf/glTF.schema.json');
   if (!vcore(gltf)) problems.push(`${name}: glTF schema: ${fmt(vcore.errors)}`);
@@ -106,5 +148,5 @@ for (const name of glbs) {
 }
 
 for (const p of problems) console.log(p);
-console.log(`validate-tileset: ${glbs.length} glb, ${issuesTotal} gltf-validator errors, ${problems.length} problems`);
+console.log(`validate-tileset: ${glbs.length} glb/b3dm, ${issuesTotal} gltf-validator errors, ${problems.length} problems`);
 process.exit(problems.length === 0 && glbs.length > 0 ? 0 : 1);

@@ -161,7 +161,8 @@ TEST(GlbWriter, RejectsInconsistentContent) {
 
 TEST(TilesetWriter, MatchesGoldenFiles) {
   const auto dir = tmpDir("golden");
-  auto r = io::writeTileset(twoTileModel(), dir, {io::ExportType::ThreeDTiles, false, "meshexport test"});
+  auto r = io::writeTileset(twoTileModel(), dir,
+                            {io::ExportType::ThreeDTiles, io::ContentFormat::Glb, false, "meshexport test"});
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   EXPECT_EQ(r->files, 3u);
   const fs::path golden = fs::path(MESHEXPORT_SOURCE_DIR) / "datasets" / "golden";

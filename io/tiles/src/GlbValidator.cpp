@@ -57,8 +57,9 @@ int componentCount(const std::string& type) {
 /// glb checks; the resolved bytes of every bufferView (decoded when meshopt-compressed).
 class GlbChecker {
 public:
-  GlbChecker(std::span<const uint8_t> bytes, std::string name, std::vector<std::string>& errors)
-      : _bytes(bytes), _name(std::move(name)), _errors(errors) {}
+  GlbChecker(std::span<const uint8_t> bytes, std::string name, std::vector<std::string>& errors,
+             std::optional<uint64_t> batchLength)
+      : _bytes(bytes), _name(std::move(name)), _errors(errors), _batchLength(batchLength) {}
 
   bool run(double bounds[6], uint64_t& triangles) {
     if (!container()) return false;
@@ -352,7 +353,32 @@ private:
     if (maxIndex >= double(vcount))
       return fail("index " + std::to_string(uint64_t(maxIndex)) + " >= vertex count " + std::to_string(vcount));
     triangles += idx.count / 3;
-    return meshFeatures(prim, vcount);
+    return _batchLength ? batchIds(prim, vcount) : meshFeatures(prim, vcount);
+  }
+
+  /// A b3dm's glb: every vertex's _BATCHID (integral, not normalized) indexes the batch table.
+  bool batchIds(const json& prim, size_t vcount) {
+    if (prim.contains("extensions") && prim["extensions"].contains("EXT_mesh_features"))
+      return fail("a b3dm's glb identifies features by _BATCHID, not EXT_mesh_features");
+    if (!prim["attributes"].contains("_BATCHID")) return fail("primitive without _BATCHID");
+    View ids;
+    if (!accessor(prim["attributes"]["_BATCHID"].get<size_t>(), ids)) return false;
+    if (ids.acc->value("normalized", false)) return fail("_BATCHID must not be normalized");
+    if (ids.components != 1) return fail("_BATCHID must be SCALAR");
+    if (ids.ctype == glb::kUnsignedInt) return fail("_BATCHID must not be UNSIGNED_INT (not a vertex attribute type)");
+    if (ids.count != vcount) return fail("_BATCHID count differs from POSITION's");
+    bool ok = true;
+    double bad = 0;
+    forEach(ids, [&](size_t, int, double v) {
+      if (ok && (v < 0 || v >= double(*_batchLength) || v != std::floor(v))) {
+        ok = false;
+        bad = v;
+      }
+    });
+    if (!ok)
+      return fail("_BATCHID value " + std::to_string(bad) + " outside [0, BATCH_LENGTH " +
+                  std::to_string(*_batchLength) + ")");
+    return true;
   }
 
   bool meshFeatures(const json& prim, size_t vcount) {
@@ -432,14 +458,15 @@ private:
   std::map<size_t, size_t> _viewOffsets;           // uncompressed views: offset in the BIN chunk
   std::set<std::string> _used;
   std::set<std::pair<size_t, size_t>> _checkedIds; // (accessor, featureCount) already checked
+  std::optional<uint64_t> _batchLength;            // set: the glb of a b3dm
   bool _compressed = false;
 };
 
 } // namespace
 
 bool validateGlb(std::span<const uint8_t> bytes, const std::string& name, std::vector<std::string>& errors,
-                 double bounds[6], uint64_t& triangles) {
-  GlbChecker checker(bytes, name, errors);
+                 double bounds[6], uint64_t& triangles, std::optional<uint64_t> batchLength) {
+  GlbChecker checker(bytes, name, errors, batchLength);
   try {
     return checker.run(bounds, triangles);
   } catch (const json::exception& e) {

@@ -177,7 +177,7 @@ int addColors(GlbBuilder& b, const TileContent& c) {
                         {"type", "VEC4"}});
 }
 
-/// _FEATURE_ID_0: exact as FLOAT below 2^24, never quantized or normalized.
+/// _FEATURE_ID_0 (or b3dm's _BATCHID): exact as FLOAT below 2^24, never quantized or normalized.
 int addFeatureIds(GlbBuilder& b, const TileContent& c) {
   const size_t vcount = c.vertexCount();
   std::vector<float> ids(vcount);
@@ -193,7 +193,7 @@ int addFeatureIds(GlbBuilder& b, const TileContent& c) {
 }
 
 /// Triangles split by transparency: one primitive per material (0 opaque, 1 blended).
-json addPrimitives(GlbBuilder& b, const TileContent& c, const json& attributes, bool meshopt) {
+json addPrimitives(GlbBuilder& b, const TileContent& c, const json& attributes, bool meshopt, bool batched) {
   const size_t vcount = c.vertexCount();
   std::vector<uint32_t> groups[2];
   for (size_t t = 0; t < c.indices.size(); t += 3) {
@@ -223,11 +223,9 @@ json addPrimitives(GlbBuilder& b, const TileContent& c, const json& attributes, 
                                    {"componentType", wide ? glb::kUnsignedInt : glb::kUnsignedShort},
                                    {"count", groups[g].size()},
                                    {"type", "SCALAR"}});
-    primitives.push_back({{"attributes", attributes},
-                          {"indices", acc},
-                          {"material", g},
-                          {"mode", 4},
-                          {"extensions", {{"EXT_mesh_features", meshFeatures}}}});
+    json primitive = {{"attributes", attributes}, {"indices", acc}, {"material", g}, {"mode", 4}};
+    if (!batched) primitive["extensions"] = {{"EXT_mesh_features", meshFeatures}};
+    primitives.push_back(std::move(primitive));
   }
   return primitives;
 }
@@ -265,7 +263,9 @@ json document(const TileContent& c, const WriteOptions& options, GlbBuilder& b, 
   json blended = material;
   blended["alphaMode"] = "BLEND";
 
-  std::vector<std::string> used = {"EXT_mesh_features", "EXT_structural_metadata"};
+  const bool batched = metadata.is_null();
+  std::vector<std::string> used;
+  if (!batched) used = {"EXT_mesh_features", "EXT_structural_metadata"};
   std::vector<std::string> required;
   if (c.quantized || !c.normalsQ.empty()) {
     used.push_back("KHR_mesh_quantization");
@@ -290,17 +290,20 @@ json document(const TileContent& c, const WriteOptions& options, GlbBuilder& b, 
               {"materials", {material, blended}},
               {"buffers", buffers},
               {"bufferViews", b.views()},
-              {"accessors", b.accessors()},
-              {"extensions", {{"EXT_structural_metadata", std::move(metadata)}}}};
+              {"accessors", b.accessors()}};
+  if (!batched) doc["extensions"] = {{"EXT_structural_metadata", std::move(metadata)}};
+  if (used.empty()) doc.erase("extensionsUsed");
   if (!required.empty()) doc["extensionsRequired"] = required;
   return doc;
 }
 
-/// The glb container: header, JSON chunk (space-padded), BIN chunk (zero-padded).
-Result<std::vector<uint8_t>> container(const json& doc, std::vector<uint8_t>& bin) {
+/// The glb container: header, JSON chunk (space-padded), BIN chunk (zero-padded). `align8`: the
+/// whole glb a multiple of 8 bytes (b3dm's rule), by 4 more spaces of JSON where needed.
+Result<std::vector<uint8_t>> container(const json& doc, std::vector<uint8_t>& bin, bool align8) {
   std::string text = doc.dump();
   while (text.size() % 4) text.push_back(' ');
   while (bin.size() % 4) bin.push_back(0);
+  if (align8 && (text.size() + bin.size()) % 8 != 4) text.append(4, ' '); // 12 + 8 + 8 = 28 ≡ 4
   const size_t total = 12 + 8 + text.size() + 8 + bin.size();
   if (total > std::numeric_limits<uint32_t>::max()) return Status{ErrorCode::InvalidArgument, "tile larger than 4 GiB"};
   std::vector<uint8_t> out;
@@ -330,10 +333,12 @@ Result<std::vector<uint8_t>> encodeGlb(const TileContent& c, const WriteOptions&
   attributes["POSITION"] = addPositions(b, c);
   if (!c.normalsQ.empty()) attributes["NORMAL"] = addNormals(b, c, meshopt);
   attributes["COLOR_0"] = addColors(b, c);
-  attributes["_FEATURE_ID_0"] = addFeatureIds(b, c);
-  json primitives = addPrimitives(b, c, attributes, meshopt);
-  json metadata = addPropertyTable(b, c);
-  return container(document(c, options, b, std::move(primitives), std::move(metadata)), b.bin());
+  // b3dm (3D Tiles 1.0): a feature's index is the vertex's _BATCHID into the b3dm's batch table.
+  const bool batched = options.format == ContentFormat::B3dm && options.type != ExportType::Imodel;
+  attributes[batched ? "_BATCHID" : "_FEATURE_ID_0"] = addFeatureIds(b, c);
+  json primitives = addPrimitives(b, c, attributes, meshopt, batched);
+  json metadata = batched ? json() : addPropertyTable(b, c);
+  return container(document(c, options, b, std::move(primitives), std::move(metadata)), b.bin(), batched);
 }
 
 } // namespace mx::io

@@ -137,7 +137,10 @@ void checkContent(const std::filesystem::path& dir, ContentJob& job) {
     local.extend(summary.bounds[3], summary.bounds[4], summary.bounds[5]);
     contentBounds = transformBounds(job.frame, local);
   } else {
-    if (!validateGlb(bytes, job.uri, job.errors, cb, tris)) return;
+    const bool b3dmContent = job.uri.size() > 5 && job.uri.substr(job.uri.size() - 5) == ".b3dm";
+    if (b3dmContent ? !validateB3dm(bytes, job.uri, job.errors, cb, tris)
+                    : !validateGlb(bytes, job.uri, job.errors, cb, tris))
+      return;
     job.triangles = tris;
     Bounds gltfBounds;
     gltfBounds.extend(cb[0], cb[1], cb[2]);
@@ -175,10 +178,8 @@ public:
       error("root: refine must be \"ADD\" or \"REPLACE\"");
     _batched = doc.contains("extensions") && doc["extensions"].is_object() &&
                doc["extensions"].contains("BENTLEY_BatchedTileSet");
-    if (_batched)
-      batchedModels(doc);
-    else if (doc["asset"].value("version", "") == "1.0" && !_usedExt.count("3DTILES_content_gltf"))
-      error("tileset.json: glb content in a 1.0 tileset needs 3DTILES_content_gltf");
+    if (_batched) batchedModels(doc);
+    _glbNeedsExtension = doc["asset"].value("version", "") == "1.0" && !_usedExt.count("3DTILES_content_gltf");
     std::vector<TileCheck> stack{
         {&root, core::identityMatrix(), doc.value("geometricError", 0.0), std::nullopt, "root"}};
     while (!stack.empty()) {
@@ -278,11 +279,15 @@ private:
       return false;
     }
     if (!_seenUris.insert(uri).second) error(tc.path + ": content uri " + uri + " is used twice");
-    const std::string suffix = _batched ? ".imdl" : ".glb";
-    if (uri.size() < suffix.size() || uri.substr(uri.size() - suffix.size()) != suffix) {
-      error(tc.path + ": content " + uri + " is not " + suffix);
+    auto endsWith = [&](const std::string& suffix) {
+      return uri.size() >= suffix.size() && uri.substr(uri.size() - suffix.size()) == suffix;
+    };
+    if (_batched ? !endsWith(".imdl") : !endsWith(".glb") && !endsWith(".b3dm")) {
+      error(tc.path + ": content " + uri + " is not " + (_batched ? ".imdl" : ".glb or .b3dm"));
       return false;
     }
+    if (!_batched && endsWith(".glb") && _glbNeedsExtension)
+      error(tc.path + ": glb content " + uri + " in a 1.0 tileset needs 3DTILES_content_gltf");
     ContentJob job{tc.path, uri, tileBounds, frame, std::nullopt, {}, 0, 0, false};
     if (content.contains("boundingVolume")) {
       std::string why;
@@ -342,6 +347,7 @@ private:
 
   ValidationReport& _report;
   bool _batched = false;
+  bool _glbNeedsExtension = false; // a 1.0 tileset without 3DTILES_content_gltf
   std::set<std::string> _usedExt;
   std::set<uint64_t> _listedModels;
   std::set<std::string> _seenUris;

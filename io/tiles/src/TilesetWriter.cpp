@@ -5,6 +5,7 @@
 #include <mx/io/TilesetValidator.h>
 #include <mx/io/TilesetWriter.h>
 
+#include <mx/io/B3dmWriter.h>
 #include <mx/io/ImdlWriter.h>
 
 #include <nlohmann/json.hpp>
@@ -48,8 +49,9 @@ json tileTreeJson(const TilesetModel& model) {
 
 std::string encodeTilesetJson(const TilesetModel& model, const WriteOptions& options) {
   json root = tileTreeJson(model);
+  // b3dm is 3D Tiles 1.0 content; glb content needs 1.1 (or 1.0's 3DTILES_content_gltf).
   json doc = {{"asset",
-               {{"version", "1.1"},
+               {{"version", options.format == ContentFormat::B3dm ? "1.0" : "1.1"},
                 {"generator", options.generator},
                 {"tilesetVersion", options.type == ExportType::Cesium ? "CESIUM" : "3DTILES"}}},
               {"geometricError", model.geometricError},
@@ -66,8 +68,10 @@ Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesyste
   tbb::parallel_for(size_t(0), model.nodes.size(), [&](size_t i) {
     const TilesetNode& n = model.nodes[i];
     if (n.content < 0) return;
-    auto bytes = options.type == ExportType::Imodel ? encodeImdl(model.contents[size_t(n.content)], n.geometricError)
-                                                    : encodeGlb(model.contents[size_t(n.content)], options);
+    const TileContent& content = model.contents[size_t(n.content)];
+    auto bytes = options.type == ExportType::Imodel      ? encodeImdl(content, n.geometricError)
+                 : options.format == ContentFormat::B3dm ? encodeB3dm(content, options)
+                                                         : encodeGlb(content, options);
     if (!bytes) {
       statuses[i] = Status(bytes.status()).withContext(n.uri);
       return;
@@ -82,6 +86,10 @@ Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesyste
     if (model.nodes[i].content >= 0) {
       ++report.files;
       report.bytes += sizes[i];
+      if (sizes[i] > report.largestContentBytes) {
+        report.largestContentBytes = sizes[i];
+        report.largestContent = model.nodes[i].uri;
+      }
     }
   }
   const std::string text = options.type == ExportType::Imodel ? encodeImdlTilesetJson(model, options.generator)

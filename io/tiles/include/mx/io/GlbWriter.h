@@ -5,7 +5,9 @@
 //             translation/scale, or float32), NORMAL (snorm8), COLOR_0 (RGBA8), _FEATURE_ID_0
 //   features  EXT_mesh_features (attribute 0 → property table 0) and EXT_structural_metadata (a
 //             `feature` class with UINT64 element, model and subcategory columns)
-//   options   meshoptCompression: EXT_meshopt_compression on every vertex and index view
+//   options   meshoptCompression: EXT_meshopt_compression on every vertex and index view;
+//             format B3dm: the glb a b3dm embeds (B3dmWriter.h): the feature index as the
+//             _BATCHID attribute, no EXT_mesh_features / EXT_structural_metadata
 // Output bytes depend only on the content and the options. The glTF reader reads these files
 // back (colours and element ids included), so datasets/ writes its input scenes with it too.
 #include <mx/core/Result.h>

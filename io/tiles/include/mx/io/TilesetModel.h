@@ -14,6 +14,11 @@ namespace mx::io {
 /// Output flavours; an export type selects options of the one writer, never another writer.
 enum class ExportType { ThreeDTiles, Cesium, Imodel };
 
+/// Tile content of 3DTILES and CESIUM exports (tilerConfig outputFormat): glb in a 3D Tiles 1.1
+/// tileset (features by EXT_mesh_features + EXT_structural_metadata), or b3dm in a 3D Tiles 1.0
+/// tileset (features by the glb's _BATCHID attribute and the b3dm's batch table).
+enum class ContentFormat { Glb, B3dm };
+
 /// One row of the glb's EXT_structural_metadata property table (ids as UINT64).
 struct FeatureRow {
   uint64_t element = 0;
@@ -44,7 +49,7 @@ struct TilesetNode {
   double geometricError = 0;
   std::vector<uint32_t> children; ///< Indices into TilesetModel::nodes.
   int32_t content = -1;           ///< Index into TilesetModel::contents, -1 for none.
-  std::string uri;                ///< "<level>-<index>.glb" when content >= 0.
+  std::string uri;                ///< "<level>-<index>.glb" (.b3dm, .imdl) when content >= 0.
   core::Aabb contentBox;          ///< Tight bounds of the content, root frame.
 };
 
@@ -57,13 +62,16 @@ struct TilesetModel {
 
 struct WriteOptions {
   ExportType type = ExportType::ThreeDTiles;
-  bool meshoptCompression = false; ///< EXT_meshopt_compression on vertex and index data.
+  ContentFormat format = ContentFormat::Glb; ///< Ignored by IMODEL (iMdl contents).
+  bool meshoptCompression = false;           ///< EXT_meshopt_compression on vertex and index data.
   std::string generator = "meshexport";
 };
 
 struct WriteReport {
   uint64_t files = 0;
   uint64_t bytes = 0;
+  uint64_t largestContentBytes = 0; ///< The largest content file (tileset.json aside).
+  std::string largestContent;       ///< Its uri.
 };
 
 } // namespace mx::io

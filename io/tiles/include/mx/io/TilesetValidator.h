@@ -2,7 +2,7 @@
 // Checks a written tileset before it is published: tileset.json structure (the 3D Tiles 1.1
 // schema's required members and enums for what we write), bounding volumes enclosing content and
 // children, geometricError not growing with depth, relative content URIs that exist, and every
-// content file (glb: GlbValidator.h; iMdl: ImdlWriter.h's validateImdl).
+// content file (glb and b3dm: GlbValidator.h; iMdl: ImdlWriter.h's validateImdl).
 #include <mx/core/Result.h>
 #include <mx/io/GlbValidator.h>
 

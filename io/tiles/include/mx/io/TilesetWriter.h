@@ -1,6 +1,7 @@
 #pragma once
 // The tileset writer: tileset.json and one content file per tile with content (glb for 3DTILES and
-// CESIUM: GlbWriter.h; iMdl for IMODEL: ImdlWriter.h). Export types select options, not writers.
+// CESIUM: GlbWriter.h, or b3dm in a 1.0 tileset with format B3dm: B3dmWriter.h; iMdl for IMODEL:
+// ImdlWriter.h). Export types select options, not writers.
 #include <mx/core/Result.h>
 #include <mx/io/GlbWriter.h>
 #include <mx/io/TilesetModel.h>
