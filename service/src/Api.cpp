@@ -92,12 +92,15 @@ bool configItemText(const nlohmann::json& item, const std::string& at, const Add
 }
 
 /// tilerConfig: 1 to 100 {key, value} items, keys known to the tiler, values in range, no repeats.
+/// Two names of one key (enableCompression, meshoptCompression) count as a repeat; the keys that
+/// hold together are checked against the export type (b3dm and compression are not for IMODEL).
 void parseTilerConfig(const nlohmann::json& cfg, const AddDetail& add, StartRequest& out) {
   if (!cfg.is_array()) return add("tilerConfig must be an array, not " + typeName(cfg) + ".", "tilerConfig");
   if (cfg.empty()) return add("tilerConfig must have at least 1 item.", "tilerConfig");
   if (cfg.size() > 100) return add("tilerConfig must have at most 100 items.", "tilerConfig");
   engine::TilerConfig probe;
-  std::vector<std::string> seen;
+  bool allApplied = true;
+  std::vector<std::pair<std::string, std::string>> seen; // canonical key, name given
   for (size_t i = 0; i < cfg.size(); ++i) {
     const nlohmann::json& item = cfg[i];
     const std::string at = "tilerConfig[" + std::to_string(i) + "]";
@@ -106,19 +109,35 @@ void parseTilerConfig(const nlohmann::json& cfg, const AddDetail& add, StartRequ
       continue;
     }
     std::string keyText, valueText;
-    if (!configItemText(item, at, add, keyText, valueText)) continue;
-    if (std::find(seen.begin(), seen.end(), keyText) != seen.end()) {
-      add("tilerConfig key \"" + keyText + "\" appears more than once.", at + ".key");
+    if (!configItemText(item, at, add, keyText, valueText)) {
+      allApplied = false;
       continue;
     }
-    seen.push_back(keyText);
+    const std::string canonical(engine::canonicalConfigKey(keyText));
+    const auto earlier = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == canonical; });
+    if (earlier != seen.end()) {
+      const std::string& alias = keyText != canonical ? keyText : earlier->second;
+      add(earlier->second == keyText ? "tilerConfig key \"" + keyText + "\" appears more than once."
+                                     : "tilerConfig key \"" + keyText + "\" repeats \"" + earlier->second +
+                                           "\": " + alias + " is another name of " + canonical + ".",
+          at + ".key");
+      allApplied = false;
+      continue;
+    }
+    seen.emplace_back(canonical, keyText);
     const core::Status s = engine::applyTilerConfig(probe, keyText, valueText);
     if (!s) {
       add(s.message(), s.code() == core::ErrorCode::UnknownConfigKey ? at + ".key" : at + ".value");
+      allApplied = false;
       continue;
     }
     out.tilerPairs.emplace_back(keyText, valueText);
   }
+  const io::ExportType type = out.typeClass == "IMODEL"   ? io::ExportType::Imodel
+                              : out.typeClass == "CESIUM" ? io::ExportType::Cesium
+                                                          : io::ExportType::ThreeDTiles;
+  if (allApplied)
+    if (const core::Status s = engine::checkTilerConfig(probe, type); !s) add(s.message(), "tilerConfig");
 }
 
 /// iModelId, changesetId, exportType and lastModified.
@@ -130,12 +149,12 @@ void parseRequestFields(const nlohmann::json& j, const AddDetail& add, StartRequ
   else if (it->get<std::string>().empty())
     add("iModelId cannot be empty.", "iModelId");
   else
-    out.iModelId = it->get<std::string>();
+    out.iModelId = lowerAscii(it->get<std::string>());
   if (auto it = j.find("changesetId"); it != j.end() && !it->is_null()) {
     if (!it->is_string())
       add("changesetId must be a string, not " + typeName(*it) + ".", "changesetId");
     else
-      out.changesetId = it->get<std::string>();
+      out.changesetId = lowerAscii(it->get<std::string>());
   }
   if (auto it = j.find("exportType"); it != j.end()) {
     if (!it->is_string() || !exportTypeClass(it->get<std::string>(), false))
@@ -178,6 +197,40 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
     if (details.empty()) out.tilerConfig = *it;
   }
   return details;
+}
+
+std::string lowerAscii(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool prefersRepresentation(const std::vector<std::string>& preferHeaders) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  for (const std::string& header : preferHeaders) {
+    size_t start = 0;
+    while (start <= header.size()) {
+      // One preference: up to the next comma outside a quoted string.
+      size_t end = start;
+      bool quoted = false;
+      for (; end < header.size() && (quoted || header[end] != ','); ++end)
+        if (header[end] == '"' && (end == 0 || header[end - 1] != '\\')) quoted = !quoted;
+      std::string_view pref = std::string_view(header).substr(start, end - start);
+      pref = trim(pref.substr(0, pref.find(';'))); // parameters do not change it
+      const size_t eq = pref.find('=');
+      if (eq != std::string_view::npos) {
+        std::string value = lowerAscii(trim(pref.substr(eq + 1)));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+        if (lowerAscii(trim(pref.substr(0, eq))) == "return" && value == "representation") return true;
+      }
+      start = end + 1;
+    }
+  }
+  return false;
 }
 
 std::string redactPaths(std::string_view m) {

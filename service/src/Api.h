@@ -32,6 +32,15 @@ std::vector<ErrorDetail> parseStartExport(std::string_view body, StartRequest& o
 /// filters when `lenient`); nullopt otherwise.
 std::optional<std::string> exportTypeClass(std::string_view type, bool lenient);
 
+/// Ids are case-insensitive (GUIDs and changeset hashes in any case name the same thing): the
+/// lower-case form every lookup uses.
+std::string lowerAscii(std::string_view text);
+
+/// Whether the Prefer header values ask for `return=representation` (RFC 7240: comma-separated
+/// preferences, names and this token compared case-insensitively, optional whitespace, quoted
+/// values and parameters after ';').
+bool prefersRepresentation(const std::vector<std::string>& preferHeaders);
+
 /// A message fit for a response body: every absolute path in it ("/srv/data/imodels/x.bim")
 /// becomes its last component ("x.bim"). Server paths belong in logs only.
 std::string redactPaths(std::string_view message);

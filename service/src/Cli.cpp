@@ -42,7 +42,7 @@ usage:
                                   the Mesh Export REST API (docs/service.md); keys also come
                                   from the config file and MESHEXPORT_* variables
                                   (`meshexport serve --help` lists them)
-  meshexport imodels add FILE.bim [--data-dir DIR]
+  meshexport imodels add FILE.bim [--itwin-id ID] [--data-dir DIR]
                                   register an iModel with a service's data folder
   meshexport imodels list [--data-dir DIR]
   meshexport store check [--data-dir DIR]
@@ -329,10 +329,15 @@ int imodels(const std::vector<std::string>& args) {
   std::filesystem::path dataDir = "meshexport-data";
   if (const char* env = std::getenv("MESHEXPORT_DATA_DIR"); env && *env) dataDir = env;
   std::vector<std::string> files;
+  std::string iTwinId;
   for (size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--data-dir") {
       if (i + 1 >= args.size()) return usage("--data-dir needs a folder");
       dataDir = args[++i];
+    } else if (args[i] == "--itwin-id") {
+      if (i + 1 >= args.size() || !service::normalizeITwinId(args[i + 1]))
+        return usage("--itwin-id needs an id (letters, digits and '-', at most 64)");
+      iTwinId = args[++i];
     } else if (!args[i].empty() && args[i][0] == '-')
       return usage("unknown option " + args[i]);
     else
@@ -350,14 +355,15 @@ int imodels(const std::vector<std::string>& args) {
   if (files.empty()) return usage("imodels add needs FILE.bim");
   int rc = 0;
   for (const auto& f : files) {
-    auto e = store.add(f, false);
+    auto e = store.add(f, false, "", iTwinId);
     if (!e) {
       spdlog::error("{}: {}", f, e.status().message());
       rc = exitCode(e.status().code());
       continue;
     }
-    std::printf("added %s changeset %lld \"%s\" → %s\n", e->iModelId.c_str(), static_cast<long long>(e->changesetIndex),
-                e->name.c_str(), e->path.c_str());
+    std::printf("added %s changeset %lld \"%s\"%s%s → %s\n", e->iModelId.c_str(),
+                static_cast<long long>(e->changesetIndex), e->name.c_str(), e->iTwinId.empty() ? "" : " iTwin ",
+                e->iTwinId.c_str(), e->path.c_str());
   }
   return rc;
 }

@@ -170,8 +170,14 @@ const std::vector<Key>& table() {
        }},
       {"autoGenerate", "a list with iModelId and exportType starts an export when none exists",
        [](ServiceConfig& c, std::string_view v) { return parseBool("autoGenerate", v, c.autoGenerate); }},
-      {"keepPerImodel", "newest exports kept per subject, iModel and type (older finished ones are deleted)",
+      {"keepPerImodel",
+       "newest auto-generated exports kept per subject, iModel and type (older finished ones are deleted; exports "
+       "started by a request are kept until deleted unless evictExplicitExports)",
        [](ServiceConfig& c, std::string_view v) { return parseInt("keepPerImodel", v, c.keepPerImodel, 1, 100000); }},
+      {"evictExplicitExports", "keepPerImodel applies to exports started by a request too (default false)",
+       [](ServiceConfig& c, std::string_view v) {
+         return parseBool("evictExplicitExports", v, c.evictExplicitExports);
+       }},
       {"maxRequestBytes", "largest JSON request body",
        [](ServiceConfig& c, std::string_view v) {
          return parseInt("maxRequestBytes", v, c.maxRequestBytes, 1024, int64_t(1) << 30);

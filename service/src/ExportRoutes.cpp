@@ -64,11 +64,13 @@ json Routes::exportJson(const ExportRecord& r, bool full, bool cdn) const {
             {"lastModified", formatUtc(r.modifiedMs)}};
   if (!full) return e;
   json req = {{"iModelId", r.iModelId},
-              {"contextId", ""},
-              {"iTwinId", ""},
               {"changesetId", r.changesetId},
               {"changesetIndex", std::to_string(r.changesetIndex)},
               {"exportType", r.exportType}};
+  if (!r.iTwinId.empty()) { // omitted when unknown (an iModel registered without one)
+    req["iTwinId"] = r.iTwinId;
+    req["contextId"] = r.iTwinId;
+  }
   if (!r.tilerConfig.empty()) {
     json cfg = json::parse(r.tilerConfig, nullptr, false);
     if (!cfg.is_discarded()) req["tilerConfig"] = std::move(cfg);
@@ -170,8 +172,8 @@ void Routes::listExports(const httplib::Request& req, httplib::Response& res) {
   }
   // frontend-tiles sends its newest readable iMdl major: never list an IMODEL export it cannot read.
   if (req.has_param("tileVersion")) q.maxTileMajor = intParam("tileVersion", -1, 0, 65535);
-  q.iModelId = req.get_param_value("iModelId");
-  q.changesetId = req.get_param_value("changesetId");
+  q.iModelId = lowerAscii(req.get_param_value("iModelId"));
+  q.changesetId = lowerAscii(req.get_param_value("changesetId"));
   const std::string type = req.get_param_value("exportType");
   if (!type.empty()) {
     auto c = exportTypeClass(type, true);
@@ -187,7 +189,9 @@ void Routes::listExports(const httplib::Request& req, httplib::Response& res) {
   }
   int64_t total = 0;
   const auto rows = jobs.list(q, total);
-  const bool full = req.get_header_value("Prefer").find("return=representation") != std::string::npos;
+  std::vector<std::string> prefer;
+  for (size_t i = 0; i < req.get_header_value_count("Prefer"); ++i) prefer.push_back(req.get_header_value("Prefer", i));
+  const bool full = prefersRepresentation(prefer);
   const bool cdn = req.get_param_value("cdn") == "1";
   json items = json::array();
   for (const auto& r : rows) items.push_back(exportJson(r, full, cdn));
@@ -213,7 +217,7 @@ void Routes::listExports(const httplib::Request& req, httplib::Response& res) {
 void Routes::getExport(const httplib::Request& req, httplib::Response& res) {
   auto who = authorize(req, res, Access::Read);
   if (!who) return;
-  auto r = jobs.visible(req.matches[1], who->subject);
+  auto r = jobs.visible(lowerAscii(req.matches[1].str()), who->subject);
   if (!r) return sendError(res, ApiError::ExportNotFound, "Requested export is not available.");
   sendJson(res, 200, {{"export", exportJson(*r, true, req.get_param_value("cdn") == "1")}});
 }
@@ -221,7 +225,7 @@ void Routes::getExport(const httplib::Request& req, httplib::Response& res) {
 void Routes::deleteExport(const httplib::Request& req, httplib::Response& res) {
   auto who = authorize(req, res, Access::Modify);
   if (!who) return;
-  auto r = jobs.visible(req.matches[1], who->subject);
+  auto r = jobs.visible(lowerAscii(req.matches[1].str()), who->subject);
   if (!r) return sendError(res, ApiError::ExportNotFound, "Requested export is not available.");
   if (Status s = jobs.remove(r->id); !s) {
     spdlog::error("DELETE of export {} failed, nothing changed: {}", r->id, s.message());

@@ -23,17 +23,19 @@ using nlohmann::json;
 namespace {
 
 json imodelJson(const ImodelEntry& e) {
-  return {{"id", e.iModelId},
-          {"displayName", e.name},
-          {"changesetId", e.changesetId},
-          {"changesetIndex", std::to_string(e.changesetIndex)},
-          {"size", e.size}};
+  json j = {{"id", e.iModelId},
+            {"displayName", e.name},
+            {"changesetId", e.changesetId},
+            {"changesetIndex", std::to_string(e.changesetIndex)},
+            {"size", e.size}};
+  if (!e.iTwinId.empty()) j["iTwinId"] = e.iTwinId;
+  return j;
 }
 
 } // namespace
 
 void Routes::serveTile(const httplib::Request& req, httplib::Response& res) {
-  const std::string id = req.matches[1], rel = req.matches[2];
+  const std::string id = lowerAscii(req.matches[1].str()), rel = req.matches[2];
   const LinkCheck check = verifyMeshLink(secret, id, req.get_param_value("exp"), req.get_param_value("sig"), unixNow());
   if (check != LinkCheck::Ok) {
     const char* why = check == LinkCheck::Missing     ? "The link has no signature (exp and sig)."
@@ -56,9 +58,17 @@ void Routes::serveTile(const httplib::Request& req, httplib::Response& res) {
     return sendError(res, ApiError::FileNotFound, "The requested file is not part of this export.");
   const auto size = fs::file_size(canonical, ec);
   const auto mtime = fs::last_write_time(canonical, ec).time_since_epoch().count();
+  const std::string type = contentTypeFor(canonical);
+  // gzip and identity are two representations with two ETags, chosen by the request alone: a
+  // client that accepts gzip (and asks no range) gets the gzip one: JSON and text gzipped by
+  // httplib, binary tiles here (sent as they are when gzip would not make them smaller).
+  const bool binary = type != "application/json" && type.rfind("text/", 0) != 0;
+  const bool gzipVariant =
+      !req.has_header("Range") && req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos;
   std::ostringstream etag;
-  etag << '"' << std::hex << size << '-' << mtime << '"';
+  etag << '"' << std::hex << size << '-' << mtime << (gzipVariant ? "-gzip" : "") << '"';
   res.set_header("ETag", etag.str());
+  res.set_header("Vary", "Accept-Encoding");
   res.set_header("Cache-Control", "private, max-age=3600");
   res.set_header("Accept-Ranges", "bytes");
   const std::string inm = req.get_header_value("If-None-Match");
@@ -68,11 +78,7 @@ void Routes::serveTile(const httplib::Request& req, httplib::Response& res) {
   }
   std::string content;
   if (!readFile(canonical, content)) return sendError(res, ApiError::InternalServerError, "Cannot read the file.");
-  const std::string type = contentTypeFor(canonical);
-  // httplib gzips text and JSON itself; binary tiles are gzipped here when asked (and no Range).
-  const bool binary = type != "application/json" && type.rfind("text/", 0) != 0;
-  res.set_header("Vary", "Accept-Encoding");
-  if (binary && !req.has_header("Range") && req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos) {
+  if (binary && gzipVariant) {
     std::string packed;
     if (gzipString(content, packed, 6) && packed.size() < content.size()) {
       res.set_header("Content-Encoding", "gzip");
@@ -88,6 +94,12 @@ void Routes::uploadImodel(const httplib::Request& req, httplib::Response& res, c
   auto who = authorize(req, res, Access::Modify);
   if (!who) return res.set_header("Connection", "close");
   if (declaredLength(req) > config.maxUploadBytes) return payloadTooLarge(res, config.maxUploadBytes);
+  const std::string iTwinId = req.get_param_value("iTwinId");
+  if (req.has_param("iTwinId") && !normalizeITwinId(iTwinId)) {
+    res.set_header("Connection", "close");
+    return sendError(res, ApiError::InvalidIModel, "Cannot add the iModel.",
+                     {{"InvalidParameter", "iTwinId must be 1 to 64 letters, digits and '-'.", "iTwinId"}});
+  }
   std::error_code ec;
   fs::create_directories(imodels.dir(), ec);
   const fs::path temp = imodels.dir() / (".upload-" + randomHex(8) + ".tmp");
@@ -127,16 +139,19 @@ void Routes::uploadImodel(const httplib::Request& req, httplib::Response& res, c
   }
   if (!complete)
     return discard(), sendError(res, ApiError::BadRequest, "The upload ended before its body was complete.");
-  auto added = imodels.add(temp, true, uploadScope(*who));
+  auto added = imodels.add(temp, true, uploadScope(*who), iTwinId);
   discard();
   if (!added) {
     const Status& st = added.status();
     spdlog::warn("upload by {} refused: {}", who->subject, st.message());
     if (st.code() == ErrorCode::StorageFull || st.code() == ErrorCode::Unavailable || st.code() == ErrorCode::IoError)
       return sendStatusError(res, st, "The iModel was not added.");
-    if (st.code() == ErrorCode::AlreadyExists)
-      return sendError(res, ApiError::IModelChangesetExists, "Cannot add the iModel.",
-                       {{"ChangesetExists", redactPaths(st.message()), "body"}});
+    if (st.code() == ErrorCode::AlreadyExists) {
+      const bool iTwin = st.message().find("registered with iTwin") != std::string::npos;
+      return sendError(
+          res, ApiError::IModelChangesetExists, "Cannot add the iModel.",
+          {{iTwin ? "ITwinMismatch" : "ChangesetExists", redactPaths(st.message()), iTwin ? "iTwinId" : "body"}});
+    }
     std::string why = st.message();
     for (size_t p; (p = why.find(temp.string())) != std::string::npos;)
       why.replace(p, temp.string().size(), "the upload");

@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -58,6 +59,37 @@ bool sameBytes(const fs::path& a, const fs::path& b) {
   return x.eof() && y.eof();
 }
 
+fs::path iTwinFile(const fs::path& scope, const std::string& iModelId) { return scope / (iModelId + ".itwin"); }
+
+std::string readITwinId(const fs::path& scope, const std::string& iModelId) {
+  std::ifstream in(iTwinFile(scope, iModelId));
+  std::string id;
+  std::getline(in, id);
+  return normalizeITwinId(id).value_or("");
+}
+
+/// The iTwin of an iModel in a scope: written once (temp file, then rename), never changed.
+Status recordITwin(const fs::path& scope, const std::string& iModelId, const std::string& iTwinId) {
+  const std::string known = readITwinId(scope, iModelId);
+  if (known == iTwinId) return Status::ok();
+  if (!known.empty())
+    return Status{ErrorCode::AlreadyExists,
+                  "iModel " + iModelId + " is registered with iTwin " + known + ", not " + iTwinId};
+  const fs::path temp = scope / (".itwin-" + iModelId + "-" + std::to_string(::getpid()) + ".tmp");
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << iTwinId << "\n";
+    if (!out.flush()) return Status{ErrorCode::IoError, "cannot write " + temp.string()};
+  }
+  std::error_code ec;
+  fs::rename(temp, iTwinFile(scope, iModelId), ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    return Status{ErrorCode::IoError, "cannot record the iTwin of iModel " + iModelId};
+  }
+  return Status::ok();
+}
+
 core::Result<ImodelEntry> describe(const fs::path& file) {
   auto f = io::ImodelFile::open(file);
   if (!f) return f.status();
@@ -103,7 +135,9 @@ void ImodelStore::scanFolder(const fs::path& folder, const std::string& owner, s
     const uint64_t size = it->file_size(ec);
     auto old = _files.find(p);
     if (old != _files.end() && old->second.mtime == mtime && old->second.size == size) {
-      next.emplace(p, old->second);
+      Cached c = old->second;
+      if (c.entry) c.entry->iTwinId = readITwinId(folder, c.entry->iModelId); // may be recorded later
+      next.emplace(p, std::move(c));
       continue;
     }
     Cached c{mtime, size, std::nullopt};
@@ -111,6 +145,7 @@ void ImodelStore::scanFolder(const fs::path& folder, const std::string& owner, s
     if (d) {
       c.entry = std::move(*d);
       c.entry->owner = owner;
+      c.entry->iTwinId = readITwinId(folder, c.entry->iModelId);
     } else {
       problems.push_back(p.filename().string() + ": " + d.status().message());
     }
@@ -183,7 +218,18 @@ std::vector<ImodelEntry> ImodelStore::listAll() {
   return out;
 }
 
-core::Result<ImodelEntry> ImodelStore::add(const fs::path& file, bool move, const std::string& owner) {
+std::optional<std::string> normalizeITwinId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return std::nullopt;
+  std::string out;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return std::nullopt;
+    out += char(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+core::Result<ImodelEntry> ImodelStore::add(const fs::path& file, bool move, const std::string& owner,
+                                           const std::string& iTwinId) {
   MX_RETURN_IF_ERROR(soundSqlite(file));
   MX_ASSIGN_OR_RETURN(ImodelEntry e, describe(file));
   std::lock_guard lock(_mutex);
@@ -191,6 +237,13 @@ core::Result<ImodelEntry> ImodelStore::add(const fs::path& file, bool move, cons
   const fs::path scope = owner.empty() ? _dir : _dir / "owners" / owner;
   fs::create_directories(scope, ec);
   if (ec) return Status{ErrorCode::IoError, "cannot create " + scope.string() + ": " + ec.message()};
+  if (!iTwinId.empty()) {
+    auto normalized = normalizeITwinId(iTwinId);
+    if (!normalized) return Status{ErrorCode::InvalidArgument, "iTwin id \"" + iTwinId + "\" is not an id"};
+    // Recorded before the file: an iModel is never listed with an iTwin it was not given.
+    MX_RETURN_IF_ERROR(recordITwin(scope, e.iModelId, *normalized));
+  }
+  e.iTwinId = readITwinId(scope, e.iModelId);
   const fs::path target = scope / (e.iModelId + "@" + std::to_string(e.changesetIndex) + ".bim");
   if (fs::exists(target, ec)) {
     if (!sameBytes(file, target))

@@ -24,11 +24,35 @@ std::string routeOf(const std::string& path) {
 
 thread_local std::chrono::steady_clock::time_point tRequestStart;
 
+/// The methods a known path answers (the Allow header of a 405); "" for a path no route serves.
+std::string allowedMethods(const std::string& path) {
+  const std::string route = routeOf(path);
+  if (route == "/mesh-export/" || route == "/imodels") return "GET, HEAD, POST, OPTIONS";
+  if (route == "/mesh-export/{id}") {
+    // One segment after /mesh-export/ (an optional trailing slash): deeper paths are unknown.
+    const std::string rest = path.substr(std::string("/mesh-export/").size());
+    const size_t slash = rest.find('/');
+    return slash == std::string::npos || slash + 1 == rest.size() ? "GET, HEAD, DELETE, OPTIONS" : "";
+  }
+  if (route == "/tiles/{id}/*") return path.find('/', 7) != std::string::npos ? "GET, HEAD, OPTIONS" : "";
+  if (route == "/healthz" || route == "/metrics") return "GET, HEAD, OPTIONS";
+  return "";
+}
+
 /// Before routing: a body needs a length; only the two uploads take one (any other is refused
 /// before it is read: cpp-httplib would read it whole, unauthenticated); x-api-host-and-root must
 /// be a plain host and path.
 httplib::Server::HandlerResponse checkFraming(const httplib::Request& req, httplib::Response& res) {
   tRequestStart = std::chrono::steady_clock::now();
+  // A known path with a method it does not answer: 405 with Allow, before any body is read.
+  if (const std::string allow = allowedMethods(req.path);
+      !allow.empty() && (", " + allow + ",").find(", " + req.method + ",") == std::string::npos) {
+    res.set_header("Allow", allow);
+    if (req.has_header("Transfer-Encoding") || declaredLength(req) > 0) res.set_header("Connection", "close");
+    sendError(res, ApiError::MethodNotAllowed,
+              req.method + " is not allowed on " + req.path + " (allowed: " + allow + ").");
+    return httplib::Server::HandlerResponse::Handled;
+  }
   // A body of unknown length would be read until the client closes: ask for a length instead.
   if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") && !req.has_header("Content-Length") &&
       !req.has_header("Transfer-Encoding")) {
@@ -157,6 +181,9 @@ void Routes::serveMetrics(HttpServer& http, httplib::Response& res) {
                                   std::pair{"headers_too_large", refused.headersTooLarge.load()},
                                   std::pair{"bad_framing", refused.badFraming.load()}})
     conn << "meshexport_http_connections_refused_total{reason=\"" << reason << "\"} " << n << "\n";
+  conn << "# HELP meshexport_exports_evicted_total Exports removed by retention (keepPerImodel).\n"
+       << "# TYPE meshexport_exports_evicted_total counter\n"
+       << "meshexport_exports_evicted_total " << jobs.evictions() << "\n";
   res.set_content(metrics.render(store.countsByStatus(), queued, active) + conn.str(), "text/plain; version=0.0.4");
 }
 

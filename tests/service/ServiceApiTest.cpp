@@ -28,7 +28,9 @@ TEST(ServiceApi, StartExportAcceptsAndCompletes) {
   EXPECT_EQ(e["request"]["exportType"], "3DTILES");
   EXPECT_EQ(e["request"]["changesetId"], "");
   EXPECT_EQ(e["request"]["changesetIndex"], "0");
-  EXPECT_TRUE(e["request"].contains("contextId"));
+  // Registered without an iTwin: contextId and iTwinId are omitted, never "".
+  EXPECT_FALSE(e["request"].contains("contextId"));
+  EXPECT_FALSE(e["request"].contains("iTwinId"));
   EXPECT_FALSE(e.contains("_links"));
   EXPECT_EQ(e["lastModified"].get<std::string>().size(), 20u);
   EXPECT_NE(r->get_header_value("Location").find("/mesh-export/" + e["id"].get<std::string>()), std::string::npos);
@@ -141,7 +143,7 @@ TEST(ServiceApi, InvalidBodiesGet422WithDetails) {
       {"extra item property",
        "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"simplifier\",\"value\":\"cluster\",\"x\":1}]}",
        "tilerConfig[0].x"},
-      {"unknown key", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"maxTileSize\",\"value\":128}]}",
+      {"unknown key", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"maxTileSise\",\"value\":128}]}",
        "tilerConfig[0].key"},
       {"bad value", "{\"iModelId\":" + id + ",\"tilerConfig\":[{\"key\":\"maxTrianglesPerTile\",\"value\":\"lots\"}]}",
        "tilerConfig[0].value"},
@@ -359,23 +361,58 @@ TEST(ServiceApi, ListingAnIModelStartsAnExportOnce) {
                   .empty());
 }
 
-TEST(ServiceApi, RetentionKeepsTheNewestPerIModelAndType) {
+TEST(ServiceApi, RetentionEvictsOnlyWhatTheServiceStarted) {
+  // Exports started by a request persist until deleted; keepPerImodel evicts auto-generated ones.
   Data d = makeData("retention");
-  TestService s(d.dir, [](service::ServiceConfig& c) { c.keepPerImodel = 2; });
+  const std::string cs1(40, '1'), cs2(40, '2'), cs3(40, '3');
+  withChangeset(d.dir / "imodels", 1, cs1);
+  withChangeset(d.dir / "imodels", 2, cs2);
+  withChangeset(d.dir / "imodels", 3, cs3);
+  TestService s(d.dir, [](service::ServiceConfig& c) { c.keepPerImodel = 1; });
+  std::vector<std::string> explicitIds;
+  for (int i = 0; i < 3; ++i) {
+    auto r = s.post({{"iModelId", d.small},
+                     {"changesetId", cs3},
+                     {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 2000 + i}}})}});
+    explicitIds.push_back(body(r)["export"]["id"]);
+    ASSERT_EQ(s.waitDone(explicitIds.back())["status"], "Complete");
+  }
+  auto autoFor = [&](const std::string& cs) {
+    json l = body(s.client().Get("/mesh-export/?iModelId=" + d.small + "&exportType=3DTILES&changesetId=" + cs,
+                                 TestService::auth()));
+    EXPECT_EQ(l["exports"].size(), 1u) << l.dump();
+    return l["exports"].empty() ? std::string() : l["exports"][0]["id"].get<std::string>();
+  };
+  const std::string first = autoFor(cs1);
+  ASSERT_EQ(s.waitDone(first)["status"], "Complete");
+  const std::string second = autoFor(cs2);
+  EXPECT_TRUE(s.getExport(first).is_null()) << "the older auto-generated export is evicted";
+  EXPECT_FALSE(fs::exists(d.dir / "exports" / first));
+  EXPECT_FALSE(s.getExport(second).is_null());
+  for (const auto& id : explicitIds) EXPECT_FALSE(s.getExport(id).is_null()) << id;
+  const std::string metrics = s.client().Get("/metrics")->body;
+  EXPECT_NE(metrics.find("meshexport_exports_evicted_total 1\n"), std::string::npos) << metrics;
+
+  // An operator may opt in: then every export counts, the newest kept per iModel and type.
+  Data e = makeData("retention-explicit");
+  TestService o(e.dir, [](service::ServiceConfig& c) {
+    c.keepPerImodel = 2;
+    c.evictExplicitExports = true;
+  });
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
-    auto r = s.post(
-        {{"iModelId", d.small}, {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 2000 + i}}})}});
+    auto r = o.post(
+        {{"iModelId", e.small}, {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 2000 + i}}})}});
     ids.push_back(body(r)["export"]["id"]);
-    ASSERT_EQ(s.waitDone(ids.back())["status"], "Complete");
+    ASSERT_EQ(o.waitDone(ids.back())["status"], "Complete");
   }
   // The third evicted the first (finished); a CESIUM export is counted apart.
-  auto cesium = body(s.post({{"iModelId", d.small}, {"exportType", "CESIUM"}}))["export"]["id"];
-  EXPECT_TRUE(s.getExport(ids[0]).is_null());
-  EXPECT_FALSE(fs::exists(d.dir / "exports" / ids[0]));
-  EXPECT_FALSE(s.getExport(ids[1]).is_null());
-  EXPECT_FALSE(s.getExport(ids[2]).is_null());
-  EXPECT_FALSE(s.getExport(cesium).is_null());
+  auto cesium = body(o.post({{"iModelId", e.small}, {"exportType", "CESIUM"}}))["export"]["id"];
+  EXPECT_TRUE(o.getExport(ids[0]).is_null());
+  EXPECT_FALSE(fs::exists(e.dir / "exports" / ids[0]));
+  EXPECT_FALSE(o.getExport(ids[1]).is_null());
+  EXPECT_FALSE(o.getExport(ids[2]).is_null());
+  EXPECT_FALSE(o.getExport(cesium).is_null());
 }
 
 TEST(ServiceApi, ImodelExportsCompleteAndHonourTileVersion) {

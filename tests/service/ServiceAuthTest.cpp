@@ -178,7 +178,7 @@ TEST(ServiceStore, MigratesAnOlderStoreAndRefusesANewerOne) {
   {
     auto store = service::SqliteJobStore::open(db, service::SqliteJobStore::Create::Never);
     ASSERT_TRUE(store) << store.status().toString();
-    EXPECT_EQ((*store)->version(), 3);
+    EXPECT_EQ((*store)->version(), 4);
     auto r = (*store)->get("e1");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, service::ExportStatus::Complete);

@@ -49,7 +49,8 @@ struct ServiceConfig {
   int64_t exportTimeoutSeconds = 3600;
   int64_t exportMemoryBytes = 0;     ///< Peak RSS of a tiler child; 0 = 3/4 of physical memory.
   bool autoGenerate = true;          ///< A list with iModelId + exportType starts a missing export.
-  int keepPerImodel = 5;             ///< Newest exports kept per subject, iModel and type.
+  int keepPerImodel = 5;             ///< Newest auto-generated exports kept per subject, iModel and type.
+  bool evictExplicitExports = false; ///< keepPerImodel also evicts exports started by a request.
   int64_t maxRequestBytes = 1 << 20; ///< JSON bodies.
   int64_t maxUploadBytes = int64_t(1) << 30;
   std::string imodelUploadScope = "subject"; ///< "subject": uploads belong to their uploader; "shared": to everyone.

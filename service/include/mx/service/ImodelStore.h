@@ -23,8 +23,13 @@ struct ImodelEntry {
   int64_t changesetIndex = 0;
   std::filesystem::path path;
   uint64_t size = 0;
-  std::string owner; ///< "" shared; else ownerKey() of the subject that uploaded it.
+  std::string owner;   ///< "" shared; else ownerKey() of the subject that uploaded it.
+  std::string iTwinId; ///< The iTwin it was registered with (lower case); "" unknown.
 };
+
+/// An iTwin id as given to `imodels add --itwin-id` or an upload's ?iTwinId=: 1 to 64 letters,
+/// digits and '-' (a GUID in practice). Returns it lower-cased, or nullopt.
+std::optional<std::string> normalizeITwinId(std::string_view id);
 
 class ImodelStore {
 public:
@@ -51,8 +56,11 @@ public:
   /// Checks that `file` is a sound iModel (SQLite quick_check, then ImodelFile::open) and moves
   /// (or copies) it into `owner`'s scope as "<iModelId>@<changesetIndex>.bim". The same bytes
   /// already there return that entry; other bytes under the same name are AlreadyExists (a
-  /// changeset's bytes never change). A full disk is StorageFull.
-  core::Result<ImodelEntry> add(const std::filesystem::path& file, bool move, const std::string& owner = "");
+  /// changeset's bytes never change). A full disk is StorageFull. `iTwinId` (normalized) is kept
+  /// beside the iModel's files as "<iModelId>.itwin" and echoed by its exports; an iModel already
+  /// registered with another iTwin is AlreadyExists.
+  core::Result<ImodelEntry> add(const std::filesystem::path& file, bool move, const std::string& owner = "",
+                                const std::string& iTwinId = "");
 
   [[nodiscard]] const std::filesystem::path& dir() const { return _dir; }
 
