@@ -94,7 +94,8 @@ TEST(OutputFormat, B3dmHoldsWhatTheGlbExportHolds) {
   EXPECT_TRUE(b->validation.ok());
   EXPECT_EQ(b->validation.triangles, a->validation.triangles);
   EXPECT_EQ(b->metrics.tiles, a->metrics.tiles);
-  const json ta = json::parse(std::ifstream(glb / "tileset.json")), tb = json::parse(std::ifstream(b3dm / "tileset.json"));
+  const json ta = json::parse(std::ifstream(glb / "tileset.json")),
+             tb = json::parse(std::ifstream(b3dm / "tileset.json"));
   EXPECT_EQ(tb["asset"]["version"], "1.0");
   EXPECT_EQ(ta["asset"]["version"], "1.1");
   EXPECT_EQ(tb["root"]["transform"], ta["root"]["transform"]);

@@ -95,8 +95,8 @@ TEST(ServiceSeed, TheSeedsExampleBodiesAreAcceptedVerbatim) {
   EXPECT_EQ(again->status, 202) << again->body;
   EXPECT_EQ(body(again)["export"]["id"], ids[0]);
   EXPECT_EQ(s.getExport(toUpper(ids[0]))["id"], ids[0]);
-  json listed = body(s.client().Get(std::string("/mesh-export/?iModelId=B80F4FC2-4DBB-42C5-BB1F-F5AACE3977DC"),
-                                    TestService::auth()));
+  json listed = body(
+      s.client().Get(std::string("/mesh-export/?iModelId=B80F4FC2-4DBB-42C5-BB1F-F5AACE3977DC"), TestService::auth()));
   EXPECT_EQ(listed["exports"].size(), 2u) << listed.dump();
 }
 
@@ -104,8 +104,8 @@ TEST(ServiceSeed, OutputFormatB3dmThroughTheService) {
   const fs::path dir = freshDir("seed-b3dm");
   const std::string imodel = addImodel(dir, "demo.bim");
   TestService s(dir);
-  const std::string id = startExport(
-      s, imodel, {{"tilerConfig", json::array({{{"key", "outputFormat"}, {"value", "b3dm"}}})}});
+  const std::string id =
+      startExport(s, imodel, {{"tilerConfig", json::array({{{"key", "outputFormat"}, {"value", "b3dm"}}})}});
   const json e = s.waitDone(id);
   ASSERT_EQ(e["status"], "Complete") << e.dump();
   const auto [base, query] = splitHref(e["_links"]["mesh"]["href"]);
@@ -141,8 +141,8 @@ TEST(ServiceSeed, UploadsKeepTheirITwin) {
   std::ifstream in(fixture("small.bim"), std::ios::binary);
   const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   auto c = s.client();
-  expectJsonError(c.Post("/imodels?iTwinId=not%20an%20id", TestService::auth(), bytes, "application/octet-stream"),
-                  422, "InvalidIModel");
+  expectJsonError(c.Post("/imodels?iTwinId=not%20an%20id", TestService::auth(), bytes, "application/octet-stream"), 422,
+                  "InvalidIModel");
   auto up = c.Post(std::string("/imodels?iTwinId=") + kITwin, TestService::auth(), bytes, "application/octet-stream");
   ASSERT_TRUE(up);
   ASSERT_EQ(up->status, 201) << up->body;

@@ -55,8 +55,8 @@ Result<std::vector<uint8_t>> encodeB3dm(const TileContent& content, const WriteO
     model.push_back(id64String(f.model));
     subcategory.push_back(id64String(f.subcategory));
   }
-  const json batchTable = {{"element", std::move(element)}, {"model", std::move(model)},
-                           {"subcategory", std::move(subcategory)}};
+  const json batchTable = {
+      {"element", std::move(element)}, {"model", std::move(model)}, {"subcategory", std::move(subcategory)}};
   const std::string ft = paddedJson(featureTable, b3dm::kHeaderBytes);
   const std::string bt = paddedJson(batchTable, b3dm::kHeaderBytes + ft.size());
   const size_t total = b3dm::kHeaderBytes + ft.size() + bt.size() + glbBytes.size();
