@@ -131,8 +131,8 @@ Result<ExportResult> exportImpl(const core::Scene& scene, core::Scene* owned, co
     work = {};
     MX_RETURN_IF_ERROR(checkCancel(options));
     folder.reset();
-    MX_ASSIGN_OR_RETURN(OutputFolder created, OutputFolder::create(outDir));
-    folder.emplace(std::move(created));
+    MX_ASSIGN_OR_RETURN(OutputFolder made, OutputFolder::create(outDir));
+    folder.emplace(std::move(made));
     MX_ASSIGN_OR_RETURN(io::WriteReport written, writeStage(*folder, model, attempt, metrics));
     model = {};
     MX_RETURN_IF_ERROR(checkCancel(options));

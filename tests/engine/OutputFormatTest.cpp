@@ -67,8 +67,9 @@ TEST(OutputFormat, MaxTileSizeBoundsEveryWrittenTile) {
       EXPECT_LE(largestContent(out, &name), uint64_t(kib) * 1024) << name;
       EXPECT_EQ(r->metrics.trianglesIn, unbounded->metrics.trianglesIn);
       EXPECT_FALSE(r->metrics.warnings.empty()) << "a re-tiling is reported";
-      if (!r->metrics.warnings.empty())
+      if (!r->metrics.warnings.empty()) {
         EXPECT_NE(r->metrics.warnings.back().find("maxTileSize"), std::string::npos) << r->metrics.warnings.back();
+      }
       // Every triangle is still in exactly one leaf: the leaves hold what the unbounded export's do.
       EXPECT_EQ(leafTriangles(out), leafTriangles(free));
       EXPECT_TRUE(r->validation.ok());
