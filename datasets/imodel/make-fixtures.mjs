@@ -40,7 +40,9 @@ function insert(db, model, category, origin, angles, geometry, label) {
   });
 }
 
-function reference(db, file) {
+/** iTwin.js' view of the file. `withMeshes`: each element's exportGraphics triangles too (world
+ *  coordinates), so tests can check that no triangle of ours leaves what iTwin.js fills. */
+function reference(db, file, withMeshes = false) {
   const elements = [];
   const ids = [];
   db.withPreparedStatement('SELECT ECInstanceId FROM bis.GeometricElement3d ORDER BY ECInstanceId', (stmt) => {
@@ -54,8 +56,10 @@ function reference(db, file) {
   db.exportGraphics({
     elementIdArray: ids,
     onGraphics: (info) => {
-      const g = graphics.get(info.elementId) ?? { triangles: 0, area: 0, colors: [] };
+      const g = graphics.get(info.elementId) ?? { triangles: 0, area: 0, colors: [], mesh: [] };
       const p = info.mesh.points, idx = info.mesh.indices;
+      if (withMeshes)
+        for (let t = 0; t < idx.length; ++t) g.mesh.push(p[idx[t] * 3], p[idx[t] * 3 + 1], p[idx[t] * 3 + 2]);
       for (let t = 0; t < idx.length; t += 3) {
         const a = idx[t] * 3, b = idx[t + 1] * 3, c = idx[t + 2] * 3;
         const u = [p[b] - p[a], p[b + 1] - p[a + 1], p[b + 2] - p[a + 2]];
@@ -72,10 +76,10 @@ function reference(db, file) {
     const e = db.elements.getElementProps(id);
     const placement = Placement3d.fromJSON(e.placement);
     const range = placement.calculateRange();
-    const g = graphics.get(id) ?? { triangles: 0, area: 0, colors: [] };
-    elements.push({ id, classFullName: e.classFullName, model: e.model, category: e.category,
+    const g = graphics.get(id) ?? { triangles: 0, area: 0, colors: [], mesh: [] };
+    elements.push({ id, classFullName: e.classFullName, model: e.model, category: e.category, label: e.userLabel,
       range: { low: [range.low.x, range.low.y, range.low.z], high: [range.high.x, range.high.y, range.high.z] },
-      triangles: g.triangles, area: g.area, colors: g.colors });
+      triangles: g.triangles, area: g.area, colors: g.colors, ...(withMeshes ? { triangleCorners: g.mesh } : {}) });
   }
   const ecef = db.ecefLocation;
   return {
@@ -280,7 +284,41 @@ function extras(file) {
   return ref;
 }
 
-const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo], ['extras', extras]];
+/** Planar regions as iTwin.js fills them: parity regions whose loops come in any order (the
+ *  outer loop is the one that contains the others, not the first), with circle, arc-bounded and
+ *  polygon holes, several holes, holes touching the outer loop, islands inside holes (nested
+ *  parity), union regions of curved loops (overlapping members, a ring), and a tilted region.
+ *  The reference keeps each element's exportGraphics triangles. */
+function regions(file) {
+  const db = emptySnapshot(file, 'meshexport regions fixture');
+  const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Regions');
+  const cat = category(db, 'Regions', [200, 180, 90]);
+  const none = YawPitchRollAngles.createDegrees(0, 0, 0);
+  let x = 0;
+  const add = (g, label, angles = none) => insert(db, model, cat, [x += 60, 0, 0], angles, g, label);
+  const rect = (x0, y0, x1, y1) => Loop.create(LineString3d.create([x0, y0, 0], [x1, y0, 0], [x1, y1, 0], [x0, y1, 0], [x0, y0, 0]));
+  const circle = (cx, cy, r) => Loop.create(Arc3d.createXY(Point3d.create(cx, cy, 0), r));
+  // A half disc on a chord: a loop of a line and a 180° arc.
+  const dLoop = (cx, cy, r) => Loop.create(LineString3d.create([cx - r, cy, 0], [cx + r, cy, 0]),
+                                           Arc3d.createXY(Point3d.create(cx, cy, 0), r, AngleSweep.createStartEndDegrees(0, 180)));
+  add([ParityRegion.create(rect(0, 0, 40, 40), circle(10, 10, 1), rect(20, 20, 30, 30))], 'square with a circular and a square hole');
+  add([ParityRegion.create(circle(10, 10, 1), rect(0, 0, 40, 40), rect(20, 20, 30, 30))], 'holes listed before the outer loop');
+  add([ParityRegion.create(rect(0, 0, 40, 40), circle(8, 8, 4), circle(30, 10, 5), circle(10, 30, 3), rect(20, 20, 36, 36),
+                           rect(2, 16, 6, 20), dLoop(16, 4, 3))], 'several holes');
+  add([ParityRegion.create(rect(0, 0, 20, 20), circle(5, 5, 5), rect(14, 14, 20, 20))], 'holes touching the outer loop');
+  add([ParityRegion.create(rect(0, 0, 40, 40), rect(5, 5, 35, 35), circle(20, 20, 8), rect(17, 17, 23, 23))], 'nested parity: an island in a hole');
+  add([ParityRegion.create(dLoop(10, 0, 10), circle(10, 3, 2))], 'arc-bounded outer loop with a hole');
+  add([UnionRegion.create(circle(0, 0, 5), circle(6, 0, 5))], 'union of two overlapping discs');
+  add([UnionRegion.create(ParityRegion.create(circle(0, 0, 8), circle(0, 0, 3)), circle(20, 0, 4))], 'union of a ring and a disc');
+  add([ParityRegion.create(circle(5, 5, 1), rect(0, 0, 20, 20), circle(14, 14, 3))], 'tilted region, holes first',
+      YawPitchRollAngles.createDegrees(20, 35, 10));
+  db.saveChanges();
+  const ref = reference(db, file, true);
+  db.close();
+  return ref;
+}
+
+const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo], ['extras', extras], ['regions', regions]];
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7); // e.g. --only=extras
 for (const [name, make] of makers) {
   if (only && name !== only) continue;

@@ -37,6 +37,31 @@ inline json reference(const std::string& name) {
   return json::parse(std::ifstream(kFixtures / (name + ".reference.json")));
 }
 
+/// Distance from q to triangle abc (0 on it).
+inline double pointTriangleDistance(core::Vec3d q, core::Vec3d a, core::Vec3d b, core::Vec3d c) {
+  auto sub = [](core::Vec3d x, core::Vec3d y) { return core::Vec3d{x.x - y.x, x.y - y.y, x.z - y.z}; };
+  auto dot = [](core::Vec3d x, core::Vec3d y) { return x.x * y.x + x.y * y.y + x.z * y.z; };
+  auto crs = [](core::Vec3d x, core::Vec3d y) {
+    return core::Vec3d{x.y * y.z - x.z * y.y, x.z * y.x - x.x * y.z, x.x * y.y - x.y * y.x};
+  };
+  auto segment = [&](core::Vec3d p0, core::Vec3d p1) {
+    const core::Vec3d e = sub(p1, p0);
+    const double len2 = dot(e, e);
+    const double t = len2 > 0 ? std::clamp(dot(sub(q, p0), e) / len2, 0.0, 1.0) : 0.0;
+    const core::Vec3d d = sub(q, {p0.x + t * e.x, p0.y + t * e.y, p0.z + t * e.z});
+    return std::sqrt(dot(d, d));
+  };
+  const core::Vec3d n = crs(sub(b, a), sub(c, a));
+  const double nn = dot(n, n);
+  if (nn > 0) {
+    const double h = dot(sub(q, a), n) / std::sqrt(nn);
+    const bool in = dot(crs(sub(b, a), sub(q, a)), n) >= 0 && dot(crs(sub(c, b), sub(q, b)), n) >= 0 &&
+                    dot(crs(sub(a, c), sub(q, c)), n) >= 0;
+    if (in) return std::abs(h);
+  }
+  return std::min({segment(a, b), segment(b, c), segment(c, a)});
+}
+
 /// Relative-or-absolute closeness: |a-b| <= tol * max(1, |a|, |b|).
 inline void expectNear(double a, double b, double tol, const std::string& what) {
   EXPECT_LE(std::abs(a - b), tol * std::max({1.0, std::abs(a), std::abs(b)})) << what << ": " << a << " vs " << b;

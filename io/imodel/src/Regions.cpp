@@ -90,7 +90,7 @@ Status regionsOf(const fb::CurveVector& cv, const TessellationOptions& o, std::v
   if (type == 4 || type == 5) {
     const auto* curves = cv.curves();
     if (!curves) return Status::ok();
-    Region parity;
+    std::vector<std::vector<Vec3d>> parity;
     for (uint32_t k = 0; k < curves->size(); ++k) {
       const fb::VariantGeometry* g = curves->Get(k);
       if (g->type() != fb::kCurveVector || !g->as<fb::CurveVector>())
@@ -102,13 +102,9 @@ Status regionsOf(const fb::CurveVector& cv, const TessellationOptions& o, std::v
       }
       std::vector<Vec3d> loop;
       MX_RETURN_IF_ERROR(strokeCurves(child, o, loop, nullptr));
-      if (loop.size() < 3) continue;
-      if (parity.outer.empty())
-        parity.outer = std::move(loop);
-      else
-        parity.holes.push_back(std::move(loop));
+      if (loop.size() >= 3) parity.push_back(std::move(loop));
     }
-    if (type == 4 && parity.outer.size() >= 3) out.push_back(std::move(parity));
+    for (Region& r : parityRegions(std::move(parity))) out.push_back(std::move(r));
   }
   return Status::ok();
 }

@@ -65,6 +65,11 @@ struct Region {
 
 /// Appends points to a loop, skipping repeats.
 void appendPoints(std::vector<Vec3d>& loop, const std::vector<Vec3d>& pts);
+/// A parity region's loops as iTwin.js fills them (ParityRegions.cpp): by containment, not by
+/// order (a loop inside an even number of others bounds a filled area, inside an odd number it is
+/// a hole of the smallest loop around it); loops that touch or cross are first cut into the
+/// boundary of the even-odd area (shared edges cancel, touching points split it into pieces).
+std::vector<Region> parityRegions(std::vector<std::vector<Vec3d>> loops);
 /// The closed regions of a curve vector (boundary type 2 outer, 3 inner, 4 parity, 5 union).
 Status regionsOf(const fb::CurveVector& cv, const TessellationOptions& o, std::vector<Region>& out);
 /// Triangulates a region (Triangulator.h), optionally offset and with flipped winding.

@@ -34,6 +34,28 @@ bool inTriangle(P2 a, P2 b, P2 c, P2 q) {
   return !(neg && pos);
 }
 
+/// Whether direction `d` from poly[i] points into the polygon (counter-clockwise: the interior is
+/// the turn from the edge to the next vertex round to the edge to the previous one).
+bool opensInto(const std::vector<P2>& p, const std::vector<uint32_t>& poly, size_t i, P2 d) {
+  const P2 v = p[poly[i]], next = p[poly[(i + 1) % poly.size()]], prev = p[poly[(i + poly.size() - 1) % poly.size()]];
+  const P2 a{next.x - v.x, next.y - v.y}, b{prev.x - v.x, prev.y - v.y};
+  auto cr = [](P2 u, P2 w) { return u.x * w.y - u.y * w.x; };
+  if (cr(a, b) >= 0) return cr(a, d) > 0 && cr(d, b) > 0; // convex corner
+  return !(cr(b, d) >= 0 && cr(d, a) >= 0);               // reflex: anywhere but the outside wedge
+}
+
+/// A vertex bridged in before appears twice in `poly` (once each side of its bridge): of the
+/// occurrences of poly[i]'s point, the one whose corner opens towards `m`. Taking the other makes
+/// the new bridge cross the old one, and the triangles overlap.
+size_t twinFacing(const std::vector<P2>& p, const std::vector<uint32_t>& poly, size_t i, P2 m) {
+  const P2 v = p[poly[i]];
+  const P2 d{m.x - v.x, m.y - v.y};
+  if (opensInto(p, poly, i, d)) return i;
+  for (size_t j = 0; j < poly.size(); ++j)
+    if (j != i && p[poly[j]].x == v.x && p[poly[j]].y == v.y && opensInto(p, poly, j, d)) return j;
+  return i;
+}
+
 /// Joins `hole` (clockwise) into `poly` (counter-clockwise) through a mutually visible pair.
 void bridge(const std::vector<P2>& p, std::vector<uint32_t>& poly, const std::vector<uint32_t>& hole) {
   size_t hm = 0;
@@ -82,6 +104,7 @@ void bridge(const std::vector<P2>& p, std::vector<uint32_t>& poly, const std::ve
     if (blocked != std::numeric_limits<size_t>::max()) bestI = blocked;
   }
   if (bestI >= poly.size()) return; // nothing visible (degenerate input): leave the hole out
+  bestI = twinFacing(p, poly, bestI, m);
   std::vector<uint32_t> merged;
   merged.reserve(poly.size() + hole.size() + 2);
   for (size_t i = 0; i <= bestI; ++i) merged.push_back(poly[i]);
