@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { IModelHost, SnapshotDb, PhysicalModel, SpatialCategory, SubCategory, RenderMaterialElement, GeometryPart } from '@itwin/core-backend';
 import { BRepGeometryOperation, Cartographic, Code, ColorDef, EcefLocation, ElementGeometry, GeometryParams, GeometryStreamBuilder, IModel, Placement3d, SubCategoryAppearance } from '@itwin/core-common';
-import { Angle, AngleSweep, BSplineCurve3d, BSplineSurface3d, Point2d, Box, Cone, LinearSweep, Loop, ParityRegion, Path, Ray3d, RotationalSweep, RuledSweep, UnionRegion, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
+import { Angle, AngleSweep, BSplineCurve3d, LineSegment3d, PointString3d, BSplineSurface3d, Point2d, Box, Cone, LinearSweep, Loop, ParityRegion, Path, Ray3d, RotationalSweep, RuledSweep, UnionRegion, Point3d, Range3d, Sphere, TorusPipe, Transform, Matrix3d, Vector3d, YawPitchRollAngles, LineString3d, Arc3d, PolyfaceBuilder, StrokeOptions } from '@itwin/core-geometry';
 
 const [outDir] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const wantLarge = process.argv.includes('--large');
@@ -42,7 +42,7 @@ function insert(db, model, category, origin, angles, geometry, label) {
 
 /** iTwin.js' view of the file. `withMeshes`: each element's exportGraphics triangles too (world
  *  coordinates), so tests can check that no triangle of ours leaves what iTwin.js fills. */
-function reference(db, file, withMeshes = false) {
+function reference(db, file, withMeshes = false, withLines = false) {
   const elements = [];
   const ids = [];
   db.withPreparedStatement('SELECT ECInstanceId FROM bis.GeometricElement3d ORDER BY ECInstanceId', (stmt) => {
@@ -71,6 +71,22 @@ function reference(db, file, withMeshes = false) {
       if (!g.colors.includes(info.color)) g.colors.push(info.color);
       graphics.set(info.elementId, g);
     },
+    // Linework: segments, their length and colours (and, withLines, their end points).
+    onLineGraphics: (info) => {
+      const g = graphics.get(info.elementId) ?? { triangles: 0, area: 0, colors: [], mesh: [] };
+      const p = info.lines.points, idx = info.lines.indices;
+      g.lineSegments = (g.lineSegments ?? 0) + idx.length / 2;
+      g.lineColors ??= [];
+      if (!g.lineColors.includes(info.color)) g.lineColors.push(info.color);
+      g.lineLength = g.lineLength ?? 0;
+      g.segmentEnds ??= [];
+      for (let k = 0; k < idx.length; k += 2) {
+        const a = idx[k] * 3, b = idx[k + 1] * 3;
+        g.lineLength += Math.hypot(p[b] - p[a], p[b + 1] - p[a + 1], p[b + 2] - p[a + 2]);
+        if (withLines) g.segmentEnds.push(p[a], p[a + 1], p[a + 2], p[b], p[b + 1], p[b + 2]);
+      }
+      graphics.set(info.elementId, g);
+    },
   });
   for (const id of ids) {
     const e = db.elements.getElementProps(id);
@@ -79,7 +95,9 @@ function reference(db, file, withMeshes = false) {
     const g = graphics.get(id) ?? { triangles: 0, area: 0, colors: [], mesh: [] };
     elements.push({ id, classFullName: e.classFullName, model: e.model, category: e.category, label: e.userLabel,
       range: { low: [range.low.x, range.low.y, range.low.z], high: [range.high.x, range.high.y, range.high.z] },
-      triangles: g.triangles, area: g.area, colors: g.colors, ...(withMeshes ? { triangleCorners: g.mesh } : {}) });
+      triangles: g.triangles, area: g.area, colors: g.colors, ...(withMeshes ? { triangleCorners: g.mesh } : {}),
+      ...(withLines ? { lineSegments: g.lineSegments ?? 0, lineLength: g.lineLength ?? 0, lineColors: g.lineColors ?? [],
+                        segmentEnds: g.segmentEnds ?? [] } : {}) });
   }
   const ecef = db.ecefLocation;
   return {
@@ -318,7 +336,68 @@ function regions(file) {
   return ref;
 }
 
-const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo], ['extras', extras], ['regions', regions]];
+/** Linework: line strings, segments, open arcs of many sweeps, an ellipse, paths of lines and arcs,
+ *  B-spline curves of order 2 and 3, point strings (authored points in the reference: exportGraphics
+ *  does not report points), linework in a geometry part placed twice, and a colour change between
+ *  wires; some elements mix wires and a solid. */
+function lines(file) {
+  const db = emptySnapshot(file, 'meshexport lines fixture',
+    { projectExtents: { low: { x: -50, y: -50, z: -10 }, high: { x: 400, y: 100, z: 50 } } });
+  db.setEcefLocation(EcefLocation.createFromCartographicOrigin(
+    Cartographic.fromDegrees({ longitude: 8.5417, latitude: 47.3769, height: 410 })));
+  db.updateIModelProps();
+  const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Linework');
+  const cat = category(db, 'Alignments', [230, 40, 40]);
+  const none = YawPitchRollAngles.createDegrees(0, 0, 0);
+  const points = {};
+  let x = 0;
+  const add = (g, label, angles = none) => insert(db, model, cat, [x += 25, 0, 0], angles, g, label);
+  const color = (r, g, b) => (builder) => {
+    const params = new GeometryParams(cat);
+    params.lineColor = ColorDef.from(r, g, b);
+    builder.appendGeometryParamsChange(params);
+  };
+  add([LineString3d.create([0, 0, 0], [10, 0, 0], [10, 10, 0], [20, 12, 3])], 'line string');
+  add([LineSegment3d.createXYZXYZ(0, 0, 0, 5, 5, 5)], 'segment');
+  for (const sweep of [10, 30, 31, 90, 135, 270, 359])
+    add([Arc3d.createXY(Point3d.create(0, 0, 0), 3 + sweep / 60, AngleSweep.createStartEndDegrees(20, 20 + sweep))], `open arc ${sweep}°`);
+  add([Arc3d.create(Point3d.create(0, 0, 0), Vector3d.create(8, 0, 0), Vector3d.create(0, 3, 1), AngleSweep.createStartEndDegrees(-40, 200))],
+      'elliptic arc');
+  add([Path.create(LineString3d.create([0, 0, 0], [10, 0, 0]),
+                   Arc3d.createXY(Point3d.create(10, 5, 0), 5, AngleSweep.createStartEndDegrees(-90, 90)),
+                   LineString3d.create([10, 10, 0], [0, 10, 0]))], 'path of lines and an arc');
+  add([BSplineCurve3d.createUniformKnots([Point3d.create(0, 0, 0), Point3d.create(5, 10, 0), Point3d.create(10, 0, 0), Point3d.create(15, 10, 2)], 3)],
+      'B-spline curve, order 3');
+  add([BSplineCurve3d.createUniformKnots([Point3d.create(0, 0, 0), Point3d.create(4, 6, 1), Point3d.create(9, 2, 0), Point3d.create(12, 9, 0), Point3d.create(16, 3, 4)], 2)],
+      'B-spline curve, order 2');
+  const pts = [[0, 0, 0], [2, 1, 0], [4, 0, 1], [6, 3, 2]];
+  // GeometryStreamBuilder drops point strings; a JSON geometry stream keeps them.
+  const pointString = db.elements.insertElement({
+    classFullName: 'Generic:PhysicalObject', model, category: cat, code: Code.createEmpty(), userLabel: 'point string',
+    placement: { origin: [x += 25, 0, 0], angles: none },
+    geom: [{ header: { flags: 0 } }, { pointString: pts }] });
+  points[pointString] = pts;
+  add([color(20, 200, 60), LineString3d.create([0, 0, 0], [6, 0, 0]), color(30, 60, 220),
+       Arc3d.createXY(Point3d.create(0, 0, 0), 4, AngleSweep.createStartEndDegrees(0, 180))], 'two colours');
+  add([box([0, 0, 0], [4, 4, 4]), LineString3d.create([2, 2, 4], [2, 2, 12])], 'a box with a mast line');
+  add([Arc3d.createXY(Point3d.create(0, 0, 0), 6), LineString3d.create([-6, 0, 0], [6, 0, 0])], 'a circle and its diameter', YawPitchRollAngles.createDegrees(30, 20, 0));
+  // Linework in a geometry part, placed twice.
+  const partBuilder = new GeometryStreamBuilder();
+  partBuilder.appendGeometry(LineString3d.create([0, 0, 0], [3, 0, 0], [3, 3, 0]));
+  partBuilder.appendGeometry(Arc3d.createXY(Point3d.create(0, 0, 0), 2, AngleSweep.createStartEndDegrees(0, 120)));
+  const partId = db.elements.insertElement({ classFullName: GeometryPart.classFullName, model: IModel.dictionaryId,
+    code: Code.createEmpty(), geom: partBuilder.geometryStream });
+  add([(b) => b.appendGeometryPart3d(partId, Point3d.create(0, 0, 0)),
+       (b) => b.appendGeometryPart3d(partId, Point3d.create(8, 0, 0), YawPitchRollAngles.createDegrees(90, 0, 0), 2)],
+      'part with linework, placed twice');
+  db.saveChanges();
+  const ref = reference(db, file, false, true);
+  for (const e of ref.elements) if (points[e.id]) e.points = points[e.id].flat();
+  db.close();
+  return ref;
+}
+
+const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo], ['extras', extras], ['regions', regions], ['lines', lines]];
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7); // e.g. --only=extras
 for (const [name, make] of makers) {
   if (only && name !== only) continue;

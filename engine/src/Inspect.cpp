@@ -45,6 +45,12 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
       rec["triangles"] = g.triangles;
       rec["area"] = g.area;
       rec["colors"] = g.colors;
+      if (g.lineSegments) {
+        rec["lineSegments"] = g.lineSegments;
+        rec["lineLength"] = g.lineLength;
+        rec["lineColors"] = g.lineColors;
+      }
+      if (g.points) rec["points"] = g.points;
       if (!g.skipped.empty()) rec["skipped"] = g.skipped;
       if (!g.ops.empty()) rec["ops"] = g.ops;
       for (const auto& [name, count] : g.ops) totals[name] += count;
@@ -57,11 +63,15 @@ core::Result<json> inspectImodel(const std::filesystem::path& path) {
   }
   out["elements"] = std::move(list);
   uint64_t triangles = 0;
-  for (const auto& [id, st] : scene.elements) triangles += st.triangles;
-  out["summary"] = {{"elements", scene.records.size()},
-                    {"ops", totals},
-                    {"geometryErrors", decodeErrors},
-                    {"triangles", triangles},
+  uint64_t lineSegments = 0, points = 0;
+  for (const auto& [id, st] : scene.elements) {
+    triangles += st.triangles;
+    lineSegments += st.lineSegments;
+    points += st.points;
+  }
+  out["summary"] = {{"elements", scene.records.size()}, {"ops", totals},
+                    {"geometryErrors", decodeErrors},   {"triangles", triangles},
+                    {"lineSegments", lineSegments},     {"points", points},
                     {"skipped", scene.skipped}};
   return out;
 }

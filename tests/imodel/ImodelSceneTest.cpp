@@ -85,6 +85,16 @@ TEST_P(FixtureTessellation, MatchesExportGraphics) {
     EXPECT_EQ(st.triangles, r["triangles"].get<uint64_t>());
     expectNear(st.area, r["area"].get<double>(), 1e-9, "area");
     EXPECT_EQ(json(st.colors), r["colors"]);
+    if (!r.contains("lineSegments")) continue; // references made without onLineGraphics
+    if (r.contains("points")) {
+      // A point string: points here; exportGraphics reports them joined as a line string.
+      EXPECT_EQ(st.points, r["points"].size() / 3);
+      EXPECT_EQ(st.lineSegments, 0u);
+      continue;
+    }
+    EXPECT_EQ(st.lineSegments, r["lineSegments"].get<uint64_t>());
+    expectNear(st.lineLength, r["lineLength"].get<double>(), 1e-9, "line length");
+    EXPECT_EQ(json(st.lineColors), r["lineColors"]);
   }
 }
 TEST(ImodelScene, UnsupportedGeometryCanBeABox) {
@@ -109,7 +119,66 @@ TEST(ImodelScene, UnsupportedGeometryCanBeABox) {
   EXPECT_LT(c->scene.triangleCount(), skipped->scene.triangleCount());
 }
 INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTessellation,
-                         ::testing::Values("small", "primitives", "demo", "extras", "regions"));
+                         ::testing::Values("small", "primitives", "demo", "extras", "regions", "lines"));
+
+// Linework (line strings, segments, open arcs of many sweeps, an elliptic arc, a path of lines and
+// an arc, B-spline curves, linework in a part placed twice, a tilted circle): every segment of
+// ours is one of exportGraphics' (same end points within 1e-9 m, either direction), and a point
+// string's points are the points iTwin.js joins into its line string.
+TEST(ImodelScene, LineworkIsExportGraphicsSegments) {
+  const json ref = reference("lines");
+  auto file = io::ImodelFile::open(kFixtures / "lines.bim");
+  ASSERT_TRUE(file.isOk());
+  auto scene = file->readScene();
+  ASSERT_TRUE(scene.isOk()) << scene.status().toString();
+  const core::Scene& sc = scene->scene;
+  // World segments and points per element.
+  std::map<uint64_t, std::vector<std::pair<core::Vec3d, core::Vec3d>>> segments;
+  std::map<uint64_t, std::vector<core::Vec3d>> points;
+  auto collect = [&](const core::Mesh& m, const core::Mat4d& t, uint64_t element) {
+    for (size_t k = 0; k + 1 < m.lines.size(); k += 2)
+      segments[element].emplace_back(core::transformPoint(t, m.positions[m.lines[k]]),
+                                     core::transformPoint(t, m.positions[m.lines[k + 1]]));
+    for (uint32_t p : m.points) points[element].push_back(core::transformPoint(t, m.positions[p]));
+  };
+  for (const core::Mesh& m : sc.meshes)
+    if (!m.featureIds.empty()) collect(m, core::identityMatrix(), sc.features[m.featureIds[0]].elementId);
+  for (const core::MeshInstance& i : sc.instances)
+    collect(sc.sharedMeshes[i.mesh], i.transform, sc.features[i.feature].elementId);
+  auto near = [](core::Vec3d a, core::Vec3d b) { return core::length(a - b) < 1e-9; };
+  size_t checked = 0;
+  for (const json& r : ref["elements"]) {
+    const uint64_t id = std::stoull(r["id"].get<std::string>(), nullptr, 16);
+    SCOPED_TRACE(r["label"].get<std::string>());
+    std::vector<std::pair<core::Vec3d, core::Vec3d>> theirs;
+    const auto& e = r["segmentEnds"];
+    for (size_t k = 0; k + 5 < e.size(); k += 6)
+      theirs.emplace_back(core::Vec3d{e[k], e[k + 1], e[k + 2]}, core::Vec3d{e[k + 3], e[k + 4], e[k + 5]});
+    if (r.contains("points")) {
+      ASSERT_EQ(points[id].size(), theirs.size() + 1);
+      for (size_t k = 0; k < theirs.size(); ++k) {
+        EXPECT_TRUE(near(points[id][k], theirs[k].first)) << "point " << k;
+        EXPECT_TRUE(near(points[id][k + 1], theirs[k].second)) << "point " << k + 1;
+      }
+      ++checked;
+      continue;
+    }
+    ASSERT_EQ(segments[id].size(), theirs.size());
+    std::vector<bool> used(theirs.size(), false);
+    for (const auto& [a, b] : segments[id]) {
+      bool found = false;
+      for (size_t k = 0; k < theirs.size() && !found; ++k)
+        if (!used[k] && ((near(a, theirs[k].first) && near(b, theirs[k].second)) ||
+                         (near(b, theirs[k].first) && near(a, theirs[k].second))))
+          used[k] = found = true;
+      EXPECT_TRUE(found) << "segment (" << a.x << "," << a.y << "," << a.z << ")-(" << b.x << "," << b.y << "," << b.z
+                         << ") is not one of exportGraphics'";
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, ref["elements"].size());
+  EXPECT_EQ(sc.instances.size(), 2u); // the part with linework, placed twice, is shared
+}
 
 // Regions (parity regions whose loops come in any order, circle, arc-bounded and polygon holes,
 // holes touching the outer loop, islands in holes, unions of curved loops, a tilted one): besides
@@ -227,10 +296,12 @@ TEST(ImodelScene, SmallFixtureScene) {
     expectNear(st.area, r["area"].get<double>(), 1e-9, "area");
     EXPECT_EQ(json(st.colors), r["colors"]);
   }
-  // Wires are reported, not meshed (exportGraphics gives them no triangles either).
-  EXPECT_EQ(scene->skipped.at("wire (arc, not meshed)"), 1u);
-  // One feature per element with triangles, geolocated.
-  EXPECT_EQ(scene->scene.features.size(), 5u);
+  // The open arc (0x1c) is linework: line segments, as exportGraphics' onLineGraphics strokes it.
+  EXPECT_TRUE(scene->skipped.empty());
+  EXPECT_GT(scene->elements.at(0x1c).lineSegments, 0u);
+  EXPECT_EQ(scene->scene.wireCount(), scene->elements.at(0x1c).lineSegments);
+  // One feature per element with geometry, geolocated.
+  EXPECT_EQ(scene->scene.features.size(), 6u);
   EXPECT_TRUE(scene->scene.ecef.has_value());
   EXPECT_EQ(scene->scene.triangleCount(), 650u);
 }
@@ -315,7 +386,7 @@ TEST(ImodelScene, DamagedStreamFailsOnlyThatElement) {
   ASSERT_TRUE(scene.isOk()) << scene.status().toString();
   EXPECT_FALSE(scene->elements.at(0x18).error.empty());
   EXPECT_EQ(scene->elements.at(0x19).triangles, 12u); // the others go on
-  EXPECT_EQ(scene->scene.features.size(), 4u);
+  EXPECT_EQ(scene->scene.features.size(), 5u);        // 0x19, 0x1a, 0x1b, 0x1d and the arc 0x1c
 }
 
 } // namespace

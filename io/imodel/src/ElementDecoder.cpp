@@ -65,6 +65,9 @@ Status ElementDecoder::element(const ElementRecord& e, ElementOut& out) {
     out.stats.triangles = 0;
     out.stats.area = 0;
     out.stats.colors.clear();
+    out.stats.lineSegments = out.stats.points = 0;
+    out.stats.lineLength = 0;
+    out.stats.lineColors.clear();
     out.meshes.clear();
     out.instances.clear();
   }
@@ -160,10 +163,16 @@ Status ElementDecoder::replay(const std::vector<Event>& events, const Mat4d& tra
       MX_ASSIGN_OR_RETURN(auto colors, resolve(st));
       if (!out.firstSubCategory) out.firstSubCategory = st.subCategory;
       out.stats.triangles += piece.mesh.indices.size() / 3;
-      if (std::find(out.stats.colors.begin(), out.stats.colors.end(), colors.second) == out.stats.colors.end())
-        out.stats.colors.push_back(colors.second);
+      out.stats.lineSegments += piece.mesh.lines.size() / 2;
+      out.stats.points += piece.mesh.dots.size();
+      auto note = [&](std::vector<uint32_t>& list) {
+        if (std::find(list.begin(), list.end(), colors.second) == list.end()) list.push_back(colors.second);
+      };
+      if (!piece.mesh.indices.empty()) note(out.stats.colors);
+      if (!piece.mesh.lines.empty()) note(out.stats.lineColors);
       if (part) {
         out.stats.area += piece.area * scale;
+        out.stats.lineLength += piece.length * std::cbrt(std::abs(core::cofactor3(transform).det));
         groups[colors.first].push_back(uint32_t(k));
         continue;
       }
@@ -184,6 +193,11 @@ void ElementDecoder::replayPiece(const PieceEvent& piece, uint32_t rgba, const M
   for (size_t k = 0; k < piece.mesh.points.size(); ++k)
     w.points[base + k] = core::transformPoint(transform, piece.mesh.points[k]);
   for (size_t k = 0; k < piece.mesh.indices.size(); ++k) w.indices[ibase + k] = base + piece.mesh.indices[k];
+  for (uint32_t i : piece.mesh.lines) w.lines.push_back(base + i);
+  for (uint32_t i : piece.mesh.dots) w.dots.push_back(base + i);
+  for (size_t k = 0; k + 1 < piece.mesh.lines.size(); k += 2)
+    out.stats.lineLength +=
+        core::length(w.points[base + piece.mesh.lines[k]] - w.points[base + piece.mesh.lines[k + 1]]);
   for (size_t t = 0; t < piece.mesh.indices.size(); t += 3)
     out.stats.area += triangleArea(w.points[base + piece.mesh.indices[t]], w.points[base + piece.mesh.indices[t + 1]],
                                    w.points[base + piece.mesh.indices[t + 2]]);

@@ -55,8 +55,9 @@ struct MaterialEvent {
   uint64_t material = 0;
 };
 struct PieceEvent {
-  LocalMesh mesh;  ///< In the walked stream's coordinates.
-  double area = 0; ///< Of `mesh`, in those coordinates (a part's pieces only).
+  LocalMesh mesh;    ///< In the walked stream's coordinates.
+  double area = 0;   ///< Of `mesh`, in those coordinates (a part's pieces only).
+  double length = 0; ///< Of its line segments, likewise.
 };
 struct SkipEvent {
   std::string kind;
@@ -86,7 +87,9 @@ struct State {
 struct ElementOut {
   struct WorldMesh {
     std::vector<core::Vec3d> points;
-    std::vector<uint32_t> indices;
+    std::vector<uint32_t> indices; ///< 3 per triangle.
+    std::vector<uint32_t> lines;   ///< 2 per segment.
+    std::vector<uint32_t> dots;    ///< 1 per point.
   };
   /// Pieces of one part drawn with one colour: a shared mesh (part id + piece event indices)
   /// placed at `transform`.
@@ -139,6 +142,7 @@ private:
   core::Status onPoints(const GeometryOp& op, std::vector<Event>& events, int depth);
   core::Status onArc(const GeometryOp& op, std::vector<Event>& events, int depth);
   core::Status onCurveVector(const GeometryOp& op, std::vector<Event>& events, int depth);
+  core::Status onCurvePrimitive(const GeometryOp& op, std::vector<Event>& events, int depth);
   core::Status onBsplineSurface(const GeometryOp& op, std::vector<Event>& events, int depth);
   core::Status unsupported(const std::string& kind, std::vector<Event>& events, int depth);
   core::Result<std::vector<uint8_t>> partStream(uint64_t partId);

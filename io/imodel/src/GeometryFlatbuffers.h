@@ -129,7 +129,8 @@ enum GeometryType : uint8_t {
   kRotationalSweep = 11,
   kRuledSweep = 12,
   kPolyface = 13,
-  kBsplineSurface = 14
+  kBsplineSurface = 14,
+  kPointString = 18 ///< Same table layout as LineString (0 points [f64]).
 };
 
 struct DSegment3d {
@@ -294,6 +295,7 @@ struct VariantGeometry : private Table {
       ok = !as<EllipticArc>() || as<EllipticArc>()->Verify(v);
       break;
     case kLineString:
+    case kPointString:
       ok = !as<LineString>() || as<LineString>()->Verify(v);
       break;
     case kExtrusion:

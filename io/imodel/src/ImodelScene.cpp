@@ -46,6 +46,8 @@ public:
       core::Mesh mesh;
       mesh.positions = std::move(w.points);
       mesh.indices = std::move(w.indices);
+      mesh.lines = std::move(w.lines);
+      mesh.points = std::move(w.dots);
       mesh.featureIds.assign(mesh.positions.size(), feature);
       mesh.material = material(rgba);
       scene.meshes.push_back(std::move(mesh));
@@ -59,6 +61,8 @@ public:
           const uint32_t base = uint32_t(mesh.positions.size());
           mesh.positions.insert(mesh.positions.end(), m.points.begin(), m.points.end());
           for (uint32_t idx : m.indices) mesh.indices.push_back(base + idx);
+          for (uint32_t idx : m.lines) mesh.lines.push_back(base + idx);
+          for (uint32_t idx : m.dots) mesh.points.push_back(base + idx);
         }
         scene.sharedMeshes.push_back(std::move(mesh));
       }

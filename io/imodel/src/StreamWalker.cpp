@@ -14,10 +14,10 @@ using namespace geometry;
 
 namespace {
 
-/// Records a tessellated primitive (nothing when it has no triangles). Only a part's pieces
+/// Records a tessellated primitive (nothing when it has no triangles, segments or points). Only a part's pieces
 /// (depth > 0) are measured here; replay measures the element's own in world coordinates.
 Status piece(LocalMesh&& local, std::vector<Event>& events, int depth) {
-  if (local.indices.empty()) return Status::ok();
+  if (local.empty()) return Status::ok();
   for (const Vec3d& p : local.points)
     if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
       return imodelFail(ImodelError::Corrupt, "geometry with NaN or infinite coordinates");
@@ -25,6 +25,8 @@ Status piece(LocalMesh&& local, std::vector<Event>& events, int depth) {
   for (size_t t = 0; depth > 0 && t < local.indices.size(); t += 3)
     e.area += triangleArea(local.points[local.indices[t]], local.points[local.indices[t + 1]],
                            local.points[local.indices[t + 2]]);
+  for (size_t k = 0; depth > 0 && k + 1 < local.lines.size(); k += 2)
+    e.length += core::length(local.points[local.lines[k]] - local.points[local.lines[k + 1]]);
   e.mesh = std::move(local);
   events.emplace_back(std::move(e));
   return Status::ok();
@@ -151,8 +153,7 @@ Status ElementDecoder::walkOp(const GeometryOp& op, std::vector<Event>& events, 
     events.emplace_back(SkipEvent{"2D geometry (not meshed)"});
     return Status::ok();
   case Op::CurvePrimitive:
-    events.emplace_back(SkipEvent{"wire (curve, not meshed)"});
-    return Status::ok();
+    return onCurvePrimitive(op, events, depth);
   case Op::BsplineSurface:
     return onBsplineSurface(op, events, depth);
   case Op::TextString:
@@ -253,12 +254,21 @@ Status ElementDecoder::onGeometry(const GeometryOp& op, std::vector<Event>& even
   return piece(std::move(local), events, depth);
 }
 
-/// A closed point string is a planar shape; an open one a wire.
+/// A closed point string is a planar shape; an open one a line string; boundary 0 points.
 Status ElementDecoder::onPoints(const GeometryOp& op, std::vector<Event>& events, int depth) {
   MX_ASSIGN_OR_RETURN(const fb::PointPrimitive* p, verified<fb::PointPrimitive>(op.data, "PointPrimitive"));
   if (p->boundary() != 2) {
-    events.emplace_back(SkipEvent{"wire (line string, not meshed)"});
-    return Status::ok();
+    std::vector<Vec3d> pts;
+    if (const auto* c = p->coords()) {
+      MX_RETURN_IF_ERROR(withinBudget(c->size(), "point string"));
+      for (uint32_t i = 0; i < c->size(); ++i) pts.push_back(toVec3(*c->Get(i)));
+    }
+    LocalMesh local;
+    if (p->boundary() == 0)
+      for (const Vec3d& q : pts) local.dots.push_back(local.add(q));
+    else
+      addPolyline(local, pts);
+    return piece(std::move(local), events, depth);
   }
   Region r;
   if (const auto* c = p->coords())
@@ -272,9 +282,15 @@ Status ElementDecoder::onPoints(const GeometryOp& op, std::vector<Event>& events
 /// A closed arc is a planar shape (a disc when the sweep is full); an open one a wire.
 Status ElementDecoder::onArc(const GeometryOp& op, std::vector<Event>& events, int depth) {
   MX_ASSIGN_OR_RETURN(const fb::ArcPrimitive* a, verified<fb::ArcPrimitive>(op.data, "ArcPrimitive"));
-  if (a->boundary() != 2 || !a->center() || !a->vector0() || !a->vector90()) {
-    events.emplace_back(SkipEvent{"wire (arc, not meshed)"});
+  if (!a->center() || !a->vector0() || !a->vector90()) {
+    events.emplace_back(SkipEvent{"arc without its ellipse"});
     return Status::ok();
+  }
+  if (a->boundary() != 2) {
+    LocalMesh local;
+    addPolyline(local, strokeArcWire(toVec3(*a->center()), toVec3(*a->vector0()), toVec3(*a->vector90()), a->start(),
+                                     a->sweep(), _o));
+    return piece(std::move(local), events, depth);
   }
   Region r;
   r.outer = strokeArc(toVec3(*a->center()), toVec3(*a->vector0()), toVec3(*a->vector90()), a->start(), a->sweep(), _o);
@@ -288,14 +304,27 @@ Status ElementDecoder::onArc(const GeometryOp& op, std::vector<Event>& events, i
 Status ElementDecoder::onCurveVector(const GeometryOp& op, std::vector<Event>& events, int depth) {
   MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, geometryUnion(op, "CurveVector"));
   const fb::CurveVector* cv = g->type() == fb::kCurveVector ? g->as<fb::CurveVector>() : nullptr;
-  if (!cv || cv->boundaryType() < 2) {
-    events.emplace_back(SkipEvent{"wire (curve vector, not meshed)"});
+  if (!cv) {
+    events.emplace_back(SkipEvent{"CurveVector op without a curve vector"});
     return Status::ok();
+  }
+  if (cv->boundaryType() < 2) { // a path or a bag of curves: linework
+    LocalMesh local;
+    MX_RETURN_IF_ERROR(strokeWire(*g, _o, local));
+    return piece(std::move(local), events, depth);
   }
   std::vector<Region> regions;
   MX_RETURN_IF_ERROR(regionsOf(*cv, _o, regions));
   LocalMesh local;
   for (const Region& r : regions) meshRegion(r, local);
+  return piece(std::move(local), events, depth);
+}
+
+/// A single curve (a B-spline curve, a segment, an arc…): linework.
+Status ElementDecoder::onCurvePrimitive(const GeometryOp& op, std::vector<Event>& events, int depth) {
+  MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, geometryUnion(op, "CurvePrimitive"));
+  LocalMesh local;
+  MX_RETURN_IF_ERROR(strokeWire(*g, _o, local));
   return piece(std::move(local), events, depth);
 }
 

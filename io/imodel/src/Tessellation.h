@@ -5,6 +5,8 @@
 //   Solids.cpp    boxes, spheres and ellipsoids, cones and cylinders, torus pipes, polyfaces
 //   Regions.cpp   planar regions (loops, holes, discs), extrusions, rotational and ruled sweeps
 //   Bsplines.cpp  B-spline curves in loops and untrimmed B-spline surfaces (our grid rule)
+//   Wires.cpp     linework: line strings, arcs, curves and paths as line segments, point strings
+//                 as points (exportGraphics' onLineGraphics stroke rules)
 // Inputs are flatbuffer tables already verified; meshes are in the stream's local coordinates.
 #include "GeometryFlatbuffers.h"
 #include "ImodelImpl.h"
@@ -19,15 +21,18 @@ namespace mx::io::geometry {
 using core::Status;
 using core::Vec3d;
 
-/// Triangles in element-local (or part-local) coordinates.
+/// Triangles, line segments and points in element-local (or part-local) coordinates.
 struct LocalMesh {
   std::vector<Vec3d> points;
-  std::vector<uint32_t> indices;
+  std::vector<uint32_t> indices; ///< 3 per triangle.
+  std::vector<uint32_t> lines;   ///< 2 per segment.
+  std::vector<uint32_t> dots;    ///< 1 per point.
   uint32_t add(Vec3d p) {
     points.push_back(p);
     return uint32_t(points.size() - 1);
   }
   void tri(uint32_t a, uint32_t b, uint32_t c) { indices.insert(indices.end(), {a, b, c}); }
+  [[nodiscard]] bool empty() const { return indices.empty() && lines.empty() && dots.empty(); }
 };
 
 inline Vec3d toVec3(const fb::DPoint3d& p) { return {p.x, p.y, p.z}; }
@@ -81,5 +86,16 @@ Status meshRuledSweep(const fb::DgnRuledSweep& r, const TessellationOptions& o, 
 // ---- Bsplines.cpp ----------------------------------------------------------------------------------
 Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out);
 Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions& o, LocalMesh& m);
+
+// ---- Wires.cpp ------------------------------------------------------------------------------------
+/// Points of an open elliptic arc as exportGraphics strokes linework: ceil(|sweep| / angleTolerance)
+/// points evenly spread from start to end (at least 2), whatever the radius.
+std::vector<Vec3d> strokeArcWire(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep,
+                                 const TessellationOptions& o);
+/// A polyline (consecutive points joined; repeats skipped) into `m`'s segments.
+void addPolyline(LocalMesh& m, const std::vector<Vec3d>& pts);
+/// One curve of a wire (line segment, line string, arc, B-spline curve, point string, or a curve
+/// vector of them) into `m`: segments, or points for a point string.
+Status strokeWire(const fb::VariantGeometry& g, const TessellationOptions& o, LocalMesh& m, int depth = 0);
 
 } // namespace mx::io::geometry

@@ -25,15 +25,20 @@ struct Material {
   friend bool operator==(const Material&, const Material&) = default;
 };
 
-/// An indexed triangle mesh in world coordinates (z up).
+/// An indexed mesh in world coordinates (z up): triangles, and linework drawn as lines and
+/// points (line strings, arcs and curves already stroked into segments).
 struct Mesh {
   std::vector<Vec3d> positions;
   std::vector<float> normals;       ///< Empty, or 3 floats per position (unit length).
   std::vector<uint32_t> indices;    ///< 3 per triangle, each < positions.size().
+  std::vector<uint32_t> lines;      ///< 2 per line segment, each < positions.size().
+  std::vector<uint32_t> points;     ///< 1 per point, each < positions.size().
   std::vector<uint32_t> featureIds; ///< One per position, each < Scene::features.size().
   uint32_t material = 0;            ///< Index into Scene::materials.
 
   [[nodiscard]] size_t triangleCount() const { return indices.size() / 3; }
+  /// Line segments and points.
+  [[nodiscard]] size_t wireCount() const { return lines.size() / 2 + points.size(); }
 };
 
 /// Where the scene sits on the earth: the ECEF position of the scene origin and the rotation
@@ -73,6 +78,14 @@ struct Scene {
       if (i.mesh < sharedMeshes.size()) n += sharedMeshes[i.mesh].triangleCount();
     return n;
   }
+  /// Line segments and points drawn, counted as triangleCount() counts triangles.
+  [[nodiscard]] size_t wireCount() const {
+    size_t n = 0;
+    for (const auto& m : meshes) n += m.wireCount();
+    for (const auto& i : instances)
+      if (i.mesh < sharedMeshes.size()) n += sharedMeshes[i.mesh].wireCount();
+    return n;
+  }
   /// Vertices drawn, counted as triangleCount() counts triangles.
   [[nodiscard]] size_t vertexCount() const {
     size_t n = 0;
@@ -86,7 +99,7 @@ struct Scene {
   [[nodiscard]] size_t byteSize() const {
     auto bytes = [](const Mesh& m) {
       return m.positions.size() * sizeof(Vec3d) + m.normals.size() * sizeof(float) +
-             m.indices.size() * sizeof(uint32_t) + m.featureIds.size() * sizeof(uint32_t);
+             (m.indices.size() + m.lines.size() + m.points.size() + m.featureIds.size()) * sizeof(uint32_t);
     };
     size_t n = instances.size() * sizeof(MeshInstance);
     for (const auto& m : meshes) n += bytes(m);

@@ -17,14 +17,20 @@ struct VertexClass {
   friend bool operator==(const VertexClass&, const VertexClass&) = default;
 };
 
-/// A tile's mesh in the tileset's root frame (z up), single precision.
+/// A tile's mesh in the tileset's root frame (z up), single precision: triangles, line segments
+/// and points over one vertex array (a vertex's normal matters only to triangles).
 struct TileMesh {
   std::vector<float> positions;  ///< xyz per vertex.
   std::vector<float> normals;    ///< Empty or xyz per vertex.
   std::vector<uint32_t> classes; ///< Per vertex, index into TileTree::classes.
   std::vector<uint32_t> indices; ///< 3 per triangle.
+  std::vector<uint32_t> lines;   ///< 2 per line segment.
+  std::vector<uint32_t> points;  ///< 1 per point.
   [[nodiscard]] size_t vertexCount() const { return positions.size() / 3; }
   [[nodiscard]] size_t triangleCount() const { return indices.size() / 3; }
+  [[nodiscard]] size_t wireCount() const { return lines.size() / 2 + points.size(); }
+  /// Triangles, segments and points: what maxTrianglesPerTile bounds.
+  [[nodiscard]] size_t primitiveCount() const { return triangleCount() + wireCount(); }
   [[nodiscard]] Aabbf bounds() const {
     Aabbf b;
     for (size_t i = 0; i + 2 < positions.size(); i += 3) b.extend(positions[i], positions[i + 1], positions[i + 2]);

@@ -65,6 +65,10 @@ struct ElementGeometryStats {
   uint64_t triangles = 0;
   double area = 0;                         ///< Sum of triangle areas, world units².
   std::vector<uint32_t> colors;            ///< tbgr, as iTwin.js reports them (first use order).
+  uint64_t lineSegments = 0;               ///< Linework, as exportGraphics' onLineGraphics gives it.
+  double lineLength = 0;                   ///< Sum of segment lengths, world units.
+  std::vector<uint32_t> lineColors;        ///< tbgr of the linework (first use order).
+  uint64_t points = 0;                     ///< Points of point strings.
   std::map<std::string, uint64_t> skipped; ///< Geometry ops not meshed, by kind.
   std::map<std::string, uint64_t> ops;     ///< The element stream's operations, by name.
   std::string error;                       ///< When the element's stream could not be decoded.

@@ -1,0 +1,94 @@
+// Linework: what exportGraphics reports through onLineGraphics, as line segments; point strings
+// (which exportGraphics does not report) as points. Measured on iTwin.js 4 (datasets/imodel):
+// an open arc of sweep s gives ceil(|s| / angleTolerance) evenly spaced points (at least 2) at any
+// radius; a line string its points; a B-spline curve the loop rule of Bsplines.cpp.
+#include "Tessellation.h"
+
+#include <cmath>
+
+namespace mx::io::geometry {
+
+std::vector<Vec3d> strokeArcWire(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep,
+                                 const TessellationOptions& o) {
+  for (double x : {c.x, c.y, c.z, v0.x, v0.y, v0.z, v90.x, v90.y, v90.z, start, sweep})
+    if (!std::isfinite(x)) return {}; // a damaged arc draws nothing
+  sweep = std::clamp(sweep, -2 * M_PI, 2 * M_PI);
+  const double a = std::min(std::max(o.angleTolerance, 1e-3), M_PI / 4);
+  const int points = std::max(2, int(std::ceil(std::abs(sweep) / a))); // no tolerance, as iTwin.js
+  std::vector<Vec3d> pts;
+  pts.reserve(size_t(points));
+  for (int i = 0; i < points; ++i) {
+    const double t = start + sweep * i / (points - 1);
+    pts.push_back(c + v0 * std::cos(t) + v90 * std::sin(t));
+  }
+  return pts;
+}
+
+void addPolyline(LocalMesh& m, const std::vector<Vec3d>& pts) {
+  std::vector<Vec3d> kept;
+  appendPoints(kept, pts);
+  if (kept.size() < 2) return;
+  const uint32_t base = uint32_t(m.points.size());
+  m.points.insert(m.points.end(), kept.begin(), kept.end());
+  for (uint32_t i = 0; i + 1 < kept.size(); ++i) m.lines.insert(m.lines.end(), {base + i, base + i + 1});
+}
+
+namespace {
+
+Status flatPoints(const flatbuffers::Vector<double>* v, std::vector<Vec3d>& out) {
+  if (!v || v->size() % 3) return imodelFail(ImodelError::Corrupt, "point count is not a multiple of 3");
+  MX_RETURN_IF_ERROR(withinBudget(v->size() / 3, "line string"));
+  for (uint32_t i = 0; i + 2 < v->size(); i += 3) out.push_back({v->Get(i), v->Get(i + 1), v->Get(i + 2)});
+  return Status::ok();
+}
+
+} // namespace
+
+Status strokeWire(const fb::VariantGeometry& g, const TessellationOptions& o, LocalMesh& m, int depth) {
+  switch (g.type()) {
+  case fb::kLineSegment: {
+    const auto* seg = g.as<fb::LineSegment>() ? g.as<fb::LineSegment>()->segment() : nullptr;
+    if (seg) addPolyline(m, {toVec3(seg->p0), toVec3(seg->p1)});
+    return Status::ok();
+  }
+  case fb::kLineString: {
+    std::vector<Vec3d> q;
+    MX_RETURN_IF_ERROR(flatPoints(g.as<fb::LineString>() ? g.as<fb::LineString>()->points() : nullptr, q));
+    addPolyline(m, q);
+    return Status::ok();
+  }
+  case fb::kPointString: {
+    std::vector<Vec3d> q;
+    MX_RETURN_IF_ERROR(flatPoints(g.as<fb::LineString>() ? g.as<fb::LineString>()->points() : nullptr, q));
+    for (const Vec3d& p : q) m.dots.push_back(m.add(p));
+    return Status::ok();
+  }
+  case fb::kEllipticArc: {
+    const auto* arc = g.as<fb::EllipticArc>() ? g.as<fb::EllipticArc>()->arc() : nullptr;
+    if (arc)
+      addPolyline(m, strokeArcWire(toVec3(arc->center), toVec3(arc->vector0), toVec3(arc->vector90), arc->start,
+                                   arc->sweep, o));
+    return Status::ok();
+  }
+  case fb::kBsplineCurve: {
+    const auto* c = g.as<fb::BsplineCurve>();
+    if (!c) return Status::ok();
+    std::vector<Vec3d> q;
+    MX_RETURN_IF_ERROR(strokeBsplineCurve(*c, o, q));
+    addPolyline(m, q);
+    return Status::ok();
+  }
+  case fb::kCurveVector: {
+    if (depth > 8) return imodelFail(ImodelError::Corrupt, "curve vectors nest deeper than 8");
+    const auto* cv = g.as<fb::CurveVector>();
+    const auto* curves = cv ? cv->curves() : nullptr;
+    if (!curves) return Status::ok();
+    for (uint32_t k = 0; k < curves->size(); ++k) MX_RETURN_IF_ERROR(strokeWire(*curves->Get(k), o, m, depth + 1));
+    return Status::ok();
+  }
+  default:
+    return imodelFail(ImodelError::Corrupt, "unsupported curve type " + std::to_string(g.type()) + " in a wire");
+  }
+}
+
+} // namespace mx::io::geometry
