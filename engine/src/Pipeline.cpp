@@ -59,7 +59,8 @@ Aabb toDouble(const core::Aabbf& f) {
 
 /// What the export checks of its input before any stage runs; the input's size into the metrics.
 Status checkScene(const core::Scene& scene, const ExportOptions& options, core::ExportMetrics& metrics) {
-  if (scene.triangleCount() == 0) return Status{ErrorCode::MalformedInput, "the input has no triangles to tile"};
+  if (scene.triangleCount() == 0 && scene.wireCount() == 0)
+    return Status{ErrorCode::MalformedInput, "the input has no triangles, lines or points to tile"};
   if (options.type == io::ExportType::Imodel)
     for (const core::Feature& f : scene.features)
       if (f.modelId == 0)

@@ -30,6 +30,7 @@ Status checkMesh(const core::Mesh& mesh, const core::Scene& scene, size_t index,
                   std::string(shared ? "shared mesh " : "mesh ") + std::to_string(index) + ": " + what};
   };
   if (mesh.indices.size() % 3) return fail("index count is not a multiple of 3");
+  if (mesh.lines.size() % 2) return fail("line index count is not a multiple of 2");
   if (!mesh.normals.empty() && mesh.normals.size() != 3 * mesh.positions.size())
     return fail("normals must be empty or 3 per position");
   if (!shared) {
@@ -38,8 +39,9 @@ Status checkMesh(const core::Mesh& mesh, const core::Scene& scene, size_t index,
     for (uint32_t f : mesh.featureIds)
       if (f >= scene.features.size()) return fail("feature id out of range");
   }
-  for (uint32_t i : mesh.indices)
-    if (i >= mesh.positions.size()) return fail("index out of range");
+  for (const auto* list : {&mesh.indices, &mesh.lines, &mesh.points})
+    for (uint32_t i : *list)
+      if (i >= mesh.positions.size()) return fail("index out of range");
   for (const auto& p : mesh.positions)
     if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z)) return fail("position is NaN or infinite");
   return Status::ok();
@@ -84,7 +86,7 @@ Result<std::vector<Source>> sourcesOf(const core::Scene& scene) {
 
 /// Where each source starts in the flat arrays (vertices, indices) and the world bounds.
 struct Layout {
-  std::vector<size_t> vbase, ibase;
+  std::vector<size_t> vbase, ibase, lbase, pbase; ///< Vertices, triangle, line and point indices.
   Aabb bounds;
 };
 
@@ -98,7 +100,8 @@ Result<Layout> layoutOf(const std::vector<Source>& sources) {
       boxes[s].extend(w.x, w.y, w.z);
     }
   });
-  Layout l{std::vector<size_t>(sources.size() + 1, 0), std::vector<size_t>(sources.size() + 1, 0), {}};
+  const std::vector<size_t> zeros(sources.size() + 1, 0);
+  Layout l{zeros, zeros, zeros, zeros, {}};
   Aabb& bounds = l.bounds;
   std::vector<size_t>& vbase = l.vbase;
   std::vector<size_t>& ibase = l.ibase;
@@ -106,10 +109,12 @@ Result<Layout> layoutOf(const std::vector<Source>& sources) {
     bounds.extend(boxes[s]);
     vbase[s + 1] = vbase[s] + sources[s].mesh->positions.size();
     ibase[s + 1] = ibase[s] + sources[s].mesh->indices.size();
+    l.lbase[s + 1] = l.lbase[s] + sources[s].mesh->lines.size();
+    l.pbase[s + 1] = l.pbase[s] + sources[s].mesh->points.size();
   }
   const size_t vtotal = vbase.back(), itotal = ibase.back();
-  if (vtotal >= 0xFFFFFFFFull || itotal / 3 >= 0xFFFFFFFFull)
-    return Status{ErrorCode::UnsupportedInput, "more than 2^32-1 vertices or triangles in one export"};
+  if (vtotal >= 0xFFFFFFFFull || itotal / 3 + l.lbase.back() / 2 + l.pbase.back() >= 0xFFFFFFFFull)
+    return Status{ErrorCode::UnsupportedInput, "more than 2^32-1 vertices or primitives in one export"};
   return l;
 }
 
@@ -135,6 +140,8 @@ void fillSource(const std::vector<Source>& sources, size_t s, const Layout& layo
     w.indices[ib + i + 1] = uint32_t(vb + mesh.indices[flip ? i + 2 : i + 1]);
     w.indices[ib + i + 2] = uint32_t(vb + mesh.indices[flip ? i + 1 : i + 2]);
   }
+  for (size_t i = 0; i < mesh.lines.size(); ++i) w.lines[layout.lbase[s] + i] = uint32_t(vb + mesh.lines[i]);
+  for (size_t i = 0; i < mesh.points.size(); ++i) w.points[layout.pbase[s] + i] = uint32_t(vb + mesh.points[i]);
   auto normals = std::span(w.normals).subspan(3 * vb, 3 * mesh.positions.size());
   if (!mesh.normals.empty()) {
     if (!inst) {
@@ -172,6 +179,8 @@ Result<Prepared> prepare(const core::Scene& scene) {
   // zeroed by whoever touches them first, so the four are sized on different threads.
   tbb::parallel_invoke([&] { w.positions.resize(3 * vtotal); }, [&] { w.normals.assign(3 * vtotal, 0.0f); },
                        [&] { w.classes.resize(vtotal); }, [&] { w.indices.resize(itotal); });
+  w.lines.resize(layout.lbase.back());
+  w.points.resize(layout.pbase.back());
   // Classes are numbered by first occurrence over the sources in order (one sequential pass; runs
   // of equal keys are cheap), everything else per source in parallel.
   std::unordered_map<uint64_t, uint32_t> classIndex;
@@ -219,7 +228,7 @@ Result<Prepared> runPrepare(const core::Scene& scene, const ExportOptions& optio
     owned->sharedMeshes = {};
     owned->instances = {};
   }
-  timer.stage().itemsIn = prepared.mesh.triangleCount();
+  timer.stage().itemsIn = prepared.mesh.primitiveCount();
   timer.stage().itemsOut = prepared.classes.size();
   return prepared;
 }

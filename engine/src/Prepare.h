@@ -1,5 +1,6 @@
 #pragma once
-// Stage prepare: the Scene (float64 world, meshes and instanced shared meshes) → one flat mesh.
+// Stage prepare: the Scene (float64 world, meshes and instanced shared meshes) → one flat mesh
+// (triangles, line segments and points over one vertex array).
 //   in          a Scene; checked here: index counts and ranges, feature and material ids, finite
 //               positions and instance transforms (MalformedInput names the mesh or instance)
 //   out         Prepared: every triangle in the root frame (float32, centred on the bounds'

@@ -1,6 +1,7 @@
 #include "Quantize.h"
 
 #include "Geolocation.h"
+#include "TileMeshOps.h"
 
 #include <mx/engine/Metrics.h>
 
@@ -56,6 +57,8 @@ void fillFeatures(const TileMesh& m, const std::vector<core::VertexClass>& class
 /// bounds in the root frame, from the quantization box (what clients will decode).
 Status quantizeTile(TileMesh& m, const TreeWork& work, const core::Scene& scene, const TilerConfig& cfg,
                     StageRunner& runner, io::TileContent& c, Aabb& contentBox) {
+  // Linework's vertices last (they have no normals); a tile without any is left as it is.
+  const size_t surface = m.wireCount() ? surfaceVerticesFirst(m) : m.vertexCount();
   const size_t vc = m.vertexCount();
   // Root frame (z up) → glTF frame (y up): (x, y, z) → (x, z, -y).
   std::vector<float> gpos(3 * vc), gnrm(3 * vc);
@@ -71,7 +74,7 @@ Status quantizeTile(TileMesh& m, const TreeWork& work, const core::Scene& scene,
   for (size_t v = 0; v < vc; ++v) gbox.extend(gpos[3 * v], gpos[3 * v + 1], gpos[3 * v + 2]);
   core::QuantizeOutput q;
   core::QuantizeInput qin{gpos, gnrm, gbox};
-  MX_RETURN_IF_ERROR(runner.run(Stage::Quantize, {vc, m.triangleCount()},
+  MX_RETURN_IF_ERROR(runner.run(Stage::Quantize, {vc, m.primitiveCount()},
                                 [&](core::IComputeBackend& b) { return b.quantize(qin, q); }));
   c.quantized = cfg.quantizePositions;
   if (c.quantized) {
@@ -84,8 +87,12 @@ Status quantizeTile(TileMesh& m, const TreeWork& work, const core::Scene& scene,
     c.positions = std::move(gpos);
   }
   c.normalsQ = std::move(q.normals);
+  if (!c.normalsQ.empty()) c.normalsQ.resize(4 * surface);
   fillFeatures(m, work.classes, scene, c);
   c.indices = std::move(m.indices);
+  c.lines = std::move(m.lines);
+  c.points = std::move(m.points);
+  c.wireVertices = uint32_t(vc - surface);
   Aabb cb;
   cb.min = {gbox.min[0], -double(gbox.max[2]), gbox.min[1]};
   cb.max = {gbox.max[0], -double(gbox.min[2]), gbox.max[1]};
@@ -141,7 +148,7 @@ Result<io::TilesetModel> runQuantize(TreeWork& work, const core::Scene& scene, c
   model.nodes.resize(n);
   std::vector<int32_t> contentOf(n, -1);
   for (size_t i = 0; i < n; ++i)
-    if (work.tiles[i].mesh.triangleCount() > 0) {
+    if (work.tiles[i].mesh.primitiveCount() > 0) {
       contentOf[i] = int32_t(model.contents.size());
       model.contents.emplace_back();
     }

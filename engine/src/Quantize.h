@@ -1,7 +1,8 @@
 #pragma once
 // Stage quantize: the tile tree → the TilesetModel every writer takes.
 //   in          tiles from lod (meshes in the root frame, z up) and the scene's features
-//   out         per tile with triangles, one TileContent: positions in the glTF frame (y up) as
+//   out         per tile with triangles, segments or points, one TileContent (linework vertices
+//               last, without normals): positions in the glTF frame (y up) as
 //               uint16 in the tile's content box (or float32 with quantizePositions=false),
 //               normals as snorm8, colours, a feature table of local ids in first-use order;
 //               per tile one TilesetNode: children, error × geometricErrorScale (0 for leaves),

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
 namespace mx::engine {
 
@@ -22,7 +23,7 @@ namespace {
 Result<Simplified> clusterOnce(const TileMesh& u, const Aabbf& bounds, double cell, StageRunner& runner) {
   core::ClusterInput in{u.positions, u.classes, u.indices, bounds, float(cell)};
   core::ClusterOutput out;
-  MX_RETURN_IF_ERROR(runner.run(Stage::Cluster, {u.vertexCount(), u.triangleCount()},
+  MX_RETURN_IF_ERROR(runner.run(Stage::Cluster, {u.vertexCount(), u.primitiveCount()},
                                 [&](core::IComputeBackend& b) { return b.clusterVertices(in, out); }));
   Simplified s;
   s.cellSize = cell;
@@ -37,8 +38,32 @@ Result<Simplified> clusterOnce(const TileMesh& u, const Aabbf& bounds, double ce
                                         double(a[2] - b[2]) * (a[2] - b[2]));
     }
   }
+  // Segments and points through the same cells: a segment whose ends share a cell collapses (its
+  // length counts as dropped), repeats of a segment or point in one tile are drawn once.
+  bool wireDropped = false;
+  std::unordered_set<uint64_t> seen;
+  for (size_t k = 0; k + 1 < u.lines.size(); k += 2) {
+    const uint32_t a = out.remap[u.lines[k]], b = out.remap[u.lines[k + 1]];
+    if (a == b) {
+      wireDropped = true;
+      const float* p = &u.positions[3 * size_t(u.lines[k])];
+      const float* q = &u.positions[3 * size_t(u.lines[k + 1])];
+      dropped2 = std::max(dropped2, double(p[0] - q[0]) * (p[0] - q[0]) + double(p[1] - q[1]) * (p[1] - q[1]) +
+                                        double(p[2] - q[2]) * (p[2] - q[2]));
+      continue;
+    }
+    if (seen.insert(uint64_t(std::min(a, b)) << 32 | std::max(a, b)).second)
+      s.mesh.lines.insert(s.mesh.lines.end(), {a, b});
+  }
+  std::vector<uint8_t> pointSeen(out.classes.size(), 0);
+  for (uint32_t p : u.points) {
+    const uint32_t r = out.remap[p];
+    if (pointSeen[r]) continue;
+    pointSeen[r] = 1;
+    s.mesh.points.push_back(r);
+  }
   const double dropped = std::sqrt(dropped2);
-  s.error = double(out.maxDisplacement) + (u.indices.size() != out.indices.size() ? dropped : 0.0);
+  s.error = double(out.maxDisplacement) + (u.indices.size() != out.indices.size() || wireDropped ? dropped : 0.0);
   s.mesh.positions = std::move(out.positions);
   s.mesh.classes = std::move(out.classes);
   s.mesh.indices = std::move(out.indices);
@@ -58,12 +83,20 @@ Result<Simplified> simplifyCluster(const TileMesh& u, double childCell, uint32_t
   const double gridFloor = extent / (core::kMaxClusterGrid - 1); // 10-bit cell coordinates
   // A surface of area A on cells of size c occupies about A / c² cells and keeps about twice as
   // many triangles; start where that estimate meets the target, never finer than the children.
-  const double estimate = std::sqrt(surfaceArea(u) / (0.5 * target));
+  double estimate = std::sqrt(surfaceArea(u) / (0.5 * target));
+  // Linework of length L on cells of size c keeps about L / c segments; points spread over a box
+  // whose two largest sides are a × b occupy at most a·b / c² cells.
+  if (!u.lines.empty()) estimate = std::max(estimate, lineLength(u) / (0.5 * target));
+  if (!u.points.empty()) {
+    double e[3] = {bounds.max[0] - bounds.min[0], bounds.max[1] - bounds.min[1], bounds.max[2] - bounds.min[2]};
+    std::sort(e, e + 3);
+    estimate = std::max(estimate, std::sqrt(std::max(e[1], 1e-6) * e[2] / (0.5 * target)));
+  }
   double cell = std::max({2 * childCell, gridFloor, estimate, 1e-6});
   Simplified best;
   for (int iter = 0; iter < 12; ++iter) {
     MX_ASSIGN_OR_RETURN(best, clusterOnce(u, bounds, cell, runner));
-    const size_t tris = best.mesh.triangleCount();
+    const size_t tris = best.mesh.primitiveCount();
     if (tris <= target) break;
     cell *= std::max(1.25, 1.05 * std::sqrt(double(tris) / target));
   }
@@ -85,7 +118,7 @@ Result<Simplified> simplifyQuadric(const TileMesh& u, double childCell, uint32_t
     compact(s.mesh);
   }
   s.cellSize = childCell;
-  if (s.mesh.triangleCount() > target) {
+  if (s.mesh.primitiveCount() > target) {
     // Edge collapse stops at topology it must keep; clustering finishes the job.
     MX_ASSIGN_OR_RETURN(Simplified c, simplifyCluster(s.mesh, childCell, target, runner));
     c.error += s.error;

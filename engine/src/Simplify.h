@@ -1,5 +1,6 @@
 #pragma once
-// Parent simplification for lod: the union of a tile's children → at most `target` triangles.
+// Parent simplification for lod: the union of a tile's children → at most `target` primitives
+// (triangles, line segments and points; linework is clustered on the triangles' grid).
 //   cluster   vertex clustering (backend Stage::Cluster) on a grid whose cell starts at
 //             max(2 × the children's cell, √(area / (target/2)), extent/1023) and grows until
 //             the result fits; vertices of different classes never merge

@@ -31,4 +31,9 @@ run cesium "$work/bench.glb" --type cesium --config maxTrianglesPerTile=30000
 run b3dm "$work/bench.glb" --config maxTrianglesPerTile=8000 --config outputFormat=b3dm
 run b3dm-meshopt "$work/bench.glb" --config outputFormat=b3dm --config enableCompression=true --config maxTileSize=128
 run soup "$work/soup.glb" --config maxTrianglesPerTile=500
+# Linework (LINES and POINTS primitives, their own vertices without normals) in every container.
+lines="$here/../../datasets/imodel/fixtures/lines.bim"
+run lines "$lines" --config maxTrianglesPerTile=64
+run lines-meshopt "$lines" --config maxTrianglesPerTile=64 --config meshoptCompression=true
+run lines-b3dm "$lines" --config maxTrianglesPerTile=64 --config outputFormat=b3dm
 exit $fail

@@ -283,11 +283,29 @@ TEST(GltfReader, MirroredNodesKeepNormalsOnTheFrontSide) {
   }
 }
 
-TEST(GltfReader, SkipsPointsWithAWarning) {
-  auto r = quadDoc(0, {0, 1, 2}).read();
-  ASSERT_TRUE(r.isOk());
-  EXPECT_EQ(r->triangleCount(), 0u);
-  ASSERT_EQ(r.warnings().size(), 1u);
+TEST(GltfReader, ReadsPointsAndLines) {
+  auto points = quadDoc(0, {0, 1, 2}).read(); // POINTS
+  ASSERT_TRUE(points.isOk()) << points.status().toString();
+  EXPECT_EQ(points->triangleCount(), 0u);
+  EXPECT_TRUE(points.warnings().empty());
+  ASSERT_EQ(points->meshes.size(), 1u);
+  EXPECT_EQ(points->meshes[0].points, (std::vector<uint32_t>{0, 1, 2}));
+  auto lines = quadDoc(1, {0, 1, 1, 2}).read(); // LINES
+  ASSERT_TRUE(lines.isOk()) << lines.status().toString();
+  ASSERT_EQ(lines->meshes.size(), 1u);
+  EXPECT_EQ(lines->meshes[0].lines, (std::vector<uint32_t>{0, 1, 1, 2}));
+  auto strip = quadDoc(3, {0, 1, 2}).read(); // LINE_STRIP
+  ASSERT_TRUE(strip.isOk());
+  EXPECT_EQ(strip->meshes[0].lines, (std::vector<uint32_t>{0, 1, 1, 2}));
+  auto loop = quadDoc(2, {0, 1, 2}).read(); // LINE_LOOP
+  ASSERT_TRUE(loop.isOk());
+  EXPECT_EQ(loop->meshes[0].lines, (std::vector<uint32_t>{0, 1, 1, 2, 2, 0}));
+  auto odd = quadDoc(1, {0, 1, 2}).read(); // LINES with an odd index count
+  ASSERT_FALSE(odd.isOk());
+  EXPECT_NE(odd.status().message().find("multiple of 2"), std::string::npos);
+  auto unknown = quadDoc(7, {0, 1, 2}).read(); // no such mode: skipped with a warning
+  ASSERT_TRUE(unknown.isOk());
+  EXPECT_EQ(unknown.warnings().size(), 1u);
 }
 
 struct Bad {

@@ -6,7 +6,10 @@
 //   - every tile parses (no TileReadStatus), with a mesh primitive or more;
 //   - over the leaf tiles (full resolution): the same elements as the reference, each with its
 //     model, exactly the reference's triangle count, colours among the reference's colours, a
-//     non-zero sub-category, and every vertex inside the element's reference range.
+//     non-zero sub-category, and every vertex inside the element's reference range;
+//   - linework: polyline primitives (6 tessellated entries a segment) give exactly the reference's
+//     onLineGraphics segment count per element and its line colours; point-string primitives
+//     the authored points of a point string (exportGraphics reports those as a line string).
 // Elements our reader reports as skipped (B-spline surfaces, BReps: `meshexport inspect --json`,
 // optional third argument) are listed, not failed: that gap belongs to the reader, not to iMdl.
 // usage: node check-imdl.mjs EXPORT_DIR REFERENCE.json [INSPECT.json]
@@ -58,7 +61,7 @@ for (const { uri, leaf } of tiles) {
   for (const f of features) if (!listed.has(f.modelId)) fail(`${uri}: model ${f.modelId} is not in BENTLEY_BatchedTileSet.models`);
   if (!leaf) continue;
   for (const p of prims) {
-    if (p.type !== 'mesh') { fail(`${uri}: a ${p.type} primitive`); continue; }
+    if (!['mesh', 'polyline', 'point'].includes(p.type)) { fail(`${uri}: a ${p.type} primitive`); continue; }
     const v = p.params.vertices;
     const bytes = v.data;
     const stride = v.numRgbaPerVertex * 4;
@@ -71,18 +74,25 @@ for (const { uri, leaf } of tiles) {
       const un = (x) => (a === 0 ? 0 : Math.min(255, Math.round((x * 255) / a)));
       return (un(r) | (un(g) << 8) | (un(b) << 16) | ((255 - a) << 24)) >>> 0;
     };
-    const idx = p.params.surface.indices.data ?? p.params.surface.indices;
-    for (let k = 0; k < idx.length; k += 9) {
+    // Corners per item: a triangle 3, a tessellated segment 6 (its 1st and 2nd entries are its
+    // two ends), a point 1.
+    const [idx, per, used] = p.type === 'mesh' ? [p.params.surface.indices.data ?? p.params.surface.indices, 3, 3]
+      : p.type === 'polyline' ? [p.params.polyline.indices.data ?? p.params.polyline.indices, 6, 2]
+        : [p.params.indices.data ?? p.params.indices, 1, 1];
+    for (let k = 0; k < idx.length; k += 3 * per) {
       const first = idx[k] | (idx[k + 1] << 8) | (idx[k + 2] << 16);
       const f = features[vertexFeature(first)];
       let e = elements.get(f.elementId);
-      if (!e) elements.set(f.elementId, (e = { model: f.modelId, subCategories: new Set(), triangles: 0, colors: new Set(), vertices: [] }));
-      e.triangles++;
+      if (!e) elements.set(f.elementId, (e = { model: f.modelId, subCategories: new Set(), triangles: 0, segments: 0, points: 0,
+                                               colors: new Set(), lineColors: new Set(), vertices: [] }));
+      if (p.type === 'mesh') e.triangles++;
+      else if (p.type === 'polyline') e.segments++;
+      else e.points++;
       e.subCategories.add(f.subCategoryId);
       if (f.geometryClass !== 0) fail(`${uri}: element ${f.elementId} geometry class ${f.geometryClass}`);
-      for (let j = 0; j < 3; j++) {
+      for (let j = 0; j < used; j++) {
         const vi = idx[k + 3 * j] | (idx[k + 3 * j + 1] << 8) | (idx[k + 3 * j + 2] << 16);
-        e.colors.add(vertexColor(vi));
+        (p.type === 'mesh' ? e.colors : e.lineColors).add(vertexColor(vi));
         const pos = [0, 1, 2].map((a) => {
           const key = 'xyz'[a];
           const qa = bytes[vi * stride + 2 * a] | (bytes[vi * stride + 2 * a + 1] << 8);
@@ -99,10 +109,20 @@ let checked = 0;
 for (const r of reference.elements) {
   const mine = elements.get(r.id);
   const expected = r.triangles ?? 0;
+  // A point string: exportGraphics reports its points joined as a line string.
+  const expectedPoints = r.points ? r.points.length / 3 : 0;
+  const expectedSegments = r.points ? 0 : (r.lineSegments ?? 0);
   if (!mine) {
     if (expected > 0 && skippedByReader.has(r.id)) notes.push(`element ${r.id}: skipped by the reader (${skippedByReader.get(r.id)})`);
-    else if (expected > 0) fail(`element ${r.id}: ${expected} triangles in the reference, none in the tiles`);
+    else if (expected > 0 || expectedSegments > 0 || expectedPoints > 0)
+      fail(`element ${r.id}: ${expected} triangles, ${expectedSegments} segments, ${expectedPoints} points in the reference, none in the tiles`);
     continue;
+  }
+  if (r.lineSegments !== undefined) { // references made with onLineGraphics
+    if (mine.segments !== expectedSegments) fail(`element ${r.id}: ${mine.segments} segments, reference ${expectedSegments}`);
+    if (mine.points !== expectedPoints) fail(`element ${r.id}: ${mine.points} points, reference ${expectedPoints}`);
+    for (const c of mine.lineColors)
+      if (!(r.lineColors ?? []).some((rc) => closeColor(c, rc >>> 0))) fail(`element ${r.id}: line colour 0x${c.toString(16)} not among the reference's`);
   }
   ++checked;
   if (mine.model !== r.model) fail(`element ${r.id}: model ${mine.model}, reference ${r.model}`);

@@ -159,6 +159,90 @@ TEST(GlbWriter, RejectsInconsistentContent) {
   EXPECT_FALSE(io::encodeGlb(c, {}).isOk());
 }
 
+/// The square with linework after it: a segment (two new vertices) and a point (one more).
+io::TileContent squareWithLinework(bool quantized = true) {
+  io::TileContent c = squareContent(quantized);
+  if (quantized)
+    c.positionsQ.insert(c.positionsQ.end(), {0, 0, 0, 0, 65535, 0, 65535, 0, 30000, 0, 30000, 0});
+  else
+    c.positions.insert(c.positions.end(), {-1, 0, -1, 1, 0, 1, 0, 0, 0});
+  c.colors.insert(c.colors.end(), {0xff0000ffu, 0xff0000ffu, 0x80ffffffu});
+  c.featureIds.insert(c.featureIds.end(), {1, 1, 0});
+  c.lines = {4, 5};
+  c.points = {6};
+  c.wireVertices = 3;
+  return c;
+}
+
+TEST(GlbWriter, WritesLinesAndPointsOverTheirOwnVertices) {
+  for (bool meshopt : {false, true}) {
+    for (bool batched : {false, true}) {
+      SCOPED_TRACE(std::string("meshopt=") + (meshopt ? "1" : "0") + " b3dm=" + (batched ? "1" : "0"));
+      io::WriteOptions o;
+      o.meshoptCompression = meshopt;
+      if (batched) o.format = io::ContentFormat::B3dm;
+      auto glb = io::encodeGlb(squareWithLinework(), o);
+      ASSERT_TRUE(glb.isOk()) << glb.status().toString();
+      if (!batched) {
+        EXPECT_TRUE(validateOne(*glb).empty());
+      }
+      tinygltf::TinyGLTF loader;
+      tinygltf::Model model;
+      std::string err, warn;
+      ASSERT_TRUE(loader.LoadBinaryFromMemory(&model, &err, &warn, glb->data(), unsigned(glb->size()))) << err;
+      const auto& prims = model.meshes[0].primitives;
+      ASSERT_EQ(prims.size(), 4u); // triangles opaque + blended, LINES, POINTS (translucent point: blended)
+      EXPECT_EQ(prims[2].mode, TINYGLTF_MODE_LINE);
+      EXPECT_EQ(prims[3].mode, TINYGLTF_MODE_POINTS);
+      EXPECT_EQ(prims[3].material, 1);
+      for (size_t k : {size_t(2), size_t(3)}) {
+        EXPECT_FALSE(prims[k].attributes.count("NORMAL"));
+        EXPECT_TRUE(prims[k].attributes.count(batched ? "_BATCHID" : "_FEATURE_ID_0"));
+        EXPECT_EQ(model.accessors[size_t(prims[k].attributes.at("POSITION"))].count, 3u);
+        EXPECT_NE(prims[k].attributes.at("POSITION"), prims[0].attributes.at("POSITION"));
+      }
+      EXPECT_EQ(model.accessors[size_t(prims[0].attributes.at("NORMAL"))].count, 4u);
+      EXPECT_EQ(model.accessors[size_t(prims[2].indices)].count, 2u);
+      EXPECT_EQ(model.accessors[size_t(prims[3].indices)].count, 1u);
+    }
+  }
+  // The glb of a tile without linework is unchanged by its support: no LINES or POINTS.
+  auto plain = io::encodeGlb(squareContent(), {});
+  ASSERT_TRUE(plain.isOk());
+  const std::string text(plain->begin(), plain->end());
+  EXPECT_EQ(text.find("\"mode\":1"), std::string::npos);
+}
+
+TEST(GlbWriter, RejectsLineworkOutsideItsVertices) {
+  io::TileContent c = squareWithLinework();
+  c.lines = {0, 5}; // a segment touching a triangle vertex
+  EXPECT_FALSE(io::encodeGlb(c, {}).isOk());
+  c = squareWithLinework();
+  c.indices.push_back(4); // a triangle touching a linework vertex
+  c.indices.push_back(0);
+  c.indices.push_back(1);
+  EXPECT_FALSE(io::encodeGlb(c, {}).isOk());
+  c = squareWithLinework();
+  c.lines.push_back(5); // odd
+  EXPECT_FALSE(io::encodeGlb(c, {}).isOk());
+  c = squareWithLinework();
+  c.wireVertices = 0; // linework without its vertex range
+  EXPECT_FALSE(io::encodeGlb(c, {}).isOk());
+  c = squareWithLinework();
+  c.normalsQ.resize(4 * 7); // normals for linework vertices
+  EXPECT_FALSE(io::encodeGlb(c, {}).isOk());
+  // Linework alone is a tile.
+  io::TileContent w = squareWithLinework();
+  w.indices.clear();
+  w.wireVertices = 7;
+  w.normalsQ.clear();
+  w.lines = {0, 1, 1, 2};
+  w.points = {3};
+  auto glb = io::encodeGlb(w, {});
+  ASSERT_TRUE(glb.isOk()) << glb.status().toString();
+  EXPECT_TRUE(validateOne(*glb).empty());
+}
+
 TEST(TilesetWriter, MatchesGoldenFiles) {
   const auto dir = tmpDir("golden");
   auto r = io::writeTileset(twoTileModel(), dir,

@@ -114,8 +114,7 @@ public:
     for (int r : roots) MX_RETURN_IF_ERROR(visit(r, kYUpToZUp, 0));
     Result<Scene> result(std::move(_scene));
     if (_skippedPrimitives > 0)
-      result.warnings().push_back(std::to_string(_skippedPrimitives) +
-                                  " point/line primitive(s) skipped: only triangles are tiled");
+      result.warnings().push_back(std::to_string(_skippedPrimitives) + " primitive(s) of an unknown mode skipped");
     return result;
   }
 
@@ -278,12 +277,11 @@ private:
     return materialOf(mat);
   }
 
-  /// A primitive's triangles in world coordinates (`world` applied); nothing for point and line
-  /// primitives (counted) and primitives without triangles. Features and the material are set by
-  /// addMeshes (or the instance, for a shared mesh).
+  /// A primitive's triangles, line segments (LINES, LINE_STRIP, LINE_LOOP) or points in world
+  /// coordinates (`world` applied); nothing for primitives of another mode (counted) or without
+  /// any. Features and the material are set by addMeshes (or the instance, for a shared mesh).
   Result<std::optional<core::Mesh>> primitiveMesh(const tinygltf::Primitive& prim, const Mat4d& world) {
-    if (prim.mode != TINYGLTF_MODE_TRIANGLES && prim.mode != TINYGLTF_MODE_TRIANGLE_STRIP &&
-        prim.mode != TINYGLTF_MODE_TRIANGLE_FAN && prim.mode != -1) {
+    if (prim.mode < -1 || prim.mode > TINYGLTF_MODE_TRIANGLE_FAN) {
       ++_skippedPrimitives;
       return std::optional<core::Mesh>();
     }
@@ -352,12 +350,22 @@ private:
         (i % 2 == 0) ? emit(raw[i], raw[i + 1], raw[i + 2]) : emit(raw[i + 1], raw[i], raw[i + 2]);
     } else if (prim.mode == TINYGLTF_MODE_TRIANGLE_FAN) {
       for (size_t i = 1; i + 1 < raw.size(); ++i) emit(raw[0], raw[i], raw[i + 1]);
+    } else if (prim.mode == TINYGLTF_MODE_POINTS) {
+      mesh.points = std::move(raw);
+    } else if (prim.mode == TINYGLTF_MODE_LINE) {
+      if (raw.size() % 2 != 0)
+        return malformed("LINES index count " + std::to_string(raw.size()) + " is not a multiple of 2");
+      mesh.lines = std::move(raw);
+    } else if (prim.mode == TINYGLTF_MODE_LINE_STRIP || prim.mode == TINYGLTF_MODE_LINE_LOOP) {
+      for (size_t i = 0; i + 1 < raw.size(); ++i) mesh.lines.insert(mesh.lines.end(), {raw[i], raw[i + 1]});
+      if (prim.mode == TINYGLTF_MODE_LINE_LOOP && raw.size() > 2)
+        mesh.lines.insert(mesh.lines.end(), {raw.back(), raw[0]});
     } else {
       if (raw.size() % 3 != 0)
         return malformed("TRIANGLES index count " + std::to_string(raw.size()) + " is not a multiple of 3");
       for (size_t i = 0; i < raw.size(); i += 3) emit(raw[i], raw[i + 1], raw[i + 2]);
     }
-    if (mesh.indices.empty()) return std::optional<core::Mesh>();
+    if (mesh.indices.empty() && mesh.lines.empty() && mesh.points.empty()) return std::optional<core::Mesh>();
     mesh.featureIds.assign(vcount, 0); // set by addMeshes
     return std::optional<core::Mesh>(std::move(mesh));
   }

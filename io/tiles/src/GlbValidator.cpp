@@ -196,6 +196,8 @@ private:
           rc = meshopt_decodeVertexBuffer(out.data(), count, stride, _bin.data() + cOff, cLen);
         else if (mode == "TRIANGLES")
           rc = meshopt_decodeIndexBuffer(out.data(), count, stride, _bin.data() + cOff, cLen);
+        else if (mode == "INDICES")
+          rc = meshopt_decodeIndexSequence(out.data(), count, stride, _bin.data() + cOff, cLen);
         else
           return fail(at + ": unknown meshopt mode " + mode);
         if (rc != 0) return fail(at + ": meshopt data does not decode (" + std::to_string(rc) + ")");
@@ -308,7 +310,11 @@ private:
   }
 
   bool primitive(const json& prim, uint64_t& triangles) {
-    if (prim.value("mode", 4) != 4) return fail("only TRIANGLES primitives are written");
+    // TRIANGLES, and LINES and POINTS for linework: corners per primitive.
+    const int mode = prim.value("mode", 4);
+    if (mode != 4 && mode != 1 && mode != 0) return fail("only TRIANGLES, LINES and POINTS primitives are written");
+    const size_t corners = mode == 4 ? 3 : mode == 1 ? 2 : 1;
+    if (mode != 4 && prim["attributes"].contains("NORMAL")) return fail("LINES and POINTS are written without NORMAL");
     const json& attrs = prim.value("attributes", json::object());
     if (!attrs.contains("POSITION")) return fail("primitive without POSITION");
     const size_t posIndex = attrs["POSITION"].get<size_t>();
@@ -347,12 +353,12 @@ private:
     if (idx.ctype != glb::kUnsignedShort && idx.ctype != glb::kUnsignedInt && idx.ctype != glb::kUnsignedByte)
       return fail("indices must be unsigned integers");
     if (idx.components != 1) return fail("indices must be SCALAR");
-    if (idx.count % 3) return fail("index count not a multiple of 3");
+    if (idx.count % corners) return fail("index count not a multiple of " + std::to_string(corners));
     double maxIndex = 0;
     forEach(idx, [&](size_t, int, double x) { maxIndex = std::max(maxIndex, x); });
     if (maxIndex >= double(vcount))
       return fail("index " + std::to_string(uint64_t(maxIndex)) + " >= vertex count " + std::to_string(vcount));
-    triangles += idx.count / 3;
+    if (mode == 4) triangles += idx.count / 3;
     return _batchLength ? batchIds(prim, vcount) : meshFeatures(prim, vcount);
   }
 

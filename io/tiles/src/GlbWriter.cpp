@@ -37,12 +37,17 @@ public:
     if (_meshopt && meshoptMode) {
       // Compressed bytes go to buffer 0; buffer 1 is the data-less fallback of the raw size.
       std::vector<uint8_t> enc;
-      if (std::strcmp(meshoptMode, "TRIANGLES") == 0) {
+      if (std::strcmp(meshoptMode, "TRIANGLES") == 0 || std::strcmp(meshoptMode, "INDICES") == 0) {
         const auto* idx = static_cast<const uint32_t*>(data); // count = index count
         size_t maxIndex = 0;
         for (size_t i = 0; i < count; ++i) maxIndex = std::max<size_t>(maxIndex, idx[i]);
-        enc.resize(meshopt_encodeIndexBufferBound(count, maxIndex + 1));
-        enc.resize(meshopt_encodeIndexBuffer(enc.data(), enc.size(), idx, count));
+        if (meshoptMode[0] == 'T') {
+          enc.resize(meshopt_encodeIndexBufferBound(count, maxIndex + 1));
+          enc.resize(meshopt_encodeIndexBuffer(enc.data(), enc.size(), idx, count));
+        } else { // line and point indices: the sequence codec
+          enc.resize(meshopt_encodeIndexSequenceBound(count, maxIndex + 1));
+          enc.resize(meshopt_encodeIndexSequence(enc.data(), enc.size(), idx, count));
+        }
       } else {
         enc.resize(meshopt_encodeVertexBufferBound(count, stride));
         enc.resize(meshopt_encodeVertexBuffer(enc.data(), enc.size(), data, count, stride));
@@ -101,27 +106,41 @@ void appendU32(std::vector<uint8_t>& out, uint32_t v) {
 }
 
 Status checkContent(const TileContent& c) {
-  const size_t vcount = c.vertexCount();
-  if (vcount == 0 || c.indices.empty() || c.indices.size() % 3 != 0)
-    return Status{ErrorCode::InvalidArgument, "tile content has no triangles"};
+  const size_t vcount = c.vertexCount(), surface = c.surfaceVertices();
+  if (vcount == 0 || (c.indices.empty() && c.lines.empty() && c.points.empty()))
+    return Status{ErrorCode::InvalidArgument, "tile content has no triangles, lines or points"};
+  if (c.indices.size() % 3 != 0 || c.lines.size() % 2 != 0)
+    return Status{ErrorCode::InvalidArgument, "tile content index counts are not whole triangles or segments"};
+  if (c.wireVertices > vcount || (c.wireVertices == 0) != (c.lines.empty() && c.points.empty()) ||
+      (surface == 0) != c.indices.empty())
+    return Status{ErrorCode::InvalidArgument, "tile content vertex ranges disagree with its primitives"};
   if ((c.quantized ? c.positionsQ.size() != 4 * vcount : c.positions.size() != 3 * vcount) ||
-      c.colors.size() != vcount || (!c.normalsQ.empty() && c.normalsQ.size() != 4 * vcount))
+      c.colors.size() != vcount || (!c.normalsQ.empty() && c.normalsQ.size() != 4 * surface))
     return Status{ErrorCode::InvalidArgument, "tile content attribute sizes disagree"};
   for (uint32_t f : c.featureIds)
     if (f >= c.features.size()) return Status{ErrorCode::InvalidArgument, "feature id beyond the feature table"};
   for (uint32_t i : c.indices)
-    if (i >= vcount) return Status{ErrorCode::InvalidArgument, "index beyond the vertex count"};
+    if (i >= surface) return Status{ErrorCode::InvalidArgument, "triangle index beyond the triangles' vertices"};
+  for (const auto* list : {&c.lines, &c.points})
+    for (uint32_t i : *list)
+      if (i < surface || i >= vcount)
+        return Status{ErrorCode::InvalidArgument, "line or point index outside the linework's vertices"};
   return Status::ok();
 }
 
+/// The vertices one set of attributes covers: [first, first + count).
+struct Range {
+  size_t first = 0, count = 0;
+};
+
 /// POSITION: uint16 (quantized) or float32; min/max are required, in accessor units.
-int addPositions(GlbBuilder& b, const TileContent& c) {
-  const size_t vcount = c.vertexCount();
+int addPositions(GlbBuilder& b, const TileContent& c, Range r) {
+  const size_t vcount = r.count;
   double mn[3] = {std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),
                   std::numeric_limits<double>::max()};
   double mx[3] = {std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest(),
                   std::numeric_limits<double>::lowest()};
-  for (size_t v = 0; v < vcount; ++v)
+  for (size_t v = r.first; v < r.first + vcount; ++v)
     for (int a = 0; a < 3; ++a) {
       const double x = c.quantized ? double(c.positionsQ[4 * v + size_t(a)]) : double(c.positions[3 * v + size_t(a)]);
       mn[a] = std::min(mn[a], x);
@@ -130,11 +149,11 @@ int addPositions(GlbBuilder& b, const TileContent& c) {
   int view;
   json acc;
   if (c.quantized) {
-    view = b.addView(c.positionsQ.data(), c.positionsQ.size() * 2, 8, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
+    view = b.addView(c.positionsQ.data() + 4 * r.first, vcount * 8, 8, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
     acc = {{"componentType", glb::kUnsignedShort}};
   } else {
     // Float positions padded to a 12-byte stride (already a multiple of 4).
-    view = b.addView(c.positions.data(), c.positions.size() * 4, 12, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
+    view = b.addView(c.positions.data() + 3 * r.first, vcount * 12, 12, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
     acc = {{"componentType", glb::kFloat}};
   }
   acc.update(json{{"bufferView", view},
@@ -147,7 +166,7 @@ int addPositions(GlbBuilder& b, const TileContent& c) {
 
 /// NORMAL: snorm8, or with meshopt the octahedral filter's 8-bit pairs.
 int addNormals(GlbBuilder& b, const TileContent& c, bool meshopt) {
-  const size_t vcount = c.vertexCount();
+  const size_t vcount = c.surfaceVertices();
   int view;
   if (meshopt) {
     // Octahedral filter: meshopt re-encodes the snorm8 normals as 8-bit octahedral pairs.
@@ -167,9 +186,9 @@ int addNormals(GlbBuilder& b, const TileContent& c, bool meshopt) {
 }
 
 /// COLOR_0: RGBA8 normalized.
-int addColors(GlbBuilder& b, const TileContent& c) {
-  const size_t vcount = c.vertexCount();
-  const int view = b.addView(c.colors.data(), c.colors.size() * 4, 4, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
+int addColors(GlbBuilder& b, const TileContent& c, Range r) {
+  const size_t vcount = r.count;
+  const int view = b.addView(c.colors.data() + r.first, vcount * 4, 4, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
   return b.addAccessor({{"bufferView", view},
                         {"componentType", glb::kUnsignedByte},
                         {"normalized", true},
@@ -178,41 +197,47 @@ int addColors(GlbBuilder& b, const TileContent& c) {
 }
 
 /// _FEATURE_ID_0 (or b3dm's _BATCHID): exact as FLOAT below 2^24, never quantized or normalized.
-int addFeatureIds(GlbBuilder& b, const TileContent& c) {
-  const size_t vcount = c.vertexCount();
+int addFeatureIds(GlbBuilder& b, const TileContent& c, Range r) {
+  const size_t vcount = r.count;
   std::vector<float> ids(vcount);
-  float maxId = 0;
-  for (size_t v = 0; v < vcount; ++v) maxId = std::max(maxId, ids[v] = float(c.featureIds[v]));
+  float maxId = 0, minId = std::numeric_limits<float>::max();
+  for (size_t v = 0; v < vcount; ++v) {
+    ids[v] = float(c.featureIds[r.first + v]);
+    maxId = std::max(maxId, ids[v]);
+    minId = std::min(minId, ids[v]);
+  }
   const int view = b.addView(ids.data(), ids.size() * 4, 4, glb::kArrayBuffer, 4, "ATTRIBUTES", vcount);
   return b.addAccessor({{"bufferView", view},
                         {"componentType", glb::kFloat},
                         {"count", vcount},
                         {"type", "SCALAR"},
-                        {"min", {0.0}},
+                        {"min", {double(minId)}},
                         {"max", {double(maxId)}}});
 }
 
-/// Triangles split by transparency: one primitive per material (0 opaque, 1 blended).
-json addPrimitives(GlbBuilder& b, const TileContent& c, const json& attributes, bool meshopt, bool batched) {
-  const size_t vcount = c.vertexCount();
+/// One mode's primitives (4 triangles, 1 lines, 0 points) split by transparency: one primitive
+/// per material (0 opaque, 1 blended). `indices` (`per` a primitive) are rebased by `first`, the
+/// first vertex of the attributes.
+void addPrimitives(GlbBuilder& b, const TileContent& c, const std::vector<uint32_t>& indices, size_t per, int mode,
+                   Range r, const json& attributes, bool meshopt, bool batched, json& primitives) {
+  const size_t vcount = r.count;
   std::vector<uint32_t> groups[2];
-  for (size_t t = 0; t < c.indices.size(); t += 3) {
-    const bool translucent = (c.colors[c.indices[t]] >> 24) < 255 || (c.colors[c.indices[t + 1]] >> 24) < 255 ||
-                             (c.colors[c.indices[t + 2]] >> 24) < 255;
-    groups[translucent].insert(groups[translucent].end(), {c.indices[t], c.indices[t + 1], c.indices[t + 2]});
+  for (size_t t = 0; t < indices.size(); t += per) {
+    bool translucent = false;
+    for (size_t k = 0; k < per; ++k) translucent = translucent || (c.colors[indices[t + k]] >> 24) < 255;
+    for (size_t k = 0; k < per; ++k) groups[translucent].push_back(uint32_t(indices[t + k] - r.first));
   }
   const bool wide = vcount > 65535;
   const json meshFeatures = {
       {"featureIds", {{{"featureCount", c.features.size()}, {"attribute", 0}, {"propertyTable", 0}}}}};
-  json primitives = json::array();
   for (int g = 0; g < 2; ++g) {
     if (groups[g].empty()) continue;
     int view;
     if (meshopt) {
       // meshopt's index codec reads 32-bit values; the decoded width (the extension's byteStride)
       // is the fallback view's size per index.
-      view = b.addView(groups[g].data(), groups[g].size() * (wide ? 4 : 2), 0, glb::kElementArrayBuffer, 4, "TRIANGLES",
-                       groups[g].size());
+      view = b.addView(groups[g].data(), groups[g].size() * (wide ? 4 : 2), 0, glb::kElementArrayBuffer, 4,
+                       mode == 4 ? "TRIANGLES" : "INDICES", groups[g].size());
     } else if (wide) {
       view = b.addView(groups[g].data(), groups[g].size() * 4, 0, glb::kElementArrayBuffer, 4);
     } else {
@@ -223,11 +248,10 @@ json addPrimitives(GlbBuilder& b, const TileContent& c, const json& attributes, 
                                    {"componentType", wide ? glb::kUnsignedInt : glb::kUnsignedShort},
                                    {"count", groups[g].size()},
                                    {"type", "SCALAR"}});
-    json primitive = {{"attributes", attributes}, {"indices", acc}, {"material", g}, {"mode", 4}};
+    json primitive = {{"attributes", attributes}, {"indices", acc}, {"material", g}, {"mode", mode}};
     if (!batched) primitive["extensions"] = {{"EXT_mesh_features", meshFeatures}};
     primitives.push_back(std::move(primitive));
   }
-  return primitives;
 }
 
 /// EXT_structural_metadata: one property table, a UINT64 column per id, 8-byte aligned.
@@ -328,15 +352,28 @@ Result<std::vector<uint8_t>> encodeGlb(const TileContent& c, const WriteOptions&
   const bool meshopt = options.meshoptCompression;
   GlbBuilder b(meshopt);
   // The uncompressed BIN size, padding aside: one allocation instead of a doubling series.
-  b.reserve(vcount * ((c.quantized ? 8 : 12) + 4 + 4 + 4) + c.indices.size() * 4 + 64);
-  json attributes;
-  attributes["POSITION"] = addPositions(b, c);
-  if (!c.normalsQ.empty()) attributes["NORMAL"] = addNormals(b, c, meshopt);
-  attributes["COLOR_0"] = addColors(b, c);
+  b.reserve(vcount * ((c.quantized ? 8 : 12) + 4 + 4 + 4) + (c.indices.size() + c.lines.size() + c.points.size()) * 4 +
+            64);
   // b3dm (3D Tiles 1.0): a feature's index is the vertex's _BATCHID into the b3dm's batch table.
   const bool batched = options.format == ContentFormat::B3dm && options.type != ExportType::Imodel;
-  attributes[batched ? "_BATCHID" : "_FEATURE_ID_0"] = addFeatureIds(b, c);
-  json primitives = addPrimitives(b, c, attributes, meshopt, batched);
+  json primitives = json::array();
+  // Triangles over the first vertices (with normals), linework over the last (without).
+  const Range surface{0, c.surfaceVertices()}, wire{c.surfaceVertices(), c.wireVertices};
+  for (const bool isSurface : {true, false}) {
+    const Range r = isSurface ? surface : wire;
+    if (r.count == 0) continue;
+    json attributes;
+    attributes["POSITION"] = addPositions(b, c, r);
+    if (isSurface && !c.normalsQ.empty()) attributes["NORMAL"] = addNormals(b, c, meshopt);
+    attributes["COLOR_0"] = addColors(b, c, r);
+    attributes[batched ? "_BATCHID" : "_FEATURE_ID_0"] = addFeatureIds(b, c, r);
+    if (isSurface) {
+      addPrimitives(b, c, c.indices, 3, 4, r, attributes, meshopt, batched, primitives);
+    } else {
+      addPrimitives(b, c, c.lines, 2, 1, r, attributes, meshopt, batched, primitives);
+      addPrimitives(b, c, c.points, 1, 0, r, attributes, meshopt, batched, primitives);
+    }
+  }
   json metadata = batched ? json() : addPropertyTable(b, c);
   return container(document(c, options, b, std::move(primitives), std::move(metadata)), b.bin(), batched);
 }

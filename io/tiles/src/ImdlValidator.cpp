@@ -160,28 +160,43 @@ private:
 
   /// A primitive's layout: material, views, lookup-table size, colours, quantization params.
   struct Layout {
-    size_t vOff = 0, vLen = 0, iOff = 0, iLen = 0;
+    int type = 0; ///< 0 mesh, 1 polyline, 2 point string.
+    size_t vOff = 0, vLen = 0, iOff = 0, iLen = 0, pOff = 0, pLen = 0, nOff = 0, nLen = 0;
     uint32_t count = 0, rgba = 0, numColors = 0;
     bool uniform = false;
     double pmin[3] = {}, step[3] = {};
   };
 
   bool layout(const json& pr, const std::string& at, Layout& l) {
-    if (pr.at("type") != 0) return fail(at + ": not a mesh primitive");
+    l.type = pr.at("type");
+    if (l.type < 0 || l.type > 2) return fail(at + ": not a mesh, polyline or point string primitive");
     if (!pr.contains("material") || !_doc.at("materials").contains(pr["material"].get<std::string>()))
       return fail(at + ": material missing (the primitive would be dropped)");
     const json& vx = pr.at("vertices");
-    const json& sf = pr.at("surface");
-    if (!view(vx.at("bufferView"), l.vOff, l.vLen, at + " vertices") ||
-        !view(sf.at("indices"), l.iOff, l.iLen, at + " indices"))
-      return false;
+    if (!view(vx.at("bufferView"), l.vOff, l.vLen, at + " vertices")) return false;
     l.count = vx.at("count");
     l.rgba = vx.at("numRgbaPerVertex");
     const uint32_t width = vx.at("width"), height = vx.at("height");
-    const int surfaceType = sf.at("type");
-    if ((surfaceType == 1 && l.rgba != 4) || (surfaceType == 0 && l.rgba != 3) || surfaceType > 1)
-      return fail(at + ": surface type " + std::to_string(surfaceType) + " with " + std::to_string(l.rgba) +
-                  " RGBA per vertex");
+    if (l.type == 0) {
+      const json& sf = pr.at("surface");
+      if (!view(sf.at("indices"), l.iOff, l.iLen, at + " indices")) return false;
+      const int surfaceType = sf.at("type");
+      if ((surfaceType == 1 && l.rgba != 4) || (surfaceType == 0 && l.rgba != 3) || surfaceType > 1)
+        return fail(at + ": surface type " + std::to_string(surfaceType) + " with " + std::to_string(l.rgba) +
+                    " RGBA per vertex");
+    } else {
+      // Polylines: tessellated indices, prevIndices, nextIndicesAndParams (6 entries a segment)
+      // and a 4th RGBA per vertex (cumulative distance); point strings: indices, 3 RGBA.
+      if (!view(pr.at("indices"), l.iOff, l.iLen, at + " indices")) return false;
+      if (l.type == 1 && (!view(pr.at("prevIndices"), l.pOff, l.pLen, at + " prevIndices") ||
+                          !view(pr.at("nextIndicesAndParams"), l.nOff, l.nLen, at + " nextIndicesAndParams")))
+        return false;
+      if (l.rgba != (l.type == 1 ? 4u : 3u))
+        return fail(at + ": " + (l.type == 1 ? "polyline" : "point string") + " with " + std::to_string(l.rgba) +
+                    " RGBA per vertex");
+      if (l.type == 1 && (l.pLen != l.iLen || l.nLen != l.iLen / 3 * 4))
+        return fail(at + ": polyline index views disagree in length");
+    }
     if (vx.at("featureIndexType") != 2) return fail(at + ": featureIndexType must be 2 (per vertex)");
     l.numColors = vx.value("numColors", 0u);
     l.uniform = vx.contains("uniformColor");
@@ -202,7 +217,12 @@ private:
       l.pmin[a] = params["decodedMin"][a];
       l.step[a] = pmax > l.pmin[a] ? (pmax - l.pmin[a]) / 65535.0 : 0.0;
     }
-    if (l.iLen % 3 || (l.iLen / 3) % 3) return fail(at + ": index bufferView is not 3-byte indices, 3 per triangle");
+    const size_t per = l.type == 0 ? 3 : l.type == 1 ? 6 : 1;
+    if (l.iLen % 3 || (l.iLen / 3) % per)
+      return fail(at + ": index bufferView is not 3-byte indices, " + std::to_string(per) + " per " +
+                  (l.type == 0   ? "triangle"
+                   : l.type == 1 ? "segment"
+                                 : "point"));
     return true;
   }
 
@@ -226,6 +246,26 @@ private:
       }
     }
     const size_t numIndices = l.iLen / 3;
+    auto index24 = [](const uint8_t* q) { return uint32_t(q[0]) | uint32_t(q[1]) << 8 | uint32_t(q[2]) << 16; };
+    if (l.type != 0) {
+      const uint8_t* px = _b + _binOffset + l.pOff;
+      const uint8_t* nx = _b + _binOffset + l.nOff;
+      for (size_t k = 0; k < numIndices; ++k) {
+        const uint32_t idx = index24(ix + 3 * k);
+        if (idx >= l.count || (l.type == 1 && (index24(px + 3 * k) >= l.count || index24(nx + 4 * k) >= l.count)))
+          return fail(at + ": index " + std::to_string(k) + " ≥ vertex count " + std::to_string(l.count));
+        if (l.type == 1 && k % 6) continue; // a segment counts once, at its first entry
+        const uint8_t* o = vt + size_t(idx) * l.rgba * 4;
+        const uint64_t element = _featureElement[uint32_t(o[8]) | uint32_t(o[9]) << 8 | uint32_t(o[10]) << 16];
+        if (l.type == 1) {
+          ++_summary.elementSegments[element];
+          ++_summary.segments;
+        } else {
+          ++_summary.points;
+        }
+      }
+      return true;
+    }
     for (size_t k = 0; k < numIndices; k += 3) {
       uint32_t first = 0;
       for (size_t j = 0; j < 3; ++j) {

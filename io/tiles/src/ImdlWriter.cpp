@@ -61,9 +61,10 @@ Decoded decode(const TileContent& c) {
     const auto p = tilePosition(c, v);
     std::copy(p.begin(), p.end(), d.pos.begin() + std::ptrdiff_t(3 * v));
   }
-  if (c.normalsQ.size() >= 4 * n && n > 0) {
+  const size_t surface = c.surfaceVertices(); // linework's vertices have no normals
+  if (c.normalsQ.size() >= 4 * surface && surface > 0) {
     d.nrm.resize(3 * n);
-    for (size_t v = 0; v < n; ++v) {
+    for (size_t v = 0; v < surface; ++v) {
       const float gx = float(c.normalsQ[4 * v]) / 127.f, gy = float(c.normalsQ[4 * v + 1]) / 127.f,
                   gz = float(c.normalsQ[4 * v + 2]) / 127.f;
       d.nrm[3 * v] = gx;
@@ -79,11 +80,15 @@ uint32_t tbgrOf(uint32_t rgba) {
   return (rgba & 0x00FFFFFFu) | ((255u - a) << 24);
 }
 
+/// iMdl MeshPrimitiveType.
+enum class Kind : int { Mesh = 0, Polyline = 1, Point = 2 };
+
 struct Primitive {
+  Kind kind = Kind::Mesh;
   bool translucent = false;
   std::vector<uint32_t> vertices;               ///< Content vertex ids.
   std::unordered_map<uint32_t, uint32_t> local; ///< Content vertex → local index.
-  std::vector<uint32_t> indices;                ///< Local, 3 per triangle.
+  std::vector<uint32_t> indices;                ///< Local: 3 per triangle, 2 per segment, 1 per point.
   std::vector<uint32_t> colors;                 ///< Distinct tbgr, in first-use order.
   std::unordered_map<uint32_t, uint32_t> colorIndex;
 };
@@ -140,28 +145,31 @@ FeatureTable buildFeatureTable(const TileContent& c) {
   return ft;
 }
 
-/// Primitives: opaque first, then translucent; each fits the lookup texture and 2^16 colours.
-std::vector<Primitive> splitPrimitives(const TileContent& c, uint32_t rgbaPerVertex) {
-  const size_t nt = c.indices.size() / 3;
+/// One kind's primitives (`indices`, `per` an item: triangles, segments or points): opaque first,
+/// then translucent; each fits the lookup texture and 2^16 colours.
+void splitPrimitives(const TileContent& c, const std::vector<uint32_t>& indices, size_t per, Kind kind,
+                     uint32_t rgbaPerVertex, std::vector<Primitive>& prims) {
+  const size_t nt = indices.size() / per;
   const uint64_t maxRgba = uint64_t(kImdlMaxTextureDim) * kImdlMaxTextureDim;
-  std::vector<Primitive> prims;
   for (int pass = 0; pass < 2; ++pass) {
     Primitive cur;
+    cur.kind = kind;
     cur.translucent = pass == 1;
     auto flush = [&] {
       if (!cur.indices.empty()) prims.push_back(std::move(cur));
       cur = Primitive();
+      cur.kind = kind;
       cur.translucent = pass == 1;
     };
     for (size_t t = 0; t < nt; ++t) {
-      const uint32_t* tri = &c.indices[3 * t];
-      const bool translucent =
-          (c.colors[tri[0]] >> 24) < 255 || (c.colors[tri[1]] >> 24) < 255 || (c.colors[tri[2]] >> 24) < 255;
+      const uint32_t* tri = &indices[per * t];
+      bool translucent = false;
+      for (size_t k = 0; k < per; ++k) translucent = translucent || (c.colors[tri[k]] >> 24) < 255;
       if (translucent != (pass == 1)) continue;
-      if ((uint64_t(cur.vertices.size()) + 3) * rgbaPerVertex + cur.colors.size() + 3 > maxRgba ||
-          cur.colors.size() + 3 > 65536)
+      if ((uint64_t(cur.vertices.size()) + per) * rgbaPerVertex + cur.colors.size() + per > maxRgba ||
+          cur.colors.size() + per > 65536)
         flush();
-      for (int k = 0; k < 3; ++k) {
+      for (size_t k = 0; k < per; ++k) {
         const uint32_t v = tri[k];
         auto [it, added] = cur.local.try_emplace(v, uint32_t(cur.vertices.size()));
         if (added) {
@@ -175,7 +183,6 @@ std::vector<Primitive> splitPrimitives(const TileContent& c, uint32_t rgbaPerVer
     }
     flush();
   }
-  return prims;
 }
 
 /// What the writer shares across the primitives of one tile.
@@ -183,9 +190,43 @@ struct TileData {
   const TileContent& c;
   const Decoded& d;
   const std::vector<uint32_t>& newIndex;
-  uint32_t rgbaPerVertex;
-  bool lit;
+  uint32_t rgbaPerVertex; ///< Of the mesh primitives (polylines: 4, points: 3).
+  bool lit;               ///< The mesh primitives' normals.
 };
+
+/// Vertex table width of a primitive of `kind`: a polyline vertex carries its cumulative distance
+/// in a 4th RGBA (0 here: lines are drawn solid).
+uint32_t rgbaPerVertexOf(const TileData& t, Kind kind) {
+  return kind == Kind::Mesh ? t.rgbaPerVertex : kind == Kind::Polyline ? 4 : 3;
+}
+
+void put24(std::vector<uint8_t>& bin, uint32_t i) {
+  bin.push_back(uint8_t(i));
+  bin.push_back(uint8_t(i >> 8));
+  bin.push_back(uint8_t(i >> 16));
+}
+
+/// A polyline's segments tessellated as iTwin.js' PolylineTesselator does for a 2-point line
+/// string drawn 1 pixel wide (no joint triangles): 6 entries a segment of the vertex index, the
+/// index of the vertex before it and, with the 8-bit param, the one after it. Params (iTwin.js
+/// PolylineParam): kSquare 3 at line ends, +24 negate the perpendicular, +48 negate along.
+void putPolyline(const Primitive& pr, std::vector<uint8_t>& indices, std::vector<uint8_t>& prev,
+                 std::vector<uint8_t>& nextAndParam) {
+  for (size_t s = 0; s + 1 < pr.indices.size(); s += 2) {
+    const uint32_t a = pr.indices[s], b = pr.indices[s + 1];
+    struct Entry {
+      uint32_t vertex, prev, next;
+      uint8_t param;
+    };
+    const Entry entries[6] = {{a, a, b, 27}, {b, b, a, 51}, {a, a, b, 3}, {a, a, b, 3}, {b, b, a, 51}, {b, b, a, 75}};
+    for (const Entry& e : entries) {
+      put24(indices, e.vertex);
+      put24(prev, e.prev);
+      put24(nextAndParam, e.next);
+      nextAndParam.push_back(e.param);
+    }
+  }
+}
 
 /// One vertex of the lookup texture: quantized position, colour index, feature index, normal.
 void putVertex(const TileData& t, uint32_t v, uint32_t colorIndex, const double lo[3], const double scale[3],
@@ -203,7 +244,7 @@ void putVertex(const TileData& t, uint32_t v, uint32_t colorIndex, const double 
   o[9] = uint8_t(fi >> 8);
   o[10] = uint8_t(fi >> 16);
   o[11] = 0;
-  if (t.lit) {
+  if (t.lit && v < t.c.surfaceVertices()) {
     const uint16_t oct = imdl::octEncode(t.d.nrm[3 * v], t.d.nrm[3 * v + 1], t.d.nrm[3 * v + 2]);
     o[12] = uint8_t(oct);
     o[13] = uint8_t(oct >> 8);
@@ -242,37 +283,47 @@ json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vecto
   }
   const bool uniform = pr.colors.size() == 1;
   const uint32_t numColors = uniform ? 0 : uint32_t(pr.colors.size());
-  const uint64_t nRgba = uint64_t(pr.vertices.size()) * t.rgbaPerVertex + numColors;
+  const uint32_t rgbaPerVertex = rgbaPerVertexOf(t, pr.kind);
+  const uint64_t nRgba = uint64_t(pr.vertices.size()) * rgbaPerVertex + numColors;
   uint32_t width, height;
-  imdl::tableDimensions(nRgba, t.rgbaPerVertex, kImdlMaxTextureDim, width, height);
+  imdl::tableDimensions(nRgba, rgbaPerVertex, kImdlMaxTextureDim, width, height);
   const size_t tableBytes = size_t(width) * height * 4;
   const size_t vertexOffset = bin.size();
   bin.resize(vertexOffset + tableBytes, 0);
   uint8_t* out = bin.data() + vertexOffset;
   for (size_t lv = 0; lv < pr.vertices.size(); ++lv) {
     const uint32_t v = pr.vertices[lv];
-    putVertex(t, v, uniform ? 0 : pr.colorIndex.at(tbgrOf(t.c.colors[v])), lo, scale, out + lv * t.rgbaPerVertex * 4);
+    const TileData vt{t.c, t.d, t.newIndex, rgbaPerVertex, t.lit && pr.kind == Kind::Mesh};
+    putVertex(vt, v, uniform ? 0 : pr.colorIndex.at(tbgrOf(t.c.colors[v])), lo, scale, out + lv * rgbaPerVertex * 4);
   }
-  const bool anyTranslucentColor = putColors(pr, numColors, out + pr.vertices.size() * t.rgbaPerVertex * 4);
+  const bool anyTranslucentColor = putColors(pr, numColors, out + pr.vertices.size() * rgbaPerVertex * 4);
   pad4(bin);
-  const size_t indexOffset = bin.size();
-  for (uint32_t i : pr.indices) {
-    bin.push_back(uint8_t(i));
-    bin.push_back(uint8_t(i >> 8));
-    bin.push_back(uint8_t(i >> 16));
-  }
-  const size_t indexBytes = bin.size() - indexOffset;
-  pad4(bin);
-  const std::string vId = "bvVertex" + std::to_string(p), iId = "bvIndices" + std::to_string(p),
-                    mId = "M" + std::to_string(p);
+  // Index views: a mesh's or point string's 24-bit indices; a polyline's three tessellated arrays.
+  const std::string sp = std::to_string(p), vId = "bvVertex" + sp, iId = "bvIndices" + sp, mId = "M" + sp;
   views[vId] = {{"byteOffset", vertexOffset}, {"byteLength", tableBytes}};
-  views[iId] = {{"byteOffset", indexOffset}, {"byteLength", indexBytes}};
+  auto addView = [&](const std::string& id, const std::vector<uint8_t>& bytes) {
+    views[id] = {{"byteOffset", bin.size()}, {"byteLength", bytes.size()}};
+    bin.insert(bin.end(), bytes.begin(), bytes.end());
+    pad4(bin);
+  };
+  std::vector<uint8_t> indexBytes;
+  if (pr.kind == Kind::Polyline) {
+    std::vector<uint8_t> prev, next;
+    putPolyline(pr, indexBytes, prev, next);
+    addView(iId, indexBytes);
+    addView("bvPrevIndices" + sp, prev);
+    addView("bvNextIndicesAndParams" + sp, next);
+  } else {
+    for (uint32_t i : pr.indices) put24(indexBytes, i);
+    addView(iId, indexBytes);
+  }
   const uint32_t fill = pr.colors.front();
-  materials[mId] = {{"type", 0},       {"fillColor", fill}, {"lineColor", fill},      {"lineWidth", 1},
-                    {"linePixels", 0}, {"fillFlags", 0},    {"ignoreLighting", false}};
+  materials[mId] = {{"type", pr.kind == Kind::Mesh ? 0 : 1},       {"fillColor", fill}, {"lineColor", fill},
+                    {"lineWidth", pr.kind == Kind::Point ? 3 : 1}, {"linePixels", 0},   {"fillFlags", 0},
+                    {"ignoreLighting", pr.kind != Kind::Mesh}};
   json vertices = {{"bufferView", vId},
                    {"count", pr.vertices.size()},
-                   {"numRgbaPerVertex", t.rgbaPerVertex},
+                   {"numRgbaPerVertex", rgbaPerVertex},
                    {"width", width},
                    {"height", height},
                    {"hasTranslucency", uniform ? (fill >> 24) != 0 : anyTranslucentColor},
@@ -282,11 +333,17 @@ json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vecto
     vertices["uniformColor"] = fill;
   else
     vertices["numColors"] = numColors;
-  return {{"type", 0},
-          {"material", mId},
-          {"isPlanar", false},
-          {"vertices", std::move(vertices)},
-          {"surface", {{"type", t.lit ? 1 : 0}, {"indices", iId}}}};
+  json primitive = {{"type", int(pr.kind)}, {"material", mId}, {"isPlanar", false}, {"vertices", std::move(vertices)}};
+  if (pr.kind == Kind::Mesh) {
+    primitive["surface"] = {{"type", t.lit ? 1 : 0}, {"indices", iId}};
+  } else {
+    primitive["indices"] = iId;
+    if (pr.kind == Kind::Polyline) {
+      primitive["prevIndices"] = "bvPrevIndices" + sp;
+      primitive["nextIndicesAndParams"] = "bvNextIndicesAndParams" + sp;
+    }
+  }
+  return primitive;
 }
 
 /// The iMdl container: header (ranges, tolerance, element count), feature table, then the glTF
@@ -323,16 +380,18 @@ core::Result<std::vector<uint8_t>> imdlContainer(const FeatureTable& ft, const s
 } // namespace
 
 core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double tolerance) {
-  const size_t nt = c.indices.size() / 3;
-  if (c.features.empty() || nt == 0)
-    return Status{ErrorCode::InvalidArgument, "iMdl tile without features or triangles"};
+  if (c.features.empty() || (c.indices.empty() && c.lines.empty() && c.points.empty()))
+    return Status{ErrorCode::InvalidArgument, "iMdl tile without features, triangles, lines or points"};
   if (c.features.size() >= (1u << 24))
     return Status{ErrorCode::UnsupportedInput, "more than 2^24 features in one tile"};
   const Decoded d = decode(c);
   const bool lit = !d.nrm.empty();
   const uint32_t rgbaPerVertex = lit ? 4 : 3;
   const FeatureTable ft = buildFeatureTable(c);
-  const std::vector<Primitive> prims = splitPrimitives(c, rgbaPerVertex);
+  std::vector<Primitive> prims;
+  splitPrimitives(c, c.indices, 3, Kind::Mesh, rgbaPerVertex, prims);
+  splitPrimitives(c, c.lines, 2, Kind::Polyline, 4, prims);
+  splitPrimitives(c, c.points, 1, Kind::Point, 3, prims);
 
   const TileData t{c, d, ft.newIndex, rgbaPerVertex, lit};
   std::vector<uint8_t> bin;

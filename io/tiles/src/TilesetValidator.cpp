@@ -150,10 +150,17 @@ void checkContent(const std::filesystem::path& dir, ContentJob& job) {
     contentBounds = transformBounds(core::multiply(job.frame, yUp), gltfBounds);
   }
   const double ceps = 1e-5 * std::max(1.0, job.tileBounds.diagonal());
+  auto text = [](const Bounds& b) {
+    std::string t = "[";
+    for (int a = 0; a < 6; ++a) t += (a ? "," : "") + std::to_string(a < 3 ? b.min[a] : b.max[a - 3]);
+    return t + "]";
+  };
   if (!job.tileBounds.contains(contentBounds, ceps))
-    job.errors.push_back(job.path + ": content " + job.uri + " extends outside the tile's bounding volume");
+    job.errors.push_back(job.path + ": content " + job.uri + " " + text(contentBounds) +
+                         " extends outside the tile's bounding volume " + text(job.tileBounds));
   if (job.contentVolume && !job.contentVolume->contains(contentBounds, ceps))
-    job.errors.push_back(job.path + ": content " + job.uri + " extends outside content.boundingVolume");
+    job.errors.push_back(job.path + ": content " + job.uri + " " + text(contentBounds) +
+                         " extends outside content.boundingVolume " + text(*job.contentVolume));
 }
 } // namespace
 

@@ -23,7 +23,9 @@ inline constexpr uint32_t kImdlMaxTextureDim = 2048;
 
 /// One tile's iMdl bytes: positions in the tile frame (z up: the glTF frame of `content` turned
 /// back), lit surfaces with oct normals, a multi-model feature table, opaque and translucent
-/// geometry in separate primitives, primitives split to fit the lookup texture.
+/// geometry in separate primitives, primitives split to fit the lookup texture. Line segments are
+/// polyline primitives (type 1, tessellated as iTwin.js tessellates a 1-pixel line string), points
+/// point-string primitives (type 2).
 /// `tolerance` goes into the header (the tile's geometric error).
 core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& content, double tolerance);
 
@@ -40,9 +42,12 @@ struct ImdlSummary {
   double contentLow[3] = {0, 0, 0}, contentHigh[3] = {0, 0, 0}; ///< Header contentRange.
   double bounds[6] = {0, 0, 0, 0, 0, 0};                        ///< Decoded positions: min xyz, max xyz (tile frame).
   uint64_t triangles = 0;
+  uint64_t segments = 0; ///< Line segments of polyline primitives.
+  uint64_t points = 0;   ///< Points of point-string primitives.
   uint32_t major = 0;
   std::set<uint64_t> models;                     ///< Model ids of the feature table.
   std::map<uint64_t, uint64_t> elementTriangles; ///< Triangles per element id.
+  std::map<uint64_t, uint64_t> elementSegments;  ///< Line segments per element id.
 };
 
 /// Decodes and checks one iMdl tile as iTwin.js reads it: header (magic, version, length, flags),

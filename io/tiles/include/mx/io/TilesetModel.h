@@ -4,6 +4,7 @@
 // quantizes or moves geometry itself.
 #include <mx/core/Math.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -28,20 +29,25 @@ struct FeatureRow {
 
 /// One tile's mesh in the glTF frame (y up). When `quantized`, positionsQ holds uint16 x,y,z,0
 /// per vertex and the glTF node's translation/scale dequantize them; otherwise `positions` holds
-/// floats (translation 0, scale 1).
+/// floats (translation 0, scale 1). Triangles use the first vertexCount() - wireVertices vertices
+/// (the only ones with normals); line segments and points use the last wireVertices.
 struct TileContent {
   bool quantized = true;
   std::vector<uint16_t> positionsQ;
   std::vector<float> positions;
   std::array<double, 3> translation{0, 0, 0};
   std::array<double, 3> scale{1, 1, 1};
-  std::vector<int8_t> normalsQ;     ///< snorm8 x,y,z,0 per vertex, or empty.
+  std::vector<int8_t> normalsQ;     ///< snorm8 x,y,z,0 per triangle vertex, or empty.
   std::vector<uint32_t> colors;     ///< RGBA8 per vertex (r in the low byte).
   std::vector<uint32_t> featureIds; ///< Per vertex, index into `features`.
-  std::vector<uint32_t> indices;    ///< 3 per triangle.
+  std::vector<uint32_t> indices;    ///< 3 per triangle, each < surfaceVertices().
+  std::vector<uint32_t> lines;      ///< 2 per line segment, each ≥ surfaceVertices().
+  std::vector<uint32_t> points;     ///< 1 per point, each ≥ surfaceVertices().
+  uint32_t wireVertices = 0;        ///< The last vertices, used only by lines and points.
   std::vector<FeatureRow> features;
 
   [[nodiscard]] size_t vertexCount() const { return featureIds.size(); }
+  [[nodiscard]] size_t surfaceVertices() const { return vertexCount() - std::min<size_t>(wireVertices, vertexCount()); }
 };
 
 struct TilesetNode {
