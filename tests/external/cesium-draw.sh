@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CesiumJS draws what meshexport writes: tiles the bundled glTF sample (geolocated with --location;
 # as glb and as b3dm)
-# and the demo iModel (geolocated by its EcefLocation) and loads each in CesiumJS in headless
-# Chromium (tests/node/cesium-draw.mjs), keeping the screenshots.
+# and the demo iModel (geolocated by its EcefLocation) and the linework fixture (LINES and POINTS
+# primitives: its green and blue lines must show in their colours) and loads each in CesiumJS in
+# headless Chromium (tests/node/cesium-draw.mjs), keeping the screenshots.
 # usage: cesium-draw.sh MESHEXPORT WORK_DIR
 set -euo pipefail
 meshexport=$1 work=$2
@@ -19,3 +20,5 @@ timeout 300 node "$here/../node/cesium-draw.mjs" "$work/city" "$work/city.png"
 timeout 300 node "$here/../node/cesium-draw.mjs" "$work/city-b3dm" "$work/city-b3dm.png"
 "$meshexport" tile "$here/../../datasets/imodel/fixtures/demo.bim" -o "$work/demo" -q --config maxTrianglesPerTile=4000
 timeout 300 node "$here/../node/cesium-draw.mjs" "$work/demo" "$work/demo.png"
+"$meshexport" tile "$here/../../datasets/imodel/fixtures/lines.bim" -o "$work/lines" -q --config maxTrianglesPerTile=64
+timeout 300 node "$here/../node/cesium-draw.mjs" "$work/lines" "$work/lines.png" --hues=green:3,blue:3

@@ -4,15 +4,20 @@
 //   - the tileset finishes loading (allTilesLoaded) with at least one tile drawn;
 //   - the frame is not blank (enough pixels differ from the background);
 //   - picking the centre of the view returns a feature whose `element` property is set
-//     (EXT_mesh_features + EXT_structural_metadata read by CesiumJS).
-// usage: node cesium-draw.mjs TILESET_DIR OUT.png
+//     (EXT_mesh_features + EXT_structural_metadata read by CesiumJS);
+//   - with --hues=green:N,blue:M (linework): at least N pixels whose green channel exceeds red and
+//     blue by 40, M blue ones likewise (FXAA off, so 1-pixel lines keep their colour), and
+//     picking is not required (thin lines rarely sit under the centre of the view).
+// usage: node cesium-draw.mjs TILESET_DIR OUT.png [--hues=green:N,blue:M]
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { launchChromium, litFractionSource, listen, sendFile } from './harness.mjs';
 
-const [tilesetDir, outPng] = process.argv.slice(2);
+const [tilesetDir, outPng] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const huesArg = process.argv.find((a) => a.startsWith('--hues='))?.slice(7);
+const hues = huesArg ? Object.fromEntries(huesArg.split(',').map((h) => { const [k, n] = h.split(':'); return [k, Number(n)]; })) : null;
 if (!tilesetDir || !outPng) {
   console.error('usage: node cesium-draw.mjs TILESET_DIR OUT.png');
   process.exit(2);
@@ -36,6 +41,7 @@ ${litFractionSource}
       selectionIndicator: false, globe: false, skyBox: false, skyAtmosphere: false,
       contextOptions: { webgl: { preserveDrawingBuffer: true } } });
     viewer.scene.backgroundColor = Cesium.Color.BLACK;
+    if (${hues ? 'true' : 'false'}) viewer.scene.postProcessStages.fxaa.enabled = false;
     const tileset = await Cesium.Cesium3DTileset.fromUrl('/tiles/tileset.json');
     tileset.tileLoad.addEventListener(() => { result.loaded++; });
     tileset.tileFailed.addEventListener((e) => { result.failed.push(e.url + ': ' + e.message); });
@@ -46,6 +52,20 @@ ${litFractionSource}
       viewer.scene.render();
       const canvas = viewer.scene.canvas;
       result.litFraction = litFraction(canvas);
+      {
+        const copy = document.createElement('canvas');
+        copy.width = canvas.width; copy.height = canvas.height;
+        const ctx = copy.getContext('2d');
+        ctx.drawImage(canvas, 0, 0);
+        const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
+        result.hues = { red: 0, green: 0, blue: 0 };
+        for (let i = 0; i < px.length; i += 4) {
+          const [r, g, b] = [px[i], px[i + 1], px[i + 2]];
+          if (r > g + 40 && r > b + 40) result.hues.red++;
+          else if (g > r + 40 && g > b + 40) result.hues.green++;
+          else if (b > r + 40 && b > g + 40) result.hues.blue++;
+        }
+      }
       const picked = viewer.scene.pick(new Cesium.Cartesian2(canvas.clientWidth / 2, canvas.clientHeight / 2));
       if (picked && picked.getProperty) {
         const e = picked.getProperty('element');
@@ -93,10 +113,13 @@ try {
   const result = await tab.evaluate(() => window.__result);
   await tab.screenshot({ path: outPng });
   console.log(JSON.stringify({ ...result, failedRequests, consoleErrors: consoleErrors.slice(0, 5) }));
+  const huesOk = !hues || Object.entries(hues).every(([k, n]) => (result.hues?.[k] ?? 0) >= n);
   const ok = !result.error && result.loaded > 0 && result.failed.length === 0 && failedRequests.length === 0 &&
-             result.litFraction > 0.01 && result.pickedElement && result.pickedElement !== '0';
+             (hues ? result.litFraction > 0.0005 && huesOk
+                   : result.litFraction > 0.01 && result.pickedElement && result.pickedElement !== '0');
   console.log(`cesium-draw: ${ok ? 'ok' : 'FAILED'}: ${result.loaded} tiles loaded, ${result.failed.length} failed, ` +
-              `${(100 * (result.litFraction ?? 0)).toFixed(1)}% of pixels lit, picked element ${result.pickedElement}`);
+              `${(100 * (result.litFraction ?? 0)).toFixed(1)}% of pixels lit, picked element ${result.pickedElement}` +
+              (hues ? `, pixels by hue ${JSON.stringify(result.hues)} (wanted ${huesArg})` : ''));
   status = ok ? 0 : 1;
 } finally {
   await browser.close();
