@@ -34,10 +34,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm tools used by the tests (gltf-validator, ajv, cesium, playwright-core), pinned in
-# tests/node/package-lock.json.
+# npm tools used by the tests (gltf-validator, ajv, cesium, three, 3d-tiles-renderer,
+# playwright-core), pinned in tests/node/package-lock.json.
 if [ $tests = 1 ] && { [ ! -d "$here/tests/node/node_modules/gltf-validator" ] ||
-                                   [ ! -d "$here/tests/node/node_modules/cesium" ]; }; then
+                                   [ ! -d "$here/tests/node/node_modules/cesium" ] ||
+                                   [ ! -d "$here/tests/node/node_modules/3d-tiles-renderer" ]; }; then
   echo "install-deps: npm ci in tests/node" >&2
   (cd "$here/tests/node" && npm ci --no-audit --no-fund --silent)
 fi
