@@ -121,7 +121,7 @@ Status runLod(TileMesh&& mesh, core::PartitionOutput&& part, const ExportOptions
   }
   timer.stage().itemsIn = metrics.stages.back().itemsIn; // triangles partitioned
   uint64_t out = 0;
-  for (const auto& t : tiles) out += t.mesh.triangleCount();
+  for (const auto& t : tiles) out += t.mesh.primitiveCount();
   timer.stage().itemsOut = out;
   return Status::ok();
 }

@@ -50,6 +50,8 @@ nlohmann::json toJson(const core::ExportMetrics& m) {
           {"counts",
            {{"features", m.features},
             {"trianglesIn", m.trianglesIn},
+            {"lineSegmentsIn", m.lineSegmentsIn},
+            {"pointsIn", m.pointsIn},
             {"verticesIn", m.verticesIn},
             {"inputBytes", m.inputBytes},
             {"trianglesPerLevel", m.trianglesPerLevel},

@@ -223,8 +223,12 @@ int tile(const std::vector<std::string>& args) {
   const core::ExportMetrics& m = result->metrics;
   for (const auto& w : m.warnings) spdlog::warn("{}", w);
   for (const auto& s : m.stages) spdlog::info("  {:<9} {:9.1f} ms  {:<11} {}", s.name, s.wallMs, s.backend, s.reason);
-  spdlog::info("{} triangles → {} tiles, {} levels, {:.1f} MB, peak RSS {:.0f} MB, {:.0f} ms", m.trianglesIn, m.tiles,
-               m.tilesPerLevel.size(), m.outputBytes / 1e6, m.peakRssBytes / 1e6, m.wallMs);
+  const std::string linework =
+      m.lineSegmentsIn || m.pointsIn
+          ? ", " + std::to_string(m.lineSegmentsIn) + " line segments, " + std::to_string(m.pointsIn) + " points"
+          : std::string();
+  spdlog::info("{} triangles{} → {} tiles, {} levels, {:.1f} MB, peak RSS {:.0f} MB, {:.0f} ms", m.trianglesIn,
+               linework, m.tiles, m.tilesPerLevel.size(), m.outputBytes / 1e6, m.peakRssBytes / 1e6, m.wallMs);
   if (!metricsPath.empty()) {
     nlohmann::json j = {{"status", "Complete"},
                         {"metrics", engine::toJson(m)},

@@ -33,6 +33,8 @@ struct ExportMetrics {
 
   uint64_t features = 0;
   uint64_t trianglesIn = 0;
+  uint64_t lineSegmentsIn = 0; ///< Linework drawn as lines.
+  uint64_t pointsIn = 0;       ///< And as points.
   uint64_t verticesIn = 0;
   uint64_t inputBytes = 0; ///< Scene mesh bytes in host memory.
   std::vector<uint64_t> trianglesPerLevel;
