@@ -397,7 +397,38 @@ function lines(file) {
   return ref;
 }
 
-const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo], ['extras', extras], ['regions', regions], ['lines', lines]];
+/** B-spline surfaces of varied shape, order and pole count (issue: iTwin.js' native facet rule):
+ *  single Bezier patches of order 3 to 5, flat to folded; surfaces of 2 to 20 patches whose step
+ *  counts differ from patch to patch (fringes), linear in one direction, closed around. (Rational
+ *  surfaces: GeometryStreamBuilder writes no stream for BSplineSurface3dH.) */
+function surfaces(file) {
+  const db = emptySnapshot(file, 'meshexport surfaces fixture');
+  const model = PhysicalModel.insert(db, IModel.rootSubjectId, 'Surfaces');
+  const cat = category(db, 'Surfaces', [120, 170, 210]);
+  const none = YawPitchRollAngles.createDegrees(0, 0, 0);
+  let x = 0;
+  const add = (g, label) => insert(db, model, cat, [x += 40, 0, 0], none, [g], label);
+  const grid = (nu, nv, f) => { const p = []; for (let j = 0; j < nv; ++j) for (let i = 0; i < nu; ++i) p.push(Point3d.create(...f(i, j))); return p; };
+  const wave = (amp, twist) => (i, j) => [i * 3, j * 3, amp * Math.sin(i * 1.3 + j * 0.7) + twist * i * j * 0.3];
+  const bumps = (amp) => (i, j) => [i * 2 + 0.2 * j, j * 2.5, amp * Math.cos(i * 1.1) * Math.sin(j * 0.9 + 0.3)];
+  for (const [o, amp, twist] of [[3, 2, 0], [4, 4, 1], [5, 8, 3], [4, 1, 5]])
+    add(BSplineSurface3d.create(grid(o, o, wave(amp, twist)), o, o, undefined, o, o, undefined), `one patch, order ${o}`);
+  for (const [nu, nv, ou, ov, amp] of [[4, 4, 3, 3, 5], [6, 6, 3, 3, 5], [5, 5, 4, 4, 2], [7, 5, 4, 3, 5], [6, 4, 2, 3, 2],
+                                       [4, 6, 3, 2, 2], [8, 8, 4, 4, 2], [8, 6, 5, 3, 3]])
+    add(BSplineSurface3d.create(grid(nu, nv, bumps(amp)), nu, ou, undefined, nv, ov, undefined), `${nu} x ${nv} poles, orders ${ou} and ${ov}`);
+  // Around a wobbly ring (angles off the 7.5° steps where a count flips on rounding alone).
+  const ring = grid(9, 5, (i, j) => {
+    const a = 2 * Math.PI * i / 8, t = a + 0.1 * Math.sin(a), r = 3 + 0.4 * Math.sin(j + 1) + 0.3 * Math.sin(2 * a + 0.4);
+    return [r * Math.cos(t), r * Math.sin(t), j * 2];
+  });
+  add(BSplineSurface3d.create(ring, 9, 3, undefined, 5, 3, undefined), 'closed around: first and last pole columns equal');
+  db.saveChanges();
+  const ref = reference(db, file);
+  db.close();
+  return ref;
+}
+
+const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo], ['extras', extras], ['regions', regions], ['lines', lines], ['surfaces', surfaces]];
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7); // e.g. --only=extras
 for (const [name, make] of makers) {
   if (only && name !== only) continue;

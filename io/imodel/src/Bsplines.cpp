@@ -32,11 +32,10 @@ int findSpan(const std::vector<double>& knots, int order, int n, double t) {
   return s;
 }
 
-/// Parameters of one direction's grid lines: each non-empty knot span is divided into
+/// Parameters of a curve's stroke points: each non-empty knot span is divided into
 /// max(1, ceil(turn / angleTolerance)) + extra equal steps, turn = the largest turning of the
 /// control polygon over that span's poles among all rows. Curves (extra 0) give exportGraphics'
-/// stroke counts on the extras fixture; surfaces need extra 1 to give its 8 × 8 quads on the
-/// primitives fixture.
+/// stroke counts on the extras fixture (order 2 and 3).
 std::vector<double> gridParameters(const std::vector<Vec3d>& poles, int n, int m, bool alongU,
                                    const std::vector<double>& knots, int order, const TessellationOptions& o,
                                    int extra) {
@@ -72,14 +71,6 @@ bool validKnots(const std::vector<double>& k) {
   return true;
 }
 
-/// Poles of a B-spline (rational or not): as stored (homogeneous: xyz multiplied by the weight),
-/// cartesian, and the weights (1 when not rational).
-struct Poles {
-  std::vector<Vec3d> hom, cart;
-  std::vector<double> weights;
-  bool rational = false;
-};
-
 /// Reads `count` poles (3 doubles each, sizes already checked) and their weights; `what` names the
 /// geometry in the error when a pole is not finite or a weight is not positive.
 Result<Poles> readPoles(const flatbuffers::Vector<double>& xyz, const flatbuffers::Vector<double>* w, size_t count,
@@ -101,7 +92,7 @@ Result<Poles> readPoles(const flatbuffers::Vector<double>& xyz, const flatbuffer
   return p;
 }
 
-/// A B-spline curve (rational or not) stroked with the grid rule of the surfaces.
+/// A B-spline curve (rational or not) stroked per knot span (gridParameters, extra 0).
 Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out) {
   const int order = c.order();
   const auto* poles = c.poles();
@@ -129,56 +120,6 @@ Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& 
     }
     out.push_back(q * (1 / (p.rational ? wsum : 1.0)));
   }
-  return Status::ok();
-}
-
-/// An untrimmed B-spline surface (rational or not) as a grid of triangles.
-Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions& o, LocalMesh& m) {
-  const int nu = s.numPolesU(), nv = s.numPolesV(), ku = s.orderU(), kv = s.orderV();
-  if (ku < 2 || kv < 2 || ku > 26 || kv > 26 || nu < ku || nv < kv || int64_t(nu) * nv > (int64_t(1) << 22))
-    return imodelFail(ImodelError::Corrupt, "B-spline surface with impossible pole counts or orders");
-  const auto* poles = s.poles();
-  const auto* ku_ = s.knotsU();
-  const auto* kv_ = s.knotsV();
-  const auto* w = s.weights();
-  if (!poles || poles->size() != size_t(3) * size_t(nu) * size_t(nv) || !ku_ || ku_->size() != size_t(nu + ku) ||
-      !kv_ || kv_->size() != size_t(nv + kv) || (w && w->size() != 0 && w->size() != size_t(nu) * size_t(nv)))
-    return imodelFail(ImodelError::Corrupt, "B-spline surface whose poles, weights or knots do not match its counts");
-  std::vector<double> knotsU(ku_->begin(), ku_->end()), knotsV(kv_->begin(), kv_->end());
-  if (!validKnots(knotsU) || !validKnots(knotsV))
-    return imodelFail(ImodelError::Corrupt, "B-spline surface knots are not finite and non-decreasing");
-  MX_ASSIGN_OR_RETURN(const Poles pl, readPoles(*poles, w, size_t(nu) * size_t(nv), "B-spline surface"));
-  const std::vector<double> us = gridParameters(pl.cart, nu, nv, true, knotsU, ku, o, 1);
-  const std::vector<double> vs = gridParameters(pl.cart, nv, nu, false, knotsV, kv, o, 1);
-  if (us.size() < 2 || vs.size() < 2) return Status::ok(); // degenerate knots: nothing to draw
-  MX_RETURN_IF_ERROR(withinBudget(us.size() * vs.size(), "B-spline surface"));
-  const uint32_t base = uint32_t(m.points.size());
-  double bu[32], bv[32];
-  for (double vv : vs) {
-    const int sv = findSpan(knotsV, kv, nv, vv);
-    basisFunctions(knotsV, kv, sv, vv, bv);
-    for (double uu : us) {
-      const int su = findSpan(knotsU, ku, nu, uu);
-      basisFunctions(knotsU, ku, su, uu, bu);
-      Vec3d p{0, 0, 0};
-      double wsum = 0;
-      for (int j = 0; j < kv; ++j)
-        for (int i = 0; i < ku; ++i) {
-          const size_t idx = size_t(sv - kv + 1 + j) * size_t(nu) + size_t(su - ku + 1 + i);
-          const double b = bu[i] * bv[j];
-          p = p + pl.hom[idx] * b;
-          wsum += b * pl.weights[idx];
-        }
-      m.add(p * (1 / (pl.rational ? wsum : 1.0)));
-    }
-  }
-  const uint32_t cols = uint32_t(us.size());
-  for (uint32_t b = 0; b + 1 < vs.size(); ++b)
-    for (uint32_t a = 0; a + 1 < cols; ++a) {
-      const uint32_t p00 = base + b * cols + a, p10 = p00 + 1, p01 = p00 + cols, p11 = p01 + 1;
-      m.tri(p00, p10, p11);
-      m.tri(p00, p11, p01);
-    }
   return Status::ok();
 }
 

@@ -254,12 +254,15 @@ struct BsplineSurface : private Table {
   int32_t orderU() const { return GetField<int32_t>(field(6), 0); }
   int32_t orderV() const { return GetField<int32_t>(field(7), 0); }
   bool trimmed() const { return CheckField(field(11)); }
+  bool closedU() const { return GetField<uint8_t>(field(12), 0) != 0; }
+  bool closedV() const { return GetField<uint8_t>(field(13), 0) != 0; }
   bool Verify(Verifier& v) const {
     return VerifyTableStart(v) && VerifyOffset(v, field(0)) && verifyVector8(v, poles()) && VerifyOffset(v, field(1)) &&
            verifyVector8(v, weights()) && VerifyOffset(v, field(2)) && verifyVector8(v, knotsU()) &&
            VerifyOffset(v, field(3)) && verifyVector8(v, knotsV()) && VerifyField<int32_t>(v, field(4), 4) &&
            VerifyField<int32_t>(v, field(5), 4) && VerifyField<int32_t>(v, field(6), 4) &&
-           VerifyField<int32_t>(v, field(7), 4) && v.EndTable();
+           VerifyField<int32_t>(v, field(7), 4) && VerifyField<uint8_t>(v, field(12), 1) &&
+           VerifyField<uint8_t>(v, field(13), 1) && v.EndTable();
   }
 };
 

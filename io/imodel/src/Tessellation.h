@@ -4,7 +4,8 @@
 // chordTolerance), at most kMaxCircleSegments, at most kMaxPrimitivePoints points a primitive.
 //   Solids.cpp    boxes, spheres and ellipsoids, cones and cylinders, torus pipes, polyfaces
 //   Regions.cpp   planar regions (loops, holes, discs), extrusions, rotational and ruled sweeps
-//   Bsplines.cpp  B-spline curves in loops and untrimmed B-spline surfaces (our grid rule)
+//   Bsplines.cpp  B-spline curves in loops (our grid rule), pole and knot helpers
+//   BsplineSurfaces.cpp  untrimmed B-spline surfaces (the native facet rule)
 //   Wires.cpp     linework: line strings, arcs, curves and paths as line segments, point strings
 //                 as points (exportGraphics' onLineGraphics stroke rules)
 // Inputs are flatbuffer tables already verified; meshes are in the stream's local coordinates.
@@ -84,7 +85,28 @@ Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOp
 Status meshRuledSweep(const fb::DgnRuledSweep& r, const TessellationOptions& o, LocalMesh& m);
 
 // ---- Bsplines.cpp ----------------------------------------------------------------------------------
+/// Poles of a B-spline (rational or not): as stored (homogeneous: xyz multiplied by the weight),
+/// cartesian, and the weights (1 when not rational).
+struct Poles {
+  std::vector<Vec3d> hom, cart;
+  std::vector<double> weights;
+  bool rational = false;
+};
+/// Reads `count` poles and their weights; Corrupt (naming `what`) for a non-finite pole or a weight ≤ 0.
+core::Result<Poles> readPoles(const flatbuffers::Vector<double>& xyz, const flatbuffers::Vector<double>* w,
+                              size_t count, const char* what);
+/// Knots finite and non-decreasing.
+bool validKnots(const std::vector<double>& k);
+/// The order non-zero basis functions of knot span s at t (de Boor).
+void basisFunctions(const std::vector<double>& knots, int order, int s, double t, double* out);
+/// The span s (order-1 ≤ s ≤ n-1) with knots[s] ≤ t < knots[s+1]; the last span takes its end.
+int findSpan(const std::vector<double>& knots, int order, int n, double t);
 Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out);
+
+// ---- BsplineSurfaces.cpp ---------------------------------------------------------------------------
+/// An untrimmed B-spline surface as iTwin.js' native facetter meshes it (imodel-native GeomLibs
+/// bsppolyface.cpp): per Bezier patch a grid whose step counts come from its control net, shared
+/// patch edges taking the finer neighbour's count.
 Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions& o, LocalMesh& m);
 
 // ---- Wires.cpp ------------------------------------------------------------------------------------
