@@ -337,7 +337,7 @@ function regions(file) {
 }
 
 /** Linework: line strings, segments, open arcs of many sweeps, an ellipse, paths of lines and arcs,
- *  B-spline curves of order 2 and 3, point strings (authored points in the reference: exportGraphics
+ *  B-spline curves of order 2 to 5, point strings (authored points in the reference: exportGraphics
  *  does not report points), linework in a geometry part placed twice, and a colour change between
  *  wires; some elements mix wires and a solid. */
 function lines(file) {
@@ -390,6 +390,12 @@ function lines(file) {
   add([(b) => b.appendGeometryPart3d(partId, Point3d.create(0, 0, 0)),
        (b) => b.appendGeometryPart3d(partId, Point3d.create(8, 0, 0), YawPitchRollAngles.createDegrees(90, 0, 0), 2)],
       'part with linework, placed twice');
+  // Higher orders: iTwin.js strokes each Bezier span by its control polygon's largest turn.
+  const zigzag = (n) => Array.from({ length: n }, (_, i) => Point3d.create(i * 3, (i % 2) * 5 + i, i * 0.5));
+  add([BSplineCurve3d.createUniformKnots(zigzag(7), 4)], 'B-spline curve, order 4');
+  add([BSplineCurve3d.createUniformKnots(zigzag(8), 5)], 'B-spline curve, order 5');
+  add([BSplineCurve3d.createUniformKnots([Point3d.create(0, 0, 0), Point3d.create(4, 0.2, 0), Point3d.create(8, 0, 0), Point3d.create(12, 0.1, 0)], 4)],
+      'B-spline curve, order 4, nearly straight');
   db.saveChanges();
   const ref = reference(db, file, false, true);
   for (const e of ref.elements) if (points[e.id]) e.points = points[e.id].flat();

@@ -92,7 +92,7 @@ void checkParents(const TileCounts& t, uint64_t maxPrims) {
 const fs::path kLines = fs::path(MESHEXPORT_SOURCE_DIR) / "datasets/imodel/fixtures/lines.bim";
 
 TEST(Linework, IModelLineworkIsTiledWholeInTheLeaves) {
-  // lines.bim: 167 segments, 4 points and one box (12 triangles), 18 elements.
+  // lines.bim: 296 segments, 4 points and one box (12 triangles), 21 elements.
   const auto out = tmpDir("lines");
   auto r = engine::exportFile(kLines, out, options(64));
   ASSERT_TRUE(r.isOk()) << r.status().toString();
@@ -102,7 +102,7 @@ TEST(Linework, IModelLineworkIsTiledWholeInTheLeaves) {
   ASSERT_FALSE(tree.children.empty()) << "64 primitives a tile must give a tree";
   const Counts leaves = leafTotals(tree);
   EXPECT_EQ(leaves.triangles, 12u);
-  EXPECT_EQ(leaves.segments, 167u);
+  EXPECT_EQ(leaves.segments, 296u);
   EXPECT_EQ(leaves.points, 4u);
   checkParents(tree, 64);
   // Every element is pickable: its id is in some tile's property table.
@@ -122,7 +122,7 @@ TEST(Linework, IModelLineworkIsTiledWholeInTheLeaves) {
       elements.insert(id);
     }
   }
-  EXPECT_EQ(elements.size(), 18u);
+  EXPECT_EQ(elements.size(), 21u);
 }
 
 TEST(Linework, EveryFormatCarriesIt) {
@@ -154,7 +154,7 @@ TEST(Linework, IMdlTilesHoldPolylinesAndPointStrings) {
   io::ImdlSummary s;
   ASSERT_TRUE(io::validateImdl(b, "0-0.imdl", errors, s)) << (errors.empty() ? "" : errors[0]);
   EXPECT_EQ(s.triangles, 12u);
-  EXPECT_EQ(s.segments, 167u);
+  EXPECT_EQ(s.segments, 296u);
   EXPECT_EQ(s.points, 4u);
   EXPECT_EQ(s.elementSegments.at(0x14), 3u); // the line string
 }

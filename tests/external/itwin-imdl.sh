@@ -11,7 +11,7 @@ fixtures="$here/../../datasets/imodel/fixtures"
 if [ ! -d "$here/../itwin/node_modules/@itwin/core-frontend" ]; then echo "npm packages missing: run scripts/install-deps.sh"; exit 1; fi
 rm -rf "$work"; mkdir -p "$work"
 status=0
-for f in small primitives demo extras lines; do
+for f in small primitives demo extras lines surfaces; do
   "$meshexport" tile "$fixtures/$f.bim" -o "$work/$f" --type imodel -q --config maxTrianglesPerTile=2000
   "$meshexport" inspect "$fixtures/$f.bim" --json > "$work/$f.inspect.json"
   node "$here/../itwin/check-imdl.mjs" "$work/$f" "$fixtures/$f.reference.json" "$work/$f.inspect.json" || status=1

@@ -13,4 +13,4 @@ rm -rf "$work"; mkdir -p "$work"
 "$meshexport" tile "$here/../../datasets/sample/city.glb" -o "$work/city" -q --config maxTrianglesPerTile=8000
 timeout 300 node "$here/../node/three-draw.mjs" "$work/city" "$work/city.png"
 "$meshexport" tile "$here/../../datasets/imodel/fixtures/lines.bim" -o "$work/lines" -q --config maxTrianglesPerTile=64
-timeout 300 node "$here/../node/three-draw.mjs" "$work/lines" "$work/lines.png" --hues=green:3,blue:3 --lines=167 --points=4
+timeout 300 node "$here/../node/three-draw.mjs" "$work/lines" "$work/lines.png" --hues=green:3,blue:3 --lines=296 --points=4

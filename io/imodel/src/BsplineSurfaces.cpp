@@ -36,57 +36,10 @@ constexpr int kMaxDiagonalCount = 30;
 constexpr double kDiagonalRelTol = 0.06;
 constexpr double kTiny = 1e-8;
 
-struct Hom {
-  double x = 0, y = 0, z = 0, w = 1;
-};
 Hom mix(const Hom& a, const Hom& b, double t) {
   return {a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t, a.z + (b.z - a.z) * t, a.w + (b.w - a.w) * t};
 }
-Vec3d cartesian(const Hom& h) { return Vec3d{h.x, h.y, h.z} * (1 / h.w); }
 double dot(Vec3d a, Vec3d b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
-
-/// Inserts knot t once into every line (each a curve of the same knots and order), Boehm's rule.
-void insertKnot(std::vector<double>& knots, std::vector<std::vector<Hom>>& lines, int order, double t) {
-  const int p = order - 1;
-  const int n = int(lines.front().size());
-  int s = p;
-  while (s + 1 < n && knots[size_t(s + 1)] <= t) ++s;
-  for (auto& poles : lines) {
-    std::vector<Hom> out(size_t(n + 1));
-    for (int i = 0; i <= n; ++i) {
-      if (i <= s - p) {
-        out[size_t(i)] = poles[size_t(i)];
-      } else if (i > s) {
-        out[size_t(i)] = poles[size_t(i - 1)];
-      } else {
-        const double den = knots[size_t(i + p)] - knots[size_t(i)];
-        const double a = den > 0 ? (t - knots[size_t(i)]) / den : 0;
-        out[size_t(i)] = mix(poles[size_t(i - 1)], poles[size_t(i)], a);
-      }
-    }
-    poles = std::move(out);
-  }
-  knots.insert(knots.begin() + s + 1, t);
-}
-
-/// Raises the multiplicity of every knot of the active range to the degree. Returns the first knot
-/// index of each non-empty span: its Bezier poles are lines[s - degree .. s].
-std::vector<int> bezierSpans(std::vector<double>& knots, std::vector<std::vector<Hom>>& lines, int order) {
-  const int p = order - 1;
-  const int n0 = int(lines.front().size());
-  std::vector<double> values;
-  for (int i = p; i <= n0; ++i)
-    if (values.empty() || knots[size_t(i)] != values.back()) values.push_back(knots[size_t(i)]);
-  for (double t : values) {
-    const auto m = int(std::count(knots.begin(), knots.end(), t));
-    for (int k = m; k < p; ++k) insertKnot(knots, lines, order, t);
-  }
-  std::vector<int> spans;
-  const int n = int(lines.front().size());
-  for (int s = p; s < n; ++s)
-    if (knots[size_t(s + 1)] > knots[size_t(s)]) spans.push_back(s);
-  return spans;
-}
 
 /// Step counts of one direction of a patch: the interior, and the two edges along it.
 struct Steps {
@@ -223,13 +176,55 @@ bool physicallyClosed(const Poles& p, int nu, int nv, bool alongU) {
   const int lines = alongU ? nv : nu;
   for (int k = 0; k < lines; ++k) {
     const Vec3d a = alongU ? p.cart[size_t(k) * size_t(nu)] : p.cart[size_t(k)];
-    const Vec3d b = alongU ? p.cart[size_t(k) * size_t(nu) + size_t(nu - 1)] : p.cart[size_t(nv - 1) * size_t(nu) + size_t(k)];
+    const Vec3d b =
+        alongU ? p.cart[size_t(k) * size_t(nu) + size_t(nu - 1)] : p.cart[size_t(nv - 1) * size_t(nu) + size_t(k)];
     if (core::length(a - b) > tol) return false;
   }
   return true;
 }
 
 } // namespace
+
+/// Inserts knot t once into every line (each a curve of the same knots and order), Boehm's rule.
+static void insertKnot(std::vector<double>& knots, std::vector<std::vector<Hom>>& lines, int order, double t) {
+  const int p = order - 1;
+  const int n = int(lines.front().size());
+  int s = p;
+  while (s + 1 < n && knots[size_t(s + 1)] <= t) ++s;
+  for (auto& poles : lines) {
+    std::vector<Hom> out(size_t(n + 1));
+    for (int i = 0; i <= n; ++i) {
+      if (i <= s - p) {
+        out[size_t(i)] = poles[size_t(i)];
+      } else if (i > s) {
+        out[size_t(i)] = poles[size_t(i - 1)];
+      } else {
+        const double den = knots[size_t(i + p)] - knots[size_t(i)];
+        const double a = den > 0 ? (t - knots[size_t(i)]) / den : 0;
+        out[size_t(i)] = mix(poles[size_t(i - 1)], poles[size_t(i)], a);
+      }
+    }
+    poles = std::move(out);
+  }
+  knots.insert(knots.begin() + s + 1, t);
+}
+
+std::vector<int> bezierSpans(std::vector<double>& knots, std::vector<std::vector<Hom>>& lines, int order) {
+  const int p = order - 1;
+  const int n0 = int(lines.front().size());
+  std::vector<double> values;
+  for (int i = p; i <= n0; ++i)
+    if (values.empty() || knots[size_t(i)] != values.back()) values.push_back(knots[size_t(i)]);
+  for (double t : values) {
+    const auto m = int(std::count(knots.begin(), knots.end(), t));
+    for (int k = m; k < p; ++k) insertKnot(knots, lines, order, t);
+  }
+  std::vector<int> spans;
+  const int n = int(lines.front().size());
+  for (int s = p; s < n; ++s)
+    if (knots[size_t(s + 1)] > knots[size_t(s)]) spans.push_back(s);
+  return spans;
+}
 
 Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions& o, LocalMesh& m) {
   const int nu = s.numPolesU(), nv = s.numPolesV(), ku = s.orderU(), kv = s.orderV();

@@ -32,38 +32,6 @@ int findSpan(const std::vector<double>& knots, int order, int n, double t) {
   return s;
 }
 
-/// Parameters of a curve's stroke points: each non-empty knot span is divided into
-/// max(1, ceil(turn / angleTolerance)) + extra equal steps, turn = the largest turning of the
-/// control polygon over that span's poles among all rows. Curves (extra 0) give exportGraphics'
-/// stroke counts on the extras fixture (order 2 and 3).
-std::vector<double> gridParameters(const std::vector<Vec3d>& poles, int n, int m, bool alongU,
-                                   const std::vector<double>& knots, int order, const TessellationOptions& o,
-                                   int extra) {
-  const double a = std::min(std::max(o.angleTolerance, 1e-3), M_PI / 4);
-  std::vector<double> params;
-  auto pole = [&](int i, int row) { return alongU ? poles[size_t(row * n + i)] : poles[size_t(i * m + row)]; };
-  for (int s = order - 1; s < n; ++s) {
-    const double t0 = knots[size_t(s)], t1 = knots[size_t(s + 1)];
-    if (!(t1 > t0)) continue;
-    double turn = 0;
-    for (int row = 0; row < m; ++row) {
-      double sum = 0;
-      for (int i = s - order + 2; i < s; ++i) {
-        const Vec3d d0 = pole(i, row) - pole(i - 1, row), d1 = pole(i + 1, row) - pole(i, row);
-        const double l0 = core::length(d0), l1 = core::length(d1);
-        if (l0 <= 0 || l1 <= 0) continue;
-        const double c = std::clamp((d0.x * d1.x + d0.y * d1.y + d0.z * d1.z) / (l0 * l1), -1.0, 1.0);
-        sum += std::acos(c);
-      }
-      turn = std::max(turn, sum);
-    }
-    const int steps = std::min(256, std::max(1, int(std::ceil(turn / a - 1e-9))) + extra);
-    for (int k = params.empty() ? 0 : 1; k <= steps; ++k) params.push_back(t0 + (t1 - t0) * k / steps);
-    if (params.size() > kMaxPrimitivePoints) break; // the caller refuses it (withinBudget)
-  }
-  return params;
-}
-
 /// Knots finite and non-decreasing.
 bool validKnots(const std::vector<double>& k) {
   for (size_t i = 0; i < k.size(); ++i)
@@ -92,7 +60,36 @@ Result<Poles> readPoles(const flatbuffers::Vector<double>& xyz, const flatbuffer
   return p;
 }
 
-/// A B-spline curve (rational or not) stroked per knot span (gridParameters, extra 0).
+/// Edges of one Bezier span as iTwin.js' native stroker counts them (imodel-native GeomLibs,
+/// bsiBezierDPoint4d_estimateEdgeCount): at least degree; with θ the largest turn between
+/// consecutive control-polygon edges (a zero-length edge counts as a right angle), (order - 2) ·
+/// ceil(θ / angleTolerance) when θ exceeds the tolerance; with a chord tolerance,
+/// ceil(1.25 · √(h / tol)) when h = longest polygon edge · sin(θ / 2) exceeds it.
+int bezierEdgeCount(const std::vector<Vec3d>& p, const TessellationOptions& o) {
+  const int order = int(p.size());
+  int edges = order - 1;
+  double longest = 0, minCos = 1;
+  std::vector<Vec3d> unit(p.size() > 1 ? p.size() - 1 : 0);
+  for (size_t i = 1; i < p.size(); ++i) {
+    const Vec3d d = p[i] - p[i - 1];
+    const double len = core::length(d);
+    longest = std::max(longest, len);
+    unit[i - 1] = len > 0 ? d * (1 / len) : Vec3d{0, 0, 0};
+  }
+  for (size_t i = 1; i < unit.size(); ++i)
+    minCos = std::min(minCos, unit[i - 1].x * unit[i].x + unit[i - 1].y * unit[i].y + unit[i - 1].z * unit[i].z);
+  const double turn = std::acos(std::clamp(minCos, -1.0, 1.0));
+  if (o.chordTolerance > 0) {
+    const double h = longest * std::sin(turn / 2);
+    if (h > o.chordTolerance) edges = std::max(edges, int(std::ceil(1.25 * std::sqrt(h / o.chordTolerance))));
+  }
+  if (o.angleTolerance > 0 && turn > o.angleTolerance)
+    edges = std::max(edges, (order - 2) * int(std::ceil(turn / o.angleTolerance)));
+  return std::min(edges, 1 << 12);
+}
+
+/// A B-spline curve (rational or not) stroked as iTwin.js strokes it: cut into Bezier spans, each
+/// into bezierEdgeCount equal parameter steps.
 Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out) {
   const int order = c.order();
   const auto* poles = c.poles();
@@ -106,9 +103,21 @@ Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& 
   if (!validKnots(knots))
     return imodelFail(ImodelError::Corrupt, "B-spline curve knots are not finite and non-decreasing");
   MX_ASSIGN_OR_RETURN(const Poles p, readPoles(*poles, w, size_t(n), "B-spline curve"));
+  std::vector<std::vector<Hom>> line(1);
+  for (int i = 0; i < n; ++i)
+    line[0].push_back({p.hom[size_t(i)].x, p.hom[size_t(i)].y, p.hom[size_t(i)].z, p.weights[size_t(i)]});
+  std::vector<double> bezierKnots = knots;
+  const std::vector<int> spans = bezierSpans(bezierKnots, line, order);
+  std::vector<double> ts;
+  for (int s : spans) {
+    std::vector<Vec3d> net;
+    for (int k = s - order + 1; k <= s; ++k) net.push_back(cartesian(line[0][size_t(k)]));
+    const int steps = bezierEdgeCount(net, o);
+    const double t0 = bezierKnots[size_t(s)], t1 = bezierKnots[size_t(s + 1)];
+    for (int k = ts.empty() ? 0 : 1; k <= steps; ++k) ts.push_back(k == steps ? t1 : t0 + (t1 - t0) * k / steps);
+    MX_RETURN_IF_ERROR(withinBudget(out.size() + ts.size(), "B-spline curve"));
+  }
   double basis[32];
-  const std::vector<double> ts = gridParameters(p.cart, n, 1, true, knots, order, o, 0);
-  MX_RETURN_IF_ERROR(withinBudget(out.size() + ts.size(), "B-spline curve"));
   for (double t : ts) {
     const int s = findSpan(knots, order, n, t);
     basisFunctions(knots, order, s, t, basis);

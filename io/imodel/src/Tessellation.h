@@ -104,6 +104,15 @@ int findSpan(const std::vector<double>& knots, int order, int n, double t);
 Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& o, std::vector<Vec3d>& out);
 
 // ---- BsplineSurfaces.cpp ---------------------------------------------------------------------------
+/// A homogeneous pole (xyz multiplied by the weight).
+struct Hom {
+  double x = 0, y = 0, z = 0, w = 1;
+};
+inline Vec3d cartesian(const Hom& h) { return Vec3d{h.x, h.y, h.z} * (1 / h.w); }
+/// Bezier decomposition of curves sharing `knots` and `order` (the rows of a net): knot insertion
+/// until every knot of the active range has multiplicity degree. Returns the first knot index s of
+/// each non-empty span; its Bezier poles are lines[…][s - degree .. s].
+std::vector<int> bezierSpans(std::vector<double>& knots, std::vector<std::vector<Hom>>& lines, int order);
 /// An untrimmed B-spline surface as iTwin.js' native facetter meshes it (imodel-native GeomLibs
 /// bsppolyface.cpp): per Bezier patch a grid whose step counts come from its control net, shared
 /// patch edges taking the finer neighbour's count.
