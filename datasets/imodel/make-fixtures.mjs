@@ -1,6 +1,6 @@
 // Authors the iModel fixtures with iTwin.js (dev-time tool; the tiler never runs iTwin.js) and
 // dumps iTwin.js' own view of each file as the reference the C++ reader is tested against.
-//   npm install --legacy-peer-deps && node make-fixtures.mjs OUT_DIR [--large] [--only=NAME]
+//   npm install --legacy-peer-deps && node make-fixtures.mjs OUT_DIR [--large] [--only=NAME] [--references-only]
 // Writes OUT_DIR/<name>.bim and OUT_DIR/<name>.reference.json.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -129,7 +129,7 @@ function small(file) {
   builder.addGreedyTriangulationBetweenLineStrings([Point3d.create(0, 0, 0), Point3d.create(10, 0, 0)], [Point3d.create(0, 10, 0), Point3d.create(10, 10, 1)]);
   insert(db, site, walls, [0, 30, 0], none, [builder.claimPolyface()], 'polyface');
   db.saveChanges();
-  const ref = reference(db, file);
+  const ref = reference(db, file, false, true);
   db.close();
   return ref;
 }
@@ -193,7 +193,7 @@ function primitives(file) {
   add([params((p) => { p.lineColor = ColorDef.from(250, 250, 0); }),
        (b) => b.appendGeometryPart3d(part), box([3, 0, 0], [4, 1, 1])], 'state after a part instance');
   db.saveChanges();
-  const ref = reference(db, file);
+  const ref = reference(db, file, false, true);
   db.close();
   return ref;
 }
@@ -233,7 +233,7 @@ function demo(file) {
   for (let k = 0; k < 30; ++k) tg.push((b) => b.appendGeometryPart3d(tree, Point3d.create((k % 10) * 14, -10 - Math.floor(k / 10) * 4, 0), YawPitchRollAngles.createDegrees(k * 37, 0, 0), 0.8 + (k % 5) * 0.1));
   insert(db, site, trees, [0, 0, 0], none, tg, 'trees');
   db.saveChanges();
-  const ref = reference(db, file);
+  const ref = reference(db, file, false, true);
   db.close();
   return ref;
 }
@@ -297,7 +297,7 @@ function extras(file) {
                                         [0, 0, 1, 2, 3, 4, 5, 6, 7, 7], 3);
   insert(db, model, cat, [60, 0, 0], none, [Loop.create(rounded)], 'bspline curve loop, order 3');
   db.saveChanges();
-  const ref = reference(db, file);
+  const ref = reference(db, file, false, true);
   db.close();
   return ref;
 }
@@ -331,7 +331,7 @@ function regions(file) {
   add([ParityRegion.create(circle(5, 5, 1), rect(0, 0, 20, 20), circle(14, 14, 3))], 'tilted region, holes first',
       YawPitchRollAngles.createDegrees(20, 35, 10));
   db.saveChanges();
-  const ref = reference(db, file, true);
+  const ref = reference(db, file, true, true);
   db.close();
   return ref;
 }
@@ -429,13 +429,32 @@ function surfaces(file) {
   });
   add(BSplineSurface3d.create(ring, 9, 3, undefined, 5, 3, undefined), 'closed around: first and last pole columns equal');
   db.saveChanges();
-  const ref = reference(db, file);
+  const ref = reference(db, file, false, true);
   db.close();
   return ref;
 }
 
 const makers = wantLarge ? [['large', large]] : [['small', small], ['primitives', primitives], ['demo', demo], ['extras', extras], ['regions', regions], ['lines', lines], ['surfaces', surfaces]];
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7); // e.g. --only=extras
+// --references-only: rewrite OUT_DIR/<name>.reference.json from the existing OUT_DIR/<name>.bim
+// (same ids and iModel id), e.g. after the reference gains a field.
+if (process.argv.includes('--references-only')) {
+  for (const [name] of makers) {
+    if (only && name !== only) continue;
+    const file = path.join(outDir, `${name}.bim`);
+    const db = SnapshotDb.openFile(file);
+    const ref = reference(db, file, name === 'regions', true);
+    for (const e of ref.elements) { // keep what the author recorded (point strings' points)
+      const old = JSON.parse(fs.readFileSync(path.join(outDir, `${name}.reference.json`), 'utf8')).elements.find((o) => o.id === e.id);
+      if (old?.points) e.points = old.points;
+    }
+    db.close();
+    fs.writeFileSync(path.join(outDir, `${name}.reference.json`), JSON.stringify(ref, null, 1));
+    console.log(`${file}: reference rewritten`);
+  }
+  await IModelHost.shutdown();
+  process.exit(0);
+}
 for (const [name, make] of makers) {
   if (only && name !== only) continue;
   const file = path.join(outDir, `${name}.bim`);
