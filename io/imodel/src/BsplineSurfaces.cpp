@@ -24,6 +24,7 @@
 #include <array>
 #include <cmath>
 #include <map>
+#include <span>
 
 namespace mx::io::geometry {
 
@@ -185,45 +186,48 @@ bool physicallyClosed(const Poles& p, int nu, int nv, bool alongU) {
 
 } // namespace
 
-/// Inserts knot t once into every line (each a curve of the same knots and order), Boehm's rule.
-static void insertKnot(std::vector<double>& knots, std::vector<std::vector<Hom>>& lines, int order, double t) {
-  const int p = order - 1;
-  const int n = int(lines.front().size());
-  int s = p;
-  while (s + 1 < n && knots[size_t(s + 1)] <= t) ++s;
-  for (auto& poles : lines) {
-    std::vector<Hom> out(size_t(n + 1));
-    for (int i = 0; i <= n; ++i) {
-      if (i <= s - p) {
-        out[size_t(i)] = poles[size_t(i)];
-      } else if (i > s) {
-        out[size_t(i)] = poles[size_t(i - 1)];
-      } else {
-        const double den = knots[size_t(i + p)] - knots[size_t(i)];
-        const double a = den > 0 ? (t - knots[size_t(i)]) / den : 0;
-        out[size_t(i)] = mix(poles[size_t(i - 1)], poles[size_t(i)], a);
-      }
-    }
-    poles = std::move(out);
-  }
-  knots.insert(knots.begin() + s + 1, t);
-}
-
-std::vector<int> bezierSpans(std::vector<double>& knots, std::vector<std::vector<Hom>>& lines, int order) {
-  const int p = order - 1;
-  const int n0 = int(lines.front().size());
-  std::vector<double> values;
-  for (int i = p; i <= n0; ++i)
-    if (values.empty() || knots[size_t(i)] != values.back()) values.push_back(knots[size_t(i)]);
-  for (double t : values) {
-    const auto m = int(std::count(knots.begin(), knots.end(), t));
-    for (int k = m; k < p; ++k) insertKnot(knots, lines, order, t);
-  }
+std::vector<int> knotSpans(const std::vector<double>& knots, int n, int order) {
   std::vector<int> spans;
-  const int n = int(lines.front().size());
-  for (int s = p; s < n; ++s)
+  for (int s = order - 1; s < n; ++s)
     if (knots[size_t(s + 1)] > knots[size_t(s)]) spans.push_back(s);
   return spans;
+}
+
+/// Inserts t into the local curve (u, q) whose span of interest starts at knot index k (Boehm).
+static void insertLocal(std::vector<double>& u, std::vector<Hom>& q, int p, int k, double t) {
+  std::vector<Hom> out(q.size() + 1);
+  for (int i = 0; i < int(out.size()); ++i) {
+    if (i <= k - p) {
+      out[size_t(i)] = q[size_t(i)];
+    } else if (i > k) {
+      out[size_t(i)] = q[size_t(i - 1)];
+    } else {
+      const double den = u[size_t(i + p)] - u[size_t(i)];
+      out[size_t(i)] = mix(q[size_t(i - 1)], q[size_t(i)], den > 0 ? (t - u[size_t(i)]) / den : 0);
+    }
+  }
+  q = std::move(out);
+  u.insert(u.begin() + k + 1, t);
+}
+
+std::vector<Hom> bezierOfSpan(const std::vector<double>& knots, std::span<const Hom> line, int order, int s) {
+  const int p = order - 1;
+  // The span's p + 1 poles and the 2p + 2 knots around them: a curve of its own whose span
+  // [u[p], u[p + 1]] is this one. Its ends are raised to multiplicity p, locally: O(p³) a span.
+  std::vector<double> u(knots.begin() + (s - p), knots.begin() + (s + p + 2));
+  std::vector<Hom> q(line.begin() + (s - p), line.begin() + (s + 1));
+  int k = p;
+  const double a = u[size_t(p)], b = u[size_t(p + 1)];
+  int ma = 0;
+  for (int j = k; j >= 0 && u[size_t(j)] == a; --j) ++ma;
+  for (; ma < p; ++ma) {
+    insertLocal(u, q, p, k, a);
+    ++k; // the span now starts after the inserted knot
+  }
+  int mb = 0;
+  for (size_t j = size_t(k + 1); j < u.size() && u[j] == b; ++j) ++mb;
+  for (; mb < p; ++mb) insertLocal(u, q, p, k, b);
+  return std::vector<Hom>(q.begin() + (k - p), q.begin() + (k + 1));
 }
 
 Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions& o, LocalMesh& m) {
@@ -241,37 +245,45 @@ Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions
   if (!validKnots(knotsU) || !validKnots(knotsV))
     return imodelFail(ImodelError::Corrupt, "B-spline surface knots are not finite and non-decreasing");
   MX_ASSIGN_OR_RETURN(const Poles pl, readPoles(*poles, w, size_t(nu) * size_t(nv), "B-spline surface"));
-  // Knot insertions only ever add poles at the interior knots: at most (knots × degree) more a side.
-  if (int64_t(nu + ku * nu) * (nv + kv * nv) > (int64_t(1) << 24))
-    return imodelFail(ImodelError::Corrupt, "B-spline surface too large to cut into Bezier patches");
-
-  // 1. Bezier patches: rows along u first, then the columns of the result along v.
-  std::vector<std::vector<Hom>> rows(size_t(nv), std::vector<Hom>(static_cast<size_t>(nu)));
-  for (int j = 0; j < nv; ++j)
-    for (int i = 0; i < nu; ++i) {
-      const size_t k = size_t(j) * size_t(nu) + size_t(i);
-      rows[size_t(j)][size_t(i)] = {pl.hom[k].x, pl.hom[k].y, pl.hom[k].z, pl.weights[k]};
-    }
-  std::vector<double> bu = knotsU, bv = knotsV;
-  const std::vector<int> uSpans = bezierSpans(bu, rows, ku);
-  const size_t NU = rows.front().size();
-  std::vector<std::vector<Hom>> cols(NU, std::vector<Hom>(static_cast<size_t>(nv)));
-  for (size_t i = 0; i < NU; ++i)
-    for (int j = 0; j < nv; ++j) cols[i][size_t(j)] = rows[size_t(j)][i];
-  const std::vector<int> vSpans = bezierSpans(bv, cols, kv);
+  // 1. Bezier patches: each row's u spans, then each patch column's v spans.
+  const std::vector<int> uSpans = knotSpans(knotsU, nu, ku), vSpans = knotSpans(knotsV, nv, kv);
   if (uSpans.empty() || vSpans.empty()) return Status::ok(); // degenerate knots: nothing to draw
   MX_RETURN_IF_ERROR(withinBudget(uSpans.size() * vSpans.size(), "B-spline surface"));
+  // The Bezier nets held at once: every row's u spans, then every patch.
+  MX_RETURN_IF_ERROR(withinBudget(
+      std::max(uSpans.size() * size_t(ku) * size_t(nv), uSpans.size() * vSpans.size() * size_t(ku) * size_t(kv)),
+      "B-spline surface's Bezier patches"));
+  std::vector<Hom> row(static_cast<size_t>(nu)), column(static_cast<size_t>(nv));
+  // rowBezier[j][a * ku + i]: pole i of u span a in row j.
+  std::vector<std::vector<Hom>> rowBezier(static_cast<size_t>(nv));
+  for (int j = 0; j < nv; ++j) {
+    for (int i = 0; i < nu; ++i) {
+      const size_t k = size_t(j) * size_t(nu) + size_t(i);
+      row[size_t(i)] = {pl.hom[k].x, pl.hom[k].y, pl.hom[k].z, pl.weights[k]};
+    }
+    for (int sp : uSpans) {
+      const std::vector<Hom> bz = bezierOfSpan(knotsU, row, ku, sp);
+      rowBezier[size_t(j)].insert(rowBezier[size_t(j)].end(), bz.begin(), bz.end());
+    }
+  }
 
   // 2. Step counts per patch, from its cartesian net.
-  const int pu = ku - 1, pv = kv - 1;
   const size_t PU = uSpans.size(), PV = vSpans.size();
+  // patchNets[b * PU + a][j][i]: the cartesian net of patch (u span a, v span b).
+  std::vector<std::vector<std::vector<Vec3d>>> patchNets(
+      PU * PV, std::vector<std::vector<Vec3d>>(size_t(kv), std::vector<Vec3d>(static_cast<size_t>(ku))));
+  for (size_t a = 0; a < PU; ++a)
+    for (int i = 0; i < ku; ++i) {
+      for (int j = 0; j < nv; ++j) column[size_t(j)] = rowBezier[size_t(j)][a * size_t(ku) + size_t(i)];
+      for (size_t b = 0; b < PV; ++b) {
+        const std::vector<Hom> bz = bezierOfSpan(knotsV, column, kv, vSpans[b]);
+        for (int j = 0; j < kv; ++j) patchNets[b * PU + a][size_t(j)][size_t(i)] = cartesian(bz[size_t(j)]);
+      }
+    }
   std::vector<PatchSteps> steps(PU * PV);
   for (size_t b = 0; b < PV; ++b)
     for (size_t a = 0; a < PU; ++a) {
-      std::vector<std::vector<Vec3d>> net(size_t(kv), std::vector<Vec3d>(static_cast<size_t>(ku)));
-      for (int j = 0; j < kv; ++j)
-        for (int i = 0; i < ku; ++i)
-          net[size_t(j)][size_t(i)] = cartesian(cols[size_t(uSpans[a] - pu + i)][size_t(vSpans[b] - pv + j)]);
+      const std::vector<std::vector<Vec3d>>& net = patchNets[b * PU + a];
       std::vector<std::vector<Vec3d>> transposed(size_t(ku), std::vector<Vec3d>(static_cast<size_t>(kv)));
       for (int j = 0; j < kv; ++j)
         for (int i = 0; i < ku; ++i) transposed[size_t(i)][size_t(j)] = net[size_t(j)][size_t(i)];
@@ -299,8 +311,8 @@ Status meshBsplineSurface(const fb::BsplineSurface& s, const TessellationOptions
       const int uHigh = std::max({st.u.interior, st.u.high, b1 != b ? steps[b1 * PU + a].u.interior : 0});
       const int vLow = std::max({st.v.interior, st.v.low, a0 != a ? steps[b * PU + a0].v.interior : 0});
       const int vHigh = std::max({st.v.interior, st.v.high, a1 != a ? steps[b * PU + a1].v.interior : 0});
-      const double u0 = bu[size_t(uSpans[a])], u1 = bu[size_t(uSpans[a] + 1)];
-      const double v0 = bv[size_t(vSpans[b])], v1 = bv[size_t(vSpans[b] + 1)];
+      const double u0 = knotsU[size_t(uSpans[a])], u1 = knotsU[size_t(uSpans[a] + 1)];
+      const double v0 = knotsV[size_t(vSpans[b])], v1 = knotsV[size_t(vSpans[b] + 1)];
       meshPatch(st.u.interior, st.v.interior, uLow, uHigh, vLow, vHigh, m, [&](double su, double sv) {
         const double uu = su >= 1 ? u1 : u0 + su * (u1 - u0), vv = sv >= 1 ? v1 : v0 + sv * (v1 - v0);
         auto [it, added] = shared.try_emplace({uu, vv}, uint32_t(m.points.size()));

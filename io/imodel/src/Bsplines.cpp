@@ -103,17 +103,16 @@ Status strokeBsplineCurve(const fb::BsplineCurve& c, const TessellationOptions& 
   if (!validKnots(knots))
     return imodelFail(ImodelError::Corrupt, "B-spline curve knots are not finite and non-decreasing");
   MX_ASSIGN_OR_RETURN(const Poles p, readPoles(*poles, w, size_t(n), "B-spline curve"));
-  std::vector<std::vector<Hom>> line(1);
+  std::vector<Hom> line;
+  line.reserve(size_t(n));
   for (int i = 0; i < n; ++i)
-    line[0].push_back({p.hom[size_t(i)].x, p.hom[size_t(i)].y, p.hom[size_t(i)].z, p.weights[size_t(i)]});
-  std::vector<double> bezierKnots = knots;
-  const std::vector<int> spans = bezierSpans(bezierKnots, line, order);
+    line.push_back({p.hom[size_t(i)].x, p.hom[size_t(i)].y, p.hom[size_t(i)].z, p.weights[size_t(i)]});
   std::vector<double> ts;
-  for (int s : spans) {
+  for (int s : knotSpans(knots, n, order)) {
     std::vector<Vec3d> net;
-    for (int k = s - order + 1; k <= s; ++k) net.push_back(cartesian(line[0][size_t(k)]));
+    for (const Hom& h : bezierOfSpan(knots, line, order, s)) net.push_back(cartesian(h));
     const int steps = bezierEdgeCount(net, o);
-    const double t0 = bezierKnots[size_t(s)], t1 = bezierKnots[size_t(s + 1)];
+    const double t0 = knots[size_t(s)], t1 = knots[size_t(s + 1)];
     for (int k = ts.empty() ? 0 : 1; k <= steps; ++k) ts.push_back(k == steps ? t1 : t0 + (t1 - t0) * k / steps);
     MX_RETURN_IF_ERROR(withinBudget(out.size() + ts.size(), "B-spline curve"));
   }

@@ -15,6 +15,7 @@
 #include <mx/core/Math.h>
 
 #include <optional>
+#include <span>
 #include <vector>
 
 namespace mx::io::geometry {
@@ -109,10 +110,11 @@ struct Hom {
   double x = 0, y = 0, z = 0, w = 1;
 };
 inline Vec3d cartesian(const Hom& h) { return Vec3d{h.x, h.y, h.z} * (1 / h.w); }
-/// Bezier decomposition of curves sharing `knots` and `order` (the rows of a net): knot insertion
-/// until every knot of the active range has multiplicity degree. Returns the first knot index s of
-/// each non-empty span; its Bezier poles are lines[…][s - degree .. s].
-std::vector<int> bezierSpans(std::vector<double>& knots, std::vector<std::vector<Hom>>& lines, int order);
+/// The first knot index s of each non-empty span of a curve of n poles.
+std::vector<int> knotSpans(const std::vector<double>& knots, int n, int order);
+/// The Bezier poles (order of them) of span s of a curve (`line`: its n homogeneous poles): the
+/// span's own poles with its end knots raised to multiplicity degree by local knot insertion.
+std::vector<Hom> bezierOfSpan(const std::vector<double>& knots, std::span<const Hom> line, int order, int s);
 /// An untrimmed B-spline surface as iTwin.js' native facetter meshes it (imodel-native GeomLibs
 /// bsppolyface.cpp): per Bezier patch a grid whose step counts come from its control net, shared
 /// patch edges taking the finer neighbour's count.
