@@ -263,6 +263,42 @@ TEST(ImodelScene, CircleSegmentsAreCapped) {
   EXPECT_GT(st->triangles, 528u * 100);
   EXPECT_LE(st->triangles, 2 * n * (n / 2));
 }
+TEST(ImodelScene, WireCurvesOfOtherKindsAreCountedNotFatal) {
+  // A path (boundary 1) of a transition spiral (union tag 17, not stroked here) and a B-spline
+  // curve: the spiral is counted as skipped, the curve still becomes line segments.
+  flatbuffers::FlatBufferBuilder b;
+  const std::vector<double> poles{0, 0, 0, 5, 10, 0, 10, 0, 0, 15, 10, 0}, knots{0, 0, 0, 1, 2, 2, 2};
+  const auto p = b.CreateVector(poles);
+  const auto k = b.CreateVector(knots);
+  auto start = b.StartTable();
+  b.AddElement<int32_t>(slot(0), 3, 0);
+  b.AddOffset(slot(2), p);
+  b.AddOffset(slot(4), k);
+  const flatbuffers::Offset<void> curve(b.EndTable(start));
+  start = b.StartTable(); // an empty table stands for the spiral's detail
+  const flatbuffers::Offset<void> spiral(b.EndTable(start));
+  auto variant = [&](uint8_t type, flatbuffers::Offset<void> member) {
+    const auto t = b.StartTable();
+    b.AddElement<uint8_t>(slot(0), type, 0);
+    b.AddOffset(slot(1), member);
+    return flatbuffers::Offset<void>(b.EndTable(t));
+  };
+  const auto members = std::vector<flatbuffers::Offset<void>>{variant(17, spiral), variant(3, curve)};
+  const auto curves = b.CreateVector(members);
+  start = b.StartTable();
+  b.AddElement<int32_t>(slot(0), 1, 0); // open path
+  b.AddOffset(slot(1), curves);
+  const flatbuffers::Offset<void> cv(b.EndTable(start));
+  b.Finish(variant(5, cv));
+  std::vector<uint8_t> payload = {'b', 'g', '0', '0', '0', '1', 'f', 'b'};
+  payload.insert(payload.end(), b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+  while (payload.size() % 8) payload.push_back(0);
+  auto st = io::tessellateGeometryBlob(chunk(streamWith(8, payload)));
+  ASSERT_TRUE(st.isOk()) << st.status().toString();
+  EXPECT_TRUE(st->error.empty()) << st->error;
+  EXPECT_EQ(st->skipped.at("wire (TransitionSpiral, not stroked)"), 1u);
+  EXPECT_EQ(st->lineSegments, 18u); // the curve of the lines fixture's order-3 element
+}
 TEST(ImodelScene, PrimitivesPastThePointBudgetFailTheirElement) {
   // Stroking this loop at the finest angle would need more than kMaxPrimitivePoints points (70 000
   // spans turning enough for 256 steps each): the element fails, nothing is allocated past the

@@ -310,7 +310,9 @@ Status ElementDecoder::onCurveVector(const GeometryOp& op, std::vector<Event>& e
   }
   if (cv->boundaryType() < 2) { // a path or a bag of curves: linework
     LocalMesh local;
-    MX_RETURN_IF_ERROR(strokeWire(*g, _o, local));
+    std::vector<std::string> skipped;
+    MX_RETURN_IF_ERROR(strokeWire(*g, _o, local, skipped));
+    for (std::string& kind : skipped) events.emplace_back(SkipEvent{std::move(kind)});
     return piece(std::move(local), events, depth);
   }
   std::vector<Region> regions;
@@ -324,7 +326,9 @@ Status ElementDecoder::onCurveVector(const GeometryOp& op, std::vector<Event>& e
 Status ElementDecoder::onCurvePrimitive(const GeometryOp& op, std::vector<Event>& events, int depth) {
   MX_ASSIGN_OR_RETURN(const fb::VariantGeometry* g, geometryUnion(op, "CurvePrimitive"));
   LocalMesh local;
-  MX_RETURN_IF_ERROR(strokeWire(*g, _o, local));
+  std::vector<std::string> skipped;
+  MX_RETURN_IF_ERROR(strokeWire(*g, _o, local, skipped));
+  for (std::string& kind : skipped) events.emplace_back(SkipEvent{std::move(kind)});
   return piece(std::move(local), events, depth);
 }
 

@@ -128,7 +128,11 @@ std::vector<Vec3d> strokeArcWire(Vec3d c, Vec3d v0, Vec3d v90, double start, dou
 /// A polyline (consecutive points joined; repeats skipped) into `m`'s segments.
 void addPolyline(LocalMesh& m, const std::vector<Vec3d>& pts);
 /// One curve of a wire (line segment, line string, arc, B-spline curve, point string, or a curve
-/// vector of them) into `m`: segments, or points for a point string.
-Status strokeWire(const fb::VariantGeometry& g, const TessellationOptions& o, LocalMesh& m, int depth = 0);
+/// vector of them) into `m`: segments, or points for a point string. Curves of another kind
+/// (transition spirals, interpolation and Akima curves…) are named in `skipped`, not stroked.
+Status strokeWire(const fb::VariantGeometry& g, const TessellationOptions& o, LocalMesh& m,
+                  std::vector<std::string>& skipped, int depth = 0);
+/// The name of a BGFB geometry union tag (format doc: 1 LineSegment … 18 PointString).
+std::string geometryTypeName(uint8_t type);
 
 } // namespace mx::io::geometry

@@ -1,10 +1,13 @@
 // Linework: what exportGraphics reports through onLineGraphics, as line segments; point strings
 // (which exportGraphics does not report) as points. Measured on iTwin.js 4 (datasets/imodel):
 // an open arc of sweep s gives ceil(|s| / angleTolerance) evenly spaced points (at least 2) at any
-// radius; a line string its points; a B-spline curve the loop rule of Bsplines.cpp.
+// radius; a line string its points; a B-spline curve the loop rule of Bsplines.cpp. Curves of
+// other kinds (transition spirals, interpolation and Akima curves) are counted, not stroked.
 #include "Tessellation.h"
 
 #include <cmath>
+#include <iterator>
+#include <string>
 
 namespace mx::io::geometry {
 
@@ -44,7 +47,31 @@ Status flatPoints(const flatbuffers::Vector<double>* v, std::vector<Vec3d>& out)
 
 } // namespace
 
-Status strokeWire(const fb::VariantGeometry& g, const TessellationOptions& o, LocalMesh& m, int depth) {
+std::string geometryTypeName(uint8_t type) {
+  static const char* const names[] = {"",
+                                      "LineSegment",
+                                      "EllipticArc",
+                                      "BsplineCurve",
+                                      "LineString",
+                                      "CurveVector",
+                                      "DgnCone",
+                                      "DgnSphere",
+                                      "DgnTorusPipe",
+                                      "DgnBox",
+                                      "DgnExtrusion",
+                                      "DgnRotationalSweep",
+                                      "DgnRuledSweep",
+                                      "Polyface",
+                                      "BsplineSurface",
+                                      "VectorOfVariantGeometry",
+                                      "InterpolationCurve",
+                                      "TransitionSpiral",
+                                      "PointString"};
+  return type < std::size(names) && type > 0 ? names[type] : "geometry type " + std::to_string(type);
+}
+
+Status strokeWire(const fb::VariantGeometry& g, const TessellationOptions& o, LocalMesh& m,
+                  std::vector<std::string>& skipped, int depth) {
   switch (g.type()) {
   case fb::kLineSegment: {
     const auto* seg = g.as<fb::LineSegment>() ? g.as<fb::LineSegment>()->segment() : nullptr;
@@ -83,11 +110,13 @@ Status strokeWire(const fb::VariantGeometry& g, const TessellationOptions& o, Lo
     const auto* cv = g.as<fb::CurveVector>();
     const auto* curves = cv ? cv->curves() : nullptr;
     if (!curves) return Status::ok();
-    for (uint32_t k = 0; k < curves->size(); ++k) MX_RETURN_IF_ERROR(strokeWire(*curves->Get(k), o, m, depth + 1));
+    for (uint32_t k = 0; k < curves->size(); ++k)
+      MX_RETURN_IF_ERROR(strokeWire(*curves->Get(k), o, m, skipped, depth + 1));
     return Status::ok();
   }
-  default:
-    return imodelFail(ImodelError::Corrupt, "unsupported curve type " + std::to_string(g.type()) + " in a wire");
+  default: // counted, and the rest of the element still drawn
+    skipped.push_back("wire (" + geometryTypeName(g.type()) + ", not stroked)");
+    return Status::ok();
   }
 }
 
