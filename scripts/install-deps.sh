@@ -8,7 +8,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 pkgs=(cmake ninja-build pkg-config ccache clang
   libmeshoptimizer-dev libtinygltf-dev nlohmann-json3-dev libstb-dev libspdlog-dev libfmt-dev
-  libhwy-dev libtbb-dev libcpp-httplib-dev libssl-dev libsqlite3-dev libsnappy-dev
+  libhwy-dev libtbb-dev libcpp-httplib-dev libssl-dev libsqlite3-dev libsnappy-dev libpq-dev
   libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev)
 
 missing=()
@@ -24,6 +24,8 @@ if [ $tests = 1 ]; then
   dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || missing+=(chromium)
   # clang-format: scripts/check-style.sh (the house style, checked by scripts/test.sh).
   dpkg-query -W -f='${Status}' clang-format 2>/dev/null | grep -q "install ok installed" || missing+=(clang-format)
+  # PostgreSQL: the job store tests start a throwaway server of their own (tests/external/with-postgres.sh).
+  dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q "install ok installed" || missing+=(postgresql)
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi

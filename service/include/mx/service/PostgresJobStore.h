@@ -1,0 +1,54 @@
+#pragma once
+// The PostgreSQL job store (issue "Scale out", first part): the JobStore contract on a PostgreSQL
+// 15+ server through libpq, for services that share one store. Numbered migrations recorded in
+// meshexport_schema, run under a session advisory lock so that nodes starting together migrate
+// once; a store newer than this binary is refused. One connection per store object, guarded by a
+// mutex; a broken connection is re-established once per call before the call fails Unavailable.
+// Not yet chosen by `meshexport serve` (the fleet roles come next): tests/service/JobStoreContract
+// runs the same contract over it and over SqliteJobStore against a real, throwaway server.
+#include <mx/service/JobStore.h>
+
+#include <memory>
+#include <string>
+
+namespace mx::service {
+
+class PostgresJobStore final : public JobStore {
+public:
+  /// The advisory lock key migrations hold ("MXJB" as on the SQLite store).
+  static constexpr int64_t kMigrationLock = 0x4D584A42;
+
+  /// Connects (`conninfo`: any libpq connection string or URI) and migrates. Unavailable when the
+  /// server cannot be reached; UnsupportedInput when its schema is newer than this binary's.
+  static core::Result<std::unique_ptr<PostgresJobStore>> open(const std::string& conninfo);
+
+  /// Schema version after migrations.
+  [[nodiscard]] int64_t version() const;
+
+  core::Status insert(const ExportRecord& record) override;
+  std::optional<ExportRecord> get(const std::string& id) override;
+  std::vector<ExportRecord> list(const ExportQuery& query, int64_t& total) override;
+  std::optional<ExportRecord> findSame(const std::string& subject, const std::string& iModelId,
+                                       const std::string& changesetId, const std::string& typeClass,
+                                       const std::string* tilerConfig) override;
+  core::Status setStatus(const std::string& id, ExportStatus status, const std::string& error = "",
+                         const std::string& stats = "") override;
+  core::Status remove(const std::string& id) override;
+  std::vector<std::string> legacySubjects() override;
+  core::Status renameSubject(const std::string& from, const std::string& to) override;
+  std::vector<ExportRecord> all() override;
+  int64_t requeueInProgress() override;
+  std::vector<std::string> idsWithStatus(ExportStatus status) override;
+  std::map<std::string, int64_t> countsByStatus() override;
+  std::vector<ExportRecord> history(const std::string& subject, const std::string& iModelId,
+                                    const std::string& typeClass) override;
+
+  ~PostgresJobStore() override;
+
+private:
+  struct Impl;
+  explicit PostgresJobStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> _impl;
+};
+
+} // namespace mx::service
