@@ -9,7 +9,9 @@
 #include <mx/service/Config.h>
 #include <mx/service/DataDir.h>
 #include <mx/service/ImodelStore.h>
+#include <mx/service/PostgresJobStore.h>
 #include <mx/service/Service.h>
+#include <mx/service/SqliteJobStore.h>
 
 #include <signal.h>
 
@@ -53,6 +55,11 @@ usage:
                                   rebuild the job store from the exports' manifests: a damaged
                                   store is moved aside (jobs.db.damaged-TIME), never deleted; rows
                                   already there stay (the service must be stopped)
+  meshexport store migrate --from sqlite:FILE --to postgresql://…
+                                  copy every export row of a SQLite store (the service stopped) into
+                                  a PostgreSQL store (any libpq connection string; its schema is
+                                  made or migrated); rows already there with other content are named
+                                  and left alone; exit 0 when every row is in the target, 8 otherwise
   meshexport config-keys          list the tilerConfig keys
   meshexport backends             list compiled backends and whether they can run here
   meshexport --version
@@ -390,8 +397,52 @@ std::filesystem::path dataDirArgument(const std::vector<std::string>& args, size
   return dataDir;
 }
 
+/// `store migrate --from sqlite:FILE --to CONNINFO`.
+int migrateStore(const std::vector<std::string>& args) {
+  std::string from, to;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--from" && i + 1 < args.size())
+      from = args[++i];
+    else if (args[i] == "--to" && i + 1 < args.size())
+      to = args[++i];
+    else
+      return usage("unexpected argument " + args[i]);
+  }
+  if (from.rfind("sqlite:", 0) != 0 || to.empty())
+    return usage("store migrate needs --from sqlite:FILE and --to a PostgreSQL connection string");
+  const std::filesystem::path file = from.substr(7);
+  // The source's data folder is locked: never beside a running service.
+  auto lock = service::lockDataDir(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
+  if (!lock) {
+    spdlog::error("{}", lock.status().message());
+    return exitCode(lock.status().code());
+  }
+  auto source = service::SqliteJobStore::open(file, service::SqliteJobStore::Create::Never);
+  if (!source) {
+    spdlog::error("{}", source.status().message());
+    return exitCode(source.status().code());
+  }
+  auto target = service::PostgresJobStore::open(to);
+  if (!target) {
+    spdlog::error("{}", target.status().message());
+    return exitCode(target.status().code());
+  }
+  auto report = service::copyStore(**source, **target);
+  if (!report) {
+    spdlog::error("{}", report.status().message());
+    return exitCode(report.status().code());
+  }
+  for (const auto& id : report->conflicts)
+    std::printf("conflict %s: the target holds another export with this id (left as it is)\n", id.c_str());
+  std::printf("copied %lld, already there %lld, conflicts %zu\n", static_cast<long long>(report->copied),
+              static_cast<long long>(report->present), report->conflicts.size());
+  return report->conflicts.empty() ? 0 : 8;
+}
+
 int store(const std::vector<std::string>& args) {
-  if (args.empty() || (args[0] != "check" && args[0] != "recover")) return usage("store needs check or recover");
+  if (!args.empty() && args[0] == "migrate") return migrateStore(args);
+  if (args.empty() || (args[0] != "check" && args[0] != "recover"))
+    return usage("store needs check, recover or migrate");
   std::vector<std::string> rest;
   std::string error;
   const service::DataDir dir{dataDirArgument(args, 1, rest, error)};

@@ -93,4 +93,18 @@ public:
 /// "2025-03-14T09:26:53Z".
 std::string formatUtc(int64_t unixMs);
 
+/// Every field equal (what a store migration must preserve).
+bool sameRecord(const ExportRecord& a, const ExportRecord& b);
+
+struct StoreCopyReport {
+  int64_t copied = 0;                 ///< Rows the target did not have.
+  int64_t present = 0;                ///< Rows the target had already, equal in every field.
+  std::vector<std::string> conflicts; ///< Ids the target holds with other content (left as they are).
+};
+
+/// Copies every row of `from` into `to` (`meshexport store migrate`): a row the target lacks is
+/// inserted and read back equal; an equal row is counted; a row the target holds with other
+/// content is left alone and named, never overwritten. Errors: a failed insert or read-back.
+core::Result<StoreCopyReport> copyStore(JobStore& from, JobStore& to);
+
 } // namespace mx::service
