@@ -69,15 +69,8 @@ Status checkScene(const core::Scene& scene, const ExportOptions& options, core::
             "exportType IMODEL needs an iModel input: every feature must belong to a model (this input has none)"};
   metrics.features = scene.features.size();
   metrics.trianglesIn = scene.triangleCount();
-  for (const core::Mesh& m : scene.meshes) {
-    metrics.lineSegmentsIn += m.lines.size() / 2;
-    metrics.pointsIn += m.points.size();
-  }
-  for (const core::MeshInstance& i : scene.instances)
-    if (i.mesh < scene.sharedMeshes.size()) {
-      metrics.lineSegmentsIn += scene.sharedMeshes[i.mesh].lines.size() / 2;
-      metrics.pointsIn += scene.sharedMeshes[i.mesh].points.size();
-    }
+  metrics.lineSegmentsIn = scene.lineSegmentCount();
+  metrics.pointsIn = scene.pointCount();
   metrics.verticesIn = scene.vertexCount();
   metrics.inputBytes = scene.byteSize();
   metrics.cpuLevel = options.cpuLevel == cpu::CpuLevel::Scalar ? "scalar" : cpu::simdTargetName();

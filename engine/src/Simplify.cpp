@@ -28,14 +28,16 @@ Result<Simplified> clusterOnce(const TileMesh& u, const Aabbf& bounds, double ce
   Simplified s;
   s.cellSize = cell;
   double dropped2 = 0; // squared: one square root at the end (sqrt is monotonic and correctly rounded)
+  auto dist2 = [](const float* a, const float* b) {
+    return double(a[0] - b[0]) * (a[0] - b[0]) + double(a[1] - b[1]) * (a[1] - b[1]) +
+           double(a[2] - b[2]) * (a[2] - b[2]);
+  };
   for (size_t t = 0; t + 2 < u.indices.size(); t += 3) {
     const uint32_t r[3] = {out.remap[u.indices[t]], out.remap[u.indices[t + 1]], out.remap[u.indices[t + 2]]};
     if (r[0] != r[1] && r[1] != r[2] && r[0] != r[2]) continue;
     for (int k = 0; k < 3; ++k) {
-      const float* a = &out.positions[3 * size_t(r[k])];
-      const float* b = &out.positions[3 * size_t(r[(k + 1) % 3])];
-      dropped2 = std::max(dropped2, double(a[0] - b[0]) * (a[0] - b[0]) + double(a[1] - b[1]) * (a[1] - b[1]) +
-                                        double(a[2] - b[2]) * (a[2] - b[2]));
+      dropped2 =
+          std::max(dropped2, dist2(&out.positions[3 * size_t(r[k])], &out.positions[3 * size_t(r[(k + 1) % 3])]));
     }
   }
   // Segments and points through the same cells: a segment whose ends share a cell collapses (its
@@ -46,16 +48,14 @@ Result<Simplified> clusterOnce(const TileMesh& u, const Aabbf& bounds, double ce
     const uint32_t a = out.remap[u.lines[k]], b = out.remap[u.lines[k + 1]];
     if (a == b) {
       wireDropped = true;
-      const float* p = &u.positions[3 * size_t(u.lines[k])];
-      const float* q = &u.positions[3 * size_t(u.lines[k + 1])];
-      dropped2 = std::max(dropped2, double(p[0] - q[0]) * (p[0] - q[0]) + double(p[1] - q[1]) * (p[1] - q[1]) +
-                                        double(p[2] - q[2]) * (p[2] - q[2]));
+      dropped2 =
+          std::max(dropped2, dist2(&u.positions[3 * size_t(u.lines[k])], &u.positions[3 * size_t(u.lines[k + 1])]));
       continue;
     }
     if (seen.insert(uint64_t(std::min(a, b)) << 32 | std::max(a, b)).second)
       s.mesh.lines.insert(s.mesh.lines.end(), {a, b});
   }
-  std::vector<uint8_t> pointSeen(out.classes.size(), 0);
+  std::vector<uint8_t> pointSeen(u.points.empty() ? 0 : out.classes.size(), 0);
   for (uint32_t p : u.points) {
     const uint32_t r = out.remap[p];
     if (pointSeen[r]) continue;

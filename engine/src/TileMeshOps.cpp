@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 
 namespace mx::engine {
 
@@ -152,56 +154,27 @@ TileMesh concatenate(const std::vector<const TileMesh*>& parts) {
   return u;
 }
 
-/// Removes vertices no primitive uses (keeps first-use order of the remaining ones stable:
-/// triangles, then segments, then points).
-void compact(TileMesh& m) {
-  std::vector<uint32_t> remap(m.vertexCount(), ~0u);
-  uint32_t next = 0;
-  std::vector<uint32_t> order;
-  for (auto* list : {&m.indices, &m.lines, &m.points})
-    for (uint32_t& idx : *list) {
-      if (remap[idx] == ~0u) {
-        remap[idx] = next++;
-        order.push_back(idx);
-      }
-      idx = remap[idx];
-    }
-  TileMesh c;
-  c.positions.resize(3 * order.size());
-  c.normals.resize(3 * order.size());
-  c.classes.resize(order.size());
-  for (size_t i = 0; i < order.size(); ++i) {
-    for (int a = 0; a < 3; ++a) {
-      c.positions[3 * i + size_t(a)] = m.positions[3 * size_t(order[i]) + size_t(a)];
-      c.normals[3 * i + size_t(a)] = m.normals[3 * size_t(order[i]) + size_t(a)];
-    }
-    c.classes[i] = m.classes[order[i]];
-  }
-  c.indices = std::move(m.indices);
-  c.lines = std::move(m.lines);
-  c.points = std::move(m.points);
-  m = std::move(c);
-}
+namespace {
 
-size_t surfaceVerticesFirst(TileMesh& m) {
-  const size_t n = m.vertexCount();
-  std::vector<uint32_t> surface(n, ~0u), wire(n, ~0u), order;
-  for (uint32_t& idx : m.indices) {
-    if (surface[idx] == ~0u) {
-      surface[idx] = uint32_t(order.size());
-      order.push_back(idx);
-    }
-    idx = surface[idx];
-  }
-  const size_t surfaceCount = order.size();
-  for (auto* list : {&m.lines, &m.points})
-    for (uint32_t& idx : *list) {
-      if (wire[idx] == ~0u) {
-        wire[idx] = uint32_t(order.size());
-        order.push_back(idx);
+/// Renumbers m's vertices in first-use order over `groups` of index lists, each group numbering
+/// its own copies (a vertex two groups use is split in two), and drops the unused ones. Returns
+/// how many vertices the first group uses.
+size_t renumber(TileMesh& m, std::initializer_list<std::initializer_list<std::vector<uint32_t>*>> groups) {
+  std::vector<uint32_t> order, remap;
+  size_t firstGroup = 0;
+  bool first = true;
+  for (const auto& group : groups) {
+    remap.assign(m.vertexCount(), ~0u);
+    for (std::vector<uint32_t>* list : group)
+      for (uint32_t& idx : *list) {
+        if (remap[idx] == ~0u) {
+          remap[idx] = uint32_t(order.size());
+          order.push_back(idx);
+        }
+        idx = remap[idx];
       }
-      idx = wire[idx];
-    }
+    if (std::exchange(first, false)) firstGroup = order.size();
+  }
   TileMesh c;
   c.positions.resize(3 * order.size());
   c.normals.resize(m.normals.empty() ? 0 : 3 * order.size());
@@ -215,8 +188,16 @@ size_t surfaceVerticesFirst(TileMesh& m) {
   c.lines = std::move(m.lines);
   c.points = std::move(m.points);
   m = std::move(c);
-  return surfaceCount;
+  return firstGroup;
 }
+
+} // namespace
+
+/// Removes vertices no primitive uses (keeps first-use order of the remaining ones stable:
+/// triangles, then segments, then points).
+void compact(TileMesh& m) { renumber(m, {{&m.indices, &m.lines, &m.points}}); }
+
+size_t surfaceVerticesFirst(TileMesh& m) { return renumber(m, {{&m.indices}, {&m.lines, &m.points}}); }
 
 double lineLength(const TileMesh& m) {
   double length = 0;

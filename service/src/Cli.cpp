@@ -397,6 +397,12 @@ std::filesystem::path dataDirArgument(const std::vector<std::string>& args, size
   return dataDir;
 }
 
+/// Logs why a store command failed; its exit code.
+int failed(const core::Status& s) {
+  spdlog::error("{}", s.message());
+  return exitCode(s.code());
+}
+
 /// `store migrate --from sqlite:FILE --to CONNINFO`.
 int migrateStore(const std::vector<std::string>& args) {
   std::string from, to;
@@ -413,25 +419,13 @@ int migrateStore(const std::vector<std::string>& args) {
   const std::filesystem::path file = from.substr(7);
   // The source's data folder is locked: never beside a running service.
   auto lock = service::lockDataDir(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
-  if (!lock) {
-    spdlog::error("{}", lock.status().message());
-    return exitCode(lock.status().code());
-  }
+  if (!lock) return failed(lock.status());
   auto source = service::SqliteJobStore::open(file, service::SqliteJobStore::Create::Never);
-  if (!source) {
-    spdlog::error("{}", source.status().message());
-    return exitCode(source.status().code());
-  }
+  if (!source) return failed(source.status());
   auto target = service::PostgresJobStore::open(to);
-  if (!target) {
-    spdlog::error("{}", target.status().message());
-    return exitCode(target.status().code());
-  }
+  if (!target) return failed(target.status());
   auto report = service::copyStore(**source, **target);
-  if (!report) {
-    spdlog::error("{}", report.status().message());
-    return exitCode(report.status().code());
-  }
+  if (!report) return failed(report.status());
   for (const auto& id : report->conflicts)
     std::printf("conflict %s: the target holds another export with this id (left as it is)\n", id.c_str());
   std::printf("copied %lld, already there %lld, conflicts %zu\n", static_cast<long long>(report->copied),
@@ -454,10 +448,7 @@ int store(const std::vector<std::string>& args) {
   }
   // The data folder's lock: never beside a running service.
   auto lock = service::lockDataDir(dir.root);
-  if (!lock) {
-    spdlog::error("{}", lock.status().message());
-    return exitCode(lock.status().code());
-  }
+  if (!lock) return failed(lock.status());
   if (args[0] == "check") {
     const auto report = service::checkStore(dir);
     std::printf("store   %s\n", report.store ? "ok" : report.store.message().c_str());
@@ -469,10 +460,7 @@ int store(const std::vector<std::string>& args) {
     return report.ok() ? 0 : 8;
   }
   auto report = service::recoverStore(dir);
-  if (!report) {
-    spdlog::error("{}", report.status().message());
-    return exitCode(report.status().code());
-  }
+  if (!report) return failed(report.status());
   for (const auto& n : report->notes) std::printf("%s\n", n.c_str());
   std::printf("rows kept %lld, restored from manifests %lld\n", static_cast<long long>(report->rowsKept),
               static_cast<long long>(report->rowsRestored));

@@ -1,3 +1,5 @@
+#include "StoreSql.h"
+
 #include <mx/service/PostgresJobStore.h>
 
 #include <libpq-fe.h>
@@ -39,9 +41,7 @@ const char* const kMigrations[] = {
        CREATE INDEX exports_by_status ON exports(status, created_ms);)",
 };
 
-constexpr const char* kColumns =
-    "id, subject, imodel_id, changeset_id, changeset_index, export_type, type_class, tiler_config, display_name, "
-    "status, error, stats, imodel_path, created_ms, modified_ms, tile_major, auto_generated, itwin_id";
+constexpr const char* kColumns = sql::kExportColumns;
 
 struct ResultDeleter {
   void operator()(PGresult* r) const { PQclear(r); }
@@ -61,10 +61,8 @@ ExportRecord readRow(const PGresult* r, int row) {
   e.typeClass = text(6);
   e.tilerConfig = text(7);
   e.displayName = text(8);
-  const std::string status = text(9);
-  e.status = parseExportStatus(status).value_or(ExportStatus::Invalid);
   e.error = text(10);
-  if (!parseExportStatus(status) && e.error.empty()) e.error = "The stored status of this export is unreadable.";
+  sql::readStatus(e, text(9));
   e.stats = text(11);
   e.imodelPath = text(12);
   e.createdMs = number(13);
@@ -186,23 +184,12 @@ std::optional<ExportRecord> PostgresJobStore::get(const std::string& id) {
 
 std::vector<ExportRecord> PostgresJobStore::list(const ExportQuery& q, int64_t& total) {
   std::lock_guard lock(_impl->mutex);
-  std::string where = " FROM exports WHERE subject = $1";
-  std::vector<std::string> args{q.subject};
-  auto add = [&](const char* column, const std::string& value, const char* op = " = ") {
-    args.push_back(value);
-    where += std::string(" AND ") + column + op + "$" + std::to_string(args.size());
-  };
-  if (!q.iModelId.empty()) add("imodel_id", q.iModelId);
-  if (!q.changesetId.empty()) add("changeset_id", q.changesetId);
-  if (!q.typeClass.empty()) add("type_class", q.typeClass);
-  if (q.maxTileMajor >= 0) add("tile_major", std::to_string(q.maxTileMajor), " <= ");
+  std::vector<std::string> args;
+  const std::string where = sql::listWhere(q, args, [](size_t n) { return "$" + std::to_string(n); });
   total = 0;
   if (auto c = _impl->run("SELECT COUNT(*)" + where, args))
     total = std::strtoll(PQgetvalue(c->get(), 0, 0), nullptr, 10);
-  const char* order = q.order == ExportQuery::Order::DateAsc ? " ORDER BY modified_ms ASC, id ASC"
-                      : q.order == ExportQuery::Order::DateDesc
-                          ? " ORDER BY modified_ms DESC, id DESC"
-                          : " ORDER BY changeset_index DESC, modified_ms DESC, id DESC";
+  const char* order = sql::listOrder(q.order);
   args.push_back(std::to_string(q.top));
   args.push_back(std::to_string(q.skip));
   const std::string page = " LIMIT $" + std::to_string(args.size() - 1) + " OFFSET $" + std::to_string(args.size());

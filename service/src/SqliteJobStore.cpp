@@ -1,3 +1,5 @@
+#include "StoreSql.h"
+
 #include <mx/service/SqliteJobStore.h>
 
 #include <mx/io/Sqlite.h>
@@ -40,9 +42,7 @@ const char* const kMigrations[] = {
        ALTER TABLE exports ADD COLUMN itwin_id TEXT NOT NULL DEFAULT '';)",
 };
 
-constexpr const char* kColumns =
-    "id, subject, imodel_id, changeset_id, changeset_index, export_type, type_class, tiler_config, display_name, "
-    "status, error, stats, imodel_path, created_ms, modified_ms, tile_major, auto_generated, itwin_id";
+constexpr const char* kColumns = sql::kExportColumns;
 
 ExportRecord readRow(const io::sqlite::Statement& s) {
   ExportRecord r;
@@ -55,13 +55,10 @@ ExportRecord readRow(const io::sqlite::Statement& s) {
   r.typeClass = s.getText(6);
   r.tilerConfig = s.getText(7);
   r.displayName = s.getText(8);
-  // A status no release wrote (a damaged row) reads as Invalid, with the reason.
-  const std::string status = s.getText(9);
-  r.status = parseExportStatus(status).value_or(ExportStatus::Invalid);
   r.error = s.getText(10);
+  sql::readStatus(r, s.getText(9));
   r.stats = s.getText(11);
   r.imodelPath = s.getText(12);
-  if (!parseExportStatus(status) && r.error.empty()) r.error = "The stored status of this export is unreadable.";
   r.createdMs = s.getInt64(13);
   r.modifiedMs = s.getInt64(14);
   r.tileMajor = s.getInt64(15);
@@ -200,35 +197,15 @@ std::optional<ExportRecord> SqliteJobStore::get(const std::string& id) {
 
 std::vector<ExportRecord> SqliteJobStore::list(const ExportQuery& q, int64_t& total) {
   std::lock_guard lock(_impl->mutex);
-  std::string where = " FROM exports WHERE subject = ?";
-  std::vector<std::string> args{q.subject};
-  if (!q.iModelId.empty()) {
-    where += " AND imodel_id = ?";
-    args.push_back(q.iModelId);
-  }
-  if (!q.changesetId.empty()) {
-    where += " AND changeset_id = ?";
-    args.push_back(q.changesetId);
-  }
-  if (!q.typeClass.empty()) {
-    where += " AND type_class = ?";
-    args.push_back(q.typeClass);
-  }
-  if (q.maxTileMajor >= 0) {
-    where += " AND tile_major <= ?";
-    args.push_back(std::to_string(q.maxTileMajor));
-  }
+  std::vector<std::string> args;
+  const std::string where = sql::listWhere(q, args, [](size_t) { return "?"; });
   total = 0;
   if (auto s = _impl->db.prepare("SELECT COUNT(*)" + where)) {
     int i = 1;
     for (const auto& a : args) (void)s->bind(i++, a);
     if (s->step() == StepResult::Row) total = s->getInt64(0);
   }
-  const char* order = q.order == ExportQuery::Order::DateAsc ? " ORDER BY modified_ms ASC, id ASC"
-                      : q.order == ExportQuery::Order::DateDesc
-                          ? " ORDER BY modified_ms DESC, id DESC"
-                          : " ORDER BY changeset_index DESC, modified_ms DESC, id DESC";
-  return _impl->query(std::string("SELECT ") + kColumns + where + order, args, q.top, q.skip);
+  return _impl->query(std::string("SELECT ") + kColumns + where + sql::listOrder(q.order), args, q.top, q.skip);
 }
 
 std::optional<ExportRecord> SqliteJobStore::findSame(const std::string& subject, const std::string& iModelId,

@@ -277,23 +277,8 @@ TEST(ImodelScene, WireCurvesOfOtherKindsAreCountedNotFatal) {
   const flatbuffers::Offset<void> curve(b.EndTable(start));
   start = b.StartTable(); // an empty table stands for the spiral's detail
   const flatbuffers::Offset<void> spiral(b.EndTable(start));
-  auto variant = [&](uint8_t type, flatbuffers::Offset<void> member) {
-    const auto t = b.StartTable();
-    b.AddElement<uint8_t>(slot(0), type, 0);
-    b.AddOffset(slot(1), member);
-    return flatbuffers::Offset<void>(b.EndTable(t));
-  };
-  const auto members = std::vector<flatbuffers::Offset<void>>{variant(17, spiral), variant(3, curve)};
-  const auto curves = b.CreateVector(members);
-  start = b.StartTable();
-  b.AddElement<int32_t>(slot(0), 1, 0); // open path
-  b.AddOffset(slot(1), curves);
-  const flatbuffers::Offset<void> cv(b.EndTable(start));
-  b.Finish(variant(5, cv));
-  std::vector<uint8_t> payload = {'b', 'g', '0', '0', '0', '1', 'f', 'b'};
-  payload.insert(payload.end(), b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
-  while (payload.size() % 8) payload.push_back(0);
-  auto st = io::tessellateGeometryBlob(chunk(streamWith(8, payload)));
+  const auto path = curveVectorTable(b, 1, {variantTable(b, 17, spiral), variantTable(b, 3, curve)}); // open path
+  auto st = io::tessellateGeometryBlob(geometryOpBlob(b, variantTable(b, 5, path)));
   ASSERT_TRUE(st.isOk()) << st.status().toString();
   EXPECT_TRUE(st->error.empty()) << st->error;
   EXPECT_EQ(st->skipped.at("wire (TransitionSpiral, not stroked)"), 1u);

@@ -124,6 +124,36 @@ inline std::vector<uint8_t> streamWith(uint32_t code, const std::vector<uint8_t>
 
 constexpr flatbuffers::voffset_t slot(int id) { return flatbuffers::voffset_t(4 + 2 * id); }
 
+/// A BGFB VariantGeometry table: union tag `type` and its member table.
+inline flatbuffers::Offset<void> variantTable(flatbuffers::FlatBufferBuilder& b, uint8_t type,
+                                              flatbuffers::Offset<void> member) {
+  const auto t = b.StartTable();
+  b.AddElement<uint8_t>(slot(0), type, 0);
+  b.AddOffset(slot(1), member);
+  return flatbuffers::Offset<void>(b.EndTable(t));
+}
+
+/// A CurveVector table of `boundary` type over `members` (VariantGeometry tables).
+inline flatbuffers::Offset<void> curveVectorTable(flatbuffers::FlatBufferBuilder& b, int32_t boundary,
+                                                  const std::vector<flatbuffers::Offset<void>>& members) {
+  const auto curves = b.CreateVector(members);
+  const auto start = b.StartTable();
+  b.AddElement<int32_t>(slot(0), boundary, 0);
+  b.AddOffset(slot(1), curves);
+  return flatbuffers::Offset<void>(b.EndTable(start));
+}
+
+/// A blob of one geometry op (code 8 CurveVector by default): "bg0001fb" + the finished BGFB
+/// buffer whose root is `root`, padded to 8 bytes, in a stream behind a Header op.
+inline std::vector<uint8_t> geometryOpBlob(flatbuffers::FlatBufferBuilder& b, flatbuffers::Offset<void> root,
+                                           uint32_t code = 8) {
+  b.Finish(root);
+  std::vector<uint8_t> payload = {'b', 'g', '0', '0', '0', '1', 'f', 'b'};
+  payload.insert(payload.end(), b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+  while (payload.size() % 8) payload.push_back(0);
+  return chunk(streamWith(code, payload));
+}
+
 /// A CurveVector op (code 8, "bg0001fb" + BGFB) holding one closed loop made of one B-spline
 /// curve, built field by field as iTwin.js writes them (format doc section 7).
 inline std::vector<uint8_t> bsplineLoopOp(int order, const std::vector<double>& poles,
@@ -138,23 +168,8 @@ inline std::vector<uint8_t> bsplineLoopOp(int order, const std::vector<double>& 
   if (!weights.empty()) b.AddOffset(slot(3), w);
   b.AddOffset(slot(4), k);
   const flatbuffers::Offset<void> curve(b.EndTable(start));
-  auto variant = [&](uint8_t type, flatbuffers::Offset<void> member) {
-    const auto t = b.StartTable();
-    b.AddElement<uint8_t>(slot(0), type, 0);
-    b.AddOffset(slot(1), member);
-    return flatbuffers::Offset<void>(b.EndTable(t));
-  };
-  const auto member = variant(3, curve); // BsplineCurve
-  const auto curves = b.CreateVector(std::vector<flatbuffers::Offset<void>>{member});
-  start = b.StartTable();
-  b.AddElement<int32_t>(slot(0), 2, 0); // outer loop
-  b.AddOffset(slot(1), curves);
-  const flatbuffers::Offset<void> cv(b.EndTable(start));
-  b.Finish(variant(5, cv)); // CurveVector
-  std::vector<uint8_t> payload = {'b', 'g', '0', '0', '0', '1', 'f', 'b'};
-  payload.insert(payload.end(), b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
-  while (payload.size() % 8) payload.push_back(0);
-  return chunk(streamWith(8, payload));
+  const auto loop = curveVectorTable(b, 2, {variantTable(b, 3, curve)}); // an outer loop of a BsplineCurve
+  return geometryOpBlob(b, variantTable(b, 5, loop));                    // CurveVector
 }
 
 } // namespace mx::test

@@ -13,11 +13,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { launchChromium, litFractionSource, listen, sendFile } from './harness.mjs';
+import { huesArgument, launchChromium, litFractionSource, listen, sendFile } from './harness.mjs';
 
 const [tilesetDir, outPng] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const huesArg = process.argv.find((a) => a.startsWith('--hues='))?.slice(7);
-const hues = huesArg ? Object.fromEntries(huesArg.split(',').map((h) => { const [k, n] = h.split(':'); return [k, Number(n)]; })) : null;
+const hues = huesArgument(process.argv);
 if (!tilesetDir || !outPng) {
   console.error('usage: node cesium-draw.mjs TILESET_DIR OUT.png');
   process.exit(2);
@@ -51,21 +50,7 @@ ${litFractionSource}
       if (result.done) return;
       viewer.scene.render();
       const canvas = viewer.scene.canvas;
-      result.litFraction = litFraction(canvas);
-      {
-        const copy = document.createElement('canvas');
-        copy.width = canvas.width; copy.height = canvas.height;
-        const ctx = copy.getContext('2d');
-        ctx.drawImage(canvas, 0, 0);
-        const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
-        result.hues = { red: 0, green: 0, blue: 0 };
-        for (let i = 0; i < px.length; i += 4) {
-          const [r, g, b] = [px[i], px[i + 1], px[i + 2]];
-          if (r > g + 40 && r > b + 40) result.hues.red++;
-          else if (g > r + 40 && g > b + 40) result.hues.green++;
-          else if (b > r + 40 && b > g + 40) result.hues.blue++;
-        }
-      }
+      Object.assign(result, pixelStats(canvas));
       const picked = viewer.scene.pick(new Cesium.Cartesian2(canvas.clientWidth / 2, canvas.clientHeight / 2));
       if (picked && picked.getProperty) {
         const e = picked.getProperty('element');
@@ -119,7 +104,7 @@ try {
                    : result.litFraction > 0.01 && result.pickedElement && result.pickedElement !== '0');
   console.log(`cesium-draw: ${ok ? 'ok' : 'FAILED'}: ${result.loaded} tiles loaded, ${result.failed.length} failed, ` +
               `${(100 * (result.litFraction ?? 0)).toFixed(1)}% of pixels lit, picked element ${result.pickedElement}` +
-              (hues ? `, pixels by hue ${JSON.stringify(result.hues)} (wanted ${huesArg})` : ''));
+              (hues ? `, pixels by hue ${JSON.stringify(result.hues)} (wanted ${JSON.stringify(hues)})` : ''));
   status = ok ? 0 : 1;
 } finally {
   await browser.close();

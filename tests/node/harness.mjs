@@ -63,15 +63,31 @@ export async function startService(meshexport, dataDir, env, logFile, extraArgs 
   };
 }
 
-/// Page-side source of `litFraction(canvas)`: the share of a WebGL canvas' pixels brighter than
-/// near-black (the canvas needs preserveDrawingBuffer). Insert it into a page's <script>.
-export const litFractionSource = `function litFraction(canvas) {
+/// Page-side source of `pixelStats(canvas)` — one read-back of a WebGL canvas (it needs
+/// preserveDrawingBuffer): `litFraction`, the share of pixels brighter than near-black, and `hues`,
+/// the pixels whose red, green or blue channel exceeds both others by 40 — and of
+/// `litFraction(canvas)` alone. Insert it into a page's <script>.
+export const litFractionSource = `function pixelStats(canvas) {
   const copy = document.createElement('canvas');
   copy.width = canvas.width; copy.height = canvas.height;
   const ctx = copy.getContext('2d');
   ctx.drawImage(canvas, 0, 0);
   const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
   let lit = 0;
-  for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] > 24) lit++;
-  return lit / (px.length / 4);
-}`;
+  const hues = { red: 0, green: 0, blue: 0 };
+  for (let i = 0; i < px.length; i += 4) {
+    const r = px[i], g = px[i + 1], b = px[i + 2];
+    if (r + g + b > 24) lit++;
+    if (r > g + 40 && r > b + 40) hues.red++;
+    else if (g > r + 40 && g > b + 40) hues.green++;
+    else if (b > r + 40 && b > g + 40) hues.blue++;
+  }
+  return { litFraction: lit / (px.length / 4), hues };
+}
+function litFraction(canvas) { return pixelStats(canvas).litFraction; }`;
+
+/// `--hues=green:N,blue:M` among the arguments, as { green: N, blue: M }; null when absent.
+export function huesArgument(argv) {
+  const text = argv.find((a) => a.startsWith('--hues='))?.slice(7);
+  return text ? Object.fromEntries(text.split(',').map((h) => { const [k, n] = h.split(':'); return [k, Number(n)]; })) : null;
+}

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { launchChromium, litFractionSource, listen, sendFile } from './harness.mjs';
+import { huesArgument, launchChromium, litFractionSource, listen, sendFile } from './harness.mjs';
 
 const [tilesetDir, outPng] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 if (!tilesetDir || !outPng) {
@@ -20,7 +20,7 @@ if (!tilesetDir || !outPng) {
   process.exit(2);
 }
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const hues = arg('hues') ? Object.fromEntries(arg('hues').split(',').map((h) => { const [k, n] = h.split(':'); return [k, Number(n)]; })) : {};
+const hues = huesArgument(process.argv) ?? {};
 const wantLines = Number(arg('lines') ?? 0), wantPoints = Number(arg('points') ?? 0);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const modules = path.join(here, 'node_modules');
@@ -84,19 +84,7 @@ try {
     const busy = tiles.stats.downloading + tiles.stats.parsing + (tiles.stats.queued ?? 0);
     quiet = framed && result.loaded > 0 && busy === 0 ? quiet + 1 : 0;
     if (quiet >= 10 || frames > 3000 || result.failed.length) {
-      result.litFraction = litFraction(renderer.domElement);
-      const copy = document.createElement('canvas');
-      copy.width = 800; copy.height = 600;
-      const ctx = copy.getContext('2d');
-      ctx.drawImage(renderer.domElement, 0, 0);
-      const px = ctx.getImageData(0, 0, 800, 600).data;
-      result.hues = { red: 0, green: 0, blue: 0 };
-      for (let i = 0; i < px.length; i += 4) {
-        const [r, g, b] = [px[i], px[i + 1], px[i + 2]];
-        if (r > g + 40 && r > b + 40) result.hues.red++;
-        else if (g > r + 40 && g > b + 40) result.hues.green++;
-        else if (b > r + 40 && b > g + 40) result.hues.blue++;
-      }
+      Object.assign(result, pixelStats(renderer.domElement));
       result.segments = 0; result.points = 0; result.meshes = 0;
       tiles.group.traverse((o) => {
         if (!o.visible) return;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <string>
 
 namespace mx::io::geometry {
 
@@ -10,19 +12,34 @@ using core::Result;
 
 // ---- planar regions and extrusions ---------------------------------------------------------
 
-/// Points of an elliptic arc: start to start + sweep, segments scaled from the full-circle count.
-std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o) {
+std::vector<Vec3d> arcPoints(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep,
+                             const std::function<int(double sweep)>& segments) {
   for (double x : {c.x, c.y, c.z, v0.x, v0.y, v0.z, v90.x, v90.y, v90.z, start, sweep})
     if (!std::isfinite(x)) return {};             // a damaged arc draws nothing
   sweep = std::clamp(sweep, -2 * M_PI, 2 * M_PI); // more than a full turn draws nothing new
-  const int n = circleSegments(std::max(core::length(v0), core::length(v90)), o);
-  const int segs = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
+  const int segs = segments(sweep);
   std::vector<Vec3d> pts;
+  pts.reserve(size_t(segs) + 1);
   for (int i = 0; i <= segs; ++i) {
     const double t = start + sweep * i / segs;
     pts.push_back(c + v0 * std::cos(t) + v90 * std::sin(t));
   }
   return pts;
+}
+
+/// Points of an elliptic arc: start to start + sweep, segments scaled from the full-circle count.
+std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o) {
+  return arcPoints(c, v0, v90, start, sweep, [&](double s) {
+    const int n = circleSegments(std::max(core::length(v0), core::length(v90)), o);
+    return std::max(1, int(std::ceil(std::abs(s) / (2 * M_PI / n) - 1e-9)));
+  });
+}
+
+Status flatPoints(const flatbuffers::Vector<double>* v, const char* what, std::vector<Vec3d>& out) {
+  if (!v || v->size() % 3)
+    return imodelFail(ImodelError::Corrupt, std::string(what) + " point count is not a multiple of 3");
+  for (uint32_t i = 0; i + 2 < v->size(); i += 3) out.push_back({v->Get(i), v->Get(i + 1), v->Get(i + 2)});
+  return Status::ok();
 }
 
 bool fullSweep(double sweep) { return std::abs(std::abs(sweep) - 2 * M_PI) < 1e-9; }
@@ -46,11 +63,9 @@ Status strokeCurves(const fb::CurveVector& cv, const TessellationOptions& o, std
       break;
     }
     case fb::kLineString: {
-      const auto* pts = g->as<fb::LineString>() ? g->as<fb::LineString>()->points() : nullptr;
-      if (!pts || pts->size() % 3)
-        return imodelFail(ImodelError::Corrupt, "line string point count is not a multiple of 3");
       std::vector<Vec3d> q;
-      for (uint32_t i = 0; i + 2 < pts->size(); i += 3) q.push_back({pts->Get(i), pts->Get(i + 1), pts->Get(i + 2)});
+      MX_RETURN_IF_ERROR(
+          flatPoints(g->as<fb::LineString>() ? g->as<fb::LineString>()->points() : nullptr, "line string", q));
       appendPoints(loop, q);
       break;
     }

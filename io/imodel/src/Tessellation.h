@@ -14,6 +14,7 @@
 
 #include <mx/core/Math.h>
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -60,6 +61,12 @@ bool finiteDetail(const fb::VariantGeometry& g);
 // ---- Regions.cpp -----------------------------------------------------------------------------------
 /// Points of an elliptic arc: start to start + sweep, segments scaled from the full-circle count.
 std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o);
+/// The segments(clamped sweep) + 1 points of an elliptic arc from start to start + sweep (sweep
+/// clamped to a full turn; none when a number is not finite): what strokeArc and strokeArcWire share.
+std::vector<Vec3d> arcPoints(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep,
+                             const std::function<int(double sweep)>& segments);
+/// The points of a flat xyz vector; Corrupt ("WHAT point count …") when it is absent or ragged.
+Status flatPoints(const flatbuffers::Vector<double>* v, const char* what, std::vector<Vec3d>& out);
 bool fullSweep(double sweep);
 
 /// One planar area: an outer loop, holes, and, for a lone full ellipse, its centre (discs are

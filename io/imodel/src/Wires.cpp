@@ -13,18 +13,10 @@ namespace mx::io::geometry {
 
 std::vector<Vec3d> strokeArcWire(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep,
                                  const TessellationOptions& o) {
-  for (double x : {c.x, c.y, c.z, v0.x, v0.y, v0.z, v90.x, v90.y, v90.z, start, sweep})
-    if (!std::isfinite(x)) return {}; // a damaged arc draws nothing
-  sweep = std::clamp(sweep, -2 * M_PI, 2 * M_PI);
   const double a = std::min(std::max(o.angleTolerance, 1e-3), M_PI / 4);
-  const int points = std::max(2, int(std::ceil(std::abs(sweep) / a))); // no tolerance, as iTwin.js
-  std::vector<Vec3d> pts;
-  pts.reserve(size_t(points));
-  for (int i = 0; i < points; ++i) {
-    const double t = start + sweep * i / (points - 1);
-    pts.push_back(c + v0 * std::cos(t) + v90 * std::sin(t));
-  }
-  return pts;
+  // ceil(|sweep| / a) points, no tolerance, as iTwin.js.
+  return arcPoints(c, v0, v90, start, sweep,
+                   [a](double s) { return std::max(2, int(std::ceil(std::abs(s) / a))) - 1; });
 }
 
 void addPolyline(LocalMesh& m, const std::vector<Vec3d>& pts) {
@@ -35,17 +27,6 @@ void addPolyline(LocalMesh& m, const std::vector<Vec3d>& pts) {
   m.points.insert(m.points.end(), kept.begin(), kept.end());
   for (uint32_t i = 0; i + 1 < kept.size(); ++i) m.lines.insert(m.lines.end(), {base + i, base + i + 1});
 }
-
-namespace {
-
-Status flatPoints(const flatbuffers::Vector<double>* v, std::vector<Vec3d>& out) {
-  if (!v || v->size() % 3) return imodelFail(ImodelError::Corrupt, "point count is not a multiple of 3");
-  MX_RETURN_IF_ERROR(withinBudget(v->size() / 3, "line string"));
-  for (uint32_t i = 0; i + 2 < v->size(); i += 3) out.push_back({v->Get(i), v->Get(i + 1), v->Get(i + 2)});
-  return Status::ok();
-}
-
-} // namespace
 
 std::string geometryTypeName(uint8_t type) {
   static const char* const names[] = {"",
@@ -80,13 +61,17 @@ Status strokeWire(const fb::VariantGeometry& g, const TessellationOptions& o, Lo
   }
   case fb::kLineString: {
     std::vector<Vec3d> q;
-    MX_RETURN_IF_ERROR(flatPoints(g.as<fb::LineString>() ? g.as<fb::LineString>()->points() : nullptr, q));
+    MX_RETURN_IF_ERROR(
+        flatPoints(g.as<fb::LineString>() ? g.as<fb::LineString>()->points() : nullptr, "line string", q));
+    MX_RETURN_IF_ERROR(withinBudget(q.size(), "line string"));
     addPolyline(m, q);
     return Status::ok();
   }
   case fb::kPointString: {
     std::vector<Vec3d> q;
-    MX_RETURN_IF_ERROR(flatPoints(g.as<fb::LineString>() ? g.as<fb::LineString>()->points() : nullptr, q));
+    MX_RETURN_IF_ERROR(
+        flatPoints(g.as<fb::LineString>() ? g.as<fb::LineString>()->points() : nullptr, "point string", q));
+    MX_RETURN_IF_ERROR(withinBudget(q.size(), "point string"));
     for (const Vec3d& p : q) m.dots.push_back(m.add(p));
     return Status::ok();
   }

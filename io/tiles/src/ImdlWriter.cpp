@@ -244,7 +244,7 @@ void putVertex(const TileData& t, uint32_t v, uint32_t colorIndex, const double 
   o[9] = uint8_t(fi >> 8);
   o[10] = uint8_t(fi >> 16);
   o[11] = 0;
-  if (t.lit && v < t.c.surfaceVertices()) {
+  if (t.lit) {
     const uint16_t oct = imdl::octEncode(t.d.nrm[3 * v], t.d.nrm[3 * v + 1], t.d.nrm[3 * v + 2]);
     o[12] = uint8_t(oct);
     o[13] = uint8_t(oct >> 8);
@@ -291,9 +291,9 @@ json writePrimitive(const TileData& t, const Primitive& pr, size_t p, std::vecto
   const size_t vertexOffset = bin.size();
   bin.resize(vertexOffset + tableBytes, 0);
   uint8_t* out = bin.data() + vertexOffset;
+  const TileData vt{t.c, t.d, t.newIndex, rgbaPerVertex, t.lit && pr.kind == Kind::Mesh}; // normals: meshes only
   for (size_t lv = 0; lv < pr.vertices.size(); ++lv) {
     const uint32_t v = pr.vertices[lv];
-    const TileData vt{t.c, t.d, t.newIndex, rgbaPerVertex, t.lit && pr.kind == Kind::Mesh};
     putVertex(vt, v, uniform ? 0 : pr.colorIndex.at(tbgrOf(t.c.colors[v])), lo, scale, out + lv * rgbaPerVertex * 4);
   }
   const bool anyTranslucentColor = putColors(pr, numColors, out + pr.vertices.size() * rgbaPerVertex * 4);

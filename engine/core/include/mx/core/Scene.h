@@ -70,29 +70,32 @@ struct Scene {
   std::optional<EcefLocation> ecef;
   std::optional<Aabb> projectExtents;
 
-  /// Triangles drawn: every mesh once, every shared mesh once per instance.
+  /// The sum of `count(mesh)` over what is drawn: every mesh once, every shared mesh once per
+  /// instance.
+  template <typename Count> [[nodiscard]] size_t drawn(Count&& count) const {
+    size_t n = 0;
+    for (const auto& m : meshes) n += count(m);
+    for (const auto& i : instances)
+      if (i.mesh < sharedMeshes.size()) n += count(sharedMeshes[i.mesh]);
+    return n;
+  }
+  /// Triangles drawn.
   [[nodiscard]] size_t triangleCount() const {
-    size_t n = 0;
-    for (const auto& m : meshes) n += m.triangleCount();
-    for (const auto& i : instances)
-      if (i.mesh < sharedMeshes.size()) n += sharedMeshes[i.mesh].triangleCount();
-    return n;
+    return drawn([](const Mesh& m) { return m.triangleCount(); });
   }
-  /// Line segments and points drawn, counted as triangleCount() counts triangles.
-  [[nodiscard]] size_t wireCount() const {
-    size_t n = 0;
-    for (const auto& m : meshes) n += m.wireCount();
-    for (const auto& i : instances)
-      if (i.mesh < sharedMeshes.size()) n += sharedMeshes[i.mesh].wireCount();
-    return n;
+  /// Line segments drawn.
+  [[nodiscard]] size_t lineSegmentCount() const {
+    return drawn([](const Mesh& m) { return m.lines.size() / 2; });
   }
-  /// Vertices drawn, counted as triangleCount() counts triangles.
+  /// Points drawn.
+  [[nodiscard]] size_t pointCount() const {
+    return drawn([](const Mesh& m) { return m.points.size(); });
+  }
+  /// Line segments and points drawn.
+  [[nodiscard]] size_t wireCount() const { return lineSegmentCount() + pointCount(); }
+  /// Vertices drawn.
   [[nodiscard]] size_t vertexCount() const {
-    size_t n = 0;
-    for (const auto& m : meshes) n += m.positions.size();
-    for (const auto& i : instances)
-      if (i.mesh < sharedMeshes.size()) n += sharedMeshes[i.mesh].positions.size();
-    return n;
+    return drawn([](const Mesh& m) { return m.positions.size(); });
   }
   /// Host bytes of the mesh data as held (positions, normals, indices, feature ids, instances):
   /// a shared mesh counts once.
