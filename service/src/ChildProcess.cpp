@@ -29,6 +29,18 @@ ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesyste
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The environment is built here too: after fork() only async-signal-safe calls.
+  std::vector<std::string> envText = limits.environment;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const auto& mine : limits.environment) overridden |= mine.rfind(name + "=", 0) == 0;
+    if (!overridden) envText.push_back(entry);
+  }
+  std::vector<char*> env;
+  for (auto& e : envText) env.push_back(e.data());
+  env.push_back(nullptr);
   // Everything the child needs is prepared here: after fork() only async-signal-safe calls.
   const int logFd = ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (logFd < 0) {
@@ -53,7 +65,7 @@ ChildOutcome runChild(const std::vector<std::string>& argv, const std::filesyste
     const int devNull = ::open("/dev/null", O_RDONLY);
     if (devNull < 0 || ::dup2(devNull, 0) < 0 || ::dup2(logFd, 1) < 0 || ::dup2(logFd, 2) < 0) ::_exit(127);
     if (limits.inheritFd >= 0 && ::dup2(limits.inheritFd, 3) < 0) ::_exit(127);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), env.data());
     const char msg[] = "meshexport: cannot start the tiler\n";
     (void)!::write(2, msg, sizeof msg - 1);
     ::_exit(127);

@@ -19,6 +19,8 @@ struct ChildLimits {
   std::chrono::milliseconds timeout{3600 * 1000};
   int64_t memoryBytes = 0; ///< Peak resident set of the child; 0 = none.
   int inheritFd = -1;      ///< Passed to the child as descriptor 3 (e.g. a held job lock); -1 none.
+  /// Set in the child's environment ("CUDA_VISIBLE_DEVICES=1"), beside what it inherits.
+  std::vector<std::string> environment;
 };
 
 struct ChildOutcome {

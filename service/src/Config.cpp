@@ -119,7 +119,38 @@ const std::vector<Key>& table() {
        }},
       {"rateLimitBurst", "bucket size per subject",
        [](ServiceConfig& c, std::string_view v) { return parseDouble("rateLimitBurst", v, c.rateLimitBurst, 1, 1e7); }},
-      {"workers", "exports running at once",
+      {"store",
+       "job store: sqlite:PATH (default sqlite:DATA/jobs.db) or a PostgreSQL connection string "
+       "(postgresql://USER@HOST/DB, or libpq key=value) shared by a fleet of nodes",
+       [](ServiceConfig& c, std::string_view v) {
+         c.store = v;
+         return Status::ok();
+       }},
+      {"role", "api (answers the API, runs no tiler), worker (runs tilers; /healthz and /metrics only) or all",
+       [](ServiceConfig& c, std::string_view v) {
+         if (v != "api" && v != "worker" && v != "all") return bad("role", v, "must be api, worker or all");
+         c.role = v;
+         return Status::ok();
+       }},
+      {"gpus", "GPU tiler slots, one per GPU: all (every GPU found), none, or indices like 0,2",
+       [](ServiceConfig& c, std::string_view v) {
+         if (v != "all" && v != "none" && (v.empty() || v.find_first_not_of("0123456789,") != std::string_view::npos))
+           return bad("gpus", v, "must be all, none or a list of GPU indices like 0,2");
+         c.gpus = v;
+         return Status::ok();
+       }},
+      {"cpuSlots", "CPU-only tiler slots (default: workers)",
+       [](ServiceConfig& c, std::string_view v) { return parseInt("cpuSlots", v, c.cpuSlots, 0, 256); }},
+      {"leaseSeconds", "a fleet worker's lease on a running export; another worker takes it once it expires",
+       [](ServiceConfig& c, std::string_view v) { return parseInt("leaseSeconds", v, c.leaseSeconds, 2, 3600); }},
+      {"maxAttempts", "runs of one export whose worker died before it is Invalid (fleet)",
+       [](ServiceConfig& c, std::string_view v) { return parseInt("maxAttempts", v, c.maxAttempts, 1, 100); }},
+      {"nodeName", "this node's name in the fleet (default HOSTNAME:PID)",
+       [](ServiceConfig& c, std::string_view v) {
+         c.nodeName = v;
+         return Status::ok();
+       }},
+      {"workers", "CPU tiler slots unless cpuSlots is set (exports running at once on one node without GPUs)",
        [](ServiceConfig& c, std::string_view v) { return parseInt("workers", v, c.workers, 1, 256); }},
       {"httpThreads", "HTTP worker threads (a request holds one while it is answered; idle connections hold none)",
        [](ServiceConfig& c, std::string_view v) { return parseInt("httpThreads", v, c.httpThreads, 1, 1024); }},
@@ -299,6 +330,11 @@ Status loadConfigFlags(ServiceConfig& config, const std::vector<std::string>& ar
   return Status::ok();
 }
 
+bool isPostgresStore(const std::string& store) {
+  return store.rfind("postgresql://", 0) == 0 || store.rfind("postgres://", 0) == 0 ||
+         (store.rfind("sqlite:", 0) != 0 && store.find('=') != std::string::npos);
+}
+
 Status finalizeConfig(ServiceConfig& config) {
   if (config.tilerPath.empty()) {
     std::error_code ec;
@@ -312,6 +348,19 @@ Status finalizeConfig(ServiceConfig& config) {
   while (!config.publicUrl.empty() && config.publicUrl.back() == '/') config.publicUrl.pop_back();
   while (!config.cdnUrl.empty() && config.cdnUrl.back() == '/') config.cdnUrl.pop_back();
   if (config.dataDir.empty()) return {ErrorCode::InvalidArgument, "dataDir must not be empty"};
+  if (config.store.empty()) config.store = "sqlite:" + (config.dataDir / "jobs.db").string();
+  if (!isPostgresStore(config.store) && config.store.rfind("sqlite:", 0) != 0)
+    return bad("store", config.store, "must be sqlite:PATH or a PostgreSQL connection string (postgresql://…)");
+  if (config.role != "all" && !isPostgresStore(config.store))
+    return bad("role", config.role,
+               "roles api and worker share a PostgreSQL store (--store postgresql://…); a SQLite store serves one "
+               "node of role all");
+  if (config.cpuSlots < 0) config.cpuSlots = config.workers;
+  if (config.nodeName.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    config.nodeName = std::string(host) + ":" + std::to_string(::getpid());
+  }
   return Status::ok();
 }
 

@@ -16,25 +16,26 @@ namespace mx::service {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-void ExportWorker::loop() {
-  while (auto id = _jobs.next()) {
+void ExportWorker::loop(const Slot& slot) {
+  while (auto job = _jobs.next(slot)) {
     try {
-      run(*id);
+      run(*job);
     } catch (const std::exception& e) {
-      spdlog::error("export {}: internal error: {}", *id, e.what());
-      (void)_jobs.updateStatus(*id, ExportStatus::Invalid, std::string("Internal error: ") + e.what());
+      spdlog::error("export {}: internal error: {}", job->id, e.what());
+      (void)_jobs.finish(*job, ExportStatus::Invalid, std::string("Internal error: ") + e.what());
     }
-    if (_jobs.finishRun(*id)) spdlog::info("export {} cancelled and deleted", *id);
+    if (_jobs.finishRun(job->id)) spdlog::info("export {} cancelled and deleted", job->id);
   }
 }
 
-std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec) const {
+std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec, const Slot& slot,
+                                                      const fs::path& outDir) const {
   const fs::path jobDir = _dir.jobs() / rec.id;
   std::vector<std::string> argv = {_config.tilerPath.string(),
                                    "tile",
                                    rec.imodelPath,
                                    "-o",
-                                   (_dir.exports() / rec.id).string(),
+                                   outDir.string(),
                                    "--force",
                                    "--type",
                                    rec.typeClass == "CESIUM"   ? "cesium"
@@ -42,14 +43,14 @@ std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec) c
                                                                : "3dtiles",
                                    "--metrics",
                                    (jobDir / "metrics.json").string()};
-  if (_config.workers > 1) { // exports running at once share the GPU's memory
-    argv.push_back("--device-share");
-    argv.push_back(std::to_string(_config.workers));
-  }
+  // A `cuda` export reaches a CPU slot only on a node without GPU slots: it runs as asked and fails
+  // with the tiler's own words.
+  const bool cpuOnly = slot.kind == SlotKind::Cpu && requestedDevice(rec.tilerConfig) != "cuda";
   if (!rec.tilerConfig.empty()) {
     const json cfg = json::parse(rec.tilerConfig, nullptr, false);
     if (cfg.is_array())
       for (const auto& item : cfg) {
+        if (cpuOnly && item["key"] == "device") continue; // set below
         const json& v = item["value"];
         argv.push_back("--config");
         argv.push_back(item["key"].get<std::string>() + "=" +
@@ -58,11 +59,17 @@ std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec) c
                                          : v.dump()));
       }
   }
+  // A CPU slot runs `auto` exports on the CPU (its tilers see no GPU either); last, so it wins.
+  if (cpuOnly) {
+    argv.push_back("--config");
+    argv.push_back("device=cpu");
+  }
   return argv;
 }
 
 /// Why a finished tiler's export is Invalid ("" when it is Complete).
-std::string ExportWorker::failureOf(const ChildOutcome& o, const json& tilerJson, const std::string& id) const {
+std::string ExportWorker::failureOf(const ChildOutcome& o, const json& tilerJson, const std::string& id,
+                                    const fs::path& outDir) const {
   std::error_code ec;
   switch (o.kind) {
   case ChildOutcome::Kind::SpawnFailed:
@@ -76,8 +83,7 @@ std::string ExportWorker::failureOf(const ChildOutcome& o, const json& tilerJson
     return "The tiler was killed by signal " + std::to_string(o.code) + " (" + strsignal(o.code) + ").";
   case ChildOutcome::Kind::Exited: {
     if (o.code == 0)
-      return fs::exists(_dir.exports() / id / "tileset.json", ec) ? ""
-                                                                  : "The tiler finished without writing tileset.json.";
+      return fs::exists(outDir / "tileset.json", ec) ? "" : "The tiler finished without writing tileset.json.";
     std::string error;
     if (tilerJson.is_object() && tilerJson.contains("error") && tilerJson["error"].is_object())
       error = tilerJson["error"].value("message", "");
@@ -90,53 +96,75 @@ std::string ExportWorker::failureOf(const ChildOutcome& o, const json& tilerJson
   }
 }
 
-void ExportWorker::run(const std::string& id) {
+void ExportWorker::run(const Job& job) {
+  const std::string& id = job.id;
   auto rec = _jobs.get(id);
-  if (!rec || rec->status != ExportStatus::NotStarted) return;
+  // One node: a NotStarted export of the queue; a fleet: the claim made it InProgress.
+  if (!rec || rec->status != (_jobs.fleet() ? ExportStatus::InProgress : ExportStatus::NotStarted)) return;
   const int64_t startMs = JobStore::nowMs();
   const auto t0 = std::chrono::steady_clock::now();
   auto finish = [&](ExportStatus status, const std::string& error, const json& stats) {
-    (void)_jobs.updateStatus(id, status, error, stats.is_null() ? std::string() : stats.dump());
+    if (!_jobs.finish(job, status, error, stats.is_null() ? std::string() : stats.dump())) return;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     _metrics.exportFinished(toString(status), seconds);
     if (status == ExportStatus::Invalid)
       spdlog::warn("export {} Invalid after {:.1f} s: {}", id, seconds, error);
     else
-      spdlog::info("export {} {} in {:.1f} s", id, toString(status), seconds);
+      spdlog::info("export {} {} in {:.1f} s on {}", id, toString(status), seconds, job.owner);
   };
   std::error_code ec;
   if (!fs::exists(rec->imodelPath, ec))
     return finish(ExportStatus::Invalid, "The iModel file of this export is no longer available.", {});
-  (void)_jobs.updateStatus(id, ExportStatus::InProgress);
-  spdlog::info("export {} InProgress ({} changeset {} → {})", id, rec->iModelId, rec->changesetIndex, rec->exportType);
+  if (!_jobs.fleet()) (void)_jobs.updateStatus(id, ExportStatus::InProgress);
+  spdlog::info("export {} InProgress on {} (attempt {}; {} changeset {} → {})", id, job.owner, job.attempt,
+               rec->iModelId, rec->changesetIndex, rec->exportType);
+  // The tiler writes into a folder of this run; the rename to exports/ID publishes it whole.
   const fs::path jobDir = _dir.jobs() / id, outDir = _dir.exports() / id, metricsFile = jobDir / "metrics.json";
+  const fs::path runDir = jobDir / ("output." + uniqueSuffix());
   fs::create_directories(jobDir, ec);
-  fs::remove_all(outDir, ec);
   fs::remove(metricsFile, ec);
-  // One tiler per export at a time, across restarts: an orphan of a killed service is ended first.
-  auto jobLock = lockJob(jobDir / "tiler.lock", std::chrono::seconds(10));
-  if (!jobLock) {
-    spdlog::error("export {}: {}", id, jobLock.status().message());
-    (void)_jobs.updateStatus(id, ExportStatus::NotStarted);
-    return;
-  }
+  // Output folders of earlier runs (a crash, a worker whose lease was taken) are not wanted.
+  for (fs::directory_iterator it(jobDir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().rfind("output.", 0) == 0) fs::remove_all(it->path(), ec);
+  ec.clear();
+  auto cleanUp = [&] { fs::remove_all(runDir, ec); };
   ChildLimits limits;
   limits.timeout = std::chrono::seconds(_config.exportTimeoutSeconds);
   limits.memoryBytes = _config.exportMemoryBytes;
-  limits.inheritFd = jobLock->fd();
+  limits.environment.push_back("CUDA_VISIBLE_DEVICES=" + (job.slot.gpu >= 0 ? std::to_string(job.slot.gpu) : ""));
+  // One node: one tiler per export at a time, across restarts (an orphan of a killed service is
+  // ended first). A fleet has the lease instead: the lock's pid may belong to another host.
+  std::optional<PidLock> jobLock;
+  if (!_jobs.fleet()) {
+    auto locked = lockJob(jobDir / "tiler.lock", std::chrono::seconds(10));
+    if (!locked) {
+      spdlog::error("export {}: {}", id, locked.status().message());
+      _jobs.requeue(job);
+      return;
+    }
+    jobLock.emplace(std::move(*locked));
+    limits.inheritFd = jobLock->fd();
+  }
   const ChildOutcome o = runChild(
-      tilerArguments(*rec), jobDir / "tiler.log", limits,
+      tilerArguments(*rec, job.slot, runDir), jobDir / ("tiler." + job.slot.name() + ".log"), limits,
       [&](int pid) {
-        jobLock->setPid(pid);
+        if (jobLock) jobLock->setPid(pid);
         _jobs.setPid(id, pid);
       },
-      [&] { return _jobs.shouldStop(id); });
-  if (_jobs.cancelled(id)) return; // DELETEd while it ran: the loop removes what is left
+      [&] { return _jobs.shouldStop(job); });
+  const fs::path log = jobDir / ("tiler." + job.slot.name() + ".log");
+  fs::rename(log, jobDir / "tiler.log", ec);
+  if (_jobs.cancelled(id)) return cleanUp(); // DELETEd while it ran: the loop removes what is left
+  if (_jobs.lost(id)) {
+    cleanUp();
+    spdlog::info("export {}: run on {} abandoned (another worker has it)", id, job.owner);
+    return;
+  }
   if (o.kind == ChildOutcome::Kind::Stopped) {
-    // Shutting down: the next start runs it again.
-    fs::remove_all(outDir, ec);
-    (void)_jobs.updateStatus(id, ExportStatus::NotStarted);
-    spdlog::info("export {} re-queued for the next start", id);
+    // Shutting down: the next start (or another worker) runs it again.
+    cleanUp();
+    _jobs.requeue(job);
+    spdlog::info("export {} re-queued", id);
     return;
   }
   json tilerJson;
@@ -147,17 +175,25 @@ void ExportWorker::run(const std::string& id) {
   }
   const int64_t durationMs =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  if (const std::string error = failureOf(o, tilerJson, id); !error.empty()) {
-    fs::remove_all(outDir, ec);
+  if (const std::string error = failureOf(o, tilerJson, id, runDir); !error.empty()) {
+    cleanUp();
     return finish(ExportStatus::Invalid, error, {});
+  }
+  // Publish: whatever an earlier run left is replaced by this run's folder, renamed in one step.
+  fs::remove_all(outDir, ec);
+  fs::rename(runDir, outDir, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    cleanUp();
+    return finish(ExportStatus::Invalid, "The export's files could not be published: " + why, {});
   }
   json m = tilerJson.is_object() && tilerJson.contains("metrics") ? tilerJson["metrics"] : json();
   if (m.is_object()) m["tilerPeakRssBytes"] = o.peakRssBytes;
-  finish(ExportStatus::Complete, "", computeStats(*rec, startMs, durationMs, m));
+  finish(ExportStatus::Complete, "", computeStats(*rec, startMs, durationMs, m, job));
 }
 
-json ExportWorker::computeStats(const ExportRecord& r, int64_t startMs, int64_t durationMs,
-                                const json& tilerMetrics) const {
+json ExportWorker::computeStats(const ExportRecord& r, int64_t startMs, int64_t durationMs, const json& tilerMetrics,
+                                const Job& job) const {
   json stats;
   std::error_code ec;
   stats["iModelSize"] = fs::exists(r.imodelPath, ec) ? fs::file_size(r.imodelPath, ec) : 0;
@@ -195,6 +231,7 @@ json ExportWorker::computeStats(const ExportRecord& r, int64_t startMs, int64_t 
   stats["exportDirStructure"] = {
       {"files", files}, {"children", structure}, {"omitted", children.size() > 100 ? children.size() - 100 : 0}};
   if (!tilerMetrics.is_null()) stats["metrics"] = tilerMetrics;
+  stats["worker"] = {{"node", _config.nodeName}, {"slot", job.slot.name()}, {"attempt", job.attempt}};
   return stats;
 }
 

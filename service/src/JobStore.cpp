@@ -1,4 +1,7 @@
+#include <mx/service/JobLeases.h>
 #include <mx/service/JobStore.h>
+
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -46,6 +49,25 @@ std::string formatUtc(int64_t unixMs) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+core::Result<std::optional<ExportRecord>> JobStore::insertUnlessSame(const ExportRecord& record,
+                                                                     const std::string* tilerConfig) {
+  if (auto same = findSame(record.subject, record.iModelId, record.changesetId, record.typeClass, tilerConfig))
+    return same;
+  MX_RETURN_IF_ERROR(insert(record));
+  return std::optional<ExportRecord>();
+}
+
+std::string requestedDevice(const std::string& tilerConfig) {
+  if (tilerConfig.empty()) return "auto";
+  const nlohmann::json cfg = nlohmann::json::parse(tilerConfig, nullptr, false);
+  std::string device = "auto";
+  if (cfg.is_array())
+    for (const auto& item : cfg)
+      if (item.is_object() && item.value("key", "") == "device" && item.contains("value") && item["value"].is_string())
+        device = item["value"].get<std::string>();
+  return device == "cuda" || device == "cpu" ? device : "auto";
 }
 
 bool sameRecord(const ExportRecord& a, const ExportRecord& b) {

@@ -4,8 +4,10 @@
 
 #include <libpq-fe.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <iterator>
+#include <mutex>
 
 namespace mx::service {
 
@@ -39,6 +41,25 @@ const char* const kMigrations[] = {
          itwin_id TEXT NOT NULL DEFAULT '');
        CREATE INDEX exports_by_subject ON exports(subject, imodel_id, type_class, modified_ms);
        CREATE INDEX exports_by_status ON exports(status, created_ms);)",
+    // 2: the fleet. The device an export asks for (which slots may run it), its claims and lease,
+    // and the nodes' heartbeats.
+    R"(ALTER TABLE exports ADD COLUMN device TEXT NOT NULL DEFAULT 'auto';
+       ALTER TABLE exports ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE exports ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+       ALTER TABLE exports ADD COLUMN lease_expires_ms BIGINT NOT NULL DEFAULT 0;
+       UPDATE exports SET device = 'cuda' WHERE tiler_config LIKE '%{"key":"device","value":"cuda"}%';
+       UPDATE exports SET device = 'cpu' WHERE tiler_config LIKE '%{"key":"device","value":"cpu"}%';
+       CREATE INDEX exports_queue ON exports(created_ms) WHERE status = 'NotStarted';
+       CREATE INDEX exports_leases ON exports(lease_expires_ms) WHERE status = 'InProgress';
+       CREATE TABLE meshexport_nodes (
+         name TEXT PRIMARY KEY,
+         role TEXT NOT NULL,
+         gpus TEXT NOT NULL,
+         gpu_slots INTEGER NOT NULL,
+         cpu_slots INTEGER NOT NULL,
+         gpu_busy INTEGER NOT NULL,
+         cpu_busy INTEGER NOT NULL,
+         heartbeat_ms BIGINT NOT NULL);)",
 };
 
 constexpr const char* kColumns = sql::kExportColumns;
@@ -73,19 +94,30 @@ ExportRecord readRow(const PGresult* r, int row) {
   return e;
 }
 
-} // namespace
-
-struct PostgresJobStore::Impl {
+/// One libpq connection; a lost one is re-established once per statement.
+struct Connection {
   PGconn* conn = nullptr;
-  std::mutex mutex;
-  int64_t version = 0;
 
-  ~Impl() {
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() {
     if (conn) PQfinish(conn);
   }
 
-  /// One statement with text parameters; a lost connection is re-established once.
-  Result<PgResult> run(const std::string& sql, const std::vector<std::string>& args = {}) {
+  static Result<std::unique_ptr<Connection>> open(const std::string& conninfo) {
+    auto c = std::make_unique<Connection>();
+    c->conn = PQconnectdb(conninfo.c_str());
+    if (!c->conn) return Status{ErrorCode::OutOfMemory, "libpq could not allocate a connection"};
+    if (PQstatus(c->conn) != CONNECTION_OK)
+      return Status{ErrorCode::Unavailable, std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(c->conn)};
+    MX_RETURN_IF_ERROR(c->run("SET client_min_messages = warning").status());
+    return c;
+  }
+
+  /// One statement with text parameters. Inside a transaction (`inTransaction`) a lost
+  /// connection is not re-established: the transaction is gone with it.
+  Result<PgResult> run(const std::string& sql, const std::vector<std::string>& args = {}, bool inTransaction = false) {
     for (int attempt = 0;; ++attempt) {
       std::vector<const char*> values;
       for (const auto& a : args) values.push_back(a.c_str());
@@ -95,17 +127,23 @@ struct PostgresJobStore::Impl {
                                                nullptr, 0));
       const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
       if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
-      if (PQstatus(conn) == CONNECTION_BAD && attempt == 0) {
+      if (PQstatus(conn) == CONNECTION_BAD && attempt == 0 && !inTransaction) {
         PQreset(conn);
-        if (PQstatus(conn) == CONNECTION_OK) continue;
+        if (PQstatus(conn) == CONNECTION_OK) {
+          (void)PQexec(conn, "SET client_min_messages = warning");
+          continue;
+        }
       }
       const std::string message = r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn);
       const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
-      // Class 53: insufficient resources (53100 disk full); 08: connection exceptions.
+      // Class 53: insufficient resources (53100 disk full); 08: connection exceptions; 57P:
+      // the server is shutting down or restarting.
       const std::string sqlstate = state ? state : "";
-      const ErrorCode code = sqlstate.rfind("53", 0) == 0                                       ? ErrorCode::StorageFull
-                             : PQstatus(conn) == CONNECTION_BAD || sqlstate.rfind("08", 0) == 0 ? ErrorCode::Unavailable
-                                                                                                : ErrorCode::IoError;
+      const bool gone =
+          PQstatus(conn) == CONNECTION_BAD || sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0;
+      const ErrorCode code = sqlstate.rfind("53", 0) == 0 ? ErrorCode::StorageFull
+                             : gone                       ? ErrorCode::Unavailable
+                                                          : ErrorCode::IoError;
       return Status{code, "PostgreSQL: " + message};
     }
   }
@@ -118,13 +156,95 @@ struct PostgresJobStore::Impl {
     return out;
   }
 
+  /// `body` inside BEGIN … COMMIT; rolled back when it fails.
+  template <typename Body> auto transaction(Body&& body) -> decltype(body()) {
+    MX_RETURN_IF_ERROR(run("BEGIN").status());
+    auto result = body();
+    if (result.isOk()) {
+      if (Status c = run("COMMIT", {}, true).status(); !c) return c;
+    } else {
+      (void)run("ROLLBACK", {}, true);
+    }
+    return result;
+  }
+};
+
+Status insertRow(Connection& c, const ExportRecord& r, bool inTransaction) {
+  return c
+      .run(std::string("INSERT INTO exports (") + kColumns +
+               ", device) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+           {r.id, r.subject, r.iModelId, r.changesetId, std::to_string(r.changesetIndex), r.exportType, r.typeClass,
+            r.tilerConfig, r.displayName, toString(r.status), r.error, r.stats, r.imodelPath,
+            std::to_string(r.createdMs), std::to_string(r.modifiedMs), std::to_string(r.tileMajor),
+            r.autoGenerated ? "true" : "false", r.iTwinId, requestedDevice(r.tilerConfig)},
+           inTransaction)
+      .status();
+}
+
+std::string findSameSql(const std::string* tilerConfig) {
+  return std::string("SELECT ") + kColumns +
+         " FROM exports WHERE subject = $1 AND imodel_id = $2 AND changeset_id = $3 AND type_class = $4"
+         " AND status <> 'Invalid'" +
+         (tilerConfig ? " AND tiler_config = $5" : "") + " ORDER BY created_ms DESC LIMIT 1";
+}
+
+} // namespace
+
+/// A small pool: a call takes a free connection (opening one while fewer than kMaxConnections
+/// exist) and gives it back when done, so HTTP threads and workers of one node do not queue
+/// behind one connection.
+struct PostgresJobStore::Impl {
+  static constexpr size_t kMaxConnections = 8;
+  std::string conninfo;
+  std::mutex mutex;
+  std::condition_variable freed;
+  std::vector<std::unique_ptr<Connection>> idle;
+  size_t open = 0;
+  int64_t version = 0;
+
+  struct Held {
+    Impl* pool = nullptr;
+    std::unique_ptr<Connection> c;
+    Held(Impl* p, std::unique_ptr<Connection> conn) : pool(p), c(std::move(conn)) {}
+    Held(Held&&) = default;
+    Held& operator=(Held&&) = delete;
+    Held(const Held&) = delete;
+    ~Held() {
+      if (!c) return;
+      std::lock_guard lock(pool->mutex);
+      pool->idle.push_back(std::move(c));
+      pool->freed.notify_one();
+    }
+    Connection* operator->() const { return c.get(); }
+    Connection& operator*() const { return *c; }
+  };
+
+  /// A connection for one call (opened when none is idle; one that could not connect retries
+  /// at its first statement, and fails that statement Unavailable).
+  Held acquire() {
+    std::unique_lock lock(mutex);
+    freed.wait(lock, [&] { return !idle.empty() || open < kMaxConnections; });
+    if (!idle.empty()) {
+      auto c = std::move(idle.back());
+      idle.pop_back();
+      return Held(this, std::move(c));
+    }
+    ++open;
+    lock.unlock();
+    auto c = std::make_unique<Connection>();
+    c->conn = PQconnectdb(conninfo.c_str());
+    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) (void)PQexec(c->conn, "SET client_min_messages = warning");
+    // A connection that failed is kept all the same: its first statement retries (PQreset).
+    return Held(this, std::move(c));
+  }
+
   /// Creates the version table when missing and applies the migrations this binary knows, under
   /// the advisory lock (another node may be doing the same at the same moment).
-  Status migrate() {
-    MX_RETURN_IF_ERROR(run("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")").status());
+  Status migrate(Connection& c) {
+    MX_RETURN_IF_ERROR(c.run("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")").status());
     Status s = [&]() -> Status {
-      MX_RETURN_IF_ERROR(run("CREATE TABLE IF NOT EXISTS meshexport_schema (version INTEGER NOT NULL)").status());
-      MX_ASSIGN_OR_RETURN(PgResult v, run("SELECT COALESCE(MAX(version), 0) FROM meshexport_schema"));
+      MX_RETURN_IF_ERROR(c.run("CREATE TABLE IF NOT EXISTS meshexport_schema (version INTEGER NOT NULL)").status());
+      MX_ASSIGN_OR_RETURN(PgResult v, c.run("SELECT COALESCE(MAX(version), 0) FROM meshexport_schema"));
       version = std::strtoll(PQgetvalue(v.get(), 0, 0), nullptr, 10);
       const int64_t known = int64_t(std::size(kMigrations));
       if (version > known)
@@ -132,18 +252,16 @@ struct PostgresJobStore::Impl {
                       "the PostgreSQL store has schema version " + std::to_string(version) +
                           ", newer than this meshexport knows (" + std::to_string(known) + "): upgrade meshexport"};
       for (; version < known; ++version) {
-        MX_RETURN_IF_ERROR(run("BEGIN").status());
-        Status m = run(kMigrations[version]).status();
-        if (m) m = run("INSERT INTO meshexport_schema (version) VALUES ($1)", {std::to_string(version + 1)}).status();
-        if (m) m = run("COMMIT").status();
-        if (!m) {
-          (void)run("ROLLBACK");
-          return m.withContext("migration " + std::to_string(version + 1));
-        }
+        Status m = c.transaction([&]() -> Status {
+          MX_RETURN_IF_ERROR(c.run(kMigrations[version], {}, true).status());
+          return c.run("INSERT INTO meshexport_schema (version) VALUES ($1)", {std::to_string(version + 1)}, true)
+              .status();
+        });
+        if (!m) return m.withContext("migration " + std::to_string(version + 1));
       }
       return Status::ok();
     }();
-    (void)run("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
+    (void)c.run("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
     return s;
   }
 };
@@ -154,69 +272,72 @@ int64_t PostgresJobStore::version() const { return _impl->version; }
 
 Result<std::unique_ptr<PostgresJobStore>> PostgresJobStore::open(const std::string& conninfo) {
   auto impl = std::make_unique<Impl>();
-  impl->conn = PQconnectdb(conninfo.c_str());
-  if (!impl->conn) return Status{ErrorCode::OutOfMemory, "libpq could not allocate a connection"};
-  if (PQstatus(impl->conn) != CONNECTION_OK)
-    return Status{ErrorCode::Unavailable, std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(impl->conn)};
-  MX_RETURN_IF_ERROR(impl->run("SET client_min_messages = warning").status());
-  MX_RETURN_IF_ERROR(impl->migrate());
+  impl->conninfo = conninfo;
+  MX_ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, Connection::open(conninfo));
+  MX_RETURN_IF_ERROR(impl->migrate(*first));
+  impl->idle.push_back(std::move(first));
+  impl->open = 1;
   return std::unique_ptr<PostgresJobStore>(new PostgresJobStore(std::move(impl)));
 }
 
 Status PostgresJobStore::insert(const ExportRecord& r) {
-  std::lock_guard lock(_impl->mutex);
-  return _impl
-      ->run(std::string("INSERT INTO exports (") + kColumns +
-                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
-            {r.id, r.subject, r.iModelId, r.changesetId, std::to_string(r.changesetIndex), r.exportType, r.typeClass,
-             r.tilerConfig, r.displayName, toString(r.status), r.error, r.stats, r.imodelPath,
-             std::to_string(r.createdMs), std::to_string(r.modifiedMs), std::to_string(r.tileMajor),
-             r.autoGenerated ? "true" : "false", r.iTwinId})
-      .status();
+  auto conn = _impl->acquire();
+  return insertRow(*conn, r, false);
 }
 
 std::optional<ExportRecord> PostgresJobStore::get(const std::string& id) {
-  std::lock_guard lock(_impl->mutex);
-  auto rows = _impl->rows(std::string("SELECT ") + kColumns + " FROM exports WHERE id = $1", {id});
+  auto conn = _impl->acquire();
+  auto rows = conn->rows(std::string("SELECT ") + kColumns + " FROM exports WHERE id = $1", {id});
   if (rows.empty()) return std::nullopt;
   return rows.front();
 }
 
 std::vector<ExportRecord> PostgresJobStore::list(const ExportQuery& q, int64_t& total) {
-  std::lock_guard lock(_impl->mutex);
+  auto conn = _impl->acquire();
   std::vector<std::string> args;
   const std::string where = sql::listWhere(q, args, [](size_t n) { return "$" + std::to_string(n); });
   total = 0;
-  if (auto c = _impl->run("SELECT COUNT(*)" + where, args))
+  if (auto c = conn->run("SELECT COUNT(*)" + where, args))
     total = std::strtoll(PQgetvalue(c->get(), 0, 0), nullptr, 10);
   const char* order = sql::listOrder(q.order);
   args.push_back(std::to_string(q.top));
   args.push_back(std::to_string(q.skip));
   const std::string page = " LIMIT $" + std::to_string(args.size() - 1) + " OFFSET $" + std::to_string(args.size());
-  return _impl->rows(std::string("SELECT ") + kColumns + where + order + page, args);
+  return conn->rows(std::string("SELECT ") + kColumns + where + order + page, args);
 }
 
 std::optional<ExportRecord> PostgresJobStore::findSame(const std::string& subject, const std::string& iModelId,
                                                        const std::string& changesetId, const std::string& typeClass,
                                                        const std::string* tilerConfig) {
-  std::lock_guard lock(_impl->mutex);
-  std::string sql = std::string("SELECT ") + kColumns +
-                    " FROM exports WHERE subject = $1 AND imodel_id = $2 AND changeset_id = $3 AND type_class = $4"
-                    " AND status <> 'Invalid'";
+  auto conn = _impl->acquire();
   std::vector<std::string> args{subject, iModelId, changesetId, typeClass};
-  if (tilerConfig) {
-    sql += " AND tiler_config = $5";
-    args.push_back(*tilerConfig);
-  }
-  auto rows = _impl->rows(sql + " ORDER BY created_ms DESC LIMIT 1", args);
+  if (tilerConfig) args.push_back(*tilerConfig);
+  auto rows = conn->rows(findSameSql(tilerConfig), args);
   if (rows.empty()) return std::nullopt;
   return rows.front();
 }
 
+/// Nodes that insert the same request at the same moment (two API nodes answering two lists
+/// that both auto-generate) are serialized by a transaction-scoped advisory lock on the request.
+core::Result<std::optional<ExportRecord>> PostgresJobStore::insertUnlessSame(const ExportRecord& r,
+                                                                             const std::string* tilerConfig) {
+  auto conn = _impl->acquire();
+  return conn->transaction([&]() -> core::Result<std::optional<ExportRecord>> {
+    const std::string key = r.subject + "\n" + r.iModelId + "\n" + r.changesetId + "\n" + r.typeClass;
+    MX_RETURN_IF_ERROR(conn->run("SELECT pg_advisory_xact_lock(hashtext($1))", {key}, true).status());
+    std::vector<std::string> args{r.subject, r.iModelId, r.changesetId, r.typeClass};
+    if (tilerConfig) args.push_back(*tilerConfig);
+    MX_ASSIGN_OR_RETURN(PgResult same, conn->run(findSameSql(tilerConfig), args, true));
+    if (PQntuples(same.get()) > 0) return std::optional<ExportRecord>(readRow(same.get(), 0));
+    MX_RETURN_IF_ERROR(insertRow(*conn, r, true));
+    return std::optional<ExportRecord>();
+  });
+}
+
 Status PostgresJobStore::setStatus(const std::string& id, ExportStatus status, const std::string& error,
                                    const std::string& stats) {
-  std::lock_guard lock(_impl->mutex);
-  return _impl
+  auto conn = _impl->acquire();
+  return conn
       ->run("UPDATE exports SET status = $1, error = $2, stats = CASE WHEN $3 = '' THEN stats ELSE $3 END,"
             " modified_ms = $4 WHERE id = $5",
             {toString(status), error, stats, std::to_string(nowMs()), id})
@@ -224,36 +345,36 @@ Status PostgresJobStore::setStatus(const std::string& id, ExportStatus status, c
 }
 
 Status PostgresJobStore::remove(const std::string& id) {
-  std::lock_guard lock(_impl->mutex);
-  MX_ASSIGN_OR_RETURN(PgResult r, _impl->run("DELETE FROM exports WHERE id = $1", {id}));
+  auto conn = _impl->acquire();
+  MX_ASSIGN_OR_RETURN(PgResult r, conn->run("DELETE FROM exports WHERE id = $1", {id}));
   if (std::string(PQcmdTuples(r.get())) == "0") return Status{ErrorCode::InvalidArgument, "no export " + id};
   return Status::ok();
 }
 
 std::vector<ExportRecord> PostgresJobStore::all() {
-  std::lock_guard lock(_impl->mutex);
-  return _impl->rows(std::string("SELECT ") + kColumns + " FROM exports ORDER BY created_ms", {});
+  auto conn = _impl->acquire();
+  return conn->rows(std::string("SELECT ") + kColumns + " FROM exports ORDER BY created_ms", {});
 }
 
 int64_t PostgresJobStore::requeueInProgress() {
-  std::lock_guard lock(_impl->mutex);
-  auto r = _impl->run("UPDATE exports SET status = 'NotStarted', modified_ms = $1 WHERE status = 'InProgress'",
-                      {std::to_string(nowMs())});
+  auto conn = _impl->acquire();
+  auto r = conn->run("UPDATE exports SET status = 'NotStarted', modified_ms = $1 WHERE status = 'InProgress'",
+                     {std::to_string(nowMs())});
   return r ? std::strtoll(PQcmdTuples(r->get()), nullptr, 10) : 0;
 }
 
 std::vector<std::string> PostgresJobStore::idsWithStatus(ExportStatus status) {
-  std::lock_guard lock(_impl->mutex);
+  auto conn = _impl->acquire();
   std::vector<std::string> out;
-  if (auto r = _impl->run("SELECT id FROM exports WHERE status = $1 ORDER BY created_ms", {toString(status)}))
+  if (auto r = conn->run("SELECT id FROM exports WHERE status = $1 ORDER BY created_ms", {toString(status)}))
     for (int i = 0; i < PQntuples(r->get()); ++i) out.emplace_back(PQgetvalue(r->get(), i, 0));
   return out;
 }
 
 std::map<std::string, int64_t> PostgresJobStore::countsByStatus() {
-  std::lock_guard lock(_impl->mutex);
+  auto conn = _impl->acquire();
   std::map<std::string, int64_t> out{{"NotStarted", 0}, {"InProgress", 0}, {"Complete", 0}, {"Invalid", 0}};
-  if (auto r = _impl->run("SELECT status, COUNT(*) FROM exports GROUP BY status"))
+  if (auto r = conn->run("SELECT status, COUNT(*) FROM exports GROUP BY status"))
     for (int i = 0; i < PQntuples(r->get()); ++i)
       out[PQgetvalue(r->get(), i, 0)] = std::strtoll(PQgetvalue(r->get(), i, 1), nullptr, 10);
   return out;
@@ -261,25 +382,143 @@ std::map<std::string, int64_t> PostgresJobStore::countsByStatus() {
 
 std::vector<ExportRecord> PostgresJobStore::history(const std::string& subject, const std::string& iModelId,
                                                     const std::string& typeClass) {
-  std::lock_guard lock(_impl->mutex);
-  return _impl->rows(std::string("SELECT ") + kColumns +
-                         " FROM exports WHERE subject = $1 AND imodel_id = $2 AND type_class = $3"
-                         " ORDER BY created_ms DESC",
-                     {subject, iModelId, typeClass});
+  auto conn = _impl->acquire();
+  return conn->rows(std::string("SELECT ") + kColumns +
+                        " FROM exports WHERE subject = $1 AND imodel_id = $2 AND type_class = $3"
+                        " ORDER BY created_ms DESC",
+                    {subject, iModelId, typeClass});
 }
 
 std::vector<std::string> PostgresJobStore::legacySubjects() {
-  std::lock_guard lock(_impl->mutex);
+  auto conn = _impl->acquire();
   std::vector<std::string> out;
-  if (auto r = _impl->run(
-          "SELECT DISTINCT subject FROM exports WHERE subject NOT LIKE 'dev:%' AND subject NOT LIKE 'jwt:%'"))
+  if (auto r =
+          conn->run("SELECT DISTINCT subject FROM exports WHERE subject NOT LIKE 'dev:%' AND subject NOT LIKE 'jwt:%'"))
     for (int i = 0; i < PQntuples(r->get()); ++i) out.emplace_back(PQgetvalue(r->get(), i, 0));
   return out;
 }
 
 Status PostgresJobStore::renameSubject(const std::string& from, const std::string& to) {
-  std::lock_guard lock(_impl->mutex);
-  return _impl->run("UPDATE exports SET subject = $1 WHERE subject = $2", {to, from}).status();
+  auto conn = _impl->acquire();
+  return conn->run("UPDATE exports SET subject = $1 WHERE subject = $2", {to, from}).status();
+}
+
+// ---- the fleet (JobLeases) ---------------------------------------------------------------------
+
+core::Result<std::optional<Claim>> PostgresJobStore::claim(const std::string& owner, SlotKind kind, int64_t leaseMs) {
+  auto conn = _impl->acquire();
+  const int64_t now = nowMs();
+  // A CPU slot leaves `auto` exports to GPU slots while a live node has one free.
+  const std::string which = kind == SlotKind::Gpu
+                                ? "device <> 'cpu'"
+                                : "(device = 'cpu' OR (device = 'auto' AND NOT EXISTS (SELECT 1 FROM meshexport_nodes"
+                                  " WHERE gpu_slots > gpu_busy AND heartbeat_ms > $4)))";
+  MX_ASSIGN_OR_RETURN(
+      PgResult r,
+      conn->run(
+          std::string("UPDATE exports SET status = 'InProgress', attempts = attempts + 1, lease_owner = $1,"
+                      " lease_expires_ms = $2, modified_ms = $3 WHERE id = (SELECT id FROM exports"
+                      " WHERE status = 'NotStarted' AND ") +
+              which + " ORDER BY created_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " + kColumns + ", attempts",
+          kind == SlotKind::Gpu ? std::vector<std::string>{owner, std::to_string(now + leaseMs), std::to_string(now)}
+                                : std::vector<std::string>{owner, std::to_string(now + leaseMs), std::to_string(now),
+                                                           std::to_string(now - kNodeAliveMs)}));
+  if (PQntuples(r.get()) == 0) return std::optional<Claim>();
+  Claim c;
+  c.record = readRow(r.get(), 0);
+  c.attempt = std::strtoll(PQgetvalue(r.get(), 0, 18), nullptr, 10);
+  return std::optional<Claim>(std::move(c));
+}
+
+core::Result<bool> PostgresJobStore::renew(const std::string& id, const std::string& owner, int64_t leaseMs) {
+  auto conn = _impl->acquire();
+  MX_ASSIGN_OR_RETURN(PgResult r, conn->run("UPDATE exports SET lease_expires_ms = $1 WHERE id = $2 AND"
+                                            " lease_owner = $3 AND status = 'InProgress'",
+                                            {std::to_string(nowMs() + leaseMs), id, owner}));
+  return std::string(PQcmdTuples(r.get())) == "1";
+}
+
+core::Result<bool> PostgresJobStore::finish(const std::string& id, const std::string& owner, ExportStatus status,
+                                            const std::string& error, const std::string& stats) {
+  auto conn = _impl->acquire();
+  MX_ASSIGN_OR_RETURN(
+      PgResult r,
+      conn->run("UPDATE exports SET status = $1, error = $2, stats = CASE WHEN $3 = '' THEN stats ELSE $3 END,"
+                " modified_ms = $4, lease_owner = '', lease_expires_ms = 0"
+                " WHERE id = $5 AND lease_owner = $6 AND status = 'InProgress'",
+                {toString(status), error, stats, std::to_string(nowMs()), id, owner}));
+  return std::string(PQcmdTuples(r.get())) == "1";
+}
+
+Status PostgresJobStore::release(const std::string& id, const std::string& owner) {
+  auto conn = _impl->acquire();
+  return conn
+      ->run("UPDATE exports SET status = 'NotStarted', attempts = GREATEST(attempts - 1, 0), lease_owner = '',"
+            " lease_expires_ms = 0, modified_ms = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'InProgress'",
+            {std::to_string(nowMs()), id, owner})
+      .status();
+}
+
+core::Result<std::vector<ExpiredLease>> PostgresJobStore::expireLeases(int64_t maxAttempts) {
+  auto conn = _impl->acquire();
+  const std::string now = std::to_string(nowMs()), max = std::to_string(maxAttempts);
+  // The old owner is read in the same statement (a self-join on the row being updated).
+  MX_ASSIGN_OR_RETURN(
+      PgResult r,
+      conn->run("UPDATE exports e SET status = CASE WHEN e.attempts >= $2 THEN 'Invalid' ELSE 'NotStarted' END,"
+                " error = CASE WHEN e.attempts >= $2 THEN 'The export was started ' || e.attempts ||"
+                " ' times and each time its worker stopped before it finished (maxAttempts = ' || $2 || ').'"
+                " ELSE e.error END, lease_owner = '', lease_expires_ms = 0, modified_ms = $1"
+                " FROM exports old WHERE old.id = e.id AND e.status = 'InProgress' AND e.lease_expires_ms < $1"
+                " RETURNING e.id, old.lease_owner, e.status, e.attempts",
+                {now, max}));
+  std::vector<ExpiredLease> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    ExpiredLease e;
+    e.id = PQgetvalue(r.get(), i, 0);
+    e.owner = PQgetvalue(r.get(), i, 1);
+    e.status = parseExportStatus(PQgetvalue(r.get(), i, 2)).value_or(ExportStatus::Invalid);
+    e.attempts = std::strtoll(PQgetvalue(r.get(), i, 3), nullptr, 10);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status PostgresJobStore::heartbeat(const NodeState& n) {
+  auto conn = _impl->acquire();
+  return conn
+      ->run("INSERT INTO meshexport_nodes (name, role, gpus, gpu_slots, cpu_slots, gpu_busy, cpu_busy, heartbeat_ms)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (name) DO UPDATE SET role = $2, gpus = $3,"
+            " gpu_slots = $4, cpu_slots = $5, gpu_busy = $6, cpu_busy = $7, heartbeat_ms = $8",
+            {n.name, n.role, n.gpus, std::to_string(n.gpuSlots), std::to_string(n.cpuSlots), std::to_string(n.gpuBusy),
+             std::to_string(n.cpuBusy), std::to_string(nowMs())})
+      .status();
+}
+
+Status PostgresJobStore::leave(const std::string& node) {
+  auto conn = _impl->acquire();
+  return conn->run("DELETE FROM meshexport_nodes WHERE name = $1", {node}).status();
+}
+
+std::vector<NodeState> PostgresJobStore::nodes(int64_t aliveMs) {
+  auto conn = _impl->acquire();
+  std::vector<NodeState> out;
+  auto r = conn->run("SELECT name, role, gpus, gpu_slots, cpu_slots, gpu_busy, cpu_busy, heartbeat_ms"
+                     " FROM meshexport_nodes WHERE heartbeat_ms > $1 ORDER BY name",
+                     {std::to_string(nowMs() - aliveMs)});
+  if (!r) return out;
+  for (int i = 0; i < PQntuples(r->get()); ++i) {
+    auto number = [&](int col) { return std::strtoll(PQgetvalue(r->get(), i, col), nullptr, 10); };
+    out.push_back({PQgetvalue(r->get(), i, 0), PQgetvalue(r->get(), i, 1), PQgetvalue(r->get(), i, 2), number(3),
+                   number(4), number(5), number(6), number(7)});
+  }
+  return out;
+}
+
+int64_t PostgresJobStore::queueLength() {
+  auto conn = _impl->acquire();
+  auto r = conn->run("SELECT COUNT(*) FROM exports WHERE status = 'NotStarted'");
+  return r ? std::strtoll(PQgetvalue(r->get(), 0, 0), nullptr, 10) : -1;
 }
 
 } // namespace mx::service

@@ -1,6 +1,8 @@
 #include "Routes.h"
 #include "HttpErrors.h"
 
+#include <mx/service/PostgresJobStore.h>
+
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -148,6 +150,11 @@ void Routes::installRoutes(HttpServer& http) {
                                  : asked);
     res.set_header("Access-Control-Max-Age", "600");
   });
+  if (config.role == "worker") { // a worker answers its health and metrics only
+    http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) { sendJson(res, 200, health()); });
+    http.Get("/metrics", [this, &http](const httplib::Request&, httplib::Response& res) { serveMetrics(http, res); });
+    return;
+  }
   http.Post(R"(/mesh-export/?)", [this](const httplib::Request& req, httplib::Response& res,
                                         const httplib::ContentReader& reader) { startExport(req, res, reader); });
   http.Get(R"(/mesh-export/?)", [this](const httplib::Request& req, httplib::Response& res) { listExports(req, res); });
@@ -160,15 +167,43 @@ void Routes::installRoutes(HttpServer& http) {
   http.Post(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res,
                                     const httplib::ContentReader& reader) { uploadImodel(req, res, reader); });
   http.Get(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res) { listImodels(req, res); });
-  http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    const size_t queued = jobs.queued(), active = jobs.active();
-    sendJson(res, 200, {{"status", "ok"}, {"queued", queued}, {"running", active}, {"workers", config.workers}});
-  });
+  http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) { sendJson(res, 200, health()); });
   http.Get("/metrics", [this, &http](const httplib::Request&, httplib::Response& res) { serveMetrics(http, res); });
 }
 
+nlohmann::json Routes::health() {
+  const int64_t queued = jobs.queued();
+  nlohmann::json slotList = nlohmann::json::array(), gpus = nlohmann::json::array();
+  const auto busy = jobs.slotsBusy();
+  if (config.role != "api")
+    for (const Slot& s : slots) {
+      const auto it = busy.find(s.name());
+      slotList.push_back({{"slot", s.name()},
+                          {"kind", s.kind == SlotKind::Gpu ? "gpu" : "cpu"},
+                          {"export", it == busy.end() ? nlohmann::json(nullptr) : nlohmann::json(it->second)}});
+      if (s.kind == SlotKind::Gpu) gpus.push_back(s.gpu);
+    }
+  nlohmann::json h = {
+      {"status", queued < 0 ? "degraded" : "ok"},           {"node", config.nodeName}, {"role", config.role},
+      {"store", leases ? "postgresql" : "sqlite"},          {"queued", queued},        {"running", jobs.active()},
+      {"workers", config.role == "api" ? 0 : slots.size()}, {"slots", slotList},       {"gpus", gpus}};
+  if (leases) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const NodeState& n : leases->nodes(PostgresJobStore::kNodeAliveMs))
+      nodes.push_back({{"node", n.name},
+                       {"role", n.role},
+                       {"gpus", n.gpus},
+                       {"gpuSlots", n.gpuSlots},
+                       {"cpuSlots", n.cpuSlots},
+                       {"running", n.gpuBusy + n.cpuBusy}});
+    h["fleet"] = {{"queued", queued}, {"nodes", nodes}};
+  }
+  return h;
+}
+
 void Routes::serveMetrics(HttpServer& http, httplib::Response& res) {
-  const size_t queued = jobs.queued(), active = jobs.active();
+  const int64_t queued = jobs.queued();
+  const size_t active = jobs.active();
   std::ostringstream conn;
   const auto& refused = http.refusals();
   conn << "# HELP meshexport_http_connections Open HTTP connections.\n# TYPE meshexport_http_connections gauge\n"
@@ -181,6 +216,18 @@ void Routes::serveMetrics(HttpServer& http, httplib::Response& res) {
                                   std::pair{"headers_too_large", refused.headersTooLarge.load()},
                                   std::pair{"bad_framing", refused.badFraming.load()}})
     conn << "meshexport_http_connections_refused_total{reason=\"" << reason << "\"} " << n << "\n";
+  size_t gpuSlots = 0, cpuSlots = 0;
+  if (config.role != "api")
+    for (const Slot& s : slots) ++(s.kind == SlotKind::Gpu ? gpuSlots : cpuSlots);
+  conn << "# HELP meshexport_slots Tiler slots of this node, by kind.\n# TYPE meshexport_slots gauge\n"
+       << "meshexport_slots{kind=\"gpu\"} " << gpuSlots << "\nmeshexport_slots{kind=\"cpu\"} " << cpuSlots << "\n"
+       << "# HELP meshexport_slots_busy Tiler slots of this node running an export, by kind.\n"
+       << "# TYPE meshexport_slots_busy gauge\n"
+       << "meshexport_slots_busy{kind=\"gpu\"} " << jobs.busy(SlotKind::Gpu) << "\nmeshexport_slots_busy{kind=\"cpu\"} "
+       << jobs.busy(SlotKind::Cpu) << "\n"
+       << "# HELP meshexport_leases_expired_total Exports this node found with an expired lease (re-queued or "
+          "Invalid).\n# TYPE meshexport_leases_expired_total counter\n"
+       << "meshexport_leases_expired_total " << jobs.leasesExpired() << "\n";
   conn << "# HELP meshexport_exports_evicted_total Exports removed by retention (keepPerImodel).\n"
        << "# TYPE meshexport_exports_evicted_total counter\n"
        << "meshexport_exports_evicted_total " << jobs.evictions() << "\n";

@@ -34,10 +34,14 @@ struct Routes {
   RateLimiter& limiter;
   ServiceMetrics& metrics;
   const std::string& secret;
-  const std::string& base; ///< The public URL; set once the server is bound.
+  const std::string& base;        ///< The public URL; set once the server is bound.
+  const std::vector<Slot>& slots; ///< This node's tiler slots.
+  JobLeases* leases;              ///< The fleet's store (nullptr on one node).
 
   void install(HttpServer& http);
   void installRoutes(HttpServer& http);
+  /// /healthz: this node's role, slots and what they run; the queue (a fleet's: all of it).
+  [[nodiscard]] nlohmann::json health();
   void serveMetrics(HttpServer& http, httplib::Response& res);
 
   // ExportRoutes.cpp

@@ -27,7 +27,7 @@ public:
     ++_durationCount;
     _durationSum += seconds;
   }
-  std::string render(const std::map<std::string, int64_t>& exportsByStatus, size_t queued, size_t running) {
+  std::string render(const std::map<std::string, int64_t>& exportsByStatus, int64_t queued, size_t running) {
     std::lock_guard lock(_mutex);
     std::ostringstream o;
     o << "# HELP meshexport_http_requests_total HTTP requests by route, method and status.\n"
@@ -42,7 +42,8 @@ public:
         << "meshexport_http_request_seconds_count{route=\"" << r << "\"} " << _latencyCount[r] << "\n";
     o << "# HELP meshexport_exports Exports in the store by status.\n# TYPE meshexport_exports gauge\n";
     for (const auto& [s, n] : exportsByStatus) o << "meshexport_exports{status=\"" << s << "\"} " << n << "\n";
-    o << "# HELP meshexport_queue_length Exports waiting for a worker.\n# TYPE meshexport_queue_length gauge\n"
+    o << "# HELP meshexport_queue_length Exports waiting for a worker (a fleet's: the whole fleet's).\n# TYPE "
+         "meshexport_queue_length gauge\n"
       << "meshexport_queue_length " << queued << "\n"
       << "# HELP meshexport_exports_running Exports running now.\n# TYPE meshexport_exports_running gauge\n"
       << "meshexport_exports_running " << running << "\n";

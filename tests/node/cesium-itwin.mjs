@@ -5,6 +5,9 @@
 // the tiles, and draws them. Everything is on loopback; the page and the API are different origins
 // (CORS is exercised). Passes when the tileset loads with no failed request, every API and tile
 // response is 2xx/304, and the frame is not blank.
+// With MESHEXPORT_CESIUM_FLEET set to a PostgreSQL connection string, the service is a fleet of
+// two nodes on that store and one data folder: node A (role all) takes the POST and runs the
+// exports, CesiumJS talks to node B (role api) only — B lists, polls and serves what A started.
 // usage: node cesium-itwin.mjs MESHEXPORT DEMO.bim WORK_DIR OUT.png
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -34,10 +37,20 @@ const primitivesBim = path.join(path.dirname(demoBim), 'primitives.bim');
 const added2 = execFileSync(meshexport, ['imodels', 'add', primitivesBim, '--data-dir', data], { encoding: 'utf8' });
 const tunedId = /added ([0-9a-f-]{36})/.exec(added2)[1];
 const token = crypto.randomBytes(24).toString('hex');
-const service = await startService(meshexport, data, { MESHEXPORT_DEV_TOKEN: token }, path.join(work, 'service.log'), ['--workers', '1']);
-const api = service.api;
+const fleetStore = process.env.MESHEXPORT_CESIUM_FLEET;
+const secret = crypto.randomBytes(24).toString('hex');
+const fleetArgs = (name, role) => (fleetStore ? ['--store', fleetStore, '--role', role, '--node-name', name,
+                                                 '--signing-secret', secret] : []);
+const service = await startService(meshexport, data, { MESHEXPORT_DEV_TOKEN: token }, path.join(work, 'service.log'),
+                                   ['--workers', '1', ...fleetArgs('node-a', 'all')]);
+const nodeB = fleetStore ? await startService(meshexport, data, { MESHEXPORT_DEV_TOKEN: token },
+                                              path.join(work, 'service-b.log'), fleetArgs('node-b', 'api'))
+                         : null;
+// The client's API: node B in a fleet (the POST below went to node A).
+const api = nodeB ? nodeB.api : service.api;
+if (nodeB) console.log(`cesium-itwin: fleet: POST through ${service.api}, CesiumJS against ${api}`);
 
-const started = await fetch(`${api}/mesh-export/`, {
+const started = await fetch(`${service.api}/mesh-export/`, {
   method: 'POST',
   headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
   body: JSON.stringify({ iModelId: tunedId, changesetId: '', exportType: '3DTILES',
@@ -147,6 +160,7 @@ try {
 } finally {
   await browser.close();
   server.close();
+  if (nodeB) await nodeB.stop();
   await service.stop();
 }
 process.exit(status);

@@ -8,9 +8,11 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -230,7 +232,7 @@ TEST_P(PostgresStore, NodesStartingTogetherMigrateOnce) {
   for (const auto& s : results) EXPECT_TRUE(s) << s.toString();
   PGconn* c = PQconnectdb(fresh.c_str());
   PGresult* r = PQexec(c, "SELECT COUNT(*), MAX(version) FROM meshexport_schema");
-  EXPECT_EQ(std::string(PQgetvalue(r, 0, 0)), "1") << "each migration recorded once";
+  EXPECT_EQ(std::string(PQgetvalue(r, 0, 0)), "2") << "each migration recorded once";
   PQclear(r);
   r = PQexec(c, "INSERT INTO meshexport_schema (version) VALUES (99)");
   PQclear(r);
@@ -309,6 +311,166 @@ TEST_P(PostgresStore, MigratesASqliteStoreLosingNothing) {
                 "store migrate --from sqlite:" + (data / "missing.db").string() + " --to \"" + conninfo + "\"", out),
             0);
   fs::remove_all(data);
+}
+
+// ---- the fleet's side of the store (JobLeases) -------------------------------------------------------
+
+JobLeases& leasesOf(std::unique_ptr<JobStore>& s) { return dynamic_cast<JobLeases&>(*s); }
+
+/// A store of its own (its own connections), as another node has.
+std::unique_ptr<PostgresJobStore> otherNode(const std::string& conninfo) {
+  auto s = PostgresJobStore::open(conninfo);
+  EXPECT_TRUE(s.isOk()) << s.status().toString();
+  return s ? std::move(*s) : nullptr;
+}
+
+TEST_P(PostgresStore, EightNodesClaimingTogetherNeverShareAnExport) {
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(store->insert(record("q" + std::to_string(i), "dev:alice", 1000 + i)));
+  std::vector<std::vector<std::string>> got(8);
+  std::vector<std::thread> threads;
+  for (size_t k = 0; k < got.size(); ++k)
+    threads.emplace_back([&, k] {
+      auto node = otherNode(conninfo);
+      if (!node) return;
+      while (true) {
+        auto c = node->claim("node" + std::to_string(k) + "/cpu0", SlotKind::Gpu, 60000);
+        ASSERT_TRUE(c.isOk()) << c.status().toString();
+        if (!*c) break;
+        EXPECT_EQ((*c)->record.status, ExportStatus::InProgress);
+        EXPECT_EQ((*c)->attempt, 1);
+        got[k].push_back((*c)->record.id);
+      }
+    });
+  for (auto& th : threads) th.join();
+  std::set<std::string> all;
+  size_t total = 0, busiest = 0;
+  for (const auto& ids : got) {
+    total += ids.size();
+    busiest = std::max(busiest, ids.size());
+    all.insert(ids.begin(), ids.end());
+  }
+  EXPECT_EQ(total, 60u) << "each export claimed once";
+  EXPECT_EQ(all.size(), 60u);
+  EXPECT_LT(busiest, 60u) << "SKIP LOCKED spreads the claims";
+  EXPECT_EQ(leasesOf(store).queueLength(), 0);
+  EXPECT_EQ(store->countsByStatus()["InProgress"], 60);
+}
+
+TEST_P(PostgresStore, AnExpiredLeaseRequeuesUntilMaxAttemptsThenInvalid) {
+  JobLeases& leases = leasesOf(store);
+  ASSERT_TRUE(store->insert(record("x1", "dev:alice", 1000)));
+  auto a = leases.claim("A/cpu0", SlotKind::Gpu, 1);
+  ASSERT_TRUE(a.isOk() && *a);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto expired = leases.expireLeases(2);
+  ASSERT_TRUE(expired.isOk());
+  ASSERT_EQ(expired->size(), 1u);
+  EXPECT_EQ((*expired)[0].owner, "A/cpu0");
+  EXPECT_EQ((*expired)[0].status, ExportStatus::NotStarted);
+  EXPECT_EQ(store->get("x1")->status, ExportStatus::NotStarted);
+  // Another worker takes it; the first one's renewal and result are refused.
+  auto b = leases.claim("B/cpu0", SlotKind::Gpu, 60000);
+  ASSERT_TRUE(b.isOk() && *b);
+  EXPECT_EQ((*b)->attempt, 2);
+  EXPECT_FALSE(*leases.renew("x1", "A/cpu0", 60000));
+  EXPECT_FALSE(*leases.finish("x1", "A/cpu0", ExportStatus::Complete, "", R"({"from":"A"})"));
+  EXPECT_TRUE(*leases.renew("x1", "B/cpu0", 60000));
+  EXPECT_TRUE(leases.expireLeases(2)->empty()) << "a renewed lease holds";
+  // B dies too: the second expiry is the last attempt.
+  ASSERT_TRUE(leases.renew("x1", "B/cpu0", 1).isOk());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  expired = leases.expireLeases(2);
+  ASSERT_EQ(expired->size(), 1u);
+  EXPECT_EQ((*expired)[0].status, ExportStatus::Invalid);
+  const auto r = store->get("x1");
+  EXPECT_EQ(r->status, ExportStatus::Invalid);
+  EXPECT_NE(r->error.find("started 2 times"), std::string::npos) << r->error;
+  EXPECT_NE(r->error.find("maxAttempts = 2"), std::string::npos) << r->error;
+  EXPECT_TRUE(r->stats.empty()) << "A's result was never written";
+}
+
+TEST_P(PostgresStore, FinishReleaseAndDeleteUnderALease) {
+  JobLeases& leases = leasesOf(store);
+  ASSERT_TRUE(store->insert(record("f1", "dev:alice", 1000)));
+  ASSERT_TRUE(store->insert(record("f2", "dev:alice", 1001)));
+  auto c1 = leases.claim("A/gpu0", SlotKind::Gpu, 60000);
+  ASSERT_TRUE(c1.isOk() && *c1);
+  EXPECT_EQ((*c1)->record.id, "f1") << "oldest first";
+  EXPECT_TRUE(*leases.finish("f1", "A/gpu0", ExportStatus::Complete, "", R"({"tiles":2})"));
+  EXPECT_EQ(store->get("f1")->status, ExportStatus::Complete);
+  EXPECT_EQ(store->get("f1")->stats, R"({"tiles":2})");
+  EXPECT_FALSE(*leases.renew("f1", "A/gpu0", 60000)) << "a finished export holds no lease";
+  // Released (a worker stopping): queued again, the attempt not counted.
+  auto c2 = leases.claim("A/gpu0", SlotKind::Gpu, 60000);
+  ASSERT_TRUE(c2.isOk() && *c2);
+  ASSERT_TRUE(leases.release("f2", "A/gpu0"));
+  EXPECT_EQ(store->get("f2")->status, ExportStatus::NotStarted);
+  auto again = leases.claim("B/gpu0", SlotKind::Gpu, 60000);
+  ASSERT_TRUE(again.isOk() && *again);
+  EXPECT_EQ((*again)->attempt, 1);
+  // Deleted on an API node while it runs: the renewal says so.
+  ASSERT_TRUE(store->remove("f2"));
+  EXPECT_FALSE(*leases.renew("f2", "B/gpu0", 60000));
+  EXPECT_FALSE(*leases.finish("f2", "B/gpu0", ExportStatus::Complete, "", ""));
+  EXPECT_FALSE(store->get("f2").has_value());
+}
+
+TEST_P(PostgresStore, SlotsTakeTheExportsTheirDeviceMayRun) {
+  JobLeases& leases = leasesOf(store);
+  auto withDevice = [&](const std::string& id, const char* device, int64_t created) {
+    ExportRecord r = record(id, "dev:alice", created);
+    r.tilerConfig = device ? std::string(R"([{"key":"device","value":")") + device + R"("}])" : "";
+    ASSERT_TRUE(store->insert(r));
+  };
+  withDevice("cuda", "cuda", 1000);
+  withDevice("cpu", "cpu", 1001);
+  withDevice("auto", nullptr, 1002);
+  // A live node with a free GPU slot: CPU slots take only what asks for the CPU.
+  NodeState gpuNode{"G", "worker", "0", 1, 0, 0, 0, 0};
+  ASSERT_TRUE(leases.heartbeat(gpuNode));
+  auto c = leases.claim("C/cpu0", SlotKind::Cpu, 60000);
+  ASSERT_TRUE(c.isOk() && *c);
+  EXPECT_EQ((*c)->record.id, "cpu");
+  c = leases.claim("C/cpu0", SlotKind::Cpu, 60000);
+  ASSERT_TRUE(c.isOk());
+  EXPECT_FALSE(*c) << "the auto export waits for the free GPU slot; the cuda one never goes to a CPU slot";
+  // The GPU slot busy: the auto export goes to the CPU slot, the cuda one still waits.
+  gpuNode.gpuBusy = 1;
+  ASSERT_TRUE(leases.heartbeat(gpuNode));
+  c = leases.claim("C/cpu0", SlotKind::Cpu, 60000);
+  ASSERT_TRUE(c.isOk() && *c);
+  EXPECT_EQ((*c)->record.id, "auto");
+  c = leases.claim("C/cpu0", SlotKind::Cpu, 60000);
+  EXPECT_FALSE(*c);
+  c = leases.claim("G/gpu0", SlotKind::Gpu, 60000);
+  ASSERT_TRUE(c.isOk() && *c);
+  EXPECT_EQ((*c)->record.id, "cuda");
+  auto nodes = leases.nodes(PostgresJobStore::kNodeAliveMs);
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].gpus, "0");
+  ASSERT_TRUE(leases.leave("G"));
+  EXPECT_TRUE(leases.nodes(PostgresJobStore::kNodeAliveMs).empty());
+}
+
+TEST_P(PostgresStore, TwoNodesInsertingTheSameRequestMakeOneExport) {
+  std::vector<std::thread> threads;
+  std::atomic<int> inserted{0};
+  for (int k = 0; k < 6; ++k)
+    threads.emplace_back([&, k] {
+      auto node = otherNode(conninfo);
+      if (!node) return;
+      ExportRecord r = record("same" + std::to_string(k), "dev:alice", 1000 + k);
+      auto got = node->insertUnlessSame(r, nullptr);
+      ASSERT_TRUE(got.isOk()) << got.status().toString();
+      if (!*got) ++inserted;
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(inserted.load(), 1);
+  int64_t total = 0;
+  ExportQuery q;
+  q.subject = "dev:alice";
+  (void)store->list(q, total);
+  EXPECT_EQ(total, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, PostgresStore, ::testing::Values("postgresql"), [](const auto& p) { return p.param; });

@@ -45,10 +45,16 @@ TEST(ServiceTiles, SignedLinksServeEveryTile) {
       startExport(s, imodel, {{"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 3000}}})}});
   json e = s.waitDone(id);
   ASSERT_EQ(e["status"], "Complete") << e.dump();
-  // Two workers: the tiler is told that two exports share the GPU (each gets half its budget).
+  // A tiler slot has its device to itself: a CPU slot's tiler runs on the CPU, a GPU slot's on its
+  // GPU alone (no share). The stats say which node and slot ran it.
   std::stringstream log;
   log << std::ifstream(dir / "jobs" / id / "tiler.log").rdbuf();
-  EXPECT_NE(log.str().find("deviceShare=2"), std::string::npos) << log.str();
+  const std::string slot = e["stats"]["worker"]["slot"];
+  EXPECT_EQ(e["stats"]["worker"]["attempt"], 1);
+  EXPECT_EQ(e["stats"]["worker"]["node"], s.svc->config().nodeName);
+  EXPECT_NE(log.str().find(slot.rfind("cpu", 0) == 0 ? "device=cpu" : "deviceShare=1"), std::string::npos)
+      << slot << "\n"
+      << log.str();
   const auto [base, query] = splitHref(e["_links"]["mesh"]["href"]);
   auto c = s.client();
   // As CesiumJS does: path + "/tileset.json", the link's query, plus its own v= parameter; as

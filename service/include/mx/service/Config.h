@@ -35,7 +35,17 @@ struct ServiceConfig {
   double rateLimitPerSecond = 50; ///< Token refill per subject; 0 = no limit.
   double rateLimitBurst = 200;
 
-  int workers = 2;                      ///< Exports running at once.
+  /// The job store: "sqlite:PATH" (default: sqlite:DATA/jobs.db, one node) or a PostgreSQL
+  /// connection string ("postgresql://…", "postgres://…" or libpq key=value): a fleet.
+  std::string store;
+  std::string role = "all";  ///< api (HTTP only), worker (tilers; /healthz and /metrics), all.
+  std::string gpus = "all";  ///< GPU slots: "all" found, "none", or indices "0,2".
+  int cpuSlots = -1;         ///< CPU-only tiler slots; -1 = `workers`.
+  int64_t leaseSeconds = 30; ///< A claimed export's lease (renewed every second while it runs).
+  int maxAttempts = 3;       ///< Claims of one export before a lost lease makes it Invalid.
+  std::string nodeName;      ///< This node in the fleet (default HOSTNAME:PID).
+
+  int workers = 2;                      ///< CPU tiler slots when cpuSlots is not set (one node: exports at once).
   int httpThreads = 64;                 ///< Workers answering requests (idle connections hold none).
   int64_t maxHeaderBytes = 16384;       ///< Request line + headers; 431 beyond.
   double headerTimeoutSeconds = 10;     ///< A request's headers must arrive whole within this; 408.
@@ -71,7 +81,11 @@ core::Status loadConfigFile(ServiceConfig& config, const std::filesystem::path& 
 core::Status loadConfigEnvironment(ServiceConfig& config);
 /// Applies `--kebab-key value` flags; `--config FILE` is read first wherever it appears.
 core::Status loadConfigFlags(ServiceConfig& config, const std::vector<std::string>& args);
-/// Fills what depends on other keys (publicUrl, tilerPath, memory limit) and checks ranges.
+/// Whether `store` names a PostgreSQL store (the fleet) rather than SQLite.
+bool isPostgresStore(const std::string& store);
+
+/// Fills what depends on other keys (publicUrl, tilerPath, memory limit, store, node name,
+/// slots) and checks ranges and combinations (roles api and worker need a PostgreSQL store).
 core::Status finalizeConfig(ServiceConfig& config);
 
 } // namespace mx::service

@@ -52,7 +52,7 @@ struct ExportQuery {
 };
 
 /// Where exports are kept: the interface every store implements (SQLite today: SqliteJobStore;
-/// a store shared by several processes next). Each call is one transaction of its own, safe to
+/// PostgresJobStore for a fleet). Each call is one transaction of its own, safe to
 /// make from any thread; errors come back as values, never thrown.
 class JobStore {
 public:
@@ -66,6 +66,12 @@ public:
   virtual std::optional<ExportRecord> findSame(const std::string& subject, const std::string& iModelId,
                                                const std::string& changesetId, const std::string& typeClass,
                                                const std::string* tilerConfig) = 0;
+  /// Inserts `record` unless `findSame` (on its subject, iModel, changeset, type class and, when
+  /// given, `tilerConfig`) finds an export; that one is returned instead and nothing inserted.
+  /// The default runs the two calls one after the other (callers of one process serialize
+  /// them); a store shared by several processes makes them one step.
+  virtual core::Result<std::optional<ExportRecord>> insertUnlessSame(const ExportRecord& record,
+                                                                     const std::string* tilerConfig);
   /// Sets status and error; `stats` replaces the stats unless empty.
   virtual core::Status setStatus(const std::string& id, ExportStatus status, const std::string& error = "",
                                  const std::string& stats = "") = 0;

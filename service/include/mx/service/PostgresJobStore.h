@@ -2,10 +2,12 @@
 // The PostgreSQL job store (issue "Scale out", first part): the JobStore contract on a PostgreSQL
 // 15+ server through libpq, for services that share one store. Numbered migrations recorded in
 // meshexport_schema, run under a session advisory lock so that nodes starting together migrate
-// once; a store newer than this binary is refused. One connection per store object, guarded by a
-// mutex; a broken connection is re-established once per call before the call fails Unavailable.
-// Not yet chosen by `meshexport serve` (the fleet roles come next): tests/service/JobStoreContract
-// runs the same contract over it and over SqliteJobStore against a real, throwaway server.
+// once; a store newer than this binary is refused. A small pool of connections per store object
+// (up to 8); a broken connection is re-established once per call before the call fails Unavailable.
+// `meshexport serve --store postgresql://…` runs on it as a fleet (JobLeases.h: claims with
+// FOR UPDATE SKIP LOCKED, leases, node heartbeats). tests/service/JobStoreContract runs the same
+// contract over it and over SqliteJobStore against a real, throwaway server.
+#include <mx/service/JobLeases.h>
 #include <mx/service/JobStore.h>
 
 #include <memory>
@@ -13,10 +15,12 @@
 
 namespace mx::service {
 
-class PostgresJobStore final : public JobStore {
+class PostgresJobStore final : public JobStore, public JobLeases {
 public:
   /// The advisory lock key migrations hold ("MXJB" as on the SQLite store).
   static constexpr int64_t kMigrationLock = 0x4D584A42;
+  /// A node whose heartbeat is older than this is not counted (its free GPU slots neither).
+  static constexpr int64_t kNodeAliveMs = 5000;
 
   /// Connects (`conninfo`: any libpq connection string or URI) and migrates. Unavailable when the
   /// server cannot be reached; UnsupportedInput when its schema is newer than this binary's.
@@ -42,6 +46,20 @@ public:
   std::map<std::string, int64_t> countsByStatus() override;
   std::vector<ExportRecord> history(const std::string& subject, const std::string& iModelId,
                                     const std::string& typeClass) override;
+
+  core::Result<std::optional<ExportRecord>> insertUnlessSame(const ExportRecord& record,
+                                                             const std::string* tilerConfig) override;
+
+  core::Result<std::optional<Claim>> claim(const std::string& owner, SlotKind kind, int64_t leaseMs) override;
+  core::Result<bool> renew(const std::string& id, const std::string& owner, int64_t leaseMs) override;
+  core::Result<bool> finish(const std::string& id, const std::string& owner, ExportStatus status,
+                            const std::string& error, const std::string& stats) override;
+  core::Status release(const std::string& id, const std::string& owner) override;
+  core::Result<std::vector<ExpiredLease>> expireLeases(int64_t maxAttempts) override;
+  core::Status heartbeat(const NodeState& node) override;
+  core::Status leave(const std::string& node) override;
+  std::vector<NodeState> nodes(int64_t aliveMs) override;
+  int64_t queueLength() override;
 
   ~PostgresJobStore() override;
 
