@@ -189,6 +189,7 @@ void Routes::listExports(const httplib::Request& req, httplib::Response& res) {
   }
   int64_t total = 0;
   const auto rows = jobs.list(q, total);
+  if (rows.empty() && store.lastCallUnreachable()) return storeUnreachable(res);
   std::vector<std::string> prefer;
   for (size_t i = 0; i < req.get_header_value_count("Prefer"); ++i) prefer.push_back(req.get_header_value("Prefer", i));
   const bool full = prefersRepresentation(prefer);
@@ -214,10 +215,16 @@ void Routes::listExports(const httplib::Request& req, httplib::Response& res) {
   sendJson(res, 200, {{"exports", std::move(items)}, {"_links", std::move(links)}});
 }
 
+void Routes::storeUnreachable(httplib::Response& res) {
+  res.set_header("Retry-After", "5");
+  sendError(res, ApiError::ServiceUnavailable, "The job store cannot be reached; try again shortly.");
+}
+
 void Routes::getExport(const httplib::Request& req, httplib::Response& res) {
   auto who = authorize(req, res, Access::Read);
   if (!who) return;
   auto r = jobs.visible(lowerAscii(req.matches[1].str()), who->subject);
+  if (!r && store.lastCallUnreachable()) return storeUnreachable(res);
   if (!r) return sendError(res, ApiError::ExportNotFound, "Requested export is not available.");
   sendJson(res, 200, {{"export", exportJson(*r, true, req.get_param_value("cdn") == "1")}});
 }
@@ -226,6 +233,7 @@ void Routes::deleteExport(const httplib::Request& req, httplib::Response& res) {
   auto who = authorize(req, res, Access::Modify);
   if (!who) return;
   auto r = jobs.visible(lowerAscii(req.matches[1].str()), who->subject);
+  if (!r && store.lastCallUnreachable()) return storeUnreachable(res);
   if (!r) return sendError(res, ApiError::ExportNotFound, "Requested export is not available.");
   if (Status s = jobs.remove(r->id); !s) {
     spdlog::error("DELETE of export {} failed, nothing changed: {}", r->id, s.message());

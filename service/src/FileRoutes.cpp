@@ -47,6 +47,7 @@ void Routes::serveTile(const httplib::Request& req, httplib::Response& res) {
   if (!safeRelativePath(rel))
     return sendError(res, ApiError::FileNotFound, "The requested file is not part of this export.");
   auto r = jobs.get(id);
+  if (!r && store.lastCallUnreachable()) return storeUnreachable(res);
   if (!r || r->status != ExportStatus::Complete)
     return sendError(res, ApiError::ExportNotFound, "Requested export is not available.");
   const fs::path root = config.dataDir / "exports" / id;

@@ -94,6 +94,9 @@ ExportRecord readRow(const PGresult* r, int row) {
   return e;
 }
 
+/// Whether this thread's last statement failed for want of a server (lastCallUnreachable).
+thread_local bool tUnreachable = false;
+
 /// One libpq connection; a lost one is re-established once per statement.
 struct Connection {
   PGconn* conn = nullptr;
@@ -126,7 +129,10 @@ struct Connection {
                                 : PQexecParams(conn, sql.c_str(), int(values.size()), nullptr, values.data(), nullptr,
                                                nullptr, 0));
       const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        tUnreachable = false;
+        return r;
+      }
       if (PQstatus(conn) == CONNECTION_BAD && attempt == 0 && !inTransaction) {
         PQreset(conn);
         if (PQstatus(conn) == CONNECTION_OK) {
@@ -141,6 +147,7 @@ struct Connection {
       const std::string sqlstate = state ? state : "";
       const bool gone =
           PQstatus(conn) == CONNECTION_BAD || sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0;
+      tUnreachable = gone;
       const ErrorCode code = sqlstate.rfind("53", 0) == 0 ? ErrorCode::StorageFull
                              : gone                       ? ErrorCode::Unavailable
                                                           : ErrorCode::IoError;
@@ -168,6 +175,10 @@ struct Connection {
     return result;
   }
 };
+
+/// Leases and heartbeats are timed by the server's clock, never a node's: clocks of different
+/// hosts may disagree, the server's is one.
+#define MX_PG_NOW "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
 
 Status insertRow(Connection& c, const ExportRecord& r, bool inTransaction) {
   return c
@@ -268,6 +279,7 @@ struct PostgresJobStore::Impl {
 
 PostgresJobStore::PostgresJobStore(std::unique_ptr<Impl> impl) : _impl(std::move(impl)) {}
 PostgresJobStore::~PostgresJobStore() = default;
+bool PostgresJobStore::lastCallUnreachable() const { return tUnreachable; }
 int64_t PostgresJobStore::version() const { return _impl->version; }
 
 Result<std::unique_ptr<PostgresJobStore>> PostgresJobStore::open(const std::string& conninfo) {
@@ -407,22 +419,21 @@ Status PostgresJobStore::renameSubject(const std::string& from, const std::strin
 
 core::Result<std::optional<Claim>> PostgresJobStore::claim(const std::string& owner, SlotKind kind, int64_t leaseMs) {
   auto conn = _impl->acquire();
-  const int64_t now = nowMs();
   // A CPU slot leaves `auto` exports to GPU slots while a live node has one free.
   const std::string which = kind == SlotKind::Gpu
                                 ? "device <> 'cpu'"
                                 : "(device = 'cpu' OR (device = 'auto' AND NOT EXISTS (SELECT 1 FROM meshexport_nodes"
-                                  " WHERE gpu_slots > gpu_busy AND heartbeat_ms > $4)))";
+                                  " WHERE gpu_slots > gpu_busy AND heartbeat_ms > " MX_PG_NOW " - $4)))";
+  std::vector<std::string> args{owner, std::to_string(leaseMs), std::to_string(nowMs())};
+  if (kind == SlotKind::Cpu) args.push_back(std::to_string(kNodeAliveMs));
   MX_ASSIGN_OR_RETURN(
       PgResult r,
-      conn->run(
-          std::string("UPDATE exports SET status = 'InProgress', attempts = attempts + 1, lease_owner = $1,"
-                      " lease_expires_ms = $2, modified_ms = $3 WHERE id = (SELECT id FROM exports"
-                      " WHERE status = 'NotStarted' AND ") +
-              which + " ORDER BY created_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " + kColumns + ", attempts",
-          kind == SlotKind::Gpu ? std::vector<std::string>{owner, std::to_string(now + leaseMs), std::to_string(now)}
-                                : std::vector<std::string>{owner, std::to_string(now + leaseMs), std::to_string(now),
-                                                           std::to_string(now - kNodeAliveMs)}));
+      conn->run(std::string("UPDATE exports SET status = 'InProgress', attempts = attempts + 1, lease_owner = $1,"
+                            " lease_expires_ms = " MX_PG_NOW " + $2, modified_ms = $3 WHERE id = (SELECT id FROM"
+                            " exports WHERE status = 'NotStarted' AND ") +
+                    which + " ORDER BY created_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " + kColumns +
+                    ", attempts",
+                args));
   if (PQntuples(r.get()) == 0) return std::optional<Claim>();
   Claim c;
   c.record = readRow(r.get(), 0);
@@ -432,9 +443,9 @@ core::Result<std::optional<Claim>> PostgresJobStore::claim(const std::string& ow
 
 core::Result<bool> PostgresJobStore::renew(const std::string& id, const std::string& owner, int64_t leaseMs) {
   auto conn = _impl->acquire();
-  MX_ASSIGN_OR_RETURN(PgResult r, conn->run("UPDATE exports SET lease_expires_ms = $1 WHERE id = $2 AND"
-                                            " lease_owner = $3 AND status = 'InProgress'",
-                                            {std::to_string(nowMs() + leaseMs), id, owner}));
+  MX_ASSIGN_OR_RETURN(PgResult r, conn->run("UPDATE exports SET lease_expires_ms = " MX_PG_NOW " + $1 WHERE id = $2"
+                                            " AND lease_owner = $3 AND status = 'InProgress'",
+                                            {std::to_string(leaseMs), id, owner}));
   return std::string(PQcmdTuples(r.get())) == "1";
 }
 
@@ -462,6 +473,7 @@ Status PostgresJobStore::release(const std::string& id, const std::string& owner
 core::Result<std::vector<ExpiredLease>> PostgresJobStore::expireLeases(int64_t maxAttempts) {
   auto conn = _impl->acquire();
   const std::string now = std::to_string(nowMs()), max = std::to_string(maxAttempts);
+  // modified_ms is the node's clock as everywhere else; the expiry is the server's.
   // The old owner is read in the same statement (a self-join on the row being updated).
   MX_ASSIGN_OR_RETURN(
       PgResult r,
@@ -469,7 +481,7 @@ core::Result<std::vector<ExpiredLease>> PostgresJobStore::expireLeases(int64_t m
                 " error = CASE WHEN e.attempts >= $2 THEN 'The export was started ' || e.attempts ||"
                 " ' times and each time its worker stopped before it finished (maxAttempts = ' || $2 || ').'"
                 " ELSE e.error END, lease_owner = '', lease_expires_ms = 0, modified_ms = $1"
-                " FROM exports old WHERE old.id = e.id AND e.status = 'InProgress' AND e.lease_expires_ms < $1"
+                " FROM exports old WHERE old.id = e.id AND e.status = 'InProgress' AND e.lease_expires_ms < " MX_PG_NOW
                 " RETURNING e.id, old.lease_owner, e.status, e.attempts",
                 {now, max}));
   std::vector<ExpiredLease> out;
@@ -488,10 +500,10 @@ Status PostgresJobStore::heartbeat(const NodeState& n) {
   auto conn = _impl->acquire();
   return conn
       ->run("INSERT INTO meshexport_nodes (name, role, gpus, gpu_slots, cpu_slots, gpu_busy, cpu_busy, heartbeat_ms)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (name) DO UPDATE SET role = $2, gpus = $3,"
-            " gpu_slots = $4, cpu_slots = $5, gpu_busy = $6, cpu_busy = $7, heartbeat_ms = $8",
+            " VALUES ($1,$2,$3,$4,$5,$6,$7," MX_PG_NOW ") ON CONFLICT (name) DO UPDATE SET role = $2, gpus = $3,"
+            " gpu_slots = $4, cpu_slots = $5, gpu_busy = $6, cpu_busy = $7, heartbeat_ms = " MX_PG_NOW,
             {n.name, n.role, n.gpus, std::to_string(n.gpuSlots), std::to_string(n.cpuSlots), std::to_string(n.gpuBusy),
-             std::to_string(n.cpuBusy), std::to_string(nowMs())})
+             std::to_string(n.cpuBusy)})
       .status();
 }
 
@@ -504,8 +516,8 @@ std::vector<NodeState> PostgresJobStore::nodes(int64_t aliveMs) {
   auto conn = _impl->acquire();
   std::vector<NodeState> out;
   auto r = conn->run("SELECT name, role, gpus, gpu_slots, cpu_slots, gpu_busy, cpu_busy, heartbeat_ms"
-                     " FROM meshexport_nodes WHERE heartbeat_ms > $1 ORDER BY name",
-                     {std::to_string(nowMs() - aliveMs)});
+                     " FROM meshexport_nodes WHERE heartbeat_ms > " MX_PG_NOW " - $1 ORDER BY name",
+                     {std::to_string(aliveMs)});
   if (!r) return out;
   for (int i = 0; i < PQntuples(r->get()); ++i) {
     auto number = [&](int col) { return std::strtoll(PQgetvalue(r->get(), i, col), nullptr, 10); };

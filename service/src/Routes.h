@@ -51,6 +51,8 @@ struct Routes {
   void listExports(const httplib::Request& req, httplib::Response& res);
   void getExport(const httplib::Request& req, httplib::Response& res);
   void deleteExport(const httplib::Request& req, httplib::Response& res);
+  /// 503 with Retry-After: the shared store is away (a restart, a fail-over).
+  static void storeUnreachable(httplib::Response& res);
   [[nodiscard]] nlohmann::json exportJson(const ExportRecord& r, bool full, bool cdn) const;
   [[nodiscard]] std::string meshLink(const ExportRecord& r, bool cdn) const;
 

@@ -364,7 +364,14 @@ TEST_F(Fleet, APostgresRestartMidRunLosesNothingAndRunsNothingTwice) {
   std::vector<std::string> ids;
   for (int k = 0; k < 6; ++k) ids.push_back(startOn(a, k));
   ASSERT_EQ(waitFor(a, ids[0], [](const json& e) { return e["status"] == "InProgress"; })["status"], "InProgress");
-  ASSERT_EQ(std::system((std::string(ctl) + " restart").c_str()), 0);
+  ASSERT_EQ(std::system((std::string(ctl) + " stop").c_str()), 0);
+  // While it is away the API says so (503, Retry-After), not "no such export".
+  auto away = a.client().Get("/mesh-export/" + ids[0], TestService::auth());
+  ASSERT_TRUE(away);
+  EXPECT_EQ(away->status, 503) << away->body;
+  EXPECT_TRUE(away->has_header("Retry-After"));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  ASSERT_EQ(std::system((std::string(ctl) + " start").c_str()), 0);
   for (const auto& id : ids) {
     const json e = waitDone(a, id);
     EXPECT_EQ(e["status"], "Complete") << e.dump();
@@ -374,6 +381,37 @@ TEST_F(Fleet, APostgresRestartMidRunLosesNothingAndRunsNothingTwice) {
   auto list = a.client().Get("/mesh-export/", TestService::auth());
   ASSERT_TRUE(list);
   EXPECT_EQ(list->status, 200);
+}
+
+TEST_F(Fleet, AutoGenerationAndSubjectsBehaveAsOnOneNode) {
+  // Two subjects; CesiumJS-like lists through both API nodes at once auto-generate one export.
+  const fs::path cfg = root / "tokens.json";
+  std::ofstream(cfg) << json{{"devTokens", json::array({{{"token", kOtherToken}, {"subject", "other"}}})}}.dump();
+  Node& a = start("api-a", "api", {"--config", cfg.string()});
+  Node& b = start("api-b", "api", {"--config", cfg.string()});
+  start("worker", "worker");
+  std::vector<std::thread> pollers;
+  for (int k = 0; k < 8; ++k)
+    pollers.emplace_back([&, k] {
+      const Node& n = k % 2 ? b : a;
+      (void)n.client().Get("/mesh-export/?iModelId=" + imodel + "&exportType=3DTILES", TestService::auth());
+    });
+  for (auto& t : pollers) t.join();
+  auto listed = b.client().Get("/mesh-export/?iModelId=" + imodel, TestService::auth());
+  ASSERT_TRUE(listed);
+  const json exports = json::parse(listed->body)["exports"];
+  ASSERT_EQ(exports.size(), 1u) << "eight lists on two nodes started one export: " << listed->body;
+  const std::string id = exports[0]["id"];
+  EXPECT_EQ(waitDone(a, id)["status"], "Complete");
+  // The other subject sees none of it on either node, and cannot delete it.
+  for (const Node* n : {&a, &b}) {
+    auto theirs = n->client().Get("/mesh-export/" + id, TestService::auth(kOtherToken));
+    ASSERT_TRUE(theirs);
+    EXPECT_EQ(theirs->status, 404);
+    auto del = n->client().Delete("/mesh-export/" + id, TestService::auth(kOtherToken));
+    EXPECT_EQ(del->status, 404);
+  }
+  EXPECT_EQ(a.getExport(id)["status"], "Complete");
 }
 
 TEST_F(Fleet, GpuSlotsFromAFakeDeviceListTakeCudaExportsAndAreReported) {

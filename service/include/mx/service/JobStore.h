@@ -92,6 +92,11 @@ public:
   virtual std::vector<ExportRecord> history(const std::string& subject, const std::string& iModelId,
                                             const std::string& typeClass) = 0;
 
+  /// Whether the last call of the calling thread failed because the store could not be reached
+  /// (a read that found nothing then means "unknown", answered 503, not "absent", 404). A local
+  /// SQLite file is always reachable.
+  [[nodiscard]] virtual bool lastCallUnreachable() const { return false; }
+
   /// Milliseconds since the epoch, strictly increasing within this process (ordering ties).
   static int64_t nowMs();
 };

@@ -61,6 +61,8 @@ public:
   std::vector<NodeState> nodes(int64_t aliveMs) override;
   int64_t queueLength() override;
 
+  [[nodiscard]] bool lastCallUnreachable() const override;
+
   ~PostgresJobStore() override;
 
 private:
