@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 namespace mx::service {
 
@@ -108,6 +109,25 @@ core::Result<ImodelEntry> describe(const fs::path& file) {
 
 ImodelStore::ImodelStore(fs::path dir) : _dir(std::move(dir)) {}
 
+std::vector<std::string> ImodelStore::setCatalog(ImodelCatalog* catalog) {
+  std::lock_guard lock(_mutex);
+  _catalog = catalog;
+  _files.clear(); // the scan records every file
+  return rescanLocked();
+}
+
+std::vector<ImodelEntry> ImodelStore::catalogued(const std::string& iModelId, const std::string& owner) {
+  std::vector<ImodelEntry> out;
+  if (!_catalog) return out;
+  std::error_code ec;
+  for (auto& [e, relative] : _catalog->recordedImodels(iModelId)) {
+    if (!e.owner.empty() && e.owner != owner) continue;
+    e.path = _dir / relative;
+    if (fs::is_regular_file(e.path, ec)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
 std::vector<std::string> ImodelStore::rescan() {
   std::lock_guard lock(_mutex);
   return rescanLocked();
@@ -146,6 +166,9 @@ void ImodelStore::scanFolder(const fs::path& folder, const std::string& owner, s
       c.entry = std::move(*d);
       c.entry->owner = owner;
       c.entry->iTwinId = readITwinId(folder, c.entry->iModelId);
+      if (_catalog)
+        if (Status r = _catalog->recordImodel(*c.entry, p.lexically_relative(_dir).string()); !r)
+          problems.push_back(p.filename().string() + ": not recorded in the store (" + r.message() + ")");
     } else {
       problems.push_back(p.filename().string() + ": " + d.status().message());
     }
@@ -193,6 +216,14 @@ std::optional<ImodelEntry> ImodelStore::find(const std::string& iModelId, const 
     rescanLocked();
     e = findLocked(iModelId, changesetId, owner);
   }
+  // A fleet: another node may have added it a moment ago (or, for "latest", a newer changeset).
+  if (_catalog && (!e || changesetId.empty()))
+    for (const ImodelEntry& c : catalogued(iModelId, owner)) {
+      if (!changesetId.empty() && c.changesetId != changesetId) continue;
+      const bool better = !e || (changesetId.empty() && c.changesetIndex > e->changesetIndex) ||
+                          (c.changesetIndex == e->changesetIndex && !c.owner.empty() && e->owner.empty());
+      if (better) e = c;
+    }
   return e;
 }
 
@@ -204,8 +235,14 @@ std::vector<ImodelEntry> ImodelStore::list(const std::string& owner) {
   std::lock_guard lock(_mutex);
   rescanLocked();
   std::vector<ImodelEntry> out;
+  std::set<fs::path> seen;
   for (const auto& [p, c] : _files)
-    if (c.entry && (c.entry->owner.empty() || c.entry->owner == owner)) out.push_back(*c.entry);
+    if (c.entry && (c.entry->owner.empty() || c.entry->owner == owner)) {
+      out.push_back(*c.entry);
+      seen.insert(p);
+    }
+  for (ImodelEntry& e : catalogued("", owner))
+    if (!seen.count(e.path)) out.push_back(std::move(e));
   return out;
 }
 
@@ -256,7 +293,8 @@ core::Result<ImodelEntry> ImodelStore::add(const fs::path& file, bool move, cons
     e.size = fs::file_size(target, ec);
     return e;
   }
-  const fs::path temp = scope / (".add-" + e.iModelId + "-" + std::to_string(::getpid()) + ".tmp");
+  // A random name: writers on several hosts of one shared folder may have the same pid.
+  const fs::path temp = scope / (".add-" + e.iModelId + "-" + uniqueSuffix() + ".tmp");
   if (move) fs::rename(file, temp, ec);
   if (!move || ec) {
     ec.clear();

@@ -60,6 +60,18 @@ const char* const kMigrations[] = {
          gpu_busy INTEGER NOT NULL,
          cpu_busy INTEGER NOT NULL,
          heartbeat_ms BIGINT NOT NULL);)",
+    // 3: the iModels and changesets the fleet knows (their files are on the shared storage root).
+    R"(CREATE TABLE imodels (
+         owner TEXT NOT NULL,
+         imodel_id TEXT NOT NULL,
+         changeset_index BIGINT NOT NULL,
+         changeset_id TEXT NOT NULL,
+         name TEXT NOT NULL,
+         path TEXT NOT NULL,
+         size BIGINT NOT NULL,
+         itwin_id TEXT NOT NULL,
+         recorded_ms BIGINT NOT NULL,
+         PRIMARY KEY (imodel_id, owner, changeset_index));)",
 };
 
 constexpr const char* kColumns = sql::kExportColumns;
@@ -531,6 +543,41 @@ int64_t PostgresJobStore::queueLength() {
   auto conn = _impl->acquire();
   auto r = conn->run("SELECT COUNT(*) FROM exports WHERE status = 'NotStarted'");
   return r ? std::strtoll(PQgetvalue(r->get(), 0, 0), nullptr, 10) : -1;
+}
+
+// ---- the iModels (ImodelCatalog) ----------------------------------------------------------------
+
+Status PostgresJobStore::recordImodel(const ImodelEntry& e, const std::string& relativePath) {
+  auto conn = _impl->acquire();
+  return conn
+      ->run("INSERT INTO imodels (owner, imodel_id, changeset_index, changeset_id, name, path, size, itwin_id,"
+            " recorded_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (imodel_id, owner, changeset_index)"
+            " DO UPDATE SET changeset_id = $4, name = $5, path = $6, size = $7, itwin_id = $8",
+            {e.owner, e.iModelId, std::to_string(e.changesetIndex), e.changesetId, e.name, relativePath,
+             std::to_string(e.size), e.iTwinId, std::to_string(nowMs())})
+      .status();
+}
+
+std::vector<std::pair<ImodelEntry, std::string>> PostgresJobStore::recordedImodels(const std::string& iModelId) {
+  auto conn = _impl->acquire();
+  std::vector<std::pair<ImodelEntry, std::string>> out;
+  const std::string sql = "SELECT owner, imodel_id, changeset_index, changeset_id, name, path, size, itwin_id"
+                          " FROM imodels";
+  auto r = iModelId.empty() ? conn->run(sql + " ORDER BY imodel_id, changeset_index")
+                            : conn->run(sql + " WHERE imodel_id = $1 ORDER BY changeset_index", {iModelId});
+  if (!r) return out;
+  for (int i = 0; i < PQntuples(r->get()); ++i) {
+    ImodelEntry e;
+    e.owner = PQgetvalue(r->get(), i, 0);
+    e.iModelId = PQgetvalue(r->get(), i, 1);
+    e.changesetIndex = std::strtoll(PQgetvalue(r->get(), i, 2), nullptr, 10);
+    e.changesetId = PQgetvalue(r->get(), i, 3);
+    e.name = PQgetvalue(r->get(), i, 4);
+    e.size = std::strtoull(PQgetvalue(r->get(), i, 6), nullptr, 10);
+    e.iTwinId = PQgetvalue(r->get(), i, 7);
+    out.emplace_back(std::move(e), PQgetvalue(r->get(), i, 5));
+  }
+  return out;
 }
 
 } // namespace mx::service

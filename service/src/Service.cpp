@@ -241,7 +241,9 @@ core::Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   m.auth.emplace(std::move(*auth));
   m.limiter = std::make_unique<RateLimiter>(m.config.rateLimitPerSecond, m.config.rateLimitBurst);
   m.imodels = std::make_unique<ImodelStore>(m.config.dataDir / "imodels");
-  for (const auto& p : m.imodels->rescan()) spdlog::warn("skipped {}", p);
+  // A fleet records every file it finds in the store's catalog as it scans.
+  for (const auto& p : fleet ? m.imodels->setCatalog(dynamic_cast<ImodelCatalog*>(m.store.get())) : m.imodels->rescan())
+    spdlog::warn("skipped {}", p);
   MX_RETURN_IF_ERROR(migrateLegacySubjects(m.config, *m.store));
   if (!fleet) {
     // A previous run that stopped (or crashed) mid-export: run those again; finish or undo

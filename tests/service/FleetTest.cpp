@@ -414,6 +414,38 @@ TEST_F(Fleet, AutoGenerationAndSubjectsBehaveAsOnOneNode) {
   EXPECT_EQ(a.getExport(id)["status"], "Complete");
 }
 
+TEST_F(Fleet, AnIModelUploadedToOneNodeIsExportedThroughAnotherAtOnce) {
+  Node& a = start("api-a", "api");
+  Node& b = start("api-b", "api");
+  start("worker", "worker");
+  // B has just scanned the folder (and would not again for a second): the store's catalog knows.
+  ASSERT_EQ(b.client().Get("/imodels", TestService::auth())->status, 200);
+  std::ifstream in(fixture("primitives.bim"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(bytes.empty());
+  auto up = a.client().Post("/imodels", TestService::auth(), bytes, "application/octet-stream");
+  ASSERT_TRUE(up);
+  ASSERT_EQ(up->status, 201) << up->body;
+  const std::string uploaded = json::parse(up->body)["iModel"]["id"];
+  auto r = b.post({{"iModelId", uploaded}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  const json e = waitDone(a, json::parse(r->body)["export"]["id"]);
+  EXPECT_EQ(e["status"], "Complete") << e.dump();
+  // Both nodes list it (B from the catalog or its next scan); the catalog has the file.
+  for (const Node* n : {&a, &b}) {
+    auto list = n->client().Get("/imodels", TestService::auth());
+    EXPECT_NE(list->body.find(uploaded), std::string::npos) << list->body;
+  }
+  PGconn* c = PQconnectdb(store.c_str());
+  PGresult* q = PQexecParams(c, "SELECT path FROM imodels WHERE imodel_id = $1", 1, nullptr,
+                             std::vector<const char*>{uploaded.c_str()}.data(), nullptr, nullptr, 0);
+  ASSERT_EQ(PQntuples(q), 1);
+  EXPECT_TRUE(fs::exists(root / "imodels" / PQgetvalue(q, 0, 0)));
+  PQclear(q);
+  PQfinish(c);
+}
+
 TEST_F(Fleet, GpuSlotsFromAFakeDeviceListTakeCudaExportsAndAreReported) {
   const std::string tiler = fleetTiler(root, 0.8).string();
   Node& api = start("api", "api");

@@ -232,7 +232,8 @@ TEST_P(PostgresStore, NodesStartingTogetherMigrateOnce) {
   for (const auto& s : results) EXPECT_TRUE(s) << s.toString();
   PGconn* c = PQconnectdb(fresh.c_str());
   PGresult* r = PQexec(c, "SELECT COUNT(*), MAX(version) FROM meshexport_schema");
-  EXPECT_EQ(std::string(PQgetvalue(r, 0, 0)), "2") << "each migration recorded once";
+  const int64_t migrations = PostgresJobStore::open(fresh).value()->version();
+  EXPECT_EQ(std::string(PQgetvalue(r, 0, 0)), std::to_string(migrations)) << "each migration recorded once";
   PQclear(r);
   r = PQexec(c, "INSERT INTO meshexport_schema (version) VALUES (99)");
   PQclear(r);
@@ -471,6 +472,39 @@ TEST_P(PostgresStore, TwoNodesInsertingTheSameRequestMakeOneExport) {
   q.subject = "dev:alice";
   (void)store->list(q, total);
   EXPECT_EQ(total, 1);
+}
+
+TEST_P(PostgresStore, KeepsTheCatalogOfIModelsAndChangesets) {
+  auto& catalog = dynamic_cast<ImodelCatalog&>(*store);
+  ImodelEntry e;
+  e.iModelId = "m-1";
+  e.name = "Plant";
+  e.size = 4096;
+  for (int cs = 0; cs < 3; ++cs) {
+    e.changesetIndex = cs;
+    e.changesetId = cs ? "cs" + std::to_string(cs) : "";
+    ASSERT_TRUE(catalog.recordImodel(e, "m-1@" + std::to_string(cs) + ".bim"));
+  }
+  e.owner = "0123abcd";
+  e.changesetIndex = 1;
+  e.changesetId = "cs1";
+  ASSERT_TRUE(catalog.recordImodel(e, "owners/0123abcd/m-1@1.bim"));
+  e.iTwinId = "itwin-1"; // recorded again: refreshed, not doubled
+  ASSERT_TRUE(catalog.recordImodel(e, "owners/0123abcd/m-1@1.bim"));
+  const auto got = catalog.recordedImodels("m-1");
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[3].first.changesetId, "cs2");
+  EXPECT_EQ(got[3].second, "m-1@2.bim");
+  size_t owned = 0;
+  for (const auto& [entry, path] : got)
+    if (entry.owner == "0123abcd") {
+      ++owned;
+      EXPECT_EQ(entry.iTwinId, "itwin-1");
+      EXPECT_EQ(path, "owners/0123abcd/m-1@1.bim");
+    }
+  EXPECT_EQ(owned, 1u);
+  EXPECT_EQ(catalog.recordedImodels("").size(), 4u);
+  EXPECT_TRUE(catalog.recordedImodels("other").empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, PostgresStore, ::testing::Values("postgresql"), [](const auto& p) { return p.param; });

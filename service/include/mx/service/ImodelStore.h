@@ -3,7 +3,8 @@
 // says (DbGuid = iModel id, parent changeset id and index), found at start and again on demand.
 // Two scopes: DATA/imodels/*.bim is shared (placed by the operator: `meshexport imodels add`),
 // DATA/imodels/owners/KEY/*.bim belongs to one subject (its uploads; KEY = ownerKey(subject)). A
-// subject sees the shared files and its own. A changeset's bytes never change once stored.
+// subject sees the shared files and its own. A changeset's bytes never change once stored. In a
+// fleet the files are on the shared storage root and each is also recorded in the store's catalog.
 #include <mx/core/Result.h>
 
 #include <cstdint>
@@ -31,9 +32,26 @@ struct ImodelEntry {
 /// digits and '-' (a GUID in practice). Returns it lower-cased, or nullopt.
 std::optional<std::string> normalizeITwinId(std::string_view id);
 
+/// Where a fleet keeps the iModels and changesets it knows (PostgresJobStore: the `imodels`
+/// table), beside their files on the shared storage root. Paths are relative to the iModels
+/// folder, so nodes may mount the root at different places.
+class ImodelCatalog {
+public:
+  virtual ~ImodelCatalog() = default;
+  /// Records (or refreshes) one changeset file.
+  virtual core::Status recordImodel(const ImodelEntry& entry, const std::string& relativePath) = 0;
+  /// The changesets recorded for an iModel ("" = every iModel), with their relative paths.
+  virtual std::vector<std::pair<ImodelEntry, std::string>> recordedImodels(const std::string& iModelId) = 0;
+};
+
 class ImodelStore {
 public:
   explicit ImodelStore(std::filesystem::path dir);
+
+  /// A fleet's catalog: every file this node finds or adds is recorded there, and a lookup this
+  /// node's folder scan misses (a file another node added a moment ago) is answered from it.
+  /// Rescans, recording every file; returns what rescan() returns.
+  std::vector<std::string> setCatalog(ImodelCatalog* catalog);
 
   /// Re-reads the folder: new or changed files are opened, vanished ones forgotten. Files that
   /// are not iModels are skipped and reported in the returned list of "file: why".
@@ -80,6 +98,9 @@ private:
   std::mutex _mutex;
   std::map<std::filesystem::path, Cached> _files;
   int64_t _lastScanMs = 0;
+  ImodelCatalog* _catalog = nullptr;
+  /// Recorded entries whose files exist here, with the owner filter of findLocked.
+  std::vector<ImodelEntry> catalogued(const std::string& iModelId, const std::string& owner);
 };
 
 } // namespace mx::service

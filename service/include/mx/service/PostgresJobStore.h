@@ -3,10 +3,11 @@
 // 15+ server through libpq, for services that share one store. Numbered migrations recorded in
 // meshexport_schema, run under a session advisory lock so that nodes starting together migrate
 // once; a store newer than this binary is refused. A small pool of connections per store object
-// (up to 8); a broken connection is re-established once per call before the call fails Unavailable.
-// `meshexport serve --store postgresql://…` runs on it as a fleet (JobLeases.h: claims with
-// FOR UPDATE SKIP LOCKED, leases, node heartbeats). tests/service/JobStoreContract runs the same
-// contract over it and over SqliteJobStore against a real, throwaway server.
+// (up to 8); in a fleet it also holds the iModels' catalog (ImodelCatalog); a broken connection is re-established once
+// per call before the call fails Unavailable. `meshexport serve --store postgresql://…` runs on it as a fleet
+// (JobLeases.h: claims with FOR UPDATE SKIP LOCKED, leases, node heartbeats). tests/service/JobStoreContract runs the
+// same contract over it and over SqliteJobStore against a real, throwaway server.
+#include <mx/service/ImodelStore.h>
 #include <mx/service/JobLeases.h>
 #include <mx/service/JobStore.h>
 
@@ -15,7 +16,7 @@
 
 namespace mx::service {
 
-class PostgresJobStore final : public JobStore, public JobLeases {
+class PostgresJobStore final : public JobStore, public JobLeases, public ImodelCatalog {
 public:
   /// The advisory lock key migrations hold ("MXJB" as on the SQLite store).
   static constexpr int64_t kMigrationLock = 0x4D584A42;
@@ -60,6 +61,9 @@ public:
   core::Status leave(const std::string& node) override;
   std::vector<NodeState> nodes(int64_t aliveMs) override;
   int64_t queueLength() override;
+
+  core::Status recordImodel(const ImodelEntry& entry, const std::string& relativePath) override;
+  std::vector<std::pair<ImodelEntry, std::string>> recordedImodels(const std::string& iModelId) override;
 
   [[nodiscard]] bool lastCallUnreachable() const override;
 
