@@ -50,9 +50,10 @@ struct Steps {
 /// Counts from the largest chord height and angle of a direction (see the file comment).
 int chordCount(int degree, int diagonal, double height, double angle, const TessellationOptions& o) {
   int count = std::max(1, diagonal);
-  if (o.chordTolerance > 0) count = std::max(count, int(1.0 + std::sqrt(height / o.chordTolerance)));
+  if (o.chordTolerance > 0)
+    count = std::max(count, saturatingInt(1.0 + std::sqrt(height / o.chordTolerance), 1, kMaxStepsPerPatch));
   if (o.angleTolerance > 0 && angle > o.angleTolerance)
-    count = std::max(count, int(1.0 + double(degree) * angle / o.angleTolerance));
+    count = std::max(count, saturatingInt(1.0 + double(degree) * angle / o.angleTolerance, 1, kMaxStepsPerPatch));
   return std::clamp(count, 1, kMaxStepsPerPatch);
 }
 
@@ -103,9 +104,12 @@ int diagonalCount(const std::vector<std::vector<Vec3d>>& c, const TessellationOp
       if (longer > 0) maxRatio = std::max(maxRatio, diff / longer);
       maxDiff = std::max(maxDiff, diff);
     }
-  int count = o.chordTolerance > 0 ? int(0.999 + std::sqrt(std::sqrt(maxDiff) / o.chordTolerance)) : 1;
+  int count = o.chordTolerance > 0
+                  ? saturatingInt(0.999 + std::sqrt(std::sqrt(maxDiff) / o.chordTolerance), 1, kMaxDiagonalCount)
+                  : 1;
   const double rel = std::sqrt(maxRatio);
-  if (rel > kDiagonalRelTol) count = std::max(count, int(0.999 + std::sqrt(rel / kDiagonalRelTol)));
+  if (rel > kDiagonalRelTol)
+    count = std::max(count, saturatingInt(0.999 + std::sqrt(rel / kDiagonalRelTol), 1, kMaxDiagonalCount));
   return std::clamp(count, 1, kMaxDiagonalCount);
 }
 

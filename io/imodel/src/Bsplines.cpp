@@ -81,10 +81,11 @@ int bezierEdgeCount(const std::vector<Vec3d>& p, const TessellationOptions& o) {
   const double turn = std::acos(std::clamp(minCos, -1.0, 1.0));
   if (o.chordTolerance > 0) {
     const double h = longest * std::sin(turn / 2);
-    if (h > o.chordTolerance) edges = std::max(edges, int(std::ceil(1.25 * std::sqrt(h / o.chordTolerance))));
+    if (h > o.chordTolerance)
+      edges = std::max(edges, saturatingInt(std::ceil(1.25 * std::sqrt(h / o.chordTolerance)), 1, 1 << 12));
   }
   if (o.angleTolerance > 0 && turn > o.angleTolerance)
-    edges = std::max(edges, (order - 2) * int(std::ceil(turn / o.angleTolerance)));
+    edges = std::max(edges, (order - 2) * saturatingInt(std::ceil(turn / o.angleTolerance), 1, 1 << 12));
   return std::min(edges, 1 << 12);
 }
 

@@ -31,7 +31,7 @@ std::vector<Vec3d> arcPoints(Vec3d c, Vec3d v0, Vec3d v90, double start, double 
 std::vector<Vec3d> strokeArc(Vec3d c, Vec3d v0, Vec3d v90, double start, double sweep, const TessellationOptions& o) {
   return arcPoints(c, v0, v90, start, sweep, [&](double s) {
     const int n = circleSegments(std::max(core::length(v0), core::length(v90)), o);
-    return std::max(1, int(std::ceil(std::abs(s) / (2 * M_PI / n) - 1e-9)));
+    return saturatingInt(std::ceil(std::abs(s) / (2 * M_PI / n) - 1e-9), 1, 1 << 20);
   });
 }
 
@@ -240,7 +240,7 @@ Status meshRotationalSweep(const fb::DgnRotationalSweep& r, const TessellationOp
     profilePoints += pts.size();
   });
   const int n = circleSegments(maxRadius, o);
-  const int steps = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9)));
+  const int steps = saturatingInt(std::ceil(std::abs(sweep) / (2 * M_PI / n) - 1e-9), 1, 1 << 20);
   MX_RETURN_IF_ERROR(withinBudget(profilePoints * size_t(steps + 1), "rotational sweep"));
   const double onAxis = 1e-9 * std::max(1.0, maxRadius);
   each([&](const std::vector<Vec3d>& pts, bool closed) {

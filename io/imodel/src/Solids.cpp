@@ -10,7 +10,7 @@ int circleSegments(double radius, const TessellationOptions& o) {
   double a = std::min(std::max(o.angleTolerance, 1e-3), M_PI / 4);
   if (o.chordTolerance > 0 && radius > o.chordTolerance) a = std::min(a, 2 * std::acos(1 - o.chordTolerance / radius));
   // A tiny chord tolerance on a huge radius must not ask for millions of segments.
-  return std::min(kMaxCircleSegments, 4 * int(std::ceil((M_PI / 2) / a)));
+  return 4 * saturatingInt(std::ceil((M_PI / 2) / a), 1, kMaxCircleSegments / 4);
 }
 
 /// Refuses a primitive whose tessellation would exceed the per-primitive point budget (a hostile
@@ -63,7 +63,7 @@ void tessellateSphere(const fb::SphereDetail& d, const TessellationOptions& o, L
   const int n = circleSegments(radius, o);
   const double step = 2 * M_PI / n;
   const double lat0 = d.startLatitude, sweep = std::clamp(d.latitudeSweep, -M_PI, M_PI);
-  const int bands = std::max(1, int(std::ceil(std::abs(sweep) / step - 1e-9)));
+  const int bands = saturatingInt(std::ceil(std::abs(sweep) / step - 1e-9), 1, 1 << 20);
   std::vector<std::vector<uint32_t>> rings(bands + 1);
   std::vector<double> lats(bands + 1), cosI(n + 1), sinI(n + 1);
   for (int i = 0; i <= n; ++i) {
@@ -136,7 +136,7 @@ void tessellateTorus(const fb::TorusDetail& d, const TessellationOptions& o, Loc
   const int nMinor = circleSegments(d.minorRadius, o);
   const int nFull = circleSegments(d.majorRadius + d.minorRadius, o);
   const double sweep = std::clamp(d.sweep, -2 * M_PI, 2 * M_PI);
-  const int nMajor = std::max(1, int(std::ceil(std::abs(sweep) / (2 * M_PI / nFull) - 1e-9)));
+  const int nMajor = saturatingInt(std::ceil(std::abs(sweep) / (2 * M_PI / nFull) - 1e-9), 1, 1 << 20);
   std::vector<std::vector<uint32_t>> rings(nMajor + 1);
   std::vector<double> cosPh(nMinor + 1), sinPh(nMinor + 1);
   for (int i = 0; i <= nMinor; ++i) {

@@ -38,6 +38,12 @@ struct LocalMesh {
   [[nodiscard]] bool empty() const { return indices.empty() && lines.empty() && dots.empty(); }
 };
 
+/// `v` as an int in [lo, hi]: NaN gives lo and infinities saturate (a cast of an out-of-range double
+/// to int is undefined; hostile geometry reaches these counts with inf and NaN).
+inline int saturatingInt(double v, int lo, int hi) {
+  if (!(v > lo)) return lo;
+  return v >= hi ? hi : int(v);
+}
 inline Vec3d toVec3(const fb::DPoint3d& p) { return {p.x, p.y, p.z}; }
 inline Vec3d cross(Vec3d a, Vec3d b) { return {a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x}; }
 inline double triangleArea(Vec3d a, Vec3d b, Vec3d c) { return 0.5 * core::length(cross(b - a, c - a)); }

@@ -16,7 +16,7 @@ std::vector<Vec3d> strokeArcWire(Vec3d c, Vec3d v0, Vec3d v90, double start, dou
   const double a = std::min(std::max(o.angleTolerance, 1e-3), M_PI / 4);
   // ceil(|sweep| / a) points, no tolerance, as iTwin.js.
   return arcPoints(c, v0, v90, start, sweep,
-                   [a](double s) { return std::max(2, int(std::ceil(std::abs(s) / a))) - 1; });
+                   [a](double s) { return saturatingInt(std::ceil(std::abs(s) / a), 2, 1 << 20) - 1; });
 }
 
 void addPolyline(LocalMesh& m, const std::vector<Vec3d>& pts) {
