@@ -2,16 +2,20 @@
 // each stage per backend (BENCHMARK_CAPTURE), the end-to-end export, and meshoptimizer's
 // simplifySloppy / simplify on the same input as baselines. Counters report triangles/s.
 // Size selection: MESHEXPORT_BENCH_SIZES=2,8 (millions of triangles; default both).
+#include <mx/core/MappedFile.h>
 #include <mx/cpu/Algorithms.h>
 #include <mx/datasets/Generators.h>
 #include <mx/engine/BackendRegistry.h>
 #include <mx/engine/Pipeline.h>
+#include <mx/io/GltfReader.h>
 
 #include <benchmark/benchmark.h>
 #include <meshoptimizer.h>
+#include <tiny_gltf.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -295,6 +299,67 @@ void BM_EndToEnd(benchmark::State& state, const char* device) {
   }
 }
 
+/// The benchmark scene of `millions` triangles as a glb file in the temp folder (written once).
+const std::filesystem::path& glbFile(int millions) {
+  struct TempFiles { // removed when the process exits
+    std::map<int, std::filesystem::path> paths;
+    ~TempFiles() {
+      for (const auto& [n, p] : paths) std::filesystem::remove(p);
+    }
+  };
+  static TempFiles files;
+  static std::mutex m;
+  std::lock_guard lock(m);
+  auto& path = files.paths[millions];
+  if (path.empty()) {
+    path = std::filesystem::temp_directory_path() /
+           ("mx-bench-" + std::to_string(getpid()) + "-" + std::to_string(millions) + "M.glb");
+    const std::vector<uint8_t> glb = datasets::sceneToGlb(input(millions).scene);
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(glb.data()), std::streamsize(glb.size()));
+  }
+  return path;
+}
+
+/// Reading a glb into a scene (the export's read stage) against two baselines in the same run:
+/// `pagecache` touches every byte of the file through a memory map (the memory-speed floor) and
+/// `tinygltf` is tinygltf's own load, which copies the file and then each buffer (what the reader
+/// did before it took accessors from the mapping), with no scene built. Counters: GB/s of glb.
+void BM_ReadGlb(benchmark::State& state, const char* how) {
+  const std::filesystem::path& path = glbFile(int(state.range(0)));
+  const double bytes = double(std::filesystem::file_size(path));
+  size_t triangles = 0;
+  for (auto _ : state) {
+    if (std::string_view(how) == "meshexport") {
+      auto r = io::readGltf(path);
+      if (!r) {
+        state.SkipWithError(r.status().toString().c_str());
+        return;
+      }
+      triangles = r->triangleCount();
+    } else if (std::string_view(how) == "pagecache") {
+      auto f = core::MappedFile::open(path);
+      uint64_t sum = 0;
+      for (size_t i = 0; i < f->size(); i += 64) sum += f->bytes()[i];
+      benchmark::DoNotOptimize(sum);
+    } else {
+      tinygltf::TinyGLTF loader;
+      loader.SetImageLoader([](tinygltf::Image*, const int, std::string*, std::string*, int, int, const unsigned char*,
+                               int, void*) { return true; },
+                            nullptr);
+      tinygltf::Model model;
+      std::string err, warn;
+      if (!loader.LoadBinaryFromFile(&model, &err, &warn, path.string())) {
+        state.SkipWithError(err.c_str());
+        return;
+      }
+      benchmark::DoNotOptimize(model.buffers.data());
+    }
+  }
+  state.counters["GB/s"] = benchmark::Counter(bytes * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["glb_MB"] = bytes / 1e6;
+  if (triangles) setRate(state, triangles);
+}
+
 void sizes(benchmark::internal::Benchmark* b) {
   const char* env = std::getenv("MESHEXPORT_BENCH_SIZES");
   std::string list = env ? env : "2,8";
@@ -310,6 +375,9 @@ void sizes(benchmark::internal::Benchmark* b) {
 
 } // namespace
 
+BENCHMARK_CAPTURE(BM_ReadGlb, pagecache, "pagecache")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_ReadGlb, tinygltf, "tinygltf")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_ReadGlb, meshexport, "meshexport")->Apply(sizes);
 BENCHMARK(BM_DeviceBandwidth)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MortonCodes, scalar, cpu::CpuLevel::Scalar)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_MortonCodes, simd, cpu::CpuLevel::Simd)->Apply(sizes);

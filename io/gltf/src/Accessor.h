@@ -2,11 +2,17 @@
 // Private to io/gltf: bounds-checked accessor reads. Every accessor is checked against its
 // bufferView and buffer before a byte is read, so a hostile file can make the reader return an
 // error but never read out of bounds.
+#include "Document.h"
+
 #include <mx/core/Result.h>
 
 #include <tiny_gltf.h>
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <span>
 #include <string>
@@ -22,7 +28,8 @@ inline Status malformed(std::string msg) { return {ErrorCode::MalformedInput, st
 /// A checked view of an accessor: element i, component c as double (normalized when asked).
 class AccessorView {
 public:
-  static Result<AccessorView> make(const tinygltf::Model& m, int index, const std::string& what) {
+  static Result<AccessorView> make(const Document& d, int index, const std::string& what) {
+    const tinygltf::Model& m = d.model;
     if (index < 0 || size_t(index) >= m.accessors.size())
       return malformed(what + ": accessor " + std::to_string(index) + " does not exist");
     const tinygltf::Accessor& a = m.accessors[size_t(index)];
@@ -37,17 +44,17 @@ public:
     if (a.bufferView < 0 || size_t(a.bufferView) >= m.bufferViews.size())
       return malformed(name + ": bufferView " + std::to_string(a.bufferView) + " does not exist");
     const tinygltf::BufferView& bv = m.bufferViews[size_t(a.bufferView)];
-    if (bv.buffer < 0 || size_t(bv.buffer) >= m.buffers.size())
+    if (bv.buffer < 0 || size_t(bv.buffer) >= d.buffers.size())
       return malformed(name + ": buffer " + std::to_string(bv.buffer) + " does not exist");
-    const tinygltf::Buffer& buf = m.buffers[size_t(bv.buffer)];
+    const std::span<const uint8_t> buf = d.buffers[size_t(bv.buffer)];
     const size_t elementSize = size_t(v._components) * size_t(v._componentSize);
     v._stride = bv.byteStride ? bv.byteStride : elementSize;
     if (v._stride < elementSize) return malformed(name + ": byteStride smaller than an element");
     const size_t need = a.byteOffset + v._stride * (a.count - 1) + elementSize;
-    if (bv.byteOffset > buf.data.size() || bv.byteLength > buf.data.size() - bv.byteOffset)
+    if (bv.byteOffset > buf.size() || bv.byteLength > buf.size() - bv.byteOffset)
       return malformed(name + ": bufferView exceeds its buffer (buffer missing or truncated?)");
     if (need > bv.byteLength) return malformed(name + ": accessor exceeds its bufferView");
-    v._data = buf.data.data() + bv.byteOffset + a.byteOffset;
+    v._data = buf.data() + bv.byteOffset + a.byteOffset;
     return v;
   }
 
@@ -55,6 +62,9 @@ public:
   [[nodiscard]] int components() const { return _components; }
   [[nodiscard]] int type() const { return _accessor->type; }
   [[nodiscard]] int componentType() const { return _accessor->componentType; }
+  [[nodiscard]] bool normalized() const { return _accessor->normalized; }
+  /// Element i, component c of an UNSIGNED_BYTE accessor, raw.
+  [[nodiscard]] uint32_t byte(size_t i, int c) const { return _data[i * _stride + size_t(c)]; }
 
   [[nodiscard]] double get(size_t i, int c) const {
     const uint8_t* p = _data + i * _stride + size_t(c) * size_t(_componentSize);
@@ -117,14 +127,37 @@ private:
   int _componentSize = 0;
 };
 
+/// Runs `ok(i)` for every i in [0, n) on all cores (a large accessor's elements) and returns the
+/// smallest i for which it returned false, or n: the same answer as a serial loop that stops at
+/// the first bad element, so error messages do not depend on scheduling.
+template <typename Body> size_t firstFailure(size_t n, Body&& ok) {
+  constexpr size_t kGrain = 1 << 16;
+  if (n <= kGrain) {
+    for (size_t i = 0; i < n; ++i)
+      if (!ok(i)) return i;
+    return n;
+  }
+  std::atomic<size_t> first{n};
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, kGrain), [&](const tbb::blocked_range<size_t>& r) {
+    for (size_t i = r.begin(); i < r.end() && i < first.load(std::memory_order_relaxed); ++i)
+      if (!ok(i)) {
+        size_t seen = first.load();
+        while (i < seen && !first.compare_exchange_weak(seen, i)) {
+        }
+        return;
+      }
+  });
+  return first.load();
+}
+
 /// The bytes of bufferView `index`, checked against its buffer; empty on any problem.
-inline std::span<const uint8_t> bufferViewBytes(const tinygltf::Model& m, int index) {
-  if (index < 0 || size_t(index) >= m.bufferViews.size()) return {};
-  const tinygltf::BufferView& bv = m.bufferViews[size_t(index)];
-  if (bv.buffer < 0 || size_t(bv.buffer) >= m.buffers.size()) return {};
-  const auto& data = m.buffers[size_t(bv.buffer)].data;
+inline std::span<const uint8_t> bufferViewBytes(const Document& d, int index) {
+  if (index < 0 || size_t(index) >= d.model.bufferViews.size()) return {};
+  const tinygltf::BufferView& bv = d.model.bufferViews[size_t(index)];
+  if (bv.buffer < 0 || size_t(bv.buffer) >= d.buffers.size()) return {};
+  const std::span<const uint8_t> data = d.buffers[size_t(bv.buffer)];
   if (bv.byteOffset > data.size() || bv.byteLength > data.size() - bv.byteOffset) return {};
-  return {data.data() + bv.byteOffset, bv.byteLength};
+  return data.subspan(bv.byteOffset, bv.byteLength);
 }
 
 } // namespace mx::io::gltf

@@ -23,7 +23,7 @@ struct PropertyTable {
 
 /// Every property table of EXT_structural_metadata (none without the extension). A UINT64 column
 /// whose bufferView is missing or shorter than count × 8 bytes is MalformedInput.
-Result<std::vector<PropertyTable>> readPropertyTables(const tinygltf::Model& m);
+Result<std::vector<PropertyTable>> readPropertyTables(const Document& d);
 
 struct VertexFeatures {
   size_t table = 0;               ///< Index into the property tables.
@@ -33,11 +33,13 @@ struct VertexFeatures {
 
 /// The primitive's EXT_mesh_features featureIds[0] when it names an attribute and a property
 /// table; nullopt when the primitive has none. Rows past the table are MalformedInput.
-Result<std::optional<VertexFeatures>> readVertexFeatures(const tinygltf::Model& m, const tinygltf::Primitive& prim,
+Result<std::optional<VertexFeatures>> readVertexFeatures(const Document& d, const tinygltf::Primitive& prim,
                                                          size_t vertexCount, const std::vector<PropertyTable>& tables);
 
-/// COLOR_0 as linear RGBA in [0, 1] per vertex (alpha 1 for VEC3); nullopt when absent.
-Result<std::optional<std::vector<std::array<double, 4>>>>
-readVertexColors(const tinygltf::Model& m, const tinygltf::Primitive& prim, size_t vertexCount);
+/// COLOR_0 per vertex (linear RGBA clamped to [0, 1], alpha 1 for VEC3) times `factor` (the base
+/// colour factor), as 8-bit RGBA packed r | g << 8 | b << 16 | a << 24; nullopt when absent.
+Result<std::optional<std::vector<uint32_t>>> readVertexColorKeys(const Document& d, const tinygltf::Primitive& prim,
+                                                                 size_t vertexCount,
+                                                                 const std::array<double, 4>& factor);
 
 } // namespace mx::io::gltf

@@ -1,6 +1,7 @@
 // Every accessor is bounds-checked against its bufferView and buffer before a byte is read, so a
 // hostile file can make the reader return an error but never read out of bounds.
 #include "Accessor.h"
+#include "Document.h"
 #include "Features.h"
 
 #include <mx/io/GltfReader.h>
@@ -80,7 +81,7 @@ bool finite(const Mat4d& m) {
 
 class GltfSceneBuilder {
 public:
-  explicit GltfSceneBuilder(const tinygltf::Model& model) : _m(model) {}
+  explicit GltfSceneBuilder(const Document& doc) : _d(doc), _m(doc.model) {}
 
   Result<Scene> build() {
     for (const std::string& ext : _m.extensionsRequired) {
@@ -107,7 +108,8 @@ public:
       for (size_t i = 0; i < _m.nodes.size(); ++i)
         if (!isChild[i]) roots.push_back(int(i));
     }
-    MX_ASSIGN_OR_RETURN(_tables, readPropertyTables(_m));
+    MX_ASSIGN_OR_RETURN(_tables, readPropertyTables(_d));
+    _rowFeatures.resize(_tables.size());
     _uses.assign(_m.meshes.size(), 0);
     for (const auto& n : _m.nodes)
       if (n.mesh >= 0 && size_t(n.mesh) < _uses.size()) ++_uses[size_t(n.mesh)];
@@ -202,60 +204,86 @@ private:
   template <typename NodeFeature>
   Status addMeshes(const tinygltf::Primitive& prim, core::Mesh&& mesh, NodeFeature&& featureOfNode) {
     const size_t vcount = mesh.positions.size();
-    MX_ASSIGN_OR_RETURN(auto features, readVertexFeatures(_m, prim, vcount, _tables));
+    MX_ASSIGN_OR_RETURN(auto features, readVertexFeatures(_d, prim, vcount, _tables));
     if (features) {
+      // Each property table row's feature, looked up once per row rather than once per vertex.
+      std::vector<uint32_t>& rowFeature = _rowFeatures[features->table];
+      rowFeature.resize(_tables[features->table].count, kNoFeature);
       mesh.featureIds.resize(vcount);
-      for (size_t v = 0; v < vcount; ++v)
-        mesh.featureIds[v] =
-            features->rows[v] == features->nullId ? featureOfNode() : tableFeature(features->table, features->rows[v]);
+      for (size_t v = 0; v < vcount; ++v) {
+        const uint32_t row = features->rows[v];
+        if (row == features->nullId) {
+          mesh.featureIds[v] = featureOfNode();
+          continue;
+        }
+        uint32_t& f = rowFeature[row];
+        if (f == kNoFeature) f = tableFeature(features->table, row);
+        mesh.featureIds[v] = f;
+      }
     } else {
       mesh.featureIds.assign(vcount, featureOfNode());
-    }
-    MX_ASSIGN_OR_RETURN(auto colors, readVertexColors(_m, prim, vcount));
-    if (!colors) {
-      mesh.material = material(prim.material);
-      _scene.meshes.push_back(std::move(mesh));
-      return Status::ok();
     }
     std::array<double, 4> factor = {1, 1, 1, 1};
     if (prim.material >= 0 && size_t(prim.material) < _m.materials.size()) {
       const auto& f = _m.materials[size_t(prim.material)].pbrMetallicRoughness.baseColorFactor;
       if (f.size() == 4) factor = {f[0], f[1], f[2], f[3]};
     }
-    auto to8 = [](double v) { return uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255.0)); };
-    std::map<uint32_t, std::vector<uint32_t>> byColor; // rgba → triangles (first-corner colour)
-    std::vector<uint32_t> colorOrder;
-    for (size_t t = 0; t + 2 < mesh.indices.size(); t += 3) {
-      const auto& c = (*colors)[mesh.indices[t]];
-      const core::Material mat{to8(factor[0] * c[0]), to8(factor[1] * c[1]), to8(factor[2] * c[2]),
-                               to8(factor[3] * c[3])};
-      const uint32_t key = uint32_t(mat.r) | uint32_t(mat.g) << 8 | uint32_t(mat.b) << 16 | uint32_t(mat.a) << 24;
-      auto [it, added] = byColor.try_emplace(key);
-      if (added) colorOrder.push_back(key);
-      it->second.push_back(uint32_t(t));
+    MX_ASSIGN_OR_RETURN(auto colors, readVertexColorKeys(_d, prim, vcount, factor));
+    if (!colors) {
+      mesh.material = material(prim.material);
+      _scene.meshes.push_back(std::move(mesh));
+      return Status::ok();
     }
-    for (uint32_t key : colorOrder)
+    // Triangles grouped by the colour of their first corner, groups in order of first appearance.
+    std::unordered_map<uint32_t, size_t> group; // rgba → index into byColor
+    std::vector<std::pair<uint32_t, std::vector<uint32_t>>> byColor;
+    uint32_t lastKey = 0;
+    size_t last = SIZE_MAX;
+    for (size_t t = 0; t + 2 < mesh.indices.size(); t += 3) {
+      const uint32_t key = (*colors)[mesh.indices[t]];
+      if (last == SIZE_MAX || key != lastKey) {
+        auto [it, added] = group.try_emplace(key, byColor.size());
+        if (added) byColor.emplace_back(key, std::vector<uint32_t>{});
+        last = it->second;
+        lastKey = key;
+      }
+      byColor[last].second.push_back(uint32_t(t));
+    }
+    std::vector<uint32_t> remap(vcount, kNoFeature);
+    for (auto& [key, tris] : byColor) {
       _scene.meshes.push_back(subMesh(
-          mesh, byColor[key], materialOf({uint8_t(key), uint8_t(key >> 8), uint8_t(key >> 16), uint8_t(key >> 24)})));
+          mesh, tris, materialOf({uint8_t(key), uint8_t(key >> 8), uint8_t(key >> 16), uint8_t(key >> 24)}), remap));
+      std::vector<uint32_t>().swap(tris);
+    }
     return Status::ok();
   }
 
-  /// The triangles `tris` (first index of each) of `mesh` with their vertices compacted.
-  static core::Mesh subMesh(const core::Mesh& mesh, const std::vector<uint32_t>& tris, uint32_t material) {
+  /// The triangles `tris` (first index of each) of `mesh` with their vertices compacted, in order
+  /// of first use. `remap` (one entry per vertex of `mesh`, all kNoFeature) is left as it was found.
+  static core::Mesh subMesh(const core::Mesh& mesh, const std::vector<uint32_t>& tris, uint32_t material,
+                            std::vector<uint32_t>& remap) {
     core::Mesh out;
     out.material = material;
-    std::unordered_map<uint32_t, uint32_t> local;
-    for (uint32_t t : tris)
+    out.indices.resize(tris.size() * 3);
+    uint32_t used = 0; // first pass: number the vertices in order of first use
+    for (size_t t = 0; t < tris.size(); ++t)
+      for (uint32_t k = 0; k < 3; ++k) {
+        uint32_t& r = remap[mesh.indices[tris[t] + k]];
+        if (r == kNoFeature) r = used++;
+        out.indices[3 * t + k] = r;
+      }
+    out.positions.resize(used);
+    out.featureIds.resize(used);
+    if (!mesh.normals.empty()) out.normals.resize(3 * size_t(used));
+    for (uint32_t t : tris) // second pass: copy each vertex to its number, and reset remap
       for (uint32_t k = 0; k < 3; ++k) {
         const uint32_t v = mesh.indices[t + k];
-        auto [it, added] = local.try_emplace(v, uint32_t(out.positions.size()));
-        if (added) {
-          out.positions.push_back(mesh.positions[v]);
-          out.featureIds.push_back(mesh.featureIds[v]);
-          if (!mesh.normals.empty())
-            out.normals.insert(out.normals.end(), &mesh.normals[3 * size_t(v)], &mesh.normals[3 * size_t(v)] + 3);
-        }
-        out.indices.push_back(it->second);
+        uint32_t& r = remap[v];
+        if (r == kNoFeature) continue;
+        out.positions[r] = mesh.positions[v];
+        out.featureIds[r] = mesh.featureIds[v];
+        if (!mesh.normals.empty()) std::copy_n(&mesh.normals[3 * size_t(v)], 3, &out.normals[3 * size_t(r)]);
+        r = kNoFeature;
       }
     return out;
   }
@@ -289,7 +317,7 @@ private:
       return Status{ErrorCode::UnsupportedInput, "Draco-compressed primitives are not supported"};
     auto it = prim.attributes.find("POSITION");
     if (it == prim.attributes.end()) return malformed("primitive has no POSITION attribute");
-    MX_ASSIGN_OR_RETURN(AccessorView pos, AccessorView::make(_m, it->second, "POSITION"));
+    MX_ASSIGN_OR_RETURN(AccessorView pos, AccessorView::make(_d, it->second, "POSITION"));
     if (pos.type() != TINYGLTF_TYPE_VEC3) return malformed("POSITION is not VEC3");
     const size_t vcount = pos.count();
     if (vcount > (size_t(1) << 31)) return malformed("POSITION count is absurd");
@@ -297,50 +325,60 @@ private:
     core::Mesh mesh;
     const core::Cofactor3 cof = core::cofactor3(world); // normals and winding follow the node transform
     mesh.positions.resize(vcount);
-    for (size_t i = 0; i < vcount; ++i) {
-      const core::Vec3d p{pos.get(i, 0), pos.get(i, 1), pos.get(i, 2)};
-      if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
-        return malformed("POSITION[" + std::to_string(i) + "] is NaN or infinite");
-      mesh.positions[i] = core::transformPoint(world, p);
-    }
+    if (const size_t bad = firstFailure(vcount,
+                                        [&](size_t i) {
+                                          const core::Vec3d p{pos.get(i, 0), pos.get(i, 1), pos.get(i, 2)};
+                                          mesh.positions[i] = core::transformPoint(world, p);
+                                          return std::isfinite(p.x) && std::isfinite(p.y) && std::isfinite(p.z);
+                                        });
+        bad < vcount)
+      return malformed("POSITION[" + std::to_string(bad) + "] is NaN or infinite");
     if (auto n = prim.attributes.find("NORMAL"); n != prim.attributes.end()) {
-      MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_m, n->second, "NORMAL"));
+      MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_d, n->second, "NORMAL"));
       if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != vcount)
         return malformed("NORMAL is not VEC3 of POSITION's count");
       // Normal matrix: inverse transpose of the upper 3x3 (the cofactor matrix without the sign of
       // the determinant; its scale is removed by normalising).
       const auto c = cof.normalMatrix();
       mesh.normals.resize(3 * vcount);
-      for (size_t i = 0; i < vcount; ++i) {
-        const double x = nv.get(i, 0), y = nv.get(i, 1), z = nv.get(i, 2);
-        if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(z))
-          return malformed("NORMAL[" + std::to_string(i) + "] is NaN or infinite");
-        double r[3] = {c[0] * x + c[1] * y + c[2] * z, c[3] * x + c[4] * y + c[5] * z, c[6] * x + c[7] * y + c[8] * z};
-        const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-        for (int k = 0; k < 3; ++k)
-          mesh.normals[3 * i + size_t(k)] = len > 0 ? float(r[k] / len) : (k == 2 ? 1.0f : 0.0f);
-      }
+      if (const size_t bad =
+              firstFailure(vcount,
+                           [&](size_t i) {
+                             const double x = nv.get(i, 0), y = nv.get(i, 1), z = nv.get(i, 2);
+                             if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(z)) return false;
+                             const double r[3] = {c[0] * x + c[1] * y + c[2] * z, c[3] * x + c[4] * y + c[5] * z,
+                                                  c[6] * x + c[7] * y + c[8] * z};
+                             const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+                             for (int k = 0; k < 3; ++k)
+                               mesh.normals[3 * i + size_t(k)] = len > 0 ? float(r[k] / len) : (k == 2 ? 1.0f : 0.0f);
+                             return true;
+                           });
+          bad < vcount)
+        return malformed("NORMAL[" + std::to_string(bad) + "] is NaN or infinite");
     }
 
     std::vector<uint32_t> raw;
     if (prim.indices >= 0) {
-      MX_ASSIGN_OR_RETURN(AccessorView iv, AccessorView::make(_m, prim.indices, "indices"));
+      MX_ASSIGN_OR_RETURN(AccessorView iv, AccessorView::make(_d, prim.indices, "indices"));
       if (iv.type() != TINYGLTF_TYPE_SCALAR || (iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE &&
                                                 iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT &&
                                                 iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT))
         return malformed("indices must be SCALAR unsigned byte, short or int");
       raw.resize(iv.count());
-      for (size_t i = 0; i < raw.size(); ++i) {
-        raw[i] = iv.getIndex(i);
-        if (raw[i] >= vcount)
-          return malformed("index " + std::to_string(i) + " = " + std::to_string(raw[i]) + " is out of range (" +
-                           std::to_string(vcount) + " vertices)");
-      }
+      if (const size_t bad = firstFailure(raw.size(),
+                                          [&](size_t i) {
+                                            raw[i] = iv.getIndex(i);
+                                            return raw[i] < vcount;
+                                          });
+          bad < raw.size())
+        return malformed("index " + std::to_string(bad) + " = " + std::to_string(raw[bad]) + " is out of range (" +
+                         std::to_string(vcount) + " vertices)");
     } else {
       raw.resize(vcount);
       for (size_t i = 0; i < vcount; ++i) raw[i] = uint32_t(i);
     }
     const bool mirrored = cof.det < 0;
+    if (prim.mode == TINYGLTF_MODE_TRIANGLES || prim.mode == -1) mesh.indices.reserve(raw.size());
     auto emit = [&](uint32_t a, uint32_t b, uint32_t c) {
       if (mirrored) std::swap(b, c); // keep counter-clockwise front faces after a mirroring transform
       mesh.indices.insert(mesh.indices.end(), {a, b, c});
@@ -370,6 +408,8 @@ private:
     return std::optional<core::Mesh>(std::move(mesh));
   }
 
+  static constexpr uint32_t kNoFeature = UINT32_MAX;
+  const Document& _d;
   const tinygltf::Model& _m;
   Scene _scene;
   std::vector<uint32_t> _uses;                                       ///< Per glTF mesh: how many nodes use it.
@@ -377,49 +417,27 @@ private:
   std::set<int> _onPath;
   std::vector<PropertyTable> _tables;                           ///< EXT_structural_metadata
   std::map<std::pair<bool, uint64_t>, uint32_t> _tableFeatures; ///< (no element column, key) → feature
+  std::vector<std::vector<uint32_t>> _rowFeatures;              ///< per table: row → feature (cache)
   size_t _skippedPrimitives = 0;
 };
-
-bool skipImage(tinygltf::Image*, const int, std::string*, std::string*, int, int, const unsigned char*, int, void*) {
-  return true; // textures are not tiled; never decode them
-}
-
-Result<Scene> fromModel(bool ok, const tinygltf::Model& model, const std::string& err) {
-  if (!ok) return malformed("glTF could not be parsed: " + (err.empty() ? std::string("unknown error") : err));
-  return GltfSceneBuilder(model).build();
-}
 
 } // namespace
 
 Result<Scene> readGltfFromMemory(std::span<const uint8_t> bytes, bool binary, const std::string& baseDir) {
-  tinygltf::TinyGLTF loader;
-  loader.SetImageLoader(&skipImage, nullptr);
-  tinygltf::Model model;
-  std::string err, warn;
-  bool ok;
-  if (binary) {
-    if (bytes.size() < 20) return malformed("glb is truncated: " + std::to_string(bytes.size()) + " bytes");
-    ok = loader.LoadBinaryFromMemory(&model, &err, &warn, bytes.data(), unsigned(bytes.size()), baseDir);
-  } else {
-    ok = loader.LoadASCIIFromString(&model, &err, &warn, reinterpret_cast<const char*>(bytes.data()),
-                                    unsigned(bytes.size()), baseDir);
-  }
-  return fromModel(ok, model, err);
+  MX_ASSIGN_OR_RETURN(std::unique_ptr<Document> doc, loadDocument(bytes, binary, baseDir));
+  return GltfSceneBuilder(*doc).build();
 }
 
 Result<Scene> readGltf(const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return Status{ErrorCode::IoError, "cannot read " + path.string() + ": " + ec.message()};
-  if (size > (uint64_t(4) << 30)) return malformed(path.string() + " is larger than 4 GiB");
-  std::vector<uint8_t> bytes(size);
-  std::ifstream in(path, std::ios::binary);
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(size)))
-    return Status{ErrorCode::IoError, "cannot read " + path.string()};
+  auto file = core::MappedFile::open(path);
+  if (!file) return file.status();
+  if (file->size() > (uint64_t(4) << 30)) return malformed(path.string() + " is larger than 4 GiB");
+  file->adviseSequential();
+  const std::span<const uint8_t> bytes = file->bytes();
   std::string ext = path.extension().string();
   for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   bool binary = ext == ".glb";
-  if (ext != ".glb" && ext != ".gltf") binary = size >= 4 && std::memcmp(bytes.data(), "glTF", 4) == 0;
+  if (ext != ".glb" && ext != ".gltf") binary = bytes.size() >= 4 && std::memcmp(bytes.data(), "glTF", 4) == 0;
   const std::string base = path.parent_path().empty() ? "." : path.parent_path().string();
   auto result = readGltfFromMemory(bytes, binary, base);
   if (!result) {
