@@ -1,0 +1,147 @@
+// meshexport against its peer, side by side in the same run: gltfpack 1.3 (npm `gltfpack`, the
+// WebAssembly build; `-si 0.1` simplifies, as a tiler's coarse level would) and `meshexport tile`
+// on the same benchmark glb (datasets::makeBenchmarkScene), each as a child process from read to
+// written output. Counters: triangles/s, the child's peak RSS (getrusage of the child), and for
+// meshexport `x_rate` and `x_rss`, its rate and peak RSS over gltfpack's from this run.
+// Sizes: MESHEXPORT_BENCH_SIZES=8 (millions of triangles; default 8).
+#include <mx/datasets/Generators.h>
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  double seconds = 0;
+  double peakRssMB = 0;
+  int exitCode = -1;
+};
+
+/// Runs argv[0] (found on PATH) to completion, output to /dev/null.
+Run runChild(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  Run run;
+  const auto t0 = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return run;
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  struct rusage usage {};
+  ::wait4(pid, &status, 0, &usage);
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  run.peakRssMB = double(usage.ru_maxrss) / 1024.0; // KiB on Linux
+  run.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return run;
+}
+
+fs::path scratch() {
+  static const fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / ("mx-peer-bench-" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+struct Input {
+  fs::path glb;
+  size_t triangles = 0;
+};
+
+const Input& input(int millions) {
+  static std::map<int, Input> cache;
+  Input& in = cache[millions];
+  if (in.glb.empty()) {
+    const mx::core::Scene scene = mx::datasets::makeBenchmarkScene(uint64_t(millions) * 1000000, 1);
+    in.triangles = scene.triangleCount();
+    in.glb = scratch() / ("bench-" + std::to_string(millions) + "M.glb");
+    const std::vector<uint8_t> bytes = mx::datasets::sceneToGlb(scene);
+    std::ofstream(in.glb, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  }
+  return in;
+}
+
+std::map<int, Run> gltfpackRuns; // by size, for meshexport's ratios
+
+void BM_Peer(benchmark::State& state, const char* tool) {
+  const int millions = int(state.range(0));
+  const Input& in = input(millions);
+  const bool ours = std::string_view(tool) == "meshexport";
+  Run last;
+  for (auto _ : state) {
+    const fs::path out = scratch() / (std::string(tool) + "-out");
+    fs::remove_all(out);
+    if (ours)
+      last = runChild({MESHEXPORT_BINARY, "tile", in.glb.string(), "-o", out.string(), "--force", "--quiet"});
+    else
+      last = runChild({"node", MESHEXPORT_SOURCE_DIR "/tests/node/node_modules/gltfpack/cli.js", "-i", in.glb.string(),
+                       "-o", (out.string() + ".glb"), "-si", "0.1"});
+    fs::remove_all(out);
+    fs::remove(out.string() + ".glb");
+    if (last.exitCode != 0) {
+      state.SkipWithError((std::string(tool) + " exited with " + std::to_string(last.exitCode)).c_str());
+      return;
+    }
+    state.SetIterationTime(last.seconds);
+  }
+  state.counters["tri/s"] = double(in.triangles) / last.seconds;
+  state.counters["peakRSS_MB"] = last.peakRssMB;
+  state.counters["B/tri"] = last.peakRssMB * 1048576.0 / double(in.triangles);
+  if (!ours) {
+    gltfpackRuns[millions] = last;
+  } else if (auto peer = gltfpackRuns.find(millions); peer != gltfpackRuns.end()) {
+    state.counters["x_rate"] = peer->second.seconds / last.seconds;
+    state.counters["x_rss"] = last.peakRssMB / peer->second.peakRssMB;
+  }
+}
+
+void sizes(benchmark::internal::Benchmark* b) {
+  const char* env = std::getenv("MESHEXPORT_BENCH_SIZES");
+  std::string list = env ? env : "8";
+  for (size_t pos = 0; pos < list.size();) {
+    const size_t comma = list.find(',', pos);
+    b->Arg(std::stoi(list.substr(pos, comma - pos)));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  b->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(1);
+}
+
+} // namespace
+
+BENCHMARK_CAPTURE(BM_Peer, gltfpack, "gltfpack")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Peer, meshexport, "meshexport")->Apply(sizes);
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  fs::remove_all(scratch());
+  return 0;
+}
