@@ -18,6 +18,8 @@
 #include <set>
 #include <unordered_map>
 
+#include <tbb/parallel_for.h>
+
 namespace mx::io {
 
 using core::ErrorCode;
@@ -78,6 +80,37 @@ bool finite(const Mat4d& m) {
     if (!std::isfinite(v)) return false;
   return true;
 }
+
+/// Where a primitive's scene vertices come from: POSITION (and NORMAL) under the node transform,
+/// read from the accessors when a vertex is wanted, so a primitive split by colour is gathered
+/// from the file instead of from a transformed copy of all its vertices.
+struct VertexSource {
+  AccessorView pos;
+  std::optional<AccessorView> normal;
+  Mat4d world{};
+  std::array<double, 9> normalMatrix{}; // inverse transpose of the upper 3x3, sign of det taken out
+
+  [[nodiscard]] core::Vec3d position(size_t v) const {
+    return core::transformPoint(world, {pos.get(v, 0), pos.get(v, 1), pos.get(v, 2)});
+  }
+  /// The unit normal of vertex v (its scale removed by normalising; +z when degenerate).
+  void unitNormal(size_t v, float* out) const {
+    const auto& c = normalMatrix;
+    const double x = normal->get(v, 0), y = normal->get(v, 1), z = normal->get(v, 2);
+    const double r[3] = {c[0] * x + c[1] * y + c[2] * z, c[3] * x + c[4] * y + c[5] * z,
+                         c[6] * x + c[7] * y + c[8] * z};
+    const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+    for (int k = 0; k < 3; ++k) out[k] = len > 0 ? float(r[k] / len) : (k == 2 ? 1.0f : 0.0f);
+  }
+};
+
+/// A primitive's elements over its own vertex numbers, and where those vertices come from.
+/// `mesh.positions` (and normals) are filled only when asked for (see primitiveMesh).
+struct PrimitiveMesh {
+  core::Mesh mesh;
+  VertexSource vertices;
+  size_t vertexCount = 0;
+};
 
 class GltfSceneBuilder {
 public:
@@ -163,18 +196,19 @@ private:
       if (_uses[size_t(node.mesh)] > 1 && !perVertex) {
         auto [it, added] = _shared.try_emplace({node.mesh, p}, std::nullopt);
         if (added) {
-          auto m = primitiveMesh(prim, core::identityMatrix());
+          auto m = primitiveMesh(prim, core::identityMatrix(), true);
           if (!m) return Status(m.status()).withContext(context());
           if (*m) {
-            (*m)->featureIds.clear();
-            _scene.sharedMeshes.push_back(std::move(**m));
+            (*m)->mesh.featureIds.clear();
+            _scene.sharedMeshes.push_back(std::move((*m)->mesh));
             it->second = uint32_t(_scene.sharedMeshes.size() - 1);
           }
         }
         if (it->second) _scene.instances.push_back({*it->second, world, featureOfNode(), material(prim.material)});
         continue;
       }
-      auto m = primitiveMesh(prim, world);
+      // A primitive split by colour gathers each part's vertices from the accessors (no full copy).
+      auto m = primitiveMesh(prim, world, prim.attributes.count("COLOR_0") == 0);
       if (!m) return Status(m.status()).withContext(context());
       if (*m) MX_RETURN_IF_ERROR(addMeshes(prim, std::move(**m), featureOfNode).withContext(context()));
     }
@@ -202,8 +236,9 @@ private:
   /// A primitive's mesh into the scene: features per vertex (EXT_mesh_features, else the node's),
   /// and with COLOR_0 one mesh per colour (baseColorFactor × the colour of a triangle's first corner).
   template <typename NodeFeature>
-  Status addMeshes(const tinygltf::Primitive& prim, core::Mesh&& mesh, NodeFeature&& featureOfNode) {
-    const size_t vcount = mesh.positions.size();
+  Status addMeshes(const tinygltf::Primitive& prim, PrimitiveMesh&& primitive, NodeFeature&& featureOfNode) {
+    core::Mesh& mesh = primitive.mesh;
+    const size_t vcount = primitive.vertexCount;
     MX_ASSIGN_OR_RETURN(auto features, readVertexFeatures(_d, prim, vcount, _tables));
     if (features) {
       // Each property table row's feature, looked up once per row rather than once per vertex.
@@ -230,6 +265,7 @@ private:
     }
     MX_ASSIGN_OR_RETURN(auto colors, readVertexColorKeys(_d, prim, vcount, factor));
     if (!colors) {
+      if (mesh.positions.size() != vcount) gatherAll(primitive);
       mesh.material = material(prim.material);
       _scene.meshes.push_back(std::move(mesh));
       return Status::ok();
@@ -251,40 +287,55 @@ private:
     }
     std::vector<uint32_t> remap(vcount, kNoFeature);
     for (auto& [key, tris] : byColor) {
-      _scene.meshes.push_back(subMesh(
-          mesh, tris, materialOf({uint8_t(key), uint8_t(key >> 8), uint8_t(key >> 16), uint8_t(key >> 24)}), remap));
+      _scene.meshes.push_back(
+          subMesh(primitive, tris,
+                  materialOf({uint8_t(key), uint8_t(key >> 8), uint8_t(key >> 16), uint8_t(key >> 24)}), remap));
       std::vector<uint32_t>().swap(tris);
     }
     return Status::ok();
   }
 
-  /// The triangles `tris` (first index of each) of `mesh` with their vertices compacted, in order
-  /// of first use. `remap` (one entry per vertex of `mesh`, all kNoFeature) is left as it was found.
-  static core::Mesh subMesh(const core::Mesh& mesh, const std::vector<uint32_t>& tris, uint32_t material,
+  /// Every vertex of the primitive from its source (a primitive read without them).
+  static void gatherAll(PrimitiveMesh& p) {
+    core::Mesh& mesh = p.mesh;
+    mesh.positions.resize(p.vertexCount);
+    if (p.vertices.normal) mesh.normals.resize(3 * p.vertexCount);
+    tbb::parallel_for(size_t(0), p.vertexCount, [&](size_t v) {
+      mesh.positions[v] = p.vertices.position(v);
+      if (p.vertices.normal) p.vertices.unitNormal(v, &mesh.normals[3 * v]);
+    });
+  }
+
+  /// The triangles `tris` (first index of each) of the primitive with their vertices compacted in
+  /// order of first use, gathered from the source. `remap` (one entry per vertex of the
+  /// primitive, all kNoFeature) is left as it was found.
+  static core::Mesh subMesh(const PrimitiveMesh& p, const std::vector<uint32_t>& tris, uint32_t material,
                             std::vector<uint32_t>& remap) {
+    const core::Mesh& mesh = p.mesh;
     core::Mesh out;
     out.material = material;
     out.indices.resize(tris.size() * 3);
-    uint32_t used = 0; // first pass: number the vertices in order of first use
+    std::vector<uint32_t> order; // the source vertex of each new number
     for (size_t t = 0; t < tris.size(); ++t)
       for (uint32_t k = 0; k < 3; ++k) {
-        uint32_t& r = remap[mesh.indices[tris[t] + k]];
-        if (r == kNoFeature) r = used++;
+        const uint32_t v = mesh.indices[tris[t] + k];
+        uint32_t& r = remap[v];
+        if (r == kNoFeature) {
+          r = uint32_t(order.size());
+          order.push_back(v);
+        }
         out.indices[3 * t + k] = r;
       }
-    out.positions.resize(used);
-    out.featureIds.resize(used);
-    if (!mesh.normals.empty()) out.normals.resize(3 * size_t(used));
-    for (uint32_t t : tris) // second pass: copy each vertex to its number, and reset remap
-      for (uint32_t k = 0; k < 3; ++k) {
-        const uint32_t v = mesh.indices[t + k];
-        uint32_t& r = remap[v];
-        if (r == kNoFeature) continue;
-        out.positions[r] = mesh.positions[v];
-        out.featureIds[r] = mesh.featureIds[v];
-        if (!mesh.normals.empty()) std::copy_n(&mesh.normals[3 * size_t(v)], 3, &out.normals[3 * size_t(r)]);
-        r = kNoFeature;
-      }
+    out.positions.resize(order.size());
+    out.featureIds.resize(order.size());
+    if (p.vertices.normal) out.normals.resize(3 * order.size());
+    tbb::parallel_for(size_t(0), order.size(), [&](size_t r) {
+      const uint32_t v = order[r];
+      out.positions[r] = p.vertices.position(v);
+      out.featureIds[r] = mesh.featureIds[v];
+      if (p.vertices.normal) p.vertices.unitNormal(v, &out.normals[3 * r]);
+    });
+    for (uint32_t v : order) remap[v] = kNoFeature;
     return out;
   }
 
@@ -308,27 +359,33 @@ private:
   /// A primitive's triangles, line segments (LINES, LINE_STRIP, LINE_LOOP) or points in world
   /// coordinates (`world` applied); nothing for primitives of another mode (counted) or without
   /// any. Features and the material are set by addMeshes (or the instance, for a shared mesh).
-  Result<std::optional<core::Mesh>> primitiveMesh(const tinygltf::Primitive& prim, const Mat4d& world) {
+  Result<std::optional<PrimitiveMesh>> primitiveMesh(const tinygltf::Primitive& prim, const Mat4d& world,
+                                                     bool withVertices) {
     if (prim.mode < -1 || prim.mode > TINYGLTF_MODE_TRIANGLE_FAN) {
       ++_skippedPrimitives;
-      return std::optional<core::Mesh>();
+      return std::optional<PrimitiveMesh>();
     }
     if (prim.extensions.count("KHR_draco_mesh_compression"))
       return Status{ErrorCode::UnsupportedInput, "Draco-compressed primitives are not supported"};
     auto it = prim.attributes.find("POSITION");
     if (it == prim.attributes.end()) return malformed("primitive has no POSITION attribute");
-    MX_ASSIGN_OR_RETURN(AccessorView pos, AccessorView::make(_d, it->second, "POSITION"));
-    if (pos.type() != TINYGLTF_TYPE_VEC3) return malformed("POSITION is not VEC3");
-    const size_t vcount = pos.count();
+    PrimitiveMesh out;
+    VertexSource& src = out.vertices;
+    MX_ASSIGN_OR_RETURN(src.pos, AccessorView::make(_d, it->second, "POSITION"));
+    if (src.pos.type() != TINYGLTF_TYPE_VEC3) return malformed("POSITION is not VEC3");
+    const size_t vcount = src.pos.count();
     if (vcount > (size_t(1) << 31)) return malformed("POSITION count is absurd");
-
-    core::Mesh mesh;
+    out.vertexCount = vcount;
+    src.world = world;
     const core::Cofactor3 cof = core::cofactor3(world); // normals and winding follow the node transform
-    mesh.positions.resize(vcount);
+    src.normalMatrix = cof.normalMatrix();
+
+    core::Mesh& mesh = out.mesh;
+    if (withVertices) mesh.positions.resize(vcount);
     if (const size_t bad = firstFailure(vcount,
                                         [&](size_t i) {
-                                          const core::Vec3d p{pos.get(i, 0), pos.get(i, 1), pos.get(i, 2)};
-                                          mesh.positions[i] = core::transformPoint(world, p);
+                                          const core::Vec3d p{src.pos.get(i, 0), src.pos.get(i, 1), src.pos.get(i, 2)};
+                                          if (withVertices) mesh.positions[i] = core::transformPoint(world, p);
                                           return std::isfinite(p.x) && std::isfinite(p.y) && std::isfinite(p.z);
                                         });
         bad < vcount)
@@ -337,22 +394,16 @@ private:
       MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_d, n->second, "NORMAL"));
       if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != vcount)
         return malformed("NORMAL is not VEC3 of POSITION's count");
-      // Normal matrix: inverse transpose of the upper 3x3 (the cofactor matrix without the sign of
-      // the determinant; its scale is removed by normalising).
-      const auto c = cof.normalMatrix();
-      mesh.normals.resize(3 * vcount);
-      if (const size_t bad =
-              firstFailure(vcount,
-                           [&](size_t i) {
-                             const double x = nv.get(i, 0), y = nv.get(i, 1), z = nv.get(i, 2);
-                             if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(z)) return false;
-                             const double r[3] = {c[0] * x + c[1] * y + c[2] * z, c[3] * x + c[4] * y + c[5] * z,
-                                                  c[6] * x + c[7] * y + c[8] * z};
-                             const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-                             for (int k = 0; k < 3; ++k)
-                               mesh.normals[3 * i + size_t(k)] = len > 0 ? float(r[k] / len) : (k == 2 ? 1.0f : 0.0f);
-                             return true;
-                           });
+      src.normal = nv;
+      if (withVertices) mesh.normals.resize(3 * vcount);
+      if (const size_t bad = firstFailure(vcount,
+                                          [&](size_t i) {
+                                            const double x = nv.get(i, 0), y = nv.get(i, 1), z = nv.get(i, 2);
+                                            if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(z))
+                                              return false;
+                                            if (withVertices) src.unitNormal(i, &mesh.normals[3 * i]);
+                                            return true;
+                                          });
           bad < vcount)
         return malformed("NORMAL[" + std::to_string(bad) + "] is NaN or infinite");
     }
@@ -403,9 +454,9 @@ private:
         return malformed("TRIANGLES index count " + std::to_string(raw.size()) + " is not a multiple of 3");
       for (size_t i = 0; i < raw.size(); i += 3) emit(raw[i], raw[i + 1], raw[i + 2]);
     }
-    if (mesh.indices.empty() && mesh.lines.empty() && mesh.points.empty()) return std::optional<core::Mesh>();
-    mesh.featureIds.assign(vcount, 0); // set by addMeshes
-    return std::optional<core::Mesh>(std::move(mesh));
+    if (mesh.indices.empty() && mesh.lines.empty() && mesh.points.empty()) return std::optional<PrimitiveMesh>();
+    if (withVertices) mesh.featureIds.assign(vcount, 0); // set by addMeshes
+    return std::optional<PrimitiveMesh>(std::move(out));
   }
 
   static constexpr uint32_t kNoFeature = UINT32_MAX;
