@@ -148,7 +148,7 @@ struct Connection {
       if (PQstatus(conn) == CONNECTION_BAD && attempt == 0 && !inTransaction) {
         PQreset(conn);
         if (PQstatus(conn) == CONNECTION_OK) {
-          (void)PQexec(conn, "SET client_min_messages = warning");
+          PQclear(PQexec(conn, "SET client_min_messages = warning")); // the result is not needed
           continue;
         }
       }
@@ -256,7 +256,7 @@ struct PostgresJobStore::Impl {
     lock.unlock();
     auto c = std::make_unique<Connection>();
     c->conn = PQconnectdb(conninfo.c_str());
-    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) (void)PQexec(c->conn, "SET client_min_messages = warning");
+    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) PQclear(PQexec(c->conn, "SET client_min_messages = warning"));
     // A connection that failed is kept all the same: its first statement retries (PQreset).
     return Held(this, std::move(c));
   }
