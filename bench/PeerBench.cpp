@@ -4,8 +4,6 @@
 // written output. Counters: triangles/s, the child's peak RSS (getrusage of the child), and for
 // meshexport `x_rate` and `x_rss`, its rate and peak RSS over gltfpack's from this run.
 // Sizes: MESHEXPORT_BENCH_SIZES=8 (millions of triangles; default 8).
-#include <mx/datasets/Generators.h>
-
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -33,15 +31,17 @@ struct Run {
   int exitCode = -1;
 };
 
-/// Runs argv[0] (found on PATH) to completion, output to /dev/null.
-Run runChild(const std::vector<std::string>& args) {
+/// Runs argv[0] (found on PATH) to completion, stdout and stderr to `out`. posix_spawn
+/// vforks, and Linux gives the child the parent's RSS high-water mark at exec: the parent stays
+/// small (the input is made by a child too) so ru_maxrss is the child's own.
+Run runChild(const std::vector<std::string>& args, const std::string& out = "/dev/null") {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
   Run run;
   const auto t0 = std::chrono::steady_clock::now();
   pid_t pid = 0;
@@ -77,12 +77,16 @@ const Input& input(int millions) {
   static std::map<int, Input> cache;
   Input& in = cache[millions];
   if (in.glb.empty()) {
-    const mx::core::Scene scene = mx::datasets::makeBenchmarkScene(uint64_t(millions) * 1000000, 1);
-    in.triangles = scene.triangleCount();
+    // meshexport-gen writes datasets::makeBenchmarkScene and prints "PATH: N triangles, …" on stderr.
     in.glb = scratch() / ("bench-" + std::to_string(millions) + "M.glb");
-    const std::vector<uint8_t> bytes = mx::datasets::sceneToGlb(scene);
-    std::ofstream(in.glb, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    const fs::path said = scratch() / "gen.txt";
+    runChild({MESHEXPORT_GEN, "bench", in.glb.string(), "--triangles", std::to_string(uint64_t(millions) * 1000000)},
+             said.string());
+    std::ifstream text(said);
+    std::string line;
+    std::getline(text, line);
+    const size_t colon = line.rfind(": ");
+    if (colon != std::string::npos) in.triangles = std::strtoull(line.c_str() + colon + 2, nullptr, 10);
   }
   return in;
 }
@@ -92,6 +96,10 @@ std::map<int, Run> gltfpackRuns; // by size, for meshexport's ratios
 void BM_Peer(benchmark::State& state, const char* tool) {
   const int millions = int(state.range(0));
   const Input& in = input(millions);
+  if (in.triangles == 0) {
+    state.SkipWithError("meshexport-gen did not make the input");
+    return;
+  }
   const bool ours = std::string_view(tool) == "meshexport";
   Run last;
   for (auto _ : state) {
