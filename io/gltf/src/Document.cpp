@@ -150,7 +150,7 @@ Result<std::unique_ptr<Document>> loadDocument(std::span<const uint8_t> bytes, b
   }
   // Images are never decoded for tiling; without them tinygltf neither reads nor copies them.
   j.erase("images");
-  const std::string text = j.dump();
+  const std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   tinygltf::TinyGLTF loader;
   loader.SetImageLoader([](tinygltf::Image*, const int, std::string*, std::string*, int, int, const unsigned char*, int,
                            void*) { return true; },
