@@ -126,8 +126,16 @@ struct Connection {
     if (!c->conn) return Status{ErrorCode::OutOfMemory, "libpq could not allocate a connection"};
     if (PQstatus(c->conn) != CONNECTION_OK)
       return Status{ErrorCode::Unavailable, std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(c->conn)};
-    MX_RETURN_IF_ERROR(c->run("SET client_min_messages = warning").status());
+    MX_RETURN_IF_ERROR(c->configure());
     return c;
+  }
+
+  /// The session settings every connection gets when it is opened or re-established.
+  Status configure() {
+    PgResult r(PQexec(conn, "SET client_min_messages = warning"));
+    if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+      return Status{ErrorCode::Unavailable, std::string("PostgreSQL: ") + PQerrorMessage(conn)};
+    return Status::ok();
   }
 
   /// One statement with text parameters. Inside a transaction (`inTransaction`) a lost
@@ -148,7 +156,7 @@ struct Connection {
       if (PQstatus(conn) == CONNECTION_BAD && attempt == 0 && !inTransaction) {
         PQreset(conn);
         if (PQstatus(conn) == CONNECTION_OK) {
-          PQclear(PQexec(conn, "SET client_min_messages = warning")); // the result is not needed
+          (void)configure(); // a failure here fails the retried statement the same way
           continue;
         }
       }
@@ -256,7 +264,7 @@ struct PostgresJobStore::Impl {
     lock.unlock();
     auto c = std::make_unique<Connection>();
     c->conn = PQconnectdb(conninfo.c_str());
-    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) PQclear(PQexec(c->conn, "SET client_min_messages = warning"));
+    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) (void)c->configure();
     // A connection that failed is kept all the same: its first statement retries (PQreset).
     return Held(this, std::move(c));
   }

@@ -265,7 +265,6 @@ private:
     }
     MX_ASSIGN_OR_RETURN(auto colors, readVertexColorKeys(_d, prim, vcount, factor));
     if (!colors) {
-      if (mesh.positions.size() != vcount) gatherAll(primitive);
       mesh.material = material(prim.material);
       _scene.meshes.push_back(std::move(mesh));
       return Status::ok();
@@ -293,17 +292,6 @@ private:
       std::vector<uint32_t>().swap(tris);
     }
     return Status::ok();
-  }
-
-  /// Every vertex of the primitive from its source (a primitive read without them).
-  static void gatherAll(PrimitiveMesh& p) {
-    core::Mesh& mesh = p.mesh;
-    mesh.positions.resize(p.vertexCount);
-    if (p.vertices.normal) mesh.normals.resize(3 * p.vertexCount);
-    tbb::parallel_for(size_t(0), p.vertexCount, [&](size_t v) {
-      mesh.positions[v] = p.vertices.position(v);
-      if (p.vertices.normal) p.vertices.unitNormal(v, &mesh.normals[3 * v]);
-    });
   }
 
   /// The triangles `tris` (first index of each) of the primitive with their vertices compacted in
