@@ -80,6 +80,8 @@ Status simplifyParent(std::vector<TileBuild>& tiles, uint32_t id, const TilerCon
   return Status::ok();
 }
 
+} // namespace
+
 /// Parents, deepest level first; the tiles of one level in parallel.
 Status simplifyParents(std::vector<TileBuild>& tiles, const ExportOptions& options, StageRunner& runner) {
   uint32_t maxLevel = 0;
@@ -98,8 +100,6 @@ Status simplifyParents(std::vector<TileBuild>& tiles, const ExportOptions& optio
   }
   return Status::ok();
 }
-
-} // namespace
 
 Status runLod(TileMesh&& mesh, core::PartitionOutput&& part, const ExportOptions& options, core::ExportMetrics& metrics,
               StageRunner& runner, std::vector<TileBuild>& tiles) {

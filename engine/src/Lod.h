@@ -38,6 +38,10 @@ struct TileBuild {
 /// The tiles of the BVH, breadth first, without meshes (leaves keep their BVH node).
 std::vector<TileBuild> collapseBvh(const core::PartitionOutput& part);
 
+/// The parents of `tiles` (those with children), deepest level first, each the union of its
+/// children simplified to fit; tiles without children keep the mesh, error and cell they have.
+core::Status simplifyParents(std::vector<TileBuild>& tiles, const ExportOptions& options, StageRunner& runner);
+
 /// lod as a timed stage of an export; `tiles` receives the tree (empty when there are no
 /// triangles).
 core::Status runLod(core::TileMesh&& mesh, core::PartitionOutput&& part, const ExportOptions& options,

@@ -81,13 +81,18 @@ void OutputFolder::keepAsInvalid() {
   fs::rename(_temp, kept, ec);
 }
 
-core::Result<io::WriteReport> writeStage(const OutputFolder& folder, const io::TilesetModel& model,
-                                         const ExportOptions& options, core::ExportMetrics& metrics) {
+io::WriteOptions writeOptions(const ExportOptions& options) {
   io::WriteOptions wopts;
   wopts.type = options.type;
   wopts.meshoptCompression = options.config.meshoptCompression;
   wopts.format = options.config.outputFormat;
   wopts.generator = "meshexport " MESHEXPORT_VERSION;
+  return wopts;
+}
+
+core::Result<io::WriteReport> writeStage(const OutputFolder& folder, const io::TilesetModel& model,
+                                         const ExportOptions& options, core::ExportMetrics& metrics) {
+  const io::WriteOptions wopts = writeOptions(options);
   StageTimer timer(metrics, "write");
   progress(options, "write", 0);
   MX_ASSIGN_OR_RETURN(io::WriteReport report, io::writeTileset(model, folder.temp(), wopts));

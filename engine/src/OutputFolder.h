@@ -40,6 +40,9 @@ private:
   std::filesystem::path _outDir, _temp; ///< _temp empty once published (or moved from).
 };
 
+/// The writer's options of an export.
+io::WriteOptions writeOptions(const ExportOptions& options);
+
 core::Result<io::WriteReport> writeStage(const OutputFolder& folder, const io::TilesetModel& model,
                                          const ExportOptions& options, core::ExportMetrics& metrics);
 

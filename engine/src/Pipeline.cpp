@@ -11,6 +11,7 @@
 // the tileset on the earth.
 #include "Geolocation.h"
 #include "Lod.h"
+#include "OutOfCore.h"
 #include "OutputFolder.h"
 #include "Partition.h"
 #include "Prepare.h"
@@ -205,23 +206,53 @@ Result<ExportResult> exportFile(const std::filesystem::path& input, const std::f
                                 const ExportOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   MX_RETURN_IF_ERROR(checkOutputFolder(outDir, options.overwrite));
+  MX_RETURN_IF_ERROR(checkTilerConfig(options.config, options.type));
   // The backends first: device=cuda without a usable GPU says so before a read that may take minutes.
   MX_ASSIGN_OR_RETURN(BackendSet backends,
                       BackendSet::create(options.config.device, options.cpuLevel, backendOptions(options)));
+  // Under a memory budget the reader hands the scene over in batches: kept while it fits in core,
+  // tiled out of core from the first batch that would not (OutOfCore.h).
+  std::optional<StreamingExport> streaming;
+  core::SceneBatches batches;
+  if (options.config.memoryBudgetMB > 0) {
+    MX_ASSIGN_OR_RETURN(BudgetPlan plan,
+                        BudgetPlan::of(options.config.memoryBudgetMB, options.config.maxTrianglesPerTile));
+    streaming.emplace(outDir, options, plan, backends);
+    batches.primitives = plan.batchPrimitives;
+    batches.take = [&](core::Scene& s, size_t upcoming) -> Result<bool> {
+      if (!streaming->streaming() && options.config.maxTileSizeKiB)
+        if (auto fits = (s.triangleCount() + s.wireCount() + upcoming) * kInCoreBytesPerPrimitive;
+            fits > plan.budgetBytes)
+          return Status{ErrorCode::InvalidArgument,
+                        "tilerConfig maxTileSize cannot be combined with out-of-core tiling, which this input needs "
+                        "under memoryBudgetMB " +
+                            std::to_string(options.config.memoryBudgetMB) + " (drop one of them)"};
+      return streaming->take(s, upcoming, batches.declaredBounds);
+    };
+  }
   core::ExportMetrics readMetrics;
   std::vector<std::string> warnings;
   core::Scene scene;
+  double readMs = 0;
   {
     StageTimer timer(readMetrics, "read");
     progress(options, "read", 0);
-    auto r = readScene(input, options.config);
+    auto r = readScene(input, options.config, streaming ? &batches : nullptr);
     if (!r) return r.status();
     warnings = r.warnings();
     scene = std::move(r).value();
     timer.stage().itemsOut = scene.triangleCount();
+    readMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
-  MX_ASSIGN_OR_RETURN(ExportResult result, exportImpl(scene, &scene, outDir, options, &backends));
-  result.metrics.stages.insert(result.metrics.stages.begin(), readMetrics.stages.begin(), readMetrics.stages.end());
+  ExportResult result;
+  if (streaming && streaming->streaming()) {
+    MX_ASSIGN_OR_RETURN(result, streaming->finish(scene, readMs));
+    recordDeviceTotals(backends, result.metrics);
+    recordProcessUsage(result.metrics);
+  } else {
+    MX_ASSIGN_OR_RETURN(result, exportImpl(scene, &scene, outDir, options, &backends));
+    result.metrics.stages.insert(result.metrics.stages.begin(), readMetrics.stages.begin(), readMetrics.stages.end());
+  }
   result.metrics.warnings.insert(result.metrics.warnings.begin(), warnings.begin(), warnings.end());
   result.metrics.wallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -164,16 +164,17 @@ void fillSource(const std::vector<Source>& sources, size_t s, const Layout& layo
 
 } // namespace
 
-Result<Prepared> prepare(const core::Scene& scene) {
+Result<Prepared> prepare(const core::Scene& scene, std::optional<core::Vec3d> center) {
   MX_ASSIGN_OR_RETURN(std::vector<Source> sources, sourcesOf(scene));
   MX_ASSIGN_OR_RETURN(Layout layout, layoutOf(sources));
   const Aabb& bounds = layout.bounds;
   const std::vector<size_t>& vbase = layout.vbase;
   const size_t vtotal = vbase.back(), itotal = layout.ibase.back();
   Prepared out;
-  out.center = bounds.empty() ? core::Vec3d{}
-                              : core::Vec3d{(bounds.min[0] + bounds.max[0]) / 2, (bounds.min[1] + bounds.max[1]) / 2,
-                                            (bounds.min[2] + bounds.max[2]) / 2};
+  out.center = center           ? *center
+               : bounds.empty() ? core::Vec3d{}
+                                : core::Vec3d{(bounds.min[0] + bounds.max[0]) / 2, (bounds.min[1] + bounds.max[1]) / 2,
+                                              (bounds.min[2] + bounds.max[2]) / 2};
   TileMesh& w = out.mesh;
   // Four fresh arrays (≈ 28 bytes per vertex + 12 per triangle): their pages are faulted in and
   // zeroed by whoever touches them first, so the four are sized on different threads.

@@ -13,6 +13,7 @@
 #include <mx/core/TileTree.h>
 #include <mx/engine/Pipeline.h>
 
+#include <optional>
 #include <vector>
 
 namespace mx::engine {
@@ -23,7 +24,8 @@ struct Prepared {
   core::Vec3d center; ///< Root frame origin in scene coordinates.
 };
 
-core::Result<Prepared> prepare(const core::Scene& scene);
+/// `center`: the root frame's origin; the bounds' centre when not given.
+core::Result<Prepared> prepare(const core::Scene& scene, std::optional<core::Vec3d> center = std::nullopt);
 
 /// prepare() as a timed stage of an export. `owned`, when given, is the same scene as `scene`,
 /// owned by the caller and no longer needed after prepare: its meshes are released here (the flat

@@ -104,19 +104,23 @@ Status quantizeTile(TileMesh& m, const TreeWork& work, const core::Scene& scene,
 /// Tileset nodes: children, errors, content names per level, then boxes bottom-up (children
 /// follow parents in breadth-first order); tiles and triangles per level into the metrics.
 void assembleNodes(const TreeWork& work, const std::vector<int32_t>& contentOf, const std::vector<Aabb>& contentBoxes,
-                   const ExportOptions& options, io::TilesetModel& model, core::ExportMetrics& metrics) {
+                   const ExportOptions& options, const SubtreeNaming* naming, io::TilesetModel& model,
+                   core::ExportMetrics& metrics) {
   const size_t n = work.tiles.size();
-  std::vector<uint32_t> levelCount;
+  std::vector<uint32_t> ownCount;
+  std::vector<uint32_t>& levelCount = naming && naming->levelCount ? *naming->levelCount : ownCount;
+  const uint32_t offset = naming ? naming->levelOffset : 0;
   for (size_t i = 0; i < n; ++i) {
     const TileBuild& t = work.tiles[i];
-    if (levelCount.size() <= t.level) levelCount.resize(t.level + 1, 0);
-    const uint32_t indexInLevel = levelCount[t.level]++;
+    const uint32_t level = offset + t.level;
+    if (levelCount.size() <= level) levelCount.resize(level + 1, 0);
+    const uint32_t indexInLevel = levelCount[level]++;
     io::TilesetNode& node = model.nodes[i];
     node.children = t.children;
     node.geometricError = t.children.empty() ? 0.0 : t.error * options.config.geometricErrorScale;
     node.content = contentOf[i];
     if (node.content >= 0) {
-      node.uri = std::to_string(t.level) + "-" + std::to_string(indexInLevel) +
+      node.uri = std::to_string(level) + "-" + std::to_string(indexInLevel) +
                  (options.type == io::ExportType::Imodel                   ? ".imdl"
                   : options.config.outputFormat == io::ContentFormat::B3dm ? ".b3dm"
                                                                            : ".glb");
@@ -129,20 +133,39 @@ void assembleNodes(const TreeWork& work, const std::vector<int32_t>& contentOf, 
     for (uint32_t c : node.children) box.extend(model.nodes[c].box);
     node.box = padded(box);
   }
-  metrics.tilesPerLevel.assign(levelCount.size(), 0);
-  metrics.trianglesPerLevel.assign(levelCount.size(), 0);
-  for (size_t i = 0; i < n; ++i) {
-    ++metrics.tilesPerLevel[work.tiles[i].level];
-    if (contentOf[i] >= 0)
-      metrics.trianglesPerLevel[work.tiles[i].level] += model.contents[size_t(contentOf[i])].indices.size() / 3;
+  if (!naming) {
+    metrics.tilesPerLevel.clear();
+    metrics.trianglesPerLevel.clear();
+    metrics.tiles = 0;
   }
-  metrics.tiles = n;
+  metrics.tilesPerLevel.resize(std::max(metrics.tilesPerLevel.size(), levelCount.size()), 0);
+  metrics.trianglesPerLevel.resize(metrics.tilesPerLevel.size(), 0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t level = offset + work.tiles[i].level;
+    ++metrics.tilesPerLevel[level];
+    if (contentOf[i] >= 0) metrics.trianglesPerLevel[level] += model.contents[size_t(contentOf[i])].indices.size() / 3;
+  }
+  metrics.tiles += n;
 }
 
 } // namespace
 
+void recomputeBoxes(io::TilesetModel& model, size_t from) {
+  for (size_t i = std::min(from, model.nodes.size()); i-- > 0;) {
+    io::TilesetNode& node = model.nodes[i];
+    Aabb box = node.content >= 0 ? node.contentBox : Aabb{};
+    for (uint32_t c : node.children) box.extend(model.nodes[c].box);
+    node.box = padded(box);
+  }
+}
+
+double tilesetError(const io::TilesetModel& model) {
+  if (model.nodes.empty()) return 0;
+  return std::max(model.nodes[0].geometricError * 2, model.nodes[0].box.diagonal());
+}
+
 Result<io::TilesetModel> runQuantize(TreeWork& work, const core::Scene& scene, const ExportOptions& options,
-                                     core::ExportMetrics& metrics, StageRunner& runner) {
+                                     core::ExportMetrics& metrics, StageRunner& runner, const SubtreeNaming* naming) {
   io::TilesetModel model;
   const size_t n = work.tiles.size();
   model.nodes.resize(n);
@@ -168,10 +191,9 @@ Result<io::TilesetModel> runQuantize(TreeWork& work, const core::Scene& scene, c
   timer.stage().itemsIn = model.contents.size();
   timer.finish();
 
-  assembleNodes(work, contentOf, contentBoxes, options, model, metrics);
+  assembleNodes(work, contentOf, contentBoxes, options, naming, model, metrics);
   model.rootTransform = rootTransform(scene, options, work.center);
-  const double rootError = model.nodes.empty() ? 0 : model.nodes[0].geometricError;
-  model.geometricError = std::max(rootError * 2, model.nodes.empty() ? 0.0 : model.nodes[0].box.diagonal());
+  model.geometricError = tilesetError(model);
   return model;
 }
 

@@ -27,9 +27,25 @@ struct TreeWork {
   core::Vec3d center;
 };
 
+/// How the tiles of one subtree of a larger tileset are named (out-of-core exports, OutOfCore.h):
+/// a tile of level L is `<levelOffset + L>-<n>` with n counted on in `levelCount` across subtrees,
+/// and the per-level metrics are added to rather than replaced.
+struct SubtreeNaming {
+  uint32_t levelOffset = 0;
+  std::vector<uint32_t>* levelCount = nullptr;
+};
+
 /// quantize as a timed stage of an export (tile meshes are released as they are quantized), then the
 /// tileset nodes and root transform around the contents.
 core::Result<io::TilesetModel> runQuantize(TreeWork& work, const core::Scene& scene, const ExportOptions& options,
-                                           core::ExportMetrics& metrics, StageRunner& runner);
+                                           core::ExportMetrics& metrics, StageRunner& runner,
+                                           const SubtreeNaming* naming = nullptr);
+
+/// Node boxes again, bottom-up (children follow their parent): each the padded union of its
+/// content box and its children's boxes. Nodes from `from` on keep theirs.
+void recomputeBoxes(io::TilesetModel& model, size_t from);
+
+/// The tileset-level geometricError of a model whose root is built.
+double tilesetError(const io::TilesetModel& model);
 
 } // namespace mx::engine

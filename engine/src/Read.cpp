@@ -12,17 +12,18 @@ using core::ErrorCode;
 using core::Result;
 using core::Status;
 
-Result<core::Scene> readScene(const std::filesystem::path& input, const TilerConfig& config) {
+Result<core::Scene> readScene(const std::filesystem::path& input, const TilerConfig& config,
+                              core::SceneBatches* batches) {
   std::string ext = input.extension().string();
   for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  if (ext == ".glb" || ext == ".gltf") return io::readGltf(input);
+  if (ext == ".glb" || ext == ".gltf") return io::readGltf(input, batches);
   if (ext == ".bim") {
     MX_ASSIGN_OR_RETURN(io::ImodelFile file, io::ImodelFile::open(input));
     io::TessellationOptions t;
     t.angleTolerance = config.angleTolerance;
     t.chordTolerance = config.chordTolerance;
     t.boxForUnsupported = config.boxForUnsupported;
-    MX_ASSIGN_OR_RETURN(io::ImodelScene is, file.readScene(t));
+    MX_ASSIGN_OR_RETURN(io::ImodelScene is, file.readScene(t, batches));
     Result<core::Scene> scene(std::move(is.scene));
     // Geometry we cannot mesh yet is reported, never silently dropped.
     for (const auto& [kind, count] : is.skipped)

@@ -69,6 +69,12 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
        "GPU memory (MiB) one export may hold, for GPUs shared by several exports or processes; 0 = 80 % of the "
        "memory free when the export starts. Partition and quantization inputs larger than their share are "
        "cut into chunks; a clustering input that does not fit runs on the CPU (the stage's reason says so)."},
+      {"memoryBudgetMB", "integer", "0", "0 .. 1048576",
+       "Host memory (MiB) one export should stay within; 0 = no limit. An input whose in-core footprint "
+       "(about 160 bytes a triangle) would exceed it is tiled out of core: read in batches, spilled in "
+       "Morton-sorted runs to the export's temporary folder, merged into chunks that fit, each chunk's "
+       "subtree built and written before the next. The CLI takes it from --memory-budget-mb, the service "
+       "from its config; a tilerConfig value wins."},
   };
   return keys;
 }
@@ -175,6 +181,12 @@ Status applyTilerConfig(TilerConfig& config, std::string_view key, std::string_v
       config.outputFormat = io::ContentFormat::B3dm;
     else
       return bad(key, value, "glb or b3dm");
+    return Status::ok();
+  }
+  if (key == "memoryBudgetMB") {
+    auto v = parseNumber<uint64_t>(value, 0, 1048576);
+    if (!v) return bad(key, value, "an integer number of MiB in 0 .. 1048576");
+    config.memoryBudgetMB = uint32_t(*v);
     return Status::ok();
   }
   if (key == "deviceMemoryMB") {

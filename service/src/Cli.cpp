@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <mx/service/Cli.h>
 
 #include <mx/cpu/CpuLevel.h>
@@ -35,7 +36,8 @@ constexpr const char* kUsage = R"(meshexport — tile meshes into streaming 3D T
 usage:
   meshexport tile INPUT -o OUTDIR [--type 3dtiles|cesium|imodel] [--device auto|cpu|cuda]
                   [--config KEY=VALUE]... [--metrics FILE.json] [--cpu-level scalar|simd]
-                  [--location LON,LAT[,HEIGHT]] [--device-share N] [--force] [--quiet]
+                  [--location LON,LAT[,HEIGHT]] [--device-share N] [--memory-budget-mb N]
+                  [--force] [--quiet]
   meshexport inspect FILE.bim [--json]
                                   what the reader sees in an iModel: file facts and one record
                                   per spatial element (id, class, model, category, world range,
@@ -69,7 +71,8 @@ it appears only when the whole tileset was written and validated. --location pla
 scene's origin at a WGS84 longitude/latitude (degrees) and height (metres), x east, y north, z up
 (the input's own geolocation otherwise; none for glTF). --device-share N: N exports use the GPU at
 once (the service passes its worker count); without tilerConfig deviceMemoryMB each gets 1/N of
-80 % of the free device memory.
+80 % of the free device memory. --memory-budget-mb N: the host memory the export should stay within
+(tilerConfig memoryBudgetMB, which wins when given): a larger input is tiled out of core.
 )";
 
 int exitCode(core::ErrorCode code) {
@@ -115,20 +118,23 @@ bool writeJson(const std::string& path, const nlohmann::json& j) {
 struct TileArgs {
   std::string input, output, metricsPath;
   std::vector<std::pair<std::string, std::string>> config;
+  std::string memoryBudgetMB; ///< --memory-budget-mb: memoryBudgetMB unless tilerConfig sets it.
   engine::ExportOptions options;
   bool quiet = false;
 };
 
 /// What `tile` says when an option that takes a value comes last.
-const std::map<std::string, std::string> kTileOptionValue = {{"-o", "-o needs a folder"},
-                                                             {"--output", "--output needs a folder"},
-                                                             {"--metrics", "--metrics needs a file"},
-                                                             {"--type", "--type needs a value"},
-                                                             {"--device", "--device needs a value"},
-                                                             {"--config", "--config needs KEY=VALUE"},
-                                                             {"--cpu-level", "--cpu-level needs a value"},
-                                                             {"--location", "--location needs LON,LAT[,HEIGHT]"},
-                                                             {"--device-share", "--device-share needs a number"}};
+const std::map<std::string, std::string> kTileOptionValue = {
+    {"-o", "-o needs a folder"},
+    {"--output", "--output needs a folder"},
+    {"--metrics", "--metrics needs a file"},
+    {"--type", "--type needs a value"},
+    {"--device", "--device needs a value"},
+    {"--config", "--config needs KEY=VALUE"},
+    {"--cpu-level", "--cpu-level needs a value"},
+    {"--location", "--location needs LON,LAT[,HEIGHT]"},
+    {"--device-share", "--device-share needs a number"},
+    {"--memory-budget-mb", "--memory-budget-mb needs a number"}};
 
 /// One option of `tile` with its value `v`: "" when taken, else why not (for usage()).
 std::string tileOption(const std::string& a, const std::string& v, TileArgs& t) {
@@ -171,6 +177,11 @@ std::string tileOption(const std::string& a, const std::string& v, TileArgs& t) 
     if (v.empty() || *end != 0 || n < 1 || n > 256)
       return "--device-share must be a whole number from 1 to 256, got \"" + v + "\"";
     t.options.deviceShare = unsigned(n);
+  } else if (a == "--memory-budget-mb") {
+    engine::TilerConfig probe;
+    if (!engine::applyTilerConfig(probe, "memoryBudgetMB", v))
+      return "--memory-budget-mb must be a whole number of MiB from 0 to 1048576, got \"" + v + "\"";
+    t.memoryBudgetMB = v;
   }
   return "";
 }
@@ -205,7 +216,11 @@ int tile(const std::vector<std::string>& args) {
   const std::string &input = t.input, &output = t.output, &metricsPath = t.metricsPath;
   engine::ExportOptions& options = t.options;
   const bool quiet = t.quiet;
-  const auto& config = t.config;
+  auto config = t.config;
+  const bool budgetGiven = std::any_of(config.begin(), config.end(), [](const auto& kv) {
+    return engine::canonicalConfigKey(kv.first) == "memoryBudgetMB";
+  });
+  if (!t.memoryBudgetMB.empty() && !budgetGiven) config.insert(config.begin(), {"memoryBudgetMB", t.memoryBudgetMB});
 
   auto fail = [&](const core::Status& s) {
     spdlog::error("{}", s.toString());

@@ -55,4 +55,11 @@ void MappedFile::adviseSequential() const {
   if (_data) (void)::madvise(const_cast<uint8_t*>(_data), _size, MADV_SEQUENTIAL);
 }
 
+void MappedFile::releaseResident(std::span<const uint8_t> bytes) {
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(bytes.data()) + page - 1) / page * page;
+  const uintptr_t end = (uintptr_t(bytes.data()) + bytes.size()) / page * page;
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 } // namespace mx::core

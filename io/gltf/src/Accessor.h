@@ -58,6 +58,8 @@ public:
     return v;
   }
 
+  /// Where element i starts (for releasing the pages of a mapped buffer behind a reader).
+  [[nodiscard]] const uint8_t* element(size_t i) const { return _data + i * _stride; }
   [[nodiscard]] size_t count() const { return _accessor->count; }
   [[nodiscard]] int components() const { return _components; }
   [[nodiscard]] int type() const { return _accessor->type; }

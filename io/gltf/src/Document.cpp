@@ -119,6 +119,7 @@ Status resolveBuffers(Document& doc, const nlohmann::json& buffers, const Glb* g
         auto file = core::MappedFile::open(std::filesystem::path(baseDir) / *path);
         if (!file) return malformed(name + ": " + file.status().message());
         data = file->bytes();
+        doc.mapped.push_back(data);
         doc.maps.push_back(std::move(*file));
       }
     }

@@ -27,6 +27,9 @@ struct Document {
   // Storage behind the spans that are not the caller's bytes (external files, data URIs).
   std::vector<core::MappedFile> maps;
   std::vector<std::vector<uint8_t>> decoded;
+  /// The bytes that are file maps (external buffers; the glb itself when readGltf mapped it): an
+  /// out-of-core read releases their resident pages between batches.
+  std::vector<std::span<const uint8_t>> mapped;
 };
 
 /// Loads a glb (`binary`) or a .gltf text from `bytes`; external buffers are resolved against

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace mx::io::gltf {
@@ -30,6 +31,32 @@ struct VertexFeatures {
   std::vector<uint32_t> rows;     ///< Per vertex.
   std::optional<uint32_t> nullId; ///< Rows with this value belong to no feature.
 };
+
+/// A primitive's EXT_mesh_features featureIds[0], read vertex by vertex (large primitives read in parts).
+struct FeatureRows {
+  std::string name; ///< The attribute, _FEATURE_ID_n.
+  AccessorView view;
+  size_t table = 0;
+  std::optional<uint32_t> nullId;
+  size_t rowCount = 0;
+  /// Vertex v's row (nullId included); false when it is not a feature id or past the table.
+  bool row(size_t v, uint32_t& out) const;
+  /// The error for a vertex row() refused.
+  [[nodiscard]] Status failure(size_t v) const;
+};
+Result<std::optional<FeatureRows>> featureRows(const Document& d, const tinygltf::Primitive& prim, size_t vertexCount,
+                                               const std::vector<PropertyTable>& tables);
+
+/// COLOR_0 × factor, read vertex by vertex (the same keys as readVertexColorKeys).
+struct ColorKeys {
+  AccessorView view;
+  std::array<double, 4> factor{1, 1, 1, 1};
+  bool bytes = false; ///< Normalized bytes under a white factor: taken as they are.
+  /// Vertex v's key; false when a component is NaN or infinite.
+  bool key(size_t v, uint32_t& out) const;
+};
+Result<std::optional<ColorKeys>> colorKeys(const Document& d, const tinygltf::Primitive& prim, size_t vertexCount,
+                                           const std::array<double, 4>& factor);
 
 /// The primitive's EXT_mesh_features featureIds[0] when it names an attribute and a property
 /// table; nullopt when the primitive has none. Rows past the table are MalformedInput.

@@ -3,6 +3,8 @@
 #include "Accessor.h"
 #include "Document.h"
 #include "Features.h"
+#include "Nodes.h"
+#include "Slices.h"
 
 #include <mx/io/GltfReader.h>
 
@@ -32,77 +34,11 @@ using namespace gltf;
 
 namespace {
 
-constexpr int kMaxNodeDepth = 256;
-
-Mat4d localMatrix(const tinygltf::Node& n) {
-  if (n.matrix.size() == 16) {
-    Mat4d m;
-    for (int i = 0; i < 16; ++i) m[size_t(i)] = n.matrix[size_t(i)];
-    return m;
-  }
-  const double tx = n.translation.size() == 3 ? n.translation[0] : 0;
-  const double ty = n.translation.size() == 3 ? n.translation[1] : 0;
-  const double tz = n.translation.size() == 3 ? n.translation[2] : 0;
-  double qx = 0, qy = 0, qz = 0, qw = 1;
-  if (n.rotation.size() == 4) {
-    qx = n.rotation[0];
-    qy = n.rotation[1];
-    qz = n.rotation[2];
-    qw = n.rotation[3];
-  }
-  const double sx = n.scale.size() == 3 ? n.scale[0] : 1;
-  const double sy = n.scale.size() == 3 ? n.scale[1] : 1;
-  const double sz = n.scale.size() == 3 ? n.scale[2] : 1;
-  // Column-major T * R * S.
-  return {(1 - 2 * (qy * qy + qz * qz)) * sx,
-          (2 * (qx * qy + qz * qw)) * sx,
-          (2 * (qx * qz - qy * qw)) * sx,
-          0,
-          (2 * (qx * qy - qz * qw)) * sy,
-          (1 - 2 * (qx * qx + qz * qz)) * sy,
-          (2 * (qy * qz + qx * qw)) * sy,
-          0,
-          (2 * (qx * qz + qy * qw)) * sz,
-          (2 * (qy * qz - qx * qw)) * sz,
-          (1 - 2 * (qx * qx + qy * qy)) * sz,
-          0,
-          tx,
-          ty,
-          tz,
-          1};
-}
-
-/// glTF y-up → scene z-up: (x, y, z) → (x, -z, y).
-constexpr Mat4d kYUpToZUp = {1, 0, 0, 0, 0, 0, 1, 0, 0, -1, 0, 0, 0, 0, 0, 1};
-
 bool finite(const Mat4d& m) {
   for (double v : m)
     if (!std::isfinite(v)) return false;
   return true;
 }
-
-/// Where a primitive's scene vertices come from: POSITION (and NORMAL) under the node transform,
-/// read from the accessors when a vertex is wanted, so a primitive split by colour is gathered
-/// from the file instead of from a transformed copy of all its vertices.
-struct VertexSource {
-  AccessorView pos;
-  std::optional<AccessorView> normal;
-  Mat4d world{};
-  std::array<double, 9> normalMatrix{}; // inverse transpose of the upper 3x3, sign of det taken out
-
-  [[nodiscard]] core::Vec3d position(size_t v) const {
-    return core::transformPoint(world, {pos.get(v, 0), pos.get(v, 1), pos.get(v, 2)});
-  }
-  /// The unit normal of vertex v (its scale removed by normalising; +z when degenerate).
-  void unitNormal(size_t v, float* out) const {
-    const auto& c = normalMatrix;
-    const double x = normal->get(v, 0), y = normal->get(v, 1), z = normal->get(v, 2);
-    const double r[3] = {c[0] * x + c[1] * y + c[2] * z, c[3] * x + c[4] * y + c[5] * z,
-                         c[6] * x + c[7] * y + c[8] * z};
-    const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-    for (int k = 0; k < 3; ++k) out[k] = len > 0 ? float(r[k] / len) : (k == 2 ? 1.0f : 0.0f);
-  }
-};
 
 /// A primitive's elements over its own vertex numbers, and where those vertices come from.
 /// `mesh.positions` (and normals) are filled only when asked for (see primitiveMesh).
@@ -114,7 +50,7 @@ struct PrimitiveMesh {
 
 class GltfSceneBuilder {
 public:
-  explicit GltfSceneBuilder(const Document& doc) : _d(doc), _m(doc.model) {}
+  GltfSceneBuilder(const Document& doc, core::SceneBatches* batches) : _d(doc), _m(doc.model), _batches(batches) {}
 
   Result<Scene> build() {
     for (const std::string& ext : _m.extensionsRequired) {
@@ -146,6 +82,7 @@ public:
     _uses.assign(_m.meshes.size(), 0);
     for (const auto& n : _m.nodes)
       if (n.mesh >= 0 && size_t(n.mesh) < _uses.size()) ++_uses[size_t(n.mesh)];
+    if (_batches) _batches->declaredBounds = declaredBounds(_m, roots);
     for (int r : roots) MX_RETURN_IF_ERROR(visit(r, kYUpToZUp, 0));
     Result<Scene> result(std::move(_scene));
     if (_skippedPrimitives > 0)
@@ -193,6 +130,13 @@ private:
                std::to_string(p);
       };
       const bool perVertex = prim.attributes.count("COLOR_0") || prim.extensions.count("EXT_mesh_features");
+      const size_t size = primitiveSize(prim);
+      MX_RETURN_IF_ERROR(beforePiece(size));
+      if (_streaming && size > _batches->primitives && (prim.mode == TINYGLTF_MODE_TRIANGLES || prim.mode == -1) &&
+          !prim.extensions.count("KHR_draco_mesh_compression")) {
+        MX_RETURN_IF_ERROR(addSlices(prim, world, featureOfNode).withContext(context()));
+        continue;
+      }
       if (_uses[size_t(node.mesh)] > 1 && !perVertex) {
         auto [it, added] = _shared.try_emplace({node.mesh, p}, std::nullopt);
         if (added) {
@@ -212,6 +156,118 @@ private:
       if (!m) return Status(m.status()).withContext(context());
       if (*m) MX_RETURN_IF_ERROR(addMeshes(prim, std::move(**m), featureOfNode).withContext(context()));
     }
+    return Status::ok();
+  }
+
+  /// Triangles, segments or points a primitive adds, from its accessors' counts (0 when unreadable).
+  [[nodiscard]] size_t primitiveSize(const tinygltf::Primitive& prim) const {
+    int accessor = prim.indices;
+    if (accessor < 0)
+      if (auto it = prim.attributes.find("POSITION"); it != prim.attributes.end()) accessor = it->second;
+    if (accessor < 0 || size_t(accessor) >= _m.accessors.size()) return 0;
+    const size_t n = _m.accessors[size_t(accessor)].count;
+    switch (prim.mode) {
+    case TINYGLTF_MODE_POINTS:
+    case TINYGLTF_MODE_LINE_STRIP:
+    case TINYGLTF_MODE_LINE_LOOP:
+    case TINYGLTF_MODE_TRIANGLE_STRIP:
+    case TINYGLTF_MODE_TRIANGLE_FAN:
+      return n;
+    case TINYGLTF_MODE_LINE:
+      return n / 2;
+    default:
+      return n / 3;
+    }
+  }
+
+  /// SceneBatches: before a piece of `size` that would bring what was added since the last call
+  /// over the batch size, the scene is offered; taken, its meshes and instances are cleared.
+  Status beforePiece(size_t size) {
+    if (!_batches || !_batches->take) return Status::ok();
+    if (_pending + size <= _batches->primitives) {
+      _pending += size;
+      return Status::ok();
+    }
+    MX_ASSIGN_OR_RETURN(bool taken, _batches->take(_scene, size));
+    if (taken) {
+      cleared();
+      _streaming = true;
+    }
+    _pending = size;
+    return Status::ok();
+  }
+
+  /// After a batch was taken: its meshes go, and so do the file pages read for it.
+  void cleared() {
+    _scene.meshes.clear();
+    _scene.instances.clear();
+    for (std::span<const uint8_t> m : _d.mapped) core::MappedFile::releaseResident(m);
+  }
+
+  /// Streaming: a large TRIANGLES primitive in parts of whole triangles, each offered when read.
+  template <typename NodeFeature>
+  Status addSlices(const tinygltf::Primitive& prim, const Mat4d& world, NodeFeature&& featureOfNode) {
+    auto it = prim.attributes.find("POSITION");
+    if (it == prim.attributes.end()) return malformed("primitive has no POSITION attribute");
+    SliceSource s;
+    MX_ASSIGN_OR_RETURN(s.vertices.pos, AccessorView::make(_d, it->second, "POSITION"));
+    if (s.vertices.pos.type() != TINYGLTF_TYPE_VEC3) return malformed("POSITION is not VEC3");
+    s.vertexCount = s.vertices.pos.count();
+    if (s.vertexCount > (size_t(1) << 31)) return malformed("POSITION count is absurd");
+    s.vertices.world = world;
+    const core::Cofactor3 cof = core::cofactor3(world);
+    s.vertices.normalMatrix = cof.normalMatrix();
+    s.mirrored = cof.det < 0;
+    if (auto n = prim.attributes.find("NORMAL"); n != prim.attributes.end()) {
+      MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_d, n->second, "NORMAL"));
+      if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != s.vertexCount)
+        return malformed("NORMAL is not VEC3 of POSITION's count");
+      s.vertices.normal = nv;
+    }
+    size_t count = s.vertexCount;
+    if (prim.indices >= 0) {
+      MX_ASSIGN_OR_RETURN(AccessorView iv, AccessorView::make(_d, prim.indices, "indices"));
+      if (iv.type() != TINYGLTF_TYPE_SCALAR || (iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE &&
+                                                iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT &&
+                                                iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT))
+        return malformed("indices must be SCALAR unsigned byte, short or int");
+      count = iv.count();
+      s.indices = iv;
+    }
+    if (count % 3 != 0) return malformed("TRIANGLES index count " + std::to_string(count) + " is not a multiple of 3");
+    MX_ASSIGN_OR_RETURN(std::optional<FeatureRows> rows, featureRows(_d, prim, s.vertexCount, _tables));
+    MX_ASSIGN_OR_RETURN(std::optional<ColorKeys> colors,
+                        colorKeys(_d, prim, s.vertexCount, baseColorFactor(prim.material)));
+    s.rows = rows ? &*rows : nullptr;
+    s.colors = colors ? &*colors : nullptr;
+    s.release = [this](const uint8_t* begin, const uint8_t* end) {
+      for (std::span<const uint8_t> m : _d.mapped)
+        if (begin >= m.data() && end <= m.data() + m.size() && begin < end)
+          core::MappedFile::releaseResident({begin, size_t(end - begin)});
+    };
+    auto featureOf = [&](std::optional<uint32_t> row) {
+      if (!row) return featureOfNode();
+      std::vector<uint32_t>& rowFeature = _rowFeatures[rows->table];
+      rowFeature.resize(_tables[rows->table].count, kNoFeature);
+      uint32_t& f = rowFeature[*row];
+      if (f == kNoFeature) f = tableFeature(rows->table, *row);
+      return f;
+    };
+    const size_t triangles = count / 3;
+    for (size_t first = 0; first < triangles; first += _batches->primitives) {
+      const size_t last = std::min(triangles, first + _batches->primitives);
+      MX_ASSIGN_OR_RETURN(std::vector<SlicePart> parts, readTriangleSlice(s, first, last, featureOf));
+      for (SlicePart& part : parts) {
+        const uint32_t key = part.color.value_or(0);
+        part.mesh.material = part.color
+                                 ? materialOf({uint8_t(key), uint8_t(key >> 8), uint8_t(key >> 16), uint8_t(key >> 24)})
+                                 : material(prim.material);
+        _scene.meshes.push_back(std::move(part.mesh));
+      }
+      MX_ASSIGN_OR_RETURN(bool taken, _batches->take(_scene, 0));
+      if (taken) cleared();
+    }
+    _pending = 0;
     return Status::ok();
   }
 
@@ -258,12 +314,7 @@ private:
     } else {
       mesh.featureIds.assign(vcount, featureOfNode());
     }
-    std::array<double, 4> factor = {1, 1, 1, 1};
-    if (prim.material >= 0 && size_t(prim.material) < _m.materials.size()) {
-      const auto& f = _m.materials[size_t(prim.material)].pbrMetallicRoughness.baseColorFactor;
-      if (f.size() == 4) factor = {f[0], f[1], f[2], f[3]};
-    }
-    MX_ASSIGN_OR_RETURN(auto colors, readVertexColorKeys(_d, prim, vcount, factor));
+    MX_ASSIGN_OR_RETURN(auto colors, readVertexColorKeys(_d, prim, vcount, baseColorFactor(prim.material)));
     if (!colors) {
       mesh.material = material(prim.material);
       _scene.meshes.push_back(std::move(mesh));
@@ -325,6 +376,15 @@ private:
     });
     for (uint32_t v : order) remap[v] = kNoFeature;
     return out;
+  }
+
+  [[nodiscard]] std::array<double, 4> baseColorFactor(int material) const {
+    std::array<double, 4> factor = {1, 1, 1, 1};
+    if (material >= 0 && size_t(material) < _m.materials.size()) {
+      const auto& f = _m.materials[size_t(material)].pbrMetallicRoughness.baseColorFactor;
+      if (f.size() == 4) factor = {f[0], f[1], f[2], f[3]};
+    }
+    return factor;
   }
 
   uint32_t materialOf(const core::Material& mat) {
@@ -458,16 +518,30 @@ private:
   std::map<std::pair<bool, uint64_t>, uint32_t> _tableFeatures; ///< (no element column, key) → feature
   std::vector<std::vector<uint32_t>> _rowFeatures;              ///< per table: row → feature (cache)
   size_t _skippedPrimitives = 0;
+  core::SceneBatches* _batches = nullptr;
+  size_t _pending = 0;     ///< Primitives added since the scene was last offered.
+  bool _streaming = false; ///< The scene was taken once: large primitives are read in parts.
 };
 
 } // namespace
 
-Result<Scene> readGltfFromMemory(std::span<const uint8_t> bytes, bool binary, const std::string& baseDir) {
+namespace {
+
+Result<Scene> readDocument(std::span<const uint8_t> bytes, bool binary, const std::string& baseDir,
+                           core::SceneBatches* batches, bool bytesMapped) {
   MX_ASSIGN_OR_RETURN(std::unique_ptr<Document> doc, loadDocument(bytes, binary, baseDir));
-  return GltfSceneBuilder(*doc).build();
+  if (bytesMapped) doc->mapped.push_back(bytes);
+  return GltfSceneBuilder(*doc, batches).build();
 }
 
-Result<Scene> readGltf(const std::filesystem::path& path) {
+} // namespace
+
+Result<Scene> readGltfFromMemory(std::span<const uint8_t> bytes, bool binary, const std::string& baseDir,
+                                 core::SceneBatches* batches) {
+  return readDocument(bytes, binary, baseDir, batches, false);
+}
+
+Result<Scene> readGltf(const std::filesystem::path& path, core::SceneBatches* batches) {
   auto file = core::MappedFile::open(path);
   if (!file) return file.status();
   if (file->size() > (uint64_t(4) << 30)) return malformed(path.string() + " is larger than 4 GiB");
@@ -478,7 +552,7 @@ Result<Scene> readGltf(const std::filesystem::path& path) {
   bool binary = ext == ".glb";
   if (ext != ".glb" && ext != ".gltf") binary = bytes.size() >= 4 && std::memcmp(bytes.data(), "glTF", 4) == 0;
   const std::string base = path.parent_path().empty() ? "." : path.parent_path().string();
-  auto result = readGltfFromMemory(bytes, binary, base);
+  auto result = readDocument(bytes, binary, base, batches, true);
   if (!result) {
     core::Status s = result.status();
     return s.withContext(path.string());

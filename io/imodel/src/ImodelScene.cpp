@@ -86,7 +86,11 @@ private:
 /// Elements per task: small enough to balance cheap boxes against costly surfaces.
 constexpr size_t kElementsPerTask = 32;
 
-Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationOptions& options) {
+/// Elements with geometry joined at a time when the scene is read in batches.
+constexpr size_t kElementsPerWindow = 512;
+
+Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationOptions& options,
+                               core::SceneBatches* batches) {
   ElementDecoder::Columns columns;
   MX_ASSIGN_OR_RETURN(columns.subCategory, file.column("BisCore", "SubCategory", "Properties"));
   MX_ASSIGN_OR_RETURN(columns.part, file.column("BisCore", "GeometryPart", "GeometryStream"));
@@ -131,25 +135,48 @@ Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationO
     });
     batch.clear();
   };
+  ImodelScene out;
+  out.scene.materials.clear();
+  out.scene.ecef = file.facts.ecef;
+  out.scene.projectExtents = file.facts.projectExtents;
+  SceneJoiner joiner(out);
+  size_t joined = 0;
+  // In batches (SceneBatches): every kElementsPerWindow elements are decoded, then joined in order
+  // after the scene is offered with their size; a taken scene lets go of its meshes.
+  auto joinWindow = [&]() -> Status {
+    launch();
+    tasks.wait();
+    for (Status& f : failures) MX_RETURN_IF_ERROR(std::move(f));
+    failures.clear();
+    if (batches && batches->take) {
+      size_t upcoming = 0;
+      for (size_t k = joined; k < todo.size(); ++k)
+        upcoming += outs[k].stats.triangles + outs[k].stats.lineSegments + outs[k].stats.points;
+      MX_ASSIGN_OR_RETURN(bool taken, batches->take(out.scene, upcoming));
+      if (taken) {
+        out.scene.meshes.clear();
+        out.scene.instances.clear();
+      }
+    }
+    for (; joined < todo.size(); ++joined) joiner.add(std::move(outs[joined]), *todo[joined]);
+    return Status::ok();
+  };
+  if (batches) batches->declaredBounds = file.facts.projectExtents;
   Status walked = file.forEachSpatialElement([&](ElementRecord&& e) {
     records.push_back(std::move(e));
     if (!records.back().hasGeometry) return Status::ok();
     todo.push_back(&records.back());
     batch.emplace_back(&records.back(), &outs.emplace_back());
     if (batch.size() == kElementsPerTask) launch();
+    if (batches && todo.size() - joined == kElementsPerWindow) return joinWindow();
     return Status::ok();
   });
   launch();
   tasks.wait(); // also when the walk failed: the tasks point into this frame
   MX_RETURN_IF_ERROR(walked);
+  if (batches) MX_RETURN_IF_ERROR(joinWindow());
   for (Status& f : failures) MX_RETURN_IF_ERROR(std::move(f));
-
-  ImodelScene out;
-  out.scene.materials.clear();
-  out.scene.ecef = file.facts.ecef;
-  out.scene.projectExtents = file.facts.projectExtents;
-  SceneJoiner joiner(out);
-  for (size_t k = 0; k < todo.size(); ++k) joiner.add(std::move(outs[k]), *todo[k]);
+  for (; joined < todo.size(); ++joined) joiner.add(std::move(outs[joined]), *todo[joined]);
   if (out.scene.materials.empty()) out.scene.materials.push_back({});
   // The records are handed back with the scene so callers need not query again.
   out.records.assign(std::make_move_iterator(records.begin()), std::make_move_iterator(records.end()));
@@ -158,10 +185,10 @@ Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationO
 
 } // namespace
 
-Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options) const {
+Result<ImodelScene> ImodelFile::readScene(const TessellationOptions& options, core::SceneBatches* batches) const {
   core::Result<ImodelScene> r = Status{core::ErrorCode::Internal, "not built"};
   try {
-    r = buildScene(*_impl, options);
+    r = buildScene(*_impl, options, batches);
   } catch (const json::exception& e) { // last line of defence: JSON of an unexpected shape
     return imodelFail(ImodelError::Corrupt, std::string("unexpected JSON in the iModel: ") + e.what());
   }

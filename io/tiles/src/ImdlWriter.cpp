@@ -410,10 +410,9 @@ core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& c, double toler
   return imdlContainer(ft, text, bin, rangeLo, rangeHi, tolerance);
 }
 
-std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& generator) {
+void addImdlModelExtents(const TilesetModel& model, ImdlModelExtents& extents) {
   // Model extents in iModel coordinates: every content's decoded vertices plus the root translation.
   const core::Vec3d origin{model.rootTransform[12], model.rootTransform[13], model.rootTransform[14]};
-  std::map<uint64_t, core::Aabb> extents;
   for (const TileContent& c : model.contents) {
     // Per feature first (a vector), then per model: one map lookup per feature, not per vertex.
     std::vector<core::Aabb> byFeature(c.features.size());
@@ -424,8 +423,14 @@ std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& 
     for (size_t f = 0; f < byFeature.size(); ++f)
       if (!byFeature[f].empty()) extents[c.features[f].model].extend(byFeature[f]);
   }
+}
+
+std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& generator,
+                                  const ImdlModelExtents* given) {
+  ImdlModelExtents own;
+  if (!given) addImdlModelExtents(model, own);
   json models = json::object();
-  for (const auto& [id, box] : extents)
+  for (const auto& [id, box] : given ? *given : own)
     models[canonicalId64(id)] = {{"extents", {{"low", box.min}, {"high", box.max}}}};
 
   const json doc = {{"asset",

@@ -59,9 +59,8 @@ std::string encodeTilesetJson(const TilesetModel& model, const WriteOptions& opt
   return doc.dump(1);
 }
 
-Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesystem::path& dir,
-                                 const WriteOptions& options) {
-  if (model.nodes.empty()) return Status{ErrorCode::InvalidArgument, "tileset has no tiles"};
+Result<WriteReport> writeContents(const TilesetModel& model, const std::filesystem::path& dir,
+                                  const WriteOptions& options) {
   WriteReport report;
   std::vector<Status> statuses(model.nodes.size());
   std::vector<uint64_t> sizes(model.nodes.size(), 0);
@@ -78,6 +77,7 @@ Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesyste
     }
     std::ofstream out(dir / n.uri, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(bytes->data()), std::streamsize(bytes->size()));
+    out.close();
     if (!out) statuses[i] = {ErrorCode::IoError, "cannot write " + (dir / n.uri).string()};
     sizes[i] = bytes->size();
   });
@@ -92,13 +92,28 @@ Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesyste
       }
     }
   }
-  const std::string text = options.type == ExportType::Imodel ? encodeImdlTilesetJson(model, options.generator)
+  return report;
+}
+
+Status writeTilesetJson(const TilesetModel& model, const std::filesystem::path& dir, const WriteOptions& options,
+                        WriteReport& report, const ImdlModelExtents* extents) {
+  if (model.nodes.empty()) return Status{ErrorCode::InvalidArgument, "tileset has no tiles"};
+  const std::string text = options.type == ExportType::Imodel ? encodeImdlTilesetJson(model, options.generator, extents)
                                                               : encodeTilesetJson(model, options);
   std::ofstream out(dir / "tileset.json", std::ios::binary | std::ios::trunc);
   out << text;
+  out.close();
   if (!out) return Status{ErrorCode::IoError, "cannot write " + (dir / "tileset.json").string()};
   ++report.files;
   report.bytes += text.size();
+  return Status::ok();
+}
+
+Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesystem::path& dir,
+                                 const WriteOptions& options) {
+  if (model.nodes.empty()) return Status{ErrorCode::InvalidArgument, "tileset has no tiles"};
+  MX_ASSIGN_OR_RETURN(WriteReport report, writeContents(model, dir, options));
+  MX_RETURN_IF_ERROR(writeTilesetJson(model, dir, options, report));
   return report;
 }
 

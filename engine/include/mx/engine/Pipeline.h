@@ -5,6 +5,7 @@
 #include <mx/core/ExportMetrics.h>
 #include <mx/core/Result.h>
 #include <mx/core/Scene.h>
+#include <mx/core/SceneBatches.h>
 #include <mx/core/TileTree.h>
 #include <mx/cpu/CpuLevel.h>
 #include <mx/engine/TilerConfig.h>
@@ -45,8 +46,9 @@ struct ExportResult {
 core::EcefLocation ecefAt(double longitudeDeg, double latitudeDeg, double height);
 
 /// Reads `input` (.bim, .glb, .gltf) into a Scene, by extension; geometry not meshed is reported
-/// in the warnings.
-core::Result<core::Scene> readScene(const std::filesystem::path& input, const TilerConfig& config = {});
+/// in the warnings. `batches`: the scene is handed over in batches as it is read (SceneBatches.h).
+core::Result<core::Scene> readScene(const std::filesystem::path& input, const TilerConfig& config = {},
+                                    core::SceneBatches* batches = nullptr);
 
 /// Builds the tile tree (partition + LOD) of `scene`; stage metrics go into `metrics`.
 core::Result<core::TileTree> buildTileTree(const core::Scene& scene, const ExportOptions& options,
@@ -62,7 +64,9 @@ core::Result<ExportResult> exportScene(const core::Scene& scene, const std::file
 core::Result<ExportResult> exportScene(core::Scene&& scene, const std::filesystem::path& outDir,
                                        const ExportOptions& options);
 
-/// readScene + exportScene, with the read stage in the metrics.
+/// readScene + exportScene, with the read stage in the metrics. With tilerConfig memoryBudgetMB
+/// the read is batched and an input that would not fit the budget in core is tiled out of core
+/// (stages read, spill, merge, partition, lod, quantize, write, validate).
 core::Result<ExportResult> exportFile(const std::filesystem::path& input, const std::filesystem::path& outDir,
                                       const ExportOptions& options);
 

@@ -29,7 +29,10 @@ struct TilerConfig {
   uint32_t maxTileSizeKiB = 0;
   io::ContentFormat outputFormat = io::ContentFormat::Glb; ///< glb (3D Tiles 1.1) or b3dm (1.0).
   DeviceChoice device = DeviceChoice::Auto;
-  uint32_t deviceMemoryMB = 0;                ///< GPU memory an export may hold; 0 = 80 % of what is free.
+  uint32_t deviceMemoryMB = 0; ///< GPU memory an export may hold; 0 = 80 % of what is free.
+  /// Host memory (MiB) an export should stay within; 0 = no limit (in core). An input whose in-core
+  /// footprint would exceed it is tiled out of core (OutOfCore.h).
+  uint32_t memoryBudgetMB = 0;
   double angleTolerance = 0.2617993877991494; ///< iModel tessellation, radians (π/12).
   double chordTolerance = 0;                  ///< iModel tessellation, metres (0 = off).
   bool boxForUnsupported = false;             ///< unsupportedGeometry=box.

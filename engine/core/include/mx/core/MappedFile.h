@@ -29,6 +29,11 @@ public:
   /// Tells the kernel the mapping will be read front to back (read-ahead; no effect on results).
   void adviseSequential() const;
 
+  /// Lets go of the pages of `bytes` (a part of a MappedFile's bytes) this process holds: they stay
+  /// in the page cache and come back on the next read, but no longer count in its resident set.
+  /// Out-of-core reads call it between batches. Never call it on memory that is not a file map.
+  static void releaseResident(std::span<const uint8_t> bytes);
+
 private:
   const uint8_t* _data = nullptr;
   size_t _size = 0;

@@ -8,6 +8,7 @@
 // (x, y, z)glTF → (x, -z, y)scene, the rotation 3D Tiles clients apply to glTF content.
 #include <mx/core/Result.h>
 #include <mx/core/Scene.h>
+#include <mx/core/SceneBatches.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -19,10 +20,11 @@ namespace mx::io {
 /// Reads a .glb or .gltf file. Malformed input (truncated file, missing buffers, indices out of
 /// range, NaN/Inf positions, accessors outside their buffers) gives MalformedInput;
 /// features we do not read (sparse accessors, Draco/meshopt-compressed input) UnsupportedInput.
-core::Result<core::Scene> readGltf(const std::filesystem::path& path);
+/// `batches`: the scene is handed over in batches as it is read (core/SceneBatches.h).
+core::Result<core::Scene> readGltf(const std::filesystem::path& path, core::SceneBatches* batches = nullptr);
 
 /// The same from memory. `baseDir` resolves external buffer URIs of a .gltf.
 core::Result<core::Scene> readGltfFromMemory(std::span<const uint8_t> bytes, bool binary,
-                                             const std::string& baseDir = ".");
+                                             const std::string& baseDir = ".", core::SceneBatches* batches = nullptr);
 
 } // namespace mx::io

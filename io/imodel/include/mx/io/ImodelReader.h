@@ -6,6 +6,7 @@
 #include <mx/core/Math.h>
 #include <mx/core/Result.h>
 #include <mx/core/Scene.h>
+#include <mx/core/SceneBatches.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -107,7 +108,10 @@ public:
   /// thread count. Trimmed B-spline surfaces, BReps, text and images are skipped and
   /// counted per kind (or boxed); wires are counted, never meshed. An element whose
   /// stream is damaged is reported on that element and the rest go on.
-  [[nodiscard]] core::Result<ImodelScene> readScene(const TessellationOptions& options = {}) const;
+  /// `batches`: the scene is handed over in batches of whole elements, in element order
+  /// (core/SceneBatches.h; declared bounds: the project extents).
+  [[nodiscard]] core::Result<ImodelScene> readScene(const TessellationOptions& options = {},
+                                                    core::SceneBatches* batches = nullptr) const;
 
   /// The raw GeometryStream blob of a 3D element (empty when it has none).
   [[nodiscard]] core::Result<std::vector<uint8_t>> geometryBlob(uint64_t elementId) const;

@@ -32,7 +32,15 @@ core::Result<std::vector<uint8_t>> encodeImdl(const TileContent& content, double
 /// The IMODEL tileset.json: 3D Tiles 1.1 shape with extensions.BENTLEY_BatchedTileSet.models (every
 /// model with its extents in iModel coordinates), box volumes, the root transform (a translation),
 /// no transforms below it, `asset.tilesetVersion` "37.0".
-std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& generator);
+/// Per model id, the extents of its features' decoded vertices in iModel coordinates.
+using ImdlModelExtents = std::map<uint64_t, core::Aabb>;
+
+/// Adds the extents of `model`'s contents (under its root translation) to `extents`.
+void addImdlModelExtents(const TilesetModel& model, ImdlModelExtents& extents);
+
+/// `extents` null: gathered from model.contents; else as given (contents written in parts).
+std::string encodeImdlTilesetJson(const TilesetModel& model, const std::string& generator,
+                                  const ImdlModelExtents* extents = nullptr);
 
 /// "0x1c": canonical Id64 (lower-case hex, no leading zeros); "0" for 0.
 std::string canonicalId64(uint64_t id);

@@ -4,6 +4,7 @@
 // ImdlWriter.h). Export types select options, not writers.
 #include <mx/core/Result.h>
 #include <mx/io/GlbWriter.h>
+#include <mx/io/ImdlWriter.h>
 #include <mx/io/TilesetModel.h>
 
 #include <filesystem>
@@ -16,6 +17,15 @@ namespace mx::io {
 /// are encoded on oneTBB threads; output bytes depend only on the model and options.
 core::Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesystem::path& dir,
                                        const WriteOptions& options);
+
+/// Only the content files of `model` (a part of a tileset, written before the rest is built).
+core::Result<WriteReport> writeContents(const TilesetModel& model, const std::filesystem::path& dir,
+                                        const WriteOptions& options);
+
+/// Only `dir`/tileset.json, added to `report`. `extents`: the IMODEL models' extents gathered
+/// from contents written earlier (addImdlModelExtents); null: from model.contents.
+core::Status writeTilesetJson(const TilesetModel& model, const std::filesystem::path& dir, const WriteOptions& options,
+                              WriteReport& report, const ImdlModelExtents* extents = nullptr);
 
 /// The tileset.json text.
 std::string encodeTilesetJson(const TilesetModel& model, const WriteOptions& options);

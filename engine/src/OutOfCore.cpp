@@ -1,0 +1,436 @@
+#include "OutOfCore.h"
+
+#include "Geolocation.h"
+#include "Lod.h"
+#include "Partition.h"
+#include "Prepare.h"
+#include "Quantize.h"
+#include "Spill.h"
+
+#include <mx/engine/Metrics.h>
+#include <mx/io/TilesetWriter.h>
+
+#include <meshoptimizer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <unordered_map>
+
+namespace mx::engine {
+
+using core::ErrorCode;
+using core::Result;
+using core::Status;
+using core::TileMesh;
+namespace fs = std::filesystem;
+
+Result<BudgetPlan> BudgetPlan::of(uint32_t budgetMB, uint32_t maxTrianglesPerTile) {
+  BudgetPlan p;
+  p.budgetBytes = uint64_t(budgetMB) << 20;
+  // An upper level simplifies the union of 8 chunk roots of maxTrianglesPerTile each (about 128
+  // bytes a triangle with its copies), beside 1 MiB of buffers.
+  const uint64_t need = 8 * uint64_t(maxTrianglesPerTile) * 128 + (uint64_t(1) << 20);
+  if (p.budgetBytes < need)
+    return Status{ErrorCode::InvalidArgument,
+                  "tilerConfig memoryBudgetMB " + std::to_string(budgetMB) +
+                      " is too small to tile with maxTrianglesPerTile " + std::to_string(maxTrianglesPerTile) +
+                      ": out-of-core tiling needs at least " + std::to_string((need + (1 << 20) - 1) >> 20) +
+                      " MiB (raise memoryBudgetMB or lower maxTrianglesPerTile)"};
+  p.batchPrimitives = size_t(p.budgetBytes / 4 / 120);
+  p.recordsPerRun = size_t(p.budgetBytes / 4 / (sizeof(SpillRecord) + 16));
+  p.chunkPrimitives = std::max<size_t>(maxTrianglesPerTile, size_t(p.budgetBytes / 2 / 250));
+  return p;
+}
+
+namespace {
+
+/// A vertex of the chunk's soup, compared byte for byte when deduplicated.
+struct SoupVertex {
+  float p[3];
+  float n[3];
+  uint32_t cls;
+};
+
+int16_t snorm16(float v) { return int16_t(std::lround(std::clamp(v, -1.0f, 1.0f) * 32767.0f)); }
+
+/// The chunk's records as one indexed mesh: identical corners (position, normal, class) shared.
+TileMesh chunkMesh(const std::vector<SpillRecord>& records) {
+  std::vector<SoupVertex> soup;
+  size_t corners = 0;
+  for (const SpillRecord& r : records) corners += r.corners;
+  soup.reserve(corners);
+  for (const SpillRecord& r : records)
+    for (int k = 0; k < r.corners; ++k) {
+      SoupVertex v{};
+      for (int a = 0; a < 3; ++a) {
+        v.p[a] = r.p[3 * k + a];
+        v.n[a] = float(r.n[3 * k + a]) / 32767.0f;
+      }
+      v.cls = r.cls[k];
+      soup.push_back(v);
+    }
+  std::vector<unsigned> remap(soup.size());
+  const size_t unique =
+      meshopt_generateVertexRemap(remap.data(), nullptr, soup.size(), soup.data(), soup.size(), sizeof(SoupVertex));
+  TileMesh m;
+  m.positions.resize(3 * unique);
+  m.normals.resize(3 * unique);
+  m.classes.resize(unique);
+  for (size_t i = 0; i < soup.size(); ++i) {
+    const unsigned v = remap[i];
+    std::copy_n(soup[i].p, 3, &m.positions[3 * v]);
+    std::copy_n(soup[i].n, 3, &m.normals[3 * v]);
+    m.classes[v] = soup[i].cls;
+  }
+  size_t at = 0;
+  for (const SpillRecord& r : records) {
+    if (r.corners == 3)
+      m.indices.insert(m.indices.end(), {remap[at], remap[at + 1], remap[at + 2]});
+    else if (r.corners == 2)
+      m.lines.insert(m.lines.end(), {remap[at], remap[at + 1]});
+    else
+      m.points.push_back(remap[at]);
+    at += r.corners;
+  }
+  return m;
+}
+
+/// Stages of the same name (one per chunk) summed into the first.
+void foldStages(core::ExportMetrics& metrics) {
+  std::vector<core::StageMetrics> folded;
+  for (core::StageMetrics& s : metrics.stages) {
+    auto it = std::find_if(folded.begin(), folded.end(), [&](const auto& f) { return f.name == s.name; });
+    if (it == folded.end()) {
+      folded.push_back(std::move(s));
+      continue;
+    }
+    it->wallMs += s.wallMs;
+    it->kernelMs += s.kernelMs;
+    it->copyMs += s.copyMs;
+    it->itemsIn += s.itemsIn;
+    it->itemsOut += s.itemsOut;
+    it->bytes += s.bytes;
+    if (it->backend != s.backend && it->backend.find(s.backend) == std::string::npos) it->backend += "+" + s.backend;
+  }
+  metrics.stages = std::move(folded);
+}
+
+/// A chunk's root, kept for the upper levels.
+struct ChunkRoot {
+  TileMesh mesh;
+  double error = 0, cellSize = 0;
+  uint32_t node = 0; ///< Index into the chunk nodes.
+};
+
+} // namespace
+
+struct StreamingExport::State {
+  fs::path outDir;
+  ExportOptions options;
+  BudgetPlan plan;
+  StageRunner runner;
+  core::ExportMetrics metrics;
+  bool streaming = false;
+  std::optional<OutputFolder> folder;
+  fs::path spillDir;
+  std::optional<RunWriter> runs;
+  std::optional<core::Aabb> declared;
+  bool framed = false;
+  core::Vec3d anchor;
+  core::Aabbf keyBox;
+  std::vector<core::VertexClass> classes;
+  std::unordered_map<uint64_t, uint32_t> classIndex;
+  double spillMs = 0;
+
+  State(fs::path out, const ExportOptions& o, const BudgetPlan& p, const BackendSet& b)
+      : outDir(std::move(out)), options(o), plan(p), runner(b) {}
+
+  Status startStreaming() {
+    MX_ASSIGN_OR_RETURN(OutputFolder made, OutputFolder::create(outDir));
+    folder.emplace(std::move(made));
+    spillDir = folder->temp() / ".spill";
+    std::error_code ec;
+    fs::create_directories(spillDir, ec);
+    if (ec) return {ErrorCode::IoError, "cannot create " + spillDir.string() + ": " + ec.message()};
+    runs.emplace(spillDir, plan.recordsPerRun);
+    streaming = true;
+    return Status::ok();
+  }
+
+  uint32_t globalClass(const core::VertexClass& c) {
+    const uint64_t key = uint64_t(c.feature) << 32 | c.rgba;
+    auto [it, added] = classIndex.try_emplace(key, uint32_t(classes.size()));
+    if (added) classes.push_back(c);
+    return it->second;
+  }
+
+  /// The scene's meshes and instances → records in the runs; the scene keeps features and materials.
+  Status spill(core::Scene& scene) {
+    const auto start = std::chrono::steady_clock::now();
+    MX_RETURN_IF_ERROR(checkCancel(options));
+    if (scene.meshes.empty() && scene.instances.empty()) return Status::ok();
+    std::optional<core::Vec3d> center;
+    if (framed)
+      center = anchor;
+    else if (declared && !declared->empty())
+      center = core::Vec3d{(declared->min[0] + declared->max[0]) / 2, (declared->min[1] + declared->max[1]) / 2,
+                           (declared->min[2] + declared->max[2]) / 2};
+    MX_ASSIGN_OR_RETURN(Prepared prepared, prepare(scene, center));
+    const TileMesh& m = prepared.mesh;
+    if (!framed) {
+      framed = true;
+      anchor = prepared.center;
+      keyBox = m.bounds();
+      if (declared && !declared->empty())
+        for (int a = 0; a < 3; ++a) {
+          keyBox.min[a] = std::min(keyBox.min[a], float(declared->min[a] - anchor[a]));
+          keyBox.max[a] = std::max(keyBox.max[a], float(declared->max[a] - anchor[a]));
+        }
+    }
+    metrics.trianglesIn += scene.triangleCount();
+    metrics.lineSegmentsIn += scene.lineSegmentCount();
+    metrics.pointsIn += scene.pointCount();
+    metrics.verticesIn += scene.vertexCount();
+    metrics.inputBytes = std::max<uint64_t>(metrics.inputBytes, scene.byteSize());
+    scene.meshes.clear();
+    scene.instances.clear();
+    std::vector<uint32_t> global(prepared.classes.size());
+    for (size_t c = 0; c < global.size(); ++c) global[c] = globalClass(prepared.classes[c]);
+    auto emit = [&](const uint32_t* v, uint16_t corners) {
+      SpillRecord r;
+      r.corners = corners;
+      float centroid[3] = {0, 0, 0};
+      for (int k = 0; k < 3; ++k) {
+        const uint32_t i = v[std::min(k, corners - 1)];
+        for (int a = 0; a < 3; ++a) {
+          r.p[3 * k + a] = m.positions[3 * i + a];
+          r.n[3 * k + a] = snorm16(m.normals[3 * i + a]);
+          centroid[a] += m.positions[3 * i + a] / 3.0f;
+        }
+        r.cls[k] = global[m.classes[i]];
+      }
+      r.key = mortonKey(keyBox, centroid[0], centroid[1], centroid[2]);
+      return runs->add(r);
+    };
+    for (size_t t = 0; t + 2 < m.indices.size(); t += 3) MX_RETURN_IF_ERROR(emit(&m.indices[t], 3));
+    for (size_t s = 0; s + 1 < m.lines.size(); s += 2) MX_RETURN_IF_ERROR(emit(&m.lines[s], 2));
+    for (size_t p = 0; p < m.points.size(); ++p) MX_RETURN_IF_ERROR(emit(&m.points[p], 1));
+    spillMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return Status::ok();
+  }
+
+  Result<ExportResult> finish(core::Scene& scene, double readMs);
+  Status tileChunks(const core::Scene& scene, std::vector<io::TilesetNode>& nodes, std::vector<ChunkRoot>& roots,
+                    io::ImdlModelExtents& extents, uint32_t chunkLevel);
+  Result<io::TilesetModel> upperLevels(const core::Scene& scene, std::vector<ChunkRoot>& roots,
+                                       std::vector<io::TilesetNode>&& chunkNodes, io::ImdlModelExtents& extents);
+};
+
+StreamingExport::StreamingExport(fs::path outDir, const ExportOptions& options, const BudgetPlan& plan,
+                                 const BackendSet& backends)
+    : _s(std::make_unique<State>(std::move(outDir), options, plan, backends)) {}
+StreamingExport::~StreamingExport() = default;
+
+bool StreamingExport::streaming() const { return _s->streaming; }
+
+Result<bool> StreamingExport::take(core::Scene& scene, size_t upcoming, const std::optional<core::Aabb>& declared) {
+  State& s = *_s;
+  if (!s.streaming) {
+    const uint64_t held = scene.triangleCount() + scene.wireCount();
+    if ((held + upcoming) * kInCoreBytesPerPrimitive <= s.plan.budgetBytes) return false;
+    s.declared = declared;
+    MX_RETURN_IF_ERROR(s.startStreaming());
+  }
+  MX_RETURN_IF_ERROR(s.spill(scene));
+  return true;
+}
+
+Status StreamingExport::State::tileChunks(const core::Scene& scene, std::vector<io::TilesetNode>& nodes,
+                                          std::vector<ChunkRoot>& roots, io::ImdlModelExtents& extents,
+                                          uint32_t chunkLevel) {
+  const size_t bufferRecords = std::max<size_t>(
+      256, size_t(plan.budgetBytes / 16 / sizeof(SpillRecord) / std::max<size_t>(1, runs->runs().size())));
+  MX_ASSIGN_OR_RETURN(RunMerger merger, RunMerger::open(runs->runs(), bufferRecords));
+  const uint64_t total = runs->records();
+  std::vector<uint32_t> levelCount;
+  const SubtreeNaming naming{chunkLevel, &levelCount};
+  const io::WriteOptions wopts = writeOptions(options);
+  std::vector<SpillRecord> records;
+  uint64_t done = 0;
+  for (bool more = true; more;) {
+    MX_RETURN_IF_ERROR(checkCancel(options));
+    progress(options, "chunks", double(done) / double(std::max<uint64_t>(1, total)));
+    TileMesh mesh;
+    {
+      StageTimer timer(metrics, "merge");
+      records.clear();
+      records.reserve(std::min<uint64_t>(plan.chunkPrimitives, total - done));
+      SpillRecord r;
+      while (records.size() < plan.chunkPrimitives) {
+        MX_ASSIGN_OR_RETURN(more, merger.next(r));
+        if (!more) break;
+        records.push_back(r);
+      }
+      if (records.empty()) break;
+      done += records.size();
+      mesh = chunkMesh(records);
+      std::vector<SpillRecord>().swap(records);
+      timer.stage().itemsIn = mesh.primitiveCount();
+      timer.stage().itemsOut = 1;
+    }
+    MX_ASSIGN_OR_RETURN(core::PartitionOutput part, runPartition(mesh, options, metrics, runner));
+    TreeWork work;
+    MX_RETURN_IF_ERROR(runLod(std::move(mesh), std::move(part), options, metrics, runner, work.tiles));
+    ChunkRoot root{work.tiles[0].mesh, work.tiles[0].error, work.tiles[0].cellSize, uint32_t(nodes.size())};
+    work.classes = std::move(classes);
+    work.center = anchor;
+    auto model = runQuantize(work, scene, options, metrics, runner, &naming);
+    classes = std::move(work.classes);
+    if (!model) return model.status();
+    {
+      StageTimer timer(metrics, "write");
+      MX_ASSIGN_OR_RETURN(io::WriteReport report, io::writeContents(*model, folder->temp(), wopts));
+      timer.stage().itemsIn = model->nodes.size();
+      timer.stage().itemsOut = report.files;
+      timer.stage().bytes = report.bytes;
+      metrics.outputBytes += report.bytes;
+    }
+    if (options.type == io::ExportType::Imodel) io::addImdlModelExtents(*model, extents);
+    const uint32_t base = uint32_t(nodes.size());
+    for (io::TilesetNode& n : model->nodes) {
+      for (uint32_t& c : n.children) c += base;
+      nodes.push_back(std::move(n));
+    }
+    roots.push_back(std::move(root));
+  }
+  return Status::ok();
+}
+
+Result<io::TilesetModel> StreamingExport::State::upperLevels(const core::Scene& scene, std::vector<ChunkRoot>& roots,
+                                                             std::vector<io::TilesetNode>&& chunkNodes,
+                                                             io::ImdlModelExtents& extents) {
+  io::TilesetModel out;
+  out.rootTransform = rootTransform(scene, options, anchor);
+  if (roots.size() == 1) {
+    out.nodes = std::move(chunkNodes);
+    return out;
+  }
+  // Level sizes from the chunk roots up; tiles breadth first, the chunk roots (placeholders) last.
+  std::vector<size_t> sizes{roots.size()};
+  while (sizes.back() > 1) sizes.push_back((sizes.back() + kMaxChildren - 1) / kMaxChildren);
+  std::reverse(sizes.begin(), sizes.end());
+  std::vector<size_t> first(sizes.size(), 0);
+  for (size_t d = 1; d < sizes.size(); ++d) first[d] = first[d - 1] + sizes[d - 1];
+  TreeWork work;
+  work.tiles.resize(first.back() + sizes.back());
+  for (size_t d = 0; d < sizes.size(); ++d)
+    for (size_t j = 0; j < sizes[d]; ++j) {
+      TileBuild& t = work.tiles[first[d] + j];
+      t.level = uint32_t(d);
+      if (d + 1 < sizes.size())
+        for (size_t c = j * kMaxChildren; c < std::min(sizes[d + 1], (j + 1) * kMaxChildren); ++c)
+          t.children.push_back(uint32_t(first[d + 1] + c));
+    }
+  const size_t placeholders = first.back();
+  for (size_t k = 0; k < roots.size(); ++k) {
+    TileBuild& t = work.tiles[placeholders + k];
+    t.mesh = std::move(roots[k].mesh);
+    t.error = roots[k].error;
+    t.cellSize = roots[k].cellSize;
+  }
+  {
+    StageTimer timer(metrics, "lod");
+    MX_RETURN_IF_ERROR(simplifyParents(work.tiles, options, runner));
+    timer.stage().itemsIn = roots.size();
+    timer.stage().itemsOut = placeholders;
+  }
+  for (size_t k = placeholders; k < work.tiles.size(); ++k) work.tiles[k].mesh = {}; // written with their chunk
+  work.classes = std::move(classes);
+  work.center = anchor;
+  std::vector<uint32_t> levelCount;
+  const SubtreeNaming naming{0, &levelCount};
+  auto model = runQuantize(work, scene, options, metrics, runner, &naming);
+  classes = std::move(work.classes);
+  if (!model) return model.status();
+  // The placeholders were counted with their chunks already.
+  metrics.tiles -= roots.size();
+  metrics.tilesPerLevel[sizes.size() - 1] -= roots.size();
+  {
+    StageTimer timer(metrics, "write");
+    MX_ASSIGN_OR_RETURN(io::WriteReport report, io::writeContents(*model, folder->temp(), writeOptions(options)));
+    timer.stage().itemsIn = placeholders;
+    timer.stage().itemsOut = report.files;
+    timer.stage().bytes = report.bytes;
+    metrics.outputBytes += report.bytes;
+  }
+  if (options.type == io::ExportType::Imodel) io::addImdlModelExtents(*model, extents);
+  // Upper nodes first, then every chunk's nodes; a placeholder's parent points at the chunk root.
+  const uint32_t base = uint32_t(placeholders);
+  out.nodes.assign(std::make_move_iterator(model->nodes.begin()),
+                   std::make_move_iterator(model->nodes.begin() + std::ptrdiff_t(placeholders)));
+  for (io::TilesetNode& n : out.nodes)
+    for (uint32_t& c : n.children)
+      if (c >= base) c = base + roots[c - base].node;
+  for (io::TilesetNode& n : chunkNodes) {
+    for (uint32_t& c : n.children) c += base;
+    out.nodes.push_back(std::move(n));
+  }
+  recomputeBoxes(out, placeholders);
+  return out;
+}
+
+Result<ExportResult> StreamingExport::State::finish(core::Scene& scene, double readMs) {
+  ExportResult result;
+  MX_RETURN_IF_ERROR(spill(scene));
+  MX_RETURN_IF_ERROR(runs->finish());
+  {
+    core::StageMetrics read{"read", "-", "", std::max(0.0, readMs - spillMs), 0, metrics.trianglesIn};
+    core::StageMetrics spilled{"spill", "-", "", spillMs, metrics.trianglesIn, runs->records(), runs->bytes()};
+    metrics.stages.insert(metrics.stages.begin(), {read, spilled});
+  }
+  if (runs->records() == 0)
+    return Status{ErrorCode::MalformedInput, "the input has no triangles, lines or points to tile"};
+  if (options.type == io::ExportType::Imodel)
+    for (const core::Feature& f : scene.features)
+      if (f.modelId == 0)
+        return Status{
+            ErrorCode::InvalidArgument,
+            "exportType IMODEL needs an iModel input: every feature must belong to a model (this input has none)"};
+  metrics.features = scene.features.size();
+  metrics.cpuLevel = options.cpuLevel == cpu::CpuLevel::Scalar ? "scalar" : cpu::simdTargetName();
+  size_t chunks = size_t((runs->records() + plan.chunkPrimitives - 1) / plan.chunkPrimitives), depth = 0;
+  while (chunks > 1) {
+    chunks = (chunks + kMaxChildren - 1) / kMaxChildren;
+    ++depth;
+  }
+  std::vector<io::TilesetNode> chunkNodes;
+  std::vector<ChunkRoot> roots;
+  io::ImdlModelExtents extents;
+  MX_RETURN_IF_ERROR(tileChunks(scene, chunkNodes, roots, extents, uint32_t(depth)));
+  runs.reset();
+  std::error_code ec;
+  fs::remove_all(spillDir, ec);
+  MX_ASSIGN_OR_RETURN(io::TilesetModel model, upperLevels(scene, roots, std::move(chunkNodes), extents));
+  model.geometricError = tilesetError(model);
+  {
+    StageTimer timer(metrics, "write");
+    io::WriteReport report;
+    MX_RETURN_IF_ERROR(io::writeTilesetJson(model, folder->temp(), writeOptions(options), report,
+                                            options.type == io::ExportType::Imodel ? &extents : nullptr));
+    timer.stage().itemsOut = report.files;
+    timer.stage().bytes = report.bytes;
+    metrics.outputBytes += report.bytes;
+  }
+  foldStages(metrics);
+  result.metrics = std::move(metrics);
+  MX_RETURN_IF_ERROR(validateStage(*folder, options, result));
+  MX_RETURN_IF_ERROR(folder->publish());
+  progress(options, "done", 1);
+  return result;
+}
+
+Result<ExportResult> StreamingExport::finish(core::Scene& scene, double readMs) { return _s->finish(scene, readMs); }
+
+} // namespace mx::engine
