@@ -26,18 +26,18 @@ using core::Status;
 using core::TileMesh;
 namespace fs = std::filesystem;
 
-Result<BudgetPlan> BudgetPlan::of(uint32_t budgetMB, uint32_t maxTrianglesPerTile) {
+BudgetPlan BudgetPlan::of(uint32_t budgetMB, uint32_t maxTrianglesPerTile) {
   BudgetPlan p;
   p.budgetBytes = uint64_t(budgetMB) << 20;
   // An upper level simplifies the union of 8 chunk roots of maxTrianglesPerTile each (about 128
   // bytes a triangle with its copies), beside 1 MiB of buffers.
   const uint64_t need = 8 * uint64_t(maxTrianglesPerTile) * 128 + (uint64_t(1) << 20);
   if (p.budgetBytes < need)
-    return Status{ErrorCode::InvalidArgument,
-                  "tilerConfig memoryBudgetMB " + std::to_string(budgetMB) +
-                      " is too small to tile with maxTrianglesPerTile " + std::to_string(maxTrianglesPerTile) +
-                      ": out-of-core tiling needs at least " + std::to_string((need + (1 << 20) - 1) >> 20) +
-                      " MiB (raise memoryBudgetMB or lower maxTrianglesPerTile)"};
+    p.usable = Status{ErrorCode::InvalidArgument,
+                      "tilerConfig memoryBudgetMB " + std::to_string(budgetMB) +
+                          " is too small to tile with maxTrianglesPerTile " + std::to_string(maxTrianglesPerTile) +
+                          ": out-of-core tiling needs at least " + std::to_string((need + (1 << 20) - 1) >> 20) +
+                          " MiB (raise memoryBudgetMB or lower maxTrianglesPerTile)"};
   p.batchPrimitives = size_t(p.budgetBytes / 4 / 120);
   p.recordsPerRun = size_t(p.budgetBytes / 4 / (sizeof(SpillRecord) + 16));
   p.chunkPrimitives = std::max<size_t>(maxTrianglesPerTile, size_t(p.budgetBytes / 2 / 250));
@@ -240,6 +240,7 @@ Result<bool> StreamingExport::take(core::Scene& scene, size_t upcoming, const st
   if (!s.streaming) {
     const uint64_t held = scene.triangleCount() + scene.wireCount();
     if ((held + upcoming) * kInCoreBytesPerPrimitive <= s.plan.budgetBytes) return false;
+    MX_RETURN_IF_ERROR(s.plan.usable);
     s.declared = declared;
     MX_RETURN_IF_ERROR(s.startStreaming());
   }

@@ -40,9 +40,11 @@ struct BudgetPlan {
   size_t batchPrimitives = 0; ///< A reader batch: a quarter of the budget.
   size_t recordsPerRun = 0;   ///< A run buffer: a quarter.
   size_t chunkPrimitives = 0; ///< A chunk through partition, lod and quantize: half.
-  /// The plan of `budgetMB`, or InvalidArgument when it cannot make progress with
-  /// maxTrianglesPerTile (an upper level holds 8 chunk roots of that size at once).
-  static core::Result<BudgetPlan> of(uint32_t budgetMB, uint32_t maxTrianglesPerTile);
+  /// Ok, or InvalidArgument when out-of-core tiling cannot make progress in the budget with
+  /// maxTrianglesPerTile (an upper level holds 8 chunk roots of that size at once): the error of
+  /// an export that needs it (an input that fits in core does not).
+  core::Status usable;
+  static BudgetPlan of(uint32_t budgetMB, uint32_t maxTrianglesPerTile);
 };
 
 class StreamingExport {

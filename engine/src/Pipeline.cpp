@@ -215,8 +215,7 @@ Result<ExportResult> exportFile(const std::filesystem::path& input, const std::f
   std::optional<StreamingExport> streaming;
   core::SceneBatches batches;
   if (options.config.memoryBudgetMB > 0) {
-    MX_ASSIGN_OR_RETURN(BudgetPlan plan,
-                        BudgetPlan::of(options.config.memoryBudgetMB, options.config.maxTrianglesPerTile));
+    const BudgetPlan plan = BudgetPlan::of(options.config.memoryBudgetMB, options.config.maxTrianglesPerTile);
     streaming.emplace(outDir, options, plan, backends);
     batches.primitives = plan.batchPrimitives;
     batches.take = [&](core::Scene& s, size_t upcoming) -> Result<bool> {

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -199,6 +200,12 @@ const std::vector<Key>& table() {
        [](ServiceConfig& c, std::string_view v) {
          return parseInt("exportMemoryBytes", v, c.exportMemoryBytes, 0, INT64_MAX);
        }},
+      {"memoryBudgetMB",
+       "default tilerConfig memoryBudgetMB of exports, which a request's own value overrides: larger inputs are "
+       "tiled out of core (-1 = exportMemoryBytes less 64 MiB, so a tiler streams instead of being stopped; 0 = none)",
+       [](ServiceConfig& c, std::string_view v) {
+         return parseInt("memoryBudgetMB", v, c.memoryBudgetMB, -1, 1048576);
+       }},
       {"autoGenerate", "a list with iModelId and exportType starts an export when none exists",
        [](ServiceConfig& c, std::string_view v) { return parseBool("autoGenerate", v, c.autoGenerate); }},
       {"keepPerImodel",
@@ -345,6 +352,7 @@ Status finalizeConfig(ServiceConfig& config) {
     const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
     config.exportMemoryBytes = pages > 0 && pageSize > 0 ? int64_t(pages) * pageSize / 4 * 3 : int64_t(8) << 30;
   }
+  if (config.memoryBudgetMB < 0) config.memoryBudgetMB = std::max<int64_t>(1, (config.exportMemoryBytes >> 20) - 64);
   while (!config.publicUrl.empty() && config.publicUrl.back() == '/') config.publicUrl.pop_back();
   while (!config.cdnUrl.empty() && config.cdnUrl.back() == '/') config.cdnUrl.pop_back();
   if (config.dataDir.empty()) return {ErrorCode::InvalidArgument, "dataDir must not be empty"};

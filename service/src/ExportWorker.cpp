@@ -42,7 +42,9 @@ std::vector<std::string> ExportWorker::tilerArguments(const ExportRecord& rec, c
                                    : rec.typeClass == "IMODEL" ? "imodel"
                                                                : "3dtiles",
                                    "--metrics",
-                                   (jobDir / "metrics.json").string()};
+                                   (jobDir / "metrics.json").string(),
+                                   "--memory-budget-mb",
+                                   std::to_string(_config.memoryBudgetMB)};
   // A `cuda` export reaches a CPU slot only on a node without GPU slots: it runs as asked and fails
   // with the tiler's own words.
   const bool cpuOnly = slot.kind == SlotKind::Cpu && requestedDevice(rec.tilerConfig) != "cuda";

@@ -104,6 +104,20 @@ TEST(Cli, TilesAGlbAndWritesMetrics) {
     EXPECT_EQ(r2.code, 2) << bad;
     EXPECT_NE(r2.output.find("--device-share"), std::string::npos) << r2.output;
   }
+  // --memory-budget-mb: whole MiB; a tilerConfig memoryBudgetMB wins over it.
+  for (const char* bad : {"-1", "lots", "", "1048577"}) {
+    const CmdResult r3 =
+        run("tile " + sample().string() + " -o " + out.string() + " --force --memory-budget-mb '" + bad + "'");
+    EXPECT_EQ(r3.code, 2) << bad;
+    EXPECT_NE(r3.output.find("--memory-budget-mb"), std::string::npos) << r3.output;
+  }
+  // The sample needs more than 1 MiB in core: the flag reaches the engine, which cannot stream in it.
+  const CmdResult tight = run("tile " + sample().string() + " -o " + out.string() + " --force -q --memory-budget-mb 1");
+  EXPECT_EQ(tight.code, 4) << tight.output; // InvalidArgument, as any bad tilerConfig
+  EXPECT_NE(tight.output.find("memoryBudgetMB 1 is too small"), std::string::npos) << tight.output;
+  const CmdResult overridden = run("tile " + sample().string() + " -o " + out.string() +
+                                   " --force -q --memory-budget-mb 1 --config memoryBudgetMB=0");
+  EXPECT_EQ(overridden.code, 0) << overridden.output;
 }
 
 TEST(Cli, MalformedInputsFailCleanly) {

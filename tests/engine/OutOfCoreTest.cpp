@@ -137,9 +137,9 @@ bool hasStage(const json& metrics, const std::string& name) {
 TEST(OutOfCore, TwoMillionTrianglesUnder64MiBStreamAndKeepEveryTriangle) {
   const fs::path in = benchGlb(), dir = tmpDir("ooc-2m"), ooc = dir / "ooc", metrics = dir / "ooc.json";
   fs::create_directories(dir);
-  const CmdResult r = shell(std::string(MESHEXPORT_BINARY) + " tile " + in.string() + " -o " + ooc.string() +
-                            " --memory-budget-mb 64 --config quantizePositions=false --quiet --metrics " +
-                            metrics.string());
+  const CmdResult r =
+      shell(std::string(MESHEXPORT_BINARY) + " tile " + in.string() + " -o " + ooc.string() +
+            " --memory-budget-mb 64 --config quantizePositions=false --quiet --metrics " + metrics.string());
   ASSERT_EQ(r.code, 0) << r.output;
   const json m = metricsOf(metrics);
   EXPECT_TRUE(hasStage(m, "spill") && hasStage(m, "merge")) << "the out-of-core path did not run";
@@ -166,7 +166,8 @@ TEST(OutOfCore, ExportTypesAreValidAndDeterministic) {
   fs::create_directories(glb.parent_path());
   {
     const auto bytes = datasets::sceneToGlb(city());
-    std::ofstream(glb, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    std::ofstream(glb, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
   }
   for (io::ExportType type : {io::ExportType::ThreeDTiles, io::ExportType::Cesium}) {
     engine::ExportOptions o = options(256);
@@ -222,15 +223,21 @@ TEST(OutOfCore, ImodelInputStreamsAndFitsInCoreUnchanged) {
   EXPECT_EQ(readAll(a), readAll(b));
 }
 
+// A budget out-of-core tiling cannot work in is a clear error when the input needs it, and only then.
 TEST(OutOfCore, BudgetTooSmallToMakeProgressIsAClearError) {
   engine::ExportOptions o = options(32768);
   o.config.memoryBudgetMB = 16;
   const fs::path out = tmpDir("ooc-small");
-  auto r = engine::exportFile(fs::path(MESHEXPORT_SOURCE_DIR) / "datasets/imodel/fixtures/demo.bim", out, o);
+  auto r = engine::exportFile(benchGlb(), out, o);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.status().code(), core::ErrorCode::InvalidArgument);
   EXPECT_NE(r.status().message().find("too small"), std::string::npos) << r.status().message();
   EXPECT_FALSE(fs::exists(out));
+  for (const auto& e : fs::directory_iterator(out.parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".ooc-small"), std::string::npos) << "left behind: " << e.path();
+  o.config.memoryBudgetMB = 1; // the small fixture fits in 1 MiB in core
+  auto fits = engine::exportFile(fs::path(MESHEXPORT_SOURCE_DIR) / "datasets/imodel/fixtures/small.bim", out, o);
+  EXPECT_TRUE(fits) << fits.status().toString();
 }
 
 // A write that fails for want of space (here the file size limit: the same failed write) is a
@@ -239,8 +246,8 @@ TEST(OutOfCore, FullDiskIsAClearErrorAndLeavesNothing) {
   const fs::path in = benchGlb(), dir = tmpDir("ooc-full");
   fs::create_directories(dir);
   const fs::path out = dir / "out";
-  const CmdResult r = shell("ulimit -f 4096; trap '' XFSZ; " + std::string(MESHEXPORT_BINARY) + " tile " +
-                            in.string() + " -o " + out.string() + " --memory-budget-mb 64 --quiet");
+  const CmdResult r = shell("ulimit -f 4096; trap '' XFSZ; " + std::string(MESHEXPORT_BINARY) + " tile " + in.string() +
+                            " -o " + out.string() + " --memory-budget-mb 64 --quiet");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("spill run"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("File too large"), std::string::npos) << r.output;

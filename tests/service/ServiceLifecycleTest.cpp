@@ -265,6 +265,40 @@ TEST(ServiceLifecycle, TimeoutAndTilerFailureAreReported) {
     EXPECT_EQ(e["status"], "Complete"); // a machine with a GPU
 }
 
+// The service's memoryBudgetMB is the default of every export: an input over it is tiled out of
+// core; a request's own tilerConfig memoryBudgetMB wins (0: in core).
+TEST(ServiceLifecycle, MemoryBudgetDefaultStreamsLargeInputsAndARequestOverridesIt) {
+  const fs::path dir = freshDir("budget");
+  const std::string imodel = addImodel(dir, "demo.bim");
+  TestService s(dir, [&](service::ServiceConfig& c) { c.memoryBudgetMB = 2; });
+  auto stages = [](const json& e) {
+    std::vector<std::string> names;
+    for (const json& st : e["stats"]["metrics"]["stages"]) names.push_back(st["name"]);
+    return names;
+  };
+  auto has = [](const std::vector<std::string>& v, const char* name) {
+    return std::find(v.begin(), v.end(), name) != v.end();
+  };
+  const json small = json::array({{{"key", "maxTrianglesPerTile"}, {"value", 64}}});
+  json streamed = s.waitDone(startExport(s, imodel, {{"tilerConfig", small}}), 60);
+  ASSERT_EQ(streamed["status"], "Complete") << streamed.dump();
+  EXPECT_TRUE(has(stages(streamed), "spill")) << streamed.dump();
+  json inCore = s.waitDone(startExport(s, imodel,
+                                       {{"exportType", "CESIUM"},
+                                        {"tilerConfig", json::array({{{"key", "maxTrianglesPerTile"}, {"value", 64}},
+                                                                     {{"key", "memoryBudgetMB"}, {"value", 0}}})}}),
+                           60);
+  ASSERT_EQ(inCore["status"], "Complete") << inCore.dump();
+  EXPECT_FALSE(has(stages(inCore), "spill")) << inCore.dump();
+  // A budget the tiler cannot work in is the export's error, in the tiler's words.
+  json tooSmall = s.waitDone(startExport(s, imodel,
+                                         {{"exportType", "IMODEL"},
+                                          {"tilerConfig", json::array({{{"key", "memoryBudgetMB"}, {"value", 1}}})}}),
+                             60);
+  EXPECT_EQ(tooSmall["status"], "Invalid");
+  EXPECT_NE(tooSmall.value("error", "").find("too small"), std::string::npos) << tooSmall.dump();
+}
+
 TEST(ServiceLifecycle, RestartLosesNothing) {
   const fs::path dir = freshDir("restart");
   const std::string imodel = addImodel(dir);

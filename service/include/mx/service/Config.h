@@ -57,7 +57,10 @@ struct ServiceConfig {
   int64_t minBodyBytesPerSecond = 1024; ///< Slower bodies are dropped once readTimeout has passed.
   std::filesystem::path tilerPath;      ///< Default: this executable.
   int64_t exportTimeoutSeconds = 3600;
-  int64_t exportMemoryBytes = 0;     ///< Peak RSS of a tiler child; 0 = 3/4 of physical memory.
+  int64_t exportMemoryBytes = 0; ///< Peak RSS of a tiler child; 0 = 3/4 of physical memory.
+  /// Default tilerConfig memoryBudgetMB of exports (a request's own value wins); -1 = what
+  /// exportMemoryBytes leaves after the out-of-core overhead (64 MiB), 0 = none (always in core).
+  int64_t memoryBudgetMB = -1;
   bool autoGenerate = true;          ///< A list with iModelId + exportType starts a missing export.
   int keepPerImodel = 5;             ///< Newest auto-generated exports kept per subject, iModel and type.
   bool evictExplicitExports = false; ///< keepPerImodel also evicts exports started by a request.
