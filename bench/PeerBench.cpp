@@ -4,6 +4,10 @@
 // written output. Counters: triangles/s, the child's peak RSS (getrusage of the child), and for
 // meshexport `x_rate` and `x_rss`, its rate and peak RSS over gltfpack's from this run.
 // Sizes: MESHEXPORT_BENCH_SIZES=8 (millions of triangles; default 8).
+// BM_Scale: meshexport alone in core and out of core (memoryBudgetMB) on quantized benchmark glbs
+// (8 bytes a vertex, so 100 M triangles fit a glb's 4 GiB): MESHEXPORT_SCALE_RUNS=8:0,32:0,32:2048
+// (millions:budget MiB, 0 = in core; default; add 100:2048 for the 100 M city). An out-of-core run
+// after the in-core run of its size reports `x_incore_rate`, its rate over the in-core one.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -73,15 +77,17 @@ struct Input {
   size_t triangles = 0;
 };
 
-const Input& input(int millions) {
-  static std::map<int, Input> cache;
-  Input& in = cache[millions];
+const Input& input(int millions, bool quantized = false) {
+  static std::map<std::pair<int, bool>, Input> cache;
+  Input& in = cache[{millions, quantized}];
   if (in.glb.empty()) {
     // meshexport-gen writes datasets::makeBenchmarkScene and prints "PATH: N triangles, …" on stderr.
-    in.glb = scratch() / ("bench-" + std::to_string(millions) + "M.glb");
+    in.glb = scratch() / ("bench-" + std::to_string(millions) + (quantized ? "M-q.glb" : "M.glb"));
     const fs::path said = scratch() / "gen.txt";
-    runChild({MESHEXPORT_GEN, "bench", in.glb.string(), "--triangles", std::to_string(uint64_t(millions) * 1000000)},
-             said.string());
+    std::vector<std::string> args = {MESHEXPORT_GEN, "bench", in.glb.string(), "--triangles",
+                                     std::to_string(uint64_t(millions) * 1000000)};
+    if (quantized) args.push_back("--quantized");
+    runChild(args, said.string());
     std::ifstream text(said);
     std::string line;
     std::getline(text, line);
@@ -141,10 +147,56 @@ void sizes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(1);
 }
 
+std::map<int, Run> inCoreRuns; // by size, for the out-of-core ratio
+
+void BM_Scale(benchmark::State& state) {
+  const int millions = int(state.range(0)), budget = int(state.range(1));
+  const Input& in = input(millions, true);
+  if (in.triangles == 0) {
+    state.SkipWithError("meshexport-gen did not make the input");
+    return;
+  }
+  Run last;
+  for (auto _ : state) {
+    const fs::path out = scratch() / "scale-out";
+    fs::remove_all(out);
+    last = runChild({MESHEXPORT_BINARY, "tile", in.glb.string(), "-o", out.string(), "--force", "--quiet",
+                     "--memory-budget-mb", std::to_string(budget)});
+    fs::remove_all(out);
+    if (last.exitCode != 0) {
+      state.SkipWithError(("meshexport exited with " + std::to_string(last.exitCode)).c_str());
+      return;
+    }
+    state.SetIterationTime(last.seconds);
+  }
+  state.counters["tri/s"] = double(in.triangles) / last.seconds;
+  state.counters["peakRSS_MB"] = last.peakRssMB;
+  state.counters["B/tri"] = last.peakRssMB * 1048576.0 / double(in.triangles);
+  if (budget == 0)
+    inCoreRuns[millions] = last;
+  else if (auto core = inCoreRuns.find(millions); core != inCoreRuns.end())
+    state.counters["x_incore_rate"] = core->second.seconds / last.seconds;
+}
+
+void scaleRuns(benchmark::internal::Benchmark* b) {
+  const char* env = std::getenv("MESHEXPORT_SCALE_RUNS");
+  std::string list = env ? env : "8:0,32:0,32:2048";
+  for (size_t pos = 0; pos < list.size();) {
+    const size_t comma = list.find(',', pos);
+    const std::string run = list.substr(pos, comma - pos);
+    const size_t colon = run.find(':');
+    b->Args({std::stoi(run.substr(0, colon)), colon == std::string::npos ? 0 : std::stoi(run.substr(colon + 1))});
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  b->ArgNames({"Mtri", "budgetMB"})->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(1);
+}
+
 } // namespace
 
 BENCHMARK_CAPTURE(BM_Peer, gltfpack, "gltfpack")->Apply(sizes);
 BENCHMARK_CAPTURE(BM_Peer, meshexport, "meshexport")->Apply(sizes);
+BENCHMARK(BM_Scale)->Apply(scaleRuns);
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

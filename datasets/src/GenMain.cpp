@@ -1,5 +1,5 @@
 // meshexport-gen: writes the synthetic scenes as .glb files (sample data, benchmark inputs).
-//   meshexport-gen city|terrain|soup|bench OUT.glb [--triangles N] [--seed S]
+//   meshexport-gen city|terrain|soup|bench OUT.glb [--triangles N] [--seed S] [--quantized]
 #include <mx/datasets/Generators.h>
 
 #include <cstdio>
@@ -9,13 +9,24 @@
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: meshexport-gen city|terrain|soup|bench OUT.glb [--triangles N] [--seed S]\n");
+    std::fprintf(stderr,
+                 "usage: meshexport-gen city|terrain|soup|bench OUT.glb [--triangles N] [--seed S] [--quantized]\n");
     return 2;
   }
   const std::string kind = argv[1], out = argv[2];
   uint64_t triangles = 100000, seed = 1;
-  for (int i = 3; i + 1 < argc; i += 2) {
+  bool quantized = false;
+  for (int i = 3; i < argc; i += 2) {
     const std::string k = argv[i];
+    if (k == "--quantized") {
+      quantized = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s needs a value\n", k.c_str());
+      return 2;
+    }
     if (k == "--triangles")
       triangles = std::strtoull(argv[i + 1], nullptr, 10);
     else if (k == "--seed")
@@ -38,14 +49,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown kind %s\n", kind.c_str());
     return 2;
   }
-  const auto bytes = mx::datasets::sceneToGlb(scene);
+  const size_t triangleCount = scene.triangleCount(), featureCount = scene.features.size();
+  const auto bytes = mx::datasets::sceneToGlb(std::move(scene), quantized);
   std::ofstream f(out, std::ios::binary);
   f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  if (!f) {
+  if (bytes.empty() || !f) {
     std::fprintf(stderr, "cannot write %s\n", out.c_str());
     return 1;
   }
-  std::fprintf(stderr, "%s: %zu triangles, %zu features, %zu bytes\n", out.c_str(), scene.triangleCount(),
-               scene.features.size(), bytes.size());
+  std::fprintf(stderr, "%s: %zu triangles, %zu features, %zu bytes\n", out.c_str(), triangleCount, featureCount,
+               bytes.size());
   return 0;
 }

@@ -169,25 +169,53 @@ Scene makeBenchmarkScene(uint64_t triangles, uint64_t seed) {
   return s;
 }
 
-std::vector<uint8_t> sceneToGlb(const Scene& scene) {
-  // One glb node holding every mesh, written by the tiler's own glb writer: positions as float32
-  // in the glTF frame (y up), each vertex's colour (COLOR_0) and feature (EXT_mesh_features into
-  // a table of the scene's element, model and sub-category ids), which the glTF reader reads back.
+std::vector<uint8_t> sceneToGlb(const Scene& scene, bool quantized) {
+  Scene copy = scene;
+  return sceneToGlb(std::move(copy), quantized);
+}
+
+std::vector<uint8_t> sceneToGlb(Scene&& scene, bool quantized) {
+  // One glb node holding every mesh, written by the tiler's own glb writer: positions in the glTF
+  // frame (y up; float32, or uint16 steps of the bounds when `quantized`), each vertex's colour
+  // (COLOR_0) and feature (EXT_mesh_features into a table of the scene's element, model and
+  // sub-category ids), which the glTF reader reads back. Each mesh is released once copied.
   io::TileContent c;
-  c.quantized = false;
+  c.quantized = quantized;
   for (const core::Feature& f : scene.features) c.features.push_back({f.elementId, f.modelId, f.subCategoryId});
+  core::Aabb box; // glTF frame
+  size_t vertices = 0, indices = 0;
   for (const Mesh& mesh : scene.meshes) {
+    for (const Vec3d& p : mesh.positions) box.extend(p.x, p.z, -p.y);
+    vertices += mesh.positions.size();
+    indices += mesh.indices.size();
+  }
+  if (quantized)
+    for (int a = 0; a < 3; ++a) {
+      c.translation[size_t(a)] = box.min[a];
+      c.scale[size_t(a)] = std::max(box.extent(a), 1e-9) / 65535.0;
+    }
+  (quantized ? c.positionsQ.reserve(4 * vertices) : c.positions.reserve(3 * vertices));
+  c.colors.reserve(vertices);
+  c.featureIds.reserve(vertices);
+  c.indices.reserve(indices);
+  auto step = [&](double v, size_t a) { return uint16_t(std::lround((v - c.translation[a]) / c.scale[a])); };
+  for (Mesh& mesh : scene.meshes) {
     const uint32_t base = uint32_t(c.vertexCount());
     const core::Material& m = scene.materials[mesh.material];
     const uint32_t rgba = uint32_t(m.r) | uint32_t(m.g) << 8 | uint32_t(m.b) << 16 | uint32_t(m.a) << 24;
     for (size_t v = 0; v < mesh.positions.size(); ++v) {
       const Vec3d p = mesh.positions[v];
-      c.positions.insert(c.positions.end(), {float(p.x), float(p.z), float(-p.y)}); // z-up → y-up
+      if (quantized)
+        c.positionsQ.insert(c.positionsQ.end(), {step(p.x, 0), step(p.z, 1), step(-p.y, 2), 0});
+      else
+        c.positions.insert(c.positions.end(), {float(p.x), float(p.z), float(-p.y)}); // z-up → y-up
       c.colors.push_back(rgba);
       c.featureIds.push_back(mesh.featureIds[v]);
     }
     for (uint32_t i : mesh.indices) c.indices.push_back(base + i);
+    mesh = Mesh{};
   }
+  scene = Scene{};
   io::WriteOptions options;
   options.generator = "meshexport datasets";
   auto glb = io::encodeGlb(c, options);

@@ -10,10 +10,16 @@
 #include <mx/engine/Metrics.h>
 #include <mx/io/TilesetWriter.h>
 
-#include <meshoptimizer.h>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <optional>
 #include <unordered_map>
@@ -38,9 +44,12 @@ BudgetPlan BudgetPlan::of(uint32_t budgetMB, uint32_t maxTrianglesPerTile) {
                           " is too small to tile with maxTrianglesPerTile " + std::to_string(maxTrianglesPerTile) +
                           ": out-of-core tiling needs at least " + std::to_string((need + (1 << 20) - 1) >> 20) +
                           " MiB (raise memoryBudgetMB or lower maxTrianglesPerTile)"};
-  p.batchPrimitives = size_t(p.budgetBytes / 4 / 120);
+  // A reader batch in flight: the reader's part (ids, per-vertex data, meshes of doubles) and the
+  // batch prepared, about 400 bytes a triangle together.
+  p.batchPrimitives = std::max<size_t>(1024, size_t(p.budgetBytes / 4 / 400));
   p.recordsPerRun = size_t(p.budgetBytes / 4 / (sizeof(SpillRecord) + 16));
-  p.chunkPrimitives = std::max<size_t>(maxTrianglesPerTile, size_t(p.budgetBytes / 2 / 250));
+  // Two chunks in memory (one tiled, the next merged beside it), 250 bytes a primitive each.
+  p.chunkPrimitives = std::max<size_t>(maxTrianglesPerTile, size_t(p.budgetBytes / 4 / 250));
   return p;
 }
 
@@ -71,9 +80,39 @@ TileMesh chunkMesh(const std::vector<SpillRecord>& records) {
       v.cls = r.cls[k];
       soup.push_back(v);
     }
+  // Identical corners numbered in first-use order: an open-addressing table of soup indices,
+  // hashed and compared as the vertex's seven 32-bit words.
   std::vector<unsigned> remap(soup.size());
-  const size_t unique =
-      meshopt_generateVertexRemap(remap.data(), nullptr, soup.size(), soup.data(), soup.size(), sizeof(SoupVertex));
+  size_t capacity = 1024;
+  while (capacity < soup.size() * 2) capacity *= 2;
+  std::vector<uint32_t> table(capacity, UINT32_MAX);
+  auto words = [&](size_t i) {
+    std::array<uint32_t, 7> w;
+    std::memcpy(w.data(), &soup[i], sizeof w);
+    return w;
+  };
+  size_t unique = 0;
+  std::vector<uint32_t> firstOf; // soup index of each unique vertex
+  firstOf.reserve(soup.size() / 2);
+  for (size_t i = 0; i < soup.size(); ++i) {
+    const std::array<uint32_t, 7> w = words(i);
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (uint32_t x : w) h = (h ^ x) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 29;
+    for (size_t at = size_t(h) & (capacity - 1);; at = (at + 1) & (capacity - 1)) {
+      if (table[at] == UINT32_MAX) {
+        table[at] = uint32_t(unique);
+        firstOf.push_back(uint32_t(i));
+        remap[i] = unsigned(unique++);
+        break;
+      }
+      if (words(firstOf[table[at]]) == w) {
+        remap[i] = table[at];
+        break;
+      }
+    }
+  }
+  std::vector<uint32_t>().swap(table);
   TileMesh m;
   m.positions.resize(3 * unique);
   m.normals.resize(3 * unique);
@@ -116,6 +155,85 @@ void foldStages(core::ExportMetrics& metrics) {
   }
   metrics.stages = std::move(folded);
 }
+
+/// The merge on its own thread, one chunk ahead of the tiling: chunks of up to `size` records in
+/// merge order, each deduplicated into one indexed mesh. Two chunks are in memory at most (the
+/// one being tiled and the next).
+class ChunkFeed {
+public:
+  ChunkFeed(RunMerger& merger, size_t size) : _merger(merger), _size(size), _thread([this] { produce(); }) {}
+  ~ChunkFeed() {
+    {
+      std::lock_guard lock(_mutex);
+      _stop = true;
+    }
+    _changed.notify_all();
+    _thread.join();
+  }
+  ChunkFeed(const ChunkFeed&) = delete;
+  ChunkFeed& operator=(const ChunkFeed&) = delete;
+
+  /// The next chunk's mesh; nullopt after the last; the merge's error, if it failed.
+  Result<std::optional<TileMesh>> next() {
+    std::unique_lock lock(_mutex);
+    _changed.wait(lock, [&] { return _ready.has_value() || _finished; });
+    if (!_ready) {
+      if (!_failure.isOk()) return _failure;
+      return std::optional<TileMesh>();
+    }
+    std::optional<TileMesh> out = std::move(_ready);
+    _ready.reset();
+    _changed.notify_all();
+    return out;
+  }
+  [[nodiscard]] double busyMs() const { return _busyMs; }
+
+private:
+  void produce() {
+    std::vector<SpillRecord> records;
+    Status failure;
+    for (bool more = true; more;) {
+      const auto start = std::chrono::steady_clock::now();
+      records.clear();
+      records.reserve(_size);
+      SpillRecord r;
+      while (records.size() < _size) {
+        auto got = _merger.next(r);
+        if (!got) {
+          failure = got.status();
+          more = false;
+          break;
+        }
+        if (!(more = *got)) break;
+        records.push_back(r);
+      }
+      std::optional<TileMesh> mesh;
+      if (failure.isOk() && !records.empty()) mesh = chunkMesh(records);
+      std::vector<SpillRecord>().swap(records);
+      _busyMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      std::unique_lock lock(_mutex);
+      _changed.wait(lock, [&] { return !_ready.has_value() || _stop; });
+      if (_stop) return;
+      if (mesh) _ready = std::move(mesh);
+      if (!failure.isOk() || !more) {
+        _failure = failure;
+        _finished = true;
+      }
+      _changed.notify_all();
+      if (_finished) return;
+    }
+  }
+
+  RunMerger& _merger;
+  size_t _size;
+  std::mutex _mutex;
+  std::condition_variable _changed;
+  std::optional<TileMesh> _ready;
+  bool _finished = false, _stop = false;
+  Status _failure;
+  double _busyMs = 0;
+  std::thread _thread; // last: starts once the rest is built
+};
 
 /// A chunk's root, kept for the upper levels.
 struct ChunkRoot {
@@ -198,25 +316,29 @@ struct StreamingExport::State {
     scene.instances.clear();
     std::vector<uint32_t> global(prepared.classes.size());
     for (size_t c = 0; c < global.size(); ++c) global[c] = globalClass(prepared.classes[c]);
-    auto emit = [&](const uint32_t* v, uint16_t corners) {
-      SpillRecord r;
-      r.corners = corners;
-      float centroid[3] = {0, 0, 0};
-      for (int k = 0; k < 3; ++k) {
-        const uint32_t i = v[std::min(k, corners - 1)];
-        for (int a = 0; a < 3; ++a) {
-          r.p[3 * k + a] = m.positions[3 * i + a];
-          r.n[3 * k + a] = snorm16(m.normals[3 * i + a]);
-          centroid[a] += m.positions[3 * i + a] / 3.0f;
+    // Records on every core, then into the runs in order.
+    const size_t nt = m.indices.size() / 3, nl = m.lines.size() / 2, np = m.points.size();
+    std::vector<SpillRecord> records(nt + nl + np);
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, records.size(), 4096), [&](const tbb::blocked_range<size_t>& range) {
+      for (size_t i = range.begin(); i < range.end(); ++i) {
+        const uint32_t* v = i < nt ? &m.indices[3 * i] : i < nt + nl ? &m.lines[2 * (i - nt)] : &m.points[i - nt - nl];
+        const uint16_t corners = i < nt ? 3 : i < nt + nl ? 2 : 1;
+        SpillRecord& r = records[i];
+        r.corners = corners;
+        float centroid[3] = {0, 0, 0};
+        for (int k = 0; k < 3; ++k) {
+          const uint32_t at = v[std::min(k, corners - 1)];
+          for (int a = 0; a < 3; ++a) {
+            r.p[3 * k + a] = m.positions[3 * at + a];
+            r.n[3 * k + a] = snorm16(m.normals[3 * at + a]);
+            centroid[a] += m.positions[3 * at + a] / 3.0f;
+          }
+          r.cls[k] = global[m.classes[at]];
         }
-        r.cls[k] = global[m.classes[i]];
+        r.key = mortonKey(keyBox, centroid[0], centroid[1], centroid[2]);
       }
-      r.key = mortonKey(keyBox, centroid[0], centroid[1], centroid[2]);
-      return runs->add(r);
-    };
-    for (size_t t = 0; t + 2 < m.indices.size(); t += 3) MX_RETURN_IF_ERROR(emit(&m.indices[t], 3));
-    for (size_t s = 0; s + 1 < m.lines.size(); s += 2) MX_RETURN_IF_ERROR(emit(&m.lines[s], 2));
-    for (size_t p = 0; p < m.points.size(); ++p) MX_RETURN_IF_ERROR(emit(&m.points[p], 1));
+    });
+    MX_RETURN_IF_ERROR(runs->add(records));
     spillMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return Status::ok();
   }
@@ -258,29 +380,15 @@ Status StreamingExport::State::tileChunks(const core::Scene& scene, std::vector<
   std::vector<uint32_t> levelCount;
   const SubtreeNaming naming{chunkLevel, &levelCount};
   const io::WriteOptions wopts = writeOptions(options);
-  std::vector<SpillRecord> records;
+  ChunkFeed feed(merger, plan.chunkPrimitives);
   uint64_t done = 0;
-  for (bool more = true; more;) {
+  for (;;) {
     MX_RETURN_IF_ERROR(checkCancel(options));
     progress(options, "chunks", double(done) / double(std::max<uint64_t>(1, total)));
-    TileMesh mesh;
-    {
-      StageTimer timer(metrics, "merge");
-      records.clear();
-      records.reserve(std::min<uint64_t>(plan.chunkPrimitives, total - done));
-      SpillRecord r;
-      while (records.size() < plan.chunkPrimitives) {
-        MX_ASSIGN_OR_RETURN(more, merger.next(r));
-        if (!more) break;
-        records.push_back(r);
-      }
-      if (records.empty()) break;
-      done += records.size();
-      mesh = chunkMesh(records);
-      std::vector<SpillRecord>().swap(records);
-      timer.stage().itemsIn = mesh.primitiveCount();
-      timer.stage().itemsOut = 1;
-    }
+    MX_ASSIGN_OR_RETURN(std::optional<TileMesh> next, feed.next());
+    if (!next) break;
+    TileMesh mesh = std::move(*next);
+    done += mesh.primitiveCount();
     MX_ASSIGN_OR_RETURN(core::PartitionOutput part, runPartition(mesh, options, metrics, runner));
     TreeWork work;
     MX_RETURN_IF_ERROR(runLod(std::move(mesh), std::move(part), options, metrics, runner, work.tiles));
@@ -306,6 +414,8 @@ Status StreamingExport::State::tileChunks(const core::Scene& scene, std::vector<
     }
     roots.push_back(std::move(root));
   }
+  core::StageMetrics merged{"merge", "-", "beside the chunk stages (its own thread)", feed.busyMs(), total, roots.size()};
+  metrics.stages.push_back(merged);
   return Status::ok();
 }
 

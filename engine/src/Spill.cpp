@@ -60,7 +60,23 @@ Status RunWriter::add(const SpillRecord& r) {
   return _buffer.size() == _perRun ? flush() : Status::ok();
 }
 
-Status RunWriter::finish() { return _buffer.empty() ? Status::ok() : flush(); }
+Status RunWriter::add(std::span<const SpillRecord> records) {
+  while (!records.empty()) {
+    if (_buffer.capacity() == 0) _buffer.reserve(_perRun);
+    const size_t n = std::min(records.size(), _perRun - _buffer.size());
+    _buffer.insert(_buffer.end(), records.begin(), records.begin() + std::ptrdiff_t(n));
+    _total += n;
+    records = records.subspan(n);
+    if (_buffer.size() == _perRun) MX_RETURN_IF_ERROR(flush());
+  }
+  return Status::ok();
+}
+
+Status RunWriter::finish() {
+  Status s = _buffer.empty() ? Status::ok() : flush();
+  std::vector<SpillRecord>().swap(_buffer); // the merge needs this memory
+  return s;
+}
 
 Status RunWriter::flush() {
   // Sorted by (key, arrival): the order of a run depends only on the records added.

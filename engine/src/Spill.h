@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace mx::engine {
@@ -35,6 +36,8 @@ public:
   /// Runs are written into `folder` (which must exist), `recordsPerRun` records each (at least 1).
   RunWriter(std::filesystem::path folder, size_t recordsPerRun);
   core::Status add(const SpillRecord& r);
+  /// Adds `records` in order (runs fill and flush as they would one by one).
+  core::Status add(std::span<const SpillRecord> records);
   /// Writes the last, partial run.
   core::Status finish();
   [[nodiscard]] const std::vector<std::filesystem::path>& runs() const { return _runs; }

@@ -44,10 +44,23 @@ Result<std::vector<SlicePart>> readTriangleSlice(const SliceSource& s, size_t fi
   if (s.mirrored)
     for (size_t t = 0; t < n; ++t) std::swap(idx[3 * t + 1], idx[3 * t + 2]);
 
-  // Each vertex once, in ascending order (one pass over each attribute's pages).
+  // Each vertex once, in ascending order (one pass over each attribute's pages). Its slot: a dense
+  // table over the slice's id range when that range is small (the usual, coherent primitive),
+  // else a binary search of the sorted ids.
   std::vector<uint32_t> verts(idx);
   std::sort(verts.begin(), verts.end());
   verts.erase(std::unique(verts.begin(), verts.end()), verts.end());
+  const uint32_t lo = verts.empty() ? 0 : verts.front();
+  const size_t range = verts.empty() ? 0 : size_t(verts.back() - lo) + 1;
+  std::vector<uint32_t> dense;
+  if (range <= 4 * verts.size() + 1024) {
+    dense.resize(range);
+    for (size_t k = 0; k < verts.size(); ++k) dense[verts[k] - lo] = uint32_t(k);
+  }
+  auto slot = [&](uint32_t v) -> uint32_t {
+    if (!dense.empty()) return dense[v - lo];
+    return uint32_t(std::lower_bound(verts.begin(), verts.end(), v) - verts.begin());
+  };
   std::vector<Fetched> data(verts.size());
   size_t released = verts.empty() ? 0 : verts[0];
   for (size_t k = 0; k < verts.size(); ++k) {
@@ -77,33 +90,40 @@ Result<std::vector<SlicePart>> readTriangleSlice(const SliceSource& s, size_t fi
     }
   }
   if (!verts.empty()) releaseBehind(s, released, verts.back() + size_t(1));
-  auto slot = [&](uint32_t v) { return size_t(std::lower_bound(verts.begin(), verts.end(), v) - verts.begin()); };
 
-  // Triangles by the colour of their first corner; each part's vertices in first-use order.
+  // Triangles by the colour of their first corner; each part's vertices in first-use order. A
+  // vertex's number in the first part that uses it is kept per slot; in any other part (a vertex
+  // on a colour border) in a small map.
+  constexpr uint32_t kNone = UINT32_MAX;
   std::vector<SlicePart> parts;
-  std::unordered_map<uint32_t, size_t> partOf; // colour → index into parts
-  std::vector<std::unordered_map<size_t, uint32_t>> local;
+  std::unordered_map<uint32_t, uint32_t> partOf; // colour → index into parts
+  std::vector<uint32_t> firstPart(verts.size(), kNone), firstNumber(verts.size(), kNone);
+  std::unordered_map<uint64_t, uint32_t> otherNumber; // part << 32 | slot → number
   for (size_t t = 0; t < n; ++t) {
-    const size_t firstCorner = slot(idx[3 * t]);
+    const uint32_t firstCorner = slot(idx[3 * t]);
     std::optional<uint32_t> color;
     if (s.colors) color = data[firstCorner].color;
-    auto [it, added] = partOf.try_emplace(color.value_or(0), parts.size());
-    if (added) {
-      parts.push_back({color, {}});
-      local.emplace_back();
-    }
-    SlicePart& part = parts[it->second];
-    auto& numbers = local[it->second];
+    auto [it, added] = partOf.try_emplace(color.value_or(0), uint32_t(parts.size()));
+    if (added) parts.push_back({color, {}});
+    const uint32_t p = it->second;
+    core::Mesh& mesh = parts[p].mesh;
     for (int k = 0; k < 3; ++k) {
-      const size_t at = k == 0 ? firstCorner : slot(idx[3 * t + size_t(k)]);
-      auto [number, fresh] = numbers.try_emplace(at, uint32_t(part.mesh.positions.size()));
-      if (fresh) {
-        const Fetched& f = data[at];
-        part.mesh.positions.push_back(f.p);
-        if (s.vertices.normal) part.mesh.normals.insert(part.mesh.normals.end(), f.n, f.n + 3);
-        part.mesh.featureIds.push_back(f.feature);
+      const uint32_t at = k == 0 ? firstCorner : slot(idx[3 * t + size_t(k)]);
+      uint32_t* number = nullptr;
+      if (firstPart[at] == kNone || firstPart[at] == p) {
+        firstPart[at] = p;
+        number = &firstNumber[at];
+      } else {
+        number = &otherNumber.try_emplace(uint64_t(p) << 32 | at, kNone).first->second;
       }
-      part.mesh.indices.push_back(number->second);
+      if (*number == kNone) {
+        *number = uint32_t(mesh.positions.size());
+        const Fetched& f = data[at];
+        mesh.positions.push_back(f.p);
+        if (s.vertices.normal) mesh.normals.insert(mesh.normals.end(), f.n, f.n + 3);
+        mesh.featureIds.push_back(f.feature);
+      }
+      mesh.indices.push_back(*number);
     }
   }
   return parts;
