@@ -16,12 +16,12 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstring>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
 namespace mx::engine {
@@ -80,39 +80,35 @@ TileMesh chunkMesh(const std::vector<SpillRecord>& records) {
       v.cls = r.cls[k];
       soup.push_back(v);
     }
-  // Identical corners numbered in first-use order: an open-addressing table of soup indices,
-  // hashed and compared as the vertex's seven 32-bit words.
+  // Identical corners numbered in first-use order through a direct-mapped table of the vertices
+  // seen last (hashed over the vertex's seven 32-bit words): records come in Morton order, so a
+  // corner's twins are near and the table stays in cache. A twin the table has forgotten becomes a
+  // second vertex with the same values, which draws and simplifies the same.
+  constexpr size_t kRecent = size_t(1) << 18;
   std::vector<unsigned> remap(soup.size());
-  size_t capacity = 1024;
-  while (capacity < soup.size() * 2) capacity *= 2;
-  std::vector<uint32_t> table(capacity, UINT32_MAX);
+  std::vector<uint32_t> recent(kRecent, UINT32_MAX); // unique number, or none
+  std::vector<uint32_t> firstOf;                     // soup index of each unique vertex
+  firstOf.reserve(soup.size() / 2);
   auto words = [&](size_t i) {
     std::array<uint32_t, 7> w;
     std::memcpy(w.data(), &soup[i], sizeof w);
     return w;
   };
-  size_t unique = 0;
-  std::vector<uint32_t> firstOf; // soup index of each unique vertex
-  firstOf.reserve(soup.size() / 2);
   for (size_t i = 0; i < soup.size(); ++i) {
     const std::array<uint32_t, 7> w = words(i);
     uint64_t h = 0x9e3779b97f4a7c15ULL;
     for (uint32_t x : w) h = (h ^ x) * 0xff51afd7ed558ccdULL;
-    h ^= h >> 29;
-    for (size_t at = size_t(h) & (capacity - 1);; at = (at + 1) & (capacity - 1)) {
-      if (table[at] == UINT32_MAX) {
-        table[at] = uint32_t(unique);
-        firstOf.push_back(uint32_t(i));
-        remap[i] = unsigned(unique++);
-        break;
-      }
-      if (words(firstOf[table[at]]) == w) {
-        remap[i] = table[at];
-        break;
-      }
+    uint32_t& slot = recent[(h ^ h >> 31) & (kRecent - 1)];
+    if (slot != UINT32_MAX && words(firstOf[slot]) == w) {
+      remap[i] = slot;
+      continue;
     }
+    slot = uint32_t(firstOf.size());
+    remap[i] = slot;
+    firstOf.push_back(uint32_t(i));
   }
-  std::vector<uint32_t>().swap(table);
+  const size_t unique = firstOf.size();
+  std::vector<uint32_t>().swap(recent);
   TileMesh m;
   m.positions.resize(3 * unique);
   m.normals.resize(3 * unique);
@@ -319,25 +315,28 @@ struct StreamingExport::State {
     // Records on every core, then into the runs in order.
     const size_t nt = m.indices.size() / 3, nl = m.lines.size() / 2, np = m.points.size();
     std::vector<SpillRecord> records(nt + nl + np);
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, records.size(), 4096), [&](const tbb::blocked_range<size_t>& range) {
-      for (size_t i = range.begin(); i < range.end(); ++i) {
-        const uint32_t* v = i < nt ? &m.indices[3 * i] : i < nt + nl ? &m.lines[2 * (i - nt)] : &m.points[i - nt - nl];
-        const uint16_t corners = i < nt ? 3 : i < nt + nl ? 2 : 1;
-        SpillRecord& r = records[i];
-        r.corners = corners;
-        float centroid[3] = {0, 0, 0};
-        for (int k = 0; k < 3; ++k) {
-          const uint32_t at = v[std::min(k, corners - 1)];
-          for (int a = 0; a < 3; ++a) {
-            r.p[3 * k + a] = m.positions[3 * at + a];
-            r.n[3 * k + a] = snorm16(m.normals[3 * at + a]);
-            centroid[a] += m.positions[3 * at + a] / 3.0f;
-          }
-          r.cls[k] = global[m.classes[at]];
-        }
-        r.key = mortonKey(keyBox, centroid[0], centroid[1], centroid[2]);
-      }
-    });
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, records.size(), 4096),
+                      [&](const tbb::blocked_range<size_t>& range) {
+                        for (size_t i = range.begin(); i < range.end(); ++i) {
+                          const uint32_t* v = i < nt        ? &m.indices[3 * i]
+                                              : i < nt + nl ? &m.lines[2 * (i - nt)]
+                                                            : &m.points[i - nt - nl];
+                          const uint16_t corners = i < nt ? 3 : i < nt + nl ? 2 : 1;
+                          SpillRecord& r = records[i];
+                          r.corners = corners;
+                          float centroid[3] = {0, 0, 0};
+                          for (int k = 0; k < 3; ++k) {
+                            const uint32_t at = v[std::min(k, corners - 1)];
+                            for (int a = 0; a < 3; ++a) {
+                              r.p[3 * k + a] = m.positions[3 * at + a];
+                              r.n[3 * k + a] = snorm16(m.normals[3 * at + a]);
+                              centroid[a] += m.positions[3 * at + a] / 3.0f;
+                            }
+                            r.cls[k] = global[m.classes[at]];
+                          }
+                          r.key = mortonKey(keyBox, centroid[0], centroid[1], centroid[2]);
+                        }
+                      });
     MX_RETURN_IF_ERROR(runs->add(records));
     spillMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return Status::ok();
@@ -414,7 +413,8 @@ Status StreamingExport::State::tileChunks(const core::Scene& scene, std::vector<
     }
     roots.push_back(std::move(root));
   }
-  core::StageMetrics merged{"merge", "-", "beside the chunk stages (its own thread)", feed.busyMs(), total, roots.size()};
+  core::StageMetrics merged{"merge",       "-",   "beside the chunk stages (its own thread)",
+                            feed.busyMs(), total, roots.size()};
   metrics.stages.push_back(merged);
   return Status::ok();
 }
