@@ -53,6 +53,11 @@ BudgetPlan BudgetPlan::of(uint32_t budgetMB, uint32_t maxTrianglesPerTile) {
   return p;
 }
 
+uint64_t inCoreBytes(const core::Scene& scene, size_t upcoming) {
+  const uint64_t drawn = scene.triangleCount() + scene.wireCount() + upcoming;
+  return scene.byteSize() + upcoming * kSceneBytesPerPrimitive + drawn * kPipelineBytesPerPrimitive;
+}
+
 namespace {
 
 /// A vertex of the chunk's soup, compared byte for byte when deduplicated.
@@ -285,31 +290,79 @@ struct StreamingExport::State {
     const auto start = std::chrono::steady_clock::now();
     MX_RETURN_IF_ERROR(checkCancel(options));
     if (scene.meshes.empty() && scene.instances.empty()) return Status::ok();
-    std::optional<core::Vec3d> center;
-    if (framed)
-      center = anchor;
-    else if (declared && !declared->empty())
-      center = core::Vec3d{(declared->min[0] + declared->max[0]) / 2, (declared->min[1] + declared->max[1]) / 2,
-                           (declared->min[2] + declared->max[2]) / 2};
-    MX_ASSIGN_OR_RETURN(Prepared prepared, prepare(scene, center));
-    const TileMesh& m = prepared.mesh;
-    if (!framed) {
-      framed = true;
-      anchor = prepared.center;
-      keyBox = m.bounds();
-      if (declared && !declared->empty())
-        for (int a = 0; a < 3; ++a) {
-          keyBox.min[a] = std::min(keyBox.min[a], float(declared->min[a] - anchor[a]));
-          keyBox.max[a] = std::max(keyBox.max[a], float(declared->max[a] - anchor[a]));
-        }
-    }
+    if (!framed) frame(scene);
     metrics.trianglesIn += scene.triangleCount();
     metrics.lineSegmentsIn += scene.lineSegmentCount();
     metrics.pointsIn += scene.pointCount();
     metrics.verticesIn += scene.vertexCount();
     metrics.inputBytes = std::max<uint64_t>(metrics.inputBytes, scene.byteSize());
+    // In parts of at most a batch (the scene held in core until streaming began is larger), each
+    // part's meshes released once spilled; features, materials and shared meshes lent to each part.
+    auto size = [](const core::Mesh& m) { return m.triangleCount() + m.wireCount(); };
+    size_t mi = 0, ii = 0;
+    while (mi < scene.meshes.size() || ii < scene.instances.size()) {
+      core::Scene part;
+      part.features = std::move(scene.features);
+      part.materials = std::move(scene.materials);
+      part.sharedMeshes = std::move(scene.sharedMeshes);
+      size_t n = 0;
+      for (; mi < scene.meshes.size() && (n == 0 || n + size(scene.meshes[mi]) <= plan.batchPrimitives); ++mi) {
+        n += size(scene.meshes[mi]);
+        part.meshes.push_back(std::move(scene.meshes[mi]));
+      }
+      for (; ii < scene.instances.size() && n < plan.batchPrimitives; ++ii) {
+        const core::MeshInstance& inst = scene.instances[ii];
+        if (inst.mesh < part.sharedMeshes.size()) n += size(part.sharedMeshes[inst.mesh]);
+        part.instances.push_back(inst);
+      }
+      Status spilled = spillPart(part);
+      scene.features = std::move(part.features);
+      scene.materials = std::move(part.materials);
+      scene.sharedMeshes = std::move(part.sharedMeshes);
+      MX_RETURN_IF_ERROR(spilled);
+    }
     scene.meshes.clear();
     scene.instances.clear();
+    spillMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return Status::ok();
+  }
+
+  /// The root frame's origin (the declared bounds' centre, else the scene's) and the key box
+  /// (declared bounds ∪ this scene, root frame).
+  void frame(const core::Scene& scene) {
+    core::Aabb box;
+    for (const core::Mesh& m : scene.meshes)
+      for (const core::Vec3d& p : m.positions) box.extend(p.x, p.y, p.z);
+    std::vector<core::Aabb> shared(scene.sharedMeshes.size());
+    for (size_t k = 0; k < shared.size(); ++k)
+      for (const core::Vec3d& p : scene.sharedMeshes[k].positions) shared[k].extend(p.x, p.y, p.z);
+    for (const core::MeshInstance& inst : scene.instances) {
+      if (inst.mesh >= shared.size() || shared[inst.mesh].empty()) continue;
+      const core::Aabb& b = shared[inst.mesh];
+      for (int c = 0; c < 8; ++c) {
+        const core::Vec3d w =
+            core::transformPoint(inst.transform, {(c & 1) ? b.max[0] : b.min[0], (c & 2) ? b.max[1] : b.min[1],
+                                                  (c & 4) ? b.max[2] : b.min[2]});
+        box.extend(w.x, w.y, w.z);
+      }
+    }
+    const core::Aabb& centred = declared && !declared->empty() ? *declared : box;
+    if (!centred.empty())
+      anchor = {(centred.min[0] + centred.max[0]) / 2, (centred.min[1] + centred.max[1]) / 2,
+                (centred.min[2] + centred.max[2]) / 2};
+    if (declared && !declared->empty()) box.extend(*declared);
+    for (int a = 0; a < 3; ++a)
+      if (!box.empty()) {
+        keyBox.min[a] = float(box.min[a] - anchor[a]);
+        keyBox.max[a] = float(box.max[a] - anchor[a]);
+      }
+    framed = true;
+  }
+
+  /// One part: prepared around the anchor, its records into the runs.
+  Status spillPart(const core::Scene& part) {
+    MX_ASSIGN_OR_RETURN(Prepared prepared, prepare(part, anchor));
+    const TileMesh& m = prepared.mesh;
     std::vector<uint32_t> global(prepared.classes.size());
     for (size_t c = 0; c < global.size(); ++c) global[c] = globalClass(prepared.classes[c]);
     // Records on every core, then into the runs in order.
@@ -337,9 +390,7 @@ struct StreamingExport::State {
                           r.key = mortonKey(keyBox, centroid[0], centroid[1], centroid[2]);
                         }
                       });
-    MX_RETURN_IF_ERROR(runs->add(records));
-    spillMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    return Status::ok();
+    return runs->add(records);
   }
 
   Result<ExportResult> finish(core::Scene& scene, double readMs);
@@ -359,8 +410,7 @@ bool StreamingExport::streaming() const { return _s->streaming; }
 Result<bool> StreamingExport::take(core::Scene& scene, size_t upcoming, const std::optional<core::Aabb>& declared) {
   State& s = *_s;
   if (!s.streaming) {
-    const uint64_t held = scene.triangleCount() + scene.wireCount();
-    if ((held + upcoming) * kInCoreBytesPerPrimitive <= s.plan.budgetBytes) return false;
+    if (inCoreBytes(scene, upcoming) <= s.plan.budgetBytes) return false;
     MX_RETURN_IF_ERROR(s.plan.usable);
     s.declared = declared;
     MX_RETURN_IF_ERROR(s.startStreaming());

@@ -220,8 +220,7 @@ Result<ExportResult> exportFile(const std::filesystem::path& input, const std::f
     batches.primitives = plan.batchPrimitives;
     batches.take = [&](core::Scene& s, size_t upcoming) -> Result<bool> {
       if (!streaming->streaming() && options.config.maxTileSizeKiB)
-        if (auto fits = (s.triangleCount() + s.wireCount() + upcoming) * kInCoreBytesPerPrimitive;
-            fits > plan.budgetBytes)
+        if (inCoreBytes(s, upcoming) > plan.budgetBytes)
           return Status{ErrorCode::InvalidArgument,
                         "tilerConfig maxTileSize cannot be combined with out-of-core tiling, which this input needs "
                         "under memoryBudgetMB " +

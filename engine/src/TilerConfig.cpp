@@ -71,7 +71,8 @@ const std::vector<ConfigKeyInfo>& tilerConfigKeys() {
        "cut into chunks; a clustering input that does not fit runs on the CPU (the stage's reason says so)."},
       {"memoryBudgetMB", "integer", "0", "0 .. 1048576",
        "Host memory (MiB) one export should stay within; 0 = no limit. An input whose in-core footprint "
-       "(about 160 bytes a triangle) would exceed it is tiled out of core: read in batches, spilled in "
+       "(the scene as read plus about 90 bytes a triangle) would exceed it is tiled out of core: read in batches, "
+       "spilled in "
        "Morton-sorted runs to the export's temporary folder, merged into chunks that fit, each chunk's "
        "subtree built and written before the next. The CLI takes it from --memory-budget-mb, the service "
        "from its config; a tilerConfig value wins."},

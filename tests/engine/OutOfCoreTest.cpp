@@ -172,7 +172,7 @@ TEST(OutOfCore, ExportTypesAreValidAndDeterministic) {
   for (io::ExportType type : {io::ExportType::ThreeDTiles, io::ExportType::Cesium}) {
     engine::ExportOptions o = options(256);
     o.type = type;
-    o.config.memoryBudgetMB = 3;
+    o.config.memoryBudgetMB = 2;
     const fs::path a = tmpDir("ooc-city-a"), b = tmpDir("ooc-city-b");
     auto ra = engine::exportFile(glb, a, o);
     ASSERT_TRUE(ra) << ra.status().toString();
