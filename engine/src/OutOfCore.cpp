@@ -89,31 +89,33 @@ TileMesh chunkMesh(const std::vector<SpillRecord>& records) {
   // seen last (hashed over the vertex's seven 32-bit words): records come in Morton order, so a
   // corner's twins are near and the table stays in cache. A twin the table has forgotten becomes a
   // second vertex with the same values, which draws and simplifies the same.
-  constexpr size_t kRecent = size_t(1) << 18;
+  // An entry holds the vertex itself, so a lookup reads one cache line of the table.
+  struct Entry {
+    std::array<uint32_t, 7> words;
+    uint32_t number = UINT32_MAX;
+  };
+  constexpr size_t kRecent = size_t(1) << 16;
   std::vector<unsigned> remap(soup.size());
-  std::vector<uint32_t> recent(kRecent, UINT32_MAX); // unique number, or none
-  std::vector<uint32_t> firstOf;                     // soup index of each unique vertex
+  std::vector<Entry> recent(kRecent);
+  std::vector<uint32_t> firstOf; // soup index of each unique vertex
   firstOf.reserve(soup.size() / 2);
-  auto words = [&](size_t i) {
+  for (size_t i = 0; i < soup.size(); ++i) {
     std::array<uint32_t, 7> w;
     std::memcpy(w.data(), &soup[i], sizeof w);
-    return w;
-  };
-  for (size_t i = 0; i < soup.size(); ++i) {
-    const std::array<uint32_t, 7> w = words(i);
     uint64_t h = 0x9e3779b97f4a7c15ULL;
     for (uint32_t x : w) h = (h ^ x) * 0xff51afd7ed558ccdULL;
-    uint32_t& slot = recent[(h ^ h >> 31) & (kRecent - 1)];
-    if (slot != UINT32_MAX && words(firstOf[slot]) == w) {
-      remap[i] = slot;
+    Entry& e = recent[(h ^ h >> 31) & (kRecent - 1)];
+    if (e.number != UINT32_MAX && e.words == w) {
+      remap[i] = e.number;
       continue;
     }
-    slot = uint32_t(firstOf.size());
-    remap[i] = slot;
+    e.words = w;
+    e.number = uint32_t(firstOf.size());
+    remap[i] = e.number;
     firstOf.push_back(uint32_t(i));
   }
   const size_t unique = firstOf.size();
-  std::vector<uint32_t>().swap(recent);
+  std::vector<Entry>().swap(recent);
   TileMesh m;
   m.positions.resize(3 * unique);
   m.normals.resize(3 * unique);
