@@ -553,16 +553,7 @@ Result<ExportResult> StreamingExport::State::finish(core::Scene& scene, double r
     core::StageMetrics spilled{"spill", "-", "", spillMs, metrics.trianglesIn, runs->records(), runs->bytes()};
     metrics.stages.insert(metrics.stages.begin(), {read, spilled});
   }
-  if (runs->records() == 0)
-    return Status{ErrorCode::MalformedInput, "the input has no triangles, lines or points to tile"};
-  if (options.type == io::ExportType::Imodel)
-    for (const core::Feature& f : scene.features)
-      if (f.modelId == 0)
-        return Status{
-            ErrorCode::InvalidArgument,
-            "exportType IMODEL needs an iModel input: every feature must belong to a model (this input has none)"};
-  metrics.features = scene.features.size();
-  metrics.cpuLevel = options.cpuLevel == cpu::CpuLevel::Scalar ? "scalar" : cpu::simdTargetName();
+  MX_RETURN_IF_ERROR(checkInput(runs->records(), scene.features, options, metrics));
   size_t chunks = size_t((runs->records() + plan.chunkPrimitives - 1) / plan.chunkPrimitives), depth = 0;
   while (chunks > 1) {
     chunks = (chunks + kMaxChildren - 1) / kMaxChildren;

@@ -81,6 +81,20 @@ void OutputFolder::keepAsInvalid() {
   fs::rename(_temp, kept, ec);
 }
 
+Status checkInput(uint64_t primitives, const std::vector<core::Feature>& features, const ExportOptions& options,
+                  core::ExportMetrics& metrics) {
+  if (primitives == 0) return Status{ErrorCode::MalformedInput, "the input has no triangles, lines or points to tile"};
+  if (options.type == io::ExportType::Imodel)
+    for (const core::Feature& f : features)
+      if (f.modelId == 0)
+        return Status{
+            ErrorCode::InvalidArgument,
+            "exportType IMODEL needs an iModel input: every feature must belong to a model (this input has none)"};
+  metrics.features = features.size();
+  metrics.cpuLevel = options.cpuLevel == cpu::CpuLevel::Scalar ? "scalar" : cpu::simdTargetName();
+  return Status::ok();
+}
+
 io::WriteOptions writeOptions(const ExportOptions& options) {
   io::WriteOptions wopts;
   wopts.type = options.type;

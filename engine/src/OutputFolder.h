@@ -40,6 +40,11 @@ private:
   std::filesystem::path _outDir, _temp; ///< _temp empty once published (or moved from).
 };
 
+/// What every export checks of its input (in core and out of core): something to tile, and for
+/// IMODEL a model for every feature; the feature count and CPU level into the metrics.
+core::Status checkInput(uint64_t primitives, const std::vector<core::Feature>& features, const ExportOptions& options,
+                        core::ExportMetrics& metrics);
+
 /// The writer's options of an export.
 io::WriteOptions writeOptions(const ExportOptions& options);
 

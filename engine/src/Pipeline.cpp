@@ -60,21 +60,12 @@ Aabb toDouble(const core::Aabbf& f) {
 
 /// What the export checks of its input before any stage runs; the input's size into the metrics.
 Status checkScene(const core::Scene& scene, const ExportOptions& options, core::ExportMetrics& metrics) {
-  if (scene.triangleCount() == 0 && scene.wireCount() == 0)
-    return Status{ErrorCode::MalformedInput, "the input has no triangles, lines or points to tile"};
-  if (options.type == io::ExportType::Imodel)
-    for (const core::Feature& f : scene.features)
-      if (f.modelId == 0)
-        return Status{
-            ErrorCode::InvalidArgument,
-            "exportType IMODEL needs an iModel input: every feature must belong to a model (this input has none)"};
-  metrics.features = scene.features.size();
+  MX_RETURN_IF_ERROR(checkInput(scene.triangleCount() + scene.wireCount(), scene.features, options, metrics));
   metrics.trianglesIn = scene.triangleCount();
   metrics.lineSegmentsIn = scene.lineSegmentCount();
   metrics.pointsIn = scene.pointCount();
   metrics.verticesIn = scene.vertexCount();
   metrics.inputBytes = scene.byteSize();
-  metrics.cpuLevel = options.cpuLevel == cpu::CpuLevel::Scalar ? "scalar" : cpu::simdTargetName();
   return Status::ok();
 }
 

@@ -124,6 +124,19 @@ json metricsOf(const fs::path& file) {
   return json::parse(in);
 }
 
+/// An export under `budget` MiB that must have run out of core: valid, with a spill stage.
+core::Result<engine::ExportResult> streamed(const fs::path& in, const fs::path& out, engine::ExportOptions o,
+                                            uint32_t budget) {
+  o.config.memoryBudgetMB = budget;
+  auto r = engine::exportFile(in, out, o);
+  if (!r) return r;
+  EXPECT_TRUE(r->validation.ok());
+  bool spilled = false;
+  for (const auto& st : r->metrics.stages) spilled |= st.name == "spill";
+  EXPECT_TRUE(spilled) << "the out-of-core path did not run";
+  return r;
+}
+
 bool hasStage(const json& metrics, const std::string& name) {
   for (const json& s : metrics["metrics"]["stages"])
     if (s["name"] == name) return true;
@@ -172,15 +185,11 @@ TEST(OutOfCore, ExportTypesAreValidAndDeterministic) {
   for (io::ExportType type : {io::ExportType::ThreeDTiles, io::ExportType::Cesium}) {
     engine::ExportOptions o = options(256);
     o.type = type;
-    o.config.memoryBudgetMB = 2;
     const fs::path a = tmpDir("ooc-city-a"), b = tmpDir("ooc-city-b");
-    auto ra = engine::exportFile(glb, a, o);
+    auto ra = streamed(glb, a, o, 2);
     ASSERT_TRUE(ra) << ra.status().toString();
-    EXPECT_TRUE(ra->validation.ok());
-    bool spilled = false;
-    for (const auto& s : ra->metrics.stages) spilled |= s.name == "spill";
-    EXPECT_TRUE(spilled);
     EXPECT_GT(ra->metrics.tilesPerLevel.size(), 3u);
+    o.config.memoryBudgetMB = 2;
     auto rb = engine::exportFile(glb, b, o);
     ASSERT_TRUE(rb) << rb.status().toString();
     EXPECT_EQ(readAll(a), readAll(b)) << "out-of-core output differs between runs";
@@ -199,14 +208,9 @@ TEST(OutOfCore, ImodelInputStreamsAndFitsInCoreUnchanged) {
   for (io::ExportType type : {io::ExportType::ThreeDTiles, io::ExportType::Imodel}) {
     engine::ExportOptions o = options(64);
     o.type = type;
-    o.config.memoryBudgetMB = 2;
     const fs::path out = tmpDir("ooc-bim");
-    auto r = engine::exportFile(bim, out, o);
+    auto r = streamed(bim, out, o, 2);
     ASSERT_TRUE(r) << r.status().toString();
-    EXPECT_TRUE(r->validation.ok());
-    bool spilled = false;
-    for (const auto& s : r->metrics.stages) spilled |= s.name == "spill";
-    EXPECT_TRUE(spilled);
     if (type == io::ExportType::ThreeDTiles) {
       const fs::path core = tmpDir("ooc-bim-core");
       ASSERT_TRUE(engine::exportFile(bim, core, options(64)));

@@ -197,6 +197,17 @@ private:
     return Status::ok();
   }
 
+  /// The primitive's index accessor, checked (SCALAR unsigned byte, short or int); none without.
+  Result<std::optional<AccessorView>> indexView(const tinygltf::Primitive& prim) const {
+    if (prim.indices < 0) return std::optional<AccessorView>();
+    MX_ASSIGN_OR_RETURN(AccessorView iv, AccessorView::make(_d, prim.indices, "indices"));
+    if (iv.type() != TINYGLTF_TYPE_SCALAR || (iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE &&
+                                              iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT &&
+                                              iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT))
+      return malformed("indices must be SCALAR unsigned byte, short or int");
+    return std::optional<AccessorView>(iv);
+  }
+
   /// After a batch was taken: its meshes go, and so do the file pages read for it.
   void cleared() {
     _scene.meshes.clear();
@@ -224,16 +235,8 @@ private:
         return malformed("NORMAL is not VEC3 of POSITION's count");
       s.vertices.normal = nv;
     }
-    size_t count = s.vertexCount;
-    if (prim.indices >= 0) {
-      MX_ASSIGN_OR_RETURN(AccessorView iv, AccessorView::make(_d, prim.indices, "indices"));
-      if (iv.type() != TINYGLTF_TYPE_SCALAR || (iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE &&
-                                                iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT &&
-                                                iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT))
-        return malformed("indices must be SCALAR unsigned byte, short or int");
-      count = iv.count();
-      s.indices = iv;
-    }
+    MX_ASSIGN_OR_RETURN(s.indices, indexView(prim));
+    const size_t count = s.indices ? s.indices->count() : s.vertexCount;
     if (count % 3 != 0) return malformed("TRIANGLES index count " + std::to_string(count) + " is not a multiple of 3");
     MX_ASSIGN_OR_RETURN(std::optional<FeatureRows> rows, featureRows(_d, prim, s.vertexCount, _tables));
     MX_ASSIGN_OR_RETURN(std::optional<ColorKeys> colors,
@@ -457,12 +460,9 @@ private:
     }
 
     std::vector<uint32_t> raw;
-    if (prim.indices >= 0) {
-      MX_ASSIGN_OR_RETURN(AccessorView iv, AccessorView::make(_d, prim.indices, "indices"));
-      if (iv.type() != TINYGLTF_TYPE_SCALAR || (iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_BYTE &&
-                                                iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_SHORT &&
-                                                iv.componentType() != TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT))
-        return malformed("indices must be SCALAR unsigned byte, short or int");
+    MX_ASSIGN_OR_RETURN(std::optional<AccessorView> indices, indexView(prim));
+    if (indices) {
+      const AccessorView& iv = *indices;
       raw.resize(iv.count());
       if (const size_t bad = firstFailure(raw.size(),
                                           [&](size_t i) {
