@@ -27,8 +27,11 @@ uint64_t spread21(uint64_t x) {
   return x;
 }
 
+/// A full disk or quota (or the file size limit) is StorageFull, as everywhere in the service.
 Status ioError(const std::string& what, const std::filesystem::path& file, int err) {
-  return {ErrorCode::IoError, "cannot " + what + " spill run " + file.string() + ": " + std::strerror(err)};
+  const bool full = err == ENOSPC || err == EDQUOT || err == EFBIG;
+  return {full ? ErrorCode::StorageFull : ErrorCode::IoError,
+          "cannot " + what + " spill run " + file.string() + ": " + std::strerror(err)};
 }
 
 struct FileCloser {

@@ -6,7 +6,8 @@
 //   RunWriter    buffers records; a full buffer is sorted by (key, arrival) and written as one run
 //   RunMerger    the runs merged by (key, run): the order does not depend on the thread count,
 //                and records of equal key keep their arrival order
-// Write errors (a full disk) are IoError naming the file and the system's reason.
+// Write errors are IoError naming the file and the system's reason; a full disk or quota (or the
+// file size limit) is StorageFull.
 #include <mx/core/Math.h>
 #include <mx/core/Result.h>
 

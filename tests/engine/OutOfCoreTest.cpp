@@ -252,7 +252,8 @@ TEST(OutOfCore, FullDiskIsAClearErrorAndLeavesNothing) {
   const fs::path out = dir / "out";
   const CmdResult r = shell("ulimit -f 4096; trap '' XFSZ; " + std::string(MESHEXPORT_BINARY) + " tile " + in.string() +
                             " -o " + out.string() + " --memory-budget-mb 64 --quiet");
-  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.code, 10) << r.output; // storage-full, as the README's exit codes say
+  EXPECT_NE(r.output.find("storage-full"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("spill run"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("File too large"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out));
