@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <map>
 #include <sys/wait.h>
+#include <unistd.h>
 
 using namespace pipeline_test;
 using nlohmann::json;
@@ -35,17 +36,23 @@ CmdResult shell(const std::string& cmd) {
 }
 
 /// The 2 M-triangle benchmark city as a glb, made by meshexport-gen (a child: this process stays
-/// small, so the tiler's ru_maxrss is its own).
+/// small, so the tiler's ru_maxrss is its own). One per test process: ctest runs the cases of
+/// this file in parallel processes.
 const fs::path& benchGlb() {
-  static const fs::path p = [] {
-    const fs::path dir = tmpDir("ooc-input");
-    fs::create_directories(dir);
-    const fs::path glb = dir / "bench-2m.glb";
-    const CmdResult r = shell(std::string(MESHEXPORT_GEN) + " bench " + glb.string() + " --triangles 2000000");
-    EXPECT_EQ(r.code, 0) << r.output;
-    return glb;
-  }();
-  return p;
+  struct Input {
+    fs::path dir, glb;
+    Input() : dir(tmpDir("ooc-input-" + std::to_string(::getpid()))), glb(dir / "bench-2m.glb") {
+      fs::create_directories(dir);
+      const CmdResult r = shell(std::string(MESHEXPORT_GEN) + " bench " + glb.string() + " --triangles 2000000");
+      EXPECT_EQ(r.code, 0) << r.output;
+    }
+    ~Input() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  };
+  static const Input input;
+  return input.glb;
 }
 
 /// Per element id: leaf triangles, their area and the sum of their centroids (world).
