@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sys/wait.h>
+#include <unistd.h>
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -36,8 +37,12 @@ CmdResult run(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+/// Written beside and renamed into place: ctest runs the cases in parallel processes, and one
+/// must never see (or have mapped) a file another is rewriting.
 void write(const fs::path& p, const std::vector<uint8_t>& b) {
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  const fs::path temp = p.string() + ".tmp-" + std::to_string(::getpid());
+  std::ofstream(temp, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  fs::rename(temp, p);
 }
 
 // Written once per test process (never reused from an earlier build's run: the generator changes).
