@@ -60,83 +60,58 @@ uint64_t inCoreBytes(const core::Scene& scene, size_t upcoming) {
 
 namespace {
 
-/// A vertex of the chunk's soup, compared byte for byte when deduplicated.
-struct SoupVertex {
-  float p[3];
-  float n[3];
-  uint32_t cls;
-};
-
 int16_t snorm16(float v) { return int16_t(std::lround(std::clamp(v, -1.0f, 1.0f) * 32767.0f)); }
 
-/// The chunk's records as one indexed mesh: identical corners (position, normal, class) shared.
+/// The chunk's records as one indexed mesh: identical corners (position, normal, class) shared,
+/// numbered in first-use order through a direct-mapped table of the corners seen last (hashed over
+/// the corner's seven 32-bit words; an entry holds the corner itself, so a lookup reads one cache
+/// line). Records come in Morton order, so a corner's twins are near and the table stays in cache;
+/// a twin it has forgotten becomes a second vertex of the same values, which draws and simplifies
+/// the same.
 TileMesh chunkMesh(const std::vector<SpillRecord>& records) {
-  std::vector<SoupVertex> soup;
-  size_t corners = 0;
-  for (const SpillRecord& r : records) corners += r.corners;
-  soup.reserve(corners);
-  for (const SpillRecord& r : records)
-    for (int k = 0; k < r.corners; ++k) {
-      SoupVertex v{};
-      for (int a = 0; a < 3; ++a) {
-        v.p[a] = r.p[3 * k + a];
-        v.n[a] = float(r.n[3 * k + a]) / 32767.0f;
-      }
-      v.cls = r.cls[k];
-      soup.push_back(v);
-    }
-  // Identical corners numbered in first-use order through a direct-mapped table of the vertices
-  // seen last (hashed over the vertex's seven 32-bit words): records come in Morton order, so a
-  // corner's twins are near and the table stays in cache. A twin the table has forgotten becomes a
-  // second vertex with the same values, which draws and simplifies the same.
-  // An entry holds the vertex itself, so a lookup reads one cache line of the table.
+  using Words = std::array<uint32_t, 7>; // position, normal (float), class
   struct Entry {
-    std::array<uint32_t, 7> words;
+    Words words;
     uint32_t number = UINT32_MAX;
   };
   constexpr size_t kRecent = size_t(1) << 16;
-  std::vector<unsigned> remap(soup.size());
   std::vector<Entry> recent(kRecent);
-  std::vector<uint32_t> firstOf; // soup index of each unique vertex
-  firstOf.reserve(soup.size() / 2);
-  for (size_t i = 0; i < soup.size(); ++i) {
-    std::array<uint32_t, 7> w;
-    std::memcpy(w.data(), &soup[i], sizeof w);
+  TileMesh m;
+  auto vertex = [&](const SpillRecord& r, int k) {
+    Words w;
+    float nrm[3];
+    for (int a = 0; a < 3; ++a) nrm[a] = float(r.n[3 * k + a]) / 32767.0f;
+    std::memcpy(&w[0], &r.p[3 * k], 12);
+    std::memcpy(&w[3], nrm, 12);
+    w[6] = r.cls[k];
     uint64_t h = 0x9e3779b97f4a7c15ULL;
     for (uint32_t x : w) h = (h ^ x) * 0xff51afd7ed558ccdULL;
     Entry& e = recent[(h ^ h >> 31) & (kRecent - 1)];
-    if (e.number != UINT32_MAX && e.words == w) {
-      remap[i] = e.number;
-      continue;
-    }
+    if (e.number != UINT32_MAX && e.words == w) return e.number;
     e.words = w;
-    e.number = uint32_t(firstOf.size());
-    remap[i] = e.number;
-    firstOf.push_back(uint32_t(i));
-  }
-  const size_t unique = firstOf.size();
-  std::vector<Entry>().swap(recent);
-  TileMesh m;
-  m.positions.resize(3 * unique);
-  m.normals.resize(3 * unique);
-  m.classes.resize(unique);
-  for (size_t i = 0; i < soup.size(); ++i) {
-    const unsigned v = remap[i];
-    std::copy_n(soup[i].p, 3, &m.positions[3 * v]);
-    std::copy_n(soup[i].n, 3, &m.normals[3 * v]);
-    m.classes[v] = soup[i].cls;
-  }
-  size_t at = 0;
+    e.number = uint32_t(m.classes.size());
+    m.positions.insert(m.positions.end(), &r.p[3 * k], &r.p[3 * k] + 3);
+    m.normals.insert(m.normals.end(), nrm, nrm + 3);
+    m.classes.push_back(r.cls[k]);
+    return e.number;
+  };
   for (const SpillRecord& r : records) {
     if (r.corners == 3)
-      m.indices.insert(m.indices.end(), {remap[at], remap[at + 1], remap[at + 2]});
+      m.indices.insert(m.indices.end(), {vertex(r, 0), vertex(r, 1), vertex(r, 2)});
     else if (r.corners == 2)
-      m.lines.insert(m.lines.end(), {remap[at], remap[at + 1]});
+      m.lines.insert(m.lines.end(), {vertex(r, 0), vertex(r, 1)});
     else
-      m.points.push_back(remap[at]);
-    at += r.corners;
+      m.points.push_back(vertex(r, 0));
   }
   return m;
+}
+
+/// Tile counts of the upper levels over `chunks` chunk roots, root level first (ends with `chunks`).
+std::vector<size_t> levelSizes(size_t chunks) {
+  std::vector<size_t> sizes{chunks};
+  while (sizes.back() > 1) sizes.push_back((sizes.back() + kMaxChildren - 1) / kMaxChildren);
+  std::reverse(sizes.begin(), sizes.end());
+  return sizes;
 }
 
 /// Stages of the same name (one per chunk) summed into the first.
@@ -395,6 +370,18 @@ struct StreamingExport::State {
     return runs->add(records);
   }
 
+  /// A part's contents written now (timed as write), its IMODEL model extents gathered.
+  Status writePart(const io::TilesetModel& part, size_t tiles, io::ImdlModelExtents& extents) {
+    StageTimer timer(metrics, "write");
+    MX_ASSIGN_OR_RETURN(io::WriteReport report, io::writeContents(part, folder->temp(), writeOptions(options)));
+    timer.stage().itemsIn = tiles;
+    timer.stage().itemsOut = report.files;
+    timer.stage().bytes = report.bytes;
+    metrics.outputBytes += report.bytes;
+    if (options.type == io::ExportType::Imodel) io::addImdlModelExtents(part, extents);
+    return Status::ok();
+  }
+
   Result<ExportResult> finish(core::Scene& scene, double readMs);
   Status tileChunks(const core::Scene& scene, std::vector<io::TilesetNode>& nodes, std::vector<ChunkRoot>& roots,
                     io::ImdlModelExtents& extents, uint32_t chunkLevel);
@@ -414,6 +401,11 @@ Result<bool> StreamingExport::take(core::Scene& scene, size_t upcoming, const st
   if (!s.streaming) {
     if (inCoreBytes(scene, upcoming) <= s.plan.budgetBytes) return false;
     MX_RETURN_IF_ERROR(s.plan.usable);
+    if (s.options.config.maxTileSizeKiB)
+      return Status{ErrorCode::InvalidArgument,
+                    "tilerConfig maxTileSize cannot be combined with out-of-core tiling, which this input needs under "
+                    "memoryBudgetMB " +
+                        std::to_string(s.options.config.memoryBudgetMB) + " (drop one of them)"};
     s.declared = declared;
     MX_RETURN_IF_ERROR(s.startStreaming());
   }
@@ -430,7 +422,6 @@ Status StreamingExport::State::tileChunks(const core::Scene& scene, std::vector<
   const uint64_t total = runs->records();
   std::vector<uint32_t> levelCount;
   const SubtreeNaming naming{chunkLevel, &levelCount};
-  const io::WriteOptions wopts = writeOptions(options);
   ChunkFeed feed(merger, plan.chunkPrimitives);
   uint64_t done = 0;
   for (;;) {
@@ -449,15 +440,7 @@ Status StreamingExport::State::tileChunks(const core::Scene& scene, std::vector<
     auto model = runQuantize(work, scene, options, metrics, runner, &naming);
     classes = std::move(work.classes);
     if (!model) return model.status();
-    {
-      StageTimer timer(metrics, "write");
-      MX_ASSIGN_OR_RETURN(io::WriteReport report, io::writeContents(*model, folder->temp(), wopts));
-      timer.stage().itemsIn = model->nodes.size();
-      timer.stage().itemsOut = report.files;
-      timer.stage().bytes = report.bytes;
-      metrics.outputBytes += report.bytes;
-    }
-    if (options.type == io::ExportType::Imodel) io::addImdlModelExtents(*model, extents);
+    MX_RETURN_IF_ERROR(writePart(*model, model->nodes.size(), extents));
     const uint32_t base = uint32_t(nodes.size());
     for (io::TilesetNode& n : model->nodes) {
       for (uint32_t& c : n.children) c += base;
@@ -481,9 +464,7 @@ Result<io::TilesetModel> StreamingExport::State::upperLevels(const core::Scene& 
     return out;
   }
   // Level sizes from the chunk roots up; tiles breadth first, the chunk roots (placeholders) last.
-  std::vector<size_t> sizes{roots.size()};
-  while (sizes.back() > 1) sizes.push_back((sizes.back() + kMaxChildren - 1) / kMaxChildren);
-  std::reverse(sizes.begin(), sizes.end());
+  const std::vector<size_t> sizes = levelSizes(roots.size());
   std::vector<size_t> first(sizes.size(), 0);
   for (size_t d = 1; d < sizes.size(); ++d) first[d] = first[d - 1] + sizes[d - 1];
   TreeWork work;
@@ -520,15 +501,7 @@ Result<io::TilesetModel> StreamingExport::State::upperLevels(const core::Scene& 
   // The placeholders were counted with their chunks already.
   metrics.tiles -= roots.size();
   metrics.tilesPerLevel[sizes.size() - 1] -= roots.size();
-  {
-    StageTimer timer(metrics, "write");
-    MX_ASSIGN_OR_RETURN(io::WriteReport report, io::writeContents(*model, folder->temp(), writeOptions(options)));
-    timer.stage().itemsIn = placeholders;
-    timer.stage().itemsOut = report.files;
-    timer.stage().bytes = report.bytes;
-    metrics.outputBytes += report.bytes;
-  }
-  if (options.type == io::ExportType::Imodel) io::addImdlModelExtents(*model, extents);
+  MX_RETURN_IF_ERROR(writePart(*model, placeholders, extents));
   // Upper nodes first, then every chunk's nodes; a placeholder's parent points at the chunk root.
   const uint32_t base = uint32_t(placeholders);
   out.nodes.assign(std::make_move_iterator(model->nodes.begin()),
@@ -554,11 +527,8 @@ Result<ExportResult> StreamingExport::State::finish(core::Scene& scene, double r
     metrics.stages.insert(metrics.stages.begin(), {read, spilled});
   }
   MX_RETURN_IF_ERROR(checkInput(runs->records(), scene.features, options, metrics));
-  size_t chunks = size_t((runs->records() + plan.chunkPrimitives - 1) / plan.chunkPrimitives), depth = 0;
-  while (chunks > 1) {
-    chunks = (chunks + kMaxChildren - 1) / kMaxChildren;
-    ++depth;
-  }
+  const size_t chunks = size_t((runs->records() + plan.chunkPrimitives - 1) / plan.chunkPrimitives);
+  const size_t depth = levelSizes(chunks).size() - 1;
   std::vector<io::TilesetNode> chunkNodes;
   std::vector<ChunkRoot> roots;
   io::ImdlModelExtents extents;

@@ -62,7 +62,9 @@ public:
   StreamingExport(const StreamingExport&) = delete;
   StreamingExport& operator=(const StreamingExport&) = delete;
 
-  /// The reader's take (core::SceneBatches::take): keeps the scene in core while it fits, else spills it.
+  /// The reader's take (core::SceneBatches::take): keeps the scene in core while it fits, else spills
+  /// it. Starting to stream is refused (InvalidArgument) when the plan is not usable or maxTileSize
+  /// is set.
   core::Result<bool> take(core::Scene& scene, size_t upcoming, const std::optional<core::Aabb>& declared);
   [[nodiscard]] bool streaming() const;
 

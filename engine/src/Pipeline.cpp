@@ -209,14 +209,7 @@ Result<ExportResult> exportFile(const std::filesystem::path& input, const std::f
     const BudgetPlan plan = BudgetPlan::of(options.config.memoryBudgetMB, options.config.maxTrianglesPerTile);
     streaming.emplace(outDir, options, plan, backends);
     batches.primitives = plan.batchPrimitives;
-    const uint64_t budgetBytes = plan.budgetBytes; // the lambda outlives this block
-    batches.take = [&streaming, &options, &batches, budgetBytes](core::Scene& s, size_t upcoming) -> Result<bool> {
-      if (!streaming->streaming() && options.config.maxTileSizeKiB)
-        if (inCoreBytes(s, upcoming) > budgetBytes)
-          return Status{ErrorCode::InvalidArgument,
-                        "tilerConfig maxTileSize cannot be combined with out-of-core tiling, which this input needs "
-                        "under memoryBudgetMB " +
-                            std::to_string(options.config.memoryBudgetMB) + " (drop one of them)"};
+    batches.take = [&streaming, &batches](core::Scene& s, size_t upcoming) {
       return streaming->take(s, upcoming, batches.declaredBounds);
     };
   }

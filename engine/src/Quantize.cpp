@@ -127,12 +127,7 @@ void assembleNodes(const TreeWork& work, const std::vector<int32_t>& contentOf, 
       node.contentBox = contentBoxes[i];
     }
   }
-  for (size_t i = n; i-- > 0;) {
-    io::TilesetNode& node = model.nodes[i];
-    Aabb box = node.content >= 0 ? node.contentBox : Aabb{};
-    for (uint32_t c : node.children) box.extend(model.nodes[c].box);
-    node.box = padded(box);
-  }
+  recomputeBoxes(model, n);
   if (!naming) {
     metrics.tilesPerLevel.clear();
     metrics.trianglesPerLevel.clear();

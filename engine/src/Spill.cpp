@@ -56,13 +56,6 @@ uint64_t mortonKey(const core::Aabbf& box, float x, float y, float z) {
 RunWriter::RunWriter(std::filesystem::path folder, size_t recordsPerRun)
     : _folder(std::move(folder)), _perRun(std::max<size_t>(1, recordsPerRun)) {}
 
-Status RunWriter::add(const SpillRecord& r) {
-  if (_buffer.capacity() == 0) _buffer.reserve(_perRun);
-  _buffer.push_back(r);
-  ++_total;
-  return _buffer.size() == _perRun ? flush() : Status::ok();
-}
-
 Status RunWriter::add(std::span<const SpillRecord> records) {
   while (!records.empty()) {
     if (_buffer.capacity() == 0) _buffer.reserve(_perRun);

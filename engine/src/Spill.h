@@ -36,8 +36,7 @@ class RunWriter {
 public:
   /// Runs are written into `folder` (which must exist), `recordsPerRun` records each (at least 1).
   RunWriter(std::filesystem::path folder, size_t recordsPerRun);
-  core::Status add(const SpillRecord& r);
-  /// Adds `records` in order (runs fill and flush as they would one by one).
+  /// Adds `records` in order; each full buffer is sorted and written as a run.
   core::Status add(std::span<const SpillRecord> records);
   /// Writes the last, partial run.
   core::Status finish();

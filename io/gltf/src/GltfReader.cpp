@@ -79,6 +79,7 @@ public:
     }
     MX_ASSIGN_OR_RETURN(_tables, readPropertyTables(_d));
     _rowFeatures.resize(_tables.size());
+    for (size_t t = 0; t < _tables.size(); ++t) _rowFeatures[t].assign(_tables[t].count, kNoFeature);
     _uses.assign(_m.meshes.size(), 0);
     for (const auto& n : _m.nodes)
       if (n.mesh >= 0 && size_t(n.mesh) < _uses.size()) ++_uses[size_t(n.mesh)];
@@ -208,33 +209,55 @@ private:
     return std::optional<AccessorView>(iv);
   }
 
+  /// Lets go of the resident pages of [begin, end) when it lies in a file map (no-op else).
+  void releaseMapped(const uint8_t* begin, const uint8_t* end) const {
+    for (std::span<const uint8_t> m : _d.mapped)
+      if (begin >= m.data() && end <= m.data() + m.size() && begin < end)
+        core::MappedFile::releaseResident({begin, size_t(end - begin)});
+  }
+
   /// After a batch was taken: its meshes go, and so do the file pages read for it.
   void cleared() {
     _scene.meshes.clear();
     _scene.instances.clear();
-    for (std::span<const uint8_t> m : _d.mapped) core::MappedFile::releaseResident(m);
+    for (std::span<const uint8_t> m : _d.mapped) releaseMapped(m.data(), m.data() + m.size());
+  }
+
+  /// POSITION (and NORMAL) of a primitive under `world`, their shapes checked (values are checked
+  /// where they are read).
+  Result<VertexSource> vertexSource(const tinygltf::Primitive& prim, const Mat4d& world) const {
+    auto it = prim.attributes.find("POSITION");
+    if (it == prim.attributes.end()) return malformed("primitive has no POSITION attribute");
+    VertexSource src;
+    MX_ASSIGN_OR_RETURN(src.pos, AccessorView::make(_d, it->second, "POSITION"));
+    if (src.pos.type() != TINYGLTF_TYPE_VEC3) return malformed("POSITION is not VEC3");
+    if (src.pos.count() > (size_t(1) << 31)) return malformed("POSITION count is absurd");
+    src.world = world;
+    const core::Cofactor3 cof = core::cofactor3(world); // normals and winding follow the node transform
+    src.normalMatrix = cof.normalMatrix();
+    src.mirrored = cof.det < 0;
+    if (auto n = prim.attributes.find("NORMAL"); n != prim.attributes.end()) {
+      MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_d, n->second, "NORMAL"));
+      if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != src.pos.count())
+        return malformed("NORMAL is not VEC3 of POSITION's count");
+      src.normal = nv;
+    }
+    return src;
+  }
+
+  /// The scene feature of a property table row, looked up once per row (cached per table).
+  uint32_t rowFeature(size_t table, uint32_t row) {
+    uint32_t& f = _rowFeatures[table][row];
+    if (f == kNoFeature) f = tableFeature(table, row);
+    return f;
   }
 
   /// Streaming: a large TRIANGLES primitive in parts of whole triangles, each offered when read.
   template <typename NodeFeature>
   Status addSlices(const tinygltf::Primitive& prim, const Mat4d& world, NodeFeature&& featureOfNode) {
-    auto it = prim.attributes.find("POSITION");
-    if (it == prim.attributes.end()) return malformed("primitive has no POSITION attribute");
     SliceSource s;
-    MX_ASSIGN_OR_RETURN(s.vertices.pos, AccessorView::make(_d, it->second, "POSITION"));
-    if (s.vertices.pos.type() != TINYGLTF_TYPE_VEC3) return malformed("POSITION is not VEC3");
+    MX_ASSIGN_OR_RETURN(s.vertices, vertexSource(prim, world));
     s.vertexCount = s.vertices.pos.count();
-    if (s.vertexCount > (size_t(1) << 31)) return malformed("POSITION count is absurd");
-    s.vertices.world = world;
-    const core::Cofactor3 cof = core::cofactor3(world);
-    s.vertices.normalMatrix = cof.normalMatrix();
-    s.mirrored = cof.det < 0;
-    if (auto n = prim.attributes.find("NORMAL"); n != prim.attributes.end()) {
-      MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_d, n->second, "NORMAL"));
-      if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != s.vertexCount)
-        return malformed("NORMAL is not VEC3 of POSITION's count");
-      s.vertices.normal = nv;
-    }
     MX_ASSIGN_OR_RETURN(s.indices, indexView(prim));
     const size_t count = s.indices ? s.indices->count() : s.vertexCount;
     if (count % 3 != 0) return malformed("TRIANGLES index count " + std::to_string(count) + " is not a multiple of 3");
@@ -243,19 +266,8 @@ private:
                         colorKeys(_d, prim, s.vertexCount, baseColorFactor(prim.material)));
     s.rows = rows ? &*rows : nullptr;
     s.colors = colors ? &*colors : nullptr;
-    s.release = [this](const uint8_t* begin, const uint8_t* end) {
-      for (std::span<const uint8_t> m : _d.mapped)
-        if (begin >= m.data() && end <= m.data() + m.size() && begin < end)
-          core::MappedFile::releaseResident({begin, size_t(end - begin)});
-    };
-    auto featureOf = [&](std::optional<uint32_t> row) {
-      if (!row) return featureOfNode();
-      std::vector<uint32_t>& rowFeature = _rowFeatures[rows->table];
-      rowFeature.resize(_tables[rows->table].count, kNoFeature);
-      uint32_t& f = rowFeature[*row];
-      if (f == kNoFeature) f = tableFeature(rows->table, *row);
-      return f;
-    };
+    s.release = [this](const uint8_t* begin, const uint8_t* end) { releaseMapped(begin, end); };
+    auto featureOf = [&](std::optional<uint32_t> row) { return row ? rowFeature(rows->table, *row) : featureOfNode(); };
     const size_t triangles = count / 3;
     for (size_t first = 0; first < triangles; first += _batches->primitives) {
       const size_t last = std::min(triangles, first + _batches->primitives);
@@ -300,19 +312,10 @@ private:
     const size_t vcount = primitive.vertexCount;
     MX_ASSIGN_OR_RETURN(auto features, readVertexFeatures(_d, prim, vcount, _tables));
     if (features) {
-      // Each property table row's feature, looked up once per row rather than once per vertex.
-      std::vector<uint32_t>& rowFeature = _rowFeatures[features->table];
-      rowFeature.resize(_tables[features->table].count, kNoFeature);
       mesh.featureIds.resize(vcount);
       for (size_t v = 0; v < vcount; ++v) {
         const uint32_t row = features->rows[v];
-        if (row == features->nullId) {
-          mesh.featureIds[v] = featureOfNode();
-          continue;
-        }
-        uint32_t& f = rowFeature[row];
-        if (f == kNoFeature) f = tableFeature(features->table, row);
-        mesh.featureIds[v] = f;
+        mesh.featureIds[v] = row == features->nullId ? featureOfNode() : rowFeature(features->table, row);
       }
     } else {
       mesh.featureIds.assign(vcount, featureOfNode());
@@ -418,18 +421,11 @@ private:
     }
     if (prim.extensions.count("KHR_draco_mesh_compression"))
       return Status{ErrorCode::UnsupportedInput, "Draco-compressed primitives are not supported"};
-    auto it = prim.attributes.find("POSITION");
-    if (it == prim.attributes.end()) return malformed("primitive has no POSITION attribute");
     PrimitiveMesh out;
-    VertexSource& src = out.vertices;
-    MX_ASSIGN_OR_RETURN(src.pos, AccessorView::make(_d, it->second, "POSITION"));
-    if (src.pos.type() != TINYGLTF_TYPE_VEC3) return malformed("POSITION is not VEC3");
+    MX_ASSIGN_OR_RETURN(out.vertices, vertexSource(prim, world));
+    const VertexSource& src = out.vertices;
     const size_t vcount = src.pos.count();
-    if (vcount > (size_t(1) << 31)) return malformed("POSITION count is absurd");
     out.vertexCount = vcount;
-    src.world = world;
-    const core::Cofactor3 cof = core::cofactor3(world); // normals and winding follow the node transform
-    src.normalMatrix = cof.normalMatrix();
 
     core::Mesh& mesh = out.mesh;
     if (withVertices) mesh.positions.resize(vcount);
@@ -441,11 +437,8 @@ private:
                                         });
         bad < vcount)
       return malformed("POSITION[" + std::to_string(bad) + "] is NaN or infinite");
-    if (auto n = prim.attributes.find("NORMAL"); n != prim.attributes.end()) {
-      MX_ASSIGN_OR_RETURN(AccessorView nv, AccessorView::make(_d, n->second, "NORMAL"));
-      if (nv.type() != TINYGLTF_TYPE_VEC3 || nv.count() != vcount)
-        return malformed("NORMAL is not VEC3 of POSITION's count");
-      src.normal = nv;
+    if (src.normal) {
+      const AccessorView& nv = *src.normal;
       if (withVertices) mesh.normals.resize(3 * vcount);
       if (const size_t bad = firstFailure(vcount,
                                           [&](size_t i) {
@@ -476,7 +469,7 @@ private:
       raw.resize(vcount);
       for (size_t i = 0; i < vcount; ++i) raw[i] = uint32_t(i);
     }
-    const bool mirrored = cof.det < 0;
+    const bool mirrored = src.mirrored;
     if (prim.mode == TINYGLTF_MODE_TRIANGLES || prim.mode == -1) mesh.indices.reserve(raw.size());
     auto emit = [&](uint32_t a, uint32_t b, uint32_t c) {
       if (mirrored) std::swap(b, c); // keep counter-clockwise front faces after a mirroring transform
@@ -522,10 +515,6 @@ private:
   size_t _pending = 0;     ///< Primitives added since the scene was last offered.
   bool _streaming = false; ///< The scene was taken once: large primitives are read in parts.
 };
-
-} // namespace
-
-namespace {
 
 Result<Scene> readDocument(std::span<const uint8_t> bytes, bool binary, const std::string& baseDir,
                            core::SceneBatches* batches, bool bytesMapped) {

@@ -41,7 +41,7 @@ Result<std::vector<SlicePart>> readTriangleSlice(const SliceSource& s, size_t fi
                        std::to_string(s.vertexCount) + " vertices)");
   }
   if (s.indices && s.release && n) s.release(s.indices->element(3 * first), s.indices->element(3 * last - 1));
-  if (s.mirrored)
+  if (s.vertices.mirrored)
     for (size_t t = 0; t < n; ++t) std::swap(idx[3 * t + 1], idx[3 * t + 2]);
 
   // Each vertex once, in ascending order (one pass over each attribute's pages). Its slot: a dense

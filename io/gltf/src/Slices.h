@@ -24,6 +24,7 @@ struct VertexSource {
   std::optional<AccessorView> normal;
   core::Mat4d world{};
   std::array<double, 9> normalMatrix{}; // inverse transpose of the upper 3x3, sign of det taken out
+  bool mirrored = false;                // the transform mirrors: the winding is flipped
 
   [[nodiscard]] core::Vec3d position(size_t v) const {
     return core::transformPoint(world, {pos.get(v, 0), pos.get(v, 1), pos.get(v, 2)});
@@ -44,7 +45,6 @@ struct SliceSource {
   VertexSource vertices;
   std::optional<AccessorView> indices; ///< Absent: vertex i is index i.
   size_t vertexCount = 0;
-  bool mirrored = false; ///< The node transform mirrors: the winding is flipped.
   const FeatureRows* rows = nullptr;
   const ColorKeys* colors = nullptr;
   /// Lets go of the resident pages of bytes already read, when they are a file map (no-op else).

@@ -141,8 +141,8 @@ Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationO
   out.scene.projectExtents = file.facts.projectExtents;
   SceneJoiner joiner(out);
   size_t joined = 0;
-  // In batches (SceneBatches): every kElementsPerWindow elements are decoded, then joined in order
-  // after the scene is offered with their size; a taken scene lets go of its meshes.
+  // Decoded elements are joined in order; in batches (SceneBatches) every kElementsPerWindow
+  // elements, after the scene is offered with their size (a taken scene lets go of its meshes).
   auto joinWindow = [&]() -> Status {
     launch();
     tasks.wait();
@@ -174,9 +174,7 @@ Result<ImodelScene> buildScene(const ImodelFile::Impl& file, const TessellationO
   launch();
   tasks.wait(); // also when the walk failed: the tasks point into this frame
   MX_RETURN_IF_ERROR(walked);
-  if (batches) MX_RETURN_IF_ERROR(joinWindow());
-  for (Status& f : failures) MX_RETURN_IF_ERROR(std::move(f));
-  for (; joined < todo.size(); ++joined) joiner.add(std::move(outs[joined]), *todo[joined]);
+  MX_RETURN_IF_ERROR(joinWindow());
   if (out.scene.materials.empty()) out.scene.materials.push_back({});
   // The records are handed back with the scene so callers need not query again.
   out.records.assign(std::make_move_iterator(records.begin()), std::make_move_iterator(records.end()));

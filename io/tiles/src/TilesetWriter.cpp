@@ -111,7 +111,6 @@ Status writeTilesetJson(const TilesetModel& model, const std::filesystem::path& 
 
 Result<WriteReport> writeTileset(const TilesetModel& model, const std::filesystem::path& dir,
                                  const WriteOptions& options) {
-  if (model.nodes.empty()) return Status{ErrorCode::InvalidArgument, "tileset has no tiles"};
   MX_ASSIGN_OR_RETURN(WriteReport report, writeContents(model, dir, options));
   MX_RETURN_IF_ERROR(writeTilesetJson(model, dir, options, report));
   return report;
