@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The embedded default: installs what is needed, builds meshexport, registers the committed demo
-# iModel (datasets/imodel/fixtures/demo.bim: a small geolocated campus authored with iTwin.js) in a
-# local data folder (SQLite job store, local folders), prints a development token and two curl
-# lines, and runs the Mesh Export service in the foreground (Ctrl-C stops it gracefully).
+# The embedded default: installs what is needed, builds meshexport and its web viewer, registers the
+# committed demo iModel (datasets/imodel/fixtures/demo.bim: a small geolocated campus authored with
+# iTwin.js) in a local data folder (SQLite job store, local folders), prints the viewer's URL, a
+# development token and two curl lines, and runs the Mesh Export service in the foreground (Ctrl-C
+# stops it gracefully).
 # Environment: MESHEXPORT_PORT (default 8080), MESHEXPORT_DATA_DIR (default out/service).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/scripts/install-deps.sh" --build
 BUILD_DIR="$here/build/demo" bash "$here/scripts/build.sh" -DMESHEXPORT_BUILD_TESTS=OFF -DMESHEXPORT_BUILD_BENCH=OFF >/dev/null
+bash "$here/scripts/build-viewer.sh" "$here/build/demo/viewer" >/dev/null
 mx="$here/build/demo/service/meshexport"
 port="${MESHEXPORT_PORT:-8080}"
 data="${MESHEXPORT_DATA_DIR:-$here/out/service}"
@@ -27,6 +29,9 @@ meshexport service: $base  (data: $data)
 demo iModel:        $imodel  ("meshexport demo campus")
 development token:  $token
 
+Open $base/viewer/ in a browser, paste the token, and press "Start export": the campus is drawn
+when the export is Complete (click a building for its ids; the metrics are drawn below).
+
 Start an export:
   curl -s -X POST $base/mesh-export/ -H "Authorization: Bearer $token" -H "Content-Type: application/json" \\
        -d '{"iModelId": "$imodel", "changesetId": "", "exportType": "3DTILES"}'
@@ -36,4 +41,4 @@ CesiumJS: ITwinPlatform.apiEndpoint = "$base/"; ITwinPlatform.defaultAccessToken
           await ITwinData.createTilesetFromIModelId({ iModelId: "$imodel" })
 
 INFO
-MESHEXPORT_DEV_TOKEN="$token" exec "$mx" serve --data-dir "$data" --port "$port"
+MESHEXPORT_DEV_TOKEN="$token" exec "$mx" serve --data-dir "$data" --port "$port" --viewer-dir "$here/build/demo/viewer"

@@ -2,7 +2,8 @@
 # Installs everything meshexport needs on a fresh Debian 12 machine. Idempotent: packages already
 # present are skipped, npm packages are installed only when tests/node is missing them.
 #   install-deps.sh            build + test dependencies (Node.js, npm test tools, Chromium)
-#   install-deps.sh --build    what building and running meshexport needs, nothing for tests
+#   install-deps.sh --build    what building and running meshexport needs (its web viewer included:
+#                              Node.js, npm and viewer/'s packages), nothing for tests
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -17,23 +18,32 @@ for p in "${pkgs[@]}"; do
 done
 tests=1
 [ "${1:-}" = "--build" ] && tests=0
+# Node.js and npm build the web viewer (viewer/, bundled with esbuild) and run the test tools; a
+# machine may already have them from another source (NodeSource's nodejs bundles npm), so only the
+# commands are checked.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ $tests = 1 ]; then
-  # Chromium: CesiumJS draws an export in it. Node.js and npm run the test tools; a machine may
-  # already have them from another source (NodeSource's nodejs bundles npm), so only the
-  # commands are checked.
+  # Chromium: CesiumJS draws an export in it.
   dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || missing+=(chromium)
   # clang-format: scripts/check-style.sh (the house style, checked by scripts/test.sh).
   dpkg-query -W -f='${Status}' clang-format 2>/dev/null | grep -q "install ok installed" || missing+=(clang-format)
   # PostgreSQL: the job store tests start a throwaway server of their own (tests/external/with-postgres.sh).
   dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q "install ok installed" || missing+=(postgresql)
-  command -v node >/dev/null 2>&1 || missing+=(nodejs)
-  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  # sqlite3: the viewer's browser test gives a copy of the demo iModel a hostile name.
+  dpkg-query -W -f='${Status}' sqlite3 2>/dev/null | grep -q "install ok installed" || missing+=(sqlite3)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The web viewer's packages (CesiumJS, esbuild), pinned in viewer/package-lock.json.
+if [ ! -d "$here/viewer/node_modules/cesium" ] || [ ! -d "$here/viewer/node_modules/esbuild" ]; then
+  echo "install-deps: npm ci in viewer" >&2
+  (cd "$here/viewer" && npm ci --no-audit --no-fund --silent)
 fi
 
 # npm tools used by the tests (gltf-validator, ajv, cesium, three, 3d-tiles-renderer,

@@ -340,7 +340,12 @@ int serve(const std::vector<std::string>& args) {
   }
   if ((*svc)->config().devTokens.empty() && (*svc)->config().jwksFile.empty())
     spdlog::warn("no devToken and no jwksFile configured: every API call will get 401");
-  std::printf("listening on %s\n", (*svc)->baseUrl().c_str());
+  // The public URL, and the address bound where they differ (a proxy or a path prefix in front).
+  const std::string bound = "http://" + (*svc)->config().host + ":" + std::to_string((*svc)->port());
+  if (bound == (*svc)->baseUrl())
+    std::printf("listening on %s\n", bound.c_str());
+  else
+    std::printf("listening on %s (bound to %s)\n", (*svc)->baseUrl().c_str(), bound.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);

@@ -234,6 +234,13 @@ const std::vector<Key>& table() {
        [](ServiceConfig& c, std::string_view v) {
          return parseInt("shutdownGraceSeconds", v, c.shutdownGraceSeconds, 0, 86400);
        }},
+      {"viewerDir",
+       "folder of the built web viewer served at /viewer/ (default: viewer/dist of the source tree; "
+       "scripts/build-viewer.sh builds it)",
+       [](ServiceConfig& c, std::string_view v) {
+         c.viewerDir = std::string(v);
+         return Status::ok();
+       }},
   };
   return keys;
 }
@@ -352,6 +359,7 @@ Status finalizeConfig(ServiceConfig& config) {
     const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
     config.exportMemoryBytes = pages > 0 && pageSize > 0 ? int64_t(pages) * pageSize / 4 * 3 : int64_t(8) << 30;
   }
+  if (config.viewerDir.empty()) config.viewerDir = MESHEXPORT_DEFAULT_VIEWER_DIR;
   if (config.memoryBudgetMB < 0) config.memoryBudgetMB = std::max<int64_t>(1, (config.exportMemoryBytes >> 20) - 64);
   while (!config.publicUrl.empty() && config.publicUrl.back() == '/') config.publicUrl.pop_back();
   while (!config.cdnUrl.empty() && config.cdnUrl.back() == '/') config.cdnUrl.pop_back();

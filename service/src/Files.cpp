@@ -20,6 +20,15 @@ std::string contentTypeFor(const fs::path& p) {
   if (e == ".jpg" || e == ".jpeg") return "image/jpeg";
   if (e == ".ktx2") return "image/ktx2";
   if (e == ".txt" || e == ".log") return "text/plain";
+  // The web viewer's files (ViewerRoutes.cpp).
+  if (e == ".html") return "text/html; charset=utf-8";
+  if (e == ".js" || e == ".mjs") return "text/javascript; charset=utf-8";
+  if (e == ".css") return "text/css; charset=utf-8";
+  if (e == ".wasm") return "application/wasm";
+  if (e == ".svg") return "image/svg+xml";
+  if (e == ".map") return "application/json";
+  if (e == ".xml") return "application/xml";
+  if (e == ".webp") return "image/webp";
   return "application/octet-stream";
 }
 

@@ -20,7 +20,8 @@ std::string routeOf(const std::string& path) {
   if (path.rfind("/mesh-export/", 0) == 0) return "/mesh-export/{id}";
   if (path.rfind("/tiles/", 0) == 0) return "/tiles/{id}/*";
   if (path == "/imodels" || path == "/imodels/") return "/imodels";
-  if (path == "/healthz" || path == "/metrics") return path;
+  if (path == "/healthz" || path == "/metrics" || path == "/config-keys") return path;
+  if (path == "/" || path == "/viewer" || path.rfind("/viewer/", 0) == 0) return "/viewer/*";
   return "other";
 }
 
@@ -37,7 +38,8 @@ std::string allowedMethods(const std::string& path) {
     return slash == std::string::npos || slash + 1 == rest.size() ? "GET, HEAD, DELETE, OPTIONS" : "";
   }
   if (route == "/tiles/{id}/*") return path.find('/', 7) != std::string::npos ? "GET, HEAD, OPTIONS" : "";
-  if (route == "/healthz" || route == "/metrics") return "GET, HEAD, OPTIONS";
+  if (route == "/healthz" || route == "/metrics" || route == "/config-keys" || route == "/viewer/*")
+    return "GET, HEAD, OPTIONS";
   return "";
 }
 
@@ -169,6 +171,11 @@ void Routes::installRoutes(HttpServer& http) {
   http.Get(R"(/imodels/?)", [this](const httplib::Request& req, httplib::Response& res) { listImodels(req, res); });
   http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) { sendJson(res, 200, health()); });
   http.Get("/metrics", [this, &http](const httplib::Request&, httplib::Response& res) { serveMetrics(http, res); });
+  http.Get("/config-keys", [this](const httplib::Request& req, httplib::Response& res) { serveConfigKeys(req, res); });
+  // The web viewer. Redirects are relative, so that they hold behind a publicUrl path prefix.
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("viewer/", 302); });
+  http.Get("/viewer", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("viewer/", 302); });
+  http.Get(R"(/viewer/(.*))", [this](const httplib::Request& req, httplib::Response& res) { serveViewer(req, res); });
 }
 
 nlohmann::json Routes::health() {

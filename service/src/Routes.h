@@ -7,6 +7,8 @@
 //   ExportRoutes.cpp  POST/GET /mesh-export/, GET/DELETE /mesh-export/{id}: authentication and
 //                     rate limit, query parameters, the Export JSON with its signed link
 //   FileRoutes.cpp    GET /tiles/{id}/* (signed links, ETag, gzip, ranges); POST/GET /imodels
+//   ViewerRoutes.cpp  GET / and /viewer/* (the web viewer's built files, with their CSP and
+//                     caching); GET /config-keys (the tilerConfig keys, for the viewer's form)
 #include "HttpServer.h"
 #include "JobService.h"
 #include "RateLimiter.h"
@@ -62,7 +64,17 @@ struct Routes {
   void listImodels(const httplib::Request& req, httplib::Response& res);
   /// Where a subject's uploads go: its own scope, or the shared one when the operator says so.
   [[nodiscard]] std::string uploadScope(const Principal& who) const;
+
+  // ViewerRoutes.cpp
+  /// A file of the built viewer (matches[1]: its path below viewerDir; empty = index.html).
+  void serveViewer(const httplib::Request& req, httplib::Response& res);
+  void serveConfigKeys(const httplib::Request& req, httplib::Response& res);
 };
+
+/// The tilerConfig keys (the table `meshexport config-keys` prints), with each key's `allowed`
+/// text also as `values` (enum and boolean words) and `ranges` ([lo, hi] pairs; a lone number is
+/// [n, n]), and `aliasOf` for a second name of a key.
+nlohmann::json tilerKeysJson();
 
 /// Unix seconds now.
 int64_t unixNow();

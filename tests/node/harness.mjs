@@ -39,23 +39,25 @@ export async function listen(handler) {
 }
 
 /// `meshexport serve --data-dir DATA --port 0 ...` with `env` added; resolves once it listens, to
-/// { api: "http://127.0.0.1:P", stop() }. Its log goes to `logFile`.
+/// { api: "http://127.0.0.1:P", bound, stop() } (api: its public URL; bound: the address it
+/// listens on, which differs behind --public-url). Its log goes to `logFile`.
 export async function startService(meshexport, dataDir, env, logFile, extraArgs = []) {
   const service = spawn(meshexport, ['serve', '--data-dir', dataDir, '--port', '0', ...extraArgs],
                         { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   service.stderr.pipe(fs.createWriteStream(logFile));
-  const api = await new Promise((resolve, reject) => {
+  const [api, bound] = await new Promise((resolve, reject) => {
     let out = '';
     service.stdout.on('data', (d) => {
       out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
+      const m = /listening on (http:\/\/\S+)(?: \(bound to (http:\/\/[^\s)]+)\))?\n/.exec(out);
+      if (m) resolve([m[1], m[2] ?? m[1]]);
     });
     service.on('exit', (code) => reject(new Error(`meshexport serve exited with ${code}`)));
     setTimeout(() => reject(new Error('meshexport serve did not start')), 30000);
   });
   return {
     api,
+    bound,
     stop: async () => {
       service.kill('SIGTERM');
       await new Promise((r) => (service.exitCode !== null ? r() : service.on('exit', r)));

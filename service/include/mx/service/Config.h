@@ -68,6 +68,9 @@ struct ServiceConfig {
   int64_t maxUploadBytes = int64_t(1) << 30;
   std::string imodelUploadScope = "subject"; ///< "subject": uploads belong to their uploader; "shared": to everyone.
   int64_t shutdownGraceSeconds = 10;         ///< Running exports get this long to finish, then re-queue.
+  /// The web viewer's built files, served at /viewer/ (scripts/build-viewer.sh writes them);
+  /// default: viewer/dist of the source tree this binary was built from.
+  std::filesystem::path viewerDir;
 };
 
 /// What `keys()` documents (README, --help).

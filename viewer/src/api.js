@@ -1,0 +1,113 @@
+// The Mesh Export API as this page uses it. The token lives in sessionStorage (this tab only,
+// gone when it closes) and is sent only to this page's own origin: every request URL is resolved
+// against the page and checked before the Authorization header is added. The API root is the
+// folder above the page (…/viewer/ → …/), so the page works behind a publicUrl with a path prefix.
+
+const tokenKey = 'meshexport.token';
+
+export const apiRoot = new URL('../', window.location.href);
+
+export function getToken() {
+  return window.sessionStorage.getItem(tokenKey) ?? '';
+}
+
+export function setToken(token) {
+  if (token) window.sessionStorage.setItem(tokenKey, token);
+  else window.sessionStorage.removeItem(tokenKey);
+}
+
+/// An error the API answered (or a network failure): `status` 0 when nothing came back.
+export class ApiError extends Error {
+  constructor(status, code, message, details = []) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/// A URL of this origin under the API root; throws for anything else (a link to another origin
+/// never gets the token).
+export function apiUrl(relative) {
+  const url = new URL(relative, apiRoot);
+  if (url.origin !== window.location.origin) throw new ApiError(0, 'CrossOrigin', `Refusing to send the token to ${url.origin}.`);
+  return url;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/// One API call: JSON in, JSON out. 429 is waited out (Retry-After, at most 3 times); any other
+/// error becomes an ApiError with the API's code, message and details.
+export async function call(method, relative, body) {
+  const url = apiUrl(relative);
+  for (let attempt = 0; ; ++attempt) {
+    const headers = { Accept: 'application/vnd.bentley.itwin-platform.v1+json', Prefer: 'return=representation' };
+    const token = getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+                               credentials: 'omit', cache: 'no-store', redirect: 'error' });
+    } catch (e) {
+      throw new ApiError(0, 'NetworkError', `The service did not answer (${e.message}).`);
+    }
+    if (res.status === 429 && attempt < 3) {
+      const wait = Math.min(30, Number(res.headers.get('Retry-After')) || 1);
+      await sleep(wait * 1000);
+      continue;
+    }
+    const text = await res.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    if (res.ok) return json;
+    const err = json && json.error ? json.error : {};
+    throw new ApiError(res.status, err.code ?? `HTTP${res.status}`, err.message ?? `The service answered ${res.status}.`,
+                       Array.isArray(err.details) ? err.details : []);
+  }
+}
+
+/// Every page of a list: follows _links.next (same origin only).
+export async function listExports(iModelId) {
+  const out = [];
+  let next = `mesh-export/?iModelId=${encodeURIComponent(iModelId)}&$top=1000&$orderBy=date:desc`;
+  for (let pages = 0; next && pages < 20; ++pages) {
+    const page = await call('GET', next);
+    out.push(...(page?.exports ?? []));
+    const href = page?._links?.next?.href;
+    next = href ? relativeToRoot(href) : null;
+  }
+  return out;
+}
+
+/// An API link (absolute, built from publicUrl) as a path below the API root, so that it is
+/// fetched from this origin; null when it is not below the root.
+function relativeToRoot(href) {
+  const url = new URL(href, apiRoot);
+  const root = apiRoot.pathname;
+  if (!url.pathname.startsWith(root)) return null;
+  return url.pathname.slice(root.length) + url.search;
+}
+
+export const listImodels = async () => (await call('GET', 'imodels'))?.iModels ?? [];
+export const getExport = async (id) => (await call('GET', `mesh-export/${encodeURIComponent(id)}`))?.export;
+export const startExport = async (request) => (await call('POST', 'mesh-export/', request))?.export;
+export const deleteExport = (id) => call('DELETE', `mesh-export/${encodeURIComponent(id)}`);
+export const configKeys = async () => (await call('GET', 'config-keys'))?.keys ?? [];
+
+/// The tileset URL of a Complete export: the signed base link with /tileset.json appended to its
+/// path and its query (the signature) kept. The link is built from the service's publicUrl; its
+/// /tiles/… part is fetched from this page's origin (the same service), so that a page opened
+/// under another host name than publicUrl still loads the tiles its Content-Security-Policy allows.
+export function tilesetUrl(meshHref) {
+  const link = new URL(meshHref, apiRoot);
+  const at = link.pathname.lastIndexOf('/tiles/');
+  const url = at >= 0 ? new URL(link.pathname.slice(at + 1), apiRoot) : link;
+  url.search = link.search;
+  url.pathname = url.pathname.replace(/\/?$/, '/tileset.json');
+  return url.href;
+}
