@@ -6,8 +6,9 @@
 //   - an export of the iModel is started from the form (with a tilerConfig key) and reaches
 //     Complete in the list, which updates by itself;
 //   - opened, CesiumJS draws the campus: roofs, facades and ground each cover part of the canvas
-//     (colour classes from the fixture reference), and a click on a roof shows that roof's element
-//     id, its model and a subcategory, checked against datasets/imodel/fixtures/demo.reference.json;
+//     (colour classes from the fixture reference), and a click on a roof and one on a facade show
+//     that element's id, its model and a subcategory, checked against the fixture reference;
+//   - an iModel without geolocation (primitives.bim) is drawn in its local frame;
 //   - the stage chart has one bar per stage of the export's metrics, in order, coloured by backend;
 //     triangles per level likewise; the debug overlay (bounding volumes, levels) switches on;
 //   - the comparison page draws the iModel's runs; an IMODEL export shows its metadata and note;
@@ -31,6 +32,10 @@ const data = path.join(work, 'data');
 const added = execFileSync(meshexport, ['imodels', 'add', bim, '--data-dir', data], { encoding: 'utf8' });
 const iModelId = /added ([0-9a-f-]{36})/.exec(added)[1];
 const name = /"(.*)" →/.exec(added)[1];
+// A second iModel that is not geolocated: drawn in its local frame.
+const localBim = path.join(path.dirname(referenceFile), 'primitives.bim');
+const localId = /added ([0-9a-f-]{36})/.exec(execFileSync(meshexport, ['imodels', 'add', localBim, '--data-dir', data],
+                                                          { encoding: 'utf8' }))[1];
 const token = `viewer-test-${process.pid}-0123456789abcdef`;
 const failures = [];
 const check = (ok, what) => {
@@ -76,6 +81,74 @@ await page.addInitScript(() => {
   window.__violations = [];
   document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
 });
+/// The 3D canvas read back: the share of each colour class of the demo campus, for roof and
+/// facade a pixel whose 7×7 neighbourhood is all of that class (a safe place to click), the most
+/// common colours (for a failure message), the share of pixels that are not the empty background
+/// and the share of the width they span, and a coarse grey copy (to compare two frames).
+function sampleCanvas() {
+  return page.evaluate(() => {
+    const canvas = document.querySelector('#cesium canvas');
+    const copy = document.createElement('canvas');
+    copy.width = canvas.width;
+    copy.height = canvas.height;
+    const ctx = copy.getContext('2d');
+    ctx.drawImage(canvas, 0, 0);
+    const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
+    // Colour classes of the fixture's materials (iModel colours are 0xBBGGRR; lit, so told apart by
+    // channel relations): roofs 0x323c96 (red-brown), facades 0xb4c8d6 (warm light grey), ground
+    // 0x5a966e (green); the image-based light tints the greys. The globe behind is a dark blue-grey.
+    const classOf = (r, g, b) => (r > 80 && r > g + 30 && r > b + 30 ? 'roof'
+                                  : g > r + 12 && g > b + 12 ? 'ground'
+                                    : Math.min(r, g, b) > 100 && Math.max(r, g, b) - Math.min(r, g, b) < 40 ? 'facade' : 'other');
+    const counts = { roof: 0, facade: 0, ground: 0, other: 0 };
+    const w = copy.width;
+    const h = copy.height;
+    const spots = { roof: null, facade: null };
+    for (let y = 0; y < h; ++y)
+      for (let x = 0; x < w; ++x) {
+        const i = (y * w + x) * 4;
+        const c = classOf(px[i], px[i + 1], px[i + 2]);
+        counts[c]++;
+        if (c in spots && !spots[c] && x > 3 && y > 3 && x < w - 4 && y < h - 4) {
+          let all = true;
+          for (let dy = -3; dy <= 3 && all; ++dy)
+            for (let dx = -3; dx <= 3 && all; ++dx) {
+              const j = ((y + dy) * w + x + dx) * 4;
+              all = classOf(px[j], px[j + 1], px[j + 2]) === c;
+            }
+          if (all) spots[c] = { x, y };
+        }
+      }
+    const n = w * h;
+    const hist = new Map();
+    for (let i = 0; i < px.length; i += 4 * 7) {
+      const key = [px[i], px[i + 1], px[i + 2]].map((v) => v & 0xf0).join(',');
+      hist.set(key, (hist.get(key) ?? 0) + 1);
+    }
+    const common = [...hist.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k]) => `(${k})`).join(' ');
+    const grey = [];
+    for (let i = 0; i < px.length; i += 4 * 5) grey.push((px[i] + px[i + 1] + px[i + 2]) / 3);
+    // The page's empty background (#15181c).
+    const empty = (r, g, b) => Math.abs(r - 21) + Math.abs(g - 24) + Math.abs(b - 28) < 12;
+    let drawn = 0;
+    let minX = w;
+    let maxX = -1;
+    for (let i = 0; i < px.length; i += 4)
+      if (!empty(px[i], px[i + 1], px[i + 2])) {
+        ++drawn;
+        minX = Math.min(minX, (i / 4) % w);
+        maxX = Math.max(maxX, (i / 4) % w);
+      }
+    return { common, roof: counts.roof / n, facade: counts.facade / n, ground: counts.ground / n, spots, grey,
+             drawn: drawn / n, span: maxX >= minX ? (maxX - minX + 1) / w : 0, scale: canvas.clientWidth / w };
+  });
+}
+
+/// Waits until the page shows export `id` and its tileset has loaded or failed.
+const viewSettled = (id) => page.waitForSelector(`#page[data-export="${id}"] #view-status[data-state="loaded"], ` +
+                                                 `#page[data-export="${id}"] #view-status[data-state="failed"]`,
+                                                 { timeout: 180000 });
+
 const shot = (file) => page.screenshot({ path: path.join(work, file) });
 
 try {
@@ -107,7 +180,7 @@ try {
   const exportId = (await link.textContent()).trim();
   check(/^[0-9a-f-]{36}$/.test(exportId), `the form started export ${exportId}`);
   // One click: the page follows the export and draws it once Complete.
-  await page.waitForSelector('#view-status[data-state="loaded"], #view-status[data-state="failed"]', { timeout: 180000 });
+  await viewSettled(exportId);
   check(page.url().endsWith(`#/export/${exportId}`) && await page.getAttribute('#view-status', 'data-state') === 'loaded',
         'the started export is drawn on its page without another click');
   await page.click('header nav a[href="#/"]');
@@ -121,73 +194,32 @@ try {
 
   // ---- open it: CesiumJS draws the campus ----
   await page.click(`tr[data-export="${exportId}"] a.open`);
-  await page.waitForSelector('#view-status[data-state="loaded"], #view-status[data-state="failed"]', { timeout: 180000 });
+  await viewSettled(exportId);
   check(await page.getAttribute('#view-status', 'data-state') === 'loaded', `the tileset loaded: ${await page.textContent('#view-status')}`);
   await page.waitForTimeout(1500); // a few frames after the last tile
-  const canvasBox = await page.locator('#cesium canvas').boundingBox();
-  const classes = await page.evaluate(() => {
-    const canvas = document.querySelector('#cesium canvas');
-    const copy = document.createElement('canvas');
-    copy.width = canvas.width;
-    copy.height = canvas.height;
-    const ctx = copy.getContext('2d');
-    ctx.drawImage(canvas, 0, 0);
-    const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
-    // Colour classes of the fixture's materials (iModel colours are 0xBBGGRR; lit, so told apart by
-    // channel relations): roofs 0x323c96 (red-brown), facades 0xb4c8d6 (warm light grey), ground
-    // 0x5a966e (green); the image-based light tints the greys. The globe behind is a dark blue-grey.
-    const classOf = (r, g, b) => (r > 80 && r > g + 30 && r > b + 30 ? 'roof'
-                                  : g > r + 12 && g > b + 12 ? 'ground'
-                                    : Math.min(r, g, b) > 100 && Math.max(r, g, b) - Math.min(r, g, b) < 40 ? 'facade' : 'other');
-    const counts = { roof: 0, facade: 0, ground: 0, other: 0 };
-    const w = copy.width;
-    const h = copy.height;
-    let best = null;
-    for (let y = 0; y < h; ++y)
-      for (let x = 0; x < w; ++x) {
-        const i = (y * w + x) * 4;
-        const c = classOf(px[i], px[i + 1], px[i + 2]);
-        counts[c]++;
-        // A roof pixel whose 7×7 neighbourhood is all roof: a safe place to click.
-        if (c === 'roof' && !best && x > 3 && y > 3 && x < w - 4 && y < h - 4) {
-          let all = true;
-          for (let dy = -3; dy <= 3 && all; ++dy)
-            for (let dx = -3; dx <= 3 && all; ++dx) {
-              const j = ((y + dy) * w + x + dx) * 4;
-              all = classOf(px[j], px[j + 1], px[j + 2]) === 'roof';
-            }
-          if (all) best = { x, y };
-        }
-      }
-    const n = w * h;
-    // The most common colours (16 levels a channel), to tell why a class came out empty.
-    const hist = new Map();
-    for (let i = 0; i < px.length; i += 4 * 7) {
-      const key = [px[i], px[i + 1], px[i + 2]].map((v) => v & 0xf0).join(',');
-      hist.set(key, (hist.get(key) ?? 0) + 1);
-    }
-    const common = [...hist.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k]) => `(${k})`).join(' ');
-    return { common, roof: counts.roof / n, facade: counts.facade / n, ground: counts.ground / n, best,
-             scale: canvas.clientWidth / w };
-  });
+  const classes = await sampleCanvas();
   check(classes.roof > 0.003 && classes.facade > 0.003 && classes.ground > 0.02,
         `the campus is drawn: roofs ${(classes.roof * 100).toFixed(2)} %, facades ${(classes.facade * 100).toFixed(2)} %, ` +
         `ground ${(classes.ground * 100).toFixed(2)} % of the canvas; common colours ${classes.common}`);
   await shot('viewer-3-drawn.png');
 
-  // ---- click a roof: its ids ----
-  check(classes.best !== null, 'a roof is on screen to click');
-  if (classes.best) {
-    await page.mouse.click(canvasBox.x + classes.best.x * classes.scale, canvasBox.y + classes.best.y * classes.scale);
+  // ---- click a roof, then a facade: their ids against the reference ----
+  const canvasBox = await page.locator('#cesium canvas').boundingBox();
+  for (const [kind, label, colour] of [['roof', /^roof \d+$/, 0x323c96], ['facade', /^(building \d+|water tower)$/, 0xb4c8d6]]) {
+    const spot = classes.spots[kind];
+    check(spot !== null, `a ${kind} is on screen to click`);
+    if (!spot) continue;
+    await page.evaluate(() => document.querySelector('#picked').replaceChildren());
+    await page.mouse.click(canvasBox.x + spot.x * classes.scale, canvasBox.y + spot.y * classes.scale);
     await page.waitForSelector('#picked-element', { timeout: 20000 });
     const shown = { element: (await page.textContent('#picked-element')).trim(), model: (await page.textContent('#picked-model')).trim(),
                     subcategory: (await page.textContent('#picked-subcategory')).trim() };
     const ref = reference.elements.find((e) => e.id === shown.element);
-    check(ref !== undefined && /^roof \d+$/.test(ref.label) && ref.colors.includes(0x323c96) /* the roofs' colour */,
-          `the clicked roof is element ${shown.element} (${ref ? ref.label : 'not in the reference'})`);
+    check(ref !== undefined && label.test(ref.label) && ref.colors.includes(colour),
+          `the clicked ${kind} is element ${shown.element} (${ref ? ref.label : 'not in the reference'})`);
     check(ref !== undefined && shown.model === ref.model, `its model ${shown.model} is the reference's (${ref?.model})`);
     check(/^0x[0-9a-f]+$/.test(shown.subcategory), `its subcategory is shown (${shown.subcategory})`);
-    await shot('viewer-4-picked.png');
+    await shot(`viewer-4-picked-${kind}.png`);
   }
 
   // ---- metrics drawn ----
@@ -203,31 +235,57 @@ try {
   check(await page.$$eval('svg.memory rect.bar', (rs) => rs.length) >= 2, 'memory drawn');
 
   // ---- debug overlay ----
+  const before = (await sampleCanvas()).grey;
   await page.check('#debug-volumes');
   await page.check('#debug-levels');
   await page.waitForTimeout(1500);
+  const after = (await sampleCanvas()).grey;
+  const changed = after.filter((v, i) => Math.abs(v - before[i]) > 30).length / after.length;
+  check(changed > 0.005, `the debug overlay draws boxes and labels (${(changed * 100).toFixed(1)} % of the canvas changed)`);
   await shot('viewer-5-debug.png');
 
-  // ---- an IMODEL export: metadata and the note; the comparison; delete ----
-  await page.selectOption('#start-type', 'IMODEL');
+  // ---- an iModel without geolocation: drawn in its local frame ----
+  await page.selectOption('#start-imodel', localId);
   await page.fill('#key-maxTrianglesPerTile', '');
   await page.click('#start-button');
   await page.waitForFunction((prev) => {
     const a = document.querySelector('#start-result a');
     return a && a.textContent.trim() !== prev;
   }, exportId, { timeout: 20000 });
+  const localExport = (await page.textContent('#start-result a')).trim();
+  await viewSettled(localExport);
+  const localStatus = await page.textContent('#view-status');
+  await page.locator('#cesium').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(1500); // a few frames after the last tile
+  const local = await sampleCanvas();
+  // The fixture is a row of small primitives: few pixels, spread across the view.
+  check(page.url().endsWith(`#/export/${localExport}`) && /local frame/.test(localStatus) && local.drawn > 0.001 &&
+        local.span > 0.3,
+        `an iModel without geolocation is drawn in a local frame (${localStatus}; ${(local.drawn * 100).toFixed(2)} % of ` +
+        `the canvas drawn, across ${(local.span * 100).toFixed(0)} % of its width)`);
+  await shot('viewer-6-local.png');
+
+  // ---- an IMODEL export: metadata and the note; the comparison; delete ----
+  await page.selectOption('#start-imodel', iModelId);
+  await page.selectOption('#start-type', 'IMODEL');
+  await page.fill('#key-maxTrianglesPerTile', '');
+  await page.click('#start-button');
+  await page.waitForFunction((prev) => {
+    const a = document.querySelector('#start-result a');
+    return a && a.textContent.trim() !== prev;
+  }, localExport, { timeout: 20000 });
   const imodelExport = (await page.textContent('#start-result a')).trim();
   await page.goto(`${front}/viewer/#/`);
   await page.waitForSelector(`tr[data-export="${imodelExport}"][data-status="Complete"]`, { timeout: 180000 });
   await page.click(`tr[data-export="${imodelExport}"] a.open`);
   await page.waitForSelector('#imdl-summary table', { timeout: 20000 });
   check((await page.textContent('.note')).includes('frontend-tiles'), 'an IMODEL export names the client that draws it');
-  await shot('viewer-6-imodel.png');
+  await shot('viewer-7-imodel.png');
   await page.goto(`${front}/viewer/#/compare/${iModelId}`);
   await page.waitForSelector('svg.compare rect.bar', { timeout: 20000 });
   const runs = await page.$$eval('svg.compare rect.bar', (rs) => new Set(rs.map((r) => r.dataset.export)).size);
   check(runs === 2, `the comparison draws both runs (${runs})`);
-  await shot('viewer-7-compare.png');
+  await shot('viewer-8-compare.png');
   await page.goto(`${front}/viewer/#/`);
   const del = `tr[data-export="${imodelExport}"] button.delete`;
   await page.click(del);

@@ -101,8 +101,16 @@ export async function openTileset(container, url, { onPick, onState }) {
   });
 
   const sphere = BoundingSphere.clone(tileset.boundingSphere);
-  widget.camera.viewBoundingSphere(sphere, new HeadingPitchRange(0.6, -0.6, Math.max(1, sphere.radius) * 2.2));
-  widget.camera.lookAtTransform(Matrix4.IDENTITY);
+  const offset = new HeadingPitchRange(0.6, -0.6, Math.max(1, sphere.radius) * 2.2);
+  if (local) {
+    // The scene's own axes (z up) around its centre: the camera orbits the model, not the earth
+    // (whose east-north-up frame is meaningless near its centre).
+    scene.screenSpaceCameraController.enableCollisionDetection = false;
+    widget.camera.lookAtTransform(Matrix4.fromTranslation(sphere.center), offset);
+  } else {
+    widget.camera.viewBoundingSphere(sphere, offset);
+    widget.camera.lookAtTransform(Matrix4.IDENTITY);
+  }
 
   let highlighted = null;
   const handler = new ScreenSpaceEventHandler(scene.canvas);

@@ -181,6 +181,7 @@ function renderHome() {
 }
 
 function closeView() {
+  delete $('page').dataset.export;
   if (state.view) state.view.destroy();
   state.view = null;
   state.viewId = null;
@@ -248,6 +249,7 @@ async function renderExport(id) {
   }
   parts.push(metricsSection(e), h('h2', {}, 'Export'), metadataTable(e));
   fill(page, parts);
+  page.dataset.export = id; // which export the page shows (#page is reused by every route)
   if (drawable) {
     const show = (ids) => {
       if (!ids) return fill(picked, h('dt', {}, 'Click an element'), h('dd', {}, 'nothing there'));
