@@ -55,9 +55,10 @@ TEST(ServiceViewer, ServesTheBuiltPageWithItsTypesCachingAndPolicy) {
   EXPECT_EQ(again->status, 304);
 
   // Hashed bundles and a CesiumJS version's files never change: cached for a year.
-  const std::pair<const char*, const char*> files[] = {{"/viewer/assets/main-ABC123.js", "text/javascript; charset=utf-8"},
-                                                       {"/viewer/assets/style-DEF456.css", "text/css; charset=utf-8"},
-                                                       {"/viewer/cesium-1.0.0/ThirdParty/draco.wasm", "application/wasm"}};
+  const std::pair<const char*, const char*> files[] = {
+      {"/viewer/assets/main-ABC123.js", "text/javascript; charset=utf-8"},
+      {"/viewer/assets/style-DEF456.css", "text/css; charset=utf-8"},
+      {"/viewer/cesium-1.0.0/ThirdParty/draco.wasm", "application/wasm"}};
   for (const auto& [path, type] : files) {
     auto r = c.Get(path);
     ASSERT_TRUE(r) << path;
@@ -87,7 +88,8 @@ TEST(ServiceViewer, AnUnbuiltViewerSaysHowToBuildIt) {
   auto r = s.client().Get("/viewer/");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
-  EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("scripts/build-viewer.sh"), std::string::npos) << r->body;
+  EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("scripts/build-viewer.sh"), std::string::npos)
+      << r->body;
 }
 
 TEST(ServiceViewer, ConfigKeysDescribeWhatTheTilerAccepts) {
@@ -106,7 +108,8 @@ TEST(ServiceViewer, ConfigKeysDescribeWhatTheTilerAccepts) {
     EXPECT_TRUE(engine::applyTilerConfig(config, name, def).isOk());
     if (type == "enum" || type == "boolean") {
       ASSERT_TRUE(k.contains("values"));
-      for (const auto& v : k["values"]) EXPECT_TRUE(engine::applyTilerConfig(config, name, v.get<std::string>()).isOk()) << v;
+      for (const auto& v : k["values"])
+        EXPECT_TRUE(engine::applyTilerConfig(config, name, v.get<std::string>()).isOk()) << v;
       EXPECT_FALSE(engine::applyTilerConfig(config, name, "no-such-value").isOk());
     } else {
       ASSERT_TRUE(k.contains("ranges"));
@@ -130,7 +133,8 @@ TEST(ServiceViewer, ConfigKeysDescribeWhatTheTilerAccepts) {
     }
   }
   // A second name of a key says which.
-  const auto alias = std::find_if(keys.begin(), keys.end(), [](const json& k) { return k["name"] == "enableCompression"; });
+  const auto alias =
+      std::find_if(keys.begin(), keys.end(), [](const json& k) { return k["name"] == "enableCompression"; });
   ASSERT_NE(alias, keys.end());
   EXPECT_EQ((*alias)["aliasOf"], "meshoptCompression");
 }
