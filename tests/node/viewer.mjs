@@ -149,6 +149,21 @@ const viewSettled = (id) => page.waitForSelector(`#page[data-export="${id}"] #vi
                                                  `#page[data-export="${id}"] #view-status[data-state="failed"]`,
                                                  { timeout: 180000 });
 
+/// Starts an export from the form (maxTrianglesPerTile given or left empty); resolves to the new
+/// export's id once the page has announced it.
+async function startFromForm(imodel, type, maxTriangles) {
+  const previous = (await page.$('#start-result a')) ? (await page.textContent('#start-result a')).trim() : '';
+  await page.selectOption('#start-imodel', imodel);
+  await page.selectOption('#start-type', type);
+  await page.fill('#key-maxTrianglesPerTile', maxTriangles);
+  await page.click('#start-button');
+  await page.waitForFunction((prev) => {
+    const a = document.querySelector('#start-result a');
+    return a && a.textContent.trim() !== prev;
+  }, previous, { timeout: 20000 });
+  return (await page.textContent('#start-result a')).trim();
+}
+
 const shot = (file) => page.screenshot({ path: path.join(work, file) });
 
 try {
@@ -171,13 +186,8 @@ try {
   await shot('viewer-1-list.png');
 
   // ---- start an export from the form ----
-  await page.selectOption('#start-imodel', iModelId);
-  await page.selectOption('#start-type', '3DTILES');
   await page.click('#start-keys summary');
-  await page.fill('#key-maxTrianglesPerTile', '2000');
-  await page.click('#start-button');
-  const link = await page.waitForSelector('#start-result a', { timeout: 20000 });
-  const exportId = (await link.textContent()).trim();
+  const exportId = await startFromForm(iModelId, '3DTILES', '2000');
   check(/^[0-9a-f-]{36}$/.test(exportId), `the form started export ${exportId}`);
   // One click: the page follows the export and draws it once Complete.
   await viewSettled(exportId);
@@ -245,14 +255,7 @@ try {
   await shot('viewer-5-debug.png');
 
   // ---- an iModel without geolocation: drawn in its local frame ----
-  await page.selectOption('#start-imodel', localId);
-  await page.fill('#key-maxTrianglesPerTile', '');
-  await page.click('#start-button');
-  await page.waitForFunction((prev) => {
-    const a = document.querySelector('#start-result a');
-    return a && a.textContent.trim() !== prev;
-  }, exportId, { timeout: 20000 });
-  const localExport = (await page.textContent('#start-result a')).trim();
+  const localExport = await startFromForm(localId, '3DTILES', '');
   await viewSettled(localExport);
   const localStatus = await page.textContent('#view-status');
   await page.locator('#cesium').scrollIntoViewIfNeeded();
@@ -266,15 +269,7 @@ try {
   await shot('viewer-6-local.png');
 
   // ---- an IMODEL export: metadata and the note; the comparison; delete ----
-  await page.selectOption('#start-imodel', iModelId);
-  await page.selectOption('#start-type', 'IMODEL');
-  await page.fill('#key-maxTrianglesPerTile', '');
-  await page.click('#start-button');
-  await page.waitForFunction((prev) => {
-    const a = document.querySelector('#start-result a');
-    return a && a.textContent.trim() !== prev;
-  }, localExport, { timeout: 20000 });
-  const imodelExport = (await page.textContent('#start-result a')).trim();
+  const imodelExport = await startFromForm(iModelId, 'IMODEL', '');
   await page.goto(`${front}/viewer/#/`);
   await page.waitForSelector(`tr[data-export="${imodelExport}"][data-status="Complete"]`, { timeout: 180000 });
   await page.click(`tr[data-export="${imodelExport}"] a.open`);
