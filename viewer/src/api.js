@@ -71,10 +71,11 @@ export async function call(method, relative, body) {
   }
 }
 
-/// Every page of a list: follows _links.next (same origin only).
-export async function listExports(iModelId) {
+/// Every export the caller sees, newest first: every page of the list, following _links.next
+/// (same origin only). No iModelId and no exportType: listing never auto-generates an export.
+export async function listExports() {
   const out = [];
-  let next = `mesh-export/?iModelId=${encodeURIComponent(iModelId)}&$top=1000&$orderBy=date:desc`;
+  let next = 'mesh-export/?$top=1000&$orderBy=date:desc';
   for (let pages = 0; next && pages < 20; ++pages) {
     const page = await call('GET', next);
     out.push(...(page?.exports ?? []));

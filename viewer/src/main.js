@@ -43,10 +43,12 @@ async function refresh() {
     return;
   }
   try {
-    state.imodels = await api.listImodels();
-    const lists = await Promise.all(state.imodels.map((m) => api.listExports(m.id)));
+    // Two calls a refresh, however many iModels: the exports come in one list, grouped here.
+    const [imodels, exports] = await Promise.all([api.listImodels(), api.listExports()]);
+    state.imodels = imodels;
     state.exports.clear();
-    state.imodels.forEach((m, i) => state.exports.set(m.id, lists[i]));
+    for (const m of imodels) state.exports.set(m.id, []);
+    for (const e of exports) state.exports.get(e.request?.iModelId)?.push(e);
     state.error = '';
     if (!state.keys) state.keys = await api.configKeys();
   } catch (e) {
