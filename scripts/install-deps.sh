@@ -10,7 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pkgs=(cmake ninja-build pkg-config ccache clang
   libmeshoptimizer-dev libtinygltf-dev nlohmann-json3-dev libstb-dev libspdlog-dev libfmt-dev
   libhwy-dev libtbb-dev libcpp-httplib-dev libssl-dev libsqlite3-dev libsnappy-dev libpq-dev
-  libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev)
+  libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev libdraco-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,6 +32,8 @@ if [ $tests = 1 ]; then
   dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q "install ok installed" || missing+=(postgresql)
   # sqlite3: the viewer's browser test gives a copy of the demo iModel a hostile name.
   dpkg-query -W -f='${Status}' sqlite3 2>/dev/null | grep -q "install ok installed" || missing+=(sqlite3)
+  # assimp-testmodels: real glTF files the reader is checked on (a Draco engine and its plain twin).
+  dpkg-query -W -f='${Status}' assimp-testmodels 2>/dev/null | grep -q "install ok installed" || missing+=(assimp-testmodels)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}" >&2

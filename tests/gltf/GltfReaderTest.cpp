@@ -348,12 +348,12 @@ TEST(GltfReader, MalformedDocumentsGiveClearErrors) {
              {"count", 1}, {"indices", {{"bufferView", 1}, {"componentType", 5123}}}, {"values", {{"bufferView", 0}}}};
        },
        core::ErrorCode::UnsupportedInput, "sparse"},
-      {"draco required",
+      {"meshopt input required (Draco is read: GltfDracoTest)",
        [](Doc& d) {
-         d.j["extensionsUsed"] = {"KHR_draco_mesh_compression"};
-         d.j["extensionsRequired"] = {"KHR_draco_mesh_compression"};
+         d.j["extensionsUsed"] = {"EXT_meshopt_compression"};
+         d.j["extensionsRequired"] = {"EXT_meshopt_compression"};
        },
-       core::ErrorCode::UnsupportedInput, "KHR_draco_mesh_compression"},
+       core::ErrorCode::UnsupportedInput, "EXT_meshopt_compression"},
       {"node cycle",
        [](Doc& d) {
          d.j["nodes"] = {{{"mesh", 0}, {"children", {1}}}, {{"children", {0}}}};

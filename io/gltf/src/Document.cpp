@@ -3,6 +3,7 @@
 #include "Document.h"
 
 #include "Accessor.h"
+#include "Draco.h"
 
 #include <nlohmann/json.hpp>
 
@@ -151,6 +152,7 @@ Result<std::unique_ptr<Document>> loadDocument(std::span<const uint8_t> bytes, b
   }
   // Images are never decoded for tiling; without them tinygltf neither reads nor copies them.
   j.erase("images");
+  standInDracoViews(j);
   const std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   tinygltf::TinyGLTF loader;
   loader.SetImageLoader([](tinygltf::Image*, const int, std::string*, std::string*, int, int, const unsigned char*, int,
@@ -159,6 +161,8 @@ Result<std::unique_ptr<Document>> loadDocument(std::span<const uint8_t> bytes, b
   std::string err, warn;
   if (!loader.LoadASCIIFromString(&doc->model, &err, &warn, text.data(), unsigned(text.size()), baseDir))
     return malformed("glTF could not be parsed: " + (err.empty() ? std::string("unknown error") : err));
+  // Draco-compressed primitives become plain accessors over decoded buffers.
+  MX_RETURN_IF_ERROR(expandDraco(*doc));
   return doc;
 }
 

@@ -3,7 +3,8 @@
 // JSON (without its "buffers" and "images", which it would copy or decode); the buffers are spans
 // into the glb's BIN chunk, memory maps of external .bin files, or decoded data URIs. A glb read
 // through readGltf is itself a memory map, so no byte of geometry is copied before the scene is
-// built from the accessors.
+// built from the accessors. KHR_draco_mesh_compression primitives are the exception: they are
+// decoded at load into buffers of their own (Draco.h).
 #include <mx/core/MappedFile.h>
 #include <mx/core/Result.h>
 

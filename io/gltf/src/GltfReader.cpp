@@ -55,8 +55,9 @@ public:
   Result<Scene> build() {
     for (const std::string& ext : _m.extensionsRequired) {
       // Geometry we read as it is (KHR_mesh_quantization), and extensions that only change
-      // textures or materials, which tiling ignores (the base colour factor is kept). Anything
-      // else may change geometry we would misread (Draco, meshopt input): refused by name.
+      // textures or materials, which tiling ignores (the base colour factor is kept). Draco was
+      // decoded at load (Draco.h). Anything else may change geometry we would misread (meshopt
+      // input): refused by name.
       static const std::set<std::string> kReadable = {"KHR_mesh_quantization", "KHR_texture_transform",
                                                       "KHR_texture_basisu",    "EXT_texture_webp",
                                                       "EXT_texture_avif",      "KHR_materials_variants"};
@@ -133,8 +134,7 @@ private:
       const bool perVertex = prim.attributes.count("COLOR_0") || prim.extensions.count("EXT_mesh_features");
       const size_t size = primitiveSize(prim);
       MX_RETURN_IF_ERROR(beforePiece(size));
-      if (_streaming && size > _batches->primitives && (prim.mode == TINYGLTF_MODE_TRIANGLES || prim.mode == -1) &&
-          !prim.extensions.count("KHR_draco_mesh_compression")) {
+      if (_streaming && size > _batches->primitives && (prim.mode == TINYGLTF_MODE_TRIANGLES || prim.mode == -1)) {
         MX_RETURN_IF_ERROR(addSlices(prim, world, featureOfNode).withContext(context()));
         continue;
       }
@@ -419,8 +419,6 @@ private:
       ++_skippedPrimitives;
       return std::optional<PrimitiveMesh>();
     }
-    if (prim.extensions.count("KHR_draco_mesh_compression"))
-      return Status{ErrorCode::UnsupportedInput, "Draco-compressed primitives are not supported"};
     PrimitiveMesh out;
     MX_ASSIGN_OR_RETURN(out.vertices, vertexSource(prim, world));
     const VertexSource& src = out.vertices;
