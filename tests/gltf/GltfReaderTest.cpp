@@ -308,6 +308,26 @@ TEST(GltfReader, ReadsPointsAndLines) {
   EXPECT_EQ(unknown.warnings().size(), 1u);
 }
 
+TEST(GltfReader, AppearanceItDoesNotCarryIsAWarningNotASilentDrop) {
+  Doc d = quadDoc(4, {0, 1, 2});
+  EXPECT_TRUE(d.read().warnings().empty()); // nothing but geometry and a colour: nothing dropped
+  const int uv = d.accessor(std::vector<float>{0, 0, 1, 0, 1, 1, 0, 1}, 5126, "VEC2", 4);
+  d.j["meshes"][0]["primitives"][0]["attributes"]["TEXCOORD_0"] = uv;
+  d.j["meshes"][0]["primitives"][0]["material"] = 0;
+  d.j["materials"] = {{{"pbrMetallicRoughness", {{"baseColorTexture", {{"index", 0}}}, {"baseColorFactor", {1, 0, 0, 1}}}},
+                       {"normalTexture", {{"index", 0}}},
+                       {"extensions", {{"KHR_materials_clearcoat", {{"clearcoatFactor", 1}}}}}}};
+  d.j["textures"] = {{{"source", 0}}};
+  d.j["images"] = {{{"uri", "checker.png"}}};
+  auto r = d.read();
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ(r.warnings().size(), 1u);
+  const std::string& w = r.warnings()[0];
+  for (const char* named : {"baseColorTexture ×1", "normalTexture ×1", "KHR_materials_clearcoat ×1", "TEXCOORD_0 ×1"})
+    EXPECT_NE(w.find(named), std::string::npos) << named << " in: " << w;
+  EXPECT_EQ(r->materials.back(), (core::Material{255, 0, 0, 255})); // the base colour factor is kept
+}
+
 struct Bad {
   const char* name;
   std::function<void(Doc&)> mutate;

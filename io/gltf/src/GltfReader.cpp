@@ -48,6 +48,31 @@ struct PrimitiveMesh {
   size_t vertexCount = 0;
 };
 
+/// What of the glTF's look the tiles do not carry yet (textures, texture coordinates, material
+/// extensions), as one warning ("" when nothing is dropped): the base colour factor and COLOR_0
+/// are kept, the rest is named so that it is never dropped silently.
+std::string droppedAppearance(const tinygltf::Model& m) {
+  std::map<std::string, size_t> counts;
+  for (const auto& mat : m.materials) {
+    const auto& pbr = mat.pbrMetallicRoughness;
+    if (pbr.baseColorTexture.index >= 0) ++counts["baseColorTexture"];
+    if (pbr.metallicRoughnessTexture.index >= 0) ++counts["metallicRoughnessTexture"];
+    if (mat.normalTexture.index >= 0) ++counts["normalTexture"];
+    if (mat.occlusionTexture.index >= 0) ++counts["occlusionTexture"];
+    if (mat.emissiveTexture.index >= 0) ++counts["emissiveTexture"];
+    for (const auto& [name, value] : mat.extensions) ++counts[name];
+  }
+  for (const auto& mesh : m.meshes)
+    for (const auto& prim : mesh.primitives)
+      for (const auto& [name, accessor] : prim.attributes)
+        if (name.rfind("TEXCOORD_", 0) == 0) ++counts[name];
+  if (counts.empty()) return "";
+  std::string text = "glTF appearance not carried into the tiles (only the base colour factor and COLOR_0 are):";
+  for (const auto& [name, n] : counts) text += " " + name + " ×" + std::to_string(n) + ",";
+  text.back() = '.';
+  return text;
+}
+
 class GltfSceneBuilder {
 public:
   GltfSceneBuilder(const Document& doc, core::SceneBatches* batches) : _d(doc), _m(doc.model), _batches(batches) {}
@@ -89,6 +114,7 @@ public:
     Result<Scene> result(std::move(_scene));
     if (_skippedPrimitives > 0)
       result.warnings().push_back(std::to_string(_skippedPrimitives) + " primitive(s) of an unknown mode skipped");
+    if (std::string dropped = droppedAppearance(_m); !dropped.empty()) result.warnings().push_back(std::move(dropped));
     return result;
   }
 
