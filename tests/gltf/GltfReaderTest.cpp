@@ -314,9 +314,10 @@ TEST(GltfReader, AppearanceItDoesNotCarryIsAWarningNotASilentDrop) {
   const int uv = d.accessor(std::vector<float>{0, 0, 1, 0, 1, 1, 0, 1}, 5126, "VEC2", 4);
   d.j["meshes"][0]["primitives"][0]["attributes"]["TEXCOORD_0"] = uv;
   d.j["meshes"][0]["primitives"][0]["material"] = 0;
-  d.j["materials"] = {{{"pbrMetallicRoughness", {{"baseColorTexture", {{"index", 0}}}, {"baseColorFactor", {1, 0, 0, 1}}}},
-                       {"normalTexture", {{"index", 0}}},
-                       {"extensions", {{"KHR_materials_clearcoat", {{"clearcoatFactor", 1}}}}}}};
+  d.j["materials"] = {
+      {{"pbrMetallicRoughness", {{"baseColorTexture", {{"index", 0}}}, {"baseColorFactor", {1, 0, 0, 1}}}},
+       {"normalTexture", {{"index", 0}}},
+       {"extensions", {{"KHR_materials_clearcoat", {{"clearcoatFactor", 1}}}}}}};
   d.j["textures"] = {{{"source", 0}}};
   d.j["images"] = {{{"uri", "checker.png"}}};
   auto r = d.read();
