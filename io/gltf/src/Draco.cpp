@@ -108,9 +108,7 @@ Status expandPrimitive(Document& doc, tinygltf::Primitive& prim, std::map<int, b
     if (size_t(prim.indices) >= doc.model.accessors.size())
       return malformed(what + ": indices accessor " + std::to_string(prim.indices) + " does not exist");
     tinygltf::Accessor& a = doc.model.accessors[size_t(prim.indices)];
-    if (a.count != size_t(mesh->num_faces()) * 3)
-      return malformed(what + ": the indices accessor has " + std::to_string(a.count) + " indices, the Draco data " +
-                       std::to_string(size_t(mesh->num_faces()) * 3));
+    a.count = size_t(mesh->num_faces()) * 3; // the Draco data's own count (see expandDraco)
     std::vector<uint8_t> bytes(a.count * 4);
     for (draco::FaceIndex f(0); f < mesh->num_faces(); ++f)
       for (int k = 0; k < 3; ++k) {
@@ -133,13 +131,11 @@ Status expandPrimitive(Document& doc, tinygltf::Primitive& prim, std::map<int, b
                        ")");
     if (it->second < 0 || size_t(it->second) >= doc.model.accessors.size())
       return malformed(what + ": " + name + " accessor " + std::to_string(it->second) + " does not exist");
-    const tinygltf::Accessor& a = doc.model.accessors[size_t(it->second)];
+    tinygltf::Accessor& a = doc.model.accessors[size_t(it->second)];
     const int components = tinygltf::GetNumComponentsInType(uint32_t(a.type));
     const int size = tinygltf::GetComponentSizeInBytes(uint32_t(a.componentType));
-    if (a.count != points)
-      return malformed(what + ": " + name + " accessor has " + std::to_string(a.count) + " elements, the Draco data " +
-                       std::to_string(points) + " points");
     if (components <= 0 || size <= 0) return malformed(what + ": " + name + " accessor has a bad type");
+    a.count = points; // the Draco data's own count (see expandDraco)
     std::vector<uint8_t> bytes(points * size_t(components) * size_t(size));
     if (!convertAs(a.componentType, *attribute, points, components, bytes.data()))
       return malformed(what + ": Draco attribute " + name + " does not convert to its accessor's type");

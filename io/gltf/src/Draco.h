@@ -17,8 +17,10 @@ void standInDracoViews(nlohmann::json& gltf);
 /// whatever it maps) become plain accessors over new decoded buffers, in the component type their
 /// accessors declare, and the extension is removed from the primitive, so the rest of the reader
 /// reads them as any other primitive. The extension is then dropped from extensionsRequired.
-/// Errors: data that does not decode, a point cloud, counts that disagree with the accessors,
-/// an attribute id the Draco data does not have (MalformedInput, naming the primitive).
+/// The counts are the Draco data's: an encoder that splits vertices at attribute seams may leave
+/// accessor counts that differ, and CesiumJS and three.js draw the decoded data as it is.
+/// Errors: data that does not decode, a point cloud, an attribute id the Draco data does not
+/// have, values that do not convert to the accessor's type (MalformedInput, naming the primitive).
 core::Status expandDraco(Document& doc);
 
 } // namespace mx::io::gltf
