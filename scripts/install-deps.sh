@@ -2,8 +2,9 @@
 # Installs everything meshexport needs on a fresh Debian 12 machine. Idempotent: packages already
 # present are skipped, npm packages are installed only when tests/node is missing them.
 #   install-deps.sh            build + test dependencies (Node.js, npm test tools, Chromium)
-#   install-deps.sh --build    what building and running meshexport needs (its web viewer included:
-#                              Node.js, npm and viewer/'s packages), nothing for tests
+#   install-deps.sh --build    what building and running meshexport needs (Node.js and npm for its
+#                              web viewer, whose own packages scripts/build-viewer.sh installs),
+#                              nothing for tests
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -40,12 +41,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-# The web viewer's packages (CesiumJS, esbuild), pinned in viewer/package-lock.json.
-if [ ! -d "$here/viewer/node_modules/cesium" ] || [ ! -d "$here/viewer/node_modules/esbuild" ]; then
-  echo "install-deps: npm ci in viewer" >&2
-  (cd "$here/viewer" && npm ci --no-audit --no-fund --silent)
 fi
 
 # npm tools used by the tests (gltf-validator, ajv, cesium, three, 3d-tiles-renderer,

@@ -341,7 +341,7 @@ int serve(const std::vector<std::string>& args) {
   if ((*svc)->config().devTokens.empty() && (*svc)->config().jwksFile.empty())
     spdlog::warn("no devToken and no jwksFile configured: every API call will get 401");
   // The public URL, and the address bound where they differ (a proxy or a path prefix in front).
-  const std::string bound = "http://" + (*svc)->config().host + ":" + std::to_string((*svc)->port());
+  const std::string bound = (*svc)->boundUrl();
   if (bound == (*svc)->baseUrl())
     std::printf("listening on %s\n", bound.c_str());
   else

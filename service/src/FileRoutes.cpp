@@ -10,9 +10,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <sstream>
-
 namespace mx::service {
 
 namespace fs = std::filesystem;
@@ -50,35 +47,26 @@ void Routes::serveTile(const httplib::Request& req, httplib::Response& res) {
   if (!r && store.lastCallUnreachable()) return storeUnreachable(res);
   if (!r || r->status != ExportStatus::Complete)
     return sendError(res, ApiError::ExportNotFound, "Requested export is not available.");
-  const fs::path root = config.dataDir / "exports" / id;
-  const fs::path file = root / rel;
-  std::error_code ec;
-  const fs::path canonical = fs::weakly_canonical(file, ec), canonicalRoot = fs::weakly_canonical(root, ec);
-  const auto mismatch = std::mismatch(canonicalRoot.begin(), canonicalRoot.end(), canonical.begin(), canonical.end());
-  if (ec || mismatch.first != canonicalRoot.end() || !fs::is_regular_file(canonical, ec))
-    return sendError(res, ApiError::FileNotFound, "The requested file is not part of this export.");
-  const auto size = fs::file_size(canonical, ec);
-  const auto mtime = fs::last_write_time(canonical, ec).time_since_epoch().count();
-  const std::string type = contentTypeFor(canonical);
+  const std::optional<fs::path> file = regularFileUnder(config.dataDir / "exports" / id, rel);
+  if (!file) return sendError(res, ApiError::FileNotFound, "The requested file is not part of this export.");
+  const std::string type = contentTypeFor(*file);
   // gzip and identity are two representations with two ETags, chosen by the request alone: a
   // client that accepts gzip (and asks no range) gets the gzip one: JSON and text gzipped by
   // httplib, binary tiles here (sent as they are when gzip would not make them smaller).
   const bool binary = type != "application/json" && type.rfind("text/", 0) != 0;
   const bool gzipVariant =
       !req.has_header("Range") && req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos;
-  std::ostringstream etag;
-  etag << '"' << std::hex << size << '-' << mtime << (gzipVariant ? "-gzip" : "") << '"';
-  res.set_header("ETag", etag.str());
+  const std::string etag = fileETag(*file, gzipVariant ? "-gzip" : "");
+  res.set_header("ETag", etag);
   res.set_header("Vary", "Accept-Encoding");
   res.set_header("Cache-Control", "private, max-age=3600");
   res.set_header("Accept-Ranges", "bytes");
-  const std::string inm = req.get_header_value("If-None-Match");
-  if (!inm.empty() && (inm == etag.str() || inm == "*" || inm.find(etag.str()) != std::string::npos)) {
+  if (etagMatches(req.get_header_value("If-None-Match"), etag)) {
     res.status = 304;
     return;
   }
   std::string content;
-  if (!readFile(canonical, content)) return sendError(res, ApiError::InternalServerError, "Cannot read the file.");
+  if (!readFile(*file, content)) return sendError(res, ApiError::InternalServerError, "Cannot read the file.");
   if (binary && gzipVariant) {
     std::string packed;
     if (gzipString(content, packed, 6) && packed.size() < content.size()) {

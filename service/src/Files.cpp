@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -67,6 +68,27 @@ bool safeRelativePath(const std::string& rel) {
     start = end + 1;
   }
   return true;
+}
+
+std::optional<fs::path> regularFileUnder(const fs::path& root, const std::string& rel) {
+  std::error_code ec;
+  const fs::path canonicalRoot = fs::weakly_canonical(root, ec);
+  const fs::path file = fs::weakly_canonical(root / rel, ec);
+  const auto mismatch = std::mismatch(canonicalRoot.begin(), canonicalRoot.end(), file.begin(), file.end());
+  if (ec || mismatch.first != canonicalRoot.end() || !fs::is_regular_file(file, ec)) return std::nullopt;
+  return file;
+}
+
+std::string fileETag(const fs::path& file, std::string_view suffix) {
+  std::error_code ec;
+  std::ostringstream etag;
+  etag << '"' << std::hex << fs::file_size(file, ec) << '-' << fs::last_write_time(file, ec).time_since_epoch().count()
+       << suffix << '"';
+  return etag.str();
+}
+
+bool etagMatches(const std::string& ifNoneMatch, const std::string& etag) {
+  return !ifNoneMatch.empty() && (ifNoneMatch == "*" || ifNoneMatch.find(etag) != std::string::npos);
 }
 
 } // namespace mx::service

@@ -290,10 +290,7 @@ Status Service::start() {
                             m.slots, m.leases});
   m.routes->install(*m.http);
   MX_ASSIGN_OR_RETURN(m.boundPort, m.http->bindAndListen(m.config.host, m.config.port));
-  m.base = m.config.publicUrl.empty()
-               ? "http://" + (m.config.host == "0.0.0.0" ? std::string("127.0.0.1") : m.config.host) + ":" +
-                     std::to_string(m.boundPort)
-               : m.config.publicUrl;
+  m.base = m.config.publicUrl.empty() ? boundUrl() : m.config.publicUrl;
   m.started = true;
   m.httpThread = std::thread([&m] { m.http->serve(); });
   m.worker = std::make_unique<ExportWorker>(m.config, m.dir, *m.jobs, m.metrics);
@@ -329,6 +326,10 @@ void Service::stop() {
 }
 
 int Service::port() const { return _impl->boundPort; }
+std::string Service::boundUrl() const {
+  const std::string& host = _impl->config.host;
+  return "http://" + (host == "0.0.0.0" ? std::string("127.0.0.1") : host) + ":" + std::to_string(_impl->boundPort);
+}
 std::string Service::baseUrl() const { return _impl->base; }
 const ServiceConfig& Service::config() const { return _impl->config; }
 std::vector<int> Service::runningTilers() const { return _impl->jobs->runningPids(); }

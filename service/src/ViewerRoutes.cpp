@@ -4,9 +4,7 @@
 
 #include <mx/engine/TilerConfig.h>
 
-#include <algorithm>
 #include <charconv>
-#include <sstream>
 
 namespace mx::service {
 
@@ -90,30 +88,22 @@ void Routes::serveViewer(const httplib::Request& req, httplib::Response& res) {
   if (!fs::is_regular_file(root / "index.html", ec))
     return sendError(res, ApiError::FileNotFound,
                      "The web viewer is not built: run scripts/build-viewer.sh, or point viewerDir at a built viewer.");
-  if (!safeRelativePath(rel)) return sendError(res, ApiError::FileNotFound, "No such file in the viewer.");
-  const fs::path canonicalRoot = fs::weakly_canonical(root, ec);
-  const fs::path file = fs::weakly_canonical(root / rel, ec);
-  const auto mismatch = std::mismatch(canonicalRoot.begin(), canonicalRoot.end(), file.begin(), file.end());
-  if (ec || mismatch.first != canonicalRoot.end() || !fs::is_regular_file(file, ec))
-    return sendError(res, ApiError::FileNotFound, "No such file in the viewer.");
-  const auto size = fs::file_size(file, ec);
-  const auto mtime = fs::last_write_time(file, ec).time_since_epoch().count();
-  std::ostringstream etag;
-  etag << '"' << std::hex << size << '-' << mtime << '"';
-  res.set_header("ETag", etag.str());
+  const std::optional<fs::path> file = safeRelativePath(rel) ? regularFileUnder(root, rel) : std::nullopt;
+  if (!file) return sendError(res, ApiError::FileNotFound, "No such file in the viewer.");
+  const std::string etag = fileETag(*file);
+  res.set_header("ETag", etag);
   res.set_header("Cache-Control", immutablePath(rel) ? "public, max-age=31536000, immutable" : "no-cache");
   if (rel == "index.html") {
     res.set_header("Content-Security-Policy", kViewerCsp);
     res.set_header("X-Frame-Options", "DENY");
   }
-  const std::string inm = req.get_header_value("If-None-Match");
-  if (!inm.empty() && (inm == etag.str() || inm.find(etag.str()) != std::string::npos)) {
+  if (etagMatches(req.get_header_value("If-None-Match"), etag)) {
     res.status = 304;
     return;
   }
   std::string content;
-  if (!readFile(file, content)) return sendError(res, ApiError::InternalServerError, "Cannot read the file.");
-  res.set_content(std::move(content), contentTypeFor(file).c_str());
+  if (!readFile(*file, content)) return sendError(res, ApiError::InternalServerError, "Cannot read the file.");
+  res.set_content(std::move(content), contentTypeFor(*file).c_str());
 }
 
 } // namespace mx::service

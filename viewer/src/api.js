@@ -80,18 +80,20 @@ export async function listExports() {
     const page = await call('GET', next);
     out.push(...(page?.exports ?? []));
     const href = page?._links?.next?.href;
-    next = href ? relativeToRoot(href) : null;
+    next = href ? onApiRoot(href, 'mesh-export').href : null;
   }
   return out;
 }
 
-/// An API link (absolute, built from publicUrl) as a path below the API root, so that it is
-/// fetched from this origin; null when it is not below the root.
-function relativeToRoot(href) {
-  const url = new URL(href, apiRoot);
-  const root = apiRoot.pathname;
-  if (!url.pathname.startsWith(root)) return null;
-  return url.pathname.slice(root.length) + url.search;
+/// A link the service built on its publicUrl, as the same resource under this page's API root
+/// (the page may be opened under another host name than publicUrl): the link's path from
+/// `/segment/` on, resolved against the root, its query (a signature, a page) kept.
+function onApiRoot(href, segment) {
+  const link = new URL(href, apiRoot);
+  const at = link.pathname.lastIndexOf(`/${segment}/`);
+  const url = at >= 0 ? new URL(link.pathname.slice(at + 1), apiRoot) : link;
+  url.search = link.search;
+  return url;
 }
 
 export const listImodels = async () => (await call('GET', 'imodels'))?.iModels ?? [];
@@ -101,14 +103,10 @@ export const deleteExport = (id) => call('DELETE', `mesh-export/${encodeURICompo
 export const configKeys = async () => (await call('GET', 'config-keys'))?.keys ?? [];
 
 /// The tileset URL of a Complete export: the signed base link with /tileset.json appended to its
-/// path and its query (the signature) kept. The link is built from the service's publicUrl; its
-/// /tiles/… part is fetched from this page's origin (the same service), so that a page opened
-/// under another host name than publicUrl still loads the tiles its Content-Security-Policy allows.
+/// path and its query (the signature) kept, fetched from this page's origin (onApiRoot), so that the
+/// page's Content-Security-Policy allows it.
 export function tilesetUrl(meshHref) {
-  const link = new URL(meshHref, apiRoot);
-  const at = link.pathname.lastIndexOf('/tiles/');
-  const url = at >= 0 ? new URL(link.pathname.slice(at + 1), apiRoot) : link;
-  url.search = link.search;
+  const url = onApiRoot(meshHref, 'tiles');
   url.pathname = url.pathname.replace(/\/?$/, '/tileset.json');
   return url.href;
 }

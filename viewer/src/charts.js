@@ -15,41 +15,48 @@ const valueWidth = 80;
 const barHeight = 18;
 const gap = 6;
 
-/// Horizontal bars: rows [{ label, value, text, colour, title, data }].
+/// Horizontal bars, one row each: { label, text, segments: [{ value, colour, title, data }] }; the
+/// segments of a row are stacked (one segment: a plain bar).
 function barChart(className, title, rows) {
-  const max = Math.max(1e-9, ...rows.map((r) => r.value));
+  const total = (r) => r.segments.reduce((t, seg) => t + seg.value, 0);
+  const max = Math.max(1e-9, ...rows.map(total));
   const plot = width - labelWidth - valueWidth;
   const height = rows.length * (barHeight + gap) + gap;
   const svg = s('svg', { class: `chart ${className}`, viewBox: `0 0 ${width} ${height}`, width, height, role: 'img',
                          'aria-label': title });
   rows.forEach((r, i) => {
     const y = gap + i * (barHeight + gap);
-    const w = Math.max(1, (r.value / max) * plot);
-    svg.append(
-      s('text', { x: labelWidth - 6, y: y + barHeight * 0.72, 'text-anchor': 'end', class: 'label' }, r.label),
-      s('rect', { x: labelWidth, y, width: w.toFixed(1), height: barHeight, fill: r.colour, class: 'bar',
-                  dataset: r.data ?? {} }, s('title', {}, r.title)),
-      s('text', { x: labelWidth + w + 4, y: y + barHeight * 0.72, class: 'value' }, r.text));
+    const minWidth = r.segments.length === 1 ? 1 : 0.5;
+    let x = labelWidth;
+    svg.append(s('text', { x: labelWidth - 6, y: y + barHeight * 0.72, 'text-anchor': 'end', class: 'label' }, r.label));
+    for (const seg of r.segments) {
+      const w = (seg.value / max) * plot;
+      svg.append(s('rect', { x: x.toFixed(1), y, width: Math.max(minWidth, w).toFixed(1), height: barHeight, fill: seg.colour,
+                             class: 'bar', dataset: seg.data ?? {} }, s('title', {}, seg.title)));
+      x += r.segments.length === 1 ? Math.max(minWidth, w) : w;
+    }
+    svg.append(s('text', { x: x + 4, y: y + barHeight * 0.72, class: 'value' }, r.text));
   });
   return h('figure', { class: 'chart-box' }, h('figcaption', {}, title), svg);
 }
 
-function legend(backends) {
-  return h('div', { class: 'legend' },
-           backends.map((b) => h('span', {}, h('i', { style: { background: colourOf(b) } }), backendName(b))));
+/// A plain bar: one segment.
+const bar = (label, value, text, colour, title, data) => ({ label, text, segments: [{ value, colour, title, data }] });
+
+/// Colour keys: entries [{ colour, name }].
+function legend(entries) {
+  return h('div', { class: 'legend' }, entries.map((e) => h('span', {}, h('i', { style: { background: e.colour } }), e.name)));
 }
 
 /// One bar per stage: its wall time, coloured by the backend that ran it; the reason on hover.
 export function stageChart(metrics) {
   const stages = metrics?.stages ?? [];
-  const rows = stages.map((st) => ({
-    label: st.name, value: st.wallMs ?? 0, text: formatMs(st.wallMs ?? 0), colour: colourOf(st.backend),
-    title: `${st.name}: ${formatMs(st.wallMs ?? 0)} on ${backendName(st.backend)}${st.reason ? ` (${st.reason})` : ''}`,
-    data: { stage: st.name, backend: st.backend ?? '' },
-  }));
+  const rows = stages.map((st) => bar(st.name, st.wallMs ?? 0, formatMs(st.wallMs ?? 0), colourOf(st.backend),
+                                      `${st.name}: ${formatMs(st.wallMs ?? 0)} on ${backendName(st.backend)}${st.reason ? ` (${st.reason})` : ''}`,
+                                      { stage: st.name, backend: st.backend ?? '' }));
   const backends = [...new Set(stages.map((st) => st.backend))];
   const box = barChart('stages', `Stages (tiler wall ${formatMs(metrics?.totals?.wallMs)})`, rows);
-  box.append(legend(backends));
+  box.append(legend(backends.map((b) => ({ colour: colourOf(b), name: backendName(b) }))));
   return box;
 }
 
@@ -57,9 +64,7 @@ export function stageChart(metrics) {
 export function memoryChart(metrics) {
   const rows = [];
   const add = (label, bytes, what) => {
-    if (Number.isFinite(bytes))
-      rows.push({ label, value: bytes, text: formatBytes(bytes), colour: '#6c5fc7', title: `${what}: ${formatBytes(bytes)}`,
-                  data: { memory: label } });
+    if (Number.isFinite(bytes)) rows.push(bar(label, bytes, formatBytes(bytes), '#6c5fc7', `${what}: ${formatBytes(bytes)}`, { memory: label }));
   };
   const totals = metrics?.totals ?? {};
   add('peak RSS', metrics?.tilerPeakRssBytes ?? totals.peakRssBytes, 'Peak resident memory of the tiler process');
@@ -72,10 +77,9 @@ export function memoryChart(metrics) {
 export function levelChart(metrics) {
   const levels = metrics?.counts?.trianglesPerLevel ?? [];
   const tiles = metrics?.counts?.tilesPerLevel ?? [];
-  const rows = levels.map((n, i) => ({
-    label: `level ${i}`, value: n, text: formatCount(n), colour: '#d1602f',
-    title: `level ${i}: ${formatCount(n)} triangles in ${formatCount(tiles[i])} tiles`, data: { level: String(i) },
-  }));
+  const rows = levels.map((n, i) => bar(`level ${i}`, n, formatCount(n), '#d1602f',
+                                        `level ${i}: ${formatCount(n)} triangles in ${formatCount(tiles[i])} tiles`,
+                                        { level: String(i) }));
   return barChart('levels', 'Triangles per level', rows);
 }
 
@@ -86,27 +90,15 @@ export function compareChart(exports) {
   const palette = ['#2f7fd1', '#d1602f', '#46a35e', '#8e5cc7', '#c2a32c', '#2cb2c2', '#c22c7a', '#7a7a7a', '#4d6b2c',
                    '#a35e46'];
   const colour = (name) => palette[names.indexOf(name) % palette.length];
-  const max = Math.max(1e-9, ...runs.map((e) => e.stats.metrics.stages.reduce((t, st) => t + (st.wallMs ?? 0), 0)));
-  const plot = width - labelWidth - valueWidth;
-  const height = runs.length * (barHeight + gap) + gap;
-  const svg = s('svg', { class: 'chart compare', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img',
-                         'aria-label': 'Export durations' });
-  runs.forEach((e, i) => {
-    const y = gap + i * (barHeight + gap);
-    let x = labelWidth;
-    const total = e.stats.metrics.stages.reduce((t, st) => t + (st.wallMs ?? 0), 0);
-    svg.append(s('text', { x: labelWidth - 6, y: y + barHeight * 0.72, 'text-anchor': 'end', class: 'label' },
-                 `${e.request?.exportType ?? ''} ${(e.stats.startTime ?? e.lastModified ?? '').replace('T', ' ').slice(5, 16)}`));
-    for (const st of e.stats.metrics.stages) {
-      const w = ((st.wallMs ?? 0) / max) * plot;
-      svg.append(s('rect', { x: x.toFixed(1), y, width: Math.max(0.5, w).toFixed(1), height: barHeight, fill: colour(st.name),
-                             class: 'bar', dataset: { export: e.id, stage: st.name } },
-                   s('title', {}, `${e.id}\n${st.name}: ${formatMs(st.wallMs ?? 0)} on ${backendName(st.backend)}`)));
-      x += w;
-    }
-    svg.append(s('text', { x: x + 4, y: y + barHeight * 0.72, class: 'value' }, formatMs(total)));
-  });
-  const box = h('figure', { class: 'chart-box' }, h('figcaption', {}, 'Stage wall time per export (oldest first)'), svg);
-  box.append(h('div', { class: 'legend' }, names.map((n) => h('span', {}, h('i', { style: { background: colour(n) } }), n))));
+  const rows = runs.map((e) => ({
+    label: `${e.request?.exportType ?? ''} ${(e.stats.startTime ?? e.lastModified ?? '').replace('T', ' ').slice(5, 16)}`,
+    text: formatMs(e.stats.metrics.stages.reduce((t, st) => t + (st.wallMs ?? 0), 0)),
+    segments: e.stats.metrics.stages.map((st) => ({
+      value: st.wallMs ?? 0, colour: colour(st.name), data: { export: e.id, stage: st.name },
+      title: `${e.id}\n${st.name}: ${formatMs(st.wallMs ?? 0)} on ${backendName(st.backend)}`,
+    })),
+  }));
+  const box = barChart('compare', 'Stage wall time per export (oldest first)', rows);
+  box.append(legend(names.map((n) => ({ colour: colour(n), name: n }))));
   return box;
 }

@@ -30,6 +30,16 @@ export function fill(el, ...children) {
   return build(el, {}, children);
 }
 
+/// Rows of [name, value] as a two-column table (names as row headers).
+export const metaTable = (rows) =>
+  h('table', { class: 'meta' }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v ?? '')))));
+
+/// A table with a header row of `columns` and body `rows` (each an array of cell contents, or a
+/// ready <tr>).
+export const dataTable = (columns, rows) =>
+  h('table', { class: 'exports' }, h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c)))),
+    h('tbody', {}, rows.map((r) => (r instanceof Node ? r : h('tr', {}, r.map((c) => h('td', {}, c)))))));
+
 export const formatBytes = (n) => {
   if (!Number.isFinite(n)) return '–';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

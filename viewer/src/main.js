@@ -3,13 +3,14 @@
 // CESIUM, metadata for IMODEL) with its metrics drawn, and a comparison of an iModel's runs.
 import * as api from './api.js';
 import { compareChart, levelChart, memoryChart, stageChart } from './charts.js';
-import { fill, formatBytes, formatCount, formatMs, h } from './dom.js';
+import { dataTable, fill, formatBytes, formatCount, formatMs, h, metaTable } from './dom.js';
 import { openTileset } from './globe.js';
 
 const $ = (id) => document.getElementById(id);
 const running = (e) => e.status === 'NotStarted' || e.status === 'InProgress';
 const state = { imodels: [], exports: new Map(), keys: null, view: null, viewId: null, viewStamp: '', timer: 0,
-                error: '', armed: '' /* the export whose Delete waits for its confirmation */ };
+                error: '', armed: '' /* the export whose Delete waits for its confirmation */,
+                dataStamp: '' /* what the last refresh rendered */ };
 
 // ---- token ----------------------------------------------------------------------------------
 
@@ -29,6 +30,7 @@ $('token-forget').addEventListener('click', () => {
   api.setToken('');
   state.imodels = [];
   state.exports.clear();
+  state.dataStamp = '';
   showTokenState('token forgotten');
   render();
 });
@@ -54,7 +56,14 @@ async function refresh() {
   } catch (e) {
     state.error = e.status === 401 ? `The token was refused: ${e.message}` : e.message;
   }
-  render();
+  // The page is rebuilt only when something it shows changed (a poll every 1.5 s mostly finds
+  // nothing new).
+  const stamp = JSON.stringify([state.error, state.keys?.length ?? 0, state.imodels,
+                                allExports().map((e) => [e.id, e.status, e.lastModified])]);
+  if (stamp !== state.dataStamp) {
+    state.dataStamp = stamp;
+    render();
+  }
   // Live while an export runs; a slow heartbeat otherwise.
   const anyRunning = [...state.exports.values()].some((list) => list.some(running));
   state.timer = setTimeout(refresh, anyRunning ? 1500 : 15000);
@@ -174,9 +183,7 @@ function renderHome() {
   const sections = state.imodels.map((m) => {
     const list = state.exports.get(m.id) ?? [];
     return h('section', { class: 'imodel-exports', dataset: { imodel: m.id } }, h('h2', { class: 'name' }, m.displayName),
-             list.length ? h('table', { class: 'exports' },
-                             h('thead', {}, h('tr', {}, ['id', 'name', 'type', 'status', 'modified', 'duration', ''].map((c) => h('th', {}, c)))),
-                             h('tbody', {}, list.map((e) => exportRow(e, m.id))))
+             list.length ? dataTable(['id', 'name', 'type', 'status', 'modified', 'duration', ''], list.map((e) => exportRow(e, m.id)))
                          : h('p', { class: 'muted' }, 'No exports yet: start one from the form.'));
   });
   fill(page, h('h1', {}, 'Exports'), state.error ? h('p', { class: 'error' }, state.error) : null, sections);
@@ -204,7 +211,7 @@ function metadataTable(e) {
                          ['CPU', `${totals.cpuLevel ?? '–'}${totals.gpuName ? `; GPU ${totals.gpuName}` : ''}`]);
   if (e.error) rows.push(['error', e.error]);
   for (const w of st.metrics?.warnings ?? []) rows.push(['warning', w]);
-  return h('table', { class: 'meta' }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v ?? '')))));
+  return metaTable(rows);
 }
 
 function metricsSection(e) {
@@ -285,10 +292,9 @@ async function summarizeImdl(e) {
       for (const c of tile.children ?? []) walk(c, d + 1);
     };
     if (t.root) walk(t.root, 0);
-    fill(box, h('table', { class: 'meta' }, h('tbody', {},
-      [['3D Tiles version', t.asset?.version], ['generator', t.asset?.generator], ['tiles in tileset.json', formatCount(tiles)],
-       ['levels', String(depth + 1)], ['root geometric error', `${t.root?.geometricError ?? t.geometricError} m`]]
-        .map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v ?? ''))))));
+    fill(box, metaTable([['3D Tiles version', t.asset?.version], ['generator', t.asset?.generator],
+                         ['tiles in tileset.json', formatCount(tiles)], ['levels', String(depth + 1)],
+                         ['root geometric error', `${t.root?.geometricError ?? t.geometricError} m`]]));
   } catch (err) {
     fill(box, h('p', { class: 'error' }, err.message));
   }
@@ -306,11 +312,10 @@ function renderCompare(iModelId) {
   const runs = (state.exports.get(id) ?? []).filter((e) => e.status === 'Complete').slice().reverse();
   fill(page, h('h1', {}, 'Compare runs'), h('label', {}, 'iModel ', select),
        runs.length ? compareChart(runs) : h('p', { class: 'muted' }, 'No Complete exports of this iModel yet.'),
-       runs.length ? h('table', { class: 'exports' }, h('thead', {}, h('tr', {}, ['id', 'type', 'started', 'duration', 'triangles', 'tiles', 'peak RSS'].map((c) => h('th', {}, c)))),
-         h('tbody', {}, runs.map((e) => h('tr', {}, h('td', {}, h('a', { href: `#/export/${encodeURIComponent(e.id)}` }, e.id.slice(0, 8))),
-           h('td', {}, e.request?.exportType ?? ''), h('td', {}, e.stats?.startTime ?? ''), h('td', {}, formatMs(e.stats?.duration)),
-           h('td', {}, formatCount(e.stats?.metrics?.counts?.trianglesIn)), h('td', {}, formatCount(e.stats?.metrics?.counts?.tiles)),
-           h('td', {}, formatBytes(e.stats?.metrics?.tilerPeakRssBytes)))))) : null);
+       runs.length ? dataTable(['id', 'type', 'started', 'duration', 'triangles', 'tiles', 'peak RSS'], runs.map((e) => [
+         h('a', { href: `#/export/${encodeURIComponent(e.id)}` }, e.id.slice(0, 8)), e.request?.exportType ?? '',
+         e.stats?.startTime ?? '', formatMs(e.stats?.duration), formatCount(e.stats?.metrics?.counts?.trianglesIn),
+         formatCount(e.stats?.metrics?.counts?.tiles), formatBytes(e.stats?.metrics?.tilerPeakRssBytes)])) : null);
 }
 
 function render() {

@@ -7,27 +7,13 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
+#include <set>
 
 namespace mx::io::gltf {
 
 namespace {
 
 constexpr const char* kDraco = "KHR_draco_mesh_compression";
-
-/// The bytes of a bufferView (checked against its buffer).
-Result<std::span<const uint8_t>> viewBytes(const Document& doc, int index, const std::string& what) {
-  const tinygltf::Model& m = doc.model;
-  if (index < 0 || size_t(index) >= m.bufferViews.size())
-    return malformed(what + ": bufferView " + std::to_string(index) + " does not exist");
-  const tinygltf::BufferView& bv = m.bufferViews[size_t(index)];
-  if (bv.buffer < 0 || size_t(bv.buffer) >= doc.buffers.size())
-    return malformed(what + ": buffer " + std::to_string(bv.buffer) + " does not exist");
-  const std::span<const uint8_t> buf = doc.buffers[size_t(bv.buffer)];
-  if (bv.byteOffset > buf.size() || bv.byteLength > buf.size() - bv.byteOffset)
-    return malformed(what + ": bufferView exceeds its buffer");
-  return buf.subspan(bv.byteOffset, bv.byteLength);
-}
 
 /// Writes `count` values of `attribute` (point i's value in element i) as `T`, `components` each.
 template <typename T> bool convert(const draco::PointAttribute& attribute, size_t count, int components, uint8_t* out) {
@@ -60,15 +46,18 @@ bool convertAs(int componentType, const draco::PointAttribute& attribute, size_t
   }
 }
 
-/// Points accessor `index` at `bytes` (a new decoded buffer and bufferView of its own). An
-/// accessor another Draco primitive already rewrote is copied first, so each keeps its own data.
-int placeAccessor(Document& doc, int index, std::vector<uint8_t> bytes, std::map<int, bool>& rewritten) {
+/// Points accessor `index` at `bytes` (a new decoded buffer and bufferView of its own) holding
+/// `count` elements of `componentType`. An accessor another Draco primitive already rewrote is
+/// copied first, so each keeps its own data and count.
+int placeAccessor(Document& doc, int index, std::vector<uint8_t> bytes, size_t count, int componentType,
+                  std::set<int>& rewritten) {
   tinygltf::Model& m = doc.model;
-  if (rewritten[index]) {
-    m.accessors.push_back(m.accessors[size_t(index)]);
+  if (!rewritten.insert(index).second) {
+    tinygltf::Accessor copy = m.accessors[size_t(index)];
+    m.accessors.push_back(std::move(copy));
     index = int(m.accessors.size() - 1);
+    rewritten.insert(index);
   }
-  rewritten[index] = true;
   tinygltf::BufferView view;
   view.buffer = int(doc.buffers.size());
   view.byteOffset = 0;
@@ -79,15 +68,22 @@ int placeAccessor(Document& doc, int index, std::vector<uint8_t> bytes, std::map
   tinygltf::Accessor& a = m.accessors[size_t(index)];
   a.bufferView = int(m.bufferViews.size() - 1);
   a.byteOffset = 0;
+  a.count = count; // the Draco data's own count (see expandDraco)
+  a.componentType = componentType;
   return index;
 }
 
-Status expandPrimitive(Document& doc, tinygltf::Primitive& prim, std::map<int, bool>& rewritten,
-                       const std::string& what) {
+Status expandPrimitive(Document& doc, tinygltf::Primitive& prim, std::set<int>& rewritten, const std::string& what) {
   const tinygltf::Value& ext = prim.extensions.at(kDraco);
   if (!ext.IsObject() || !ext.Get("bufferView").IsInt() || !ext.Get("attributes").IsObject())
     return malformed(what + ": " + kDraco + " needs a bufferView and attributes");
-  MX_ASSIGN_OR_RETURN(std::span<const uint8_t> data, viewBytes(doc, ext.Get("bufferView").GetNumberAsInt(), what));
+  if (prim.mode != -1 && prim.mode != TINYGLTF_MODE_TRIANGLES)
+    return Status{ErrorCode::UnsupportedInput, what + ": Draco data with mode " + std::to_string(prim.mode)};
+  const int viewIndex = ext.Get("bufferView").GetNumberAsInt();
+  const std::span<const uint8_t> data = bufferViewBytes(doc, viewIndex);
+  if (data.empty())
+    return malformed(what + ": Draco bufferView " + std::to_string(viewIndex) +
+                     " is missing, empty or outside its buffer");
   draco::DecoderBuffer buffer;
   buffer.Init(reinterpret_cast<const char*>(data.data()), data.size());
   auto type = draco::Decoder::GetEncodedGeometryType(&buffer);
@@ -100,23 +96,20 @@ Status expandPrimitive(Document& doc, tinygltf::Primitive& prim, std::map<int, b
     return malformed(what + ": Draco data could not be decoded: " + decoded.status().error_msg_string());
   const std::unique_ptr<draco::Mesh> mesh = std::move(decoded).value();
   const size_t points = mesh->num_points();
-  if (prim.mode != -1 && prim.mode != TINYGLTF_MODE_TRIANGLES)
-    return Status{ErrorCode::UnsupportedInput, what + ": Draco data with mode " + std::to_string(prim.mode)};
 
   // Indices: the faces, as uint32.
   if (prim.indices >= 0) {
     if (size_t(prim.indices) >= doc.model.accessors.size())
       return malformed(what + ": indices accessor " + std::to_string(prim.indices) + " does not exist");
-    tinygltf::Accessor& a = doc.model.accessors[size_t(prim.indices)];
-    a.count = size_t(mesh->num_faces()) * 3; // the Draco data's own count (see expandDraco)
-    std::vector<uint8_t> bytes(a.count * 4);
+    const size_t count = size_t(mesh->num_faces()) * 3;
+    std::vector<uint8_t> bytes(count * 4);
     for (draco::FaceIndex f(0); f < mesh->num_faces(); ++f)
       for (int k = 0; k < 3; ++k) {
         const uint32_t v = mesh->face(f)[size_t(k)].value();
         std::memcpy(bytes.data() + (size_t(f.value()) * 3 + size_t(k)) * 4, &v, 4);
       }
-    a.componentType = TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT;
-    prim.indices = placeAccessor(doc, prim.indices, std::move(bytes), rewritten);
+    prim.indices =
+        placeAccessor(doc, prim.indices, std::move(bytes), count, TINYGLTF_COMPONENT_TYPE_UNSIGNED_INT, rewritten);
   }
   // Attributes the extension maps, each in the form its accessor declares.
   const tinygltf::Value& attributes = ext.Get("attributes");
@@ -131,15 +124,15 @@ Status expandPrimitive(Document& doc, tinygltf::Primitive& prim, std::map<int, b
                        ")");
     if (it->second < 0 || size_t(it->second) >= doc.model.accessors.size())
       return malformed(what + ": " + name + " accessor " + std::to_string(it->second) + " does not exist");
-    tinygltf::Accessor& a = doc.model.accessors[size_t(it->second)];
+    const tinygltf::Accessor& a = doc.model.accessors[size_t(it->second)];
+    const int componentType = a.componentType;
     const int components = tinygltf::GetNumComponentsInType(uint32_t(a.type));
-    const int size = tinygltf::GetComponentSizeInBytes(uint32_t(a.componentType));
+    const int size = tinygltf::GetComponentSizeInBytes(uint32_t(componentType));
     if (components <= 0 || size <= 0) return malformed(what + ": " + name + " accessor has a bad type");
-    a.count = points; // the Draco data's own count (see expandDraco)
     std::vector<uint8_t> bytes(points * size_t(components) * size_t(size));
-    if (!convertAs(a.componentType, *attribute, points, components, bytes.data()))
+    if (!convertAs(componentType, *attribute, points, components, bytes.data()))
       return malformed(what + ": Draco attribute " + name + " does not convert to its accessor's type");
-    it->second = placeAccessor(doc, it->second, std::move(bytes), rewritten);
+    it->second = placeAccessor(doc, it->second, std::move(bytes), points, componentType, rewritten);
   }
   prim.extensions.erase(kDraco);
   return Status::ok();
@@ -171,7 +164,7 @@ void standInDracoViews(nlohmann::json& gltf) {
 }
 
 Status expandDraco(Document& doc) {
-  std::map<int, bool> rewritten; // accessors that already hold a primitive's decoded data
+  std::set<int> rewritten; // accessors that already hold a primitive's decoded data
   for (size_t mi = 0; mi < doc.model.meshes.size(); ++mi) {
     auto& prims = doc.model.meshes[mi].primitives;
     for (size_t p = 0; p < prims.size(); ++p)

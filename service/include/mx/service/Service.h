@@ -26,6 +26,8 @@ public:
 
   [[nodiscard]] int port() const;
   [[nodiscard]] std::string baseUrl() const; ///< The public URL (links are built on it).
+  /// http://HOST:PORT as bound (0.0.0.0 as 127.0.0.1): the public URL unless publicUrl is set.
+  [[nodiscard]] std::string boundUrl() const;
   [[nodiscard]] const ServiceConfig& config() const;
   /// Process ids of the tiler children now running (operators, tests).
   [[nodiscard]] std::vector<int> runningTilers() const;
