@@ -227,9 +227,11 @@ async function renderExport(id) {
     try {
       e = await api.getExport(id);
     } catch (err) {
+      if (!showing(id)) return;
       closeView();
       return fill(page, h('h1', {}, 'Export'), h('p', { class: 'error' }, err.message));
     }
+    if (!showing(id)) return; // the route changed while the export was fetched
   }
   const stamp = `${e.id}|${e.status}|${e.lastModified}`;
   if (state.viewId === id && state.viewStamp === stamp) return; // nothing changed: keep the 3D view
@@ -292,11 +294,12 @@ async function summarizeImdl(e) {
       for (const c of tile.children ?? []) walk(c, d + 1);
     };
     if (t.root) walk(t.root, 0);
+    if (!box.isConnected) return; // the page moved on meanwhile
     fill(box, metaTable([['3D Tiles version', t.asset?.version], ['generator', t.asset?.generator],
                          ['tiles in tileset.json', formatCount(tiles)], ['levels', String(depth + 1)],
                          ['root geometric error', `${t.root?.geometricError ?? t.geometricError} m`]]));
   } catch (err) {
-    fill(box, h('p', { class: 'error' }, err.message));
+    if (box.isConnected) fill(box, h('p', { class: 'error' }, err.message));
   }
 }
 
@@ -318,12 +321,17 @@ function renderCompare(iModelId) {
          formatCount(e.stats?.metrics?.counts?.tiles), formatBytes(e.stats?.metrics?.tilerPeakRssBytes)])) : null);
 }
 
+/// The route: ['export', id], ['compare', id?], or [''] for the list.
+const route = () => window.location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+/// Whether the route is still export `id` (an await may have let the user move on).
+const showing = (id) => route()[0] === 'export' && route()[1] === id;
+
 function render() {
   renderImodels();
   renderStartForm();
-  const route = window.location.hash.replace(/^#\/?/, '').split('/');
-  if (route[0] === 'export' && route[1]) renderExport(decodeURIComponent(route[1]));
-  else if (route[0] === 'compare') renderCompare(route[1] ? decodeURIComponent(route[1]) : '');
+  const [page, id] = route();
+  if (page === 'export' && id) renderExport(id);
+  else if (page === 'compare') renderCompare(id ?? '');
   else renderHome();
 }
 
